@@ -1,0 +1,78 @@
+# converge — see README.md. Two commands matter on a fresh machine: `make demo` and `make test`.
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := $(CURDIR)/bin
+TESTBIN ?= $(HOME)/.cache/converge/testbin
+export TESTBIN
+DEMO_DIR ?= $(CURDIR)/.cache/demo
+CONTROLLER_GEN_VERSION := v0.23.0
+GORELEASER_VERSION := v2.15.1
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+TEST_FLAGS ?=
+
+.PHONY: all build test testbin generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/converge ./cmd/converge
+
+## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN) (cached)
+testbin:
+	hack/testbin.sh
+
+## test: every test, against a real local control plane
+test: testbin
+	$(GO) test $(TEST_FLAGS) ./...
+
+vet:
+	$(GO) vet ./...
+
+$(BIN)/controller-gen:
+	GOBIN=$(BIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+
+$(BIN)/goreleaser:
+	GOBIN=$(BIN) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+tools: $(BIN)/controller-gen $(BIN)/goreleaser
+
+## generate: deepcopy functions and CRD YAML from the API types in crds/, and shell completions
+generate: $(BIN)/controller-gen
+	$(BIN)/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./crds/...
+	rm -rf crds/bases
+	$(BIN)/controller-gen crd:crdVersions=v1 paths=./crds/... output:crd:artifacts:config=crds/bases
+	$(MAKE) completions
+
+completions:
+	mkdir -p completions
+	$(GO) run ./cmd/converge completion bash > completions/converge.bash
+	$(GO) run ./cmd/converge completion zsh > completions/converge.zsh
+	$(GO) run ./cmd/converge completion fish > completions/converge.fish
+	$(GO) run ./cmd/converge completion powershell > completions/converge.ps1
+
+## check-generated: fail when committed generated files differ from what `make generate` writes
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- crds completions)" ]; then \
+		echo "generated files are stale; run 'make generate' and commit:"; git status --porcelain -- crds completions; git diff --stat -- crds completions; exit 1; fi
+
+## demo: start (or reuse) a local control plane and run converge against it
+demo: testbin build
+	DEMO_DIR=$(DEMO_DIR) CONVERGE=$(BIN)/converge hack/demo.sh
+
+demo-stop:
+	DEMO_DIR=$(DEMO_DIR) hack/demo.sh stop
+
+bench: testbin
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+release-check: $(BIN)/goreleaser
+	$(BIN)/goreleaser check
+
+release-snapshot: $(BIN)/goreleaser
+	$(BIN)/goreleaser release --snapshot --clean
+
+clean:
+	rm -rf $(BIN) dist .cache

@@ -1,0 +1,77 @@
+package cmdutil
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+)
+
+// DefaultNamespace is the namespace commands use when -n is not given, as Flux's CLI does.
+const DefaultNamespace = "flux-system"
+
+// BuildInfo is set at build time through ldflags.
+type BuildInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Date    string `json:"date"`
+}
+
+// Factory hands commands their streams, cluster clients and global settings.
+type Factory struct {
+	IO        *IOStreams
+	Build     BuildInfo
+	KubeFlags *genericclioptions.ConfigFlags
+	Timeout   time.Duration
+	Verbose   bool
+	Now       func() time.Time
+}
+
+// NewFactory returns a factory over io with kubeconfig flags defaulting to the flux-system namespace.
+func NewFactory(io *IOStreams, build BuildInfo) *Factory {
+	kf := genericclioptions.NewConfigFlags(true)
+	ns := DefaultNamespace
+	kf.Namespace = &ns
+	return &Factory{IO: io, Build: build, KubeFlags: kf, Timeout: 5 * time.Minute, Now: time.Now}
+}
+
+// RESTConfig returns the client configuration the kubeconfig flags select.
+func (f *Factory) RESTConfig() (*rest.Config, error) {
+	cfg, err := f.KubeFlags.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	if f.Timeout > 0 && cfg.Timeout == 0 {
+		cfg.Timeout = f.Timeout
+	}
+	return cfg, nil
+}
+
+// Discovery returns a discovery client for the selected cluster.
+func (f *Factory) Discovery() (discovery.DiscoveryInterface, error) {
+	cfg, err := f.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	return discovery.NewDiscoveryClientForConfig(cfg)
+}
+
+// Namespace returns the namespace selected with -n, or flux-system.
+func (f *Factory) Namespace() string {
+	if f.KubeFlags.Namespace == nil || *f.KubeFlags.Namespace == "" {
+		return DefaultNamespace
+	}
+	return *f.KubeFlags.Namespace
+}
+
+// Host returns the API server address the flags select, for messages.
+func (f *Factory) Host() string {
+	cfg, err := f.KubeFlags.ToRESTConfig()
+	if err != nil {
+		return "(no kubeconfig)"
+	}
+	return cfg.Host
+}

@@ -1,0 +1,117 @@
+// Package root assembles the converge command tree.
+package root
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/converge-gitops/converge/commands/check"
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/commands/version"
+)
+
+// NewCmdRoot returns the root command. Flags take precedence over CONVERGE_* environment variables,
+// which take precedence over the config file.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "converge",
+		Short: "Flux-compatible GitOps: build, diff and apply Flux objects, or run them as an agent",
+		Long: `converge reads Flux's custom resources (GitRepository, Kustomization, HelmRelease, ...) and
+reconciles them with one engine, once from CI or a laptop (build, diff, apply) or continuously in the
+cluster (agent).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return loadSettings(cmd, configFile)
+		},
+	}
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
+	cmd.SetIn(f.IO.In)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
+
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&configFile, "config", "", "config file (default "+defaultConfigPath()+")")
+	pf.DurationVar(&f.Timeout, "timeout", f.Timeout, "timeout for operations against the cluster and sources")
+	pf.BoolVar(&f.Verbose, "verbose", false, "print more detail")
+	f.KubeFlags.AddFlags(pf)
+
+	cmd.AddCommand(
+		version.NewCmdVersion(f),
+		check.NewCmdCheck(f),
+	)
+	cmd.CompletionOptions.HiddenDefaultCmd = false
+	return cmd
+}
+
+func defaultConfigPath() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return filepath.Join("~", ".config", "converge", "config.yaml")
+	}
+	return filepath.Join(dir, "converge", "config.yaml")
+}
+
+// loadSettings fills every flag the user did not set from CONVERGE_<FLAG> or the config file.
+func loadSettings(cmd *cobra.Command, configFile string) error {
+	v := viper.New()
+	v.SetEnvPrefix("CONVERGE")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	explicit := configFile != ""
+	if !explicit {
+		configFile = defaultConfigPath()
+	}
+	v.SetConfigFile(configFile)
+	if err := v.ReadInConfig(); err != nil {
+		var notFound viper.ConfigFileNotFoundError
+		if explicit || !(errors.As(err, &notFound) || errors.Is(err, os.ErrNotExist)) {
+			return fmt.Errorf("config file %s: %w", configFile, err)
+		}
+	}
+	var firstErr error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || firstErr != nil || fl.Name == "config" || !v.IsSet(fl.Name) {
+			return
+		}
+		if err := setFlag(fl, v.Get(fl.Name)); err != nil {
+			firstErr = fmt.Errorf("setting --%s from %s: %w", fl.Name, settingSource(v, fl.Name, configFile), err)
+		}
+	})
+	return firstErr
+}
+
+func setFlag(fl *pflag.Flag, value any) error {
+	if sv, ok := fl.Value.(pflag.SliceValue); ok {
+		var items []string
+		switch t := value.(type) {
+		case []any:
+			for _, it := range t {
+				items = append(items, fmt.Sprint(it))
+			}
+		case string:
+			items = strings.Split(t, ",")
+		default:
+			items = []string{fmt.Sprint(t)}
+		}
+		return sv.Replace(items)
+	}
+	return fl.Value.Set(fmt.Sprint(value))
+}
+
+func settingSource(v *viper.Viper, name, configFile string) string {
+	env := "CONVERGE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	if _, ok := os.LookupEnv(env); ok {
+		return env
+	}
+	_ = v
+	return configFile
+}

@@ -1,0 +1,27 @@
+package v1beta3
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// GroupVersion identifies notification.toolkit.fluxcd.io/v1beta3.
+var GroupVersion = schema.GroupVersion{Group: "notification.toolkit.fluxcd.io", Version: "v1beta3"}
+
+// SchemeBuilder collects the functions that register this group version's types.
+var SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
+
+// AddToScheme registers this group version's types with a scheme.
+var AddToScheme = SchemeBuilder.AddToScheme
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion,
+		&Alert{},
+		&AlertList{},
+		&Provider{},
+		&ProviderList{},
+	)
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}
