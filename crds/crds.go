@@ -18,6 +18,7 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	helmv2beta1 "github.com/converge-gitops/converge/crds/helm/v2beta1"
 	helmv2beta2 "github.com/converge-gitops/converge/crds/helm/v2beta2"
+	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	imagev1beta2 "github.com/converge-gitops/converge/crds/image/v1beta2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
@@ -38,7 +39,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		kustomizev1.AddToScheme,
 		helmv2.AddToScheme, helmv2beta1.AddToScheme, helmv2beta2.AddToScheme,
 		notificationv1.AddToScheme, notificationv1beta3.AddToScheme,
-		imagev1beta2.AddToScheme,
+		imagev1.AddToScheme, imagev1beta2.AddToScheme,
 		apiextensionsv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {

@@ -10,6 +10,8 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	helmv2beta1 "github.com/converge-gitops/converge/crds/helm/v2beta1"
 	helmv2beta2 "github.com/converge-gitops/converge/crds/helm/v2beta2"
+	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
+	imagev1beta2 "github.com/converge-gitops/converge/crds/image/v1beta2"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	sourcev1beta2 "github.com/converge-gitops/converge/crds/source/v1beta2"
 )
@@ -36,6 +38,12 @@ func ToStorage(obj runtime.Object) (runtime.Object, error) {
 		out, err = HelmReleaseV2beta1ToV2(in)
 	case *helmv2beta2.HelmRelease:
 		out, err = HelmReleaseV2beta2ToV2(in)
+	case *imagev1beta2.ImageRepository:
+		out, err = ImageRepositoryV1beta2ToV1(in)
+	case *imagev1beta2.ImagePolicy:
+		out, err = ImagePolicyV1beta2ToV1(in)
+	case *imagev1beta2.ImageUpdateAutomation:
+		out, err = ImageUpdateAutomationV1beta2ToV1(in)
 	default:
 		return obj, nil
 	}
@@ -61,5 +69,11 @@ func setStorageGVK(obj runtime.Object) {
 		obj.GetObjectKind().SetGroupVersionKind(sourcev1.GroupVersion.WithKind("OCIRepository"))
 	case *helmv2.HelmRelease:
 		obj.GetObjectKind().SetGroupVersionKind(helmv2.GroupVersion.WithKind("HelmRelease"))
+	case *imagev1.ImageRepository:
+		obj.GetObjectKind().SetGroupVersionKind(imagev1.GroupVersion.WithKind("ImageRepository"))
+	case *imagev1.ImagePolicy:
+		obj.GetObjectKind().SetGroupVersionKind(imagev1.GroupVersion.WithKind("ImagePolicy"))
+	case *imagev1.ImageUpdateAutomation:
+		obj.GetObjectKind().SetGroupVersionKind(imagev1.GroupVersion.WithKind("ImageUpdateAutomation"))
 	}
 }

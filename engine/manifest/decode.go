@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -113,7 +114,23 @@ func (d *Decoder) Decode(ctx context.Context, file string, data []byte) ([]Objec
 	return objs, errors.Join(errs...)
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+var yamlLineRE = regexp.MustCompile(`line (\d+): `)
+
+// yamlError locates a YAML parser error, whose line numbers count from the document's start.
+func yamlError(loc *Error, doc Document, err error) error {
+	msg := err.Error()
+	for _, p := range []string{"error converting YAML to JSON: ", "yaml: ", "unmarshal errors:\n"} {
+		msg = strings.TrimPrefix(strings.TrimSpace(msg), p)
+	}
+	e := *loc
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		e.Line = doc.Line + n - 1
+		msg = strings.Replace(msg, m[0], "", 1)
+	}
+	e.Detail = "invalid YAML: " + strings.TrimSpace(msg)
+	return &e
+}
 
 func (d *Decoder) decodeDocument(ctx context.Context, file string, doc Document) (Object, []error) {
 	loc := &Error{File: file, Line: doc.Line}
@@ -128,19 +145,11 @@ func (d *Decoder) decodeDocument(ctx context.Context, file string, doc Document)
 
 	var node yaml.Node
 	if err := yaml.Unmarshal(doc.Data, &node); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		e := *loc
-		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			e.Line = doc.Line + n - 1
-			msg = strings.TrimSpace(strings.TrimPrefix(strings.Replace(msg, m[0], "", 1), ":"))
-		}
-		e.Detail = "invalid YAML: " + msg
-		return Object{}, []error{&e}
+		return Object{}, []error{yamlError(loc, doc, err)}
 	}
 	jsonData, err := sigsyaml.YAMLToJSONStrict(doc.Data)
 	if err != nil {
-		return Object{}, fail("", "invalid YAML: "+strings.TrimPrefix(err.Error(), "error converting YAML to JSON: yaml: "), &node)
+		return Object{}, []error{yamlError(loc, doc, err)}
 	}
 	var content map[string]any
 	if err := json.Unmarshal(jsonData, &content); err != nil {
@@ -165,7 +174,11 @@ func (d *Decoder) decodeDocument(ctx context.Context, file string, doc Document)
 	sch, flux := d.schemas[gvk]
 	if !flux {
 		if errs := validateName(u); len(errs) > 0 {
-			return Object{}, d.fieldErrors(loc, doc, &node, errs)
+			out := make([]error, 0, len(errs))
+			for _, fe := range errs {
+				out = append(out, d.fieldError(loc, doc, &node, fe))
+			}
+			return Object{}, out
 		}
 		return Object{File: file, Line: doc.Line, Unstructured: u}, nil
 	}
@@ -174,24 +187,37 @@ func (d *Decoder) decodeDocument(ctx context.Context, file string, doc Document)
 	if err != nil {
 		return Object{}, fail("", fmt.Sprintf("no Go type for %s", gvk), &node)
 	}
-	strictErrs, err := kjson.UnmarshalStrict(jsonData, typed)
+	// Strict decoding finds unknown and duplicate fields and wrong types; the CRD schema finds the rest
+	// (required fields, enums, patterns, CEL rules) exactly as the API server would.
 	var out []error
-	if err != nil {
-		out = append(out, jsonError(loc, doc, &node, err)...)
-	}
+	reported := map[string]bool{}
+	strictErrs, fatal := kjson.UnmarshalStrict(jsonData, typed)
 	for _, se := range strictErrs {
-		out = append(out, jsonError(loc, doc, &node, se)...)
+		out = append(out, jsonError(loc, doc, &node, se))
 	}
-	if len(out) > 0 {
-		return Object{}, out
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(fatal, &typeErr) {
+		out = append(out, jsonError(loc, doc, &node, fatal))
+		fatal = nil
+	}
+	for _, e := range out {
+		reported[e.(*Error).Field] = true
 	}
 	errs := validateName(u)
-	if sch.namespaced == false && u.GetNamespace() != "" {
+	if !sch.namespaced && u.GetNamespace() != "" {
 		errs = append(errs, field.Forbidden(field.NewPath("metadata", "namespace"), "the kind is cluster-scoped"))
 	}
-	errs = append(errs, sch.defaultAndValidate(ctx, content)...)
-	if len(errs) > 0 {
-		return Object{}, d.fieldErrors(loc, doc, &node, errs)
+	for _, fe := range append(errs, sch.defaultAndValidate(ctx, content)...) {
+		if !reported[strings.TrimPrefix(fe.Field, "<nil>.")] {
+			out = append(out, d.fieldError(loc, doc, &node, fe))
+		}
+	}
+	if len(out) == 0 && fatal != nil {
+		out = append(out, jsonError(loc, doc, &node, fatal))
+	}
+	if len(out) > 0 {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].(*Error).Line < out[j].(*Error).Line })
+		return Object{}, out
 	}
 	// Re-read the defaulted content into a fresh object, then convert it to the storage version.
 	typed, _ = d.scheme.New(gvk)
@@ -226,18 +252,14 @@ func validateName(u *unstructured.Unstructured) field.ErrorList {
 	return errs
 }
 
-func (d *Decoder) fieldErrors(loc *Error, doc Document, node *yaml.Node, errs field.ErrorList) []error {
-	out := make([]error, 0, len(errs))
-	for _, fe := range errs {
-		e := *loc
-		e.Field = strings.TrimPrefix(fe.Field, "<nil>.")
-		e.Detail = fieldDetail(fe)
-		if l := lineOf(node, e.Field); l > 0 {
-			e.Line = doc.Line + l - 1
-		}
-		out = append(out, &e)
+func (d *Decoder) fieldError(loc *Error, doc Document, node *yaml.Node, fe *field.Error) error {
+	e := *loc
+	e.Field = strings.TrimPrefix(fe.Field, "<nil>.")
+	e.Detail = fieldDetail(fe)
+	if l := lineOf(node, e.Field); l > 0 {
+		e.Line = doc.Line + l - 1
 	}
-	return out
+	return &e
 }
 
 func fieldDetail(fe *field.Error) string {
@@ -249,7 +271,7 @@ func fieldDetail(fe *field.Error) string {
 
 var jsonFieldRE = regexp.MustCompile(`(?:unknown field|duplicate field) "([^"]+)"`)
 
-func jsonError(loc *Error, doc Document, node *yaml.Node, err error) []error {
+func jsonError(loc *Error, doc Document, node *yaml.Node, err error) error {
 	e := *loc
 	var typeErr *json.UnmarshalTypeError
 	switch {
@@ -270,7 +292,7 @@ func jsonError(loc *Error, doc Document, node *yaml.Node, err error) []error {
 	if l := lineOf(node, e.Field); l > 0 {
 		e.Line = doc.Line + l - 1
 	}
-	return []error{&e}
+	return &e
 }
 
 func goTypeName(t string) string {

@@ -292,3 +292,21 @@ func (c *Cluster) Stop() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Main starts one control plane for a test package, stores it in *cluster, runs the tests and stops it,
+// also when tests fail. Use it from TestMain: os.Exit(testenv.Main(m, &cluster)).
+func Main(m interface{ Run() int }, cluster **Cluster) int {
+	ctx := context.Background()
+	c, err := Start(ctx, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		return 2
+	}
+	*cluster = c
+	defer func() {
+		if err := c.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv: stopping the control plane:", err)
+		}
+	}()
+	return m.Run()
+}
