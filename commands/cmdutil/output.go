@@ -38,6 +38,7 @@ func WriteData(w io.Writer, format string, v any) error {
 	case OutputJSON:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	case OutputYAML:
 		b, err := yaml.Marshal(v)

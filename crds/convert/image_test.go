@@ -102,12 +102,13 @@ func imgTestConditions() []metav1.Condition {
 	}}
 }
 
-// imgCheckSameJSON checks that out serialises exactly like in but for apiVersion, which is what
-// Flux's API server (no conversion webhook) would store.
-func imgCheckSameJSON(t *testing.T, in, out any) {
+// imgCheckSameJSON checks that out serialises exactly like in but for apiVersion (and kind, which
+// the conversion always sets): what Flux's API server, which has no conversion webhook, would store.
+func imgCheckSameJSON(t *testing.T, in, out runtime.Object) {
 	t.Helper()
 	want := imgJSONMap(t, in)
 	want["apiVersion"] = imagev1.GroupVersion.String()
+	want["kind"] = reflect.TypeOf(in).Elem().Name()
 	if got := imgJSONMap(t, out); !reflect.DeepEqual(got, want) {
 		t.Errorf("JSON differs:\n got %v\nwant %v", got, want)
 	}
@@ -441,7 +442,7 @@ func TestImageUpdateAutomationV1beta2ToV1(t *testing.T) {
 				s := out.Status
 				if !s.LastAutomationRunTime.Equal(in.Status.LastAutomationRunTime) || !s.LastPushTime.Equal(in.Status.LastPushTime) ||
 					s.LastPushCommit != "abc123" || s.ObservedGeneration != 2 || len(out.GetConditions()) != 1 ||
-					s.ObservedPolicies["podinfo"].String() != "ghcr.io/stefanprodan/podinfo:6.5.0@sha256:def" ||
+					s.ObservedPolicies["podinfo"] != (imagev1.ImageRef{Name: "ghcr.io/stefanprodan/podinfo", Tag: "6.5.0", Digest: "sha256:def"}) ||
 					s.ObservedSourceRevision != "main@sha1:abc123" || s.LastHandledReconcileAt != "now" {
 					t.Errorf("status not kept: %+v", s)
 				}
