@@ -5,7 +5,9 @@ BIN := $(CURDIR)/bin
 TESTBIN ?= $(HOME)/.cache/converge/testbin
 export TESTBIN
 DEMO_DIR ?= $(CURDIR)/.cache/demo
+TOOLS ?= $(HOME)/.cache/converge/tools
 CONTROLLER_GEN_VERSION := v0.23.0
+CONTROLLER_GEN := $(TOOLS)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GORELEASER_VERSION := v2.15.1
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
@@ -31,19 +33,21 @@ test: testbin
 vet:
 	$(GO) vet ./...
 
-$(BIN)/controller-gen:
-	GOBIN=$(BIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+$(CONTROLLER_GEN):
+	mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS)/tmp $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv $(TOOLS)/tmp/controller-gen $@
 
 $(BIN)/goreleaser:
 	GOBIN=$(BIN) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
 
-tools: $(BIN)/controller-gen $(BIN)/goreleaser
+tools: $(CONTROLLER_GEN) $(BIN)/goreleaser
 
 ## generate: deepcopy functions and CRD YAML from the API types in crds/, and shell completions
-generate: $(BIN)/controller-gen
-	$(BIN)/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./crds/...
+generate: $(CONTROLLER_GEN)
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./crds/...
 	rm -rf crds/bases
-	$(BIN)/controller-gen crd:crdVersions=v1 paths=./crds/... output:crd:artifacts:config=crds/bases
+	$(CONTROLLER_GEN) crd:crdVersions=v1 paths=./crds/... output:crd:artifacts:config=crds/bases
 	$(MAKE) completions
 
 completions:

@@ -14,8 +14,9 @@ import (
 )
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "where to write the admin kubeconfig once the cluster is ready")
-	flag.Parse()
+	fs := flag.NewFlagSet("localcluster", flag.ExitOnError)
+	kubeconfig := fs.String("kubeconfig", "", "where to write the admin kubeconfig once the cluster is ready")
+	_ = fs.Parse(os.Args[1:])
 	if *kubeconfig == "" {
 		fmt.Fprintln(os.Stderr, "localcluster: --kubeconfig is required")
 		os.Exit(2)
