@@ -1,0 +1,271 @@
+package source
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Store is the content-addressed artifact cache shared by commands and the agent. Layout under Root:
+//
+//	objects/<hex>/          the files of an artifact, immutable once present
+//	objects/<hex>.tar.gz    its canonical tarball; <hex> is the tarball's sha256
+//	sources/<kind>/<ns>/<name>.json   the current artifact of a source
+//	cache/<area>/<key>/     fetchers' own caches (Git object stores, Helm indexes, ...)
+//	tmp/                    work folders, on the same filesystem so that commits are renames
+//	locks/                  lock files
+//
+// Several processes may use one Store at once: commits are atomic renames and per-key locks serialise
+// fetches of the same source.
+type Store struct {
+	Root string
+	Now  func() time.Time
+}
+
+// DefaultRoot is the store used when --cache-dir is not given.
+func DefaultRoot() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "converge", "artifacts")
+}
+
+// OpenStore creates the store's folders under root.
+func OpenStore(root string) (*Store, error) {
+	if root == "" {
+		root = DefaultRoot()
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"objects", "sources", "cache", "tmp", "locks"} {
+		if err := os.MkdirAll(filepath.Join(abs, d), 0o755); err != nil {
+			return nil, fmt.Errorf("artifact store %s: %w", abs, err)
+		}
+	}
+	return &Store{Root: abs, Now: time.Now}, nil
+}
+
+// TempDir returns a new empty work folder inside the store.
+func (s *Store) TempDir(pattern string) (string, error) {
+	return os.MkdirTemp(filepath.Join(s.Root, "tmp"), pattern)
+}
+
+// CacheDir returns (creating it) a fetcher's persistent cache folder for key within area.
+func (s *Store) CacheDir(area, key string) (string, error) {
+	sum := sha256.Sum256([]byte(key))
+	dir := filepath.Join(s.Root, "cache", area, hex.EncodeToString(sum[:8]))
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// Lock takes an exclusive lock named key, shared across processes, waiting until ctx is done.
+func (s *Store) Lock(ctx context.Context, key string) (unlock func(), err error) {
+	sum := sha256.Sum256([]byte(key))
+	return lockFile(ctx, filepath.Join(s.Root, "locks", hex.EncodeToString(sum[:12])+".lock"))
+}
+
+type pointer struct {
+	Revision       string            `json:"revision"`
+	Digest         string            `json:"digest"`
+	Size           int64             `json:"size"`
+	LastUpdateTime time.Time         `json:"lastUpdateTime"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+}
+
+func (s *Store) pointerPath(ref Ref) string {
+	return filepath.Join(s.Root, "sources", strings.ToLower(ref.Kind), ref.Namespace, ref.Name+".json")
+}
+
+// Current returns the last artifact committed for ref, or nil when there is none.
+func (s *Store) Current(ref Ref) (*Artifact, error) {
+	b, err := os.ReadFile(s.pointerPath(ref))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p pointer
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("artifact store: %s: %w", s.pointerPath(ref), err)
+	}
+	a := s.artifact(ref, p)
+	if _, err := os.Stat(a.Dir); err != nil {
+		return nil, nil // the objects were cleaned up: treat as never fetched
+	}
+	return a, nil
+}
+
+func (s *Store) artifact(ref Ref, p pointer) *Artifact {
+	hexDigest := trimAlgo(p.Digest)
+	return &Artifact{
+		Source: ref, Revision: p.Revision, Digest: p.Digest, Size: p.Size,
+		Dir:            filepath.Join(s.Root, "objects", hexDigest),
+		Archive:        filepath.Join(s.Root, "objects", hexDigest+".tar.gz"),
+		LastUpdateTime: p.LastUpdateTime, Metadata: p.Metadata,
+	}
+}
+
+// Commit stores the files of dir as the current artifact of ref at revision. dir must be inside the
+// store (see TempDir); it is moved, not copied, and must not be used afterwards. When the content is
+// unchanged, the existing artifact (and its LastUpdateTime) is kept.
+func (s *Store) Commit(ref Ref, revision, dir string, metadata map[string]string) (*Artifact, error) {
+	tmp, err := os.CreateTemp(filepath.Join(s.Root, "tmp"), "archive-*.tar.gz")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	cw := &countingWriter{w: io.MultiWriter(tmp, h)}
+	if err := WriteTarGz(cw, dir); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("archiving %s: %w", ref, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	hexDigest := hex.EncodeToString(h.Sum(nil))
+	objDir := filepath.Join(s.Root, "objects", hexDigest)
+	if err := os.Rename(dir, objDir); err != nil {
+		if _, statErr := os.Stat(objDir); statErr != nil {
+			return nil, fmt.Errorf("storing %s: %w", ref, err)
+		}
+		_ = os.RemoveAll(dir) // same content already stored
+	}
+	if err := os.Rename(tmp.Name(), objDir+".tar.gz"); err != nil {
+		return nil, fmt.Errorf("storing %s: %w", ref, err)
+	}
+	p := pointer{Revision: revision, Digest: "sha256:" + hexDigest, Size: cw.n, LastUpdateTime: s.Now().UTC().Truncate(time.Second), Metadata: metadata}
+	if prev, _ := s.Current(ref); prev != nil && prev.Digest == p.Digest && prev.Revision == revision {
+		return prev, nil
+	}
+	b, _ := json.Marshal(p)
+	ptr := s.pointerPath(ref)
+	if err := os.MkdirAll(filepath.Dir(ptr), 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(ptr, b); err != nil {
+		return nil, err
+	}
+	return s.artifact(ref, p), nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// WriteTarGz writes the regular files, folders and symlinks under dir as a reproducible tar.gz: sorted
+// entries, zero times and owners, normalised modes, so equal content always has an equal digest.
+func WriteTarGz(w io.Writer, dir string) error {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Strings(paths)
+	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	tw := tar.NewWriter(gz)
+	for _, p := range paths {
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: rel, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
+		switch {
+		case fi.Mode().IsDir():
+			hdr.Typeflag, hdr.Name, hdr.Mode = tar.TypeDir, rel+"/", 0o755
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, target, 0o777
+		case fi.Mode().IsRegular():
+			hdr.Typeflag, hdr.Size, hdr.Mode = tar.TypeReg, fi.Size(), 0o644
+			if fi.Mode()&0o111 != 0 {
+				hdr.Mode = 0o755
+			}
+		default:
+			continue
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return gz.Close()
+}
+
+func trimAlgo(digest string) string {
+	if i := strings.IndexByte(digest, ':'); i >= 0 {
+		return digest[i+1:]
+	}
+	return digest
+}
+
+func lowerKind(kind string) string { return strings.ToLower(kind) }
+
+func metav1Time(t time.Time) metav1.Time { return metav1.NewTime(t) }
