@@ -15,7 +15,7 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 TEST_FLAGS ?=
 
-.PHONY: all build test testbin generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean
+.PHONY: all build test deps testbin generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean
 
 all: build
 
@@ -26,8 +26,12 @@ build:
 testbin:
 	hack/testbin.sh
 
-## test: every test, against a real local control plane
-test: testbin
+## deps: Debian packages the tests use as real servers
+deps:
+	hack/deps.sh
+
+## test: every test, against a real local control plane and real source servers
+test: testbin deps
 	$(GO) test $(TEST_FLAGS) ./...
 
 vet:
@@ -69,7 +73,7 @@ demo: testbin build
 demo-stop:
 	DEMO_DIR=$(DEMO_DIR) hack/demo.sh stop
 
-bench: testbin
+bench: testbin deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 release-check: $(BIN)/goreleaser
