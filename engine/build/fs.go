@@ -1,0 +1,198 @@
+package build
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// confinedFS is the filesystem kustomize builds on: reads are confined to the source root (symlinks
+// included), and writes go to an in-memory overlay so shared artifacts are never modified.
+type confinedFS struct {
+	root    string
+	disk    filesys.FileSystem
+	overlay map[string][]byte
+}
+
+func newConfinedFS(root string) (*confinedFS, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = resolved
+	}
+	return &confinedFS{root: abs, disk: filesys.MakeFsOnDisk(), overlay: map[string][]byte{}}, nil
+}
+
+var errReadOnly = errors.New("the source is read-only during a build")
+
+// check returns the cleaned absolute form of path, or an error when it (or its resolved symlinks)
+// leaves the source root.
+func (f *confinedFS) check(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := f.overlay[abs]; ok {
+		return abs, nil
+	}
+	resolved := abs
+	// Resolve the longest existing prefix, so that a missing file under a symlinked folder is judged too.
+	for p := abs; ; p = filepath.Dir(p) {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			rest, _ := filepath.Rel(p, abs)
+			resolved = filepath.Join(r, rest)
+			break
+		}
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
+	if !within(f.root, resolved) {
+		return "", fmt.Errorf("%s is outside the source root: files outside the source cannot be referenced", path)
+	}
+	return abs, nil
+}
+
+func within(root, p string) bool {
+	rel, err := filepath.Rel(root, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+func (f *confinedFS) Create(path string) (filesys.File, error) { return nil, errReadOnly }
+func (f *confinedFS) Mkdir(path string) error                  { return errReadOnly }
+func (f *confinedFS) MkdirAll(path string) error               { return errReadOnly }
+func (f *confinedFS) RemoveAll(path string) error              { return errReadOnly }
+
+func (f *confinedFS) Open(path string) (filesys.File, error) {
+	abs, err := f.check(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := f.overlay[abs]; ok {
+		return nil, fmt.Errorf("open %s: generated files can only be read whole", path)
+	}
+	return f.disk.Open(abs)
+}
+
+func (f *confinedFS) IsDir(path string) bool {
+	abs, err := f.check(path)
+	if err != nil {
+		return false
+	}
+	if _, ok := f.overlay[abs]; ok {
+		return false
+	}
+	return f.disk.IsDir(abs)
+}
+
+func (f *confinedFS) ReadDir(path string) ([]string, error) {
+	abs, err := f.check(path)
+	if err != nil {
+		return nil, err
+	}
+	names, err := f.disk.ReadDir(abs)
+	if err != nil {
+		return nil, err
+	}
+	for p := range f.overlay {
+		if filepath.Dir(p) == abs {
+			names = append(names, filepath.Base(p))
+		}
+	}
+	sort.Strings(names)
+	return dedupe(names), nil
+}
+
+func dedupe(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (f *confinedFS) CleanedAbs(path string) (filesys.ConfirmedDir, string, error) {
+	abs, err := f.check(path)
+	if err != nil {
+		return "", "", err
+	}
+	if _, ok := f.overlay[abs]; ok {
+		return filesys.ConfirmedDir(filepath.Dir(abs)), filepath.Base(abs), nil
+	}
+	return f.disk.CleanedAbs(abs)
+}
+
+func (f *confinedFS) Exists(path string) bool {
+	abs, err := f.check(path)
+	if err != nil {
+		return false
+	}
+	if _, ok := f.overlay[abs]; ok {
+		return true
+	}
+	return f.disk.Exists(abs)
+}
+
+func (f *confinedFS) Glob(pattern string) ([]string, error) {
+	matches, err := f.disk.Glob(pattern)
+	if err != nil {
+		return nil, err
+	}
+	out := matches[:0]
+	for _, m := range matches {
+		if _, err := f.check(m); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (f *confinedFS) ReadFile(path string) ([]byte, error) {
+	abs, err := f.check(path)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := f.overlay[abs]; ok {
+		return b, nil
+	}
+	return f.disk.ReadFile(abs)
+}
+
+func (f *confinedFS) WriteFile(path string, data []byte) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if !within(f.root, abs) {
+		return fmt.Errorf("%s is outside the source root", path)
+	}
+	f.overlay[abs] = data
+	return nil
+}
+
+func (f *confinedFS) Walk(path string, walkFn filepath.WalkFunc) error {
+	abs, err := f.check(path)
+	if err != nil {
+		return err
+	}
+	return filepath.Walk(abs, func(p string, info os.FileInfo, err error) error {
+		if err == nil {
+			if _, cerr := f.check(p); cerr != nil {
+				if info.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		return walkFn(p, info, err)
+	})
+}

@@ -1,0 +1,543 @@
+// Package build renders Flux Kustomizations (and, through engine/helm, HelmReleases) into the objects
+// Flux would apply: kustomize with Flux's generated overlay, postBuild substitution, common metadata and
+// owner labels.
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/provider"
+	kustypes "sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
+	"sigs.k8s.io/kustomize/kyaml/resid"
+	"sigs.k8s.io/yaml"
+
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/crds/meta"
+	"github.com/converge-gitops/converge/engine/source"
+)
+
+// Labels Flux sets on every object a Kustomization applies.
+const (
+	NameLabel      = "kustomize.toolkit.fluxcd.io/name"
+	NamespaceLabel = "kustomize.toolkit.fluxcd.io/namespace"
+	originKey      = "config.kubernetes.io/origin"
+)
+
+// Builder builds Flux Kustomizations. Kustomize keeps global state (its OpenAPI schema), so one Builder
+// serialises the kustomize step of its builds; everything else runs concurrently.
+type Builder struct {
+	// Secrets and ConfigMaps supply postBuild.substituteFrom; nil means none can be read.
+	Secrets    source.Secrets
+	ConfigMaps source.ConfigMaps
+	// Strict makes a variable without value or default an error (Flux's strict substitution).
+	Strict bool
+
+	mu sync.Mutex
+}
+
+// Result is what one Kustomization renders to.
+type Result struct {
+	Objects []*unstructured.Unstructured
+}
+
+// Error is a build failure of one Kustomization.
+type Error struct {
+	Kustomization string // namespace/name
+	File          string // relative to the source root, when known
+	Line          int
+	Object        string // Kind namespace/name, when known
+	Err           error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Kustomization %s: ", e.Kustomization)
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	if e.Object != "" {
+		b.WriteString(e.Object + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Build renders ks from the source files under root (the source artifact's folder).
+func (b *Builder) Build(ctx context.Context, ks *kustomizev1.Kustomization, root string) (*Result, error) {
+	id := ks.Namespace + "/" + ks.Name
+	fail := func(err error) (*Result, error) { return nil, &Error{Kustomization: id, Err: err} }
+
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return fail(err)
+	}
+	dir, err := SecurePath(root, ks.Spec.Path)
+	if err != nil {
+		return fail(err)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fail(fmt.Errorf("path %q not found in the source", ks.Spec.Path))
+	}
+	fs, err := newConfinedFS(root)
+	if err != nil {
+		return fail(err)
+	}
+	if err := refuseRemote(fs, dir, root); err != nil {
+		return fail(err)
+	}
+	stripOrigin, err := writeOverlay(fs, dir, ks)
+	if err != nil {
+		return fail(err)
+	}
+	objs, err := b.kustomize(fs, dir)
+	if err != nil {
+		return fail(err)
+	}
+
+	vars, err := b.loadVars(ctx, ks)
+	if err != nil {
+		return fail(err)
+	}
+	for i, obj := range objs {
+		origin := ""
+		if p := originPath(obj); p != "" {
+			origin = relTo(root, filepath.Join(dir, p))
+		}
+		if stripOrigin {
+			removeAnnotation(obj, originKey)
+		}
+		if obj.GetName() == "" || obj.GetKind() == "" || obj.GetAPIVersion() == "" {
+			return nil, &Error{Kustomization: id, File: origin, Err: errors.New("object without apiVersion, kind or name")}
+		}
+		if ks.Spec.PostBuild != nil && vars != nil {
+			out, err := b.substitute(obj, vars)
+			if err != nil {
+				e := &Error{Kustomization: id, File: origin, Object: describe(obj), Err: err}
+				var se *SubstituteError
+				if errors.As(err, &se) && origin != "" {
+					e.Line = lineOfText(filepath.Join(root, origin), se.Expr)
+				}
+				return nil, e
+			}
+			objs[i] = out
+			obj = out
+		}
+		if cm := ks.Spec.CommonMetadata; cm != nil {
+			mergeLabels(obj, cm.Labels)
+			mergeAnnotations(obj, cm.Annotations)
+		}
+		mergeLabels(obj, map[string]string{NameLabel: ks.Name, NamespaceLabel: ks.Namespace})
+	}
+	return &Result{Objects: objs}, nil
+}
+
+// SecurePath joins path to root, refusing paths that leave root.
+func SecurePath(root, path string) (string, error) {
+	clean := filepath.Clean("/" + filepath.ToSlash(path))
+	joined := filepath.Join(root, clean)
+	if !within(root, joined) {
+		return "", fmt.Errorf("path %q leaves the source", path)
+	}
+	return joined, nil
+}
+
+func (b *Builder) kustomize(fs *confinedFS, dir string) (objs []*unstructured.Unstructured, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("kustomize failed: %v", r)
+		}
+	}()
+	openapi.ResetOpenAPI()
+	defer openapi.ResetOpenAPI()
+	k := krusty.MakeKustomizer(&krusty.Options{
+		LoadRestrictions: kustypes.LoadRestrictionsNone,
+		PluginConfig:     kustypes.DisabledPluginConfig(),
+	})
+	resMap, err := k.Run(fs, dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build failed: %w", err)
+	}
+	for _, r := range resMap.Resources() {
+		m, err := r.Map()
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, &unstructured.Unstructured{Object: m})
+	}
+	return objs, nil
+}
+
+// writeOverlay writes Flux's version of dir's kustomization file into the overlay: generated from the
+// manifests found when there is none, then the Kustomization's targetNamespace, namePrefix/nameSuffix,
+// patches, components and images. It reports whether origin annotations were added only for error
+// messages (and must be removed from the output).
+func writeOverlay(fs *confinedFS, dir string, ks *kustomizev1.Kustomization) (bool, error) {
+	kfile, data, err := findOrGenerate(fs, dir)
+	if err != nil {
+		return false, err
+	}
+	kus := kustypes.Kustomization{}
+	if err := yaml.Unmarshal(data, &kus); err != nil {
+		return false, fmt.Errorf("%s: %w", relTo(fs.root, kfile), err)
+	}
+	if kus.APIVersion == "" {
+		kus.APIVersion = kustypes.KustomizationVersion
+	}
+	if kus.Kind == "" {
+		kus.Kind = kustypes.KustomizationKind
+	}
+	spec := ks.Spec
+	if spec.TargetNamespace != "" {
+		kus.Namespace = spec.TargetNamespace
+	}
+	if spec.NamePrefix != "" {
+		kus.NamePrefix = spec.NamePrefix
+	}
+	if spec.NameSuffix != "" {
+		kus.NameSuffix = spec.NameSuffix
+	}
+	for _, p := range spec.Patches {
+		kp := kustypes.Patch{Patch: p.Patch}
+		if t := p.Target; t != nil {
+			kp.Target = &kustypes.Selector{
+				ResId:              resIDSelector(t.Group, t.Version, t.Kind, t.Name, t.Namespace),
+				LabelSelector:      t.LabelSelector,
+				AnnotationSelector: t.AnnotationSelector,
+			}
+		}
+		kus.Patches = append(kus.Patches, kp)
+	}
+	for _, c := range spec.Components {
+		if filepath.IsAbs(c) || strings.Contains(c, "://") {
+			return false, fmt.Errorf("component path %q must be local and relative", c)
+		}
+		if spec.IgnoreMissingComponents && !fs.Exists(filepath.Join(dir, c)) {
+			continue
+		}
+		kus.Components = append(kus.Components, c)
+	}
+	for _, img := range spec.Images {
+		found := false
+		for i := range kus.Images {
+			if kus.Images[i].Name == img.Name {
+				found = true
+				if img.NewName != "" {
+					kus.Images[i].NewName = img.NewName
+				}
+				if img.NewTag != "" || img.Digest != "" {
+					kus.Images[i].NewTag, kus.Images[i].Digest = img.NewTag, img.Digest
+				}
+			}
+		}
+		if !found {
+			kus.Images = append(kus.Images, kustypes.Image{Name: img.Name, NewName: img.NewName, NewTag: img.NewTag, Digest: img.Digest})
+		}
+	}
+	if len(spec.BuildMetadata) > 0 {
+		kus.BuildMetadata = nil
+		for _, o := range spec.BuildMetadata {
+			kus.BuildMetadata = append(kus.BuildMetadata, string(o))
+		}
+	}
+	strip := false
+	if !contains(kus.BuildMetadata, kustypes.OriginAnnotations) {
+		kus.BuildMetadata = append(kus.BuildMetadata, kustypes.OriginAnnotations)
+		strip = true
+	}
+	out, err := yaml.Marshal(kus)
+	if err != nil {
+		return false, err
+	}
+	return strip, fs.WriteFile(kfile, out)
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func findOrGenerate(fs *confinedFS, dir string) (kfile string, data []byte, err error) {
+	for _, name := range konfig.RecognizedKustomizationFileNames() {
+		p := filepath.Join(dir, name)
+		if fs.Exists(p) && !fs.IsDir(p) {
+			data, err := fs.ReadFile(p)
+			return p, data, err
+		}
+	}
+	rf := provider.NewDefaultDepProvider().GetResourceFactory()
+	var resources []string
+	err = fs.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		if info.IsDir() {
+			for _, name := range konfig.RecognizedKustomizationFileNames() {
+				if k := filepath.Join(p, name); fs.Exists(k) && !fs.IsDir(k) {
+					resources = append(resources, "./"+relTo(dir, p))
+					return filepath.SkipDir
+				}
+			}
+			return nil
+		}
+		if ext := filepath.Ext(p); ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
+		content, err := fs.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if _, err := decodeSafely(rf.SliceFromBytes, content); err != nil {
+			return fmt.Errorf("%s: not a Kubernetes manifest: %w", relTo(fs.root, p), err)
+		}
+		resources = append(resources, "./"+relTo(dir, p))
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	kus := kustypes.Kustomization{TypeMeta: kustypes.TypeMeta{APIVersion: kustypes.KustomizationVersion, Kind: kustypes.KustomizationKind}}
+	if len(resources) == 0 {
+		kus.Namespace = "_placeholder" // kustomize refuses an empty kustomization; Flux does the same
+	}
+	kus.Resources = resources
+	data, err = yaml.Marshal(kus)
+	return filepath.Join(dir, konfig.DefaultKustomizationFileName()), data, err
+}
+
+func decodeSafely[T any](f func([]byte) (T, error), b []byte) (out T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return f(b)
+}
+
+func relTo(base, p string) string {
+	rel, err := filepath.Rel(base, p)
+	if err != nil {
+		return p
+	}
+	return filepath.ToSlash(rel)
+}
+
+var remoteRE = regexp.MustCompile(`^(https?://|git::|ssh://|git@|[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}/[^/]+/)`)
+
+// refuseRemote walks the kustomization tree from dir and refuses remote bases and resources before
+// kustomize could fetch them.
+func refuseRemote(fs *confinedFS, dir, root string) error {
+	seen := map[string]bool{}
+	var walk func(d string) error
+	walk = func(d string) error {
+		if seen[d] {
+			return nil
+		}
+		seen[d] = true
+		for _, name := range konfig.RecognizedKustomizationFileNames() {
+			p := filepath.Join(d, name)
+			if !fs.Exists(p) || fs.IsDir(p) {
+				continue
+			}
+			data, err := fs.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			var k kustypes.Kustomization
+			if err := yaml.Unmarshal(data, &k); err != nil {
+				return fmt.Errorf("%s: %w", relTo(root, p), err)
+			}
+			entries := append(append(append([]string{}, k.Resources...), k.Components...), k.Bases...) //nolint:staticcheck
+			for _, e := range entries {
+				local := filepath.Join(d, e)
+				if remoteRE.MatchString(e) && !fs.Exists(local) {
+					return fmt.Errorf("%s: remote resource %q: remote bases are disabled, vendor it into the source", relTo(root, p), e)
+				}
+				if fs.IsDir(local) {
+					if err := walk(local); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		return nil
+	}
+	return walk(dir)
+}
+
+func resIDSelector(group, version, kind, name, namespace string) resid.ResId {
+	return resid.ResId{Gvk: resid.Gvk{Group: group, Version: version, Kind: kind}, Name: name, Namespace: namespace}
+}
+
+func (b *Builder) loadVars(ctx context.Context, ks *kustomizev1.Kustomization) (map[string]string, error) {
+	pb := ks.Spec.PostBuild
+	if pb == nil {
+		return nil, nil
+	}
+	vars := map[string]string{}
+	for _, ref := range pb.SubstituteFrom {
+		var data map[string]string
+		switch ref.Kind {
+		case "ConfigMap":
+			if b.ConfigMaps == nil {
+				return nil, fmt.Errorf("substituteFrom ConfigMap/%s: no cluster or local resource supplies ConfigMaps", ref.Name)
+			}
+			cm, err := b.ConfigMaps.GetConfigMap(ctx, ks.Namespace, ref.Name)
+			if err != nil {
+				if ref.Optional && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("substituteFrom ConfigMap/%s: %w", ref.Name, err)
+			}
+			data = cm.Data
+		case "Secret":
+			if b.Secrets == nil {
+				return nil, fmt.Errorf("substituteFrom Secret/%s: no cluster or local resource supplies Secrets", ref.Name)
+			}
+			sec, err := b.Secrets.GetSecret(ctx, ks.Namespace, ref.Name)
+			if err != nil {
+				if ref.Optional && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("substituteFrom Secret/%s: %w", ref.Name, err)
+			}
+			data = map[string]string{}
+			for k, v := range sec.Data {
+				data[k] = string(v)
+			}
+			for k, v := range sec.StringData {
+				data[k] = v
+			}
+		}
+		for k, v := range data {
+			vars[k] = strings.ReplaceAll(v, "\n", "")
+		}
+	}
+	for k, v := range pb.Substitute {
+		vars[k] = strings.ReplaceAll(v, "\n", "")
+	}
+	for k := range vars {
+		if !ValidVarName(k) {
+			return nil, fmt.Errorf("variable name %q is invalid: it must match %s", k, varNameRE)
+		}
+	}
+	if len(vars) == 0 {
+		return nil, nil
+	}
+	return vars, nil
+}
+
+func (b *Builder) substitute(obj *unstructured.Unstructured, vars map[string]string) (*unstructured.Unstructured, error) {
+	if obj.GetLabels()[meta.SubstituteAnnotation] == meta.DisabledValue || obj.GetAnnotations()[meta.SubstituteAnnotation] == meta.DisabledValue {
+		return obj, nil
+	}
+	data, err := yaml.Marshal(obj.Object)
+	if err != nil {
+		return nil, err
+	}
+	out, err := Substitute(string(data), func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, b.Strict)
+	if err != nil {
+		return nil, err
+	}
+	res := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(out), &res.Object); err != nil {
+		return nil, fmt.Errorf("the substituted object is no longer valid YAML: %w", err)
+	}
+	return res, nil
+}
+
+func originPath(obj *unstructured.Unstructured) string {
+	o := obj.GetAnnotations()[originKey]
+	for _, line := range strings.Split(o, "\n") {
+		if p, ok := strings.CutPrefix(line, "path: "); ok {
+			return strings.TrimSpace(p)
+		}
+	}
+	return ""
+}
+
+func lineOfText(file, text string) int {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	i := strings.Index(string(b), text)
+	if i < 0 {
+		return 0
+	}
+	return strings.Count(string(b[:i]), "\n") + 1
+}
+
+func describe(obj *unstructured.Unstructured) string {
+	if ns := obj.GetNamespace(); ns != "" {
+		return obj.GetKind() + " " + ns + "/" + obj.GetName()
+	}
+	return obj.GetKind() + " " + obj.GetName()
+}
+
+func removeAnnotation(obj *unstructured.Unstructured, key string) {
+	a := obj.GetAnnotations()
+	if _, ok := a[key]; !ok {
+		return
+	}
+	delete(a, key)
+	if len(a) == 0 {
+		a = nil
+	}
+	obj.SetAnnotations(a)
+}
+
+func mergeLabels(obj *unstructured.Unstructured, add map[string]string) {
+	if len(add) == 0 {
+		return
+	}
+	l := obj.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	for k, v := range add {
+		l[k] = v
+	}
+	obj.SetLabels(l)
+}
+
+func mergeAnnotations(obj *unstructured.Unstructured, add map[string]string) {
+	if len(add) == 0 {
+		return
+	}
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	for k, v := range add {
+		a[k] = v
+	}
+	obj.SetAnnotations(a)
+}
