@@ -58,7 +58,9 @@ func (l *LocalResources) AddFile(kind, namespace, name, file string) error {
 }
 
 // AddConfigMap registers cm.
-func (l *LocalResources) AddConfigMap(cm *corev1.ConfigMap) { l.configMaps[cm.Namespace+"/"+cm.Name] = cm }
+func (l *LocalResources) AddConfigMap(cm *corev1.ConfigMap) {
+	l.configMaps[cm.Namespace+"/"+cm.Name] = cm
+}
 
 // AddSecret registers s; stringData is folded into data as the API server would.
 func (l *LocalResources) AddSecret(s *corev1.Secret) {
