@@ -55,11 +55,12 @@ generate: $(CONTROLLER_GEN)
 	$(MAKE) completions
 
 completions:
-	mkdir -p completions
-	$(GO) run ./cmd/converge completion bash > completions/converge.bash
-	$(GO) run ./cmd/converge completion zsh > completions/converge.zsh
-	$(GO) run ./cmd/converge completion fish > completions/converge.fish
-	$(GO) run ./cmd/converge completion powershell > completions/converge.ps1
+	mkdir -p completions $(BIN)
+	$(GO) build -o $(BIN)/converge-completions ./cmd/converge
+	for sh in bash zsh fish powershell; do \
+		ext=$$sh; [ $$sh = powershell ] && ext=ps1; \
+		$(BIN)/converge-completions completion $$sh > completions/converge.$$ext.tmp && mv completions/converge.$$ext.tmp completions/converge.$$ext || exit 1; \
+	done
 
 ## check-generated: fail when committed generated files differ from what `make generate` writes
 check-generated: generate

@@ -355,3 +355,21 @@ func lineOf(doc *yaml.Node, p string) int {
 	}
 	return line
 }
+
+// DecodeObject decodes and validates an object that is already parsed (e.g. a build output), returning
+// its typed storage version. u must be a Flux kind.
+func (d *Decoder) DecodeObject(ctx context.Context, file string, u *unstructured.Unstructured) (runtime.Object, error) {
+	data, err := sigsyaml.Marshal(u.Object)
+	if err != nil {
+		return nil, err
+	}
+	name := u.GetKind() + " " + u.GetNamespace() + "/" + u.GetName()
+	objs, err := d.Decode(ctx, file, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) != 1 || objs[0].Typed == nil {
+		return nil, fmt.Errorf("%s: not a Flux object", name)
+	}
+	return objs[0].Typed, nil
+}

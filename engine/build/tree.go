@@ -1,0 +1,260 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/engine/manifest"
+)
+
+// SourceResolver returns the folder holding the files of the source a Kustomization refers to.
+// declared holds the Flux source objects the tree itself defines (typed, storage version), keyed by
+// "Kind/namespace/name", so a resolver can fetch sources that exist only in the change being built.
+type SourceResolver interface {
+	ResolveSource(ctx context.Context, kind, namespace, name string, declared map[string]runtime.Object) (dir string, err error)
+}
+
+// Node is one built Kustomization of a tree.
+type Node struct {
+	// Kustomization is "namespace/name"; the root of a tree built from a path is named after the
+	// Kustomization that points at that path when the tree declares one, else "(path)".
+	Kustomization string
+	// Parent is the Kustomization whose build produced this one, empty for the root.
+	Parent  string
+	Objects []*unstructured.Unstructured
+	Err     error
+}
+
+// TreeOptions configure a tree build.
+type TreeOptions struct {
+	// Root is the folder of the source the path belongs to (the repository's work tree).
+	Root string
+	// Path is the folder, relative to Root, whose objects start the tree (e.g. clusters/production).
+	Path string
+	// RootSource names the source Root is, as "Kind/namespace/name" (default GitRepository/flux-system/flux-system).
+	RootSource string
+	// Sources resolves every other source.
+	Sources SourceResolver
+	// Concurrency bounds parallel builds (default 4).
+	Concurrency int
+}
+
+// Tree is the result of a tree build, in a stable order (parents before children, then by name).
+type Tree struct {
+	Nodes []*Node
+}
+
+// Err joins the errors of every failed node.
+func (t *Tree) Err() error {
+	var errs []error
+	for _, n := range t.Nodes {
+		if n.Err != nil {
+			errs = append(errs, n.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// BuildTree builds the Kustomization tree rooted at opts.Path: the path itself, then every Kustomization
+// its output declares, recursively, each from its own source. Independent builds run concurrently; a
+// failing node does not stop the others. A Kustomization that (through its children) builds itself is an
+// error naming the chain.
+func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts TreeOptions) (*Tree, error) {
+	if opts.RootSource == "" {
+		opts.RootSource = "GitRepository/flux-system/flux-system"
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	root, err := filepath.Abs(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	tb := &treeBuild{b: b, dec: dec, opts: opts, root: root, declared: map[string]runtime.Object{}, seen: map[string]bool{}}
+	rootKs := &kustomizev1.Kustomization{}
+	rootKs.Name, rootKs.Namespace = "(path)", "flux-system"
+	rootKs.Spec.Path = opts.Path
+	rootKs.Spec.Prune = true
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
+	tb.g, tb.ctx = g, gctx
+	tb.schedule(rootKs, root, nil)
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(tb.nodes, func(i, j int) bool {
+		if di, dj := tb.depth[tb.nodes[i]], tb.depth[tb.nodes[j]]; di != dj {
+			return di < dj
+		}
+		return tb.nodes[i].Kustomization < tb.nodes[j].Kustomization
+	})
+	return &Tree{Nodes: tb.nodes}, nil
+}
+
+type treeBuild struct {
+	b    *Builder
+	dec  *manifest.Decoder
+	opts TreeOptions
+	root string
+	g    *errgroup.Group
+	ctx  context.Context
+
+	mu       sync.Mutex
+	declared map[string]runtime.Object
+	seen     map[string]bool
+	nodes    []*Node
+	depth    map[*Node]int
+}
+
+// schedule builds ks from dir in the background; chain holds the Kustomizations above it.
+func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []string) {
+	id := ks.Namespace + "/" + ks.Name
+	node := &Node{Kustomization: id}
+	if len(chain) > 0 {
+		node.Parent = chain[len(chain)-1]
+	}
+	t.mu.Lock()
+	t.nodes = append(t.nodes, node)
+	if t.depth == nil {
+		t.depth = map[*Node]int{}
+	}
+	t.depth[node] = len(chain)
+	t.mu.Unlock()
+	chain = append(append([]string{}, chain...), id)
+
+	t.g.Go(func() error {
+		res, err := t.b.Build(t.ctx, ks, dir)
+		if err != nil {
+			node.Err = err
+			return nil
+		}
+		node.Objects = res.Objects
+		children, err := t.collect(res.Objects, "build output of Kustomization "+id)
+		if err != nil {
+			node.Err = err
+			return nil
+		}
+		if len(chain) == 1 {
+			// The Kustomization that points at the tree's own path (flux-system) is the root itself.
+			for i, child := range children {
+				if t.isRoot(child) {
+					node.Kustomization = child.Namespace + "/" + child.Name
+					chain = []string{node.Kustomization}
+					t.mu.Lock()
+					t.seen[node.Kustomization] = true
+					t.mu.Unlock()
+					children = append(children[:i:i], children[i+1:]...)
+					break
+				}
+			}
+		}
+		for _, child := range children {
+			t.child(child, chain, node)
+		}
+		return nil
+	})
+}
+
+// collect decodes the Flux objects of a build output, records the sources it declares and returns the
+// Kustomizations to build next.
+func (t *treeBuild) collect(objs []*unstructured.Unstructured, file string) ([]*kustomizev1.Kustomization, error) {
+	var out []*kustomizev1.Kustomization
+	for _, o := range objs {
+		if !t.dec.IsFluxKind(o.GroupVersionKind()) {
+			continue
+		}
+		typed, err := t.dec.DecodeObject(t.ctx, file, o)
+		if err != nil {
+			return nil, err
+		}
+		switch v := typed.(type) {
+		case *kustomizev1.Kustomization:
+			out = append(out, v)
+		default:
+			gvk := typed.GetObjectKind().GroupVersionKind()
+			if strings.HasPrefix(gvk.Group, "source.") {
+				t.mu.Lock()
+				t.declared[gvk.Kind+"/"+o.GetNamespace()+"/"+o.GetName()] = typed
+				t.mu.Unlock()
+			}
+		}
+	}
+	return out, nil
+}
+
+func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent *Node) {
+	id := ks.Namespace + "/" + ks.Name
+	for i, c := range chain {
+		if c == id {
+			parent.Err = errors.Join(parent.Err, fmt.Errorf("Kustomization %s: dependency cycle: %s", id, strings.Join(append(chain[i:], id), " -> ")))
+			return
+		}
+	}
+	srcNs := ks.Spec.SourceRef.Namespace
+	if srcNs == "" {
+		srcNs = ks.Namespace
+	}
+	srcID := sourceID(ks)
+	var dir string
+	if srcID == t.opts.RootSource {
+		dir = t.root
+	}
+	t.mu.Lock()
+	if t.seen[id] {
+		t.mu.Unlock()
+		return
+	}
+	t.seen[id] = true
+	t.mu.Unlock()
+	if dir == "" {
+		if t.opts.Sources == nil {
+			t.fail(id, chain, fmt.Errorf("Kustomization %s: source %s: no way to fetch sources was given", id, srcID))
+			return
+		}
+		t.mu.Lock()
+		declared := make(map[string]runtime.Object, len(t.declared))
+		for k, v := range t.declared {
+			declared[k] = v
+		}
+		t.mu.Unlock()
+		var err error
+		dir, err = t.opts.Sources.ResolveSource(t.ctx, ks.Spec.SourceRef.Kind, srcNs, ks.Spec.SourceRef.Name, declared)
+		if err != nil {
+			t.fail(id, chain, fmt.Errorf("Kustomization %s: source %s: %w", id, srcID, err))
+			return
+		}
+	}
+	t.schedule(ks, dir, chain)
+}
+
+func sourceID(ks *kustomizev1.Kustomization) string {
+	ns := ks.Spec.SourceRef.Namespace
+	if ns == "" {
+		ns = ks.Namespace
+	}
+	return ks.Spec.SourceRef.Kind + "/" + ns + "/" + ks.Spec.SourceRef.Name
+}
+
+func (t *treeBuild) isRoot(ks *kustomizev1.Kustomization) bool {
+	return sourceID(ks) == t.opts.RootSource && filepath.Clean("/"+ks.Spec.Path) == filepath.Clean("/"+t.opts.Path)
+}
+
+func (t *treeBuild) fail(id string, chain []string, err error) {
+	node := &Node{Kustomization: id, Parent: chain[len(chain)-1], Err: err}
+	t.mu.Lock()
+	t.nodes = append(t.nodes, node)
+	t.depth[node] = len(chain)
+	t.mu.Unlock()
+}
