@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/commands/version"
@@ -47,6 +48,7 @@ cluster (agent).`,
 	cmd.AddCommand(
 		version.NewCmdVersion(f),
 		check.NewCmdCheck(f),
+		build.NewCmdBuild(f),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd

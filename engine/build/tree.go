@@ -27,7 +27,7 @@ type SourceResolver interface {
 // Node is one built Kustomization of a tree.
 type Node struct {
 	// Kustomization is "namespace/name"; the root of a tree built from a path is named after the
-	// Kustomization that points at that path when the tree declares one, else "(path)".
+	// Kustomization that points at that path when the tree declares one, else TreeOptions.RootName.
 	Kustomization string
 	// Parent is the Kustomization whose build produced this one, empty for the root.
 	Parent  string
@@ -43,6 +43,9 @@ type TreeOptions struct {
 	Path string
 	// RootSource names the source Root is, as "Kind/namespace/name" (default GitRepository/flux-system/flux-system).
 	RootSource string
+	// RootName names the root when no Kustomization of the tree points at Path, as "namespace/name"
+	// (default flux-system/flux-system, the Kustomization bootstrap creates).
+	RootName string
 	// Sources resolves every other source.
 	Sources SourceResolver
 	// Concurrency bounds parallel builds (default 4).
@@ -76,13 +79,20 @@ func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts Tre
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
+	if opts.RootName == "" {
+		opts.RootName = "flux-system/flux-system"
+	}
+	rootNs, rootName, ok := strings.Cut(opts.RootName, "/")
+	if !ok {
+		return nil, fmt.Errorf("root name %q: want namespace/name", opts.RootName)
+	}
 	root, err := filepath.Abs(opts.Root)
 	if err != nil {
 		return nil, err
 	}
 	tb := &treeBuild{b: b, dec: dec, opts: opts, root: root, declared: map[string]runtime.Object{}, seen: map[string]bool{}}
 	rootKs := &kustomizev1.Kustomization{}
-	rootKs.Name, rootKs.Namespace = "(path)", "flux-system"
+	rootKs.Name, rootKs.Namespace = rootName, rootNs
 	rootKs.Spec.Path = opts.Path
 	rootKs.Spec.Prune = true
 
@@ -152,6 +162,9 @@ func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []
 				if t.isRoot(child) {
 					node.Kustomization = child.Namespace + "/" + child.Name
 					chain = []string{node.Kustomization}
+					for _, o := range node.Objects {
+						mergeLabels(o, map[string]string{NameLabel: child.Name, NamespaceLabel: child.Namespace})
+					}
 					t.mu.Lock()
 					t.seen[node.Kustomization] = true
 					t.mu.Unlock()

@@ -1,0 +1,377 @@
+// Package build implements `converge build`.
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/engine/build"
+	"github.com/converge-gitops/converge/engine/fetch"
+	"github.com/converge-gitops/converge/engine/manifest"
+)
+
+// Options are the inputs of `converge build`.
+type Options struct {
+	IO *cmdutil.IOStreams
+
+	// Path is the folder of a tree build, or the folder of one Kustomization (--path).
+	Path string
+	// Kustomization names one Kustomization to build, with KustomizationFile holding its definition.
+	Kustomization     string
+	KustomizationFile string
+	Namespace         string
+
+	// Root is the folder of the source the tree belongs to; default the enclosing Git work tree.
+	Root string
+
+	LocalSources   []string
+	LocalResources []string
+	Output         string
+	OutputDir      string
+	ShowSecrets    bool
+	Concurrency    int
+}
+
+// NewCmdBuild returns the build command.
+func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
+	opts := &Options{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "build [PATH]",
+		Short: "Render what Flux would apply, offline: a whole tree of Kustomizations, or one",
+		Long: `Build renders Kustomizations exactly as Flux's kustomize-controller would and prints the objects.
+
+With a PATH (default: the current folder), the whole tree is built: every Flux object under PATH,
+then every Kustomization those declare, recursively, each from its source. The repository you stand in
+is the source of Kustomizations that refer to the GitRepository of the tree (flux-system); map other
+sources to folders with --local-source.`,
+		Example: `  # Everything a cluster folder applies
+  converge build clusters/production
+
+  # One Kustomization, defined in a file, built from a local folder
+  converge build kustomization apps --kustomization-file clusters/production/apps.yaml --path apps/production
+
+  # Supply the ConfigMaps that postBuild.substituteFrom needs, without a cluster
+  converge build clusters/production --local-resource ConfigMap/flux-system/cluster-vars=vars.yaml`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Path = args[0]
+			}
+			if opts.Path == "" {
+				opts.Path = "."
+			}
+			opts.Namespace = f.Namespace()
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
+			defer cancel()
+			return Run(ctx, opts)
+		},
+	}
+	addFlags(cmd, opts)
+
+	ks := &cobra.Command{
+		Use:   "kustomization NAME",
+		Short: "Render one Kustomization",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Kustomization = args[0]
+			opts.Namespace = f.Namespace()
+			if opts.KustomizationFile == "" {
+				return cmdutil.FlagErrorf("--kustomization-file is required (reading the Kustomization from the cluster comes with `converge apply`)")
+			}
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
+			defer cancel()
+			return Run(ctx, opts)
+		},
+	}
+	ks.Aliases = []string{"ks"}
+	ks.Flags().StringVar(&opts.Path, "path", "", "local folder to build instead of the Kustomization's spec.path in its source")
+	ks.Flags().StringVar(&opts.KustomizationFile, "kustomization-file", "", "file that defines the Kustomization")
+	addFlags(ks, opts)
+	cmd.AddCommand(ks)
+	return cmd
+}
+
+func addFlags(cmd *cobra.Command, opts *Options) {
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Root, "root", "", "root folder of the repository the path belongs to (default: the enclosing Git work tree)")
+	fl.StringArrayVar(&opts.LocalSources, "local-source", nil, "use a folder as a source's files: Kind/namespace/name=PATH (repeatable)")
+	fl.StringArrayVar(&opts.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
+	fl.StringVar(&opts.OutputDir, "output-dir", "", "write a folder per Kustomization instead of printing")
+	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print Secret values instead of masking them")
+	fl.IntVar(&opts.Concurrency, "concurrency", 4, "Kustomizations built in parallel")
+	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputYAML, cmdutil.OutputJSON)
+}
+
+func (o *Options) validate() error {
+	if err := cmdutil.ValidateOutput(o.Output, cmdutil.OutputYAML, cmdutil.OutputJSON); err != nil {
+		return err
+	}
+	if o.Concurrency < 1 {
+		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	}
+	return nil
+}
+
+// Run builds and prints.
+func Run(ctx context.Context, opts *Options) error {
+	dec, err := manifest.NewDecoder()
+	if err != nil {
+		return err
+	}
+	local := build.NewLocalResources()
+	for _, spec := range opts.LocalResources {
+		ref, file, ok := strings.Cut(spec, "=")
+		parts := strings.Split(ref, "/")
+		if !ok || len(parts) != 3 {
+			return cmdutil.FlagErrorf("--local-resource %q: want Kind/namespace/name=FILE", spec)
+		}
+		if err := local.AddFile(parts[0], parts[1], parts[2], file); err != nil {
+			return err
+		}
+	}
+	resolver := &fetch.Resolver{Local: map[string]string{}}
+	for _, spec := range opts.LocalSources {
+		key, dir, err := fetch.ParseLocalSource(spec)
+		if err != nil {
+			return cmdutil.FlagErrorf("--local-source %w", err)
+		}
+		resolver.Local[key] = dir
+	}
+	b := &build.Builder{ConfigMaps: local, Secrets: local, Strict: true}
+
+	var tree *build.Tree
+	if opts.Kustomization != "" {
+		tree, err = buildOne(ctx, opts, dec, b, resolver)
+	} else {
+		root, path, rerr := repoRoot(opts.Root, opts.Path)
+		if rerr != nil {
+			return rerr
+		}
+		tree, err = b.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Concurrency: opts.Concurrency})
+	}
+	if err != nil {
+		return err
+	}
+	if !opts.ShowSecrets {
+		for _, n := range tree.Nodes {
+			for _, o := range n.Objects {
+				MaskSecret(o)
+			}
+		}
+	}
+	if opts.OutputDir != "" {
+		err = writeDir(opts.OutputDir, tree)
+	} else {
+		err = write(opts.IO.Out, opts.Output, tree)
+	}
+	if err != nil {
+		return err
+	}
+	if berr := tree.Err(); berr != nil {
+		st := opts.IO.ErrStyles()
+		for _, n := range tree.Nodes {
+			if n.Err != nil {
+				for _, line := range flatten(n.Err) {
+					fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(line.Error()))
+				}
+			}
+		}
+		return &cmdutil.SilentError{Code: cmdutil.ExitError}
+	}
+	return nil
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func buildOne(ctx context.Context, opts *Options, dec *manifest.Decoder, b *build.Builder, resolver *fetch.Resolver) (*build.Tree, error) {
+	data, err := os.ReadFile(opts.KustomizationFile)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := dec.Decode(ctx, opts.KustomizationFile, data)
+	if err != nil {
+		return nil, err
+	}
+	var ks *kustomizev1.Kustomization
+	for _, o := range objs {
+		if k, ok := o.Typed.(*kustomizev1.Kustomization); ok && k.Name == opts.Kustomization && (k.Namespace == opts.Namespace || k.Namespace == "" && opts.Namespace == cmdutil.DefaultNamespace) {
+			ks = k
+		}
+	}
+	if ks == nil {
+		return nil, fmt.Errorf("%s defines no Kustomization %s/%s", opts.KustomizationFile, opts.Namespace, opts.Kustomization)
+	}
+	var root string
+	if opts.Path != "" {
+		r, p, err := repoRoot(opts.Root, opts.Path)
+		if err != nil {
+			return nil, err
+		}
+		root, ks.Spec.Path = r, p
+	} else {
+		ns := ks.Spec.SourceRef.Namespace
+		if ns == "" {
+			ns = ks.Namespace
+		}
+		root, err = resolver.ResolveSource(ctx, ks.Spec.SourceRef.Kind, ns, ks.Spec.SourceRef.Name, nil)
+		if err != nil {
+			return nil, fmt.Errorf("Kustomization %s/%s: %w (or give --path)", ks.Namespace, ks.Name, err)
+		}
+	}
+	node := &build.Node{Kustomization: ks.Namespace + "/" + ks.Name}
+	res, err := b.Build(ctx, ks, root)
+	if err != nil {
+		node.Err = err
+	} else {
+		node.Objects = res.Objects
+	}
+	return &build.Tree{Nodes: []*build.Node{node}}, nil
+}
+
+// repoRoot returns root (default: the enclosing Git work tree of path, or path itself outside Git) and
+// path relative to it.
+func repoRoot(root, path string) (string, string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", "", fmt.Errorf("build path: %w", err)
+	}
+	if !st.IsDir() {
+		return "", "", fmt.Errorf("build path %s is not a folder", path)
+	}
+	if root != "" {
+		r, err := filepath.Abs(root)
+		if err != nil {
+			return "", "", err
+		}
+		rel, err := filepath.Rel(r, abs)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return "", "", fmt.Errorf("build path %s is not inside --root %s", path, root)
+		}
+		return r, filepath.ToSlash(rel), nil
+	}
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+			rel, _ := filepath.Rel(dir, abs)
+			return dir, filepath.ToSlash(rel), nil
+		}
+		if dir == filepath.Dir(dir) {
+			return abs, ".", nil
+		}
+	}
+}
+
+// MaskSecret replaces the values of a Secret's data and stringData with "***".
+func MaskSecret(o *unstructured.Unstructured) {
+	if o.GetKind() != "Secret" || o.GroupVersionKind().Group != "" {
+		return
+	}
+	for _, field := range []string{"data", "stringData"} {
+		if m, ok := o.Object[field].(map[string]any); ok {
+			for k := range m {
+				m[k] = "***"
+			}
+		}
+	}
+}
+
+type jsonNode struct {
+	Kustomization string           `json:"kustomization"`
+	Parent        string           `json:"parent,omitempty"`
+	Objects       []map[string]any `json:"objects"`
+	Error         string           `json:"error,omitempty"`
+}
+
+func write(w io.Writer, format string, tree *build.Tree) error {
+	if format == cmdutil.OutputJSON {
+		out := make([]jsonNode, 0, len(tree.Nodes))
+		for _, n := range tree.Nodes {
+			jn := jsonNode{Kustomization: n.Kustomization, Parent: n.Parent, Objects: []map[string]any{}}
+			for _, o := range n.Objects {
+				jn.Objects = append(jn.Objects, o.Object)
+			}
+			if n.Err != nil {
+				jn.Error = n.Err.Error()
+			}
+			out = append(out, jn)
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	for _, n := range tree.Nodes {
+		for _, o := range n.Objects {
+			b, err := yaml.Marshal(o.Object)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(w, "---\n# Source: Kustomization %s\n%s", n.Kustomization, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func writeDir(dir string, tree *build.Tree) error {
+	for _, n := range tree.Nodes {
+		if n.Err != nil {
+			continue
+		}
+		folder := filepath.Join(dir, "kustomization", strings.ReplaceAll(n.Kustomization, "/", "_"))
+		if err := os.MkdirAll(folder, 0o755); err != nil {
+			return err
+		}
+		names := map[string]bool{}
+		for _, o := range n.Objects {
+			name := strings.ToLower(o.GetKind())
+			if ns := o.GetNamespace(); ns != "" {
+				name += "_" + ns
+			}
+			name += "_" + o.GetName() + ".yaml"
+			if names[name] {
+				return errors.New("two objects would be written to " + filepath.Join(folder, name))
+			}
+			names[name] = true
+			b, err := yaml.Marshal(o.Object)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(folder, name), b, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
