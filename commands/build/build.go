@@ -374,4 +374,3 @@ func writeDir(dir string, tree *build.Tree) error {
 	}
 	return nil
 }
-
