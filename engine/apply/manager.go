@@ -1,0 +1,474 @@
+// Package apply makes the cluster match a set of objects the way Flux's kustomize-controller does:
+// validate everything with a server-side dry-run first, then server-side apply in stages (CRDs, Namespaces
+// and cluster roles before the rest), prune by inventory and wait for health. It returns a ChangeSet and
+// never prints.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+
+	fluxmeta "github.com/converge-gitops/converge/crds/meta"
+)
+
+// FieldManager is the server-side apply field manager converge writes with.
+const FieldManager = "converge"
+
+// Action is what apply did (or, in a dry run, would do) to one object.
+type Action string
+
+// Actions.
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Unchanged  Action = "unchanged"
+	Deleted    Action = "deleted"
+	Skipped    Action = "skipped"
+)
+
+// Change is one entry of a ChangeSet.
+type Change struct {
+	Object ObjMeta `json:"-"`
+	// Subject is "Kind/namespace/name".
+	Subject string `json:"subject"`
+	Action  Action `json:"action"`
+	// Reason says why an object was skipped or recreated.
+	Reason string `json:"reason,omitempty"`
+}
+
+// ChangeSet lists what happened to every object, in apply order.
+type ChangeSet struct {
+	Entries []Change `json:"entries"`
+}
+
+// Count returns how many entries have action a.
+func (c *ChangeSet) Count(a Action) int {
+	n := 0
+	for _, e := range c.Entries {
+		if e.Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+// Changed reports whether anything was created, configured or deleted.
+func (c *ChangeSet) Changed() bool {
+	return c.Count(Created)+c.Count(Configured)+c.Count(Deleted) > 0
+}
+
+// ObjectError is a failure about one object.
+type ObjectError struct {
+	Object ObjMeta
+	Op     string
+	Err    error
+}
+
+func (e *ObjectError) Error() string { return fmt.Sprintf("%s %s: %v", e.Op, e.Object, e.Err) }
+func (e *ObjectError) Unwrap() error { return e.Err }
+
+// Manager applies objects to one cluster.
+type Manager struct {
+	Client dynamic.Interface
+	Mapper meta.ResettableRESTMapper
+	// FieldManager defaults to "converge".
+	FieldManager string
+	// Concurrency bounds parallel requests (default 16).
+	Concurrency int
+}
+
+// Options tune one Apply.
+type Options struct {
+	// Force recreates objects whose immutable fields changed (also per object with the
+	// kustomize.toolkit.fluxcd.io/force: enabled annotation).
+	Force bool
+	// DryRun computes the ChangeSet without writing.
+	DryRun bool
+}
+
+func (m *Manager) fieldManager() string {
+	if m.FieldManager == "" {
+		return FieldManager
+	}
+	return m.FieldManager
+}
+
+func (m *Manager) limit() int {
+	if m.Concurrency <= 0 {
+		return 16
+	}
+	return m.Concurrency
+}
+
+// resource returns the client for u's kind, failing clearly for a namespaced object without namespace.
+func (m *Manager) resource(o ObjMeta) (dynamic.ResourceInterface, error) {
+	mapping, err := m.Mapper.RESTMapping(o.GVK().GroupKind(), o.Version)
+	if err != nil {
+		return nil, fmt.Errorf("the cluster does not serve %s: %w", o.GVK(), err)
+	}
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		if o.Namespace == "" {
+			return nil, errors.New("namespace not specified for a namespaced kind (set it, or the Kustomization's targetNamespace)")
+		}
+		return m.Client.Resource(mapping.Resource).Namespace(o.Namespace), nil
+	}
+	if o.Namespace != "" {
+		return m.Client.Resource(mapping.Resource), nil
+	}
+	return m.Client.Resource(mapping.Resource), nil
+}
+
+// IsStageOne reports whether u is applied in the first stage: definitions and cluster-wide objects other
+// objects need (CRDs, Namespaces, ClusterRoles and their bindings).
+func IsStageOne(u *unstructured.Unstructured) bool {
+	gk := u.GroupVersionKind().GroupKind()
+	switch {
+	case gk.Group == "apiextensions.k8s.io" && gk.Kind == "CustomResourceDefinition",
+		gk.Group == "" && gk.Kind == "Namespace",
+		gk.Group == "rbac.authorization.k8s.io" && (gk.Kind == "ClusterRole" || gk.Kind == "ClusterRoleBinding"):
+		return true
+	}
+	return false
+}
+
+// Apply validates all objects with a server-side dry-run, then applies those that change, in stages.
+// When any object fails validation nothing is written and the errors (one per object) are returned.
+func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (*ChangeSet, error) {
+	var stage1, stage2 []*unstructured.Unstructured
+	for _, o := range objs {
+		if IsStageOne(o) {
+			stage1 = append(stage1, o)
+		} else {
+			stage2 = append(stage2, o)
+		}
+	}
+	// Validate what can be validated before any write: every object except those whose kind or namespace
+	// the first stage creates, which are validated once it is applied.
+	plan1, err := m.plan(ctx, stage1, opts)
+	if err != nil {
+		return nil, err
+	}
+	newNamespaces := map[string]bool{}
+	for _, s := range plan1 {
+		if s.meta.Kind == "Namespace" && s.meta.Group == "" && s.action == Created {
+			newNamespaces[s.meta.Name] = true
+		}
+	}
+	var deferred []*unstructured.Unstructured
+	var known []*unstructured.Unstructured
+	for _, o := range stage2 {
+		_, mapErr := m.Mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version)
+		if (mapErr != nil && definedBy(o, stage1)) || newNamespaces[o.GetNamespace()] {
+			deferred = append(deferred, o)
+		} else {
+			known = append(known, o)
+		}
+	}
+	plan2, err := m.plan(ctx, known, opts)
+	if err != nil {
+		return nil, err
+	}
+	cs := &ChangeSet{}
+	if err := m.execute(ctx, plan1, opts, cs); err != nil {
+		return cs, err
+	}
+	if len(deferred) > 0 {
+		if opts.DryRun {
+			// Nothing was written, so these cannot be validated: report them as the creations they are.
+			for _, o := range deferred {
+				meta := MetaOf(o)
+				cs.Entries = append(cs.Entries, Change{Object: meta, Subject: meta.String(), Action: Created})
+			}
+		} else {
+			if err := m.waitForCRDs(ctx, stage1); err != nil {
+				return cs, err
+			}
+			m.Mapper.Reset()
+			plan3, err := m.plan(ctx, deferred, opts)
+			if err != nil {
+				return cs, err
+			}
+			plan2 = append(plan2, plan3...)
+		}
+	}
+	if err := m.execute(ctx, plan2, opts, cs); err != nil {
+		return cs, err
+	}
+	return cs, nil
+}
+
+func definedBy(o *unstructured.Unstructured, stage1 []*unstructured.Unstructured) bool {
+	gvk := o.GroupVersionKind()
+	for _, c := range stage1 {
+		if c.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(c.Object, "spec", "group")
+		kind, _, _ := unstructured.NestedString(c.Object, "spec", "names", "kind")
+		if group == gvk.Group && kind == gvk.Kind {
+			return true
+		}
+	}
+	return false
+}
+
+type step struct {
+	obj      *unstructured.Unstructured
+	meta     ObjMeta
+	ri       dynamic.ResourceInterface
+	action   Action
+	reason   string
+	recreate bool
+	policy   string
+}
+
+// plan decides, per object, what apply must do: dry-run it against the live object.
+func (m *Manager) plan(ctx context.Context, objs []*unstructured.Unstructured, opts Options) ([]*step, error) {
+	steps := make([]*step, len(objs))
+	errs := make([]error, len(objs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(m.limit())
+	for i, o := range objs {
+		g.Go(func() error {
+			s, err := m.planOne(gctx, o, opts)
+			steps[i], errs[i] = s, err
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return steps, nil
+}
+
+func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opts Options) (*step, error) {
+	s := &step{obj: o, meta: MetaOf(o), policy: o.GetAnnotations()[fluxmeta.SSAAnnotation]}
+	fail := func(op string, err error) (*step, error) { return nil, &ObjectError{Object: s.meta, Op: op, Err: err} }
+	if strings.EqualFold(s.policy, "Ignore") || o.GetAnnotations()[fluxmeta.ReconcileAnnotation] == fluxmeta.DisabledValue ||
+		o.GetLabels()[fluxmeta.ReconcileAnnotation] == fluxmeta.DisabledValue {
+		s.action, s.reason = Skipped, "reconciliation disabled by annotation"
+		return s, nil
+	}
+	ri, err := m.resource(s.meta)
+	if err != nil {
+		return fail("validate", err)
+	}
+	s.ri = ri
+	live, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		live = nil
+	case err != nil:
+		return fail("read", err)
+	}
+	if live != nil && strings.EqualFold(s.policy, "IfNotPresent") {
+		s.action, s.reason = Skipped, "exists and the ssa policy is IfNotPresent"
+		return s, nil
+	}
+	dry, err := m.ssa(ctx, ri, o, true, !strings.EqualFold(s.policy, "Merge"))
+	if err != nil {
+		if live != nil && isImmutable(err) {
+			if opts.Force || o.GetAnnotations()[fluxmeta.ForceAnnotation] == fluxmeta.EnabledValue {
+				s.action, s.recreate, s.reason = Configured, true, "immutable field changed: recreated"
+				return s, nil
+			}
+			return fail("validate", fmt.Errorf("%w (immutable field changed; enable force to recreate it)", err))
+		}
+		return fail("validate", err)
+	}
+	switch {
+	case live == nil:
+		s.action = Created
+	case drifted(live, dry):
+		s.action = Configured
+	default:
+		s.action = Unchanged
+	}
+	return s, nil
+}
+
+func isImmutable(err error) bool {
+	if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "immutable") || strings.Contains(msg, "may not change once set")
+}
+
+func (m *Manager) ssa(ctx context.Context, ri dynamic.ResourceInterface, o *unstructured.Unstructured, dryRun, force bool) (*unstructured.Unstructured, error) {
+	po := metav1.PatchOptions{FieldManager: m.fieldManager(), Force: &force}
+	if dryRun {
+		po.DryRun = []string{metav1.DryRunAll}
+	}
+	data, err := o.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return ri.Patch(ctx, o.GetName(), types.ApplyPatchType, data, po)
+}
+
+// drifted reports whether the dry-run result differs from the live object, ignoring server bookkeeping.
+func drifted(live, dry *unstructured.Unstructured) bool {
+	return !apiequality.Semantic.DeepEqual(comparable(live), comparable(dry))
+}
+
+func comparable(u *unstructured.Unstructured) map[string]any {
+	c := u.DeepCopy().Object
+	delete(c, "status")
+	if md, ok := c["metadata"].(map[string]any); ok {
+		for _, f := range []string{"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"} {
+			delete(md, f)
+		}
+	}
+	return c
+}
+
+func (m *Manager) execute(ctx context.Context, steps []*step, opts Options, cs *ChangeSet) error {
+	errs := make([]error, len(steps))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(m.limit())
+	for i, s := range steps {
+		g.Go(func() error {
+			if !opts.DryRun && (s.action == Created || s.action == Configured) {
+				errs[i] = m.write(gctx, s)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for i, s := range steps {
+		if errs[i] == nil {
+			cs.Entries = append(cs.Entries, Change{Object: s.meta, Subject: s.meta.String(), Action: s.action, Reason: s.reason})
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) write(ctx context.Context, s *step) error {
+	if s.recreate {
+		policy := metav1.DeletePropagationBackground
+		if err := s.ri.Delete(ctx, s.obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil && !apierrors.IsNotFound(err) {
+			return &ObjectError{Object: s.meta, Op: "recreate", Err: err}
+		}
+		if err := m.waitGone(ctx, s.ri, s.obj.GetName()); err != nil {
+			return &ObjectError{Object: s.meta, Op: "recreate", Err: err}
+		}
+	}
+	if _, err := m.ssa(ctx, s.ri, s.obj, false, !strings.EqualFold(s.policy, "Merge")); err != nil {
+		return &ObjectError{Object: s.meta, Op: "apply", Err: err}
+	}
+	return nil
+}
+
+func (m *Manager) waitGone(ctx context.Context, ri dynamic.ResourceInterface, name string) error {
+	for {
+		_, err := ri.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (m *Manager) waitForCRDs(ctx context.Context, stage1 []*unstructured.Unstructured) error {
+	for _, c := range stage1 {
+		if c.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		ri, err := m.resource(MetaOf(c))
+		if err != nil {
+			return err
+		}
+		for {
+			live, err := ri.Get(ctx, c.GetName(), metav1.GetOptions{})
+			if err == nil && crdEstablished(live) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("CustomResourceDefinition %s not established: %w", c.GetName(), ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func crdEstablished(u *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		cm, _ := c.(map[string]any)
+		if cm["type"] == "Established" && cm["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// PruneOptions tune Prune.
+type PruneOptions struct {
+	DryRun bool
+}
+
+// Prune deletes the stale objects (see Stale), except those annotated kustomize.toolkit.fluxcd.io/prune:
+// disabled, and those already gone.
+func (m *Manager) Prune(ctx context.Context, stale []ObjMeta, opts PruneOptions) (*ChangeSet, error) {
+	cs := &ChangeSet{}
+	var errs []error
+	sort.Slice(stale, func(i, j int) bool { return stale[i].ID() < stale[j].ID() })
+	for _, o := range stale {
+		ri, err := m.resource(o)
+		if err != nil {
+			if meta.IsNoMatchError(errors.Unwrap(err)) {
+				continue // the kind is gone, so are its objects
+			}
+			errs = append(errs, &ObjectError{Object: o, Op: "prune", Err: err})
+			continue
+		}
+		live, err := ri.Get(ctx, o.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, &ObjectError{Object: o, Op: "prune", Err: err})
+			continue
+		}
+		if live.GetAnnotations()[fluxmeta.PruneAnnotation] == fluxmeta.DisabledValue || live.GetLabels()[fluxmeta.PruneAnnotation] == fluxmeta.DisabledValue {
+			cs.Entries = append(cs.Entries, Change{Object: o, Subject: o.String(), Action: Skipped, Reason: "pruning disabled by annotation"})
+			continue
+		}
+		if !opts.DryRun {
+			policy := metav1.DeletePropagationBackground
+			if err := ri.Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, &ObjectError{Object: o, Op: "prune", Err: err})
+				continue
+			}
+		}
+		cs.Entries = append(cs.Entries, Change{Object: o, Subject: o.String(), Action: Deleted})
+	}
+	return cs, errors.Join(errs...)
+}

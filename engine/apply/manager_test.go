@@ -1,0 +1,279 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/yaml"
+
+	"github.com/converge-gitops/converge/engine/health"
+	"github.com/converge-gitops/converge/engine/testenv"
+)
+
+var cluster *testenv.Cluster
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &cluster)) }
+
+func newManager(t *testing.T) *Manager {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cluster.Client.Discovery()))
+	return &Manager{Client: dyn, Mapper: mapper}
+}
+
+func objects(t *testing.T, docs ...string) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	for _, d := range docs {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(d), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+func cm(ns, name, value string, annotations ...string) string {
+	a := ""
+	if len(annotations) > 0 {
+		a = "\n  annotations:\n" + "    " + strings.Join(annotations, "\n    ")
+	}
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n  namespace: " + ns + a + "\ndata:\n  key: " + value + "\n"
+}
+
+func ns(name string) string { return "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + name + "\n" }
+
+func actions(cs *ChangeSet) map[string]Action {
+	out := map[string]Action{}
+	for _, e := range cs.Entries {
+		out[e.Subject] = e.Action
+	}
+	return out
+}
+
+func TestApplyCreateUpdateNoopAndPrune(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	v1 := objects(t, ns("app1"), cm("app1", "a", "one"), cm("app1", "b", "one"), cm("app1", "keep", "one", "kustomize.toolkit.fluxcd.io/prune: disabled"))
+
+	cs, err := m.Apply(ctx, v1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Action{"Namespace/app1": Created, "ConfigMap/app1/a": Created, "ConfigMap/app1/b": Created, "ConfigMap/app1/keep": Created}
+	if got := actions(cs); !equalActions(got, want) {
+		t.Fatalf("first apply %v, want %v", got, want)
+	}
+	if cs.Entries[0].Subject != "Namespace/app1" {
+		t.Errorf("the Namespace must be applied first, got %v", cs.Entries[0])
+	}
+
+	cs, err = m.Apply(ctx, v1, Options{})
+	if err != nil || cs.Changed() || cs.Count(Unchanged) != 4 {
+		t.Fatalf("second apply must change nothing: %v %v", cs, err)
+	}
+
+	v2 := objects(t, ns("app1"), cm("app1", "a", "two"))
+	cs, err = m.Apply(ctx, v2, Options{})
+	if err != nil || actions(cs)["ConfigMap/app1/a"] != Configured {
+		t.Fatalf("update: %v %v", cs, err)
+	}
+	stale, err := Stale(Inventory(v1), v2)
+	if err != nil || len(stale) != 2 {
+		t.Fatalf("stale %v %v", stale, err)
+	}
+	pcs, err := m.Prune(ctx, stale, PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(pcs); got["ConfigMap/app1/b"] != Deleted || got["ConfigMap/app1/keep"] != Skipped {
+		t.Fatalf("prune %v", got)
+	}
+	if _, err := cluster.Client.CoreV1().ConfigMaps("app1").Get(ctx, "b", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("b not pruned: %v", err)
+	}
+	if _, err := cluster.Client.CoreV1().ConfigMaps("app1").Get(ctx, "keep", metav1.GetOptions{}); err != nil {
+		t.Errorf("keep was pruned: %v", err)
+	}
+}
+
+func equalActions(a, b map[string]Action) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestFailingDryRunWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	if _, err := m.Apply(ctx, objects(t, ns("app2")), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	bad := objects(t, ns("app2"), cm("app2", "good", "x"),
+		"apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\n  namespace: app2\nspec:\n  ports:\n  - port: 99999\n")
+	_, err := m.Apply(ctx, bad, Options{})
+	var oe *ObjectError
+	if !errors.As(err, &oe) || oe.Object.String() != "Service/app2/broken" || !strings.Contains(err.Error(), "99999") {
+		t.Fatalf("want the Service named with the server's message, got %v", err)
+	}
+	if _, err := cluster.Client.CoreV1().ConfigMaps("app2").Get(ctx, "good", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a valid object was written despite another's failed validation: %v", err)
+	}
+}
+
+func TestCRDAndCustomResourceTogether(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	crd := `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer}}}
+`
+	cr := "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: app3\nspec:\n  size: 3\n"
+	cs, err := m.Apply(ctx, objects(t, cr, crd, ns("app3")), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(cs); got["Widget/app3/w"] != Created || got["CustomResourceDefinition/widgets.example.com"] != Created {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestImmutableFieldAndForce(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	job := func(image string, force bool) string {
+		a := ""
+		if force {
+			a = "\n  annotations:\n    kustomize.toolkit.fluxcd.io/force: enabled"
+		}
+		return "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: app4" + a +
+			"\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: m\n        image: " + image + "\n"
+	}
+	if _, err := m.Apply(ctx, objects(t, ns("app4"), job("busybox:1", false)), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := m.Apply(ctx, objects(t, ns("app4"), job("busybox:2", false)), Options{})
+	if err == nil || !strings.Contains(err.Error(), "immutable") || !strings.Contains(err.Error(), "Job/app4/migrate") {
+		t.Fatalf("want an immutable-field error naming the Job, got %v", err)
+	}
+	cs, err := m.Apply(ctx, objects(t, ns("app4"), job("busybox:2", true)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := findEntry(cs, "Job/app4/migrate"); e == nil || e.Action != Configured || !strings.Contains(e.Reason, "recreated") {
+		t.Fatalf("want the Job recreated, got %+v", cs.Entries)
+	}
+}
+
+func findEntry(cs *ChangeSet, subject string) *Change {
+	for i := range cs.Entries {
+		if cs.Entries[i].Subject == subject {
+			return &cs.Entries[i]
+		}
+	}
+	return nil
+}
+
+func TestSSAPolicies(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	if _, err := m.Apply(ctx, objects(t, ns("app5"), cm("app5", "ifnp", "one"), cm("app5", "ignored", "one")), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := m.Apply(ctx, objects(t, ns("app5"),
+		cm("app5", "ifnp", "two", "kustomize.toolkit.fluxcd.io/ssa: IfNotPresent"),
+		cm("app5", "ignored", "two", "kustomize.toolkit.fluxcd.io/ssa: Ignore"),
+		cm("app5", "fresh", "two", "kustomize.toolkit.fluxcd.io/ssa: IfNotPresent")), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := actions(cs)
+	if got["ConfigMap/app5/ifnp"] != Skipped || got["ConfigMap/app5/ignored"] != Skipped || got["ConfigMap/app5/fresh"] != Created {
+		t.Fatalf("got %v", got)
+	}
+	live, _ := cluster.Client.CoreV1().ConfigMaps("app5").Get(ctx, "ifnp", metav1.GetOptions{})
+	if live.Data["key"] != "one" {
+		t.Errorf("IfNotPresent overwrote an existing object")
+	}
+}
+
+func TestTakesOverFieldsOfAnotherManager(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	if _, err := m.Apply(ctx, objects(t, ns("app6")), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	other := &Manager{Client: m.Client, Mapper: m.Mapper, FieldManager: "kubectl-edit"}
+	if _, err := other.Apply(ctx, objects(t, cm("app6", "shared", "theirs")), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := m.Apply(ctx, objects(t, cm("app6", "shared", "ours")), Options{})
+	if err != nil || actions(cs)["ConfigMap/app6/shared"] != Configured {
+		t.Fatalf("%v %v", cs, err)
+	}
+	live, _ := cluster.Client.CoreV1().ConfigMaps("app6").Get(ctx, "shared", metav1.GetOptions{})
+	if live.Data["key"] != "ours" {
+		t.Errorf("field owned by another manager not taken over: %v", live.Data)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	deploy := func(name string, replicas int, image string) string {
+		return "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: " + name + "\n  namespace: app7\nspec:\n  replicas: " +
+			map[int]string{0: "0", 1: "1"}[replicas] + "\n  selector:\n    matchLabels: {app: " + name + "}\n  template:\n    metadata:\n      labels: {app: " + name +
+			"}\n    spec:\n      containers:\n      - name: c\n        image: " + image + "\n"
+	}
+	objs := objects(t, ns("app7"), deploy("idle", 0, "busybox"), deploy("busy", 1, "busybox"))
+	if _, err := m.Apply(ctx, objs, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	c := &health.Checker{Client: m.Client, Mapper: m.Mapper, Interval: 100 * time.Millisecond}
+	idle := health.Object{GVK: objs[1].GroupVersionKind(), Namespace: "app7", Name: "idle"}
+	busy := health.Object{GVK: objs[2].GroupVersionKind(), Namespace: "app7", Name: "busy"}
+	// replicas: 0 becomes Available through the real deployment controller.
+	if _, err := c.Wait(ctx, []health.Object{idle}, 60*time.Second); err != nil {
+		t.Fatalf("idle Deployment not ready: %v", err)
+	}
+	// No kubelet runs pods here: a Deployment with a replica never becomes ready.
+	_, err := c.Wait(ctx, []health.Object{idle, busy}, 2*time.Second)
+	var he *health.Error
+	if !errors.As(err, &he) || !strings.Contains(err.Error(), "timeout waiting for") || !strings.Contains(err.Error(), "Deployment/app7/busy") || strings.Contains(err.Error(), "idle") {
+		t.Fatalf("want a timeout naming only the busy Deployment, got %v", err)
+	}
+}

@@ -1,0 +1,154 @@
+// Package health decides whether applied objects are ready, with kstatus (the same rules Flux uses), and
+// waits for them.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+)
+
+// Object names an object to check.
+type Object struct {
+	GVK       schema.GroupVersionKind
+	Namespace string
+	Name      string
+}
+
+func (o Object) String() string {
+	if o.Namespace == "" {
+		return o.GVK.Kind + "/" + o.Name
+	}
+	return o.GVK.Kind + "/" + o.Namespace + "/" + o.Name
+}
+
+// State is the health of one object.
+type State struct {
+	Object  Object        `json:"-"`
+	Subject string        `json:"subject"`
+	Status  status.Status `json:"status"`
+	Message string        `json:"message,omitempty"`
+}
+
+// Checker reads objects and computes their kstatus.
+type Checker struct {
+	Client dynamic.Interface
+	Mapper meta.RESTMapper
+	// Interval between polls while waiting (default 500ms).
+	Interval time.Duration
+	// After waits; injectable for tests. Defaults to time.After.
+	After func(time.Duration) <-chan time.Time
+}
+
+// Check returns the current state of every object.
+func (c *Checker) Check(ctx context.Context, objs []Object) ([]State, error) {
+	out := make([]State, 0, len(objs))
+	for _, o := range objs {
+		st := State{Object: o, Subject: o.String()}
+		u, err := c.get(ctx, o)
+		switch {
+		case apierrors.IsNotFound(err):
+			st.Status, st.Message = status.NotFoundStatus, "not found"
+		case err != nil:
+			return nil, fmt.Errorf("health check of %s: %w", o, err)
+		default:
+			res, err := status.Compute(u)
+			if err != nil {
+				st.Status, st.Message = status.UnknownStatus, err.Error()
+			} else {
+				st.Status, st.Message = res.Status, res.Message
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func (c *Checker) get(ctx context.Context, o Object) (*unstructured.Unstructured, error) {
+	m, err := c.Mapper.RESTMapping(o.GVK.GroupKind(), o.GVK.Version)
+	if err != nil {
+		return nil, err
+	}
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		return c.Client.Resource(m.Resource).Namespace(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	}
+	return c.Client.Resource(m.Resource).Get(ctx, o.Name, metav1.GetOptions{})
+}
+
+// Error lists the objects that did not become ready.
+type Error struct {
+	States []State
+	Cause  error
+}
+
+func (e *Error) Error() string {
+	var parts []string
+	for _, s := range e.States {
+		msg := s.Subject + " status: '" + string(s.Status) + "'"
+		if s.Message != "" {
+			msg += ": " + s.Message
+		}
+		parts = append(parts, msg)
+	}
+	sort.Strings(parts)
+	prefix := "health check failed"
+	if errors.Is(e.Cause, context.DeadlineExceeded) {
+		prefix = "timeout waiting for"
+	}
+	return prefix + ": [" + strings.Join(parts, ", ") + "]"
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Wait polls until every object is Current, one has Failed, or timeout passes.
+func (c *Checker) Wait(ctx context.Context, objs []Object, timeout time.Duration) ([]State, error) {
+	interval := c.Interval
+	if interval <= 0 {
+		interval = 500 * time.Millisecond
+	}
+	after := c.After
+	if after == nil {
+		after = time.After
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		states, err := c.Check(ctx, objs)
+		if err != nil && ctx.Err() == nil {
+			return nil, err
+		}
+		var notReady, failed []State
+		for _, s := range states {
+			switch s.Status {
+			case status.CurrentStatus:
+			case status.FailedStatus:
+				failed = append(failed, s)
+				notReady = append(notReady, s)
+			default:
+				notReady = append(notReady, s)
+			}
+		}
+		if err == nil && len(notReady) == 0 {
+			return states, nil
+		}
+		if len(failed) > 0 {
+			return states, &Error{States: failed}
+		}
+		select {
+		case <-ctx.Done():
+			return states, &Error{States: notReady, Cause: ctx.Err()}
+		case <-after(interval):
+		}
+	}
+}
