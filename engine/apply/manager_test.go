@@ -55,7 +55,9 @@ func cm(ns, name, value string, annotations ...string) string {
 	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n  namespace: " + ns + a + "\ndata:\n  key: " + value + "\n"
 }
 
-func ns(name string) string { return "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + name + "\n" }
+func ns(name string) string {
+	return "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + name + "\n"
+}
 
 func actions(cs *ChangeSet) map[string]Action {
 	out := map[string]Action{}
