@@ -1,0 +1,247 @@
+// Package reconcile runs one reconciliation of a Flux object — the same function for `converge apply`
+// and the agent — and records the outcome in the object's status exactly where Flux keeps it.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/retry"
+
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/crds/meta"
+	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/health"
+)
+
+// KustomizationsResource is the Kustomization API resource.
+var KustomizationsResource = kustomizev1.GroupVersion.WithResource("kustomizations")
+
+// Kustomizations reconciles Kustomizations whose objects are already built.
+type Kustomizations struct {
+	Client dynamic.Interface
+	Apply  *apply.Manager
+	Health *health.Checker
+	Now    func() time.Time
+}
+
+// KustomizationResult is the outcome of one reconciliation.
+type KustomizationResult struct {
+	Kustomization string           `json:"kustomization"`
+	Revision      string           `json:"revision"`
+	ChangeSet     *apply.ChangeSet `json:"changeSet"`
+	Health        []health.State   `json:"health,omitempty"`
+	Suspended     bool             `json:"suspended,omitempty"`
+	Err           error            `json:"-"`
+	Duration      time.Duration    `json:"duration"`
+}
+
+// Get reads a Kustomization from the cluster; nil when it does not exist.
+func (r *Kustomizations) Get(ctx context.Context, namespace, name string) (*kustomizev1.Kustomization, error) {
+	u, err := r.Client.Resource(KustomizationsResource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Kustomization %s/%s: %w", namespace, name, err)
+	}
+	ks := &kustomizev1.Kustomization{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ks); err != nil {
+		return nil, fmt.Errorf("Kustomization %s/%s: %w", namespace, name, err)
+	}
+	return ks, nil
+}
+
+// Reconcile applies objs (ks's build at revision), prunes what left the previous inventory, checks health,
+// and writes ks's status. ks must exist in the cluster (its parent applies it). A build error (buildErr)
+// is recorded in the status instead.
+func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomization, revision string, objs []*unstructured.Unstructured, buildErr error) *KustomizationResult {
+	start := r.now()
+	id := ks.Namespace + "/" + ks.Name
+	res := &KustomizationResult{Kustomization: id, Revision: revision, ChangeSet: &apply.ChangeSet{}}
+	defer func() { res.Duration = r.now().Sub(start) }()
+	fail := func(reason string, err error) *KustomizationResult {
+		res.Err = fmt.Errorf("Kustomization %s: %w", id, err)
+		r.writeStatus(ctx, ks, func(st *kustomizev1.KustomizationStatus) {
+			st.LastAttemptedRevision = revision
+			setReady(st, ks.Generation, metav1.ConditionFalse, reason, err.Error(), r.now())
+		}, res)
+		return res
+	}
+
+	live, err := r.Get(ctx, ks.Namespace, ks.Name)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if live == nil {
+		res.Err = fmt.Errorf("Kustomization %s does not exist in the cluster: apply the object that declares it first", id)
+		return res
+	}
+	ks = live.DeepCopy()
+	if ks.Spec.Suspend {
+		res.Suspended = true
+		return res
+	}
+	if buildErr != nil {
+		return fail(kustomizev1.BuildFailedReason, buildErr)
+	}
+
+	cs, err := r.Apply.Apply(ctx, objs, apply.Options{Force: ks.Spec.Force})
+	if cs != nil {
+		res.ChangeSet.Entries = append(res.ChangeSet.Entries, cs.Entries...)
+	}
+	if err != nil {
+		return fail(kustomizev1.ReconciliationFailedReason, err)
+	}
+	newInventory := apply.Inventory(applied(objs, cs))
+	if ks.Spec.Prune {
+		stale, err := apply.Stale(ks.Status.Inventory, objs)
+		if err != nil {
+			return fail(kustomizev1.PruneFailedReason, err)
+		}
+		pcs, err := r.Apply.Prune(ctx, stale, apply.PruneOptions{})
+		res.ChangeSet.Entries = append(res.ChangeSet.Entries, pcs.Entries...)
+		if err != nil {
+			return fail(kustomizev1.PruneFailedReason, err)
+		}
+	}
+
+	checks := healthTargets(ks, objs, cs)
+	if len(checks) > 0 {
+		states, err := r.Health.Wait(ctx, checks, ks.GetTimeout())
+		res.Health = states
+		if err != nil {
+			res.Err = fmt.Errorf("Kustomization %s: %w", id, err)
+			r.writeStatus(ctx, ks, func(st *kustomizev1.KustomizationStatus) {
+				st.LastAttemptedRevision = revision
+				st.Inventory = newInventory
+				setCondition(st, meta.HealthyCondition, metav1.ConditionFalse, kustomizev1.HealthCheckFailedReason, err.Error(), ks.Generation, r.now())
+				setReady(st, ks.Generation, metav1.ConditionFalse, kustomizev1.HealthCheckFailedReason, err.Error(), r.now())
+			}, res)
+			return res
+		}
+	}
+	msg := "Applied revision: " + revision
+	r.writeStatus(ctx, ks, func(st *kustomizev1.KustomizationStatus) {
+		st.LastAttemptedRevision = revision
+		st.LastAppliedRevision = revision
+		st.Inventory = newInventory
+		if len(checks) > 0 {
+			setCondition(st, meta.HealthyCondition, metav1.ConditionTrue, meta.SucceededReason, "Health check passed", ks.Generation, r.now())
+		}
+		setReady(st, ks.Generation, metav1.ConditionTrue, kustomizev1.ReconciliationSucceededReason, msg, r.now())
+	}, res)
+	return res
+}
+
+func (r *Kustomizations) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+// applied returns the objects that are now in the cluster because of this apply (skipped ones are not
+// managed and stay out of the inventory).
+func applied(objs []*unstructured.Unstructured, cs *apply.ChangeSet) []*unstructured.Unstructured {
+	skipped := map[string]bool{}
+	for _, e := range cs.Entries {
+		if e.Action == apply.Skipped {
+			skipped[e.Object.ID()] = true
+		}
+	}
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if !skipped[apply.MetaOf(o).ID()] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func healthTargets(ks *kustomizev1.Kustomization, objs []*unstructured.Unstructured, cs *apply.ChangeSet) []health.Object {
+	var out []health.Object
+	if ks.Spec.Wait {
+		for _, o := range applied(objs, cs) {
+			out = append(out, health.Object{GVK: o.GroupVersionKind(), Namespace: o.GetNamespace(), Name: o.GetName()})
+		}
+		return out
+	}
+	for _, hc := range ks.Spec.HealthChecks {
+		ns := hc.Namespace
+		if ns == "" {
+			ns = ks.Namespace
+		}
+		o := health.Object{Namespace: ns, Name: hc.Name}
+		o.GVK.Kind = hc.Kind
+		if gv, err := parseGroupVersion(hc.APIVersion); err == nil {
+			o.GVK.Group, o.GVK.Version = gv[0], gv[1]
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func parseGroupVersion(apiVersion string) ([2]string, error) {
+	if apiVersion == "" {
+		return [2]string{}, errors.New("no apiVersion")
+	}
+	for i := len(apiVersion) - 1; i >= 0; i-- {
+		if apiVersion[i] == '/' {
+			return [2]string{apiVersion[:i], apiVersion[i+1:]}, nil
+		}
+	}
+	return [2]string{"", apiVersion}, nil
+}
+
+func setReady(st *kustomizev1.KustomizationStatus, gen int64, status metav1.ConditionStatus, reason, msg string, now time.Time) {
+	setCondition(st, meta.ReadyCondition, status, reason, msg, gen, now)
+	apimeta.RemoveStatusCondition(&st.Conditions, meta.ReconcilingCondition)
+	if status == metav1.ConditionTrue {
+		apimeta.RemoveStatusCondition(&st.Conditions, meta.StalledCondition)
+	}
+	st.ObservedGeneration = gen
+}
+
+func setCondition(st *kustomizev1.KustomizationStatus, t string, status metav1.ConditionStatus, reason, msg string, gen int64, now time.Time) {
+	if len(msg) > 32000 {
+		msg = msg[:32000] + "..."
+	}
+	apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(now),
+	})
+}
+
+// writeStatus applies mutate to the live object's status and updates it, retrying on conflicts.
+func (r *Kustomizations) writeStatus(ctx context.Context, ks *kustomizev1.Kustomization, mutate func(*kustomizev1.KustomizationStatus), res *KustomizationResult) {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		live, err := r.Get(ctx, ks.Namespace, ks.Name)
+		if err != nil || live == nil {
+			return err
+		}
+		mutate(&live.Status)
+		if v, ok := live.Annotations[meta.ReconcileRequestAnnotation]; ok {
+			live.Status.LastHandledReconcileAt = v
+		}
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
+		if err != nil {
+			return err
+		}
+		obj := &unstructured.Unstructured{Object: u}
+		obj.SetGroupVersionKind(kustomizev1.GroupVersion.WithKind("Kustomization"))
+		_, err = r.Client.Resource(KustomizationsResource).Namespace(ks.Namespace).UpdateStatus(ctx, obj, metav1.UpdateOptions{FieldManager: apply.FieldManager})
+		return err
+	})
+	if err != nil {
+		res.Err = errors.Join(res.Err, fmt.Errorf("writing the status of Kustomization %s/%s: %w", ks.Namespace, ks.Name, err))
+	}
+}
