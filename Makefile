@@ -25,6 +25,7 @@ build:
 ## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN) (cached)
 testbin:
 	hack/testbin.sh
+	hack/s3server.sh
 
 ## deps: Debian packages the tests use as real servers
 deps:

@@ -136,24 +136,9 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	local := build.NewLocalResources()
-	for _, spec := range opts.LocalResources {
-		ref, file, ok := strings.Cut(spec, "=")
-		parts := strings.Split(ref, "/")
-		if !ok || len(parts) != 3 {
-			return cmdutil.FlagErrorf("--local-resource %q: want Kind/namespace/name=FILE", spec)
-		}
-		if err := local.AddFile(parts[0], parts[1], parts[2], file); err != nil {
-			return err
-		}
-	}
-	resolver := &fetch.Resolver{Local: map[string]string{}}
-	for _, spec := range opts.LocalSources {
-		key, dir, err := fetch.ParseLocalSource(spec)
-		if err != nil {
-			return cmdutil.FlagErrorf("--local-source %w", err)
-		}
-		resolver.Local[key] = dir
+	local, resolver, err := Inputs(opts)
+	if err != nil {
+		return err
 	}
 	b := &build.Builder{ConfigMaps: local, Secrets: local, Strict: true}
 
@@ -161,7 +146,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.Kustomization != "" {
 		tree, err = buildOne(ctx, opts, dec, b, resolver)
 	} else {
-		root, path, rerr := repoRoot(opts.Root, opts.Path)
+		root, path, rerr := RepoRoot(opts.Root, opts.Path)
 		if rerr != nil {
 			return rerr
 		}
@@ -199,6 +184,30 @@ func Run(ctx context.Context, opts *Options) error {
 	return nil
 }
 
+// Inputs reads the --local-resource and --local-source flags.
+func Inputs(opts *Options) (*build.LocalResources, *fetch.Resolver, error) {
+	local := build.NewLocalResources()
+	for _, spec := range opts.LocalResources {
+		ref, file, ok := strings.Cut(spec, "=")
+		parts := strings.Split(ref, "/")
+		if !ok || len(parts) != 3 {
+			return nil, nil, cmdutil.FlagErrorf("--local-resource %q: want Kind/namespace/name=FILE", spec)
+		}
+		if err := local.AddFile(parts[0], parts[1], parts[2], file); err != nil {
+			return nil, nil, err
+		}
+	}
+	resolver := &fetch.Resolver{Local: map[string]string{}}
+	for _, spec := range opts.LocalSources {
+		key, dir, err := fetch.ParseLocalSource(spec)
+		if err != nil {
+			return nil, nil, cmdutil.FlagErrorf("--local-source %w", err)
+		}
+		resolver.Local[key] = dir
+	}
+	return local, resolver, nil
+}
+
 func flatten(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
@@ -230,7 +239,7 @@ func buildOne(ctx context.Context, opts *Options, dec *manifest.Decoder, b *buil
 	}
 	var root string
 	if opts.Path != "" {
-		r, p, err := repoRoot(opts.Root, opts.Path)
+		r, p, err := RepoRoot(opts.Root, opts.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -255,9 +264,9 @@ func buildOne(ctx context.Context, opts *Options, dec *manifest.Decoder, b *buil
 	return &build.Tree{Nodes: []*build.Node{node}}, nil
 }
 
-// repoRoot returns root (default: the enclosing Git work tree of path, or path itself outside Git) and
+// RepoRoot returns root (default: the enclosing Git work tree of path, or path itself outside Git) and
 // path relative to it.
-func repoRoot(root, path string) (string, string, error) {
+func RepoRoot(root, path string) (string, string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", "", err

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/converge-gitops/converge/commands/apply"
 	"github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
@@ -49,6 +50,7 @@ cluster (agent).`,
 		version.NewCmdVersion(f),
 		check.NewCmdCheck(f),
 		build.NewCmdBuild(f),
+		apply.NewCmdApply(f),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd

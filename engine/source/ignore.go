@@ -14,11 +14,11 @@ import (
 // IgnoreFile is the per-folder file of exclusion patterns, as in Flux.
 const IgnoreFile = ".sourceignore"
 
-// Flux's default exclusions, always applied before .sourceignore files and spec.ignore (which may
-// re-include with "!pattern").
+// Version control files are always excluded.
+var vcsIgnore = []string{".git/", ".gitignore", ".gitmodules", ".gitattributes"}
+
+// Flux's default exclusions, applied only when neither .sourceignore files nor spec.ignore give rules.
 var defaultIgnore = []string{
-	// version control
-	".git/", ".gitignore", ".gitmodules", ".gitattributes",
 	// binary and archive extensions
 	"*.jpg", "*.jpeg", "*.gif", "*.png", "*.wmv", "*.flv", "*.tar.gz", "*.zip",
 	// CI configuration
@@ -33,15 +33,12 @@ type Ignore struct {
 	m gitignore.Matcher
 }
 
-// LoadIgnore builds the rules for the files under dir: Flux's defaults (unless withDefaults is false),
-// then every .sourceignore below dir (scoped to its folder), then spec (the object's spec.ignore).
+// LoadIgnore builds the rules for the files under dir as Flux does: version-control files always; then
+// every .sourceignore below dir (scoped to its folder) and spec (the object's spec.ignore); and, only
+// when those give no rule at all and withDefaults is set, Flux's default exclusions (images, archives,
+// CI configuration).
 func LoadIgnore(dir string, spec *string, withDefaults bool) (*Ignore, error) {
 	var ps []gitignore.Pattern
-	if withDefaults {
-		for _, p := range defaultIgnore {
-			ps = append(ps, gitignore.ParsePattern(p, nil))
-		}
-	}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -67,7 +64,15 @@ func LoadIgnore(dir string, spec *string, withDefaults bool) (*Ignore, error) {
 	if spec != nil {
 		ps = append(ps, readPatterns(strings.NewReader(*spec), nil)...)
 	}
-	return &Ignore{m: gitignore.NewMatcher(ps)}, nil
+	base := vcsIgnore
+	if len(ps) == 0 && withDefaults {
+		base = append(append([]string{}, vcsIgnore...), defaultIgnore...)
+	}
+	all := make([]gitignore.Pattern, 0, len(base)+len(ps))
+	for _, p := range base {
+		all = append(all, gitignore.ParsePattern(p, nil))
+	}
+	return &Ignore{m: gitignore.NewMatcher(append(all, ps...))}, nil
 }
 
 func readPatterns(r io.Reader, domain []string) []gitignore.Pattern {

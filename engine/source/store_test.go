@@ -105,6 +105,24 @@ func TestStoreLockSerialises(t *testing.T) {
 	}
 }
 
+func TestIgnoreDefaultsOnlyWithoutRules(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"app.yaml": "x", "logo.png": "x", ".github/ci.yaml": "x", ".git/config": "x"})
+	ig, err := LoadIgnore(dir, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ig.Prune(dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"app.yaml": true, "logo.png": false, ".github": false, ".git": false} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if got := err == nil; got != want {
+			t.Errorf("%s present=%v, want %v", name, got, want)
+		}
+	}
+}
+
 func TestIgnore(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
@@ -121,7 +139,7 @@ func TestIgnore(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]bool{
-		"apps/app.yaml": true, "apps/logo.png": false, ".github": false, "docs": false,
+		"apps/app.yaml": true, "apps/logo.png": true, ".github": true, "docs": false,
 		"apps/secret.yaml": false, "secret.yaml": true, "keep.png": true, ".git": false, "README.md": false,
 		"apps/.sourceignore": true,
 	} {

@@ -53,6 +53,8 @@ func StartRegistry(t testing.TB, htpasswd string) *Registry {
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: error
+  accesslog:
+    disabled: true
 storage:
   filesystem:
     rootdirectory: %s

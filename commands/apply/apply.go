@@ -1,0 +1,341 @@
+// Package apply implements `converge apply`.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	buildcmd "github.com/converge-gitops/converge/commands/build"
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/crds"
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	engineapply "github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/build"
+	"github.com/converge-gitops/converge/engine/health"
+	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/reconcile"
+)
+
+// Options are the inputs of `converge apply`.
+type Options struct {
+	Build       buildcmd.Options
+	InstallCRDs bool
+	Output      string
+	Clients     func() (*kube.Clients, error)
+	Revision    func(root string) string
+	Now         func() time.Time
+}
+
+// NewCmdApply returns the apply command.
+func NewCmdApply(f *cmdutil.Factory) *cobra.Command {
+	opts := &Options{Build: buildcmd.Options{IO: f.IO}, Now: f.Now, Revision: LocalRevision}
+	opts.Clients = func() (*kube.Clients, error) {
+		cfg, err := f.RESTConfig()
+		if err != nil {
+			return nil, err
+		}
+		return kube.New(cfg)
+	}
+	cmd := &cobra.Command{
+		Use:   "apply [PATH]",
+		Short: "Make the cluster match a tree of Kustomizations now: server-side apply, prune, wait for health",
+		Long: `Apply builds the tree at PATH (as converge build does), then reconciles each Kustomization in
+dependency order exactly as the agent would: validate with a server-side dry-run, apply in stages, prune
+what left the inventory, wait for health, and write the Kustomization's status.`,
+		Example: `  converge apply clusters/production
+  converge apply clusters/production --install-crds`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Build.Path = "."
+			if len(args) == 1 {
+				opts.Build.Path = args[0]
+			}
+			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
+			defer cancel()
+			return Run(ctx, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Build.Root, "root", "", "root folder of the repository the path belongs to (default: the enclosing Git work tree)")
+	fl.StringArrayVar(&opts.Build.LocalSources, "local-source", nil, "use a folder as a source's files: Kind/namespace/name=PATH (repeatable)")
+	fl.StringArrayVar(&opts.Build.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
+	fl.BoolVar(&opts.InstallCRDs, "install-crds", false, "install or upgrade the Flux CRDs first")
+	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON)
+	return cmd
+}
+
+// Run builds the tree and reconciles every Kustomization.
+func Run(ctx context.Context, opts *Options) error {
+	io := opts.Build.IO
+	st := io.ErrStyles()
+	start := opts.Now()
+	clients, err := opts.Clients()
+	if err != nil {
+		return err
+	}
+	am := &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}
+	if err := ensureCRDs(ctx, opts, clients, am); err != nil {
+		return err
+	}
+
+	dec, err := manifest.NewDecoder()
+	if err != nil {
+		return err
+	}
+	local, resolver, err := buildcmd.Inputs(&opts.Build)
+	if err != nil {
+		return err
+	}
+	vars := kube.Chain{local, clients}
+	builder := &build.Builder{ConfigMaps: vars, Secrets: vars, Strict: true}
+	root, path, err := buildcmd.RepoRoot(opts.Build.Root, opts.Build.Path)
+	if err != nil {
+		return err
+	}
+	revision := opts.Revision(root)
+	fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("building %s at %s", path, revision)))
+	tree, err := builder.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver})
+	if err != nil {
+		return err
+	}
+
+	rec := &reconcile.Kustomizations{Client: clients.Dynamic, Apply: am,
+		Health: &health.Checker{Client: clients.Dynamic, Mapper: clients.Mapper}, Now: opts.Now}
+	order, err := Order(tree)
+	if err != nil {
+		return err
+	}
+	var results []*reconcile.KustomizationResult
+	failed := map[string]bool{}
+	for _, n := range order {
+		ns, name, _ := strings.Cut(n.Kustomization, "/")
+		if n.Parent != "" && failed[n.Parent] {
+			failed[n.Kustomization] = true
+			fmt.Fprintln(io.ErrOut, st.FailureLine(fmt.Sprintf("Kustomization %s skipped: its parent %s failed", n.Kustomization, n.Parent)))
+			continue
+		}
+		if n.Parent == "" {
+			// The root declares itself (flux-system): its own object must exist before its status can be written.
+			if self := findKustomization(n.Objects, ns, name); self != nil {
+				if _, err := am.Apply(ctx, []*unstructured.Unstructured{self}, engineapply.Options{}); err != nil {
+					return fmt.Errorf("applying Kustomization %s: %w", n.Kustomization, err)
+				}
+			} else {
+				fmt.Fprintln(io.ErrOut, st.WarningLine(fmt.Sprintf("no Kustomization points at %s: its objects are applied without an inventory, so nothing is pruned", path)))
+				cs, err := am.Apply(ctx, n.Objects, engineapply.Options{})
+				res := &reconcile.KustomizationResult{Kustomization: n.Kustomization, Revision: revision, ChangeSet: cs, Err: err}
+				if cs == nil {
+					res.ChangeSet = &engineapply.ChangeSet{}
+				}
+				report(io, st, res)
+				results = append(results, res)
+				if err != nil {
+					failed[n.Kustomization] = true
+				}
+				continue
+			}
+		}
+		fmt.Fprintln(io.ErrOut, st.ActionLine("reconciling Kustomization "+n.Kustomization))
+		ks := &kustomizev1.Kustomization{}
+		ks.Namespace, ks.Name = ns, name
+		res := rec.Reconcile(ctx, ks, revision, n.Objects, n.Err)
+		report(io, st, res)
+		results = append(results, res)
+		if res.Err != nil {
+			failed[n.Kustomization] = true
+		}
+	}
+	summary(io, st, results, opts.Now().Sub(start))
+	if opts.Output == cmdutil.OutputJSON {
+		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, jsonResults(results)); err != nil {
+			return err
+		}
+	}
+	if len(failed) > 0 {
+		return &cmdutil.SilentError{Code: cmdutil.ExitError}
+	}
+	return nil
+}
+
+func ensureCRDs(ctx context.Context, opts *Options, clients *kube.Clients, am *engineapply.Manager) error {
+	_, err := clients.Discovery.ServerResourcesForGroupVersion(kustomizev1.GroupVersion.String())
+	if err == nil && !opts.InstallCRDs {
+		return nil
+	}
+	if err != nil && !apierrors.IsNotFound(err) && !opts.InstallCRDs {
+		return fmt.Errorf("checking for the Flux CRDs: %w", err)
+	}
+	if !opts.InstallCRDs {
+		return errors.New("the Flux CRDs are not installed in this cluster: run again with --install-crds")
+	}
+	defs, err := crds.CustomResourceDefinitions()
+	if err != nil {
+		return err
+	}
+	var objs []*unstructured.Unstructured
+	for _, d := range defs {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d)
+		if err != nil {
+			return err
+		}
+		u := &unstructured.Unstructured{Object: m}
+		u.SetAPIVersion("apiextensions.k8s.io/v1")
+		u.SetKind("CustomResourceDefinition")
+		unstructured.RemoveNestedField(u.Object, "status")
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		objs = append(objs, u)
+	}
+	if _, err := am.Apply(ctx, objs, engineapply.Options{}); err != nil {
+		return fmt.Errorf("installing the Flux CRDs: %w", err)
+	}
+	clients.Mapper.Reset()
+	return nil
+}
+
+func findKustomization(objs []*unstructured.Unstructured, ns, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == "Kustomization" && o.GroupVersionKind().Group == kustomizev1.GroupVersion.Group && o.GetNamespace() == ns && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
+}
+
+// Order returns the nodes so that every node comes after its parent and after the Kustomizations it
+// dependsOn; a dependsOn cycle is an error naming it.
+func Order(tree *build.Tree) ([]*build.Node, error) {
+	byID := map[string]*build.Node{}
+	for _, n := range tree.Nodes {
+		byID[n.Kustomization] = n
+	}
+	deps := map[string][]string{}
+	for _, n := range tree.Nodes {
+		if n.Parent != "" {
+			deps[n.Kustomization] = append(deps[n.Kustomization], n.Parent)
+		}
+	}
+	for _, n := range tree.Nodes {
+		for _, o := range n.Objects {
+			if o.GetKind() != "Kustomization" || o.GroupVersionKind().Group != kustomizev1.GroupVersion.Group {
+				continue
+			}
+			id := o.GetNamespace() + "/" + o.GetName()
+			list, _, _ := unstructured.NestedSlice(o.Object, "spec", "dependsOn")
+			for _, d := range list {
+				dm, _ := d.(map[string]any)
+				dn, _ := dm["name"].(string)
+				dns, _ := dm["namespace"].(string)
+				if dns == "" {
+					dns = o.GetNamespace()
+				}
+				if _, ok := byID[dns+"/"+dn]; ok {
+					deps[id] = append(deps[id], dns+"/"+dn)
+				}
+			}
+		}
+	}
+	var out []*build.Node
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(id string, path []string) error
+	visit = func(id string, path []string) error {
+		switch state[id] {
+		case 2:
+			return nil
+		case 1:
+			return fmt.Errorf("dependsOn cycle: %s -> %s", strings.Join(path, " -> "), id)
+		}
+		state[id] = 1
+		ds := append([]string{}, deps[id]...)
+		sort.Strings(ds)
+		for _, d := range ds {
+			if err := visit(d, append(path, id)); err != nil {
+				return err
+			}
+		}
+		state[id] = 2
+		if n, ok := byID[id]; ok {
+			out = append(out, n)
+		}
+		return nil
+	}
+	for _, n := range tree.Nodes {
+		if err := visit(n.Kustomization, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func report(io *cmdutil.IOStreams, st cmdutil.Styles, res *reconcile.KustomizationResult) {
+	cs := res.ChangeSet
+	for _, e := range cs.Entries {
+		if e.Action == engineapply.Unchanged {
+			continue
+		}
+		line := fmt.Sprintf("%s %s", e.Subject, e.Action)
+		if e.Reason != "" {
+			line += " (" + e.Reason + ")"
+		}
+		fmt.Fprintln(io.ErrOut, "  "+line)
+	}
+	switch {
+	case res.Suspended:
+		fmt.Fprintln(io.ErrOut, st.WarningLine("Kustomization "+res.Kustomization+" is suspended: skipped"))
+	case res.Err != nil:
+		for _, line := range strings.Split(res.Err.Error(), "\n") {
+			fmt.Fprintln(io.ErrOut, st.FailureLine(line))
+		}
+	default:
+		fmt.Fprintln(io.ErrOut, st.SuccessLine(fmt.Sprintf("Kustomization %s reconciled: %d created, %d configured, %d unchanged, %d deleted",
+			res.Kustomization, cs.Count(engineapply.Created), cs.Count(engineapply.Configured), cs.Count(engineapply.Unchanged), cs.Count(engineapply.Deleted))))
+	}
+}
+
+func summary(io *cmdutil.IOStreams, st cmdutil.Styles, results []*reconcile.KustomizationResult, took time.Duration) {
+	var c, cf, u, d, failed int
+	for _, r := range results {
+		c += r.ChangeSet.Count(engineapply.Created)
+		cf += r.ChangeSet.Count(engineapply.Configured)
+		u += r.ChangeSet.Count(engineapply.Unchanged)
+		d += r.ChangeSet.Count(engineapply.Deleted)
+		if r.Err != nil {
+			failed++
+		}
+	}
+	line := fmt.Sprintf("%d Kustomizations: %d created, %d configured, %d unchanged, %d deleted in %s", len(results), c, cf, u, d, took.Round(time.Millisecond))
+	if failed > 0 {
+		fmt.Fprintln(io.ErrOut, st.FailureLine(fmt.Sprintf("%s; %d failed", line, failed)))
+		return
+	}
+	fmt.Fprintln(io.ErrOut, st.SuccessLine(line))
+}
+
+type jsonResult struct {
+	*reconcile.KustomizationResult
+	Error string `json:"error,omitempty"`
+}
+
+func jsonResults(results []*reconcile.KustomizationResult) []jsonResult {
+	out := make([]jsonResult, 0, len(results))
+	for _, r := range results {
+		jr := jsonResult{KustomizationResult: r}
+		if r.Err != nil {
+			jr.Error = r.Err.Error()
+		}
+		out = append(out, jr)
+	}
+	return out
+}
