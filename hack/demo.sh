@@ -35,3 +35,14 @@ fi
 
 echo "► export KUBECONFIG=$kubeconfig   # to use it yourself; 'make demo-stop' stops it"
 "$converge" check --pre --kubeconfig "$kubeconfig"
+
+example=testdata/example
+echo
+echo "► converge apply $example/clusters/demo (three Kustomizations: flux-system, infrastructure, apps dependsOn infrastructure)"
+"$converge" apply "$example/clusters/demo" --root "$example" --install-crds --kubeconfig "$kubeconfig"
+echo
+echo "► applying again changes nothing"
+"$converge" apply "$example/clusters/demo" --root "$example" --kubeconfig "$kubeconfig"
+echo
+echo "► the status converge wrote where Flux keeps it"
+"${TESTBIN:-$HOME/.cache/converge/testbin}/kubectl" --kubeconfig "$kubeconfig" get kustomizations,gitrepositories -A

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -72,6 +73,7 @@ what left the inventory, wait for health, and write the Kustomization's status.`
 	fl.StringVar(&opts.Build.Root, "root", "", "root folder of the repository the path belongs to (default: the enclosing Git work tree)")
 	fl.StringArrayVar(&opts.Build.LocalSources, "local-source", nil, "use a folder as a source's files: Kind/namespace/name=PATH (repeatable)")
 	fl.StringArrayVar(&opts.Build.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
+	fl.StringVar(&opts.Build.CacheDir, "cache-dir", "", "artifact store for fetched sources")
 	fl.BoolVar(&opts.InstallCRDs, "install-crds", false, "install or upgrade the Flux CRDs first")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON)
 	return cmd
@@ -105,6 +107,9 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if err := buildcmd.AttachFetchers(&opts.Build, resolver, root, vars); err != nil {
+		return err
+	}
 	revision := opts.Revision(root)
 	fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("building %s at %s", path, revision)))
 	tree, err := builder.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver})
@@ -130,7 +135,15 @@ func Run(ctx context.Context, opts *Options) error {
 		if n.Parent == "" {
 			// The root declares itself (flux-system): its own object must exist before its status can be written.
 			if self := findKustomization(n.Objects, ns, name); self != nil {
-				if _, err := am.Apply(ctx, []*unstructured.Unstructured{self}, engineapply.Options{}); err != nil {
+				pre := []*unstructured.Unstructured{self}
+				if _, err := clients.Core.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+					nsObj := &unstructured.Unstructured{}
+					nsObj.SetAPIVersion("v1")
+					nsObj.SetKind("Namespace")
+					nsObj.SetName(ns)
+					pre = append(pre, nsObj)
+				}
+				if _, err := am.Apply(ctx, pre, engineapply.Options{}); err != nil {
 					return fmt.Errorf("applying Kustomization %s: %w", n.Kustomization, err)
 				}
 			} else {

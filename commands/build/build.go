@@ -20,6 +20,8 @@ import (
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/fetch"
 	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/git"
 )
 
 // Options are the inputs of `converge build`.
@@ -35,6 +37,9 @@ type Options struct {
 
 	// Root is the folder of the source the tree belongs to; default the enclosing Git work tree.
 	Root string
+
+	// CacheDir is the artifact store for fetched sources.
+	CacheDir string
 
 	LocalSources   []string
 	LocalResources []string
@@ -112,6 +117,7 @@ sources to folders with --local-source.`,
 func addFlags(cmd *cobra.Command, opts *Options) {
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Root, "root", "", "root folder of the repository the path belongs to (default: the enclosing Git work tree)")
+	fl.StringVar(&opts.CacheDir, "cache-dir", "", "artifact store for fetched sources (default "+source.DefaultRoot()+")")
 	fl.StringArrayVar(&opts.LocalSources, "local-source", nil, "use a folder as a source's files: Kind/namespace/name=PATH (repeatable)")
 	fl.StringArrayVar(&opts.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
 	fl.StringVar(&opts.OutputDir, "output-dir", "", "write a folder per Kustomization instead of printing")
@@ -144,11 +150,21 @@ func Run(ctx context.Context, opts *Options) error {
 
 	var tree *build.Tree
 	if opts.Kustomization != "" {
+		root := opts.Root
+		if root == "" {
+			root = "."
+		}
+		if err := AttachFetchers(opts, resolver, root, local); err != nil {
+			return err
+		}
 		tree, err = buildOne(ctx, opts, dec, b, resolver)
 	} else {
 		root, path, rerr := RepoRoot(opts.Root, opts.Path)
 		if rerr != nil {
 			return rerr
+		}
+		if err := AttachFetchers(opts, resolver, root, local); err != nil {
+			return err
 		}
 		tree, err = b.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Concurrency: opts.Concurrency})
 	}
@@ -181,6 +197,22 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return &cmdutil.SilentError{Code: cmdutil.ExitError}
 	}
+	return nil
+}
+
+// AttachFetchers lets resolver fetch the sources it has no folder for into the --cache-dir store, and
+// serve the GitRepository of the work tree at root (when root is one) from the work tree itself.
+func AttachFetchers(opts *Options, resolver *fetch.Resolver, root string, secrets source.Secrets) error {
+	store, err := source.OpenStore(opts.CacheDir)
+	if err != nil {
+		return err
+	}
+	f := fetch.NewFetchers(store, secrets)
+	f.Git.Local = git.LocalAuthFromEnv()
+	if wt, err := git.DetectWorkTree(root); err == nil {
+		f.WorkTree = wt
+	}
+	resolver.Remote = f.Dir
 	return nil
 }
 
