@@ -16,6 +16,7 @@ import (
 	"github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/commands/push"
 	"github.com/converge-gitops/converge/commands/version"
 )
 
@@ -51,6 +52,7 @@ cluster (agent).`,
 		check.NewCmdCheck(f),
 		build.NewCmdBuild(f),
 		apply.NewCmdApply(f),
+		push.NewCmdPush(f),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd
