@@ -117,4 +117,3 @@ func TestApplyExampleRepository(t *testing.T) {
 		t.Fatalf("want apps to fail alone (%d):\n%s", code, errOut)
 	}
 }
-
