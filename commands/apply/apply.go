@@ -79,46 +79,66 @@ what left the inventory, wait for health, and write the Kustomization's status.`
 	return cmd
 }
 
-// Run builds the tree and reconciles every Kustomization.
-func Run(ctx context.Context, opts *Options) error {
+// Prepared is a built tree with the clients to act on it.
+type Prepared struct {
+	Clients        *kube.Clients
+	Apply          *engineapply.Manager
+	Kustomizations *reconcile.Kustomizations
+	Tree           *build.Tree
+	Path           string
+	Revision       string
+}
+
+// Prepare connects to the cluster, checks (or installs) the CRDs and builds the tree.
+func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	io := opts.Build.IO
 	st := io.ErrStyles()
-	start := opts.Now()
 	clients, err := opts.Clients()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	am := &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}
 	if err := ensureCRDs(ctx, opts, clients, am); err != nil {
-		return err
+		return nil, err
 	}
-
 	dec, err := manifest.NewDecoder()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	local, resolver, err := buildcmd.Inputs(&opts.Build)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	vars := kube.Chain{local, clients}
 	builder := &build.Builder{ConfigMaps: vars, Secrets: vars, Strict: true}
 	root, path, err := buildcmd.RepoRoot(opts.Build.Root, opts.Build.Path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := buildcmd.AttachFetchers(&opts.Build, resolver, root, vars); err != nil {
-		return err
+		return nil, err
 	}
 	revision := opts.Revision(root)
 	fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("building %s at %s", path, revision)))
 	tree, err := builder.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver})
 	if err != nil {
-		return err
+		return nil, err
 	}
-
 	rec := &reconcile.Kustomizations{Client: clients.Dynamic, Apply: am,
 		Health: &health.Checker{Client: clients.Dynamic, Mapper: clients.Mapper}, Now: opts.Now}
+	return &Prepared{Clients: clients, Apply: am, Kustomizations: rec, Tree: tree, Path: path, Revision: revision}, nil
+}
+
+// Run builds the tree and reconciles every Kustomization.
+func Run(ctx context.Context, opts *Options) error {
+	io := opts.Build.IO
+	st := io.ErrStyles()
+	start := opts.Now()
+	p, err := Prepare(ctx, opts)
+	if err != nil {
+		return err
+	}
+	clients, am, rec, tree, path, revision := p.Clients, p.Apply, p.Kustomizations, p.Tree, p.Path, p.Revision
 	order, err := Order(tree)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/commands/diff"
 	"github.com/converge-gitops/converge/commands/push"
 	"github.com/converge-gitops/converge/commands/version"
 )
@@ -52,6 +53,7 @@ cluster (agent).`,
 		check.NewCmdCheck(f),
 		build.NewCmdBuild(f),
 		apply.NewCmdApply(f),
+		diff.NewCmdDiff(f),
 		push.NewCmdPush(f),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false

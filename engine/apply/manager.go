@@ -147,37 +147,7 @@ func IsStageOne(u *unstructured.Unstructured) bool {
 // Apply validates all objects with a server-side dry-run, then applies those that change, in stages.
 // When any object fails validation nothing is written and the errors (one per object) are returned.
 func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (*ChangeSet, error) {
-	var stage1, stage2 []*unstructured.Unstructured
-	for _, o := range objs {
-		if IsStageOne(o) {
-			stage1 = append(stage1, o)
-		} else {
-			stage2 = append(stage2, o)
-		}
-	}
-	// Validate what can be validated before any write: every object except those whose kind or namespace
-	// the first stage creates, which are validated once it is applied.
-	plan1, err := m.plan(ctx, stage1, opts)
-	if err != nil {
-		return nil, err
-	}
-	newNamespaces := map[string]bool{}
-	for _, s := range plan1 {
-		if s.meta.Kind == "Namespace" && s.meta.Group == "" && s.action == Created {
-			newNamespaces[s.meta.Name] = true
-		}
-	}
-	var deferred []*unstructured.Unstructured
-	var known []*unstructured.Unstructured
-	for _, o := range stage2 {
-		_, mapErr := m.Mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version)
-		if (mapErr != nil && definedBy(o, stage1)) || newNamespaces[o.GetNamespace()] {
-			deferred = append(deferred, o)
-		} else {
-			known = append(known, o)
-		}
-	}
-	plan2, err := m.plan(ctx, known, opts)
+	plan1, plan2, deferred, stage1, err := m.stagedPlan(ctx, objs, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -210,6 +180,41 @@ func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 	return cs, nil
 }
 
+// stagedPlan plans the first stage and every later object that can be validated before the first stage
+// is written; deferred are those whose kind or namespace the first stage creates.
+func (m *Manager) stagedPlan(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (plan1, plan2 []*step, deferred, stage1 []*unstructured.Unstructured, err error) {
+	var stage2 []*unstructured.Unstructured
+	for _, o := range objs {
+		if IsStageOne(o) {
+			stage1 = append(stage1, o)
+		} else {
+			stage2 = append(stage2, o)
+		}
+	}
+	if plan1, err = m.plan(ctx, stage1, opts); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	newNamespaces := map[string]bool{}
+	for _, s := range plan1 {
+		if s.meta.Kind == "Namespace" && s.meta.Group == "" && s.action == Created {
+			newNamespaces[s.meta.Name] = true
+		}
+	}
+	var known []*unstructured.Unstructured
+	for _, o := range stage2 {
+		_, mapErr := m.Mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version)
+		if (mapErr != nil && definedBy(o, stage1)) || newNamespaces[o.GetNamespace()] {
+			deferred = append(deferred, o)
+		} else {
+			known = append(known, o)
+		}
+	}
+	if plan2, err = m.plan(ctx, known, opts); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return plan1, plan2, deferred, stage1, nil
+}
+
 func definedBy(o *unstructured.Unstructured, stage1 []*unstructured.Unstructured) bool {
 	gvk := o.GroupVersionKind()
 	for _, c := range stage1 {
@@ -227,6 +232,8 @@ func definedBy(o *unstructured.Unstructured, stage1 []*unstructured.Unstructured
 
 type step struct {
 	obj      *unstructured.Unstructured
+	live     *unstructured.Unstructured
+	dry      *unstructured.Unstructured
 	meta     ObjMeta
 	ri       dynamic.ResourceInterface
 	action   Action
@@ -272,6 +279,7 @@ func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opt
 	}
 	s.ri = ri
 	live, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
+	s.live = live
 	switch {
 	case apierrors.IsNotFound(err):
 		live = nil
@@ -283,6 +291,11 @@ func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opt
 		return s, nil
 	}
 	dry, err := m.ssa(ctx, ri, o, true, !strings.EqualFold(s.policy, "Merge"))
+	if err != nil && opts.DryRun && live == nil && missingNamespace(err) {
+		// A namespace another Kustomization creates first: nothing to compare with yet.
+		s.action, s.reason = Created, "namespace "+o.GetNamespace()+" does not exist yet, so the server could not validate it"
+		return s, nil
+	}
 	if err != nil {
 		if live != nil && isImmutable(err) {
 			if opts.Force || o.GetAnnotations()[fluxmeta.ForceAnnotation] == fluxmeta.EnabledValue {
@@ -293,6 +306,7 @@ func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opt
 		}
 		return fail("validate", err)
 	}
+	s.live, s.dry = live, dry
 	switch {
 	case live == nil:
 		s.action = Created
@@ -302,6 +316,15 @@ func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opt
 		s.action = Unchanged
 	}
 	return s, nil
+}
+
+func missingNamespace(err error) bool {
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) || !apierrors.IsNotFound(err) {
+		return false
+	}
+	d := st.Status().Details
+	return d != nil && d.Kind == "namespaces"
 }
 
 func isImmutable(err error) bool {

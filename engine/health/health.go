@@ -123,13 +123,21 @@ func (c *Checker) Wait(ctx context.Context, objs []Object, timeout time.Duration
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// Until a check completes, every object counts as not checked.
+	last := make([]State, len(objs))
+	for i, o := range objs {
+		last[i] = State{Object: o, Subject: o.String(), Status: status.UnknownStatus, Message: "not checked yet"}
+	}
 	for {
 		states, err := c.Check(ctx, objs)
 		if err != nil && ctx.Err() == nil {
 			return nil, err
 		}
+		if err == nil {
+			last = states
+		}
 		var notReady, failed []State
-		for _, s := range states {
+		for _, s := range last {
 			switch s.Status {
 			case status.CurrentStatus:
 			case status.FailedStatus:
@@ -140,14 +148,14 @@ func (c *Checker) Wait(ctx context.Context, objs []Object, timeout time.Duration
 			}
 		}
 		if err == nil && len(notReady) == 0 {
-			return states, nil
+			return last, nil
 		}
 		if len(failed) > 0 {
-			return states, &Error{States: failed}
+			return last, &Error{States: failed}
 		}
 		select {
 		case <-ctx.Done():
-			return states, &Error{States: notReady, Cause: ctx.Err()}
+			return last, &Error{States: notReady, Cause: ctx.Err()}
 		case <-after(interval):
 		}
 	}

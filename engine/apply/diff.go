@@ -1,0 +1,49 @@
+package apply
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// ObjectDiff is what apply would do to one object, with the live object and the server's dry-run result.
+type ObjectDiff struct {
+	Object ObjMeta
+	Action Action
+	Reason string
+	// Live is the object in the cluster (nil when it would be created).
+	Live *unstructured.Unstructured
+	// Merged is the object as the server would store it after apply (nil when not computed, e.g.
+	// for a namespace or kind that the same apply creates first).
+	Merged *unstructured.Unstructured
+	// Desired is the object as built.
+	Desired *unstructured.Unstructured
+}
+
+// Diff computes, without writing, what Apply would do to each object: a server-side dry-run of every
+// object against its live state. Objects in namespaces or of kinds that the set itself creates cannot be
+// dry-run and are reported as created from their desired state.
+func (m *Manager) Diff(ctx context.Context, objs []*unstructured.Unstructured) ([]ObjectDiff, error) {
+	plan1, plan2, deferred, _, err := m.stagedPlan(ctx, objs, Options{DryRun: true})
+	if err != nil {
+		return nil, err
+	}
+	var out []ObjectDiff
+	for _, s := range append(plan1, plan2...) {
+		out = append(out, ObjectDiff{Object: s.meta, Action: s.action, Reason: s.reason, Live: s.live, Merged: s.dry, Desired: s.obj})
+	}
+	for _, o := range deferred {
+		out = append(out, ObjectDiff{Object: MetaOf(o), Action: Created, Desired: o})
+	}
+	return out, nil
+}
+
+// Get reads the live object o; a NotFound error when it does not exist.
+func (m *Manager) Get(ctx context.Context, o ObjMeta) (*unstructured.Unstructured, error) {
+	ri, err := m.resource(o)
+	if err != nil {
+		return nil, err
+	}
+	return ri.Get(ctx, o.Name, metav1.GetOptions{})
+}
