@@ -41,8 +41,8 @@ echo
 echo "► converge apply $example/clusters/demo (three Kustomizations: flux-system, infrastructure, apps dependsOn infrastructure)"
 "$converge" apply "$example/clusters/demo" --root "$example" --install-crds --kubeconfig "$kubeconfig"
 echo
-echo "► applying again changes nothing"
-"$converge" apply "$example/clusters/demo" --root "$example" --kubeconfig "$kubeconfig"
+echo "► converge diff: the cluster matches the repository now"
+"$converge" diff "$example/clusters/demo" --root "$example" --kubeconfig "$kubeconfig"
 echo
-echo "► the status converge wrote where Flux keeps it"
-"${TESTBIN:-$HOME/.cache/converge/testbin}/kubectl" --kubeconfig "$kubeconfig" get kustomizations,gitrepositories -A
+echo "► converge get all -A: the status converge wrote where Flux keeps it"
+"$converge" get all -A --kubeconfig "$kubeconfig"

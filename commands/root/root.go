@@ -17,6 +17,7 @@ import (
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/commands/diff"
+	"github.com/converge-gitops/converge/commands/get"
 	"github.com/converge-gitops/converge/commands/push"
 	"github.com/converge-gitops/converge/commands/version"
 )
@@ -54,6 +55,7 @@ cluster (agent).`,
 		build.NewCmdBuild(f),
 		apply.NewCmdApply(f),
 		diff.NewCmdDiff(f),
+		get.NewCmdGet(f),
 		push.NewCmdPush(f),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
