@@ -39,14 +39,7 @@ type Options struct {
 
 // NewCmdApply returns the apply command.
 func NewCmdApply(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{Build: buildcmd.Options{IO: f.IO}, Now: f.Now, Revision: LocalRevision}
-	opts.Clients = func() (*kube.Clients, error) {
-		cfg, err := f.RESTConfig()
-		if err != nil {
-			return nil, err
-		}
-		return kube.New(cfg)
-	}
+	opts := &Options{Build: buildcmd.Options{IO: f.IO}, Now: f.Now, Revision: LocalRevision, Clients: f.KubeClients}
 	cmd := &cobra.Command{
 		Use:   "apply [PATH]",
 		Short: "Make the cluster match a tree of Kustomizations now: server-side apply, prune, wait for health",

@@ -7,6 +7,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+
+	"github.com/converge-gitops/converge/engine/kube"
 )
 
 // DefaultNamespace is the namespace commands use when -n is not given, as Flux's CLI does.
@@ -48,6 +50,15 @@ func (f *Factory) RESTConfig() (*rest.Config, error) {
 		cfg.Timeout = f.Timeout
 	}
 	return cfg, nil
+}
+
+// KubeClients returns the engine's clients for the selected cluster.
+func (f *Factory) KubeClients() (*kube.Clients, error) {
+	cfg, err := f.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	return kube.New(cfg)
 }
 
 // Discovery returns a discovery client for the selected cluster.

@@ -13,7 +13,6 @@ import (
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/diff"
-	"github.com/converge-gitops/converge/engine/kube"
 )
 
 // Options are the inputs of `converge diff`.
@@ -26,14 +25,7 @@ type Options struct {
 
 // NewCmdDiff returns the diff command.
 func NewCmdDiff(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{Apply: applycmd.Options{Build: buildcmd.Options{IO: f.IO}, Now: f.Now, Revision: applycmd.LocalRevision}}
-	opts.Apply.Clients = func() (*kube.Clients, error) {
-		cfg, err := f.RESTConfig()
-		if err != nil {
-			return nil, err
-		}
-		return kube.New(cfg)
-	}
+	opts := &Options{Apply: applycmd.Options{Build: buildcmd.Options{IO: f.IO}, Now: f.Now, Revision: applycmd.LocalRevision, Clients: f.KubeClients}}
 	cmd := &cobra.Command{
 		Use:   "diff [PATH]",
 		Short: "Show what apply would change in the cluster; exit 1 when anything would",

@@ -46,7 +46,7 @@ func LoadIgnore(dir string, spec *string, withDefaults bool) (*Ignore, error) {
 		if d.IsDir() && d.Name() == ".git" {
 			return filepath.SkipDir
 		}
-		if d.IsDir() || d.Name() != IgnoreFile {
+		if d.IsDir() || d.Name() != IgnoreFile || !d.Type().IsRegular() {
 			return nil
 		}
 		rel, _ := filepath.Rel(dir, filepath.Dir(p))

@@ -4,14 +4,11 @@ package bucket
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -336,7 +333,7 @@ func (f *Fetcher) client(ctx context.Context, obj *sourcev1.Bucket) (*minio.Clie
 		if err != nil {
 			return nil, sourcev1.AuthenticationFailedReason, fmt.Errorf("getting TLS secret %s/%s: %w", obj.Namespace, spec.CertSecretRef.Name, err)
 		}
-		cfg, err := tlsConfigFromSecret(secret)
+		cfg, err := source.TLSConfigFromSecret(secret)
 		if err != nil {
 			return nil, sourcev1.AuthenticationFailedReason, err
 		}
@@ -349,7 +346,7 @@ func (f *Fetcher) client(ctx context.Context, obj *sourcev1.Bucket) (*minio.Clie
 		if err != nil {
 			return nil, sourcev1.AuthenticationFailedReason, fmt.Errorf("getting proxy secret %s/%s: %w", obj.Namespace, spec.ProxySecretRef.Name, err)
 		}
-		u, err := proxyURLFromSecret(secret)
+		u, err := source.ProxyURLFromSecret(secret)
 		if err != nil {
 			return nil, sourcev1.AuthenticationFailedReason, err
 		}
@@ -388,53 +385,6 @@ func explain(err error) error {
 		return fmt.Errorf("authentication failed: %w", err)
 	}
 	return err
-}
-
-// tlsConfigFromSecret builds a client TLS configuration from a Secret with ca.crt (added to the system
-// pool) and/or the tls.crt and tls.key pair, as Flux reads certSecretRef.
-func tlsConfigFromSecret(secret *corev1.Secret) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	certPEM, keyPEM := secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
-	switch {
-	case len(certPEM) > 0 && len(keyPEM) > 0:
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("secret %s/%s: client certificate: %w", secret.Namespace, secret.Name, err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	case len(certPEM) > 0 || len(keyPEM) > 0:
-		return nil, fmt.Errorf("secret %s/%s: %s and %s must be given together", secret.Namespace, secret.Name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
-	}
-	if ca := secret.Data["ca.crt"]; len(ca) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(ca) {
-			return nil, fmt.Errorf("secret %s/%s: ca.crt holds no PEM certificate", secret.Namespace, secret.Name)
-		}
-		cfg.RootCAs = pool
-	}
-	if cfg.Certificates == nil && cfg.RootCAs == nil {
-		return nil, fmt.Errorf("secret %s/%s has none of ca.crt, tls.crt and tls.key", secret.Namespace, secret.Name)
-	}
-	return cfg, nil
-}
-
-// proxyURLFromSecret reads Flux's proxy Secret: address (required), username and password.
-func proxyURLFromSecret(secret *corev1.Secret) (*url.URL, error) {
-	addr := string(secret.Data["address"])
-	if addr == "" {
-		return nil, fmt.Errorf("secret %s/%s has no address", secret.Namespace, secret.Name)
-	}
-	u, err := url.Parse(addr)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("secret %s/%s: address %q is not a URL such as http://proxy:3128", secret.Namespace, secret.Name, addr)
-	}
-	if user := string(secret.Data["username"]); user != "" {
-		u.User = url.UserPassword(user, string(secret.Data["password"]))
-	}
-	return u, nil
 }
 
 // getSecret reads a Secret through f.Secrets, which a fetcher without one cannot do.

@@ -408,7 +408,7 @@ func (f *Fetcher) remoteOptions(ctx context.Context, obj *sourcev1.OCIRepository
 		if err != nil {
 			return nil, fmt.Errorf("getting TLS secret %s/%s: %w", obj.Namespace, spec.CertSecretRef.Name, err)
 		}
-		cfg, err := tlsConfigFromSecret(secret)
+		cfg, err := source.TLSConfigFromSecret(secret)
 		if err != nil {
 			return nil, err
 		}
@@ -422,7 +422,7 @@ func (f *Fetcher) remoteOptions(ctx context.Context, obj *sourcev1.OCIRepository
 		if err != nil {
 			return nil, fmt.Errorf("getting proxy secret %s/%s: %w", obj.Namespace, spec.ProxySecretRef.Name, err)
 		}
-		u, err := proxyURLFromSecret(secret)
+		u, err := source.ProxyURLFromSecret(secret)
 		if err != nil {
 			return nil, err
 		}
