@@ -118,7 +118,14 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 		return nil, err
 	}
 	rec := &reconcile.Kustomizations{Client: clients.Dynamic, Apply: am,
-		Health: &health.Checker{Client: clients.Dynamic, Mapper: clients.Mapper}, Now: opts.Now}
+		Health: &health.Checker{Client: clients.Dynamic, Mapper: clients.Mapper}, Now: opts.Now,
+		Impersonate: func(namespace, name string) (*engineapply.Manager, *health.Checker, error) {
+			sa, err := clients.Impersonating(namespace, name)
+			if err != nil {
+				return nil, nil, err
+			}
+			return &engineapply.Manager{Client: sa.Dynamic, Mapper: clients.Mapper}, &health.Checker{Client: sa.Dynamic, Mapper: clients.Mapper}, nil
+		}}
 	return &Prepared{Clients: clients, Apply: am, Kustomizations: rec, Tree: tree, Path: path, Revision: revision}, nil
 }
 

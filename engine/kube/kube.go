@@ -91,3 +91,10 @@ func (c Chain) GetSecret(ctx context.Context, namespace, name string) (*corev1.S
 	}
 	return nil, last
 }
+
+// Impersonating returns clients for the same cluster acting as the ServiceAccount namespace/name.
+func (c *Clients) Impersonating(namespace, name string) (*Clients, error) {
+	cfg := rest.CopyConfig(c.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + namespace + ":" + name}
+	return New(cfg)
+}

@@ -31,6 +31,9 @@ type Kustomizations struct {
 	Apply  *apply.Manager
 	Health *health.Checker
 	Now    func() time.Time
+	// Impersonate returns the apply manager and health checker acting as the ServiceAccount
+	// namespace/name, for Kustomizations with spec.serviceAccountName. Nil refuses such Kustomizations.
+	Impersonate func(namespace, name string) (*apply.Manager, *health.Checker, error)
 }
 
 // KustomizationResult is the outcome of one reconciliation.
@@ -94,8 +97,20 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 	if buildErr != nil {
 		return fail(kustomizev1.BuildFailedReason, buildErr)
 	}
+	am, hc := r.Apply, r.Health
+	if sa := ks.Spec.ServiceAccountName; sa != "" {
+		if r.Impersonate == nil {
+			return fail(kustomizev1.ReconciliationFailedReason, fmt.Errorf("serviceAccountName %s: impersonation is not available here", sa))
+		}
+		if am, hc, err = r.Impersonate(ks.Namespace, sa); err != nil {
+			return fail(kustomizev1.ReconciliationFailedReason, fmt.Errorf("impersonating service account %s/%s: %w", ks.Namespace, sa, err))
+		}
+	}
+	if ks.Spec.KubeConfig != nil {
+		return fail(kustomizev1.ReconciliationFailedReason, errors.New("spec.kubeConfig (a remote cluster) is not supported yet"))
+	}
 
-	cs, err := r.Apply.Apply(ctx, objs, apply.Options{Force: ks.Spec.Force})
+	cs, err := am.Apply(ctx, objs, apply.Options{Force: ks.Spec.Force})
 	if cs != nil {
 		res.ChangeSet.Entries = append(res.ChangeSet.Entries, cs.Entries...)
 	}
@@ -108,7 +123,7 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 		if err != nil {
 			return fail(kustomizev1.PruneFailedReason, err)
 		}
-		pcs, err := r.Apply.Prune(ctx, stale, apply.PruneOptions{})
+		pcs, err := am.Prune(ctx, stale, apply.PruneOptions{})
 		res.ChangeSet.Entries = append(res.ChangeSet.Entries, pcs.Entries...)
 		if err != nil {
 			return fail(kustomizev1.PruneFailedReason, err)
@@ -117,7 +132,7 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 
 	checks := healthTargets(ks, objs, cs)
 	if len(checks) > 0 {
-		states, err := r.Health.Wait(ctx, checks, ks.GetTimeout())
+		states, err := hc.Wait(ctx, checks, ks.GetTimeout())
 		res.Health = states
 		if err != nil {
 			res.Err = fmt.Errorf("Kustomization %s: %w", id, err)
