@@ -103,17 +103,18 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 		return nil, err
 	}
 	vars := kube.Chain{local, clients}
-	builder := &build.Builder{ConfigMaps: vars, Secrets: vars, Strict: true}
+	builder := buildcmd.NewBuilder(vars)
 	root, path, err := buildcmd.RepoRoot(opts.Build.Root, opts.Build.Path)
 	if err != nil {
 		return nil, err
 	}
-	if err := buildcmd.AttachFetchers(&opts.Build, resolver, root, vars); err != nil {
+	charts, err := buildcmd.AttachFetchers(&opts.Build, resolver, root, vars)
+	if err != nil {
 		return nil, err
 	}
 	revision := opts.Revision(root)
 	fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("building %s at %s", path, revision)))
-	tree, err := builder.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver})
+	tree, err := builder.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts})
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +148,10 @@ func Run(ctx context.Context, opts *Options) error {
 	failed := map[string]bool{}
 	for _, n := range order {
 		ns, name, _ := strings.Cut(n.Kustomization, "/")
+		if n.Kind == build.KindHelmRelease {
+			fmt.Fprintln(io.ErrOut, st.WarningLine(fmt.Sprintf("HelmRelease %s: rendered (see converge build/diff) but not installed: installing HelmReleases is not implemented yet", n.Kustomization)))
+			continue
+		}
 		if n.Parent != "" && failed[n.Parent] {
 			failed[n.Kustomization] = true
 			fmt.Fprintln(io.ErrOut, st.FailureLine(fmt.Sprintf("Kustomization %s skipped: its parent %s failed", n.Kustomization, n.Parent)))

@@ -19,9 +19,11 @@ import (
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/fetch"
+	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/git"
+	srchelm "github.com/converge-gitops/converge/engine/source/helm"
 )
 
 // Options are the inputs of `converge build`.
@@ -146,7 +148,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	b := &build.Builder{ConfigMaps: local, Secrets: local, Strict: true}
+	b := NewBuilder(local)
 
 	var tree *build.Tree
 	if opts.Kustomization != "" {
@@ -154,7 +156,7 @@ func Run(ctx context.Context, opts *Options) error {
 		if root == "" {
 			root = "."
 		}
-		if err := AttachFetchers(opts, resolver, root, local); err != nil {
+		if _, err := AttachFetchers(opts, resolver, root, local); err != nil {
 			return err
 		}
 		tree, err = buildOne(ctx, opts, dec, b, resolver)
@@ -163,10 +165,14 @@ func Run(ctx context.Context, opts *Options) error {
 		if rerr != nil {
 			return rerr
 		}
-		if err := AttachFetchers(opts, resolver, root, local); err != nil {
+		charts, err := AttachFetchers(opts, resolver, root, local)
+		if err != nil {
 			return err
 		}
-		tree, err = b.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Concurrency: opts.Concurrency})
+		tree, err = b.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts, Concurrency: opts.Concurrency})
+		if err != nil {
+			return err
+		}
 	}
 	if err != nil {
 		return err
@@ -201,11 +207,12 @@ func Run(ctx context.Context, opts *Options) error {
 }
 
 // AttachFetchers lets resolver fetch the sources it has no folder for into the --cache-dir store, and
-// serve the GitRepository of the work tree at root (when root is one) from the work tree itself.
-func AttachFetchers(opts *Options, resolver *fetch.Resolver, root string, secrets source.Secrets) error {
+// serve the GitRepository of the work tree at root (when root is one) from the work tree itself. It
+// returns the chart loader for HelmReleases, using the same store.
+func AttachFetchers(opts *Options, resolver *fetch.Resolver, root string, secrets source.Secrets) (*fetch.Charts, error) {
 	store, err := source.OpenStore(opts.CacheDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f := fetch.NewFetchers(store, secrets)
 	f.Git.Local = git.LocalAuthFromEnv()
@@ -213,7 +220,21 @@ func AttachFetchers(opts *Options, resolver *fetch.Resolver, root string, secret
 		f.WorkTree = wt
 	}
 	resolver.Remote = f.Dir
-	return nil
+	if _, ok := resolver.Local[build.DefaultRootSource]; !ok {
+		resolver.Local[build.DefaultRootSource] = root
+	}
+	return &fetch.Charts{Sources: resolver, Fetcher: srchelm.New(store, secrets)}, nil
+}
+
+// NewBuilder returns a builder that reads substituteFrom and valuesFrom through vars and renders
+// HelmReleases.
+func NewBuilder(vars interface {
+	source.ConfigMaps
+	source.Secrets
+}) *build.Builder {
+	b := &build.Builder{ConfigMaps: vars, Secrets: vars, Strict: true}
+	b.Helm = &helm.Renderer{ConfigMaps: vars, Secrets: vars, KustomizeLock: b.KustomizeLock()}
+	return b
 }
 
 // Inputs reads the --local-resource and --local-source flags.
@@ -286,7 +307,7 @@ func buildOne(ctx context.Context, opts *Options, dec *manifest.Decoder, b *buil
 			return nil, fmt.Errorf("Kustomization %s/%s: %w (or give --path)", ks.Namespace, ks.Name, err)
 		}
 	}
-	node := &build.Node{Kustomization: ks.Namespace + "/" + ks.Name}
+	node := &build.Node{Kind: build.KindKustomization, Kustomization: ks.Namespace + "/" + ks.Name}
 	res, err := b.Build(ctx, ks, root)
 	if err != nil {
 		node.Err = err
@@ -347,7 +368,8 @@ func MaskSecret(o *unstructured.Unstructured) {
 }
 
 type jsonNode struct {
-	Kustomization string           `json:"kustomization"`
+	Kind          string           `json:"kind"`
+	Kustomization string           `json:"name"`
 	Parent        string           `json:"parent,omitempty"`
 	Objects       []map[string]any `json:"objects"`
 	Error         string           `json:"error,omitempty"`
@@ -357,7 +379,7 @@ func write(w io.Writer, format string, tree *build.Tree) error {
 	if format == cmdutil.OutputJSON {
 		out := make([]jsonNode, 0, len(tree.Nodes))
 		for _, n := range tree.Nodes {
-			jn := jsonNode{Kustomization: n.Kustomization, Parent: n.Parent, Objects: []map[string]any{}}
+			jn := jsonNode{Kind: n.Kind, Kustomization: n.Kustomization, Parent: n.Parent, Objects: []map[string]any{}}
 			for _, o := range n.Objects {
 				jn.Objects = append(jn.Objects, o.Object)
 			}
@@ -376,7 +398,7 @@ func write(w io.Writer, format string, tree *build.Tree) error {
 			if err != nil {
 				return err
 			}
-			if _, err := fmt.Fprintf(w, "---\n# Source: Kustomization %s\n%s", n.Kustomization, b); err != nil {
+			if _, err := fmt.Fprintf(w, "---\n# Source: %s %s\n%s", n.Kind, n.Kustomization, b); err != nil {
 				return err
 			}
 		}
@@ -389,7 +411,7 @@ func writeDir(dir string, tree *build.Tree) error {
 		if n.Err != nil {
 			continue
 		}
-		folder := filepath.Join(dir, "kustomization", strings.ReplaceAll(n.Kustomization, "/", "_"))
+		folder := filepath.Join(dir, strings.ToLower(n.Kind), strings.ReplaceAll(n.Kustomization, "/", "_"))
 		if err := os.MkdirAll(folder, 0o755); err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ func run(t *testing.T, args ...string) (string, string, int) {
 	ios, _, out, errOut := cmdutil.Test()
 	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
 	cmd := NewCmdBuild(f)
-	cmd.SetArgs(args)
+	cmd.SetArgs(append(args, "--cache-dir", t.TempDir()))
 	cmd.SetOut(out)
 	cmd.SetErr(errOut)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
@@ -59,6 +59,7 @@ func TestBuildCommand(t *testing.T) {
 		{name: "tree json", args: []string{repo + "/clusters/production", "--root", repo, vars, "-o", "json"}, golden: "build-tree.json"},
 		{name: "one kustomization", args: []string{"kustomization", "apps", "--kustomization-file", repo + "/clusters/production/apps.yaml",
 			"--path", repo + "/apps/staging", "--root", repo, vars}, golden: "build-ks-apps.yaml"},
+		{name: "helm release from a chart in the repository", args: []string{repo + "/clusters/helm", "--root", repo, vars}, golden: "build-helmrelease.yaml"},
 		{name: "secrets masked", args: []string{repo + "/secrets", "--root", repo}, golden: "build-secrets-masked.yaml"},
 		{name: "secrets shown", args: []string{repo + "/secrets", "--root", repo, "--show-secrets"}, golden: "build-secrets-shown.yaml"},
 		{name: "failing node keeps others, exit 2", args: []string{repo + "/clusters/production", "--root", repo}, code: 2,
@@ -68,7 +69,7 @@ func TestBuildCommand(t *testing.T) {
 		{name: "kustomization not in file", args: []string{"kustomization", "nope", "--kustomization-file", repo + "/clusters/production/apps.yaml"}, code: 2,
 			stderr: "defines no Kustomization flux-system/nope"},
 		{name: "unknown source", args: []string{"kustomization", "apps", "--kustomization-file", repo + "/clusters/production/apps.yaml"}, code: 2,
-			stderr: "GitRepository/flux-system/flux-system is not defined"},
+			stderr: `path "./apps/production" not found in the source`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	applycmd "github.com/converge-gitops/converge/commands/apply"
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/diff"
 )
 
@@ -87,7 +88,12 @@ func Run(ctx context.Context, opts *Options) error {
 			continue
 		}
 		ns, name, _ := strings.Cut(n.Kustomization, "/")
-		entries, err := d.Kustomization(ctx, ns, name, n.Objects)
+		var entries []diff.Entry
+		if n.Kind == build.KindHelmRelease {
+			entries, err = d.Objects(ctx, n.Kind, n.Kustomization, n.Objects)
+		} else {
+			entries, err = d.Kustomization(ctx, ns, name, n.Objects)
+		}
 		if err != nil {
 			failed = true
 			fmt.Fprintln(io.ErrOut, st.FailureLine(err.Error()))
@@ -102,7 +108,7 @@ func Run(ctx context.Context, opts *Options) error {
 			if opts.Output != cmdutil.OutputTable {
 				continue
 			}
-			fmt.Fprintf(io.Out, "%s %s %s (Kustomization %s)\n", marker(out, e.Action), e.Subject, e.Action, e.Kustomization)
+			fmt.Fprintf(io.Out, "%s %s %s (%s %s)\n", marker(out, e.Action), e.Subject, e.Action, e.Owner, e.Kustomization)
 			if !opts.Summary && e.Diff != "" {
 				fmt.Fprint(io.Out, colour(out, e.Diff))
 			}

@@ -25,6 +25,7 @@ import (
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
+	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -43,9 +44,15 @@ type Builder struct {
 	ConfigMaps source.ConfigMaps
 	// Strict makes a variable without value or default an error (Flux's strict substitution).
 	Strict bool
+	// Helm renders the HelmReleases a tree declares; nil leaves them unrendered.
+	Helm *helm.Renderer
 
 	mu sync.Mutex
 }
+
+// KustomizeLock is the lock every kustomize run of the process must hold (kustomize has global state);
+// give it to helm.Renderer.KustomizeLock.
+func (b *Builder) KustomizeLock() sync.Locker { return &b.mu }
 
 // Result is what one Kustomization renders to.
 type Result struct {

@@ -13,6 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"helm.sh/helm/v3/pkg/chart"
+
+	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/manifest"
 )
@@ -24,8 +27,25 @@ type SourceResolver interface {
 	ResolveSource(ctx context.Context, kind, namespace, name string, declared map[string]runtime.Object) (dir string, err error)
 }
 
-// Node is one built Kustomization of a tree.
+// ChartResolver loads the chart a HelmRelease installs. declared holds the tree's Flux source objects,
+// as for SourceResolver.
+type ChartResolver interface {
+	ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, declared map[string]runtime.Object) (*chart.Chart, error)
+}
+
+// DefaultRootSource is the source a tree built from a path belongs to: the GitRepository bootstrap creates.
+const DefaultRootSource = "GitRepository/flux-system/flux-system"
+
+// Node kinds.
+const (
+	KindKustomization = "Kustomization"
+	KindHelmRelease   = "HelmRelease"
+)
+
+// Node is one built Kustomization, or one rendered HelmRelease, of a tree.
 type Node struct {
+	// Kind is KindKustomization or KindHelmRelease.
+	Kind string
 	// Kustomization is "namespace/name"; the root of a tree built from a path is named after the
 	// Kustomization that points at that path when the tree declares one, else TreeOptions.RootName.
 	Kustomization string
@@ -48,6 +68,8 @@ type TreeOptions struct {
 	RootName string
 	// Sources resolves every other source.
 	Sources SourceResolver
+	// Charts loads HelmRelease charts; HelmReleases are rendered when it and Builder.Helm are set.
+	Charts ChartResolver
 	// Concurrency bounds parallel builds (default 4).
 	Concurrency int
 }
@@ -74,7 +96,7 @@ func (t *Tree) Err() error {
 // error naming the chain.
 func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts TreeOptions) (*Tree, error) {
 	if opts.RootSource == "" {
-		opts.RootSource = "GitRepository/flux-system/flux-system"
+		opts.RootSource = DefaultRootSource
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
@@ -95,6 +117,7 @@ func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts Tre
 	rootKs.Name, rootKs.Namespace = rootName, rootNs
 	rootKs.Spec.Path = opts.Path
 	rootKs.Spec.Prune = true
+	tb.depth = map[*Node]int{}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
@@ -124,14 +147,16 @@ type treeBuild struct {
 	mu       sync.Mutex
 	declared map[string]runtime.Object
 	seen     map[string]bool
-	nodes    []*Node
-	depth    map[*Node]int
+	// seenReleases are the HelmReleases already scheduled.
+	seenReleases map[string]bool
+	nodes        []*Node
+	depth        map[*Node]int
 }
 
 // schedule builds ks from dir in the background; chain holds the Kustomizations above it.
 func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []string) {
 	id := ks.Namespace + "/" + ks.Name
-	node := &Node{Kustomization: id}
+	node := &Node{Kind: KindKustomization, Kustomization: id}
 	if len(chain) > 0 {
 		node.Parent = chain[len(chain)-1]
 	}
@@ -151,10 +176,13 @@ func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []
 			return nil
 		}
 		node.Objects = res.Objects
-		children, err := t.collect(res.Objects, "build output of Kustomization "+id)
+		children, releases, err := t.collect(res.Objects, "build output of Kustomization "+id)
 		if err != nil {
 			node.Err = err
 			return nil
+		}
+		for _, hr := range releases {
+			t.release(hr, chain)
 		}
 		if len(chain) == 1 {
 			// The Kustomization that points at the tree's own path (flux-system) is the root itself.
@@ -182,19 +210,22 @@ func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []
 
 // collect decodes the Flux objects of a build output, records the sources it declares and returns the
 // Kustomizations to build next.
-func (t *treeBuild) collect(objs []*unstructured.Unstructured, file string) ([]*kustomizev1.Kustomization, error) {
+func (t *treeBuild) collect(objs []*unstructured.Unstructured, file string) ([]*kustomizev1.Kustomization, []*helmv2.HelmRelease, error) {
 	var out []*kustomizev1.Kustomization
+	var releases []*helmv2.HelmRelease
 	for _, o := range objs {
 		if !t.dec.IsFluxKind(o.GroupVersionKind()) {
 			continue
 		}
 		typed, err := t.dec.DecodeObject(t.ctx, file, o)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch v := typed.(type) {
 		case *kustomizev1.Kustomization:
 			out = append(out, v)
+		case *helmv2.HelmRelease:
+			releases = append(releases, v)
 		default:
 			gvk := typed.GetObjectKind().GroupVersionKind()
 			if strings.HasPrefix(gvk.Group, "source.") {
@@ -204,7 +235,45 @@ func (t *treeBuild) collect(objs []*unstructured.Unstructured, file string) ([]*
 			}
 		}
 	}
-	return out, nil
+	return out, releases, nil
+}
+
+// release renders hr in the background, as a node under the Kustomization that declares it.
+func (t *treeBuild) release(hr *helmv2.HelmRelease, chain []string) {
+	id := hr.Namespace + "/" + hr.Name
+	t.mu.Lock()
+	if t.seenReleases == nil {
+		t.seenReleases = map[string]bool{}
+	}
+	dup := t.seenReleases[id]
+	t.seenReleases[id] = true
+	t.mu.Unlock()
+	if dup || t.b.Helm == nil || t.opts.Charts == nil {
+		return
+	}
+	node := &Node{Kind: KindHelmRelease, Kustomization: id, Parent: chain[len(chain)-1]}
+	t.mu.Lock()
+	t.nodes = append(t.nodes, node)
+	t.depth[node] = len(chain)
+	declared := make(map[string]runtime.Object, len(t.declared))
+	for k, v := range t.declared {
+		declared[k] = v
+	}
+	t.mu.Unlock()
+	t.g.Go(func() error {
+		chrt, err := t.opts.Charts.ResolveChart(t.ctx, hr, declared)
+		if err != nil {
+			node.Err = fmt.Errorf("HelmRelease %s: chart: %w", id, err)
+			return nil
+		}
+		res, err := t.b.Helm.Render(t.ctx, hr, chrt)
+		if err != nil {
+			node.Err = err
+			return nil
+		}
+		node.Objects = res.Objects
+		return nil
+	})
 }
 
 func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent *Node) {
@@ -265,7 +334,7 @@ func (t *treeBuild) isRoot(ks *kustomizev1.Kustomization) bool {
 }
 
 func (t *treeBuild) fail(id string, chain []string, err error) {
-	node := &Node{Kustomization: id, Parent: chain[len(chain)-1], Err: err}
+	node := &Node{Kind: KindKustomization, Kustomization: id, Parent: chain[len(chain)-1], Err: err}
 	t.mu.Lock()
 	t.nodes = append(t.nodes, node)
 	t.depth[node] = len(chain)

@@ -29,7 +29,10 @@ const (
 
 // Entry is the change to one object.
 type Entry struct {
-	Kustomization string `json:"kustomization"`
+	// Owner is the kind of the object whose build produced this one: Kustomization or HelmRelease.
+	Owner string `json:"owner"`
+	// Kustomization is the owner's namespace/name.
+	Kustomization string `json:"name"`
 	Subject       string `json:"subject"`
 	Action        string `json:"action"`
 	Reason        string `json:"reason,omitempty"`
@@ -49,13 +52,36 @@ type Differ struct {
 // including the objects its prune would delete. Unchanged objects are returned with no diff.
 func (d *Differ) Kustomization(ctx context.Context, namespace, name string, objs []*unstructured.Unstructured) ([]Entry, error) {
 	id := namespace + "/" + name
-	diffs, err := d.Apply.Diff(ctx, objs)
+	out, err := d.Objects(ctx, "Kustomization", id, objs)
+	if err != nil {
+		return nil, err
+	}
+	pruned, err := d.pruned(ctx, namespace, name, objs)
 	if err != nil {
 		return nil, fmt.Errorf("Kustomization %s: %w", id, err)
 	}
+	for _, live := range pruned {
+		m := apply.MetaOf(live)
+		text, err := d.unified(m.String(), live, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Entry{Kustomization: id, Owner: "Kustomization", Subject: m.String(), Action: Deleted, Diff: text})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
+	return out, nil
+}
+
+// Objects returns the changes applying objs (owned by kind namespace/name, e.g. a rendered HelmRelease)
+// would make, without prune.
+func (d *Differ) Objects(ctx context.Context, kind, id string, objs []*unstructured.Unstructured) ([]Entry, error) {
+	diffs, err := d.Apply.Diff(ctx, objs)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", kind, id, err)
+	}
 	var out []Entry
 	for _, od := range diffs {
-		e := Entry{Kustomization: id, Subject: od.Object.String(), Reason: od.Reason}
+		e := Entry{Kustomization: id, Owner: kind, Subject: od.Object.String(), Reason: od.Reason}
 		switch od.Action {
 		case apply.Unchanged:
 			e.Action = Unchanged
@@ -80,18 +106,6 @@ func (d *Differ) Kustomization(ctx context.Context, namespace, name string, objs
 			return nil, err
 		}
 		out = append(out, e)
-	}
-	pruned, err := d.pruned(ctx, namespace, name, objs)
-	if err != nil {
-		return nil, fmt.Errorf("Kustomization %s: %w", id, err)
-	}
-	for _, live := range pruned {
-		m := apply.MetaOf(live)
-		text, err := d.unified(m.String(), live, nil)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Entry{Kustomization: id, Subject: m.String(), Action: Deleted, Diff: text})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
 	return out, nil

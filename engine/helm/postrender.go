@@ -138,8 +138,9 @@ func (r *Renderer) runPostRenderers(ctx context.Context, prs []postRenderer, in 
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	lock := r.kustomizeLock()
+	lock.Lock()
+	defer lock.Unlock()
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("kustomize failed: %v", p)

@@ -63,8 +63,18 @@ type Renderer struct {
 	// nil (or an unknown kind) falls back to the built-in Kubernetes kinds and the chart's own CRDs,
 	// and any other kind is taken as namespaced.
 	IsNamespaced func(apiVersion, kind string) (namespaced, ok bool)
+	// KustomizeLock serialises post-rendering with every other kustomize run of the process (share
+	// build.Builder's); nil uses a lock of this Renderer's own.
+	KustomizeLock sync.Locker
 
 	mu sync.Mutex
+}
+
+func (r *Renderer) kustomizeLock() sync.Locker {
+	if r.KustomizeLock != nil {
+		return r.KustomizeLock
+	}
+	return &r.mu
 }
 
 // Result is what one HelmRelease renders to.
