@@ -125,9 +125,6 @@ func (m *Manager) resource(o ObjMeta) (dynamic.ResourceInterface, error) {
 		}
 		return m.Client.Resource(mapping.Resource).Namespace(o.Namespace), nil
 	}
-	if o.Namespace != "" {
-		return m.Client.Resource(mapping.Resource), nil
-	}
 	return m.Client.Resource(mapping.Resource), nil
 }
 

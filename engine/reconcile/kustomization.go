@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
 
@@ -196,26 +197,10 @@ func healthTargets(ks *kustomizev1.Kustomization, objs []*unstructured.Unstructu
 		if ns == "" {
 			ns = ks.Namespace
 		}
-		o := health.Object{Namespace: ns, Name: hc.Name}
-		o.GVK.Kind = hc.Kind
-		if gv, err := parseGroupVersion(hc.APIVersion); err == nil {
-			o.GVK.Group, o.GVK.Version = gv[0], gv[1]
-		}
-		out = append(out, o)
+		gv, _ := schema.ParseGroupVersion(hc.APIVersion)
+		out = append(out, health.Object{GVK: gv.WithKind(hc.Kind), Namespace: ns, Name: hc.Name})
 	}
 	return out
-}
-
-func parseGroupVersion(apiVersion string) ([2]string, error) {
-	if apiVersion == "" {
-		return [2]string{}, errors.New("no apiVersion")
-	}
-	for i := len(apiVersion) - 1; i >= 0; i-- {
-		if apiVersion[i] == '/' {
-			return [2]string{apiVersion[:i], apiVersion[i+1:]}, nil
-		}
-	}
-	return [2]string{"", apiVersion}, nil
 }
 
 func setReady(st *kustomizev1.KustomizationStatus, gen int64, status metav1.ConditionStatus, reason, msg string, now time.Time) {
