@@ -76,7 +76,7 @@ demo-stop:
 	DEMO_DIR=$(DEMO_DIR) hack/demo.sh stop
 
 bench: testbin deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 release-check: $(BIN)/goreleaser
 	$(BIN)/goreleaser check

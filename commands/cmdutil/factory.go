@@ -45,7 +45,7 @@ func (f *Factory) RESTConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
-	cfg.QPS, cfg.Burst = 200, 400
+	cfg.QPS, cfg.Burst = kube.DefaultQPS, kube.DefaultBurst
 	if f.Timeout > 0 && cfg.Timeout == 0 {
 		cfg.Timeout = f.Timeout
 	}

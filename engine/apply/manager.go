@@ -241,13 +241,14 @@ type step struct {
 
 // plan decides, per object, what apply must do: dry-run it against the live object.
 func (m *Manager) plan(ctx context.Context, objs []*unstructured.Unstructured, opts Options) ([]*step, error) {
+	live := m.prefetch(ctx, objs)
 	steps := make([]*step, len(objs))
 	errs := make([]error, len(objs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.limit())
 	for i, o := range objs {
 		g.Go(func() error {
-			s, err := m.planOne(gctx, o, opts)
+			s, err := m.planOne(gctx, o, opts, live)
 			steps[i], errs[i] = s, err
 			return nil
 		})
@@ -262,7 +263,57 @@ func (m *Manager) plan(ctx context.Context, objs []*unstructured.Unstructured, o
 	return steps, nil
 }
 
-func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opts Options) (*step, error) {
+// listThreshold is how many objects of one kind in one namespace make a LIST cheaper than GETs.
+const listThreshold = 8
+
+// liveObjects holds objects read ahead by LIST, keyed by inventory id; a listed (kind, namespace) whose
+// object is absent does not exist.
+type liveObjects struct {
+	objects map[string]*unstructured.Unstructured
+	listed  map[string]bool
+}
+
+func listKey(o ObjMeta) string { return o.Group + "/" + o.Kind + "/" + o.Namespace }
+
+// lookup returns the live object for o and whether the prefetch knows (found or known absent).
+func (l *liveObjects) lookup(o ObjMeta) (*unstructured.Unstructured, bool) {
+	if l == nil || !l.listed[listKey(o)] {
+		return nil, false
+	}
+	return l.objects[o.ID()], true
+}
+
+// prefetch lists, once per kind and namespace, the groups of objects large enough for a LIST to beat
+// one GET per object. Failures are ignored: planning then falls back to GETs.
+func (m *Manager) prefetch(ctx context.Context, objs []*unstructured.Unstructured) *liveObjects {
+	groups := map[string][]ObjMeta{}
+	for _, o := range objs {
+		meta := MetaOf(o)
+		groups[listKey(meta)] = append(groups[listKey(meta)], meta)
+	}
+	l := &liveObjects{objects: map[string]*unstructured.Unstructured{}, listed: map[string]bool{}}
+	for key, metas := range groups {
+		if len(metas) < listThreshold {
+			continue
+		}
+		ri, err := m.resource(metas[0])
+		if err != nil {
+			continue
+		}
+		list, err := ri.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			continue
+		}
+		for i := range list.Items {
+			item := &list.Items[i]
+			l.objects[MetaOf(item).ID()] = item
+		}
+		l.listed[key] = true
+	}
+	return l
+}
+
+func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opts Options, prefetched *liveObjects) (*step, error) {
 	s := &step{obj: o, meta: MetaOf(o), policy: o.GetAnnotations()[fluxmeta.SSAAnnotation]}
 	fail := func(op string, err error) (*step, error) { return nil, &ObjectError{Object: s.meta, Op: op, Err: err} }
 	if strings.EqualFold(s.policy, "Ignore") || o.GetAnnotations()[fluxmeta.ReconcileAnnotation] == fluxmeta.DisabledValue ||
@@ -275,14 +326,18 @@ func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opt
 		return fail("validate", err)
 	}
 	s.ri = ri
-	live, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
-	s.live = live
-	switch {
-	case apierrors.IsNotFound(err):
-		live = nil
-	case err != nil:
-		return fail("read", err)
+	live, known := prefetched.lookup(s.meta)
+	if !known {
+		var err error
+		live, err = ri.Get(ctx, o.GetName(), metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			live = nil
+		case err != nil:
+			return fail("read", err)
+		}
 	}
+	s.live = live
 	if live != nil && strings.EqualFold(s.policy, "IfNotPresent") {
 		s.action, s.reason = Skipped, "exists and the ssa policy is IfNotPresent"
 		return s, nil

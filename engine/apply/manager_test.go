@@ -279,3 +279,30 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("want a timeout naming only the busy Deployment, got %v", err)
 	}
 }
+
+// Many objects of one kind are read with one LIST; the plan must be the same as with GETs.
+func TestApplyManyObjectsOfOneKind(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	docs := []string{ns("app8")}
+	for i := 0; i < 2*listThreshold; i++ {
+		docs = append(docs, cm("app8", "cm-"+string(rune('a'+i)), "one"))
+	}
+	if cs, err := m.Apply(ctx, objects(t, docs...), Options{}); err != nil || cs.Count(Created) != len(docs) {
+		t.Fatalf("first apply: %v %v", cs, err)
+	}
+	docs[3] = cm("app8", "cm-c", "two")
+	cs, err := m.Apply(ctx, objects(t, docs...), Options{})
+	if err != nil || cs.Count(Configured) != 1 || cs.Count(Unchanged) != len(docs)-1 || actions(cs)["ConfigMap/app8/cm-c"] != Configured {
+		t.Fatalf("second apply: %+v %v", cs, err)
+	}
+	diffs, err := m.Diff(ctx, objects(t, docs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		if d.Action != Unchanged || (d.Object.Kind == "ConfigMap" && d.Live == nil) {
+			t.Fatalf("diff after apply: %+v", d)
+		}
+	}
+}

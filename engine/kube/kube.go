@@ -20,6 +20,13 @@ import (
 	"github.com/converge-gitops/converge/engine/source"
 )
 
+// Client-side rate limits for converge's clients. High on purpose: the API server's priority and
+// fairness protects it, and a push-mode apply of a thousand objects should not wait on the client.
+const (
+	DefaultQPS   = 1000
+	DefaultBurst = 2000
+)
+
 // Clients are the clients of one cluster.
 type Clients struct {
 	Config    *rest.Config
