@@ -90,7 +90,7 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	am := &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}
+	am := &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper, OpenAPI: clients.Discovery}
 	if err := ensureCRDs(ctx, opts, clients, am); err != nil {
 		return nil, err
 	}

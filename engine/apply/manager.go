@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -19,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 
 	fluxmeta "github.com/converge-gitops/converge/crds/meta"
@@ -88,6 +90,21 @@ type Manager struct {
 	FieldManager string
 	// Concurrency bounds parallel requests (default 16).
 	Concurrency int
+	// OpenAPI, when set, lets large plans recognise unchanged objects from their managed fields
+	// instead of dry-running each one (see fieldOwnership).
+	OpenAPI discovery.OpenAPISchemaInterface
+
+	ownershipOnce sync.Once
+	ownership     *fieldOwnership
+}
+
+func (m *Manager) fieldOwnership() *fieldOwnership {
+	m.ownershipOnce.Do(func() {
+		if m.OpenAPI != nil {
+			m.ownership = &fieldOwnership{openAPI: m.OpenAPI}
+		}
+	})
+	return m.ownership
 }
 
 // Options tune one Apply.
@@ -242,13 +259,17 @@ type step struct {
 // plan decides, per object, what apply must do: dry-run it against the live object.
 func (m *Manager) plan(ctx context.Context, objs []*unstructured.Unstructured, opts Options) ([]*step, error) {
 	live := m.prefetch(ctx, objs)
+	var owners *fieldOwnership
+	if len(objs) >= skipThreshold {
+		owners = m.fieldOwnership()
+	}
 	steps := make([]*step, len(objs))
 	errs := make([]error, len(objs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.limit())
 	for i, o := range objs {
 		g.Go(func() error {
-			s, err := m.planOne(gctx, o, opts, live)
+			s, err := m.planOne(gctx, o, opts, live, owners)
 			steps[i], errs[i] = s, err
 			return nil
 		})
@@ -313,7 +334,7 @@ func (m *Manager) prefetch(ctx context.Context, objs []*unstructured.Unstructure
 	return l
 }
 
-func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opts Options, prefetched *liveObjects) (*step, error) {
+func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opts Options, prefetched *liveObjects, owners *fieldOwnership) (*step, error) {
 	s := &step{obj: o, meta: MetaOf(o), policy: o.GetAnnotations()[fluxmeta.SSAAnnotation]}
 	fail := func(op string, err error) (*step, error) { return nil, &ObjectError{Object: s.meta, Op: op, Err: err} }
 	if strings.EqualFold(s.policy, "Ignore") || o.GetAnnotations()[fluxmeta.ReconcileAnnotation] == fluxmeta.DisabledValue ||
@@ -340,6 +361,10 @@ func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opt
 	s.live = live
 	if live != nil && strings.EqualFold(s.policy, "IfNotPresent") {
 		s.action, s.reason = Skipped, "exists and the ssa policy is IfNotPresent"
+		return s, nil
+	}
+	if live != nil && owners.unchanged(o, live, m.fieldManager()) {
+		s.dry, s.action = live, Unchanged
 		return s, nil
 	}
 	dry, err := m.ssa(ctx, ri, o, true, !strings.EqualFold(s.policy, "Merge"))

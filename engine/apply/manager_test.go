@@ -3,16 +3,21 @@ package apply
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
@@ -304,5 +309,66 @@ func TestApplyManyObjectsOfOneKind(t *testing.T) {
 		if d.Action != Unchanged || (d.Object.Kind == "ConfigMap" && d.Live == nil) {
 			t.Fatalf("diff after apply: %+v", d)
 		}
+	}
+}
+
+type countingTransport struct {
+	next    http.RoundTripper
+	patches atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPatch {
+		c.patches.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// Large unchanged sets are recognised from their managed fields, without a dry-run per object; any
+// difference falls back to the dry-run.
+func TestUnchangedObjectsNeedNoDryRun(t *testing.T) {
+	ctx := context.Background()
+	counter := &countingTransport{}
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter }
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Manager{Client: dyn, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cluster.Client.Discovery())),
+		OpenAPI: cluster.Client.Discovery()}
+	docs := []string{ns("app9")}
+	for i := 0; i < skipThreshold+20; i++ {
+		docs = append(docs, cm("app9", fmt.Sprintf("cm-%03d", i), "one"))
+	}
+	if _, err := m.Apply(ctx, objects(t, docs...), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	counter.patches.Store(0)
+	cs, err := m.Apply(ctx, objects(t, docs...), Options{})
+	if err != nil || cs.Changed() || cs.Count(Unchanged) != len(docs) {
+		t.Fatalf("unchanged re-apply: %+v %v", cs, err)
+	}
+	if n := counter.patches.Load(); n > 1 {
+		t.Errorf("%d PATCH requests for an unchanged set, want at most the Namespace's", n)
+	}
+
+	// Drift by another writer moves ownership: the object must be dry-run and re-applied.
+	if _, err := cluster.Client.CoreV1().ConfigMaps("app9").Patch(ctx, "cm-007", types.MergePatchType, []byte(`{"data":{"key":"drift"}}`),
+		metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	docs[20] = cm("app9", "cm-019", "two")
+	cs, err = m.Apply(ctx, objects(t, docs...), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := actions(cs)
+	if got["ConfigMap/app9/cm-007"] != Configured || got["ConfigMap/app9/cm-019"] != Configured || cs.Count(Unchanged) != len(docs)-2 {
+		t.Fatalf("after drift and a change: %v", got)
+	}
+	live, _ := cluster.Client.CoreV1().ConfigMaps("app9").Get(ctx, "cm-007", metav1.GetOptions{})
+	if live.Data["key"] != "one" {
+		t.Errorf("drift not corrected: %v", live.Data)
 	}
 }
