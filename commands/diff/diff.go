@@ -42,7 +42,7 @@ deleted (what prune would remove), with unified diffs; Secret values are masked.
 			if len(args) == 1 {
 				opts.Apply.Build.Path = args[0]
 			}
-			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON); err != nil {
+			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, OutputMarkdown); err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
@@ -57,7 +57,7 @@ deleted (what prune would remove), with unified diffs; Secret values are masked.
 	fl.StringVar(&opts.Apply.Build.CacheDir, "cache-dir", "", "artifact store for fetched sources")
 	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print Secret values instead of masking them")
 	fl.BoolVar(&opts.Summary, "summary", false, "list changed objects without their diffs")
-	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON)
+	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, OutputMarkdown)
 	return cmd
 }
 
@@ -76,12 +76,14 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	d := &diff.Differ{Apply: p.Apply, Kustomizations: p.Kustomizations, ShowSecrets: opts.ShowSecrets}
 	var all []diff.Entry
+	var failures []string
 	failed := false
 	unchanged := 0
 	start := time.Now()
 	for _, n := range order {
 		if n.Err != nil {
 			failed = true
+			failures = append(failures, n.Err.Error())
 			for _, line := range strings.Split(n.Err.Error(), "\n") {
 				fmt.Fprintln(io.ErrOut, st.FailureLine(line))
 			}
@@ -96,6 +98,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		if err != nil {
 			failed = true
+			failures = append(failures, err.Error())
 			fmt.Fprintln(io.ErrOut, st.FailureLine(err.Error()))
 			continue
 		}
@@ -114,8 +117,13 @@ func Run(ctx context.Context, opts *Options) error {
 			}
 		}
 	}
-	if opts.Output == cmdutil.OutputJSON {
+	switch opts.Output {
+	case cmdutil.OutputJSON:
 		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, map[string]any{"changes": nonNil(all), "unchanged": unchanged}); err != nil {
+			return err
+		}
+	case OutputMarkdown:
+		if err := writeMarkdown(io.Out, all, unchanged, failures, markdownLimit); err != nil {
 			return err
 		}
 	}

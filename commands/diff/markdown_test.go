@@ -1,0 +1,64 @@
+package diff
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/converge-gitops/converge/engine/diff"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestMarkdown(t *testing.T) {
+	entries := []diff.Entry{
+		{Owner: "Kustomization", Kustomization: "flux-system/apps", Subject: "Deployment/demo/podinfo", Action: diff.Changed,
+			Diff: "--- Deployment/demo/podinfo (live)\n+++ Deployment/demo/podinfo (after apply)\n@@ -1 +1 @@\n-  replicas: 3\n+  replicas: 0\n"},
+		{Owner: "Kustomization", Kustomization: "flux-system/apps", Subject: "Service/demo/podinfo", Action: diff.Deleted, Diff: "-kind: Service\n"},
+		{Owner: "HelmRelease", Kustomization: "flux-system/hello", Subject: "ConfigMap/web/web-hello-settings", Action: diff.Created, Diff: "+kind: ConfigMap\n"},
+	}
+	tests := []struct {
+		name    string
+		entries []diff.Entry
+		failed  []string
+		limit   int
+		want    []string
+	}{
+		{"changes", entries, nil, markdownLimit, nil},
+		{"cut to the limit", entries, nil, 500, []string{"diffs were left out to keep this comment under 500 characters"}},
+		{"no changes", nil, nil, markdownLimit, []string{"No changes (7 objects unchanged)."}},
+		{"errors", nil, []string{"Kustomization flux-system/apps: variable \"x\" is not set"}, markdownLimit, []string{"> **Error:** Kustomization flux-system/apps"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := writeMarkdown(&b, tt.entries, 7, tt.failed, tt.limit); err != nil {
+				t.Fatal(err)
+			}
+			got := b.String()
+			if len(got) > tt.limit+200 {
+				t.Errorf("output of %d characters exceeds the limit %d", len(got), tt.limit)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("output lacks %q:\n%s", w, got)
+				}
+			}
+			if tt.want != nil {
+				return
+			}
+			golden := filepath.Join("../../testdata/golden/commands", "diff-"+strings.ReplaceAll(tt.name, " ", "-")+".md")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil || string(want) != got {
+				t.Errorf("differs from %s (%v):\n%s", golden, err, got)
+			}
+		})
+	}
+}
