@@ -25,6 +25,7 @@ import (
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/reconcile"
+	"github.com/converge-gitops/converge/engine/source/git"
 )
 
 // Options are the inputs of `converge apply`.
@@ -33,8 +34,9 @@ type Options struct {
 	InstallCRDs bool
 	Output      string
 	Clients     func() (*kube.Clients, error)
-	Revision    func(root string) string
-	Now         func() time.Time
+	// Revision names what is applied: the work tree's revision (nil outside Git).
+	Revision func(wt *git.WorkTree) string
+	Now      func() time.Time
 }
 
 // NewCmdApply returns the apply command.
@@ -108,11 +110,12 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	charts, err := buildcmd.AttachFetchers(&opts.Build, resolver, root, vars)
+	wt := buildcmd.DetectWorkTree(root)
+	charts, err := buildcmd.AttachFetchers(&opts.Build, resolver, wt, root, vars)
 	if err != nil {
 		return nil, err
 	}
-	revision := opts.Revision(root)
+	revision := opts.Revision(wt)
 	fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("building %s at %s", path, revision)))
 	tree, err := builder.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts})
 	if err != nil {

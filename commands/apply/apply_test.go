@@ -15,6 +15,7 @@ import (
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/source/git"
 	"github.com/converge-gitops/converge/engine/testenv"
 )
 
@@ -48,7 +49,7 @@ func runApply(t *testing.T, root string, extra ...string) (string, string, int) 
 	t.Helper()
 	ios, _, out, errOut := cmdutil.Test()
 	opts := &Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/demo"), Root: root, CacheDir: t.TempDir()},
-		Now: time.Now, Revision: func(string) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
+		Now: time.Now, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
 		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }}
 	for _, e := range extra {
 		switch e {

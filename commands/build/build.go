@@ -156,7 +156,7 @@ func Run(ctx context.Context, opts *Options) error {
 		if root == "" {
 			root = "."
 		}
-		if _, err := AttachFetchers(opts, resolver, root, local); err != nil {
+		if _, err := AttachFetchers(opts, resolver, DetectWorkTree(root), root, local); err != nil {
 			return err
 		}
 		tree, err = buildOne(ctx, opts, dec, b, resolver)
@@ -165,7 +165,7 @@ func Run(ctx context.Context, opts *Options) error {
 		if rerr != nil {
 			return rerr
 		}
-		charts, err := AttachFetchers(opts, resolver, root, local)
+		charts, err := AttachFetchers(opts, resolver, DetectWorkTree(root), root, local)
 		if err != nil {
 			return err
 		}
@@ -207,23 +207,30 @@ func Run(ctx context.Context, opts *Options) error {
 }
 
 // AttachFetchers lets resolver fetch the sources it has no folder for into the --cache-dir store, and
-// serve the GitRepository of the work tree at root (when root is one) from the work tree itself. It
-// returns the chart loader for HelmReleases, using the same store.
-func AttachFetchers(opts *Options, resolver *fetch.Resolver, root string, secrets source.Secrets) (*fetch.Charts, error) {
+// serve the GitRepository of the work tree wt (nil outside Git) from the work tree itself; root is the
+// tree's own source. It returns the chart loader for HelmReleases, using the same store.
+func AttachFetchers(opts *Options, resolver *fetch.Resolver, wt *git.WorkTree, root string, secrets source.Secrets) (*fetch.Charts, error) {
 	store, err := source.OpenStore(opts.CacheDir)
 	if err != nil {
 		return nil, err
 	}
 	f := fetch.NewFetchers(store, secrets)
 	f.Git.Local = git.LocalAuthFromEnv()
-	if wt, err := git.DetectWorkTree(root); err == nil {
-		f.WorkTree = wt
-	}
+	f.WorkTree = wt
 	resolver.Remote = f.Dir
 	if _, ok := resolver.Local[build.DefaultRootSource]; !ok {
 		resolver.Local[build.DefaultRootSource] = root
 	}
 	return &fetch.Charts{Sources: resolver, Fetcher: srchelm.New(store, secrets)}, nil
+}
+
+// DetectWorkTree returns the Git work tree at root, or nil outside Git.
+func DetectWorkTree(root string) *git.WorkTree {
+	wt, err := git.DetectWorkTree(root)
+	if err != nil {
+		return nil
+	}
+	return wt
 }
 
 // NewBuilder returns a builder that reads substituteFrom and valuesFrom through vars and renders

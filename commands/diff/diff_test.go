@@ -16,6 +16,7 @@ import (
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/source/git"
 	"github.com/converge-gitops/converge/engine/testenv"
 )
 
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &cluster)) }
 
 func applyOptions(ios *cmdutil.IOStreams, root string) applycmd.Options {
 	return applycmd.Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/demo"), Root: root},
-		Now: time.Now, Revision: func(string) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
+		Now: time.Now, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
 		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }}
 }
 
