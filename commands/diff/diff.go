@@ -18,7 +18,9 @@ import (
 
 // Options are the inputs of `converge diff`.
 type Options struct {
-	Apply       applycmd.Options
+	Apply applycmd.Options
+	// Base, when set, diffs the build at this Git revision against the work tree, offline.
+	Base        string
 	ShowSecrets bool
 	Summary     bool
 	Output      string
@@ -57,6 +59,7 @@ deleted (what prune would remove), with unified diffs; Secret values are masked.
 	fl.StringVar(&opts.Apply.Build.CacheDir, "cache-dir", "", "artifact store for fetched sources")
 	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print Secret values instead of masking them")
 	fl.BoolVar(&opts.Summary, "summary", false, "list changed objects without their diffs")
+	fl.StringVar(&opts.Base, "base", "", "offline: diff the build at this Git revision (e.g. origin/main) against the work tree; no cluster needed")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, OutputMarkdown)
 	return cmd
 }
@@ -66,6 +69,31 @@ func Run(ctx context.Context, opts *Options) error {
 	io := opts.Apply.Build.IO
 	st := io.ErrStyles()
 	out := io.Styles()
+	var all []diff.Entry
+	var failures []string
+	failed := false
+	unchanged := 0
+	start := time.Now()
+	if opts.Base != "" {
+		entries, same, errs, err := runOffline(ctx, opts)
+		if err != nil {
+			return err
+		}
+		unchanged, failures, failed = same, errs, len(errs) > 0
+		for _, f := range errs {
+			fmt.Fprintln(io.ErrOut, st.FailureLine(f))
+		}
+		for _, e := range entries {
+			all = append(all, e)
+			if opts.Output == cmdutil.OutputTable {
+				fmt.Fprintf(io.Out, "%s %s %s (%s %s)\n", marker(out, e.Action), e.Subject, e.Action, e.Owner, e.Kustomization)
+				if !opts.Summary && e.Diff != "" {
+					fmt.Fprint(io.Out, colour(out, e.Diff))
+				}
+			}
+		}
+		return finish(opts, all, unchanged, failures, failed, start)
+	}
 	p, err := applycmd.Prepare(ctx, &opts.Apply)
 	if err != nil {
 		return err
@@ -75,11 +103,6 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	d := &diff.Differ{Apply: p.Apply, Kustomizations: p.Kustomizations, ShowSecrets: opts.ShowSecrets}
-	var all []diff.Entry
-	var failures []string
-	failed := false
-	unchanged := 0
-	start := time.Now()
 	for _, n := range order {
 		if n.Err != nil {
 			failed = true
@@ -117,6 +140,13 @@ func Run(ctx context.Context, opts *Options) error {
 			}
 		}
 	}
+	return finish(opts, all, unchanged, failures, failed, start)
+}
+
+// finish prints the machine-readable output and the summary, and returns the exit status.
+func finish(opts *Options, all []diff.Entry, unchanged int, failures []string, failed bool, start time.Time) error {
+	io := opts.Apply.Build.IO
+	st := io.ErrStyles()
 	switch opts.Output {
 	case cmdutil.OutputJSON:
 		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, map[string]any{"changes": nonNil(all), "unchanged": unchanged}); err != nil {
