@@ -54,7 +54,9 @@ func TestOfflineDiffAgainstABaseRevision(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, errOut)
 	}
-	var res struct{ Changes []struct{ Subject, Action, Diff string } }
+	var res struct {
+		Changes []struct{ Subject, Action, Diff string }
+	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
