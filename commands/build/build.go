@@ -13,9 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/fetch"
@@ -35,7 +37,10 @@ type Options struct {
 	// Kustomization names one Kustomization to build, with KustomizationFile holding its definition.
 	Kustomization     string
 	KustomizationFile string
-	Namespace         string
+	// HelmRelease names one HelmRelease to render, with HelmReleaseFile holding its definition.
+	HelmRelease     string
+	HelmReleaseFile string
+	Namespace       string
 
 	// Root is the folder of the source the tree belongs to; default the enclosing Git work tree.
 	Root string
@@ -108,6 +113,31 @@ sources to folders with --local-source.`,
 			return Run(ctx, opts)
 		},
 	}
+	hr := &cobra.Command{
+		Use:   "helmrelease NAME",
+		Short: "Render one HelmRelease, as helm-controller would install it",
+		Example: `  converge build helmrelease podinfo --helmrelease-file apps/podinfo/release.yaml
+  # the file may also hold the HelmRepository; other sources resolve as for a tree build`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.HelmRelease = args[0]
+			opts.Namespace = f.Namespace()
+			if opts.HelmReleaseFile == "" {
+				return cmdutil.FlagErrorf("--helmrelease-file is required")
+			}
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
+			defer cancel()
+			return Run(ctx, opts)
+		},
+	}
+	hr.Aliases = []string{"hr"}
+	hr.Flags().StringVar(&opts.HelmReleaseFile, "helmrelease-file", "", "file that defines the HelmRelease (and optionally its sources)")
+	addFlags(hr, opts)
+	cmd.AddCommand(hr)
+
 	ks.Aliases = []string{"ks"}
 	ks.Flags().StringVar(&opts.Path, "path", "", "local folder to build instead of the Kustomization's spec.path in its source")
 	ks.Flags().StringVar(&opts.KustomizationFile, "kustomization-file", "", "file that defines the Kustomization")
@@ -151,7 +181,24 @@ func Run(ctx context.Context, opts *Options) error {
 	b := NewBuilder(local)
 
 	var tree *build.Tree
-	if opts.Kustomization != "" {
+	if opts.HelmRelease != "" {
+		root := opts.Root
+		if root == "" {
+			r, _, rerr := RepoRoot("", ".")
+			if rerr != nil {
+				return rerr
+			}
+			root = r
+		}
+		charts, err := AttachFetchers(opts, resolver, DetectWorkTree(root), root, local)
+		if err != nil {
+			return err
+		}
+		tree, err = renderOne(ctx, opts, dec, b, charts)
+		if err != nil {
+			return err
+		}
+	} else if opts.Kustomization != "" {
 		root := opts.Root
 		if root == "" {
 			root = "."
@@ -277,6 +324,46 @@ func flatten(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// renderOne renders the HelmRelease opts names from opts.HelmReleaseFile, with the sources that file
+// declares.
+func renderOne(ctx context.Context, opts *Options, dec *manifest.Decoder, b *build.Builder, charts *fetch.Charts) (*build.Tree, error) {
+	data, err := os.ReadFile(opts.HelmReleaseFile)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := dec.Decode(ctx, opts.HelmReleaseFile, data)
+	if err != nil {
+		return nil, err
+	}
+	var hr *helmv2.HelmRelease
+	declared := map[string]runtime.Object{}
+	for _, o := range objs {
+		switch v := o.Typed.(type) {
+		case *helmv2.HelmRelease:
+			if v.Name == opts.HelmRelease && v.Namespace == opts.Namespace {
+				hr = v
+			}
+		case nil:
+		default:
+			gvk := v.GetObjectKind().GroupVersionKind()
+			declared[gvk.Kind+"/"+o.Unstructured.GetNamespace()+"/"+o.Unstructured.GetName()] = v
+		}
+	}
+	if hr == nil {
+		return nil, fmt.Errorf("%s defines no HelmRelease %s/%s", opts.HelmReleaseFile, opts.Namespace, opts.HelmRelease)
+	}
+	node := &build.Node{Kind: build.KindHelmRelease, Kustomization: hr.Namespace + "/" + hr.Name}
+	chrt, err := charts.ResolveChart(ctx, hr, declared)
+	if err != nil {
+		node.Err = fmt.Errorf("HelmRelease %s: chart: %w", node.Kustomization, err)
+	} else if res, err := b.Helm.Render(ctx, hr, chrt); err != nil {
+		node.Err = err
+	} else {
+		node.Objects = res.Objects
+	}
+	return &build.Tree{Nodes: []*build.Node{node}}, nil
 }
 
 func buildOne(ctx context.Context, opts *Options, dec *manifest.Decoder, b *build.Builder, resolver *fetch.Resolver) (*build.Tree, error) {
