@@ -26,6 +26,7 @@ import (
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
 	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -148,10 +149,10 @@ func (b *Builder) Build(ctx context.Context, ks *kustomizev1.Kustomization, root
 			obj = out
 		}
 		if cm := ks.Spec.CommonMetadata; cm != nil {
-			mergeLabels(obj, cm.Labels)
-			mergeAnnotations(obj, cm.Annotations)
+			manifest.MergeLabels(obj, cm.Labels)
+			manifest.MergeAnnotations(obj, cm.Annotations)
 		}
-		mergeLabels(obj, map[string]string{NameLabel: ks.Name, NamespaceLabel: ks.Namespace})
+		manifest.MergeLabels(obj, map[string]string{NameLabel: ks.Name, NamespaceLabel: ks.Namespace})
 	}
 	return &Result{Objects: objs}, nil
 }
@@ -517,34 +518,6 @@ func removeAnnotation(obj *unstructured.Unstructured, key string) {
 	delete(a, key)
 	if len(a) == 0 {
 		a = nil
-	}
-	obj.SetAnnotations(a)
-}
-
-func mergeLabels(obj *unstructured.Unstructured, add map[string]string) {
-	if len(add) == 0 {
-		return
-	}
-	l := obj.GetLabels()
-	if l == nil {
-		l = map[string]string{}
-	}
-	for k, v := range add {
-		l[k] = v
-	}
-	obj.SetLabels(l)
-}
-
-func mergeAnnotations(obj *unstructured.Unstructured, add map[string]string) {
-	if len(add) == 0 {
-		return
-	}
-	a := obj.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
-	}
-	for k, v := range add {
-		a[k] = v
 	}
 	obj.SetAnnotations(a)
 }

@@ -3,6 +3,7 @@ package build
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -278,53 +279,34 @@ func compileGlob(before, pat, after string) *regexp.Regexp {
 	return re
 }
 
-func trimPrefixGlob(val, pat string, longest bool) string {
-	re := compileGlob(`^`, pat, `$`)
-	if re == nil {
-		return val
-	}
-	idx := make([]int, 0, len(val)+1)
-	for i := range val {
-		idx = append(idx, i)
-	}
-	idx = append(idx, len(val))
-	if longest {
-		for k := len(idx) - 1; k >= 0; k-- {
-			if re.MatchString(val[:idx[k]]) {
-				return val[idx[k]:]
-			}
-		}
-		return val
-	}
-	for _, i := range idx {
-		if re.MatchString(val[:i]) {
-			return val[i:]
-		}
-	}
-	return val
-}
+// trimPrefixGlob removes the shortest (or longest) prefix of val that pat matches, as ${var#pat} and
+// ${var##pat} do.
+func trimPrefixGlob(val, pat string, longest bool) string { return trimGlob(val, pat, longest, false) }
 
-func trimSuffixGlob(val, pat string, longest bool) string {
+// trimSuffixGlob removes the shortest (or longest) suffix of val that pat matches, as ${var%pat} and
+// ${var%%pat} do.
+func trimSuffixGlob(val, pat string, longest bool) string { return trimGlob(val, pat, longest, true) }
+
+func trimGlob(val, pat string, longest, suffix bool) string {
 	re := compileGlob(`^`, pat, `$`)
 	if re == nil {
 		return val
 	}
-	idx := make([]int, 0, len(val)+1)
+	cuts := make([]int, 0, len(val)+1) // rune boundaries in ascending order
 	for i := range val {
-		idx = append(idx, i)
+		cuts = append(cuts, i)
 	}
-	idx = append(idx, len(val))
-	if longest {
-		for _, i := range idx {
-			if re.MatchString(val[i:]) {
-				return val[:i]
-			}
+	cuts = append(cuts, len(val))
+	// Try the shortest piece first unless longest: for a prefix that is the lowest cut, for a suffix the highest.
+	if suffix != longest {
+		slices.Reverse(cuts)
+	}
+	for _, c := range cuts {
+		if suffix && re.MatchString(val[c:]) {
+			return val[:c]
 		}
-		return val
-	}
-	for k := len(idx) - 1; k >= 0; k-- {
-		if re.MatchString(val[idx[k]:]) {
-			return val[:idx[k]]
+		if !suffix && re.MatchString(val[:c]) {
+			return val[c:]
 		}
 	}
 	return val

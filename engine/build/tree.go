@@ -191,7 +191,7 @@ func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []
 					node.Kustomization = child.Namespace + "/" + child.Name
 					chain = []string{node.Kustomization}
 					for _, o := range node.Objects {
-						mergeLabels(o, map[string]string{NameLabel: child.Name, NamespaceLabel: child.Namespace})
+						manifest.MergeLabels(o, map[string]string{NameLabel: child.Name, NamespaceLabel: child.Namespace})
 					}
 					t.mu.Lock()
 					t.seen[node.Kustomization] = true

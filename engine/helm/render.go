@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -204,7 +205,7 @@ func (r *Renderer) Render(ctx context.Context, hr *helmv2.HelmRelease, chrt *cha
 	scopes.addCRDs(chartCRDs)
 	if policy != helmv2.Skip {
 		for _, crd := range chartCRDs {
-			mergeLabels(crd, originLabels(hr))
+			manifest.MergeLabels(crd, originLabels(hr))
 			res.CRDs = append(res.CRDs, crd)
 		}
 	}
@@ -261,8 +262,8 @@ func (r *Renderer) Render(ctx context.Context, hr *helmv2.HelmRelease, chrt *cha
 		}
 		for _, obj := range objs {
 			scopes.defaultNamespace(obj, res.Namespace)
-			mergeLabels(obj, map[string]string{ManagedByLabel: ManagedByHelm})
-			mergeAnnotations(obj, map[string]string{ReleaseNameAnnotation: res.ReleaseName, ReleaseNamespaceAnnotation: res.Namespace})
+			manifest.MergeLabels(obj, map[string]string{ManagedByLabel: ManagedByHelm})
+			manifest.MergeAnnotations(obj, map[string]string{ReleaseNameAnnotation: res.ReleaseName, ReleaseNamespaceAnnotation: res.Namespace})
 			res.Objects = append(res.Objects, obj)
 		}
 	}
@@ -321,32 +322,4 @@ func namespaceObject(name string) *unstructured.Unstructured {
 		"kind":       "Namespace",
 		"metadata":   map[string]any{"name": name, "labels": map[string]any{"name": name}},
 	}}
-}
-
-func mergeLabels(obj *unstructured.Unstructured, add map[string]string) {
-	if len(add) == 0 {
-		return
-	}
-	l := obj.GetLabels()
-	if l == nil {
-		l = map[string]string{}
-	}
-	for k, v := range add {
-		l[k] = v
-	}
-	obj.SetLabels(l)
-}
-
-func mergeAnnotations(obj *unstructured.Unstructured, add map[string]string) {
-	if len(add) == 0 {
-		return
-	}
-	a := obj.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
-	}
-	for k, v := range add {
-		a[k] = v
-	}
-	obj.SetAnnotations(a)
 }
