@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/converge-gitops/converge/commands/agent"
 	"github.com/converge-gitops/converge/commands/apply"
 	"github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/check"
@@ -57,6 +58,7 @@ cluster (agent).`,
 		diff.NewCmdDiff(f),
 		get.NewCmdGet(f),
 		push.NewCmdPush(f),
+		agent.NewCmdAgent(f),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd

@@ -1,0 +1,190 @@
+// Package agent implements `converge agent`, the long-running in-cluster reconciler.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	engineagent "github.com/converge-gitops/converge/engine/agent"
+	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/source"
+)
+
+// Options are the inputs of `converge agent`.
+type Options struct {
+	IO               *cmdutil.IOStreams
+	Clients          func() (*kube.Clients, error)
+	Workers          int
+	WatchNamespace   string
+	StoragePath      string
+	HTTPAddr         string
+	ArtifactBaseURL  string
+	LeaderElect      bool
+	LeaseNamespace   string
+	LeaseName        string
+	DetectDriftOnly  bool
+	LogLevel         string
+	LogFormat        string
+	ShutdownGrace    time.Duration
+	DependencyRetry  time.Duration
+	JitterPercentage float64
+}
+
+// NewCmdAgent returns the agent command.
+func NewCmdAgent(f *cmdutil.Factory) *cobra.Command {
+	opts := &Options{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Reconcile every Flux object continuously (the in-cluster reconciler)",
+		Long: `Agent watches Flux's objects — sources, Kustomizations — and reconciles each on its interval, on a
+spec change, on a new source revision and at once on a reconcile request (converge reconcile), with the
+same engine as converge apply. It runs in the cluster as a Deployment (converge install) or outside it
+with a kubeconfig.
+
+Only one replica reconciles at a time: the others wait on a Lease and take over when the leader stops.
+It serves /healthz, /readyz, Prometheus /metrics and the stored artifacts (/artifacts/) on --http-addr.
+Logs are JSON lines on stderr.`,
+		Example: `  converge agent --concurrent 8 --storage-path /data
+  converge agent --kubeconfig ~/.kube/config --leader-elect=false --log-format text`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Clients = func() (*kube.Clients, error) {
+				cfg, err := f.RESTConfig()
+				if err != nil {
+					return nil, err
+				}
+				cfg.Timeout = 0 // watches are long-lived
+				cfg.UserAgent = "converge-agent/" + f.Build.Version
+				return kube.New(cfg)
+			}
+			if err := validate(opts); err != nil {
+				return err
+			}
+			return Run(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&opts.Workers, "concurrent", 4, "objects reconciled at once")
+	fl.StringVar(&opts.WatchNamespace, "watch-namespace", "", "watch only this namespace (default: all)")
+	fl.StringVar(&opts.StoragePath, "storage-path", source.DefaultRoot(), "artifact store (a volume in the cluster)")
+	fl.StringVar(&opts.HTTPAddr, "http-addr", ":8080", "address of /healthz, /readyz, /metrics and /artifacts/")
+	fl.StringVar(&opts.ArtifactBaseURL, "artifact-base-url", "", "URL prefix of status.artifact.url (default: http://<http-addr>/artifacts)")
+	fl.BoolVar(&opts.LeaderElect, "leader-elect", true, "hold a Lease so that only one replica reconciles")
+	fl.StringVar(&opts.LeaseNamespace, "leader-election-namespace", "", "namespace of the Lease (default: $POD_NAMESPACE, else flux-system)")
+	fl.StringVar(&opts.LeaseName, "leader-election-id", "converge-agent", "name of the Lease")
+	fl.BoolVar(&opts.DetectDriftOnly, "detect-drift-only", false, "report drift of Kustomizations as the Drifted condition and an event instead of correcting it (new revisions are still applied)")
+	fl.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&opts.LogFormat, "log-format", "json", "json or text")
+	fl.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long in-flight reconciliations may finish after SIGTERM")
+	fl.DurationVar(&opts.DependencyRetry, "requeue-dependency", 30*time.Second, "retry delay for objects whose dependency or source is not ready")
+	fl.Float64Var(&opts.JitterPercentage, "interval-jitter-percentage", 5, "spread of periodic reconciliations, in percent of the interval")
+	return cmd
+}
+
+func validate(opts *Options) error {
+	if opts.Workers < 1 {
+		return cmdutil.FlagErrorf("--concurrent must be at least 1")
+	}
+	if opts.LogFormat != "json" && opts.LogFormat != "text" {
+		return cmdutil.FlagErrorf("--log-format %q: want json or text", opts.LogFormat)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(opts.LogLevel)); err != nil {
+		return cmdutil.FlagErrorf("--log-level %q: want debug, info, warn or error", opts.LogLevel)
+	}
+	if opts.JitterPercentage < 0 || opts.JitterPercentage >= 100 {
+		return cmdutil.FlagErrorf("--interval-jitter-percentage must be in [0, 100)")
+	}
+	return nil
+}
+
+func (o *Options) logger() *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(o.LogLevel))
+	hopts := &slog.HandlerOptions{Level: lvl}
+	if o.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(o.IO.ErrOut, hopts))
+	}
+	return slog.New(slog.NewJSONHandler(o.IO.ErrOut, hopts))
+}
+
+// Run runs the agent until ctx ends (SIGTERM), or until it loses leadership.
+func Run(ctx context.Context, opts *Options) error {
+	log := opts.logger()
+	clients, err := opts.Clients()
+	if err != nil {
+		return err
+	}
+	store, err := source.OpenStore(opts.StoragePath)
+	if err != nil {
+		return fmt.Errorf("opening the artifact store %s: %w", opts.StoragePath, err)
+	}
+	metrics := engineagent.NewMetrics()
+	probes := &engineagent.Probes{}
+	ln, err := net.Listen("tcp", opts.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	srv := &http.Server{Handler: engineagent.Handler(probes, metrics, store), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	baseURL := opts.ArtifactBaseURL
+	if baseURL == "" {
+		baseURL = "http://" + ln.Addr().String() + "/artifacts"
+	}
+	host, _ := os.Hostname()
+	log.Info("starting", "http", ln.Addr().String(), "storage", opts.StoragePath, "workers", opts.Workers, "leaderElection", opts.LeaderElect)
+
+	agent, err := engineagent.New(engineagent.Options{
+		Clients: clients, Store: store, Workers: opts.Workers, Namespace: opts.WatchNamespace, Logger: log,
+		Metrics: metrics, Events: &events.Kubernetes{Client: clients.Core, Host: host},
+		ArtifactBaseURL: baseURL, JitterPercent: opts.JitterPercentage, DependencyRequeue: opts.DependencyRetry,
+		DetectDriftOnly: opts.DetectDriftOnly, ShutdownGrace: opts.ShutdownGrace,
+	})
+	if err != nil {
+		return err
+	}
+	probes.Serve(agent)
+	if !opts.LeaderElect {
+		return agent.Run(ctx)
+	}
+	leaseNS := opts.LeaseNamespace
+	if leaseNS == "" {
+		leaseNS = os.Getenv("POD_NAMESPACE")
+	}
+	if leaseNS == "" {
+		leaseNS = cmdutil.DefaultNamespace
+	}
+	identity := host + "_" + fmt.Sprint(os.Getpid())
+	probes.Standby(true)
+	var runErr error
+	err = engineagent.RunLeader(ctx, engineagent.LeaderElection{
+		Client: clients.Core, Namespace: leaseNS, Name: opts.LeaseName, Identity: identity, Log: log,
+	}, func(lctx context.Context) {
+		probes.Standby(false)
+		runErr = agent.Run(lctx)
+	})
+	if errors.Is(err, engineagent.ErrLeadershipLost) {
+		log.Error("leadership lost: exiting so that a fresh process stands by")
+		return &cmdutil.SilentError{Code: cmdutil.ExitError}
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return runErr
+}

@@ -1,0 +1,462 @@
+// Package agent runs the engine continuously: informers watch the Flux objects, a work queue schedules
+// each on its interval, on a spec change, on a new source revision and on a reconcile request, and
+// workers call the same reconcile functions `converge apply` calls.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/crds/meta"
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/build"
+	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/health"
+	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/reconcile"
+	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/bucket"
+	"github.com/converge-gitops/converge/engine/source/git"
+	srchelm "github.com/converge-gitops/converge/engine/source/helm"
+	"github.com/converge-gitops/converge/engine/source/oci"
+)
+
+// Finalizer is the finalizer Flux puts on the objects it reconciles.
+const Finalizer = "finalizers.fluxcd.io"
+
+// Key names one object the agent reconciles.
+type Key struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+func (k Key) String() string { return k.Kind + "/" + k.Namespace + "/" + k.Name }
+
+type watchedKind struct {
+	kind       string
+	gvr        schema.GroupVersionResource
+	controller string
+}
+
+var kustomizationKind = watchedKind{kustomizev1.KustomizationKind, reconcile.KustomizationsResource, "kustomize-controller"}
+
+func watchedKinds() []watchedKind {
+	out := []watchedKind{kustomizationKind}
+	for _, kind := range []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.BucketKind, sourcev1.HelmRepositoryKind} {
+		out = append(out, watchedKind{kind, sourcev1.GroupVersion.WithResource(reconcile.SourceResources[kind]), "source-controller"})
+	}
+	return out
+}
+
+// Options configure an Agent.
+type Options struct {
+	Clients *kube.Clients
+	Store   *source.Store
+	// Workers is how many objects are reconciled at once (default 4).
+	Workers int
+	// Namespace limits the agent to one namespace; empty watches all.
+	Namespace string
+	Clock     clock.WithTicker
+	Logger    *slog.Logger
+	Metrics   *Metrics
+	Events    events.Sink
+	// ArtifactBaseURL prefixes the sources' status.artifact.url.
+	ArtifactBaseURL string
+	// JitterPercent spreads periodic reconciliations by ±this share of their interval (default 5).
+	JitterPercent float64
+	// DependencyRequeue is how long to wait before retrying an object whose dependency or source is not
+	// ready (default 30s, as Flux).
+	DependencyRequeue time.Duration
+	// DetectDriftOnly reports drift instead of correcting it, for every Kustomization.
+	DetectDriftOnly bool
+	// ShutdownGrace is how long in-flight reconciliations may run after the context ends (default 30s).
+	ShutdownGrace time.Duration
+}
+
+// Agent reconciles every watched Flux object continuously.
+type Agent struct {
+	opts           Options
+	log            *slog.Logger
+	clock          clock.WithTicker
+	sources        *reconcile.Sources
+	kustomizations *reconcile.Kustomizations
+	builder        *build.Builder
+	queue          workqueue.TypedRateLimitingInterface[Key]
+	informers      map[string]cache.SharedIndexInformer
+	controllers    map[string]string
+
+	mu       sync.Mutex
+	schedule map[Key]*schedule
+	ready    atomic.Bool
+}
+
+type schedule struct {
+	due       time.Time
+	triggered bool
+	failures  int
+}
+
+// New returns an agent for opts.
+func New(opts Options) (*Agent, error) {
+	if opts.Clients == nil || opts.Store == nil {
+		return nil, errors.New("agent: clients and store are required")
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.JitterPercent == 0 {
+		opts.JitterPercent = 5
+	}
+	if opts.DependencyRequeue == 0 {
+		opts.DependencyRequeue = 30 * time.Second
+	}
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = 30 * time.Second
+	}
+	c := opts.Clients
+	now := opts.Clock.Now
+	a := &Agent{opts: opts, log: opts.Logger, clock: opts.Clock, schedule: map[Key]*schedule{},
+		informers: map[string]cache.SharedIndexInformer{}, controllers: map[string]string{}}
+	gitFetcher := &git.Fetcher{Store: opts.Store, Secrets: c}
+	gitFetcher.ResolveInclude = func(_ context.Context, namespace, name string) (*source.Artifact, error) {
+		return opts.Store.Current(source.Ref{Kind: sourcev1.GitRepositoryKind, Namespace: namespace, Name: name})
+	}
+	a.sources = &reconcile.Sources{Client: c.Dynamic, Git: gitFetcher,
+		OCI: &oci.Fetcher{Store: opts.Store, Secrets: c}, Bucket: &bucket.Fetcher{Store: opts.Store, Secrets: c},
+		Helm: srchelm.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Now: now}
+	am := &apply.Manager{Client: c.Dynamic, Mapper: c.Mapper}
+	a.kustomizations = &reconcile.Kustomizations{Client: c.Dynamic, Apply: am,
+		Health: &health.Checker{Client: c.Dynamic, Mapper: c.Mapper}, Now: now,
+		Impersonate: func(namespace, name string) (*apply.Manager, *health.Checker, error) {
+			sa, err := c.Impersonating(namespace, name)
+			if err != nil {
+				return nil, nil, err
+			}
+			return &apply.Manager{Client: sa.Dynamic, Mapper: c.Mapper}, &health.Checker{Client: sa.Dynamic, Mapper: c.Mapper}, nil
+		}}
+	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true}
+	a.builder.Helm = &helm.Renderer{ConfigMaps: c, Secrets: c, KustomizeLock: a.builder.KustomizeLock()}
+	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[Key](),
+		workqueue.TypedRateLimitingQueueConfig[Key]{Name: "converge", Clock: opts.Clock})
+	return a, nil
+}
+
+// Ready reports whether the caches are synced and workers run.
+func (a *Agent) Ready() bool { return a.ready.Load() }
+
+// Run watches, schedules and reconciles until ctx ends, then lets in-flight reconciliations finish
+// within ShutdownGrace.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.queue.ShutDown()
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(a.opts.Clients.Dynamic, 0, a.opts.Namespace, nil)
+	for _, w := range watchedKinds() {
+		if _, err := a.opts.Clients.Discovery.ServerResourcesForGroupVersion(w.gvr.GroupVersion().String()); err != nil {
+			if apierrors.IsNotFound(err) {
+				a.log.Warn("kind not served by the cluster: not watched", "kind", w.kind, "groupVersion", w.gvr.GroupVersion().String())
+				continue
+			}
+			return fmt.Errorf("discovering %s: %w", w.gvr.GroupVersion(), err)
+		}
+		inf := factory.ForResource(w.gvr).Informer()
+		if err := inf.SetTransform(dropManagedFields); err != nil {
+			return err
+		}
+		kind := w.kind
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: func(obj any) {
+				if u, ok := obj.(*unstructured.Unstructured); ok {
+					a.trigger(keyOf(kind, u))
+				}
+			},
+			UpdateFunc: func(oldObj, newObj any) {
+				o, ok1 := oldObj.(*unstructured.Unstructured)
+				n, ok2 := newObj.(*unstructured.Unstructured)
+				if ok1 && ok2 && needsReconcile(o, n) {
+					a.trigger(keyOf(kind, n))
+				}
+			},
+			DeleteFunc: func(obj any) {
+				if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+					obj = d.Obj
+				}
+				if u, ok := obj.(*unstructured.Unstructured); ok {
+					a.forget(keyOf(kind, u))
+				}
+			},
+		}); err != nil {
+			return err
+		}
+		a.informers[kind] = inf
+		a.controllers[kind] = w.controller
+	}
+	factory.Start(ctx.Done())
+	for kind, inf := range a.informers {
+		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			return fmt.Errorf("waiting for the %s cache: %w", kind, ctx.Err())
+		}
+	}
+	a.log.Info("caches synced, reconciling", "workers", a.opts.Workers, "kinds", len(a.informers))
+	a.ready.Store(true)
+	defer a.ready.Store(false)
+
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var wg sync.WaitGroup
+	for range a.opts.Workers {
+		wg.Go(func() {
+			for a.next(workCtx) {
+			}
+		})
+	}
+	go a.gauges(ctx)
+	<-ctx.Done()
+	a.log.Info("shutting down: finishing in-flight reconciliations", "grace", a.opts.ShutdownGrace.String())
+	a.queue.ShutDown()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-a.clock.After(a.opts.ShutdownGrace):
+		cancelWork()
+		<-done
+	}
+	factory.Shutdown()
+	return nil
+}
+
+func (a *Agent) gauges(ctx context.Context) {
+	t := a.clock.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		for kind, inf := range a.informers {
+			a.opts.Metrics.setObjects(kind, len(inf.GetStore().ListKeys()))
+		}
+		a.opts.Metrics.setQueue(a.queue.Len())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+	}
+}
+
+func keyOf(kind string, u *unstructured.Unstructured) Key {
+	return Key{Kind: kind, Namespace: u.GetNamespace(), Name: u.GetName()}
+}
+
+// needsReconcile is true when an update asks for a reconciliation: a spec change (generation), a new
+// reconcile request, a deletion. Status writes (the agent's own) are not.
+func needsReconcile(o, n *unstructured.Unstructured) bool {
+	if o.GetGeneration() != n.GetGeneration() {
+		return true
+	}
+	if o.GetAnnotations()[meta.ReconcileRequestAnnotation] != n.GetAnnotations()[meta.ReconcileRequestAnnotation] ||
+		o.GetAnnotations()[meta.ForceRequestAnnotation] != n.GetAnnotations()[meta.ForceRequestAnnotation] {
+		return true
+	}
+	return o.GetDeletionTimestamp() == nil && n.GetDeletionTimestamp() != nil
+}
+
+func dropManagedFields(obj any) (any, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		u.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// trigger reconciles key as soon as a worker is free.
+func (a *Agent) trigger(key Key) {
+	a.mu.Lock()
+	s := a.stateLocked(key)
+	s.triggered = true
+	a.mu.Unlock()
+	a.queue.Add(key)
+}
+
+func (a *Agent) forget(key Key) {
+	a.mu.Lock()
+	delete(a.schedule, key)
+	a.mu.Unlock()
+	a.queue.Forget(key)
+	a.opts.Metrics.forget(key.Kind, key.Namespace, key.Name)
+}
+
+func (a *Agent) stateLocked(key Key) *schedule {
+	s, ok := a.schedule[key]
+	if !ok {
+		s = &schedule{}
+		a.schedule[key] = s
+	}
+	return s
+}
+
+// next processes one queued key; false once the queue is shut down.
+func (a *Agent) next(ctx context.Context) bool {
+	key, shutdown := a.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer a.queue.Done(key)
+	a.mu.Lock()
+	s := a.stateLocked(key)
+	if !s.triggered && a.clock.Now().Before(s.due) {
+		a.mu.Unlock() // an earlier schedule superseded by a later one
+		return true
+	}
+	s.triggered = false
+	a.mu.Unlock()
+
+	inf, ok := a.informers[key.Kind]
+	if !ok {
+		return true
+	}
+	item, exists, err := inf.GetStore().GetByKey(cacheKey(key))
+	if err != nil || !exists {
+		a.forget(key)
+		return true
+	}
+	u := item.(*unstructured.Unstructured).DeepCopy()
+	start := a.clock.Now()
+	out := a.reconcile(ctx, key, u)
+	took := a.clock.Since(start)
+	result := "success"
+	switch {
+	case out.skipped:
+		result = "skipped"
+	case out.err != nil:
+		result = "failure"
+	}
+	a.opts.Metrics.observe(key.Kind, result, took)
+	log := a.log.With("kind", key.Kind, "namespace", key.Namespace, "name", key.Name, "duration", took.String())
+	if out.err != nil {
+		log.Error("reconciliation failed", "error", out.err.Error(), "requeueAfter", out.requeue.String())
+	} else if !out.skipped {
+		log.Info("reconciled", "revision", out.revision, "requeueAfter", out.requeue.String())
+	}
+
+	a.mu.Lock()
+	s = a.stateLocked(key)
+	delay := out.requeue
+	if out.err != nil && !out.waiting {
+		s.failures++
+		delay = backoff(s.failures, out.requeue)
+	} else {
+		s.failures = 0
+	}
+	if delay > 0 && !out.waiting {
+		delay = a.jitter(delay)
+	}
+	if delay > 0 {
+		s.due = a.clock.Now().Add(delay)
+	} else {
+		s.due = time.Time{}
+	}
+	a.mu.Unlock()
+	if delay > 0 {
+		a.queue.AddAfter(key, delay)
+	}
+	return true
+}
+
+func cacheKey(k Key) string {
+	if k.Namespace == "" {
+		return k.Name
+	}
+	return k.Namespace + "/" + k.Name
+}
+
+// backoff doubles from one second per consecutive failure, up to limit (the retry interval).
+func backoff(failures int, limit time.Duration) time.Duration {
+	d := time.Second
+	for i := 1; i < failures && d < limit; i++ {
+		d *= 2
+	}
+	if limit > 0 && d > limit {
+		d = limit
+	}
+	return d
+}
+
+func (a *Agent) jitter(d time.Duration) time.Duration {
+	spread := float64(d) * a.opts.JitterPercent / 100
+	return d + time.Duration((rand.Float64()*2-1)*spread)
+}
+
+// outcome is what a reconciliation tells the scheduler.
+type outcome struct {
+	requeue  time.Duration // 0: not on a schedule (suspended, deleted)
+	err      error
+	skipped  bool // suspended or nothing to do
+	waiting  bool // a dependency or source is not ready: requeue at the fixed delay, no backoff
+	revision string
+}
+
+func (a *Agent) reconcile(ctx context.Context, key Key, u *unstructured.Unstructured) outcome {
+	switch key.Kind {
+	case kustomizev1.KustomizationKind:
+		return a.reconcileKustomization(ctx, u)
+	default:
+		return a.reconcileSource(ctx, key, u)
+	}
+}
+
+func (a *Agent) emit(ctx context.Context, ref corev1.ObjectReference, severity, reason, msg, revision string) {
+	if a.opts.Events == nil {
+		return
+	}
+	a.opts.Events.Emit(ctx, events.Event{
+		Object:     ref,
+		Severity:   severity,
+		Reason:     reason,
+		Message:    msg,
+		Revision:   revision,
+		Timestamp:  a.clock.Now(),
+		Controller: a.controllers[ref.Kind],
+	})
+}
+
+func intervalOf(u *unstructured.Unstructured, fallback time.Duration) time.Duration {
+	s, _, _ := unstructured.NestedString(u.Object, "spec", "interval")
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d
+	}
+	return fallback
+}
+
+func readyStatus(u *unstructured.Unstructured) metav1.ConditionStatus {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == meta.ReadyCondition {
+			s, _ := m["status"].(string)
+			return metav1.ConditionStatus(s)
+		}
+	}
+	return metav1.ConditionUnknown
+}

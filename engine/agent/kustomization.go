@@ -1,0 +1,279 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/crds/meta"
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/build"
+	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/reconcile"
+	"github.com/converge-gitops/converge/engine/source"
+)
+
+func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unstructured) outcome {
+	kind := kustomizev1.KustomizationKind
+	ks := &kustomizev1.Kustomization{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ks); err != nil {
+		return outcome{err: fmt.Errorf("Kustomization %s/%s: %w", u.GetNamespace(), u.GetName(), err), requeue: a.opts.DependencyRequeue}
+	}
+	if ks.DeletionTimestamp != nil {
+		return a.finalizeKustomization(ctx, ks)
+	}
+	if !slices.Contains(ks.Finalizers, Finalizer) {
+		if err := a.patchFinalizers(ctx, ks, append(slices.Clone(ks.Finalizers), Finalizer)); err != nil {
+			return outcome{err: err, requeue: ks.GetRetryInterval()}
+		}
+	}
+	if ks.Spec.Suspend {
+		a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, readyStatus(u), true)
+		return outcome{skipped: true}
+	}
+	waiting := func(reason string, err error) outcome {
+		res := a.kustomizations.NotReady(ctx, ks, reason, err)
+		a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionFalse, false)
+		return outcome{err: res.Err, waiting: true, requeue: a.opts.DependencyRequeue}
+	}
+	for _, dep := range ks.Spec.DependsOn {
+		if err := a.dependencyReady(ks.Namespace, dep); err != nil {
+			return waiting(meta.DependencyNotReadyReason, fmt.Errorf("%w, retrying in %s", err, a.opts.DependencyRequeue))
+		}
+	}
+	art, err := a.sourceArtifact(ks)
+	if err != nil {
+		return waiting(meta.ArtifactFailedReason, fmt.Errorf("%w, retrying in %s", err, a.opts.DependencyRequeue))
+	}
+
+	var objs []*unstructured.Unstructured
+	built, buildErr := a.builder.Build(ctx, ks, art.Dir)
+	if buildErr == nil {
+		objs = built.Objects
+	}
+	if buildErr == nil && a.detectOnly(ks, art.Revision) {
+		res := a.kustomizations.DetectDrift(ctx, ks, art.Revision, objs)
+		a.reportDrift(ctx, u, res)
+		return outcome{requeue: ks.GetRequeueAfter(), err: res.Err, revision: art.Revision}
+	}
+	res := a.kustomizations.Reconcile(ctx, ks, art.Revision, objs, buildErr)
+	if res.Suspended {
+		return outcome{skipped: true}
+	}
+	if res.Err != nil {
+		a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionFalse, false)
+		a.emit(ctx, objectRef(kind, u), events.SeverityError, failureReason(res), res.Err.Error(), art.Revision)
+		return outcome{requeue: ks.GetRetryInterval(), err: res.Err, revision: art.Revision}
+	}
+	a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionTrue, false)
+	if res.ChangeSet.Changed() || ks.Status.LastAppliedRevision != art.Revision {
+		a.emit(ctx, objectRef(kind, u), events.SeverityInfo, kustomizev1.ReconciliationSucceededReason, changeSummary(res.ChangeSet, art.Revision), art.Revision)
+	}
+	if apimeta.FindStatusCondition(ks.Status.Conditions, meta.ReadyCondition) == nil ||
+		!apimeta.IsStatusConditionTrue(ks.Status.Conditions, meta.ReadyCondition) {
+		a.triggerDependents(ks)
+	}
+	return outcome{requeue: ks.GetRequeueAfter(), revision: art.Revision}
+}
+
+// dependencyReady checks a dependsOn entry as Flux does: the Kustomization exists, is Ready, and its
+// status reflects its current generation.
+func (a *Agent) dependencyReady(namespace string, dep kustomizev1.DependencyReference) error {
+	ns := dep.Namespace
+	if ns == "" {
+		ns = namespace
+	}
+	if dep.ReadyExpr != "" {
+		return fmt.Errorf("dependency '%s/%s': readyExpr is not supported yet", ns, dep.Name)
+	}
+	item, ok, _ := a.informers[kustomizev1.KustomizationKind].GetStore().GetByKey(ns + "/" + dep.Name)
+	if !ok {
+		return fmt.Errorf("dependency '%s/%s' not found", ns, dep.Name)
+	}
+	u := item.(*unstructured.Unstructured)
+	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+	if readyStatus(u) != metav1.ConditionTrue || observed != u.GetGeneration() {
+		return fmt.Errorf("dependency '%s/%s' is not ready", ns, dep.Name)
+	}
+	return nil
+}
+
+// triggerDependents reconciles, now, the Kustomizations waiting on ks.
+func (a *Agent) triggerDependents(ks *kustomizev1.Kustomization) {
+	for _, item := range a.informers[kustomizev1.KustomizationKind].GetStore().List() {
+		u := item.(*unstructured.Unstructured)
+		deps, _, _ := unstructured.NestedSlice(u.Object, "spec", "dependsOn")
+		for _, d := range deps {
+			m, _ := d.(map[string]any)
+			ns, _ := m["namespace"].(string)
+			if ns == "" {
+				ns = u.GetNamespace()
+			}
+			if m["name"] == ks.Name && ns == ks.Namespace {
+				a.trigger(keyOf(kustomizev1.KustomizationKind, u))
+			}
+		}
+	}
+}
+
+// sourceArtifact returns the stored artifact of ks's source; a source the agent has not fetched yet is
+// scheduled for a fetch.
+func (a *Agent) sourceArtifact(ks *kustomizev1.Kustomization) (*source.Artifact, error) {
+	ref := ks.Spec.SourceRef
+	ns := ref.Namespace
+	if ns == "" {
+		ns = ks.Namespace
+	}
+	key := Key{Kind: ref.Kind, Namespace: ns, Name: ref.Name}
+	desc := fmt.Sprintf("%s '%s/%s'", ref.Kind, ns, ref.Name)
+	inf, ok := a.informers[ref.Kind]
+	if !ok {
+		return nil, fmt.Errorf("source kind %s is not supported by this agent", ref.Kind)
+	}
+	item, exists, _ := inf.GetStore().GetByKey(cacheKey(key))
+	if !exists {
+		return nil, fmt.Errorf("Source %s not found", desc)
+	}
+	u := item.(*unstructured.Unstructured)
+	if suspended, _, _ := unstructured.NestedBool(u.Object, "spec", "suspend"); suspended {
+		if art, err := a.opts.Store.Current(source.Ref{Kind: ref.Kind, Namespace: ns, Name: ref.Name}); err == nil && art != nil {
+			return art, nil
+		}
+	}
+	art, err := a.opts.Store.Current(source.Ref{Kind: ref.Kind, Namespace: ns, Name: ref.Name})
+	if err != nil {
+		return nil, fmt.Errorf("Source %s: reading the stored artifact: %w", desc, err)
+	}
+	if art == nil || art.Dir == "" {
+		a.trigger(key)
+		return nil, fmt.Errorf("Source artifact not found for %s", desc)
+	}
+	return art, nil
+}
+
+// detectOnly is true when drift must be reported, not corrected: the agent's flag or the object's
+// annotation asks for it, and nothing new (a revision, a spec change) is to be applied.
+func (a *Agent) detectOnly(ks *kustomizev1.Kustomization, revision string) bool {
+	mode := ks.Annotations[reconcile.DriftDetectionAnnotation]
+	if mode == reconcile.DriftDetectionEnabled || (!a.opts.DetectDriftOnly && mode != reconcile.DriftDetectionWarn) {
+		return false
+	}
+	return ks.Status.LastAppliedRevision == revision && ks.Status.ObservedGeneration == ks.Generation
+}
+
+func (a *Agent) reportDrift(ctx context.Context, u *unstructured.Unstructured, res *reconcile.KustomizationResult) {
+	kind := kustomizev1.KustomizationKind
+	if res.Err != nil {
+		a.emit(ctx, objectRef(kind, u), events.SeverityError, meta.FailedReason, res.Err.Error(), res.Revision)
+		return
+	}
+	if res.ChangeSet.Changed() {
+		a.emit(ctx, objectRef(kind, u), events.SeverityError, reconcile.DriftDetectedReason, changeSummary(res.ChangeSet, res.Revision), res.Revision)
+	}
+}
+
+func (a *Agent) finalizeKustomization(ctx context.Context, ks *kustomizev1.Kustomization) outcome {
+	if !slices.Contains(ks.Finalizers, Finalizer) {
+		return outcome{skipped: true}
+	}
+	cs, err := a.pruneOnDelete(ctx, ks)
+	if err != nil {
+		a.emit(ctx, kustomizationRef(ks), events.SeverityError, kustomizev1.PruneFailedReason, err.Error(), "")
+		return outcome{err: err, requeue: ks.GetRetryInterval()}
+	}
+	if n := cs.Count(apply.Deleted); n > 0 {
+		a.log.Info("pruned on deletion", "kind", kustomizev1.KustomizationKind, "namespace", ks.Namespace, "name", ks.Name, "deleted", n)
+	}
+	rest := slices.DeleteFunc(slices.Clone(ks.Finalizers), func(f string) bool { return f == Finalizer })
+	if err := a.patchFinalizers(ctx, ks, rest); err != nil {
+		return outcome{err: err, requeue: ks.GetRetryInterval()}
+	}
+	return outcome{skipped: true}
+}
+
+func (a *Agent) patchFinalizers(ctx context.Context, ks *kustomizev1.Kustomization, finalizers []string) error {
+	if finalizers == nil {
+		finalizers = []string{}
+	}
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"finalizers": finalizers, "resourceVersion": ks.ResourceVersion}})
+	if err != nil {
+		return err
+	}
+	_, err = a.opts.Clients.Dynamic.Resource(reconcile.KustomizationsResource).Namespace(ks.Namespace).
+		Patch(ctx, ks.Name, types.MergePatchType, body, metav1.PatchOptions{FieldManager: apply.FieldManager})
+	if err != nil {
+		return fmt.Errorf("Kustomization %s/%s: updating finalizers: %w", ks.Namespace, ks.Name, err)
+	}
+	return nil
+}
+
+func failureReason(res *reconcile.KustomizationResult) string {
+	var be *build.Error
+	if errors.As(res.Err, &be) {
+		return kustomizev1.BuildFailedReason
+	}
+	return kustomizev1.ReconciliationFailedReason
+}
+
+// changeSummary lists the objects that changed, one per line, as Flux's events do.
+func changeSummary(cs *apply.ChangeSet, revision string) string {
+	var b strings.Builder
+	for _, e := range cs.Entries {
+		if e.Action == apply.Unchanged || e.Action == apply.Skipped {
+			continue
+		}
+		fmt.Fprintf(&b, "%s %s\n", e.Subject, e.Action)
+	}
+	if b.Len() == 0 {
+		return "Applied revision: " + revision
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// pruneOnDelete deletes what ks applied when its deletionPolicy asks for it.
+func (a *Agent) pruneOnDelete(ctx context.Context, ks *kustomizev1.Kustomization) (*apply.ChangeSet, error) {
+	policy := ks.Spec.DeletionPolicy
+	if policy == "" {
+		policy = kustomizev1.DeletionPolicyMirrorPrune
+	}
+	if policy == kustomizev1.DeletionPolicyOrphan || (policy == kustomizev1.DeletionPolicyMirrorPrune && !ks.Spec.Prune) {
+		return &apply.ChangeSet{}, nil
+	}
+	stale, err := apply.Stale(ks.Status.Inventory, nil)
+	if err != nil {
+		return nil, err
+	}
+	return a.kustomizations.Apply.Prune(ctx, stale, apply.PruneOptions{})
+}
+
+func objectRef(kind string, u *unstructured.Unstructured) corev1.ObjectReference {
+	apiVersion := u.GetAPIVersion()
+	if apiVersion == "" {
+		switch kind {
+		case kustomizev1.KustomizationKind:
+			apiVersion = kustomizev1.GroupVersion.String()
+		default:
+			apiVersion = sourcev1.GroupVersion.String()
+		}
+	}
+	return corev1.ObjectReference{Kind: kind, APIVersion: apiVersion, Namespace: u.GetNamespace(), Name: u.GetName(),
+		UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()}
+}
+
+func kustomizationRef(ks *kustomizev1.Kustomization) corev1.ObjectReference {
+	return corev1.ObjectReference{Kind: kustomizev1.KustomizationKind, APIVersion: kustomizev1.GroupVersion.String(),
+		Namespace: ks.Namespace, Name: ks.Name, UID: ks.UID, ResourceVersion: ks.ResourceVersion}
+}

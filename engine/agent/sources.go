@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/crds/meta"
+	"github.com/converge-gitops/converge/engine/events"
+)
+
+// defaultSourceInterval applies to sources without spec.interval (an OCI HelmRepository).
+const defaultSourceInterval = 10 * time.Minute
+
+func (a *Agent) reconcileSource(ctx context.Context, key Key, u *unstructured.Unstructured) outcome {
+	interval := intervalOf(u, defaultSourceInterval)
+	res := a.sources.Reconcile(ctx, u)
+	if res.Suspended {
+		a.opts.Metrics.setReady(key.Kind, key.Namespace, key.Name, readyStatus(u), true)
+		return outcome{skipped: true}
+	}
+	if res.Err != nil {
+		a.opts.Metrics.setReady(key.Kind, key.Namespace, key.Name, metav1.ConditionFalse, false)
+		a.emit(ctx, objectRef(key.Kind, u), events.SeverityError, meta.FailedReason, res.Err.Error(), "")
+		return outcome{requeue: interval, err: res.Err}
+	}
+	a.opts.Metrics.setReady(key.Kind, key.Namespace, key.Name, metav1.ConditionTrue, false)
+	if res.Changed() {
+		a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, "NewArtifact",
+			fmt.Sprintf("stored artifact with revision '%s'", res.Artifact.Revision), res.Artifact.Revision)
+		a.triggerConsumers(key)
+	}
+	return outcome{requeue: interval, revision: res.Artifact.Revision}
+}
+
+// triggerConsumers reconciles the Kustomizations that build from source.
+func (a *Agent) triggerConsumers(src Key) {
+	inf, ok := a.informers[kustomizev1.KustomizationKind]
+	if !ok {
+		return
+	}
+	for _, item := range inf.GetStore().List() {
+		u, ok := item.(*unstructured.Unstructured)
+		if !ok {
+			continue
+		}
+		kind, ns, name := sourceRefOf(u)
+		if kind == src.Kind && ns == src.Namespace && name == src.Name {
+			a.trigger(keyOf(kustomizev1.KustomizationKind, u))
+		}
+	}
+}
+
+// sourceRefOf returns a Kustomization's source reference with Flux's defaults applied.
+func sourceRefOf(u *unstructured.Unstructured) (kind, namespace, name string) {
+	kind, _, _ = unstructured.NestedString(u.Object, "spec", "sourceRef", "kind")
+	name, _, _ = unstructured.NestedString(u.Object, "spec", "sourceRef", "name")
+	namespace, _, _ = unstructured.NestedString(u.Object, "spec", "sourceRef", "namespace")
+	if namespace == "" {
+		namespace = u.GetNamespace()
+	}
+	return kind, namespace, name
+}
