@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
@@ -15,13 +14,12 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/engine/helm"
-	"github.com/converge-gitops/converge/engine/helm/release"
 	"github.com/converge-gitops/converge/engine/kube"
 )
 
@@ -228,10 +226,12 @@ func TestHelmReleaseInstallNoOpUpgrade(t *testing.T) {
 	}
 
 	// Unchanged: no Helm action, no new revision.
+	installTook := res.Duration
 	res = r.Reconcile(ctx, hrRef(ns, "web"), loadTestChart(t, ""), "", nil)
 	if res.Err != nil || len(res.Actions) != 0 {
 		t.Fatalf("second reconcile: actions %q err %v", actionsOf(res), res.Err)
 	}
+	t.Logf("install took %s, the unchanged reconcile %s", installTook, res.Duration)
 	if h := helmHistory(t, ns, "web"); len(h) != 1 {
 		t.Fatalf("no-op made revisions: %s", statuses(h))
 	}
@@ -496,6 +496,76 @@ func TestHelmReleaseSuspendAndArtifactFailure(t *testing.T) {
 	}
 }
 
-var _ = time.Second
-var _ dynamic.Interface
-var _ = release.ActionInstall
+func widgetCRD(shortName string) []byte {
+	return []byte(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.test.converge.dev
+spec:
+  group: test.converge.dev
+  names:
+    kind: Widget
+    plural: widgets
+    shortNames: [` + shortName + `]
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+`)
+}
+
+func TestHelmReleaseCRDPolicies(t *testing.T) {
+	ctx := context.Background()
+	r := newHelmReleases(t)
+	ns := "hr-crds"
+	createHelmRelease(t, r, ns, "widgets", `  upgrade:
+    crds: CreateReplace
+`)
+	withCRD := func(version, shortName string) *chart.Chart {
+		c := loadTestChart(t, version)
+		c.Files = append(c.Files, &chart.File{Name: "crds/widgets.yaml", Data: widgetCRD(shortName)})
+		return c
+	}
+	if res := r.Reconcile(ctx, hrRef(ns, "widgets"), withCRD("", "wd"), "", nil); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	getCRD := func() *unstructured.Unstructured {
+		t.Helper()
+		u, err := r.Client.Resource(crdResource).Get(ctx, "widgets.test.converge.dev", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	crd := getCRD()
+	short, _, _ := unstructured.NestedStringSlice(crd.Object, "spec", "names", "shortNames")
+	if crd.GetLabels()[helm.NameLabel] != "widgets" || crd.GetLabels()[helm.NamespaceLabel] != ns || strings.Join(short, ",") != "wd" {
+		t.Fatalf("CRD created by install: labels %v short names %v", crd.GetLabels(), short)
+	}
+	// CreateReplace on upgrade replaces the existing CRD.
+	if res := r.Reconcile(ctx, hrRef(ns, "widgets"), withCRD("0.2.0", "wdg"), "", nil); res.Err != nil || actionsOf(res) != "upgrade" {
+		t.Fatalf("upgrade: %q %v", actionsOf(res), res.Err)
+	}
+	short, _, _ = unstructured.NestedStringSlice(getCRD().Object, "spec", "names", "shortNames")
+	if strings.Join(short, ",") != "wdg" {
+		t.Fatalf("CRD not replaced: %v", short)
+	}
+	// Skip leaves it alone.
+	updateHelmRelease(t, r, ns, "widgets", func(u *unstructured.Unstructured) {
+		_ = unstructured.SetNestedField(u.Object, "Skip", "spec", "upgrade", "crds")
+	})
+	if res := r.Reconcile(ctx, hrRef(ns, "widgets"), withCRD("0.3.0", "w"), "", nil); res.Err != nil || actionsOf(res) != "upgrade" {
+		t.Fatalf("upgrade: %q %v", actionsOf(res), res.Err)
+	}
+	short, _, _ = unstructured.NestedStringSlice(getCRD().Object, "spec", "names", "shortNames")
+	if strings.Join(short, ",") != "wdg" {
+		t.Fatalf("Skip changed the CRD: %v", short)
+	}
+}
+
+var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
