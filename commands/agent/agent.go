@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	engineagent "github.com/converge-gitops/converge/engine/agent"
@@ -23,7 +24,7 @@ import (
 // Options are the inputs of `converge agent`.
 type Options struct {
 	IO               *cmdutil.IOStreams
-	Clients          func() (*kube.Clients, error)
+	Config           func() (*rest.Config, error)
 	Workers          int
 	WatchNamespace   string
 	StoragePath      string
@@ -32,6 +33,9 @@ type Options struct {
 	LeaderElect      bool
 	LeaseNamespace   string
 	LeaseName        string
+	LeaseDuration    time.Duration
+	RenewDeadline    time.Duration
+	RetryPeriod      time.Duration
 	DetectDriftOnly  bool
 	LogLevel         string
 	LogFormat        string
@@ -58,14 +62,14 @@ Logs are JSON lines on stderr.`,
   converge agent --kubeconfig ~/.kube/config --leader-elect=false --log-format text`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Clients = func() (*kube.Clients, error) {
+			opts.Config = func() (*rest.Config, error) {
 				cfg, err := f.RESTConfig()
 				if err != nil {
 					return nil, err
 				}
 				cfg.Timeout = 0 // watches are long-lived
 				cfg.UserAgent = "converge-agent/" + f.Build.Version
-				return kube.New(cfg)
+				return cfg, nil
 			}
 			if err := validate(opts); err != nil {
 				return err
@@ -82,6 +86,9 @@ Logs are JSON lines on stderr.`,
 	fl.BoolVar(&opts.LeaderElect, "leader-elect", true, "hold a Lease so that only one replica reconciles")
 	fl.StringVar(&opts.LeaseNamespace, "leader-election-namespace", "", "namespace of the Lease (default: $POD_NAMESPACE, else flux-system)")
 	fl.StringVar(&opts.LeaseName, "leader-election-id", "converge-agent", "name of the Lease")
+	fl.DurationVar(&opts.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a standby waits before taking over a Lease that is not renewed")
+	fl.DurationVar(&opts.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader tries to renew before giving up")
+	fl.DurationVar(&opts.RetryPeriod, "leader-election-retry-period", 2*time.Second, "how often replicas try to acquire or renew the Lease")
 	fl.BoolVar(&opts.DetectDriftOnly, "detect-drift-only", false, "report drift of Kustomizations as the Drifted condition and an event instead of correcting it (new revisions are still applied)")
 	fl.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&opts.LogFormat, "log-format", "json", "json or text")
@@ -102,6 +109,9 @@ func validate(opts *Options) error {
 	if err := lvl.UnmarshalText([]byte(opts.LogLevel)); err != nil {
 		return cmdutil.FlagErrorf("--log-level %q: want debug, info, warn or error", opts.LogLevel)
 	}
+	if opts.LeaderElect && !(opts.LeaseDuration > opts.RenewDeadline && opts.RenewDeadline > opts.RetryPeriod && opts.RetryPeriod > 0) {
+		return cmdutil.FlagErrorf("leader election needs lease duration > renew deadline > retry period > 0")
+	}
 	if opts.JitterPercentage < 0 || opts.JitterPercentage >= 100 {
 		return cmdutil.FlagErrorf("--interval-jitter-percentage must be in [0, 100)")
 	}
@@ -121,7 +131,14 @@ func (o *Options) logger() *slog.Logger {
 // Run runs the agent until ctx ends (SIGTERM), or until it loses leadership.
 func Run(ctx context.Context, opts *Options) error {
 	log := opts.logger()
-	clients, err := opts.Clients()
+	metrics := engineagent.NewMetrics()
+	cfg, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	cfg.WrapTransport = metrics.WrapTransport
+	cfg.WarningHandlerWithContext = warningLogger{log}
+	clients, err := kube.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -129,7 +146,6 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return fmt.Errorf("opening the artifact store %s: %w", opts.StoragePath, err)
 	}
-	metrics := engineagent.NewMetrics()
 	probes := &engineagent.Probes{}
 	ln, err := net.Listen("tcp", opts.HTTPAddr)
 	if err != nil {
@@ -174,6 +190,7 @@ func Run(ctx context.Context, opts *Options) error {
 	var runErr error
 	err = engineagent.RunLeader(ctx, engineagent.LeaderElection{
 		Client: clients.Core, Namespace: leaseNS, Name: opts.LeaseName, Identity: identity, Log: log,
+		LeaseDuration: opts.LeaseDuration, RenewDeadline: opts.RenewDeadline, RetryPeriod: opts.RetryPeriod,
 	}, func(lctx context.Context) {
 		probes.Standby(false)
 		runErr = agent.Run(lctx)
@@ -187,4 +204,11 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// warningLogger sends the API server's warnings to the log at debug level.
+type warningLogger struct{ log *slog.Logger }
+
+func (w warningLogger) HandleWarningHeaderWithContext(_ context.Context, code int, agent, text string) {
+	w.log.Debug("API server warning", "code", code, "text", text)
 }

@@ -17,18 +17,23 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"github.com/converge-gitops/converge/crds"
+	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/fetch"
 	"github.com/converge-gitops/converge/engine/health"
 	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/kube"
@@ -61,7 +66,7 @@ type watchedKind struct {
 var kustomizationKind = watchedKind{kustomizev1.KustomizationKind, reconcile.KustomizationsResource, "kustomize-controller"}
 
 func watchedKinds() []watchedKind {
-	out := []watchedKind{kustomizationKind}
+	out := []watchedKind{kustomizationKind, helmReleaseKind}
 	for _, kind := range []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.BucketKind, sourcev1.HelmRepositoryKind} {
 		out = append(out, watchedKind{kind, sourcev1.GroupVersion.WithResource(reconcile.SourceResources[kind]), "source-controller"})
 	}
@@ -100,7 +105,10 @@ type Agent struct {
 	clock          clock.WithTicker
 	sources        *reconcile.Sources
 	kustomizations *reconcile.Kustomizations
+	helmReleases   *reconcile.HelmReleases
+	charts         *fetch.Charts
 	builder        *build.Builder
+	scheme         *runtime.Scheme
 	queue          workqueue.TypedRateLimitingInterface[Key]
 	informers      map[string]cache.SharedIndexInformer
 	controllers    map[string]string
@@ -161,7 +169,18 @@ func New(opts Options) (*Agent, error) {
 			return &apply.Manager{Client: sa.Dynamic, Mapper: c.Mapper}, &health.Checker{Client: sa.Dynamic, Mapper: c.Mapper}, nil
 		}}
 	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true}
-	a.builder.Helm = &helm.Renderer{ConfigMaps: c, Secrets: c, KustomizeLock: a.builder.KustomizeLock()}
+	renderer := &helm.Renderer{ConfigMaps: c, Secrets: c, KustomizeLock: a.builder.KustomizeLock(), IsNamespaced: isNamespaced(c)}
+	a.builder.Helm = renderer
+	a.scheme = crds.NewScheme()
+	a.helmReleases = &reconcile.HelmReleases{Client: c.Dynamic, Config: c.Config, Renderer: renderer, Now: now,
+		Impersonate: func(namespace, name string) (*rest.Config, error) {
+			sa, err := c.Impersonating(namespace, name)
+			if err != nil {
+				return nil, err
+			}
+			return sa.Config, nil
+		}}
+	a.charts = &fetch.Charts{Sources: &fetch.Resolver{Lookup: a.lookupSource, Remote: a.storedDir}, Fetcher: a.sources.Helm}
 	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[Key](),
 		workqueue.TypedRateLimitingQueueConfig[Key]{Name: "converge", Clock: opts.Clock})
 	return a, nil
@@ -421,6 +440,8 @@ func (a *Agent) reconcile(ctx context.Context, key Key, u *unstructured.Unstruct
 	switch key.Kind {
 	case kustomizev1.KustomizationKind:
 		return a.reconcileKustomization(ctx, u)
+	case helmv2.HelmReleaseKind:
+		return a.reconcileHelmRelease(ctx, u)
 	default:
 		return a.reconcileSource(ctx, key, u)
 	}
@@ -459,4 +480,19 @@ func readyStatus(u *unstructured.Unstructured) metav1.ConditionStatus {
 		}
 	}
 	return metav1.ConditionUnknown
+}
+
+// isNamespaced answers from the cluster's discovery whether a kind is namespaced.
+func isNamespaced(c *kube.Clients) func(apiVersion, kind string) (bool, bool) {
+	return func(apiVersion, kind string) (bool, bool) {
+		gv, err := schema.ParseGroupVersion(apiVersion)
+		if err != nil {
+			return false, false
+		}
+		m, err := c.Mapper.RESTMapping(gv.WithKind(kind).GroupKind(), gv.Version)
+		if err != nil {
+			return false, false
+		}
+		return m.Scope.Name() == "namespace", true
+	}
 }

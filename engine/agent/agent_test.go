@@ -378,3 +378,60 @@ func TestAgentDetectDriftOnly(t *testing.T) {
 		t.Errorf("ConfigMap = %q after a new revision in warn mode", v)
 	}
 }
+
+func TestAgentHelmRelease(t *testing.T) {
+	ns := "helm"
+	namespace(t, ns)
+	srv := sourcetest.StartGitServer(t)
+	repo := srv.NewRepo(t, "charts")
+	files := map[string]*string{}
+	root := "../../testdata/helm-release/simple"
+	for _, f := range []string{"Chart.yaml", "values.yaml", "templates/configmap.yaml", "templates/deployment.yaml", "templates/NOTES.txt"} {
+		data, err := os.ReadFile(root + "/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["charts/simple/"+f] = sourcetest.Str(string(data))
+	}
+	repo.Commit("chart", files)
+	startAgent(t, Options{})
+	applyYAML(t, gitRepository(ns, "repo", repo.URL))
+	hr := func(message string) string {
+		return fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: web, namespace: %s}
+spec:
+  interval: 1h
+  chart:
+    spec:
+      chart: ./charts/simple
+      sourceRef: {kind: GitRepository, name: repo}
+  values: {message: %s}
+`, ns, message)
+	}
+	hrGVR := schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}
+	applyYAML(t, hr("first"))
+	ready := func(want int) func() (bool, string) {
+		return func() (bool, string) {
+			u := get(t, hrGVR, ns, "web")
+			st, reason, msg := condition(u, "Ready")
+			secrets, _ := cluster.Client.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=web"})
+			return st == "True" && len(secrets.Items) == want, fmt.Sprintf("%s %s %s, %d release secrets", st, reason, msg, len(secrets.Items))
+		}
+	}
+	eventually(t, "installed", ready(1))
+	// A values change upgrades the release.
+	applyYAML(t, hr("second"))
+	eventually(t, "upgraded", ready(2))
+	if f := get(t, hrGVR, ns, "web").GetFinalizers(); len(f) != 1 || f[0] != Finalizer {
+		t.Errorf("finalizers = %v", f)
+	}
+	clients, _ := kube.New(cluster.Config)
+	if err := clients.Dynamic.Resource(hrGVR).Namespace(ns).Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "uninstalled", func() (bool, string) {
+		secrets, _ := cluster.Client.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=web"})
+		return get(t, hrGVR, ns, "web") == nil && len(secrets.Items) == 0, fmt.Sprintf("%d release secrets", len(secrets.Items))
+	})
+}

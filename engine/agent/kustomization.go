@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
@@ -35,7 +36,7 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 		return a.finalizeKustomization(ctx, ks)
 	}
 	if !slices.Contains(ks.Finalizers, Finalizer) {
-		if err := a.patchFinalizers(ctx, ks, append(slices.Clone(ks.Finalizers), Finalizer)); err != nil {
+		if err := a.patchFinalizers(ctx, kustomizationKind.gvr, &ks.ObjectMeta, append(slices.Clone(ks.Finalizers), Finalizer)); err != nil {
 			return outcome{err: err, requeue: ks.GetRetryInterval()}
 		}
 	}
@@ -197,25 +198,25 @@ func (a *Agent) finalizeKustomization(ctx context.Context, ks *kustomizev1.Kusto
 		a.log.Info("pruned on deletion", "kind", kustomizev1.KustomizationKind, "namespace", ks.Namespace, "name", ks.Name, "deleted", n)
 	}
 	rest := slices.DeleteFunc(slices.Clone(ks.Finalizers), func(f string) bool { return f == Finalizer })
-	if err := a.patchFinalizers(ctx, ks, rest); err != nil {
+	if err := a.patchFinalizers(ctx, kustomizationKind.gvr, &ks.ObjectMeta, rest); err != nil {
 		return outcome{err: err, requeue: ks.GetRetryInterval()}
 	}
 	return outcome{skipped: true}
 }
 
-func (a *Agent) patchFinalizers(ctx context.Context, ks *kustomizev1.Kustomization, finalizers []string) error {
+func (a *Agent) patchFinalizers(ctx context.Context, gvr schema.GroupVersionResource, obj *metav1.ObjectMeta, finalizers []string) error {
 	if finalizers == nil {
 		finalizers = []string{}
 	}
 	body, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"finalizers": finalizers, "resourceVersion": ks.ResourceVersion}})
+		"finalizers": finalizers, "resourceVersion": obj.ResourceVersion}})
 	if err != nil {
 		return err
 	}
-	_, err = a.opts.Clients.Dynamic.Resource(reconcile.KustomizationsResource).Namespace(ks.Namespace).
-		Patch(ctx, ks.Name, types.MergePatchType, body, metav1.PatchOptions{FieldManager: apply.FieldManager})
+	_, err = a.opts.Clients.Dynamic.Resource(gvr).Namespace(obj.Namespace).
+		Patch(ctx, obj.Name, types.MergePatchType, body, metav1.PatchOptions{FieldManager: apply.FieldManager})
 	if err != nil {
-		return fmt.Errorf("Kustomization %s/%s: updating finalizers: %w", ks.Namespace, ks.Name, err)
+		return fmt.Errorf("%s/%s: updating finalizers: %w", obj.Namespace, obj.Name, err)
 	}
 	return nil
 }

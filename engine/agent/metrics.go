@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ type Metrics struct {
 	suspended  *prometheus.GaugeVec
 	objects    *prometheus.GaugeVec
 	queue      prometheus.Gauge
+	requests   *prometheus.CounterVec
 }
 
 // NewMetrics registers the agent's metrics, with the Go runtime and process collectors, on a new registry.
@@ -48,11 +50,27 @@ func NewMetrics() *Metrics {
 			Name: "converge_workqueue_depth",
 			Help: "Objects waiting to be reconciled now.",
 		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "converge_api_requests_total",
+			Help: "Requests to the Kubernetes API server, by method (watches count once, when opened).",
+		}, []string{"method"}),
 	}
-	m.Registry.MustRegister(m.duration, m.reconciles, m.condition, m.suspended, m.objects, m.queue,
+	m.Registry.MustRegister(m.duration, m.reconciles, m.condition, m.suspended, m.objects, m.queue, m.requests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// WrapTransport counts the requests rt sends to the API server (set it as rest.Config.WrapTransport).
+func (m *Metrics) WrapTransport(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		m.requests.WithLabelValues(r.Method).Inc()
+		return rt.RoundTrip(r)
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func (m *Metrics) observe(kind, result string, took time.Duration) {
 	if m == nil {

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
 	"github.com/converge-gitops/converge/engine/events"
@@ -37,20 +38,25 @@ func (a *Agent) reconcileSource(ctx context.Context, key Key, u *unstructured.Un
 	return outcome{requeue: interval, revision: res.Artifact.Revision}
 }
 
-// triggerConsumers reconciles the Kustomizations that build from source.
+// triggerConsumers reconciles the Kustomizations and HelmReleases that build from source.
 func (a *Agent) triggerConsumers(src Key) {
-	inf, ok := a.informers[kustomizev1.KustomizationKind]
-	if !ok {
-		return
-	}
-	for _, item := range inf.GetStore().List() {
-		u, ok := item.(*unstructured.Unstructured)
+	for kind, refOf := range map[string]func(*unstructured.Unstructured) (string, string, string){
+		kustomizev1.KustomizationKind: sourceRefOf,
+		helmv2.HelmReleaseKind:        helmSourceRefOf,
+	} {
+		inf, ok := a.informers[kind]
 		if !ok {
 			continue
 		}
-		kind, ns, name := sourceRefOf(u)
-		if kind == src.Kind && ns == src.Namespace && name == src.Name {
-			a.trigger(keyOf(kustomizev1.KustomizationKind, u))
+		for _, item := range inf.GetStore().List() {
+			u, ok := item.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			k, ns, name := refOf(u)
+			if k == src.Kind && ns == src.Namespace && name == src.Name {
+				a.trigger(keyOf(kind, u))
+			}
 		}
 	}
 }

@@ -1,0 +1,170 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	"github.com/converge-gitops/converge/crds/meta"
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/source"
+)
+
+var helmReleaseKind = watchedKind{helmv2.HelmReleaseKind, helmv2.GroupVersion.WithResource("helmreleases"), "helm-controller"}
+
+func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstructured) outcome {
+	kind := helmv2.HelmReleaseKind
+	hr := &helmv2.HelmRelease{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, hr); err != nil {
+		return outcome{err: fmt.Errorf("HelmRelease %s/%s: %w", u.GetNamespace(), u.GetName(), err), requeue: a.opts.DependencyRequeue}
+	}
+	ref := objectRef(kind, u)
+	if hr.DeletionTimestamp != nil {
+		if !slices.Contains(hr.Finalizers, helmv2.HelmReleaseFinalizer) {
+			return outcome{skipped: true}
+		}
+		if err := a.helmReleases.Uninstall(ctx, hr); err != nil {
+			a.emit(ctx, ref, events.SeverityError, helmv2.UninstallFailedReason, err.Error(), "")
+			return outcome{err: err, requeue: hr.GetRequeueAfter()}
+		}
+		rest := slices.DeleteFunc(slices.Clone(hr.Finalizers), func(f string) bool { return f == helmv2.HelmReleaseFinalizer })
+		if err := a.patchFinalizers(ctx, helmReleaseKind.gvr, &hr.ObjectMeta, rest); err != nil {
+			return outcome{err: err, requeue: hr.GetRequeueAfter()}
+		}
+		return outcome{skipped: true}
+	}
+	if !slices.Contains(hr.Finalizers, helmv2.HelmReleaseFinalizer) {
+		if err := a.patchFinalizers(ctx, helmReleaseKind.gvr, &hr.ObjectMeta, append(slices.Clone(hr.Finalizers), helmv2.HelmReleaseFinalizer)); err != nil {
+			return outcome{err: err, requeue: hr.GetRequeueAfter()}
+		}
+	}
+	if hr.Spec.Suspend {
+		a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, readyStatus(u), true)
+		return outcome{skipped: true}
+	}
+	chrt, chartErr := a.charts.ResolveChart(ctx, hr, nil)
+	digest := ""
+	if chartErr == nil && hr.Spec.ChartRef != nil {
+		if art, err := a.artifactOf(hr.Spec.ChartRef.Kind, hr.Spec.ChartRef.Namespace, hr.Spec.ChartRef.Name, hr.Namespace); err == nil && art != nil {
+			digest, chartErr = helm.TrackSourceDigest(chrt, hr.Spec.ChartRef.Kind, art.Revision)
+		}
+	}
+	res := a.helmReleases.Reconcile(ctx, hr, chrt, digest, chartErr)
+	if res.Suspended {
+		return outcome{skipped: true}
+	}
+	requeue := hr.GetRequeueAfter()
+	if res.RequeueAfter > 0 {
+		requeue = res.RequeueAfter
+	}
+	if res.Err != nil {
+		a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionFalse, false)
+		a.emit(ctx, ref, events.SeverityError, meta.ReconciliationFailedReason, res.Err.Error(), res.Revision)
+		return outcome{err: res.Err, requeue: requeue, waiting: res.RequeueAfter > 0 && chartErr == nil && len(res.Actions) == 0, revision: res.Revision}
+	}
+	a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionTrue, false)
+	if len(res.Actions) > 0 {
+		a.emit(ctx, ref, events.SeverityInfo, meta.ReconciliationSucceededReason,
+			fmt.Sprintf("Helm %v succeeded for release %s with chart version %s", res.Actions, res.Release, res.Revision), res.Revision)
+		a.triggerHelmDependents(hr.Namespace, hr.Name)
+	}
+	return outcome{requeue: requeue, revision: res.Revision}
+}
+
+// artifactOf returns the stored artifact of a source the agent fetched.
+func (a *Agent) artifactOf(kind, namespace, name, defaultNamespace string) (*source.Artifact, error) {
+	if namespace == "" {
+		namespace = defaultNamespace
+	}
+	return a.opts.Store.Current(source.Ref{Kind: kind, Namespace: namespace, Name: name})
+}
+
+// lookupSource returns the typed source object kind namespace/name from the informers; nil when absent.
+func (a *Agent) lookupSource(_ context.Context, kind, namespace, name string) (runtime.Object, error) {
+	inf, ok := a.informers[kind]
+	if !ok {
+		return nil, fmt.Errorf("source kind %s is not supported by this agent", kind)
+	}
+	item, exists, err := inf.GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !exists {
+		return nil, err
+	}
+	obj, err := a.scheme.New(sourcev1.GroupVersion.WithKind(kind))
+	if err != nil {
+		return nil, err
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.(*unstructured.Unstructured).Object, obj); err != nil {
+		return nil, fmt.Errorf("%s %s/%s: %w", kind, namespace, name, err)
+	}
+	return obj, nil
+}
+
+// storedDir returns the files of a source's current artifact; a source not fetched yet is scheduled.
+func (a *Agent) storedDir(_ context.Context, obj runtime.Object) (string, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return "", fmt.Errorf("%T is not a source", obj)
+	}
+	kind := obj.GetObjectKind().GroupVersionKind().Kind
+	if kind == "" {
+		kinds, _, err := a.scheme.ObjectKinds(obj)
+		if err != nil || len(kinds) == 0 {
+			return "", fmt.Errorf("%T is not a known source kind", obj)
+		}
+		kind = kinds[0].Kind
+	}
+	art, err := a.opts.Store.Current(source.Ref{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()})
+	if err != nil {
+		return "", err
+	}
+	if art == nil || art.Dir == "" {
+		a.trigger(Key{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()})
+		return "", fmt.Errorf("%s %s/%s has no artifact yet", kind, m.GetNamespace(), m.GetName())
+	}
+	return art.Dir, nil
+}
+
+// triggerHelmDependents reconciles the HelmReleases that dependsOn namespace/name.
+func (a *Agent) triggerHelmDependents(namespace, name string) {
+	inf, ok := a.informers[helmv2.HelmReleaseKind]
+	if !ok {
+		return
+	}
+	for _, item := range inf.GetStore().List() {
+		u := item.(*unstructured.Unstructured)
+		deps, _, _ := unstructured.NestedSlice(u.Object, "spec", "dependsOn")
+		for _, d := range deps {
+			m, _ := d.(map[string]any)
+			ns, _ := m["namespace"].(string)
+			if ns == "" {
+				ns = u.GetNamespace()
+			}
+			if m["name"] == name && ns == namespace {
+				a.trigger(keyOf(helmv2.HelmReleaseKind, u))
+			}
+		}
+	}
+}
+
+// helmSourceRefOf returns the source a HelmRelease's chart comes from (spec.chart.spec.sourceRef or
+// spec.chartRef).
+func helmSourceRefOf(u *unstructured.Unstructured) (kind, namespace, name string) {
+	path := []string{"spec", "chart", "spec", "sourceRef"}
+	if _, ok, _ := unstructured.NestedMap(u.Object, "spec", "chartRef"); ok {
+		path = []string{"spec", "chartRef"}
+	}
+	kind, _, _ = unstructured.NestedString(u.Object, append(path, "kind")...)
+	name, _, _ = unstructured.NestedString(u.Object, append(path, "name")...)
+	namespace, _, _ = unstructured.NestedString(u.Object, append(path, "namespace")...)
+	if namespace == "" {
+		namespace = u.GetNamespace()
+	}
+	return kind, namespace, name
+}
