@@ -92,7 +92,7 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	am := &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper, OpenAPI: clients.Discovery}
+	am := &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}
 	if err := ensureCRDs(ctx, opts, clients, am); err != nil {
 		return nil, err
 	}

@@ -75,7 +75,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	// The limits commands/cmdutil.Factory.RESTConfig sets for `converge apply`.
 	e.convergeC = rest.CopyConfig(cluster.Config)
 	e.convergeC.QPS, e.convergeC.Burst = kube.DefaultQPS, kube.DefaultBurst
-	e.m = &Manager{Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cluster.Client.Discovery())), OpenAPI: cluster.Client.Discovery()}
+	e.m = &Manager{Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cluster.Client.Discovery()))}
 	e.freshManager(b)
 
 	rawCfg := rest.CopyConfig(cluster.Config)

@@ -20,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 
 	fluxmeta "github.com/converge-gitops/converge/crds/meta"
@@ -90,21 +89,9 @@ type Manager struct {
 	FieldManager string
 	// Concurrency bounds parallel requests (default 16).
 	Concurrency int
-	// OpenAPI, when set, lets large plans recognise unchanged objects from their managed fields
-	// instead of dry-running each one (see fieldOwnership).
-	OpenAPI discovery.OpenAPISchemaInterface
-
-	ownershipOnce sync.Once
-	ownership     *fieldOwnership
-}
-
-func (m *Manager) fieldOwnership() *fieldOwnership {
-	m.ownershipOnce.Do(func() {
-		if m.OpenAPI != nil {
-			m.ownership = &fieldOwnership{openAPI: m.OpenAPI}
-		}
-	})
-	return m.ownership
+	// TakeOver lists the foreign field managers whose fields are merged into FieldManager's before an
+	// object is applied (nil: DefaultTakeOver; empty: none).
+	TakeOver []ForeignManager
 }
 
 // Options tune one Apply.
@@ -253,23 +240,20 @@ type step struct {
 	action   Action
 	reason   string
 	recreate bool
-	policy   string
+	// takeover is the JSON patch that hands foreign managers' fields to ours before the apply.
+	takeover []byte
 }
 
 // plan decides, per object, what apply must do: dry-run it against the live object.
 func (m *Manager) plan(ctx context.Context, objs []*unstructured.Unstructured, opts Options) ([]*step, error) {
 	live := m.prefetch(ctx, objs)
-	var owners *fieldOwnership
-	if len(objs) >= skipThreshold {
-		owners = m.fieldOwnership()
-	}
 	steps := make([]*step, len(objs))
 	errs := make([]error, len(objs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.limit())
 	for i, o := range objs {
 		g.Go(func() error {
-			s, err := m.planOne(gctx, o, opts, live, owners)
+			s, err := m.planOne(gctx, o, opts, live)
 			steps[i], errs[i] = s, err
 			return nil
 		})
@@ -304,8 +288,8 @@ func (l *liveObjects) lookup(o ObjMeta) (*unstructured.Unstructured, bool) {
 	return l.objects[o.ID()], true
 }
 
-// prefetch lists, once per kind and namespace, the groups of objects large enough for a LIST to beat
-// one GET per object. Failures are ignored: planning then falls back to GETs.
+// prefetch lists, once per kind and namespace and in parallel, the groups of objects large enough for a
+// LIST to beat one GET per object. Failures are ignored: planning then falls back to GETs.
 func (m *Manager) prefetch(ctx context.Context, objs []*unstructured.Unstructured) *liveObjects {
 	groups := map[string][]ObjMeta{}
 	for _, o := range objs {
@@ -313,6 +297,9 @@ func (m *Manager) prefetch(ctx context.Context, objs []*unstructured.Unstructure
 		groups[listKey(meta)] = append(groups[listKey(meta)], meta)
 	}
 	l := &liveObjects{objects: map[string]*unstructured.Unstructured{}, listed: map[string]bool{}}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(m.limit())
 	for key, metas := range groups {
 		if len(metas) < listThreshold {
 			continue
@@ -321,24 +308,32 @@ func (m *Manager) prefetch(ctx context.Context, objs []*unstructured.Unstructure
 		if err != nil {
 			continue
 		}
-		list, err := ri.List(ctx, metav1.ListOptions{})
-		if err != nil {
-			continue
-		}
-		for i := range list.Items {
-			item := &list.Items[i]
-			l.objects[MetaOf(item).ID()] = item
-		}
-		l.listed[key] = true
+		g.Go(func() error {
+			list, err := ri.List(gctx, metav1.ListOptions{})
+			if err != nil {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i := range list.Items {
+				item := &list.Items[i]
+				l.objects[MetaOf(item).ID()] = item
+			}
+			l.listed[key] = true
+			return nil
+		})
 	}
+	_ = g.Wait()
 	return l
 }
 
-func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opts Options, prefetched *liveObjects, owners *fieldOwnership) (*step, error) {
-	s := &step{obj: o, meta: MetaOf(o), policy: o.GetAnnotations()[fluxmeta.SSAAnnotation]}
+func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opts Options, prefetched *liveObjects) (*step, error) {
+	s := &step{obj: o, meta: MetaOf(o)}
 	fail := func(op string, err error) (*step, error) { return nil, &ObjectError{Object: s.meta, Op: op, Err: err} }
-	if strings.EqualFold(s.policy, "Ignore") || o.GetAnnotations()[fluxmeta.ReconcileAnnotation] == fluxmeta.DisabledValue ||
-		o.GetLabels()[fluxmeta.ReconcileAnnotation] == fluxmeta.DisabledValue {
+	excluded := func(u *unstructured.Unstructured) bool {
+		return hasMeta(u, fluxmeta.SSAAnnotation, "Ignore") || hasMeta(u, fluxmeta.ReconcileAnnotation, fluxmeta.DisabledValue)
+	}
+	if excluded(o) {
 		s.action, s.reason = Skipped, "reconciliation disabled by annotation"
 		return s, nil
 	}
@@ -359,15 +354,25 @@ func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opt
 		}
 	}
 	s.live = live
-	if live != nil && strings.EqualFold(s.policy, "IfNotPresent") {
+	if live != nil && excluded(live) {
+		s.action, s.reason = Skipped, "reconciliation disabled by annotation on the cluster's object"
+		return s, nil
+	}
+	if live != nil && hasMeta(o, fluxmeta.SSAAnnotation, "IfNotPresent") {
 		s.action, s.reason = Skipped, "exists and the ssa policy is IfNotPresent"
 		return s, nil
 	}
-	if live != nil && owners.unchanged(o, live, m.fieldManager()) {
+	var taken []string
+	if live != nil {
+		if s.takeover, taken, err = takeoverPatch(o, live, m.fieldManager(), m.takeOver(), time.Now()); err != nil {
+			return fail("validate", err)
+		}
+	}
+	if live != nil && s.takeover == nil && ownedUnchanged(o, live, m.fieldManager()) {
 		s.dry, s.action = live, Unchanged
 		return s, nil
 	}
-	dry, err := m.ssa(ctx, ri, o, true, !strings.EqualFold(s.policy, "Merge"))
+	dry, err := m.ssa(ctx, ri, o, true)
 	if err != nil && opts.DryRun && live == nil && missingNamespace(err) {
 		// A namespace another Kustomization creates first: nothing to compare with yet.
 		s.action, s.reason = Created, "namespace "+o.GetNamespace()+" does not exist yet, so the server could not validate it"
@@ -375,8 +380,8 @@ func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opt
 	}
 	if err != nil {
 		if live != nil && isImmutable(err) {
-			if opts.Force || o.GetAnnotations()[fluxmeta.ForceAnnotation] == fluxmeta.EnabledValue {
-				s.action, s.recreate, s.reason = Configured, true, "immutable field changed: recreated"
+			if opts.Force || hasMeta(o, fluxmeta.ForceAnnotation, fluxmeta.EnabledValue) || hasMeta(live, fluxmeta.ForceAnnotation, fluxmeta.EnabledValue) {
+				s.action, s.recreate, s.reason, s.takeover = Configured, true, "immutable field changed: recreated", nil
 				return s, nil
 			}
 			return fail("validate", fmt.Errorf("%w (immutable field changed; enable force to recreate it)", err))
@@ -387,10 +392,13 @@ func (m *Manager) planOne(ctx context.Context, o *unstructured.Unstructured, opt
 	switch {
 	case live == nil:
 		s.action = Created
-	case drifted(live, dry):
+	case drifted(live, dry) || s.takeover != nil:
 		s.action = Configured
 	default:
 		s.action = Unchanged
+	}
+	if s.takeover != nil {
+		s.reason = "took over from " + strings.Join(taken, ", ")
 	}
 	return s, nil
 }
@@ -412,7 +420,10 @@ func isImmutable(err error) bool {
 	return strings.Contains(msg, "immutable") || strings.Contains(msg, "may not change once set")
 }
 
-func (m *Manager) ssa(ctx context.Context, ri dynamic.ResourceInterface, o *unstructured.Unstructured, dryRun, force bool) (*unstructured.Unstructured, error) {
+// ssa server-side applies o, forcing ownership of conflicting fields as Flux does (other managers keep
+// the fields o does not set; the ssa: Merge policy only spares them the takeover).
+func (m *Manager) ssa(ctx context.Context, ri dynamic.ResourceInterface, o *unstructured.Unstructured, dryRun bool) (*unstructured.Unstructured, error) {
+	force := true
 	po := metav1.PatchOptions{FieldManager: m.fieldManager(), Force: &force}
 	if dryRun {
 		po.DryRun = []string{metav1.DryRunAll}
@@ -474,7 +485,12 @@ func (m *Manager) write(ctx context.Context, s *step) error {
 			return &ObjectError{Object: s.meta, Op: "recreate", Err: err}
 		}
 	}
-	if _, err := m.ssa(ctx, s.ri, s.obj, false, !strings.EqualFold(s.policy, "Merge")); err != nil {
+	if s.takeover != nil {
+		if _, err := s.ri.Patch(ctx, s.obj.GetName(), types.JSONPatchType, s.takeover, metav1.PatchOptions{FieldManager: m.fieldManager()}); err != nil {
+			return &ObjectError{Object: s.meta, Op: "take over fields", Err: err}
+		}
+	}
+	if _, err := m.ssa(ctx, s.ri, s.obj, false); err != nil {
 		return &ObjectError{Object: s.meta, Op: "apply", Err: err}
 	}
 	return nil
@@ -557,7 +573,7 @@ func (m *Manager) Prune(ctx context.Context, stale []ObjMeta, opts PruneOptions)
 			errs = append(errs, &ObjectError{Object: o, Op: "prune", Err: err})
 			continue
 		}
-		if live.GetAnnotations()[fluxmeta.PruneAnnotation] == fluxmeta.DisabledValue || live.GetLabels()[fluxmeta.PruneAnnotation] == fluxmeta.DisabledValue {
+		if hasMeta(live, fluxmeta.PruneAnnotation, fluxmeta.DisabledValue) {
 			cs.Entries = append(cs.Entries, Change{Object: o, Subject: o.String(), Action: Skipped, Reason: "pruning disabled by annotation"})
 			continue
 		}

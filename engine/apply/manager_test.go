@@ -6,7 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -315,17 +321,30 @@ func TestApplyManyObjectsOfOneKind(t *testing.T) {
 type countingTransport struct {
 	next    http.RoundTripper
 	patches atomic.Int64
+	mu      sync.Mutex
+	paths   []string
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodPatch {
 		c.patches.Add(1)
+		c.mu.Lock()
+		c.paths = append(c.paths, r.URL.Path)
+		c.mu.Unlock()
 	}
 	return c.next.RoundTrip(r)
 }
 
-// Large unchanged sets are recognised from their managed fields, without a dry-run per object; any
-// difference falls back to the dry-run.
+func (c *countingTransport) reset() {
+	c.patches.Store(0)
+	c.mu.Lock()
+	c.paths = nil
+	c.mu.Unlock()
+}
+
+// Unchanged objects are recognised from their managed fields, without a dry-run per object; drift made by
+// other writers (updates, forced applies, removals) and changes in the desired objects fall back to the
+// dry-run and are corrected.
 func TestUnchangedObjectsNeedNoDryRun(t *testing.T) {
 	ctx := context.Background()
 	counter := &countingTransport{}
@@ -335,40 +354,221 @@ func TestUnchangedObjectsNeedNoDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Manager{Client: dyn, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cluster.Client.Discovery())),
-		OpenAPI: cluster.Client.Discovery()}
-	docs := []string{ns("app9")}
-	for i := 0; i < skipThreshold+20; i++ {
-		docs = append(docs, cm("app9", fmt.Sprintf("cm-%03d", i), "one"))
+	m := &Manager{Client: dyn, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cluster.Client.Discovery()))}
+	const space = "app9"
+	docs := func() []string {
+		out := []string{ns(space)}
+		for i := range 12 {
+			name := fmt.Sprintf("app-%02d", i)
+			out = append(out, benchDeployment(space, name), benchService(space, name), benchConfigMap(space, name), benchServiceAccount(space, name))
+		}
+		return out
 	}
-	if _, err := m.Apply(ctx, objects(t, docs...), Options{}); err != nil {
+	if _, err := m.Apply(ctx, objects(t, docs()...), Options{}); err != nil {
 		t.Fatal(err)
 	}
-	counter.patches.Store(0)
-	cs, err := m.Apply(ctx, objects(t, docs...), Options{})
-	if err != nil || cs.Changed() || cs.Count(Unchanged) != len(docs) {
+	counter.reset()
+	cs, err := m.Apply(ctx, objects(t, docs()...), Options{})
+	if err != nil || cs.Changed() || cs.Count(Unchanged) != len(docs()) {
 		t.Fatalf("unchanged re-apply: %+v %v", cs, err)
 	}
 	if n := counter.patches.Load(); n > 1 {
 		t.Errorf("%d PATCH requests for an unchanged set, want at most the Namespace's", n)
 	}
 
-	// Drift by another writer moves ownership: the object must be dry-run and re-applied.
-	if _, err := cluster.Client.CoreV1().ConfigMaps("app9").Patch(ctx, "cm-007", types.MergePatchType, []byte(`{"data":{"key":"drift"}}`),
-		metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+	// Drift by other writers, each a different way, and two changes in the desired objects.
+	drift := []struct {
+		resource, name string
+		typ            types.PatchType
+		patch          string
+		force          bool
+		manager        string
+	}{
+		{"configmaps", "app-01", types.MergePatchType, `{"data":{"APP_NAME":"drift"}}`, false, "kubectl-edit"},
+		{"deployments", "app-02", types.StrategicMergePatchType, `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"evil:1"}]}}}}`, false, "kubectl-patch"},
+		{"deployments", "app-03", types.ApplyPatchType, `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"app-03"},"spec":{"replicas":2}}`, true, "other-applier"},
+		{"services", "app-04", types.JSONPatchType, `[{"op":"replace","path":"/spec/ports/0/targetPort","value":9090}]`, false, "kubectl-patch"},
+		{"serviceaccounts", "app-05", types.JSONPatchType, `[{"op":"remove","path":"/metadata/labels/app.kubernetes.io~1part-of"}]`, false, "kubectl-label"},
+		{"deployments", "app-06", types.StrategicMergePatchType, `{"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"LOG_LEVEL","value":"debug"}]}]}}}}`, false, "kubectl-set"},
+	}
+	for _, d := range drift {
+		gvr := map[string]schema.GroupVersionResource{
+			"configmaps": {Version: "v1", Resource: "configmaps"}, "services": {Version: "v1", Resource: "services"},
+			"serviceaccounts": {Version: "v1", Resource: "serviceaccounts"}, "deployments": {Group: "apps", Version: "v1", Resource: "deployments"},
+		}[d.resource]
+		force := d.force
+		if _, err := dyn.Resource(gvr).Namespace(space).Patch(ctx, d.name, d.typ, []byte(d.patch), metav1.PatchOptions{FieldManager: d.manager, Force: forcePtr(d.typ, force)}); err != nil {
+			t.Fatalf("drift %s/%s: %v", d.resource, d.name, err)
+		}
+	}
+	// Another controller adding a field converge does not set is not drift: apply would not touch it.
+	// (kubectl's edits would be: converge takes over kubectl's fields, see TestTakeOverFromKubectlAndFlux.)
+	if _, err := cluster.Client.CoreV1().ConfigMaps(space).Patch(ctx, "app-07", types.MergePatchType, []byte(`{"metadata":{"annotations":{"note":"theirs"}}}`),
+		metav1.PatchOptions{FieldManager: "some-controller"}); err != nil {
 		t.Fatal(err)
 	}
-	docs[20] = cm("app9", "cm-019", "two")
-	cs, err = m.Apply(ctx, objects(t, docs...), Options{})
+	changed := docs()
+	changed[1+4*8+2] = strings.Replace(changed[1+4*8+2], "APP_NAME: app-08", "APP_NAME: renamed", 1)                                              // ConfigMap app-08
+	changed[1+4*9+1] = strings.Replace(changed[1+4*9+1], "  labels: {app.kubernetes.io/name: app-09, app.kubernetes.io/part-of: bench}\n", "", 1) // Service app-09 drops its labels
+	cs, err = m.Apply(ctx, objects(t, changed...), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := []string{"ConfigMap/app9/app-01", "Deployment/app9/app-02", "Deployment/app9/app-03", "Service/app9/app-04", "ServiceAccount/app9/app-05",
+		"Deployment/app9/app-06", "ConfigMap/app9/app-08", "Service/app9/app-09"}
 	got := actions(cs)
-	if got["ConfigMap/app9/cm-007"] != Configured || got["ConfigMap/app9/cm-019"] != Configured || cs.Count(Unchanged) != len(docs)-2 {
-		t.Fatalf("after drift and a change: %v", got)
+	for _, w := range want {
+		if got[w] != Configured {
+			t.Errorf("%s: %s, want configured", w, got[w])
+		}
 	}
-	live, _ := cluster.Client.CoreV1().ConfigMaps("app9").Get(ctx, "cm-007", metav1.GetOptions{})
-	if live.Data["key"] != "one" {
-		t.Errorf("drift not corrected: %v", live.Data)
+	if cs.Count(Unchanged) != len(changed)-len(want) {
+		t.Errorf("%d unchanged, want %d: %v", cs.Count(Unchanged), len(changed)-len(want), got)
+	}
+
+	// Every drift is corrected: a third apply finds nothing to do, without a dry-run.
+	counter.reset()
+	cs, err = m.Apply(ctx, objects(t, changed...), Options{})
+	if err != nil || cs.Changed() {
+		t.Fatalf("after correction: %v %v", actions(cs), err)
+	}
+	if n := counter.patches.Load(); n > 1 {
+		t.Errorf("%d PATCH requests after the correction, want at most the Namespace's", n)
+	}
+	dep, err := cluster.Client.AppsV1().Deployments(space).Get(ctx, "app-02", metav1.GetOptions{})
+	if err != nil || dep.Spec.Template.Spec.Containers[0].Image != "registry.example.com/bench/app:1.0.0" {
+		t.Errorf("image drift not corrected: %v", err)
+	}
+	dep, err = cluster.Client.AppsV1().Deployments(space).Get(ctx, "app-03", metav1.GetOptions{})
+	if err != nil || *dep.Spec.Replicas != 0 {
+		t.Errorf("forced-apply drift not corrected: %v", err)
+	}
+	svc, err := cluster.Client.CoreV1().Services(space).Get(ctx, "app-09", metav1.GetOptions{})
+	if err != nil || len(svc.Labels) != 0 {
+		t.Errorf("labels removed from the desired Service are still there: %v %v", svc.Labels, err)
+	}
+	cm7, err := cluster.Client.CoreV1().ConfigMaps(space).Get(ctx, "app-07", metav1.GetOptions{})
+	if err != nil || cm7.Annotations["note"] != "theirs" {
+		t.Errorf("another writer's own field was removed: %v", err)
+	}
+}
+
+func forcePtr(typ types.PatchType, force bool) *bool {
+	if typ != types.ApplyPatchType {
+		return nil
+	}
+	return &force
+}
+
+// Objects first written by kubectl (client-side and server-side apply) or by Flux's kustomize-controller
+// are taken over: their fields become converge's, so fields removed from Git are removed from the
+// cluster and no stale owner is left. The ssa: Merge policy and unrelated managers keep theirs.
+func TestTakeOverFromKubectlAndFlux(t *testing.T) {
+	ctx := context.Background()
+	counter := &countingTransport{}
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter }
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Manager{Client: dyn, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cluster.Client.Discovery()))}
+	const space = "app10"
+	if _, err := m.Apply(ctx, objects(t, ns(space)), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	two := func(name string, annotations ...string) string {
+		return strings.Replace(cm(space, name, "one", annotations...), "\ndata:\n", "\ndata:\n  extra: gone-from-git\n", 1)
+	}
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := cluster.WriteKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	kubectl := func(args ...string) {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, filepath.Join(testenv.BinDir(), "kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+	}
+	for name, doc := range map[string]string{
+		"csa":   two("csa"),
+		"ssa":   two("ssa"),
+		"merge": two("merge", "kustomize.toolkit.fluxcd.io/ssa: Merge"),
+	} {
+		file := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if name == "ssa" {
+			kubectl("apply", "--server-side", "-f", file)
+		} else {
+			kubectl("apply", "-f", file)
+		}
+	}
+	flux := &Manager{Client: dyn, Mapper: m.Mapper, FieldManager: "kustomize-controller"}
+	if _, err := flux.Apply(ctx, objects(t, two("flux")), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Flux before server-side apply wrote with updates.
+	if _, err := cluster.Client.CoreV1().ConfigMaps(space).Patch(ctx, "flux", types.MergePatchType, []byte(`{"data":{"old":"update"}}`),
+		metav1.PatchOptions{FieldManager: "kustomize-controller"}); err != nil {
+		t.Fatal(err)
+	}
+	operator := &Manager{Client: dyn, Mapper: m.Mapper, FieldManager: "some-operator"}
+	if _, err := operator.Apply(ctx, objects(t, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: operator\n  namespace: app10\ndata:\n  theirs: kept\n"), Options{}); err != nil {
+		t.Fatal(err)
+	}
+
+	desired := objects(t, cm(space, "csa", "one"), cm(space, "ssa", "one"), cm(space, "flux", "one"),
+		cm(space, "merge", "one", "kustomize.toolkit.fluxcd.io/ssa: Merge"), cm(space, "operator", "one"))
+	cs, err := m.Apply(ctx, desired, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"csa", "ssa", "flux"} {
+		e := findEntry(cs, "ConfigMap/app10/"+name)
+		if e == nil || e.Action != Configured || !strings.Contains(e.Reason, "took over from") {
+			t.Errorf("%s: %+v", name, e)
+		}
+	}
+	managers := func(name string) (map[string]string, []string) {
+		live, err := cluster.Client.CoreV1().ConfigMaps(space).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range live.ManagedFields {
+			out = append(out, e.Manager+"/"+string(e.Operation))
+		}
+		sort.Strings(out)
+		if _, ok := live.Annotations["kubectl.kubernetes.io/last-applied-configuration"]; ok {
+			out = append(out, "last-applied-configuration")
+		}
+		return live.Data, out
+	}
+	for _, name := range []string{"csa", "ssa", "flux"} {
+		data, owners := managers(name)
+		if len(data) != 1 || data["key"] != "one" || strings.Join(owners, ",") != "converge/Apply" {
+			t.Errorf("%s after the takeover: data %v, owners %v", name, data, owners)
+		}
+	}
+	if data, owners := managers("merge"); data["extra"] != "gone-from-git" || !slices.Contains(owners, "kubectl-client-side-apply/Update") {
+		t.Errorf("ssa: Merge must keep kubectl's fields: %v %v", data, owners)
+	}
+	if data, owners := managers("operator"); data["theirs"] != "kept" || data["key"] != "one" || !slices.Contains(owners, "some-operator/Apply") {
+		t.Errorf("an unrelated manager must keep its fields: %v %v", data, owners)
+	}
+
+	counter.reset()
+	cs, err = m.Apply(ctx, desired, Options{})
+	if err != nil || cs.Changed() {
+		t.Fatalf("second apply after the takeover: %v %v", actions(cs), err)
+	}
+	// Only the ssa: Merge object still needs a dry-run: its content never changed, so converge never
+	// wrote it and owns none of its fields (as with Flux).
+	if n := counter.patches.Load(); n != 1 || !strings.HasSuffix(counter.paths[0], "/merge") {
+		t.Errorf("%d PATCH requests after the takeover, want only the dry-run of merge: %v", n, counter.paths)
 	}
 }

@@ -49,6 +49,9 @@ type Checker struct {
 	Interval time.Duration
 	// After waits; injectable for tests. Defaults to time.After.
 	After func(time.Duration) <-chan time.Time
+
+	// exprs are CEL health checks per kind (see WithExpressions).
+	exprs map[schema.GroupKind]*evaluator
 }
 
 // Check returns the current state of every object.
@@ -63,6 +66,10 @@ func (c *Checker) Check(ctx context.Context, objs []Object) ([]State, error) {
 		case err != nil:
 			return nil, fmt.Errorf("health check of %s: %w", o, err)
 		default:
+			if ev := c.evaluatorFor(o.GVK.GroupKind()); ev != nil {
+				st.Status, st.Message = ev.evaluate(ctx, u)
+				break
+			}
 			res, err := status.Compute(u)
 			if err != nil {
 				st.Status, st.Message = status.UnknownStatus, err.Error()
