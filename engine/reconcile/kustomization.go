@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,12 +16,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/health"
+	"github.com/converge-gitops/converge/engine/kube"
 )
 
 // KustomizationsResource is the Kustomization API resource.
@@ -35,6 +38,13 @@ type Kustomizations struct {
 	// Impersonate returns the apply manager and health checker acting as the ServiceAccount
 	// namespace/name, for Kustomizations with spec.serviceAccountName. Nil refuses such Kustomizations.
 	Impersonate func(namespace, name string) (*apply.Manager, *health.Checker, error)
+	// Remote returns the apply manager and health checker of another cluster, for Kustomizations with
+	// spec.kubeConfig.secretRef (cfg already impersonates spec.serviceAccountName when set). Nil builds
+	// them with kube.New, with Apply's and Health's settings.
+	Remote func(cfg *rest.Config) (*apply.Manager, *health.Checker, error)
+	// Kubeconfig says which credentials a kubeconfig Secret may use (default: no exec plugins, no
+	// disabled TLS verification).
+	Kubeconfig kube.KubeconfigOptions
 }
 
 // KustomizationResult is the outcome of one reconciliation.
@@ -98,17 +108,12 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 	if buildErr != nil {
 		return fail(kustomizev1.BuildFailedReason, buildErr)
 	}
-	am, hc := r.Apply, r.Health
-	if sa := ks.Spec.ServiceAccountName; sa != "" {
-		if r.Impersonate == nil {
-			return fail(kustomizev1.ReconciliationFailedReason, fmt.Errorf("serviceAccountName %s: impersonation is not available here", sa))
-		}
-		if am, hc, err = r.Impersonate(ks.Namespace, sa); err != nil {
-			return fail(kustomizev1.ReconciliationFailedReason, fmt.Errorf("impersonating service account %s/%s: %w", ks.Namespace, sa, err))
-		}
+	am, hc, err := r.clientsFor(ctx, ks)
+	if err != nil {
+		return fail(kustomizev1.ReconciliationFailedReason, err)
 	}
-	if ks.Spec.KubeConfig != nil {
-		return fail(kustomizev1.ReconciliationFailedReason, errors.New("spec.kubeConfig (a remote cluster) is not supported yet"))
+	if hc, err = withExpressions(hc, ks); err != nil {
+		return fail(meta.InvalidCELExpressionReason, err)
 	}
 
 	cs, err := am.Apply(ctx, objs, apply.Options{Force: ks.Spec.Force})
@@ -157,6 +162,84 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 		setReady(st, ks.Generation, metav1.ConditionTrue, kustomizev1.ReconciliationSucceededReason, msg, r.now())
 	}, res)
 	return res
+}
+
+// clientsFor returns the apply manager and health checker that act for ks: on its kubeConfig's cluster,
+// as its serviceAccountName.
+func (r *Kustomizations) clientsFor(ctx context.Context, ks *kustomizev1.Kustomization) (*apply.Manager, *health.Checker, error) {
+	sa := ks.Spec.ServiceAccountName
+	switch {
+	case ks.Spec.KubeConfig != nil:
+		return r.remote(ctx, ks)
+	case sa != "":
+		if r.Impersonate == nil {
+			return nil, nil, fmt.Errorf("serviceAccountName %s: impersonation is not available here", sa)
+		}
+		am, hc, err := r.Impersonate(ks.Namespace, sa)
+		if err != nil {
+			return nil, nil, fmt.Errorf("impersonating service account %s/%s: %w", ks.Namespace, sa, err)
+		}
+		return am, hc, nil
+	}
+	return r.Apply, r.Health, nil
+}
+
+// withExpressions returns hc with ks's healthCheckExprs.
+func withExpressions(hc *health.Checker, ks *kustomizev1.Kustomization) (*health.Checker, error) {
+	if len(ks.Spec.HealthCheckExprs) == 0 {
+		return hc, nil
+	}
+	exprs := make([]health.Expressions, 0, len(ks.Spec.HealthCheckExprs))
+	for _, e := range ks.Spec.HealthCheckExprs {
+		exprs = append(exprs, health.Expressions{APIVersion: e.APIVersion, Kind: e.Kind, Current: e.Current, InProgress: e.InProgress, Failed: e.Failed})
+	}
+	return hc.WithExpressions(exprs)
+}
+
+var secretsResource = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+
+// remote builds the clients of the cluster ks's kubeConfig.secretRef reaches.
+func (r *Kustomizations) remote(ctx context.Context, ks *kustomizev1.Kustomization) (*apply.Manager, *health.Checker, error) {
+	ref := ks.Spec.KubeConfig.SecretRef
+	if ref == nil {
+		return nil, nil, errors.New("spec.kubeConfig.configMapRef (provider-based kubeconfig) is not supported yet; use spec.kubeConfig.secretRef")
+	}
+	u, err := r.Client.Resource(secretsResource).Namespace(ks.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubeConfig.secretRef: reading Secret %s/%s: %w", ks.Namespace, ref.Name, err)
+	}
+	secret := &corev1.Secret{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, secret); err != nil {
+		return nil, nil, fmt.Errorf("kubeConfig.secretRef: Secret %s/%s: %w", ks.Namespace, ref.Name, err)
+	}
+	data, err := kube.KubeconfigFromSecret(secret.Data, ref.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubeConfig.secretRef: Secret %s/%s: %w", ks.Namespace, ref.Name, err)
+	}
+	cfg, err := kube.RESTConfigFromKubeconfig(data, r.Kubeconfig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubeConfig.secretRef: Secret %s/%s: %w", ks.Namespace, ref.Name, err)
+	}
+	if sa := ks.Spec.ServiceAccountName; sa != "" {
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ks.Namespace + ":" + sa}
+	}
+	if r.Remote != nil {
+		return r.Remote(cfg)
+	}
+	clients, err := kube.New(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubeConfig.secretRef: %w", err)
+	}
+	am, hc := &apply.Manager{}, &health.Checker{}
+	if r.Apply != nil {
+		*am = *r.Apply
+	}
+	if r.Health != nil {
+		*hc = *r.Health
+	}
+	am.Client, am.Mapper = clients.Dynamic, clients.Mapper
+	hc.Client, hc.Mapper = clients.Dynamic, clients.Mapper
+	return am, hc, nil
 }
 
 func (r *Kustomizations) now() time.Time {
