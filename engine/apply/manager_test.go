@@ -191,7 +191,7 @@ func TestImmutableFieldAndForce(t *testing.T) {
 	job := func(image string, force bool) string {
 		a := ""
 		if force {
-			a = "\n  annotations:\n    kustomize.toolkit.fluxcd.io/force: enabled"
+			a = "\n  annotations:\n    kustomize.toolkit.fluxcd.io/force: Enabled"
 		}
 		return "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: app4" + a +
 			"\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: m\n        image: " + image + "\n"
@@ -570,5 +570,42 @@ func TestTakeOverFromKubectlAndFlux(t *testing.T) {
 	// wrote it and owns none of its fields (as with Flux).
 	if n := counter.patches.Load(); n != 1 || !strings.HasSuffix(counter.paths[0], "/merge") {
 		t.Errorf("%d PATCH requests after the takeover, want only the dry-run of merge: %v", n, counter.paths)
+	}
+}
+
+// Flux's per-object settings, as labels or annotations, with any letter case, on the desired object or
+// (reconcile: disabled, ssa: Ignore) on the cluster's.
+func TestPerObjectSettings(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t)
+	if _, err := m.Apply(ctx, objects(t, ns("app11"), cm("app11", "frozen", "one"), cm("app11", "labelled", "one")), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Someone disables reconciliation on the cluster's object.
+	if _, err := cluster.Client.CoreV1().ConfigMaps("app11").Patch(ctx, "frozen", types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"kustomize.toolkit.fluxcd.io/reconcile":"Disabled"}}}`), metav1.PatchOptions{FieldManager: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	labelled := strings.Replace(cm("app11", "labelled", "two"), "  namespace: app11\n", "  namespace: app11\n  labels:\n    kustomize.toolkit.fluxcd.io/ssa: ignore\n", 1)
+	cs, err := m.Apply(ctx, objects(t, ns("app11"), cm("app11", "frozen", "two"), labelled), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(cs); got["ConfigMap/app11/frozen"] != Skipped || got["ConfigMap/app11/labelled"] != Skipped {
+		t.Fatalf("got %v", got)
+	}
+	for _, name := range []string{"frozen", "labelled"} {
+		if live, _ := cluster.Client.CoreV1().ConfigMaps("app11").Get(ctx, name, metav1.GetOptions{}); live.Data["key"] != "one" {
+			t.Errorf("%s was applied: %v", name, live.Data)
+		}
+	}
+	// prune: disabled as a label, in capitals.
+	keep := strings.Replace(cm("app11", "kept", "one"), "  namespace: app11\n", "  namespace: app11\n  labels:\n    kustomize.toolkit.fluxcd.io/prune: DISABLED\n", 1)
+	if _, err := m.Apply(ctx, objects(t, keep), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	pcs, err := m.Prune(ctx, []ObjMeta{{Namespace: "app11", Name: "kept", Kind: "ConfigMap", Version: "v1"}}, PruneOptions{})
+	if err != nil || actions(pcs)["ConfigMap/app11/kept"] != Skipped {
+		t.Fatalf("prune: %v %v", actions(pcs), err)
 	}
 }
