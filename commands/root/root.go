@@ -18,8 +18,17 @@ import (
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/commands/diff"
+	"github.com/converge-gitops/converge/commands/events"
+	"github.com/converge-gitops/converge/commands/export"
 	"github.com/converge-gitops/converge/commands/get"
+	"github.com/converge-gitops/converge/commands/install"
+	"github.com/converge-gitops/converge/commands/logs"
 	"github.com/converge-gitops/converge/commands/push"
+	"github.com/converge-gitops/converge/commands/reconcile"
+	"github.com/converge-gitops/converge/commands/suspend"
+	"github.com/converge-gitops/converge/commands/trace"
+	"github.com/converge-gitops/converge/commands/tree"
+	"github.com/converge-gitops/converge/commands/uninstall"
 	"github.com/converge-gitops/converge/commands/version"
 )
 
@@ -59,6 +68,16 @@ cluster (agent).`,
 		get.NewCmdGet(f),
 		push.NewCmdPush(f),
 		agent.NewCmdAgent(f),
+		install.NewCmdInstall(f),
+		uninstall.NewCmdUninstall(f),
+		reconcile.NewCmdReconcile(f),
+		suspend.NewCmdSuspend(f),
+		suspend.NewCmdResume(f),
+		events.NewCmdEvents(f),
+		export.NewCmdExport(f),
+		tree.NewCmdTree(f),
+		trace.NewCmdTrace(f),
+		logs.NewCmdLogs(f),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd

@@ -1,10 +1,12 @@
-// Package inspect reads the state of Flux objects from the cluster for `converge get` and friends.
+// Package inspect reads and operates on Flux objects in the cluster for `converge get` and the commands
+// that operate the agent: reconcile requests, suspend/resume, export, tree, trace, events and logs.
 package inspect
 
 import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -22,13 +24,30 @@ type Kind struct {
 
 // Kinds are the Flux kinds `get` knows, by the names users type.
 var Kinds = map[string]Kind{
-	"kustomizations": {"Kustomization", gvr("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"), []string{"status", "lastAppliedRevision"}},
-	"helmreleases":   {"HelmRelease", gvr("helm.toolkit.fluxcd.io", "v2", "helmreleases"), []string{"status", "lastAttemptedRevision"}},
-	"git":            {"GitRepository", gvr("source.toolkit.fluxcd.io", "v1", "gitrepositories"), []string{"status", "artifact", "revision"}},
-	"oci":            {"OCIRepository", gvr("source.toolkit.fluxcd.io", "v1", "ocirepositories"), []string{"status", "artifact", "revision"}},
-	"helm":           {"HelmRepository", gvr("source.toolkit.fluxcd.io", "v1", "helmrepositories"), []string{"status", "artifact", "revision"}},
-	"chart":          {"HelmChart", gvr("source.toolkit.fluxcd.io", "v1", "helmcharts"), []string{"status", "artifact", "revision"}},
-	"bucket":         {"Bucket", gvr("source.toolkit.fluxcd.io", "v1", "buckets"), []string{"status", "artifact", "revision"}},
+	"kustomizations":         {"Kustomization", gvr("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"), []string{"status", "lastAppliedRevision"}},
+	"helmreleases":           {"HelmRelease", gvr("helm.toolkit.fluxcd.io", "v2", "helmreleases"), []string{"status", "lastAttemptedRevision"}},
+	"git":                    {"GitRepository", gvr("source.toolkit.fluxcd.io", "v1", "gitrepositories"), []string{"status", "artifact", "revision"}},
+	"oci":                    {"OCIRepository", gvr("source.toolkit.fluxcd.io", "v1", "ocirepositories"), []string{"status", "artifact", "revision"}},
+	"helm":                   {"HelmRepository", gvr("source.toolkit.fluxcd.io", "v1", "helmrepositories"), []string{"status", "artifact", "revision"}},
+	"chart":                  {"HelmChart", gvr("source.toolkit.fluxcd.io", "v1", "helmcharts"), []string{"status", "artifact", "revision"}},
+	"bucket":                 {"Bucket", gvr("source.toolkit.fluxcd.io", "v1", "buckets"), []string{"status", "artifact", "revision"}},
+	"external":               {"ExternalArtifact", gvr("source.toolkit.fluxcd.io", "v1", "externalartifacts"), []string{"status", "artifact", "revision"}},
+	"alerts":                 {"Alert", gvr("notification.toolkit.fluxcd.io", "v1beta3", "alerts"), nil},
+	"providers":              {"Provider", gvr("notification.toolkit.fluxcd.io", "v1beta3", "providers"), nil},
+	"receivers":              {"Receiver", gvr("notification.toolkit.fluxcd.io", "v1", "receivers"), nil},
+	"imagerepositories":      {"ImageRepository", gvr("image.toolkit.fluxcd.io", "v1", "imagerepositories"), nil},
+	"imagepolicies":          {"ImagePolicy", gvr("image.toolkit.fluxcd.io", "v1", "imagepolicies"), []string{"status", "latestRef", "tag"}},
+	"imageupdateautomations": {"ImageUpdateAutomation", gvr("image.toolkit.fluxcd.io", "v1", "imageupdateautomations"), []string{"status", "lastPushCommit"}},
+}
+
+// KindNamed returns the Kind whose Kind name is kind (e.g. "GitRepository"), case-insensitively.
+func KindNamed(kind string) (Kind, bool) {
+	for _, k := range Kinds {
+		if strings.EqualFold(k.Kind, kind) {
+			return k, true
+		}
+	}
+	return Kind{}, false
 }
 
 func gvr(g, v, r string) schema.GroupVersionResource {
@@ -45,6 +64,8 @@ type Row struct {
 	// Ready is "True", "False" or "Unknown" (no Ready condition yet, or not for this generation).
 	Ready   string `json:"ready"`
 	Message string `json:"message"`
+	// Conditions maps each condition type to its status, for status selectors.
+	Conditions map[string]string `json:"-"`
 }
 
 // List returns the objects of kind in namespace ("" for all), sorted by namespace and name.
@@ -57,13 +78,17 @@ func List(ctx context.Context, client dynamic.Interface, kind Kind, namespace st
 	for _, item := range list.Items {
 		rows = append(rows, RowOf(kind, &item))
 	}
+	sortRows(rows)
+	return rows, nil
+}
+
+func sortRows(rows []Row) {
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].Namespace != rows[j].Namespace {
 			return rows[i].Namespace < rows[j].Namespace
 		}
 		return rows[i].Name < rows[j].Name
 	})
-	return rows, nil
 }
 
 // RowOf summarises u.
@@ -72,8 +97,12 @@ func RowOf(kind Kind, u *unstructured.Unstructured) Row {
 	r.Revision, _, _ = unstructured.NestedString(u.Object, kind.RevisionPath...)
 	r.Suspended, _, _ = unstructured.NestedBool(u.Object, "spec", "suspend")
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	r.Conditions = map[string]string{}
 	for _, c := range conds {
 		cm, _ := c.(map[string]any)
+		if t, ok := cm["type"].(string); ok {
+			r.Conditions[t], _ = cm["status"].(string)
+		}
 		if cm["type"] != "Ready" {
 			continue
 		}
@@ -89,4 +118,47 @@ func RowOf(kind Kind, u *unstructured.Unstructured) Row {
 		r.Message = "waiting to be reconciled"
 	}
 	return r
+}
+
+// StatusSelector selects rows by a condition's status, as `--status-selector ready=false` spells it.
+type StatusSelector struct {
+	Type   string
+	Status string
+}
+
+// ParseStatusSelector parses "type=status" (case-insensitive, e.g. ready=false); "" selects everything.
+func ParseStatusSelector(s string) (*StatusSelector, error) {
+	if s == "" {
+		return nil, nil
+	}
+	typ, status, ok := strings.Cut(s, "=")
+	typ, status = strings.TrimSpace(typ), strings.TrimSpace(status)
+	if !ok || typ == "" || status == "" {
+		return nil, fmt.Errorf("status selector %q: want <condition type>=<status>, e.g. ready=false", s)
+	}
+	switch strings.ToLower(status) {
+	case "true", "false", "unknown":
+	default:
+		return nil, fmt.Errorf("status selector %q: status must be true, false or unknown", s)
+	}
+	return &StatusSelector{Type: typ, Status: status}, nil
+}
+
+// Match reports whether r has the selected condition status. The Ready condition is judged as the READY
+// column shows it (Unknown while the status is for an older generation); a missing condition is Unknown.
+func (s *StatusSelector) Match(r Row) bool {
+	if s == nil {
+		return true
+	}
+	got := "Unknown"
+	if strings.EqualFold(s.Type, "Ready") {
+		got = r.Ready
+	} else {
+		for t, st := range r.Conditions {
+			if strings.EqualFold(t, s.Type) {
+				got = st
+			}
+		}
+	}
+	return strings.EqualFold(got, s.Status)
 }

@@ -1,0 +1,137 @@
+// Package install implements `converge install`: the agent, its CRDs and RBAC in the cluster.
+package install
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/health"
+	engineinstall "github.com/converge-gitops/converge/engine/install"
+	"github.com/converge-gitops/converge/engine/kube"
+)
+
+// Options are the inputs of `converge install`.
+type Options struct {
+	IO      *cmdutil.IOStreams
+	Clients func() (*kube.Clients, error)
+	Install engineinstall.Options
+	Export  bool
+	Wait    bool
+	Timeout time.Duration
+}
+
+// NewCmdInstall returns the install command.
+func NewCmdInstall(f *cmdutil.Factory) *cobra.Command {
+	opts := &Options{IO: f.IO, Clients: f.KubeClients}
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Install the converge agent, the Flux CRDs and their RBAC in the cluster",
+		Long: `Install applies, in the namespace -n (default flux-system): the Namespace, the Flux CRDs, the agent's
+ServiceAccount, RBAC, Deployment, the converge Service (artifacts) and the webhook-receiver Service, and
+NetworkPolicies like Flux's. Then it waits for the agent to become ready (--wait=false to skip).
+
+The agent applies whatever the Kustomizations and HelmReleases hold, so, like Flux's controllers, its
+ServiceAccount is bound to cluster-admin; a Role in its namespace grants what the agent itself needs
+(Leases for leader election, Events). Use a Kustomization's spec.serviceAccountName to restrict what a
+tenant's objects may do.
+
+--export prints the manifests instead of applying them (for a Git repository or a bootstrap).`,
+		Example: `  converge install
+  converge install --export > clusters/production/flux-system/converge.yaml
+  converge install --version v0.3.0 --components-extra image-reflector-controller,image-automation-controller`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Install.Namespace = f.Namespace()
+			if opts.Install.Version == "" {
+				opts.Install.Version = f.Build.Version
+				if opts.Install.Version == "" || opts.Install.Version == "dev" {
+					opts.Install.Version = "latest"
+					fmt.Fprintln(f.IO.ErrOut, f.IO.ErrStyles().WarningLine("this is a development build: installing the image tag \"latest\" (set --version)"))
+				}
+			}
+			if err := opts.Install.Validate(); err != nil {
+				return cmdutil.FlagErrorf("%v", err)
+			}
+			opts.Timeout = f.Timeout
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
+			defer cancel()
+			return Run(ctx, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.Export, "export", false, "print the manifests instead of applying them")
+	fl.StringVar(&opts.Install.Image, "image", engineinstall.DefaultImage, "the agent's image repository (the tag is --version)")
+	fl.StringVar(&opts.Install.Version, "version", "", "image tag and version label (default: this binary's version)")
+	fl.StringSliceVar(&opts.Install.ComponentsExtra, "components-extra", nil,
+		"extra Flux APIs whose CRDs to install: "+strings.Join(engineinstall.ExtraComponents, ", "))
+	fl.BoolVar(&opts.Wait, "wait", true, "wait for the agent's Deployment to become ready")
+	_ = cmd.RegisterFlagCompletionFunc("components-extra", cobra.FixedCompletions(engineinstall.ExtraComponents, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Run exports or applies the installation.
+func Run(ctx context.Context, opts *Options) error {
+	objs, err := engineinstall.Objects(opts.Install)
+	if err != nil {
+		return err
+	}
+	if opts.Export {
+		return export(opts, objs)
+	}
+	st := opts.IO.ErrStyles()
+	clients, err := opts.Clients()
+	if err != nil {
+		return err
+	}
+	ns := opts.Install.Namespace
+	fmt.Fprintln(opts.IO.ErrOut, st.ActionLine(fmt.Sprintf("installing converge %s in %s namespace", opts.Install.Version, ns)))
+	m := &apply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}
+	cs, err := m.Apply(ctx, objs, apply.Options{})
+	if cs != nil {
+		for _, e := range cs.Entries {
+			fmt.Fprintf(opts.IO.Out, "%s %s\n", e.Subject, e.Action)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("installing: %w", err)
+	}
+	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("install applied"))
+	if !opts.Wait {
+		return nil
+	}
+	fmt.Fprintln(opts.IO.ErrOut, st.WaitingLine("waiting for the agent to become ready"))
+	checker := &health.Checker{Client: clients.Dynamic, Mapper: clients.Mapper}
+	deploy := health.Object{GVK: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, Namespace: ns, Name: engineinstall.AgentName}
+	timeout := opts.Timeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if _, err := checker.Wait(ctx, []health.Object{deploy}, timeout); err != nil {
+		return fmt.Errorf("the agent did not become ready: %w", err)
+	}
+	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(engineinstall.AgentName+": deployment ready"))
+	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("install finished"))
+	return nil
+}
+
+func export(opts *Options, objs []*unstructured.Unstructured) error {
+	out, err := engineinstall.Manifest(objs)
+	if err != nil {
+		return err
+	}
+	head := fmt.Sprintf("# converge %s\n# Components: %s\n", opts.Install.Version,
+		strings.Join(append(append([]string{}, engineinstall.Components...), opts.Install.ComponentsExtra...), ", "))
+	if _, err := fmt.Fprint(opts.IO.Out, head); err != nil {
+		return err
+	}
+	_, err = opts.IO.Out.Write(out)
+	return err
+}

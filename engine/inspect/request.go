@@ -1,0 +1,285 @@
+package inspect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+)
+
+// Flux's reconcile request annotations.
+const (
+	RequestedAtAnnotation = "reconcile.fluxcd.io/requestedAt"
+	ForceAtAnnotation     = "reconcile.fluxcd.io/forceAt"
+)
+
+// ErrSuspended is returned when asked to reconcile a suspended object.
+var ErrSuspended = errors.New("is suspended: resume it first")
+
+// Ref names one Flux object.
+type Ref struct {
+	Kind      Kind
+	Namespace string
+	Name      string
+}
+
+func (r Ref) String() string { return r.Kind.Kind + "/" + r.Namespace + "/" + r.Name }
+
+// Operator asks the agent (or Flux's controllers) to act on Flux objects and waits for their answer.
+type Operator struct {
+	Client dynamic.Interface
+	// Now gives the request timestamps (default time.Now).
+	Now func() time.Time
+	// Interval between polls while waiting (default 500ms).
+	Interval time.Duration
+}
+
+func (o *Operator) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
+// Get returns the object ref names.
+func (o *Operator) Get(ctx context.Context, ref Ref) (*unstructured.Unstructured, error) {
+	u, err := o.Client.Resource(ref.Kind.Resource).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("%s %s/%s not found", ref.Kind.Kind, ref.Namespace, ref.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s/%s: %w", ref.Kind.Kind, ref.Namespace, ref.Name, err)
+	}
+	return u, nil
+}
+
+// Names returns the names of the objects of kind in namespace, sorted.
+func (o *Operator) Names(ctx context.Context, kind Kind, namespace string) ([]string, error) {
+	list, err := o.Client.Resource(kind.Resource).Namespace(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s in %s: %w", kind.Resource.Resource, namespace, err)
+	}
+	names := make([]string, 0, len(list.Items))
+	for _, it := range list.Items {
+		names = append(names, it.GetName())
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// RequestReconcile sets reconcile.fluxcd.io/requestedAt (and forceAt when force) to the current time in
+// RFC3339Nano and returns that token. A suspended object is refused with ErrSuspended.
+func (o *Operator) RequestReconcile(ctx context.Context, ref Ref, force bool) (string, error) {
+	u, err := o.Get(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if suspended, _, _ := unstructured.NestedBool(u.Object, "spec", "suspend"); suspended {
+		return "", fmt.Errorf("%s %s/%s %w", ref.Kind.Kind, ref.Namespace, ref.Name, ErrSuspended)
+	}
+	token := o.now().Format(time.RFC3339Nano)
+	ann := map[string]any{RequestedAtAnnotation: token}
+	if force {
+		ann[ForceAtAnnotation] = token
+	}
+	return token, o.patch(ctx, ref, map[string]any{"metadata": map[string]any{"annotations": ann}})
+}
+
+// SetSuspend sets spec.suspend. Resuming also requests a reconciliation (returned token; "" when
+// suspending), as the agent should catch up with what changed meanwhile.
+func (o *Operator) SetSuspend(ctx context.Context, ref Ref, suspend bool) (string, error) {
+	patch := map[string]any{"spec": map[string]any{"suspend": suspend}}
+	token := ""
+	if !suspend {
+		token = o.now().Format(time.RFC3339Nano)
+		patch["metadata"] = map[string]any{"annotations": map[string]any{RequestedAtAnnotation: token}}
+	}
+	return token, o.patch(ctx, ref, patch)
+}
+
+func (o *Operator) patch(ctx context.Context, ref Ref, patch map[string]any) error {
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	_, err = o.Client.Resource(ref.Kind.Resource).Namespace(ref.Namespace).Patch(ctx, ref.Name, types.MergePatchType, data, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("%s %s/%s not found", ref.Kind.Kind, ref.Namespace, ref.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s/%s: %w", ref.Kind.Kind, ref.Namespace, ref.Name, err)
+	}
+	return nil
+}
+
+// Result is the state of an object once it handled a reconcile request.
+type Result struct {
+	Ref      Ref    `json:"-"`
+	Subject  string `json:"subject"`
+	Ready    string `json:"ready"`
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
+	Revision string `json:"revision,omitempty"`
+}
+
+// NotReadyError is returned when the object handled the request and is not Ready.
+type NotReadyError struct{ Result Result }
+
+func (e *NotReadyError) Error() string {
+	msg := e.Result.Message
+	if msg == "" {
+		msg = e.Result.Reason
+	}
+	return fmt.Sprintf("%s %s/%s reconciliation failed: %s", e.Result.Ref.Kind.Kind, e.Result.Ref.Namespace, e.Result.Ref.Name, msg)
+}
+
+// WaitReconciled waits until status.lastHandledReconcileAt equals token and the Ready condition, for the
+// object's current generation, is True or False. Ready=False returns a *NotReadyError with the result.
+func (o *Operator) WaitReconciled(ctx context.Context, ref Ref, token string) (Result, error) {
+	interval := o.Interval
+	if interval <= 0 {
+		interval = 500 * time.Millisecond
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	state := "not handled yet"
+	for {
+		u, err := o.Get(ctx, ref)
+		if err != nil && ctx.Err() == nil {
+			return Result{}, err
+		}
+		if err == nil {
+			res, done, why := handled(ref, u, token)
+			if done {
+				if res.Ready == "False" {
+					return res, &NotReadyError{Result: res}
+				}
+				return res, nil
+			}
+			state = why
+		}
+		select {
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("waiting for %s %s/%s to reconcile (%s): %w", ref.Kind.Kind, ref.Namespace, ref.Name, state, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func handled(ref Ref, u *unstructured.Unstructured, token string) (Result, bool, string) {
+	got, _, _ := unstructured.NestedString(u.Object, "status", "lastHandledReconcileAt")
+	if got != token {
+		return Result{}, false, fmt.Sprintf("lastHandledReconcileAt is %q", got)
+	}
+	if observed, ok, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration"); ok && observed < u.GetGeneration() {
+		return Result{}, false, "status is for an older generation"
+	}
+	res := Result{Ref: ref, Subject: ref.String(), Ready: "Unknown"}
+	res.Revision, _, _ = unstructured.NestedString(u.Object, ref.Kind.RevisionPath...)
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Ready" {
+			res.Ready, _ = m["status"].(string)
+			res.Reason, _ = m["reason"].(string)
+			res.Message, _ = m["message"].(string)
+		}
+	}
+	if res.Ready != "True" && res.Ready != "False" {
+		return Result{}, false, "Ready is " + res.Ready
+	}
+	return res, true, ""
+}
+
+// Sources returns the sources ref reconciles from, the outermost first: a Kustomization's sourceRef;
+// a HelmRelease's chartRef, or its HelmChart and that chart's source; a HelmChart's source.
+func (o *Operator) Sources(ctx context.Context, ref Ref) ([]Ref, error) {
+	u, err := o.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return SourcesOf(ctx, ref, u, func(ctx context.Context, r Ref) (*unstructured.Unstructured, error) { return o.Get(ctx, r) })
+}
+
+// SourcesOf is Sources for an object already read; get reads the intermediate HelmChart.
+func SourcesOf(ctx context.Context, ref Ref, u *unstructured.Unstructured, get func(context.Context, Ref) (*unstructured.Unstructured, error)) ([]Ref, error) {
+	refOf := func(path ...string) (Ref, bool, error) {
+		m, ok, _ := unstructured.NestedStringMap(u.Object, path...)
+		if !ok || m["name"] == "" {
+			return Ref{}, false, nil
+		}
+		kind, known := KindNamed(m["kind"])
+		if !known {
+			return Ref{}, false, fmt.Errorf("%s: %s kind %q is not a known source kind", ref, strings.Join(path, "."), m["kind"])
+		}
+		ns := m["namespace"]
+		if ns == "" {
+			ns = u.GetNamespace()
+		}
+		return Ref{Kind: kind, Namespace: ns, Name: m["name"]}, true, nil
+	}
+	switch ref.Kind.Kind {
+	case "Kustomization", "HelmChart":
+		src, ok, err := refOf("spec", "sourceRef")
+		if err != nil || !ok {
+			return nil, err
+		}
+		return []Ref{src}, nil
+	case "HelmRelease":
+		src, ok, err := refOf("spec", "chartRef")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if src, ok = helmChartOf(u); !ok {
+				return nil, nil
+			}
+		}
+		if src.Kind.Kind == "HelmChart" {
+			return chartChain(ctx, src, get)
+		}
+		return []Ref{src}, nil
+	}
+	return nil, nil
+}
+
+func chartChain(ctx context.Context, chart Ref, get func(context.Context, Ref) (*unstructured.Unstructured, error)) ([]Ref, error) {
+	cu, err := get(ctx, chart)
+	if err != nil {
+		return []Ref{chart}, nil // the chart is not created yet: reconcile what exists
+	}
+	up, err := SourcesOf(ctx, chart, cu, get)
+	if err != nil {
+		return nil, err
+	}
+	return append(up, chart), nil
+}
+
+// helmChartOf names the HelmChart a HelmRelease with spec.chart uses: status.helmChart, else
+// <namespace>-<name> in the namespace of the chart's source, as Flux names it.
+func helmChartOf(u *unstructured.Unstructured) (Ref, bool) {
+	kind := Kinds["chart"]
+	if s, _, _ := unstructured.NestedString(u.Object, "status", "helmChart"); s != "" {
+		ns, name, ok := strings.Cut(s, "/")
+		if ok {
+			return Ref{Kind: kind, Namespace: ns, Name: name}, true
+		}
+	}
+	if _, ok, _ := unstructured.NestedMap(u.Object, "spec", "chart"); !ok {
+		return Ref{}, false
+	}
+	ns, _, _ := unstructured.NestedString(u.Object, "spec", "chart", "spec", "sourceRef", "namespace")
+	if ns == "" {
+		ns = u.GetNamespace()
+	}
+	return Ref{Kind: kind, Namespace: ns, Name: u.GetNamespace() + "-" + u.GetName()}, true
+}

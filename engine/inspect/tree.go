@@ -1,0 +1,105 @@
+package inspect
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Node is one object of an inventory tree.
+type Node struct {
+	Group     string  `json:"group,omitempty"`
+	Kind      string  `json:"kind"`
+	Namespace string  `json:"namespace,omitempty"`
+	Name      string  `json:"name"`
+	Children  []*Node `json:"children,omitempty"`
+	// Missing is set for a nested Kustomization or HelmRelease listed in an inventory but not found.
+	Missing bool `json:"missing,omitempty"`
+}
+
+func (n *Node) String() string {
+	if n.Namespace == "" {
+		return n.Kind + "/" + n.Name
+	}
+	return n.Kind + "/" + n.Namespace + "/" + n.Name
+}
+
+// Tree returns the inventory of the Kustomization or HelmRelease ref as a tree: nested Kustomizations and
+// HelmReleases are expanded with their own inventories, recursively (each object once: a Kustomization
+// listing itself, as flux-system does, is a leaf).
+func Tree(ctx context.Context, get Getter, ref Ref) (*Node, error) {
+	root := &Node{Group: ref.Kind.Resource.Group, Kind: ref.Kind.Kind, Namespace: ref.Namespace, Name: ref.Name}
+	u, err := get(ctx, ref.Kind.gvk(), ref.Namespace, ref.Name)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("%s %s/%s not found", ref.Kind.Kind, ref.Namespace, ref.Name)
+		}
+		return nil, fmt.Errorf("%s %s/%s: %w", ref.Kind.Kind, ref.Namespace, ref.Name, err)
+	}
+	seen := map[string]bool{root.key(): true}
+	if err := expand(ctx, get, root, u, seen); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+func (n *Node) key() string { return n.Group + "/" + n.String() }
+
+func expand(ctx context.Context, get Getter, n *Node, u *unstructured.Unstructured, seen map[string]bool) error {
+	entries, _, _ := unstructured.NestedSlice(u.Object, "status", "inventory", "entries")
+	for _, e := range entries {
+		m, _ := e.(map[string]any)
+		id, _ := m["id"].(string)
+		version, _ := m["v"].(string)
+		child, err := ParseInventoryID(id)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+		n.Children = append(n.Children, child)
+		if !expandable(child) || seen[child.key()] {
+			continue
+		}
+		seen[child.key()] = true
+		cu, err := get(ctx, schema.GroupVersionKind{Group: child.Group, Version: version, Kind: child.Kind}, child.Namespace, child.Name)
+		if apierrors.IsNotFound(err) {
+			child.Missing = true
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", child, err)
+		}
+		if err := expand(ctx, get, child, cu, seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func expandable(n *Node) bool {
+	return (n.Group == "kustomize.toolkit.fluxcd.io" && n.Kind == "Kustomization") ||
+		(n.Group == "helm.toolkit.fluxcd.io" && n.Kind == "HelmRelease")
+}
+
+// ParseInventoryID parses Flux's inventory id "<namespace>_<name>_<group>_<kind>". Names may contain
+// underscores; "__" stands for ":" (RBAC names), as Flux encodes it.
+func ParseInventoryID(id string) (*Node, error) {
+	first := strings.Index(id, "_")
+	last := strings.LastIndex(id, "_")
+	if first < 0 || last <= first {
+		return nil, fmt.Errorf("inventory entry %q: want <namespace>_<name>_<group>_<kind>", id)
+	}
+	ns, rest, kind := id[:first], id[first+1:last], id[last+1:]
+	sep := strings.LastIndex(rest, "_")
+	if sep < 0 || kind == "" {
+		return nil, fmt.Errorf("inventory entry %q: want <namespace>_<name>_<group>_<kind>", id)
+	}
+	name, group := strings.ReplaceAll(rest[:sep], "__", ":"), rest[sep+1:]
+	if name == "" {
+		return nil, fmt.Errorf("inventory entry %q: empty name", id)
+	}
+	return &Node{Group: group, Kind: kind, Namespace: ns, Name: name}, nil
+}
