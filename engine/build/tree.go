@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -305,12 +306,7 @@ func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent 
 			t.fail(id, chain, fmt.Errorf("Kustomization %s: source %s: no way to fetch sources was given", id, srcID))
 			return
 		}
-		t.mu.Lock()
-		declared := make(map[string]runtime.Object, len(t.declared))
-		for k, v := range t.declared {
-			declared[k] = v
-		}
-		t.mu.Unlock()
+		declared := t.declaredCopy()
 		var err error
 		dir, err = t.opts.Sources.ResolveSource(t.ctx, ks.Spec.SourceRef.Kind, srcNs, ks.Spec.SourceRef.Name, declared)
 		if err != nil {
@@ -321,6 +317,12 @@ func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent 
 	t.schedule(ks, dir, chain)
 }
 
+func (t *treeBuild) declaredCopy() map[string]runtime.Object {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.declared)
+}
+
 func sourceID(ks *kustomizev1.Kustomization) string {
 	ns := ks.Spec.SourceRef.Namespace
 	if ns == "" {
@@ -329,8 +331,31 @@ func sourceID(ks *kustomizev1.Kustomization) string {
 	return ks.Spec.SourceRef.Kind + "/" + ns + "/" + ks.Spec.SourceRef.Name
 }
 
+// isRoot reports whether ks is the Kustomization that builds the tree's own path from the tree's own
+// source: the root source by name, or any source that resolves to the root folder (a GitRepository whose
+// URL is a remote of the work tree).
 func (t *treeBuild) isRoot(ks *kustomizev1.Kustomization) bool {
-	return sourceID(ks) == t.opts.RootSource && filepath.Clean("/"+ks.Spec.Path) == filepath.Clean("/"+t.opts.Path)
+	if filepath.Clean("/"+ks.Spec.Path) != filepath.Clean("/"+t.opts.Path) {
+		return false
+	}
+	if sourceID(ks) == t.opts.RootSource {
+		return true
+	}
+	if t.opts.Sources == nil {
+		return false
+	}
+	ns := ks.Spec.SourceRef.Namespace
+	if ns == "" {
+		ns = ks.Namespace
+	}
+	declared := t.declaredCopy()
+	dir, err := t.opts.Sources.ResolveSource(t.ctx, ks.Spec.SourceRef.Kind, ns, ks.Spec.SourceRef.Name, declared)
+	if err != nil {
+		return false
+	}
+	a, errA := filepath.Abs(dir)
+	b, errB := filepath.Abs(t.root)
+	return errA == nil && errB == nil && a == b
 }
 
 func (t *treeBuild) fail(id string, chain []string, err error) {
