@@ -78,7 +78,7 @@ func startAgent(t *testing.T, opts Options) (*Agent, *Metrics) {
 	return a, opts.Metrics
 }
 
-func applyYAML(t *testing.T, doc string) {
+func applyYAML(t testing.TB, doc string) {
 	t.Helper()
 	clients, err := kube.New(cluster.Config)
 	if err != nil {
@@ -101,7 +101,7 @@ func applyYAML(t *testing.T, doc string) {
 	}
 }
 
-func namespace(t *testing.T, name string) {
+func namespace(t testing.TB, name string) {
 	t.Helper()
 	_, err := cluster.Client.CoreV1().Namespaces().Create(context.Background(),
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
