@@ -1,0 +1,135 @@
+package install
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		err  string
+	}{
+		{"defaults", Options{Version: "v1.0.0"}, ""},
+		{"no version", Options{}, "version is required"},
+		{"bad namespace", Options{Version: "v1", Namespace: "Flux_System"}, `namespace "Flux_System"`},
+		{"version not a label value", Options{Version: "v1 beta"}, `version "v1 beta"`},
+		{"image with digest", Options{Version: "v1", Image: "ghcr.io/x/y@sha256:abc"}, "without tag or digest"},
+		{"unknown component", Options{Version: "v1", ComponentsExtra: []string{"image-reflector"}}, `unknown extra component "image-reflector"`},
+		{"known component", Options{Version: "v1", ComponentsExtra: []string{"source-watcher"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.opts.Validate()
+			if tt.err == "" && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestCRDsPerComponent(t *testing.T) {
+	names := func(extra ...string) []string {
+		objs, err := CRDs(extra, map[string]string{PartOfLabel: PartOf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, o := range objs {
+			if o.GetLabels()[PartOfLabel] != PartOf {
+				t.Errorf("%s lacks the part-of label", o.GetName())
+			}
+			out = append(out, o.GetName())
+		}
+		return out
+	}
+	def := names()
+	if len(def) != 11 || slices.Contains(def, "imagepolicies.image.toolkit.fluxcd.io") || !slices.Contains(def, "kustomizations.kustomize.toolkit.fluxcd.io") {
+		t.Errorf("default CRDs = %v", def)
+	}
+	all := names(ExtraComponents...)
+	every, err := AllCRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(every) {
+		t.Errorf("with every extra component: %d CRDs, the repository has %d", len(all), len(every))
+	}
+	// Every embedded CRD belongs to exactly one component.
+	owner := map[string]string{}
+	for c, crds := range componentCRDs {
+		for _, n := range crds {
+			if prev, ok := owner[n]; ok {
+				t.Errorf("%s in %s and %s", n, prev, c)
+			}
+			owner[n] = c
+		}
+	}
+	for _, c := range every {
+		if owner[c.GetName()] == "" {
+			t.Errorf("CRD %s belongs to no component", c.GetName())
+		}
+	}
+}
+
+func TestObjects(t *testing.T) {
+	objs, err := Objects(Options{Namespace: "gitops", Version: "v0.4.0", Image: "registry.local/converge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKind := map[string][]*unstructured.Unstructured{}
+	for _, o := range objs {
+		byKind[o.GetKind()] = append(byKind[o.GetKind()], o)
+		if l := o.GetLabels(); l[PartOfLabel] != PartOf || l[InstanceLabel] != "gitops" || l[VersionLabel] != "v0.4.0" {
+			t.Errorf("%s %s labels = %v", o.GetKind(), o.GetName(), l)
+		}
+		if o.GetKind() != "Namespace" && o.GetKind() != "CustomResourceDefinition" && o.GetKind() != "ClusterRoleBinding" && o.GetNamespace() != "gitops" {
+			t.Errorf("%s %s in namespace %q", o.GetKind(), o.GetName(), o.GetNamespace())
+		}
+	}
+	if objs[0].GetKind() != "Namespace" || objs[1].GetKind() != "CustomResourceDefinition" {
+		t.Errorf("order starts with %s, %s", objs[0].GetKind(), objs[1].GetKind())
+	}
+	for kind, n := range map[string]int{"Namespace": 1, "ServiceAccount": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "Service": 2, "Deployment": 1, "NetworkPolicy": 3} {
+		if len(byKind[kind]) != n {
+			t.Errorf("%d %s objects, want %d", len(byKind[kind]), kind, n)
+		}
+	}
+	d := byKind["Deployment"][0]
+	c, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	container := c[0].(map[string]any)
+	for path, want := range map[string]any{
+		"image": "registry.local/converge:v0.4.0",
+		"securityContext.readOnlyRootFilesystem":   true,
+		"securityContext.allowPrivilegeEscalation": false,
+		"securityContext.runAsNonRoot":             true,
+		"securityContext.seccompProfile.type":      "RuntimeDefault",
+		"livenessProbe.httpGet.path":               "/healthz",
+		"readinessProbe.httpGet.path":              "/readyz",
+		"resources.limits.memory":                  "1Gi",
+	} {
+		got, _, _ := unstructured.NestedFieldNoCopy(container, strings.Split(path, ".")...)
+		if got != want {
+			t.Errorf("container %s = %v, want %v", path, got, want)
+		}
+	}
+	args, _, _ := unstructured.NestedStringSlice(container, "args")
+	if strings.Join(args, " ") != "agent --storage-path=/data --http-addr=:8080 --artifact-base-url=http://converge.gitops.svc.cluster.local./artifacts --log-format=json" {
+		t.Errorf("args = %v", args)
+	}
+	caps, _, _ := unstructured.NestedStringSlice(container, "securityContext", "capabilities", "drop")
+	if !slices.Equal(caps, []string{"ALL"}) {
+		t.Errorf("dropped capabilities = %v", caps)
+	}
+	crb := byKind["ClusterRoleBinding"][0]
+	if role, _, _ := unstructured.NestedString(crb.Object, "roleRef", "name"); role != "cluster-admin" || crb.GetName() != "converge-agent-gitops" {
+		t.Errorf("ClusterRoleBinding %s binds %s", crb.GetName(), role)
+	}
+}
