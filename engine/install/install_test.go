@@ -106,8 +106,8 @@ func TestObjects(t *testing.T) {
 	c, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	container := c[0].(map[string]any)
 	for path, want := range map[string]any{
-		"image": "registry.local/converge:v0.4.0",
-		"securityContext.readOnlyRootFilesystem":   true,
+		"image":                                  "registry.local/converge:v0.4.0",
+		"securityContext.readOnlyRootFilesystem": true,
 		"securityContext.allowPrivilegeEscalation": false,
 		"securityContext.runAsNonRoot":             true,
 		"securityContext.seccompProfile.type":      "RuntimeDefault",
