@@ -37,6 +37,8 @@ type Options struct {
 	// Revision names what is applied: the work tree's revision (nil outside Git).
 	Revision func(wt *git.WorkTree) string
 	Now      func() time.Time
+	// Concurrent bounds how many independent Kustomizations are reconciled at once (default 4).
+	Concurrent int
 }
 
 // NewCmdApply returns the apply command.
@@ -70,6 +72,7 @@ what left the inventory, wait for health, and write the Kustomization's status.`
 	fl.StringArrayVar(&opts.Build.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
 	fl.StringVar(&opts.Build.CacheDir, "cache-dir", "", "artifact store for fetched sources")
 	fl.BoolVar(&opts.InstallCRDs, "install-crds", false, "install or upgrade the Flux CRDs first")
+	fl.IntVar(&opts.Concurrent, "concurrent", 4, "how many independent Kustomizations to reconcile at once")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON)
 	return cmd
 }
@@ -133,7 +136,8 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	return &Prepared{Clients: clients, Apply: am, Kustomizations: rec, Tree: tree, Path: path, Revision: revision}, nil
 }
 
-// Run builds the tree and reconciles every Kustomization.
+// Run builds the tree and reconciles every Kustomization: those that depend on none of each other
+// concurrently (at most Options.Concurrent at a time), each after its parent and its dependsOn.
 func Run(ctx context.Context, opts *Options) error {
 	io := opts.Build.IO
 	st := io.ErrStyles()
@@ -142,73 +146,105 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	clients, am, rec, tree, path, revision := p.Clients, p.Apply, p.Kustomizations, p.Tree, p.Path, p.Revision
-	order, err := Order(tree)
+	order, err := Order(p.Tree)
 	if err != nil {
 		return err
 	}
-	var results []*reconcile.KustomizationResult
-	failed := map[string]bool{}
-	for _, n := range order {
-		ns, name, _ := strings.Cut(n.Kustomization, "/")
-		if n.Kind == build.KindHelmRelease {
-			fmt.Fprintln(io.ErrOut, st.WarningLine(fmt.Sprintf("HelmRelease %s: rendered (see converge build/diff) but not installed: installing HelmReleases is not implemented yet", n.Kustomization)))
-			continue
-		}
-		if n.Parent != "" && failed[n.Parent] {
-			failed[n.Kustomization] = true
-			fmt.Fprintln(io.ErrOut, st.FailureLine(fmt.Sprintf("Kustomization %s skipped: its parent %s failed", n.Kustomization, n.Parent)))
-			continue
-		}
-		if n.Parent == "" {
-			// The root declares itself (flux-system): its own object must exist before its status can be written.
-			if self := findKustomization(n.Objects, ns, name); self != nil {
-				pre := []*unstructured.Unstructured{self}
-				if _, err := clients.Core.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-					nsObj := &unstructured.Unstructured{}
-					nsObj.SetAPIVersion("v1")
-					nsObj.SetKind("Namespace")
-					nsObj.SetName(ns)
-					pre = append(pre, nsObj)
-				}
-				if _, err := am.Apply(ctx, pre, engineapply.Options{}); err != nil {
-					return fmt.Errorf("applying Kustomization %s: %w", n.Kustomization, err)
-				}
-			} else {
-				fmt.Fprintln(io.ErrOut, st.WarningLine(fmt.Sprintf("no Kustomization points at %s: its objects are applied without an inventory, so nothing is pruned", path)))
-				cs, err := am.Apply(ctx, n.Objects, engineapply.Options{})
-				res := &reconcile.KustomizationResult{Kustomization: n.Kustomization, Revision: revision, ChangeSet: cs, Err: err}
-				if cs == nil {
-					res.ChangeSet = &engineapply.ChangeSet{}
-				}
-				report(io, st, res)
-				results = append(results, res)
-				if err != nil {
-					failed[n.Kustomization] = true
-				}
-				continue
-			}
-		}
-		fmt.Fprintln(io.ErrOut, st.ActionLine("reconciling Kustomization "+n.Kustomization))
-		ks := &kustomizev1.Kustomization{}
-		ks.Namespace, ks.Name = ns, name
-		res := rec.Reconcile(ctx, ks, revision, n.Objects, n.Err)
-		report(io, st, res)
-		results = append(results, res)
-		if res.Err != nil {
-			failed[n.Kustomization] = true
+	deps := dependencyIndexes(p.Tree, order)
+	names := make([]string, len(order))
+	for i, n := range order {
+		names[i] = n.Kustomization
+	}
+	d := newDisplay(io.ErrOut, st, isTerminal(io.ErrOut), names)
+	results := make([]*reconcile.KustomizationResult, len(order))
+	run := func(i int) bool {
+		defer d.finish(i)
+		res, ok := runNode(engineapply.WithProgress(ctx, func(pr engineapply.Progress) { d.phase(i, pr) }), p, order[i], d, i, st)
+		results[i] = res
+		return ok
+	}
+	skip := func(i, dep int) {
+		d.line(i, st.FailureLine(fmt.Sprintf("Kustomization %s skipped: %s %s failed", order[i].Kustomization, relation(order[i], order[dep]), order[dep].Kustomization)))
+		d.finish(i)
+	}
+	workers := opts.Concurrent
+	if workers <= 0 {
+		workers = 4
+	}
+	schedule(len(order), deps, workers, run, skip)
+	d.close()
+
+	var done []*reconcile.KustomizationResult
+	failed := false
+	for i, r := range results {
+		if r != nil {
+			done = append(done, r)
+			failed = failed || r.Err != nil
+		} else if order[i].Kind != build.KindHelmRelease {
+			failed = true // skipped after a failed dependency
 		}
 	}
-	summary(io, st, results, opts.Now().Sub(start))
+	summary(io, st, done, opts.Now().Sub(start))
 	if opts.Output == cmdutil.OutputJSON {
-		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, jsonResults(results)); err != nil {
+		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, jsonResults(done)); err != nil {
 			return err
 		}
 	}
-	if len(failed) > 0 {
+	if failed {
 		return &cmdutil.SilentError{Code: cmdutil.ExitError}
 	}
 	return nil
+}
+
+func relation(n, dep *build.Node) string {
+	if n.Parent == dep.Kustomization {
+		return "its parent"
+	}
+	return "its dependency"
+}
+
+// runNode reconciles one node of the tree; its output goes to its block of d. It returns the result
+// (nil for nodes that are not reconciled here) and whether the node succeeded.
+func runNode(ctx context.Context, p *Prepared, n *build.Node, d *display, i int, st cmdutil.Styles) (*reconcile.KustomizationResult, bool) {
+	ns, name, _ := strings.Cut(n.Kustomization, "/")
+	if n.Kind == build.KindHelmRelease {
+		d.line(i, st.WarningLine(fmt.Sprintf("HelmRelease %s: rendered (see converge build/diff) but not installed: installing HelmReleases is not implemented yet", n.Kustomization)))
+		return nil, true
+	}
+	if n.Parent == "" {
+		// The root declares itself (flux-system): its own object must exist before its status can be written.
+		if self := findKustomization(n.Objects, ns, name); self != nil {
+			pre := []*unstructured.Unstructured{self}
+			if _, err := p.Clients.Core.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				nsObj := &unstructured.Unstructured{}
+				nsObj.SetAPIVersion("v1")
+				nsObj.SetKind("Namespace")
+				nsObj.SetName(ns)
+				pre = append(pre, nsObj)
+			}
+			if _, err := p.Apply.Apply(engineapply.WithProgress(ctx, nil), pre, engineapply.Options{}); err != nil {
+				res := &reconcile.KustomizationResult{Kustomization: n.Kustomization, Revision: p.Revision, ChangeSet: &engineapply.ChangeSet{},
+					Err: fmt.Errorf("applying Kustomization %s: %w", n.Kustomization, err)}
+				report(d, i, st, res)
+				return res, false
+			}
+		} else {
+			d.line(i, st.WarningLine(fmt.Sprintf("no Kustomization points at %s: its objects are applied without an inventory, so nothing is pruned", p.Path)))
+			cs, err := p.Apply.Apply(ctx, n.Objects, engineapply.Options{})
+			res := &reconcile.KustomizationResult{Kustomization: n.Kustomization, Revision: p.Revision, ChangeSet: cs, Err: err}
+			if cs == nil {
+				res.ChangeSet = &engineapply.ChangeSet{}
+			}
+			report(d, i, st, res)
+			return res, err == nil
+		}
+	}
+	d.line(i, st.ActionLine("reconciling Kustomization "+n.Kustomization))
+	ks := &kustomizev1.Kustomization{}
+	ks.Namespace, ks.Name = ns, name
+	res := p.Kustomizations.Reconcile(ctx, ks, p.Revision, n.Objects, n.Err)
+	report(d, i, st, res)
+	return res, res.Err == nil
 }
 
 func ensureCRDs(ctx context.Context, opts *Options, clients *kube.Clients, am *engineapply.Manager) error {
@@ -262,32 +298,7 @@ func Order(tree *build.Tree) ([]*build.Node, error) {
 	for _, n := range tree.Nodes {
 		byID[n.Kustomization] = n
 	}
-	deps := map[string][]string{}
-	for _, n := range tree.Nodes {
-		if n.Parent != "" {
-			deps[n.Kustomization] = append(deps[n.Kustomization], n.Parent)
-		}
-	}
-	for _, n := range tree.Nodes {
-		for _, o := range n.Objects {
-			if o.GetKind() != "Kustomization" || o.GroupVersionKind().Group != kustomizev1.GroupVersion.Group {
-				continue
-			}
-			id := o.GetNamespace() + "/" + o.GetName()
-			list, _, _ := unstructured.NestedSlice(o.Object, "spec", "dependsOn")
-			for _, d := range list {
-				dm, _ := d.(map[string]any)
-				dn, _ := dm["name"].(string)
-				dns, _ := dm["namespace"].(string)
-				if dns == "" {
-					dns = o.GetNamespace()
-				}
-				if _, ok := byID[dns+"/"+dn]; ok {
-					deps[id] = append(deps[id], dns+"/"+dn)
-				}
-			}
-		}
-	}
+	deps := dependencies(tree, byID)
 	var out []*build.Node
 	state := map[string]int{} // 1 visiting, 2 done
 	var visit func(id string, path []string) error
@@ -320,7 +331,58 @@ func Order(tree *build.Tree) ([]*build.Node, error) {
 	return out, nil
 }
 
-func report(io *cmdutil.IOStreams, st cmdutil.Styles, res *reconcile.KustomizationResult) {
+// dependencyIndexes returns, for each node of order, the indexes in order of the nodes it waits for.
+func dependencyIndexes(tree *build.Tree, order []*build.Node) [][]int {
+	byID := map[string]*build.Node{}
+	index := map[string]int{}
+	for i, n := range order {
+		byID[n.Kustomization] = n
+		index[n.Kustomization] = i
+	}
+	deps := dependencies(tree, byID)
+	out := make([][]int, len(order))
+	for i, n := range order {
+		for _, d := range deps[n.Kustomization] {
+			if j, ok := index[d]; ok && j != i {
+				out[i] = append(out[i], j)
+			}
+		}
+	}
+	return out
+}
+
+// dependencies maps each node to its parent and the Kustomizations of the tree its dependsOn names.
+func dependencies(tree *build.Tree, byID map[string]*build.Node) map[string][]string {
+	deps := map[string][]string{}
+	for _, n := range tree.Nodes {
+		if n.Parent != "" {
+			deps[n.Kustomization] = append(deps[n.Kustomization], n.Parent)
+		}
+	}
+	for _, n := range tree.Nodes {
+		for _, o := range n.Objects {
+			if o.GetKind() != "Kustomization" || o.GroupVersionKind().Group != kustomizev1.GroupVersion.Group {
+				continue
+			}
+			id := o.GetNamespace() + "/" + o.GetName()
+			list, _, _ := unstructured.NestedSlice(o.Object, "spec", "dependsOn")
+			for _, d := range list {
+				dm, _ := d.(map[string]any)
+				dn, _ := dm["name"].(string)
+				dns, _ := dm["namespace"].(string)
+				if dns == "" {
+					dns = o.GetNamespace()
+				}
+				if _, ok := byID[dns+"/"+dn]; ok {
+					deps[id] = append(deps[id], dns+"/"+dn)
+				}
+			}
+		}
+	}
+	return deps
+}
+
+func report(d *display, i int, st cmdutil.Styles, res *reconcile.KustomizationResult) {
 	cs := res.ChangeSet
 	for _, e := range cs.Entries {
 		if e.Action == engineapply.Unchanged {
@@ -330,17 +392,17 @@ func report(io *cmdutil.IOStreams, st cmdutil.Styles, res *reconcile.Kustomizati
 		if e.Reason != "" {
 			line += " (" + e.Reason + ")"
 		}
-		fmt.Fprintln(io.ErrOut, "  "+line)
+		d.line(i, "  "+line)
 	}
 	switch {
 	case res.Suspended:
-		fmt.Fprintln(io.ErrOut, st.WarningLine("Kustomization "+res.Kustomization+" is suspended: skipped"))
+		d.line(i, st.WarningLine("Kustomization "+res.Kustomization+" is suspended: skipped"))
 	case res.Err != nil:
 		for _, line := range strings.Split(res.Err.Error(), "\n") {
-			fmt.Fprintln(io.ErrOut, st.FailureLine(line))
+			d.line(i, st.FailureLine(line))
 		}
 	default:
-		fmt.Fprintln(io.ErrOut, st.SuccessLine(fmt.Sprintf("Kustomization %s reconciled: %d created, %d configured, %d unchanged, %d deleted",
+		d.line(i, st.SuccessLine(fmt.Sprintf("Kustomization %s reconciled: %d created, %d configured, %d unchanged, %d deleted",
 			res.Kustomization, cs.Count(engineapply.Created), cs.Count(engineapply.Configured), cs.Count(engineapply.Unchanged), cs.Count(engineapply.Deleted))))
 	}
 }

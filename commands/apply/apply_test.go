@@ -73,7 +73,8 @@ func TestApplyExampleRepository(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("first apply failed (%d):\n%s", code, errOut)
 	}
-	for _, want := range []string{"Deployment/demo/podinfo created", "✔ 3 Kustomizations: 8 created"} {
+	t.Logf("first apply:\n%s", errOut)
+	for _, want := range []string{"Deployment/demo/podinfo created", "✔ 3 Kustomizations: 8 created", "► reconciling Kustomization flux-system/apps\n  validating "} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("output lacks %q:\n%s", want, errOut)
 		}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -148,11 +149,23 @@ func IsStageOne(u *unstructured.Unstructured) bool {
 // Apply validates all objects with a server-side dry-run, then applies those that change, in stages.
 // When any object fails validation nothing is written and the errors (one per object) are returned.
 func (m *Manager) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (*ChangeSet, error) {
+	Report(ctx, Progress{Phase: PhaseValidating, Total: len(objs)})
 	plan1, plan2, deferred, stage1, err := m.stagedPlan(ctx, objs, opts)
 	if err != nil {
 		return nil, err
 	}
 	cs := &ChangeSet{}
+	writes := &writeCounter{}
+	for _, s := range append(plan1, plan2...) {
+		if s.action == Created || s.action == Configured {
+			writes.total++
+		}
+	}
+	writes.total += len(deferred)
+	if !opts.DryRun {
+		ctx = context.WithValue(ctx, writeCounterKey{}, writes)
+		Report(ctx, Progress{Phase: PhaseApplying, Total: writes.total})
+	}
 	if err := m.execute(ctx, plan1, opts, cs); err != nil {
 		return cs, err
 	}
@@ -459,6 +472,9 @@ func (m *Manager) execute(ctx context.Context, steps []*step, opts Options, cs *
 		g.Go(func() error {
 			if !opts.DryRun && (s.action == Created || s.action == Configured) {
 				errs[i] = m.write(gctx, s)
+				if w, ok := ctx.Value(writeCounterKey{}).(*writeCounter); ok {
+					Report(ctx, Progress{Phase: PhaseApplying, Done: int(w.done.Add(1)), Total: w.total})
+				}
 			}
 			return nil
 		})
@@ -545,6 +561,14 @@ func crdEstablished(u *unstructured.Unstructured) bool {
 	return false
 }
 
+// writeCounter counts the writes of one Apply for its progress reports.
+type writeCounter struct {
+	total int
+	done  atomic.Int64
+}
+
+type writeCounterKey struct{}
+
 // PruneOptions tune Prune.
 type PruneOptions struct {
 	DryRun bool
@@ -555,6 +579,9 @@ type PruneOptions struct {
 func (m *Manager) Prune(ctx context.Context, stale []ObjMeta, opts PruneOptions) (*ChangeSet, error) {
 	cs := &ChangeSet{}
 	var errs []error
+	if len(stale) > 0 && !opts.DryRun {
+		Report(ctx, Progress{Phase: PhasePruning, Total: len(stale)})
+	}
 	sort.Slice(stale, func(i, j int) bool { return stale[i].ID() < stale[j].ID() })
 	for _, o := range stale {
 		ri, err := m.resource(o)

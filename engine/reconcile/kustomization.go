@@ -138,6 +138,7 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 
 	checks := healthTargets(ks, objs, cs)
 	if len(checks) > 0 {
+		apply.Report(ctx, apply.Progress{Phase: apply.PhaseWaiting, Total: len(checks)})
 		states, err := hc.Wait(ctx, checks, ks.GetTimeout())
 		res.Health = states
 		if err != nil {
