@@ -35,12 +35,16 @@ var errReadOnly = errors.New("the source is read-only during a build")
 // check returns the cleaned absolute form of path, or an error when it (or its resolved symlinks)
 // leaves the source root.
 func (f *confinedFS) check(path string) (string, error) {
+	abs, _, err := f.resolve(path)
+	return abs, err
+}
+
+// resolve returns the cleaned absolute form of path and its form with symlinks resolved (the key of
+// the overlay), or an error when it leaves the source root.
+func (f *confinedFS) resolve(path string) (string, string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", err
-	}
-	if _, ok := f.overlay[abs]; ok {
-		return abs, nil
+		return "", "", err
 	}
 	resolved := abs
 	// Resolve the longest existing prefix, so that a missing file under a symlinked folder is judged too.
@@ -55,9 +59,20 @@ func (f *confinedFS) check(path string) (string, error) {
 		}
 	}
 	if !within(f.root, resolved) {
-		return "", fmt.Errorf("%s is outside the source root: files outside the source cannot be referenced", path)
+		return "", "", fmt.Errorf("%s is outside the source root: files outside the source cannot be referenced", path)
 	}
-	return abs, nil
+	return abs, resolved, nil
+}
+
+// lookup checks path and returns its cleaned absolute form and, when it is a generated file, its
+// overlay content.
+func (f *confinedFS) lookup(path string) (abs string, data []byte, generated bool, err error) {
+	abs, resolved, err := f.resolve(path)
+	if err != nil {
+		return "", nil, false, err
+	}
+	data, generated = f.overlay[resolved]
+	return abs, data, generated, nil
 }
 
 func within(root, p string) bool {
@@ -71,38 +86,35 @@ func (f *confinedFS) MkdirAll(path string) error               { return errReadO
 func (f *confinedFS) RemoveAll(path string) error              { return errReadOnly }
 
 func (f *confinedFS) Open(path string) (filesys.File, error) {
-	abs, err := f.check(path)
+	abs, _, gen, err := f.lookup(path)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := f.overlay[abs]; ok {
+	if gen {
 		return nil, fmt.Errorf("open %s: generated files can only be read whole", path)
 	}
 	return f.disk.Open(abs)
 }
 
 func (f *confinedFS) IsDir(path string) bool {
-	abs, err := f.check(path)
-	if err != nil {
-		return false
-	}
-	if _, ok := f.overlay[abs]; ok {
+	abs, _, gen, err := f.lookup(path)
+	if err != nil || gen {
 		return false
 	}
 	return f.disk.IsDir(abs)
 }
 
 func (f *confinedFS) ReadDir(path string) ([]string, error) {
-	abs, err := f.check(path)
+	_, resolved, err := f.resolve(path)
 	if err != nil {
 		return nil, err
 	}
-	names, err := f.disk.ReadDir(abs)
+	names, err := f.disk.ReadDir(resolved)
 	if err != nil {
 		return nil, err
 	}
 	for p := range f.overlay {
-		if filepath.Dir(p) == abs {
+		if filepath.Dir(p) == resolved {
 			names = append(names, filepath.Base(p))
 		}
 	}
@@ -121,22 +133,22 @@ func dedupe(s []string) []string {
 }
 
 func (f *confinedFS) CleanedAbs(path string) (filesys.ConfirmedDir, string, error) {
-	abs, err := f.check(path)
+	abs, _, gen, err := f.lookup(path)
 	if err != nil {
 		return "", "", err
 	}
-	if _, ok := f.overlay[abs]; ok {
+	if gen {
 		return filesys.ConfirmedDir(filepath.Dir(abs)), filepath.Base(abs), nil
 	}
 	return f.disk.CleanedAbs(abs)
 }
 
 func (f *confinedFS) Exists(path string) bool {
-	abs, err := f.check(path)
+	abs, _, gen, err := f.lookup(path)
 	if err != nil {
 		return false
 	}
-	if _, ok := f.overlay[abs]; ok {
+	if gen {
 		return true
 	}
 	return f.disk.Exists(abs)
@@ -157,25 +169,24 @@ func (f *confinedFS) Glob(pattern string) ([]string, error) {
 }
 
 func (f *confinedFS) ReadFile(path string) ([]byte, error) {
-	abs, err := f.check(path)
+	abs, data, gen, err := f.lookup(path)
 	if err != nil {
 		return nil, err
 	}
-	if b, ok := f.overlay[abs]; ok {
-		return b, nil
+	if gen {
+		return data, nil
 	}
 	return f.disk.ReadFile(abs)
 }
 
+// WriteFile puts data in the overlay, under the path with symlinks resolved so that kustomize finds it
+// whichever way it names the folder.
 func (f *confinedFS) WriteFile(path string, data []byte) error {
-	abs, err := filepath.Abs(path)
+	_, resolved, err := f.resolve(path)
 	if err != nil {
-		return err
-	}
-	if !within(f.root, abs) {
 		return fmt.Errorf("%s is outside the source root", path)
 	}
-	f.overlay[abs] = data
+	f.overlay[resolved] = data
 	return nil
 }
 

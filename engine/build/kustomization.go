@@ -47,6 +47,10 @@ type Builder struct {
 	Strict bool
 	// Helm renders the HelmReleases a tree declares; nil leaves them unrendered.
 	Helm *helm.Renderer
+	// LocalKeys decrypt the SOPS-encrypted files and objects of every Kustomization with
+	// spec.decryption.provider sops, beside the age and PGP keys of its decryption.secretRef Secret
+	// (read through Secrets). Offline, they stand in for that Secret when it cannot be found.
+	LocalKeys *DecryptionKeys
 
 	mu sync.Mutex
 }
@@ -115,6 +119,12 @@ func (b *Builder) Build(ctx context.Context, ks *kustomizev1.Kustomization, root
 	if err != nil {
 		return fail(err)
 	}
+	dec := b.newDecryptor(ks)
+	if dec != nil {
+		if file, err := dec.decryptSources(ctx, fs, dir); err != nil {
+			return nil, &Error{Kustomization: id, File: file, Err: fmt.Errorf("SOPS decryption: %w", err)}
+		}
+	}
 	objs, err := b.kustomize(fs, dir)
 	if err != nil {
 		return fail(err)
@@ -134,6 +144,17 @@ func (b *Builder) Build(ctx context.Context, ks *kustomizev1.Kustomization, root
 		}
 		if obj.GetName() == "" || obj.GetKind() == "" || obj.GetAPIVersion() == "" {
 			return nil, &Error{Kustomization: id, File: origin, Err: errors.New("object without apiVersion, kind or name")}
+		}
+		if dec != nil {
+			out, field, err := dec.decryptObject(ctx, obj)
+			if err != nil {
+				if field != "" {
+					err = fmt.Errorf("%s: %w", field, err)
+				}
+				return nil, &Error{Kustomization: id, File: origin, Object: describe(obj), Err: fmt.Errorf("SOPS decryption: %w", err)}
+			}
+			objs[i] = out
+			obj = out
 		}
 		if ks.Spec.PostBuild != nil && vars != nil {
 			out, err := b.substitute(obj, vars)

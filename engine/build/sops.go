@@ -1,0 +1,591 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"filippo.io/age"
+	agearmor "filippo.io/age/armor"
+	"github.com/ProtonMail/go-crypto/openpgp"
+	pgparmor "github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/getsops/sops/v3"
+	"github.com/getsops/sops/v3/aes"
+	"github.com/getsops/sops/v3/cmd/sops/formats"
+	"github.com/getsops/sops/v3/config"
+	"github.com/getsops/sops/v3/keyservice"
+	"github.com/getsops/sops/v3/stores/dotenv"
+	"github.com/getsops/sops/v3/stores/ini"
+	sopsjson "github.com/getsops/sops/v3/stores/json"
+	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/konfig"
+	kustypes "sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/yaml"
+
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+)
+
+// SOPS decryption as Flux's kustomize-controller does it: the files a kustomization's secretGenerator
+// (files, envs) and patches read are decrypted before kustomize runs, then every built object that
+// carries SOPS metadata, and every Secret data entry that is a SOPS-encrypted file, is decrypted.
+const (
+	// DecryptionProviderSOPS is the only spec.decryption.provider Flux knows.
+	DecryptionProviderSOPS = "sops"
+	// DecryptAnnotation set to "disabled" leaves an object encrypted.
+	DecryptAnnotation = "kustomize.toolkit.fluxcd.io/decrypt"
+	// Entries of the decryption Secret holding keys, by extension (Flux's naming).
+	AgeKeyExt = ".agekey"
+	PGPKeyExt = ".asc"
+
+	maxEncryptedFileSize = 5 << 20
+)
+
+// markers tell a SOPS-encrypted document of each format, in the order they are tried. Binary files
+// are JSON envelopes at rest, so JSON covers them.
+var markers = []struct {
+	format formats.Format
+	marker []byte
+}{
+	{formats.Dotenv, []byte("sops_mac=ENC[")},
+	{formats.Ini, []byte("[sops]")},
+	{formats.Json, []byte(`"mac": "ENC[`)},
+	{formats.Yaml, []byte("mac: ENC[")},
+}
+
+func markerOf(f formats.Format) []byte {
+	if f == formats.Binary {
+		f = formats.Json
+	}
+	for _, m := range markers {
+		if m.format == f {
+			return m.marker
+		}
+	}
+	return nil
+}
+
+func detectFormat(data []byte) (formats.Format, bool) {
+	for _, m := range markers {
+		if bytes.Contains(data, m.marker) {
+			return m.format, true
+		}
+	}
+	return 0, false
+}
+
+// formatForPath is SOPS' format for a file name; Docker config files are JSON whatever their name.
+func formatForPath(p string) formats.Format {
+	if strings.HasSuffix(p, ".dockerconfigjson") {
+		return formats.Json
+	}
+	return formats.FormatForPath(p)
+}
+
+func formatName(f formats.Format) string {
+	switch f {
+	case formats.Dotenv:
+		return "dotenv"
+	case formats.Ini:
+		return "INI"
+	case formats.Json:
+		return "JSON"
+	case formats.Yaml:
+		return "YAML"
+	}
+	return "binary"
+}
+
+// DecryptionKeys are SOPS private keys held in memory: age identities and PGP private keys. Add keys
+// before builds start; builds only read them.
+type DecryptionKeys struct {
+	age []age.Identity
+	pgp openpgp.EntityList
+	// sources name where the keys came from, for error messages.
+	sources []string
+}
+
+// Add reads the keys in data, telling age identities from armored PGP private keys by their content;
+// name (a file, or a Secret entry) is used in errors.
+func (k *DecryptionKeys) Add(name string, data []byte) error {
+	switch {
+	case bytes.Contains(data, []byte("-----BEGIN PGP PRIVATE KEY BLOCK-----")):
+		return k.AddPGP(name, data)
+	case bytes.Contains(data, []byte("AGE-SECRET-KEY-")):
+		return k.AddAge(name, data)
+	}
+	return fmt.Errorf("%s: neither age identities (AGE-SECRET-KEY-...) nor an armored PGP private key", name)
+}
+
+// AddAge reads age identities, one a line (blank lines and # comments ignored).
+func (k *DecryptionKeys) AddAge(name string, data []byte) error {
+	ids, err := age.ParseIdentities(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("%s: age identities: %w", name, err)
+	}
+	k.age = append(k.age, ids...)
+	k.sources = append(k.sources, name)
+	return nil
+}
+
+// AddPGP reads PGP private keys, armored or binary. Keys protected by a passphrase are refused: there is
+// no one to type it.
+func (k *DecryptionKeys) AddPGP(name string, data []byte) error {
+	ring, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+	if err != nil {
+		var binErr error
+		if ring, binErr = openpgp.ReadKeyRing(bytes.NewReader(data)); binErr != nil {
+			return fmt.Errorf("%s: PGP key: %w", name, err)
+		}
+	}
+	n := 0
+	for _, e := range ring {
+		if e.PrivateKey == nil {
+			continue
+		}
+		if e.PrivateKey.Encrypted {
+			return fmt.Errorf("%s: PGP key %X is protected by a passphrase; decryption needs a key without one", name, e.PrimaryKey.Fingerprint)
+		}
+		for _, sub := range e.Subkeys {
+			if sub.PrivateKey != nil && sub.PrivateKey.Encrypted {
+				return fmt.Errorf("%s: PGP key %X has a subkey protected by a passphrase; decryption needs a key without one", name, e.PrimaryKey.Fingerprint)
+			}
+		}
+		k.pgp = append(k.pgp, e)
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: holds no PGP private key (a public key?)", name)
+	}
+	k.sources = append(k.sources, name)
+	return nil
+}
+
+// Empty reports whether no key was added.
+func (k *DecryptionKeys) Empty() bool { return k == nil || len(k.age)+len(k.pgp) == 0 }
+
+func (k *DecryptionKeys) merge(o *DecryptionKeys) *DecryptionKeys {
+	out := &DecryptionKeys{}
+	for _, x := range []*DecryptionKeys{k, o} {
+		if x == nil {
+			continue
+		}
+		out.age = append(out.age, x.age...)
+		out.pgp = append(out.pgp, x.pgp...)
+		out.sources = append(out.sources, x.sources...)
+	}
+	return out
+}
+
+func (k *DecryptionKeys) describe() string {
+	return fmt.Sprintf("%d age, %d PGP, from %s", len(k.age), len(k.pgp), strings.Join(k.sources, ", "))
+}
+
+// keyService answers SOPS' data key requests from in-memory keys; it never looks at the environment,
+// the GnuPG keyring or a cloud KMS.
+type keyService struct {
+	keys *DecryptionKeys
+
+	mu       sync.Mutex
+	failures []string
+}
+
+func (s *keyService) Encrypt(context.Context, *keyservice.EncryptRequest) (*keyservice.EncryptResponse, error) {
+	return nil, errors.New("encryption is not supported")
+}
+
+func (s *keyService) Decrypt(_ context.Context, req *keyservice.DecryptRequest) (*keyservice.DecryptResponse, error) {
+	var (
+		plain []byte
+		err   error
+		name  string
+	)
+	switch k := req.GetKey().GetKeyType().(type) {
+	case *keyservice.Key_AgeKey:
+		name = "age " + k.AgeKey.GetRecipient()
+		plain, err = s.decryptAge(req.GetCiphertext())
+	case *keyservice.Key_PgpKey:
+		name = "PGP " + k.PgpKey.GetFingerprint()
+		plain, err = s.decryptPGP(req.GetCiphertext())
+	case *keyservice.Key_KmsKey:
+		name, err = "AWS KMS "+k.KmsKey.GetArn(), errUnsupportedKey
+	case *keyservice.Key_GcpKmsKey:
+		name, err = "GCP KMS "+k.GcpKmsKey.GetResourceId(), errUnsupportedKey
+	case *keyservice.Key_AzureKeyvaultKey:
+		name, err = "Azure Key Vault "+k.AzureKeyvaultKey.GetVaultUrl(), errUnsupportedKey
+	case *keyservice.Key_VaultKey:
+		name, err = "Vault "+k.VaultKey.GetVaultAddress(), errUnsupportedKey
+	default:
+		name, err = fmt.Sprintf("%T", k), errUnsupportedKey
+	}
+	if err != nil {
+		s.mu.Lock()
+		s.failures = append(s.failures, name+": "+err.Error())
+		s.mu.Unlock()
+		return nil, err
+	}
+	return &keyservice.DecryptResponse{Plaintext: plain}, nil
+}
+
+var errUnsupportedKey = errors.New("only age and PGP keys are supported")
+
+func (s *keyService) decryptAge(ciphertext []byte) ([]byte, error) {
+	if len(s.keys.age) == 0 {
+		return nil, errors.New("no age identity given")
+	}
+	r, err := age.Decrypt(agearmor.NewReader(bytes.NewReader(ciphertext)), s.keys.age...)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+func (s *keyService) decryptPGP(ciphertext []byte) ([]byte, error) {
+	if len(s.keys.pgp) == 0 {
+		return nil, errors.New("no PGP private key given")
+	}
+	block, err := pgparmor.Decode(bytes.NewReader(ciphertext))
+	if err != nil {
+		return nil, fmt.Errorf("reading the encrypted data key: %w", err)
+	}
+	md, err := openpgp.ReadMessage(block.Body, s.keys.pgp, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(md.UnverifiedBody)
+}
+
+func storeFor(f formats.Format) sops.Store {
+	switch f {
+	case formats.Dotenv:
+		return dotenv.NewStore(&config.DotenvStoreConfig{})
+	case formats.Ini:
+		return ini.NewStore(&config.INIStoreConfig{})
+	case formats.Json:
+		return sopsjson.NewStore(&config.JSONStoreConfig{})
+	case formats.Yaml:
+		return sopsyaml.NewStore(&config.YAMLStoreConfig{})
+	}
+	return sopsjson.NewBinaryStore(&config.JSONBinaryStoreConfig{})
+}
+
+// decryptor decrypts for one Kustomization. Its keys (the local ones and those of the decryption
+// Secret) are loaded the first time something needs them.
+type decryptor struct {
+	b  *Builder
+	ks *kustomizev1.Kustomization
+
+	loaded  bool
+	keys    *DecryptionKeys
+	keysErr error
+}
+
+// newDecryptor returns nil when ks asks for no SOPS decryption.
+func (b *Builder) newDecryptor(ks *kustomizev1.Kustomization) *decryptor {
+	d := ks.Spec.Decryption
+	if d == nil || d.Provider != DecryptionProviderSOPS {
+		return nil
+	}
+	return &decryptor{b: b, ks: ks}
+}
+
+func (d *decryptor) loadKeys(ctx context.Context) (*DecryptionKeys, error) {
+	if d.loaded {
+		return d.keys, d.keysErr
+	}
+	d.loaded = true
+	d.keys = d.b.LocalKeys.merge(nil)
+	ref := d.ks.Spec.Decryption.SecretRef
+	if ref == nil {
+		return d.keys, nil
+	}
+	id := d.ks.Namespace + "/" + ref.Name
+	if d.b.Secrets == nil {
+		if d.keys.Empty() {
+			d.keysErr = fmt.Errorf("decryption Secret %s: no cluster or local resource supplies Secrets, and no local key was given", id)
+		}
+		return d.keys, d.keysErr
+	}
+	sec, err := d.b.Secrets.GetSecret(ctx, d.ks.Namespace, ref.Name)
+	if err != nil {
+		if apierrors.IsNotFound(err) && !d.keys.Empty() {
+			return d.keys, nil // offline with local keys: the cluster's Secret is not needed
+		}
+		d.keysErr = fmt.Errorf("decryption Secret %s: %w", id, err)
+		return d.keys, d.keysErr
+	}
+	names := make([]string, 0, len(sec.Data))
+	for n := range sec.Data {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fromSecret := &DecryptionKeys{}
+	for _, n := range names {
+		var err error
+		switch filepath.Ext(n) {
+		case AgeKeyExt:
+			err = fromSecret.AddAge("Secret "+id+" entry "+n, sec.Data[n])
+		case PGPKeyExt:
+			err = fromSecret.AddPGP("Secret "+id+" entry "+n, sec.Data[n])
+		}
+		if err != nil {
+			d.keysErr = fmt.Errorf("decryption %w", err)
+			return d.keys, d.keysErr
+		}
+	}
+	d.keys = fromSecret.merge(d.keys)
+	return d.keys, nil
+}
+
+// decrypt decrypts a SOPS document of format in and returns it in format out.
+func (d *decryptor) decrypt(ctx context.Context, data []byte, in, out formats.Format) (res []byte, err error) {
+	defer func() {
+		// Malformed input can make SOPS panic.
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("malformed SOPS %s document: %v", formatName(in), r)
+		}
+	}()
+	keys, err := d.loadKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return decryptDocument(keys, data, in, out)
+}
+
+func decryptDocument(keys *DecryptionKeys, data []byte, in, out formats.Format) ([]byte, error) {
+	tree, err := storeFor(in).LoadEncryptedFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid SOPS %s document: %w", formatName(in), err)
+	}
+	svc := &keyService{keys: keys}
+	key, err := tree.Metadata.GetDataKeyWithKeyServices([]keyservice.KeyServiceClient{keyservice.NewCustomLocalClient(svc)}, sops.DefaultDecryptionOrder)
+	if err != nil {
+		if keys.Empty() {
+			var recipients []string
+			for _, g := range tree.Metadata.KeyGroups {
+				for _, mk := range g {
+					recipients = append(recipients, mk.TypeToIdentifier()+" "+mk.ToString())
+				}
+			}
+			return nil, fmt.Errorf("no decryption key was given; it is encrypted for %s", strings.Join(recipients, ", "))
+		}
+		reasons := svc.failures
+		if len(reasons) == 0 {
+			reasons = []string{err.Error()}
+		}
+		return nil, fmt.Errorf("none of the keys given (%s) can decrypt it: %s", keys.describe(), strings.Join(reasons, "; "))
+	}
+	if _, err := tree.Decrypt(key, aes.NewCipher()); err != nil {
+		return nil, fmt.Errorf("decrypting values: %w", redact(err))
+	}
+	plain, err := storeFor(out).EmitPlainFile(tree.Branches)
+	if err != nil {
+		return nil, fmt.Errorf("writing the decrypted %s document as %s: %w", formatName(in), formatName(out), err)
+	}
+	return plain, nil
+}
+
+// redact hides the value SOPS quotes when a value is not in its format.
+func redact(err error) error {
+	const prefix, suffix = "Input string ", " does not match sops' data format"
+	msg := err.Error()
+	i, j := strings.Index(msg, prefix), strings.Index(msg, suffix)
+	if i < 0 || j < i {
+		return err
+	}
+	return errors.New(msg[:i] + prefix + "<redacted>" + msg[j:])
+}
+
+// decryptSources decrypts, into the overlay, the SOPS-encrypted files that the secretGenerators
+// (files, envs) and patches of the kustomization at dir, and of the kustomizations it includes,
+// read. It returns the file (relative to the root) that failed, if any.
+func (d *decryptor) decryptSources(ctx context.Context, fs *confinedFS, dir string) (string, error) {
+	visited := map[string]bool{}
+	done := map[string]bool{}
+	var failed string
+	visitRef := func(kdir, ref string, format formats.Format) error {
+		p := ref
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(kdir, p)
+		}
+		p = filepath.Clean(p)
+		if done[p] || !fs.Exists(p) || fs.IsDir(p) {
+			return nil // kustomize reports missing files itself
+		}
+		data, err := fs.ReadFile(p)
+		if err != nil {
+			failed = relTo(fs.root, p)
+			return err
+		}
+		if len(data) > maxEncryptedFileSize {
+			failed = relTo(fs.root, p)
+			return fmt.Errorf("cannot decrypt a file of %d bytes (limit %d)", len(data), maxEncryptedFileSize)
+		}
+		done[p] = true
+		if !bytes.Contains(data, markerOf(format)) {
+			return nil
+		}
+		plain, err := d.decrypt(ctx, data, format, format)
+		if err != nil {
+			failed = relTo(fs.root, p)
+			return err
+		}
+		return fs.WriteFile(p, plain)
+	}
+	var walk func(kdir string) error
+	walk = func(kdir string) error {
+		if visited[kdir] || !fs.IsDir(kdir) {
+			return nil
+		}
+		visited[kdir] = true
+		var data []byte
+		var kfile string
+		for _, name := range konfig.RecognizedKustomizationFileNames() {
+			if p := filepath.Join(kdir, name); fs.Exists(p) && !fs.IsDir(p) {
+				b, err := fs.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				data, kfile = b, p
+				break
+			}
+		}
+		if kfile == "" {
+			return nil
+		}
+		var kus kustypes.Kustomization
+		if err := yaml.Unmarshal(data, &kus); err != nil {
+			failed = relTo(fs.root, kfile)
+			return err
+		}
+		for _, gen := range kus.SecretGenerator {
+			for _, src := range gen.FileSources {
+				key, file, ok := strings.Cut(src, "=")
+				if !ok {
+					file = key
+				}
+				if err := visitRef(kdir, file, formatForPath(key)); err != nil {
+					return err
+				}
+			}
+			for _, env := range gen.EnvSources {
+				format := formatForPath(env)
+				if format == formats.Binary {
+					format = formats.Dotenv
+				}
+				if err := visitRef(kdir, env, format); err != nil {
+					return err
+				}
+			}
+		}
+		for _, p := range kus.Patches {
+			if p.Path == "" || strings.Contains(p.Path, "://") {
+				continue
+			}
+			if err := visitRef(kdir, p.Path, formatForPath(p.Path)); err != nil {
+				return err
+			}
+		}
+		for _, r := range append(append([]string{}, kus.Resources...), kus.Components...) {
+			if strings.Contains(r, "://") {
+				continue
+			}
+			p := r
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(kdir, p)
+			}
+			if err := walk(filepath.Clean(p)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := walk(dir)
+	return failed, err
+}
+
+// decryptObject returns obj decrypted: the whole object when it carries SOPS metadata, else, for a
+// Secret, each data entry that is a SOPS-encrypted file. Objects annotated decrypt: disabled are
+// returned as they are. field names the Secret entry that failed, if any.
+func (d *decryptor) decryptObject(ctx context.Context, obj *unstructured.Unstructured) (_ *unstructured.Unstructured, field string, _ error) {
+	if strings.EqualFold(obj.GetAnnotations()[DecryptAnnotation], "disabled") {
+		return obj, "", nil
+	}
+	if mac, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "sops", "mac"); mac != nil && mac != "" {
+		data, err := json.Marshal(obj.Object)
+		if err != nil {
+			return nil, "", err
+		}
+		plain, err := d.decrypt(ctx, data, formats.Json, formats.Json)
+		if err != nil {
+			return nil, "", err
+		}
+		out := &unstructured.Unstructured{}
+		if err := out.UnmarshalJSON(plain); err != nil {
+			return nil, "", fmt.Errorf("the decrypted object is not valid: %w", err)
+		}
+		return out, "", nil
+	}
+	if obj.GetKind() != "Secret" {
+		return obj, "", nil
+	}
+	data, ok := obj.Object["data"].(map[string]any)
+	if !ok {
+		return obj, "", nil
+	}
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s, ok := data[k].(string)
+		if !ok {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			continue // not ours to report: the API server will
+		}
+		in, ok := detectFormat(raw)
+		if !ok {
+			continue
+		}
+		plain, err := d.decrypt(ctx, raw, in, formatForPath(k))
+		if err != nil {
+			return nil, "data." + k, err
+		}
+		data[k] = base64.StdEncoding.EncodeToString(plain)
+	}
+	return obj, "", nil
+}
+
+// AddFromEnv adds the age identities SOPS itself reads from the environment: SOPS_AGE_KEY (the
+// identities) and SOPS_AGE_KEY_FILE (a file of them). getenv is os.Getenv or a test's stand-in.
+func (k *DecryptionKeys) AddFromEnv(getenv func(string) string) error {
+	if v := getenv("SOPS_AGE_KEY"); v != "" {
+		if err := k.AddAge("SOPS_AGE_KEY", []byte(v)); err != nil {
+			return err
+		}
+	}
+	if f := getenv("SOPS_AGE_KEY_FILE"); f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("SOPS_AGE_KEY_FILE: %w", err)
+		}
+		if err := k.AddAge(f, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
