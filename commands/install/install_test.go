@@ -1,0 +1,203 @@
+package install
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/testenv"
+)
+
+var (
+	update  = flag.Bool("update", false, "rewrite golden files")
+	cluster *testenv.Cluster
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &cluster)) }
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("../../testdata/golden/commands", name)
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (go test -update)", err)
+	}
+	if string(want) != got {
+		t.Errorf("output differs from %s (go test -update to accept):\n%s", p, got)
+	}
+}
+
+func run(t *testing.T, timeout time.Duration, args ...string) (string, string, error) {
+	t.Helper()
+	ios, _, out, errOut := cmdutil.Test()
+	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{Version: "v9.9.9"})
+	f.Timeout = timeout
+	cmd := NewCmdInstall(f)
+	f.KubeFlags.AddFlags(cmd.PersistentFlags())
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if cluster != nil {
+		if err := cluster.WriteKubeconfig(kc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd.SetArgs(append(args, "--kubeconfig", kc))
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+var crdDoc = regexp.MustCompile(`(?s)^apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n.*?\n  name: ([a-z.]+)\n`)
+
+// The CRDs are crds/bases with labels: the golden file names them instead of repeating thousands of lines.
+func withoutCRDs(t *testing.T, out string) string {
+	docs := strings.Split(out, "---\n")
+	for i, d := range docs {
+		if m := crdDoc.FindStringSubmatch(d); m != nil {
+			if !strings.Contains(d, "    app.kubernetes.io/part-of: converge\n") || !strings.Contains(d, "openAPIV3Schema:") {
+				t.Errorf("CRD %s lacks its labels or schema", m[1])
+			}
+			docs[i] = "# CustomResourceDefinition " + m[1] + " (crds/bases)\n"
+		}
+	}
+	return strings.Join(docs, "---\n")
+}
+
+func TestExport(t *testing.T) {
+	out, _, err := run(t, time.Minute, "--export", "--version", "v0.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "install-export.yaml", withoutCRDs(t, out))
+
+	out, _, err = run(t, time.Minute, "--export", "-n", "gitops", "--image", "registry.local/converge",
+		"--components-extra", "image-reflector-controller,image-automation-controller")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# converge v9.9.9\n", // the binary's version by default
+		"image: registry.local/converge:v9.9.9",
+		"--artifact-base-url=http://converge.gitops.svc.cluster.local./artifacts",
+		"name: imagepolicies.image.toolkit.fluxcd.io",
+		"name: imageupdateautomations.image.toolkit.fluxcd.io",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("export lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "artifactgenerators") {
+		t.Error("source-watcher's CRD exported without --components-extra source-watcher")
+	}
+	if _, _, err := run(t, time.Minute, "--export", "--components-extra", "flagger"); err == nil || !strings.Contains(err.Error(), `unknown extra component "flagger"`) {
+		t.Errorf("unknown component: %v", err)
+	}
+}
+
+func TestInstall(t *testing.T) {
+	const ns = "converge-system"
+	out, errOut, err := run(t, 2*time.Minute, "--wait=false", "--version", "v0.1.0", "-n", ns)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	for _, want := range []string{
+		"Namespace/converge-system created", "ServiceAccount/converge-system/converge-agent created",
+		"ClusterRoleBinding/converge-agent-converge-system created", "Deployment/converge-system/converge-agent created",
+		"Service/converge-system/webhook-receiver created", "NetworkPolicy/converge-system/allow-webhooks created",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	ctx := context.Background()
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "converge-agent", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Image != "ghcr.io/converge-gitops/converge:v0.1.0" || c.Env[0].ValueFrom.FieldRef.FieldPath != "metadata.namespace" ||
+		!*c.SecurityContext.ReadOnlyRootFilesystem || d.Spec.Template.Annotations["prometheus.io/scrape"] != "true" {
+		t.Errorf("Deployment as stored: %+v", c)
+	}
+	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "converge", metav1.GetOptions{})
+	if err != nil || svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].TargetPort.StrVal != "http" {
+		t.Errorf("Service converge: %v %+v", err, svc)
+	}
+	nps, err := cluster.Client.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(nps.Items) != 3 {
+		t.Errorf("NetworkPolicies: %v %d", err, len(nps.Items))
+	}
+
+	// Installing again changes nothing.
+	out, errOut, err = run(t, 2*time.Minute, "--wait=false", "--version", "v0.1.0", "-n", ns)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasSuffix(line, " unchanged") {
+			t.Errorf("second install: %s", line)
+		}
+	}
+
+	// The agent's ServiceAccount may do what the agent does: leases and events in its namespace, any
+	// Flux object and any object it applies anywhere.
+	cfg, err := cluster.ServiceAccountConfig(ctx, ns, "converge-agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ra := range []authorizationv1.ResourceAttributes{
+		{Namespace: ns, Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Name: "converge-agent"},
+		{Namespace: ns, Verb: "create", Resource: "events"},
+		{Verb: "watch", Group: "kustomize.toolkit.fluxcd.io", Resource: "kustomizations"},
+		{Verb: "patch", Group: "source.toolkit.fluxcd.io", Resource: "gitrepositories", Subresource: "status"},
+		{Namespace: "apps", Verb: "create", Group: "apps", Resource: "deployments"},
+		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"},
+	} {
+		r, err := sa.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &ra}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Status.Allowed {
+			t.Errorf("the agent's ServiceAccount may not %s %s/%s in %q: %s", ra.Verb, ra.Group, ra.Resource, ra.Namespace, r.Status.Reason)
+		}
+	}
+}
+
+// Without a kubelet the agent's pod never runs: waiting must fail at the timeout, naming the Deployment.
+func TestInstallWaitTimesOut(t *testing.T) {
+	if _, errOut, err := run(t, 2*time.Minute, "--wait=false", "--version", "v0.1.0", "-n", "slow-system"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	start := time.Now()
+	_, errOut, err := run(t, 10*time.Second, "--version", "v0.1.0", "-n", "slow-system")
+	if err == nil {
+		t.Fatal("install waited successfully for a Deployment that cannot run")
+	}
+	if !strings.Contains(err.Error(), "the agent did not become ready") || !strings.Contains(err.Error(), "Deployment/slow-system/converge-agent") {
+		t.Errorf("error = %v", err)
+	}
+	if !strings.Contains(errOut, "waiting for the agent to become ready") {
+		t.Errorf("stderr = %s", errOut)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("took %s with a 10s timeout", took)
+	}
+}
