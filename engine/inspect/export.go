@@ -12,7 +12,8 @@ import (
 const LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
 // Clean returns u as it belongs in a Git repository: apiVersion, kind, the name, namespace, labels and
-// annotations of its metadata (kubectl's last-applied annotation removed), and every other top-level
+// annotations of its metadata (kubectl's last-applied annotation and the reconcile.fluxcd.io request
+// annotations removed: they record operations, not desired state), and every other top-level
 // field but status. Server-set metadata (uid, resourceVersion, generation, creationTimestamp,
 // managedFields, finalizers, ownerReferences) is dropped.
 func Clean(u *unstructured.Unstructured) *unstructured.Unstructured {
@@ -31,7 +32,9 @@ func Clean(u *unstructured.Unstructured) *unstructured.Unstructured {
 		md["labels"] = toAny(l)
 	}
 	ann := u.GetAnnotations()
-	delete(ann, LastAppliedAnnotation)
+	for _, k := range []string{LastAppliedAnnotation, RequestedAtAnnotation, ForceAtAnnotation, "reconcile.fluxcd.io/resetAt"} {
+		delete(ann, k)
+	}
 	if len(ann) > 0 {
 		md["annotations"] = toAny(ann)
 	}

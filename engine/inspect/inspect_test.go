@@ -201,6 +201,7 @@ metadata:
   labels: {team: a}
   annotations:
     kubectl.kubernetes.io/last-applied-configuration: "{}"
+    reconcile.fluxcd.io/requestedAt: "2026-11-23T00:00:00Z"
     note: kept
   managedFields: [{manager: kubectl}]
 spec: {interval: 1m, url: "https://example.com/repo"}

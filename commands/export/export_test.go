@@ -1,0 +1,122 @@
+package export
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/testenv"
+)
+
+var (
+	update  = flag.Bool("update", false, "rewrite golden files")
+	cluster *testenv.Cluster
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &cluster)) }
+
+func create(t *testing.T, dyn dynamic.Interface, kind inspect.Kind, doc, status string) {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	created, err := dyn.Resource(kind.Resource).Namespace(u.GetNamespace()).Create(ctx, u, metav1.CreateOptions{FieldManager: "kubectl-client-side-apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := yaml.Unmarshal([]byte(status), &st); err != nil {
+		t.Fatal(err)
+	}
+	created.Object["status"] = st
+	if _, err := dyn.Resource(kind.Resource).Namespace(u.GetNamespace()).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExport(t *testing.T) {
+	ctx := context.Background()
+	const ns = "fleet"
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := `conditions: [{type: Ready, status: "True", reason: Succeeded, message: ok, lastTransitionTime: "2026-11-23T00:00:00Z"}]`
+	create(t, dyn, inspect.Kinds["git"], `apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: podinfo
+  namespace: fleet
+  finalizers: [finalizers.fluxcd.io]
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{"apiVersion":"source.toolkit.fluxcd.io/v1"}'
+spec: {interval: 5m, url: "https://github.com/stefanprodan/podinfo", ref: {branch: master}}`, status)
+	create(t, dyn, inspect.Kinds["git"], `apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: fleet, namespace: fleet, labels: {team: platform}}
+spec: {interval: 1m, url: "ssh://git@example.com/fleet", secretRef: {name: git-auth}}`, status)
+	create(t, dyn, inspect.Kinds["kustomizations"], `apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: fleet, annotations: {reconcile.fluxcd.io/requestedAt: "2026-11-23T00:00:00Z"}}
+spec:
+  interval: 10m
+  path: ./apps
+  prune: true
+  sourceRef: {kind: GitRepository, name: fleet}
+  postBuild: {substitute: {cluster: prod}}`, status+"\nlastAppliedRevision: main@sha1:abc\ninventory: {entries: [{id: fleet_a__ConfigMap, v: v1}]}")
+
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := cluster.WriteKubeconfig(kc); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		golden string
+	}{
+		{"all git repositories", []string{"source", "git", "--all"}, "export-git-all.yaml"},
+		{"one kustomization", []string{"ks", "apps"}, "export-ks.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, out, errOut := cmdutil.Test()
+			f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
+			f.Timeout = time.Minute
+			cmd := NewCmdExport(f)
+			f.KubeFlags.AddFlags(cmd.PersistentFlags())
+			cmd.SetArgs(append(tt.args, "-n", ns, "--kubeconfig", kc))
+			if err := cmd.ExecuteContext(ctx); err != nil {
+				t.Fatalf("%v\n%s", err, errOut)
+			}
+			p := filepath.Join("../../testdata/golden/commands", tt.golden)
+			if *update {
+				if err := os.WriteFile(p, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatalf("%v (go test -update)", err)
+			}
+			if string(want) != out.String() {
+				t.Errorf("output differs from %s (go test -update):\n%s", p, out)
+			}
+		})
+	}
+}
