@@ -71,6 +71,7 @@ what left the inventory, wait for health, and write the Kustomization's status.`
 	fl.StringArrayVar(&opts.Build.LocalSources, "local-source", nil, "use a folder as a source's files: Kind/namespace/name=PATH (repeatable)")
 	fl.StringArrayVar(&opts.Build.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
 	fl.StringVar(&opts.Build.CacheDir, "cache-dir", "", "artifact store for fetched sources")
+	buildcmd.AddDecryptionKeyFlag(fl, &opts.Build)
 	fl.BoolVar(&opts.InstallCRDs, "install-crds", false, "install or upgrade the Flux CRDs first")
 	fl.IntVar(&opts.Concurrent, "concurrent", 4, "how many independent Kustomizations to reconcile at once")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON)

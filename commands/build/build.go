@@ -12,8 +12,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	k8sversion "k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
@@ -22,6 +24,7 @@ import (
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/fetch"
 	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/git"
@@ -54,6 +57,11 @@ type Options struct {
 	OutputDir      string
 	ShowSecrets    bool
 	Concurrency    int
+	// DecryptionKeys are files of SOPS age identities or armored PGP private keys (--decryption-key).
+	DecryptionKeys []string
+	// KubeVersion and APIVersions are the capabilities HelmReleases are rendered for offline.
+	KubeVersion string
+	APIVersions []string
 }
 
 // NewCmdBuild returns the build command.
@@ -67,7 +75,12 @@ func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
 With a PATH (default: the current folder), the whole tree is built: every Flux object under PATH,
 then every Kustomization those declare, recursively, each from its source. The repository you stand in
 is the source of Kustomizations that refer to the GitRepository of the tree (flux-system); map other
-sources to folders with --local-source.`,
+sources to folders with --local-source.
+
+Kustomizations with spec.decryption.provider sops have their SOPS-encrypted objects and files
+decrypted (age and PGP) with the keys of their decryption Secret (from --local-resource) and the
+local keys: --decryption-key files, SOPS_AGE_KEY and SOPS_AGE_KEY_FILE. HelmReleases are rendered
+for --kube-version and --api-versions (default: the Kubernetes version converge is built with).`,
 		Example: `  # Everything a cluster folder applies
   converge build clusters/production
 
@@ -75,7 +88,13 @@ sources to folders with --local-source.`,
   converge build kustomization apps --kustomization-file clusters/production/apps.yaml --path apps/production
 
   # Supply the ConfigMaps that postBuild.substituteFrom needs, without a cluster
-  converge build clusters/production --local-resource ConfigMap/flux-system/cluster-vars=vars.yaml`,
+  converge build clusters/production --local-resource ConfigMap/flux-system/cluster-vars=vars.yaml
+
+  # Decrypt SOPS-encrypted Secrets offline with a local age key (SOPS_AGE_KEY_FILE works too)
+  converge build clusters/production --decryption-key ~/.config/sops/age/keys.txt --show-secrets
+
+  # Render HelmReleases for a given cluster version and extra APIs
+  converge build clusters/production --kube-version 1.33.2 --api-versions monitoring.coreos.com/v1`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -155,7 +174,15 @@ func addFlags(cmd *cobra.Command, opts *Options) {
 	fl.StringVar(&opts.OutputDir, "output-dir", "", "write a folder per Kustomization instead of printing")
 	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print Secret values instead of masking them")
 	fl.IntVar(&opts.Concurrency, "concurrency", 4, "Kustomizations built in parallel")
+	AddDecryptionKeyFlag(fl, opts)
+	fl.StringVar(&opts.KubeVersion, "kube-version", "", "Kubernetes version HelmReleases are rendered for (.Capabilities.KubeVersion; default "+helm.DefaultKubeVersion()+")")
+	fl.StringSliceVar(&opts.APIVersions, "api-versions", nil, "API versions added to .Capabilities.APIVersions, as group/version or group/version/Kind (comma-separated, repeatable)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputYAML, cmdutil.OutputJSON)
+}
+
+// AddDecryptionKeyFlag registers --decryption-key (build, diff and apply share it).
+func AddDecryptionKeyFlag(fl *pflag.FlagSet, opts *Options) {
+	fl.StringArrayVar(&opts.DecryptionKeys, "decryption-key", nil, "file of SOPS age identities or an armored PGP private key, for Kustomizations with spec.decryption (repeatable)")
 }
 
 func (o *Options) validate() error {
@@ -164,6 +191,16 @@ func (o *Options) validate() error {
 	}
 	if o.Concurrency < 1 {
 		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	}
+	if o.KubeVersion != "" {
+		if _, err := k8sversion.ParseGeneric(o.KubeVersion); err != nil {
+			return cmdutil.FlagErrorf("--kube-version %q: want a version such as 1.33.2 or v1.33.2", o.KubeVersion)
+		}
+	}
+	for _, v := range o.APIVersions {
+		if v == "" || strings.ContainsAny(v, " \t") || strings.Count(v, "/") > 2 || strings.HasPrefix(v, "/") || strings.HasSuffix(v, "/") {
+			return cmdutil.FlagErrorf("--api-versions %q: want group/version or group/version/Kind", v)
+		}
 	}
 	return nil
 }
@@ -179,6 +216,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	b := NewBuilder(local)
+	b.Helm.KubeVersion, b.Helm.APIVersions = opts.KubeVersion, opts.APIVersions
 
 	var tree *build.Tree
 	if opts.HelmRelease != "" {
@@ -280,18 +318,34 @@ func DetectWorkTree(root string) *git.WorkTree {
 	return wt
 }
 
-// NewBuilder returns a builder that reads substituteFrom and valuesFrom through vars and renders
-// HelmReleases.
+// NewBuilder returns a builder that reads substituteFrom, valuesFrom and decryption Secrets through vars
+// and renders HelmReleases. The local SOPS keys are those of the build.LocalResources in vars (itself,
+// or a member of a kube.Chain).
 func NewBuilder(vars interface {
 	source.ConfigMaps
 	source.Secrets
 }) *build.Builder {
-	b := &build.Builder{ConfigMaps: vars, Secrets: vars, Strict: true}
+	b := &build.Builder{ConfigMaps: vars, Secrets: vars, Strict: true, LocalKeys: localKeys(vars)}
 	b.Helm = &helm.Renderer{ConfigMaps: vars, Secrets: vars, KustomizeLock: b.KustomizeLock()}
 	return b
 }
 
-// Inputs reads the --local-resource and --local-source flags.
+func localKeys(vars any) *build.DecryptionKeys {
+	switch v := vars.(type) {
+	case *build.LocalResources:
+		return v.Keys
+	case kube.Chain:
+		for _, m := range v {
+			if k := localKeys(m); k != nil {
+				return k
+			}
+		}
+	}
+	return nil
+}
+
+// Inputs reads the --local-resource, --decryption-key and --local-source flags, and the SOPS_AGE_KEY
+// and SOPS_AGE_KEY_FILE environment variables.
 func Inputs(opts *Options) (*build.LocalResources, *fetch.Resolver, error) {
 	local := build.NewLocalResources()
 	for _, spec := range opts.LocalResources {
@@ -303,6 +357,22 @@ func Inputs(opts *Options) (*build.LocalResources, *fetch.Resolver, error) {
 		if err := local.AddFile(parts[0], parts[1], parts[2], file); err != nil {
 			return nil, nil, err
 		}
+	}
+	keys := &build.DecryptionKeys{}
+	if err := keys.AddFromEnv(os.Getenv); err != nil {
+		return nil, nil, err
+	}
+	for _, file := range opts.DecryptionKeys {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--decryption-key: %w", err)
+		}
+		if err := keys.Add(file, data); err != nil {
+			return nil, nil, fmt.Errorf("--decryption-key %w", err)
+		}
+	}
+	if !keys.Empty() {
+		local.Keys = keys
 	}
 	resolver := &fetch.Resolver{Local: map[string]string{}}
 	for _, spec := range opts.LocalSources {

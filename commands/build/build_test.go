@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/build"
+	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/source"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -46,8 +49,13 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
+const keys = "../../testdata/build/keys"
+
 func TestBuildCommand(t *testing.T) {
+	t.Setenv("SOPS_AGE_KEY", "")
+	t.Setenv("SOPS_AGE_KEY_FILE", "")
 	vars := "--local-resource=ConfigMap/flux-system/cluster-vars=../../testdata/build/cluster-vars.yaml"
+	sopsKeys := "--local-resource=Secret/flux-system/sops-keys=" + keys + "/sops-keys.yaml"
 	tests := []struct {
 		name   string
 		args   []string
@@ -68,6 +76,24 @@ func TestBuildCommand(t *testing.T) {
 		{name: "secrets shown", args: []string{repo + "/secrets", "--root", repo, "--show-secrets"}, golden: "build-secrets-shown.yaml"},
 		{name: "failing node keeps others, exit 2", args: []string{repo + "/clusters/production", "--root", repo}, code: 2,
 			stderr: `✗ Kustomization flux-system/apps: substituteFrom ConfigMap/cluster-vars: configmaps "flux-system/cluster-vars" not found`},
+		{name: "sops: keys from the decryption Secret", args: []string{repo + "/clusters/sops", "--root", repo, sopsKeys, "--show-secrets"}, golden: "build-sops-shown.yaml"},
+		{name: "sops: decrypted values masked", args: []string{repo + "/clusters/sops", "--root", repo, sopsKeys}, golden: "build-sops-masked.yaml"},
+		{name: "sops: local PGP key", args: []string{"kustomization", "secrets-pgp", "--kustomization-file", repo + "/clusters/sops/secrets.yaml",
+			"--path", repo + "/sops/pgp", "--root", repo, "--decryption-key", keys + "/test.asc", "--show-secrets"}, golden: "build-sops-pgp-local-key.yaml"},
+		{name: "sops: wrong key", args: []string{repo + "/clusters/sops", "--root", repo, "--decryption-key", keys + "/wrong.agekey"}, code: 2,
+			stderr: "✗ Kustomization flux-system/secrets-age: sops/age/config.ini: SOPS decryption: none of the keys given (1 age, 0 PGP, from " + keys + "/wrong.agekey) can decrypt it: age age1y96qhum5qej62qhlpqjg9hv4jhg4ymxghw8xpel375clhd8stv9shwecax: identity did not match any of the recipients"},
+		{name: "sops: not a key file", args: []string{repo + "/clusters/sops", "--root", repo, "--decryption-key", repo + "/plain/app.yaml"}, code: 2,
+			stderr: "--decryption-key " + repo + "/plain/app.yaml: neither age identities"},
+		{name: "helm capabilities from flags", args: []string{repo + "/clusters/helm-caps", "--root", repo, "--kube-version", "1.31.4",
+			"--api-versions", "monitoring.coreos.com/v1,example.com/v1/Widget"}, golden: "build-helm-capabilities.yaml"},
+		{name: "helm capabilities, newer cluster", args: []string{"hr", "caps", "--helmrelease-file", repo + "/clusters/helm-caps/release.yaml", "--root", repo,
+			"--kube-version", "v1.34.1-gke.100", "--api-versions", "example.com/v1"}, golden: "build-helm-capabilities-134.yaml"},
+		{name: "kube version below the chart's constraint", args: []string{repo + "/clusters/helm-caps", "--root", repo, "--kube-version", "1.29.9"}, code: 2,
+			stderr: "✗ HelmRelease flux-system/caps: chart requires kubeVersion: >=1.30.0-0 which is incompatible with Kubernetes v1.29.9"},
+		{name: "bad kube version", args: []string{repo + "/clusters/helm-caps", "--root", repo, "--kube-version", "banana"}, code: 2,
+			stderr: `--kube-version "banana": want a version such as 1.33.2`},
+		{name: "bad api version", args: []string{repo + "/clusters/helm-caps", "--root", repo, "--api-versions", "a/b/c/d"}, code: 2,
+			stderr: `--api-versions "a/b/c/d": want group/version or group/version/Kind`},
 		{name: "cycle", args: []string{repo + "/clusters/cycle", "--root", repo}, code: 2, stderr: "dependency cycle"},
 		{name: "bad local source", args: []string{repo, "--local-source", "GitRepository/x=/tmp"}, code: 2, stderr: "want Kind/namespace/name=PATH"},
 		{name: "kustomization not in file", args: []string{"kustomization", "nope", "--kustomization-file", repo + "/clusters/production/apps.yaml"}, code: 2,
@@ -105,5 +131,53 @@ func TestBuildOutputDir(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(dir, "kustomization"))
 	if len(entries) != 5 {
 		t.Errorf("%d Kustomization folders, want 5", len(entries))
+	}
+}
+
+// TestBuildSOPSFromEnv: SOPS_AGE_KEY_FILE supplies an age key offline; the PGP-encrypted Kustomization
+// fails (no PGP key) without hiding the one that decrypts.
+func TestBuildSOPSFromEnv(t *testing.T) {
+	t.Setenv("SOPS_AGE_KEY", "")
+	t.Setenv("SOPS_AGE_KEY_FILE", keys+"/test.agekey")
+	out, errOut, code := run(t, repo+"/clusters/sops", "--root", repo, "--show-secrets")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s", code, errOut)
+	}
+	if !strings.Contains(out, "password: correct-horse-battery-staple") || strings.Contains(out, "ENC[") {
+		t.Errorf("age Kustomization not decrypted:\n%s", out)
+	}
+	if want := "✗ Kustomization flux-system/secrets-pgp: sops/pgp/api-token.enc.yaml: Secret apps/api-token: SOPS decryption: none of the keys given (1 age, 0 PGP, from " +
+		keys + "/test.agekey) can decrypt it: PGP EC50740203DAE62C98C8C099C46243D1D8A89A36: no PGP private key given"; !strings.Contains(errOut, want) {
+		t.Errorf("stderr %q lacks %q", errOut, want)
+	}
+	t.Setenv("SOPS_AGE_KEY_FILE", keys+"/missing.agekey")
+	if _, errOut, code := run(t, repo+"/clusters/sops", "--root", repo); code != 2 || !strings.Contains(errOut, "SOPS_AGE_KEY_FILE: open") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestNewBuilderLocalKeys: apply and diff wrap the local resources in a kube.Chain with the cluster;
+// the local keys must still reach the builder.
+func TestNewBuilderLocalKeys(t *testing.T) {
+	t.Setenv("SOPS_AGE_KEY", "")
+	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	local, _, err := Inputs(&Options{DecryptionKeys: []string{keys + "/test.agekey", keys + "/test.asc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if local.Keys.Empty() {
+		t.Fatal("no keys read")
+	}
+	for name, vars := range map[string]interface {
+		source.ConfigMaps
+		source.Secrets
+	}{"local": local, "chain": kube.Chain{build.NewLocalResources(), local}} {
+		if b := NewBuilder(vars); b.LocalKeys != local.Keys {
+			t.Errorf("%s: builder has keys %v", name, b.LocalKeys)
+		}
+	}
+	none, _, err := Inputs(&Options{})
+	if err != nil || none.Keys != nil {
+		t.Errorf("keys %v, error %v without any key", none.Keys, err)
 	}
 }

@@ -57,6 +57,7 @@ deleted (what prune would remove), with unified diffs; Secret values are masked.
 	fl.StringArrayVar(&opts.Apply.Build.LocalSources, "local-source", nil, "use a folder as a source's files: Kind/namespace/name=PATH (repeatable)")
 	fl.StringArrayVar(&opts.Apply.Build.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
 	fl.StringVar(&opts.Apply.Build.CacheDir, "cache-dir", "", "artifact store for fetched sources")
+	buildcmd.AddDecryptionKeyFlag(fl, &opts.Apply.Build)
 	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print Secret values instead of masking them")
 	fl.BoolVar(&opts.Summary, "summary", false, "list changed objects without their diffs")
 	fl.StringVar(&opts.Base, "base", "", "offline: diff the build at this Git revision (e.g. origin/main) against the work tree; no cluster needed")

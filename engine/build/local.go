@@ -12,10 +12,12 @@ import (
 )
 
 // LocalResources supplies ConfigMaps and Secrets from files instead of a cluster (push mode without a
-// cluster, `--local-resource Kind/namespace/name=FILE`).
+// cluster, `--local-resource Kind/namespace/name=FILE`), and the SOPS keys given locally.
 type LocalResources struct {
 	configMaps map[string]*corev1.ConfigMap
 	secrets    map[string]*corev1.Secret
+	// Keys are SOPS decryption keys from local files or the environment; nil when none were given.
+	Keys *DecryptionKeys
 }
 
 // NewLocalResources returns an empty set.
