@@ -18,10 +18,10 @@ import (
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/crds"
+	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	engineapply "github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/build"
-	"github.com/converge-gitops/converge/engine/health"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/reconcile"
@@ -83,6 +83,7 @@ type Prepared struct {
 	Clients        *kube.Clients
 	Apply          *engineapply.Manager
 	Kustomizations *reconcile.Kustomizations
+	HelmReleases   *reconcile.HelmReleases
 	Tree           *build.Tree
 	Path           string
 	Revision       string
@@ -125,16 +126,11 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := &reconcile.Kustomizations{Client: clients.Dynamic, Apply: am,
-		Health: &health.Checker{Client: clients.Dynamic, Mapper: clients.Mapper}, Now: opts.Now,
-		Impersonate: func(namespace, name string) (*engineapply.Manager, *health.Checker, error) {
-			sa, err := clients.Impersonating(namespace, name)
-			if err != nil {
-				return nil, nil, err
-			}
-			return &engineapply.Manager{Client: sa.Dynamic, Mapper: clients.Mapper}, &health.Checker{Client: sa.Dynamic, Mapper: clients.Mapper}, nil
-		}}
-	return &Prepared{Clients: clients, Apply: am, Kustomizations: rec, Tree: tree, Path: path, Revision: revision}, nil
+	rec := reconcile.NewKustomizations(clients, opts.Now)
+	rec.Apply = am
+	builder.Helm.IsNamespaced = clients.IsNamespaced
+	hrs := reconcile.NewHelmReleases(clients, builder.Helm, opts.Now)
+	return &Prepared{Clients: clients, Apply: am, Kustomizations: rec, HelmReleases: hrs, Tree: tree, Path: path, Revision: revision}, nil
 }
 
 // Run builds the tree and reconciles every Kustomization: those that depend on none of each other
@@ -209,8 +205,7 @@ func relation(n, dep *build.Node) string {
 func runNode(ctx context.Context, p *Prepared, n *build.Node, d *display, i int, st cmdutil.Styles) (*reconcile.KustomizationResult, bool) {
 	ns, name, _ := strings.Cut(n.Kustomization, "/")
 	if n.Kind == build.KindHelmRelease {
-		d.line(i, st.WarningLine(fmt.Sprintf("HelmRelease %s: rendered (see converge build/diff) but not installed: installing HelmReleases is not implemented yet", n.Kustomization)))
-		return nil, true
+		return runHelmRelease(ctx, p, n, d, i, st)
 	}
 	if n.Parent == "" {
 		// The root declares itself (flux-system): its own object must exist before its status can be written.
@@ -246,6 +241,34 @@ func runNode(ctx context.Context, p *Prepared, n *build.Node, d *display, i int,
 	res := p.Kustomizations.Reconcile(ctx, ks, p.Revision, n.Objects, n.Err)
 	report(d, i, st, res)
 	return res, res.Err == nil
+}
+
+// runHelmRelease installs or upgrades a HelmRelease of the tree (its parent applied it) as the agent does.
+func runHelmRelease(ctx context.Context, p *Prepared, n *build.Node, d *display, i int, st cmdutil.Styles) (*reconcile.KustomizationResult, bool) {
+	ns, name, _ := strings.Cut(n.Kustomization, "/")
+	d.line(i, st.ActionLine("reconciling HelmRelease "+n.Kustomization))
+	hr := &helmv2.HelmRelease{}
+	hr.Namespace, hr.Name = ns, name
+	var chartErr error
+	if n.Chart == nil {
+		chartErr = n.Err
+	}
+	res := p.HelmReleases.Reconcile(ctx, hr, n.Chart, "", chartErr)
+	out := &reconcile.KustomizationResult{Kustomization: "HelmRelease/" + n.Kustomization, Revision: res.Revision,
+		ChangeSet: &engineapply.ChangeSet{}, Suspended: res.Suspended, Err: res.Err, Duration: res.Duration}
+	switch {
+	case res.Suspended:
+		d.line(i, st.WarningLine("HelmRelease "+n.Kustomization+" is suspended: skipped"))
+	case res.Err != nil:
+		for _, line := range strings.Split(res.Err.Error(), "\n") {
+			d.line(i, st.FailureLine(line))
+		}
+	case len(res.Actions) == 0:
+		d.line(i, st.SuccessLine(fmt.Sprintf("HelmRelease %s: release %s is up to date (chart %s)", n.Kustomization, res.Release, res.Revision)))
+	default:
+		d.line(i, st.SuccessLine(fmt.Sprintf("HelmRelease %s: %v succeeded: release %s, chart %s", n.Kustomization, res.Actions, res.Release, res.Revision)))
+	}
+	return out, res.Err == nil
 }
 
 func ensureCRDs(ctx context.Context, opts *Options, clients *kube.Clients, am *engineapply.Manager) error {
@@ -409,8 +432,11 @@ func report(d *display, i int, st cmdutil.Styles, res *reconcile.KustomizationRe
 }
 
 func summary(io *cmdutil.IOStreams, st cmdutil.Styles, results []*reconcile.KustomizationResult, took time.Duration) {
-	var c, cf, u, d, failed int
+	var c, cf, u, d, failed, releases int
 	for _, r := range results {
+		if strings.HasPrefix(r.Kustomization, "HelmRelease/") {
+			releases++
+		}
 		c += r.ChangeSet.Count(engineapply.Created)
 		cf += r.ChangeSet.Count(engineapply.Configured)
 		u += r.ChangeSet.Count(engineapply.Unchanged)
@@ -419,7 +445,14 @@ func summary(io *cmdutil.IOStreams, st cmdutil.Styles, results []*reconcile.Kust
 			failed++
 		}
 	}
-	line := fmt.Sprintf("%d Kustomizations: %d created, %d configured, %d unchanged, %d deleted in %s", len(results), c, cf, u, d, took.Round(time.Millisecond))
+	what := fmt.Sprintf("%d Kustomizations", len(results)-releases)
+	if releases > 0 {
+		what += fmt.Sprintf(" and %d HelmRelease", releases)
+		if releases > 1 {
+			what += "s"
+		}
+	}
+	line := fmt.Sprintf("%s: %d created, %d configured, %d unchanged, %d deleted in %s", what, c, cf, u, d, took.Round(time.Millisecond))
 	if failed > 0 {
 		fmt.Fprintln(io.ErrOut, st.FailureLine(fmt.Sprintf("%s; %d failed", line, failed)))
 		return

@@ -74,7 +74,7 @@ func TestApplyExampleRepository(t *testing.T) {
 		t.Fatalf("first apply failed (%d):\n%s", code, errOut)
 	}
 	t.Logf("first apply:\n%s", errOut)
-	for _, want := range []string{"Deployment/demo/podinfo created", "✔ 3 Kustomizations: 8 created", "► reconciling Kustomization flux-system/apps\n  validating "} {
+	for _, want := range []string{"Deployment/demo/podinfo created", "✔ 3 Kustomizations and 1 HelmRelease: 9 created", "HelmRelease demo/greeter: [install] succeeded", "► reconciling Kustomization flux-system/apps\n  validating "} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("output lacks %q:\n%s", want, errOut)
 		}
@@ -88,10 +88,10 @@ func TestApplyExampleRepository(t *testing.T) {
 		t.Fatalf("second apply failed:\n%s", errOut)
 	}
 	var results []map[string]any
-	if err := json.Unmarshal([]byte(out), &results); err != nil || len(results) != 3 {
+	if err := json.Unmarshal([]byte(out), &results); err != nil || len(results) != 4 {
 		t.Fatalf("json output: %v\n%s", err, out)
 	}
-	if !strings.Contains(errOut, "0 created, 0 configured, 9 unchanged, 0 deleted") {
+	if !strings.Contains(errOut, "0 created, 0 configured, 10 unchanged, 0 deleted") || !strings.Contains(errOut, "release demo/greeter.v1 is up to date") {
 		t.Errorf("second apply was not a no-op:\n%s", errOut)
 	}
 

@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
@@ -30,11 +29,9 @@ import (
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
-	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/fetch"
-	"github.com/converge-gitops/converge/engine/health"
 	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
@@ -158,28 +155,12 @@ func New(opts Options) (*Agent, error) {
 	a.sources = &reconcile.Sources{Client: c.Dynamic, Git: gitFetcher,
 		OCI: &oci.Fetcher{Store: opts.Store, Secrets: c}, Bucket: &bucket.Fetcher{Store: opts.Store, Secrets: c},
 		Helm: srchelm.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Now: now}
-	am := &apply.Manager{Client: c.Dynamic, Mapper: c.Mapper}
-	a.kustomizations = &reconcile.Kustomizations{Client: c.Dynamic, Apply: am,
-		Health: &health.Checker{Client: c.Dynamic, Mapper: c.Mapper}, Now: now,
-		Impersonate: func(namespace, name string) (*apply.Manager, *health.Checker, error) {
-			sa, err := c.Impersonating(namespace, name)
-			if err != nil {
-				return nil, nil, err
-			}
-			return &apply.Manager{Client: sa.Dynamic, Mapper: c.Mapper}, &health.Checker{Client: sa.Dynamic, Mapper: c.Mapper}, nil
-		}}
+	a.kustomizations = reconcile.NewKustomizations(c, now)
 	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true}
-	renderer := &helm.Renderer{ConfigMaps: c, Secrets: c, KustomizeLock: a.builder.KustomizeLock(), IsNamespaced: isNamespaced(c)}
+	renderer := &helm.Renderer{ConfigMaps: c, Secrets: c, KustomizeLock: a.builder.KustomizeLock(), IsNamespaced: c.IsNamespaced}
 	a.builder.Helm = renderer
 	a.scheme = crds.NewScheme()
-	a.helmReleases = &reconcile.HelmReleases{Client: c.Dynamic, Config: c.Config, Renderer: renderer, Now: now,
-		Impersonate: func(namespace, name string) (*rest.Config, error) {
-			sa, err := c.Impersonating(namespace, name)
-			if err != nil {
-				return nil, err
-			}
-			return sa.Config, nil
-		}}
+	a.helmReleases = reconcile.NewHelmReleases(c, renderer, now)
 	a.charts = &fetch.Charts{Sources: &fetch.Resolver{Lookup: a.lookupSource, Remote: a.storedDir}, Fetcher: a.sources.Helm}
 	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[Key](),
 		workqueue.TypedRateLimitingQueueConfig[Key]{Name: "converge", Clock: opts.Clock})
@@ -381,16 +362,7 @@ func (a *Agent) next(ctx context.Context) bool {
 
 	a.mu.Lock()
 	s = a.stateLocked(key)
-	delay := out.requeue
-	if out.err != nil && !out.waiting {
-		s.failures++
-		delay = backoff(s.failures, out.requeue)
-	} else {
-		s.failures = 0
-	}
-	if delay > 0 && !out.waiting {
-		delay = a.jitter(delay)
-	}
+	delay := s.next(out, a.jitter)
 	if delay > 0 {
 		s.due = a.clock.Now().Add(delay)
 	} else {
@@ -408,6 +380,24 @@ func cacheKey(k Key) string {
 		return k.Name
 	}
 	return k.Namespace + "/" + k.Name
+}
+
+// next records out and returns when to reconcile again (0: not on a schedule): the interval with
+// jitter after a success, a doubling backoff capped by the retry interval after failures, a fixed delay
+// while a dependency or source is not ready.
+func (s *schedule) next(out outcome, jitter func(time.Duration) time.Duration) time.Duration {
+	switch {
+	case out.waiting:
+		return out.requeue
+	case out.err != nil:
+		s.failures++
+		return jitter(backoff(s.failures, out.requeue))
+	}
+	s.failures = 0
+	if out.requeue <= 0 {
+		return 0
+	}
+	return jitter(out.requeue)
 }
 
 // backoff doubles from one second per consecutive failure, up to limit (the retry interval).
@@ -480,19 +470,4 @@ func readyStatus(u *unstructured.Unstructured) metav1.ConditionStatus {
 		}
 	}
 	return metav1.ConditionUnknown
-}
-
-// isNamespaced answers from the cluster's discovery whether a kind is namespaced.
-func isNamespaced(c *kube.Clients) func(apiVersion, kind string) (bool, bool) {
-	return func(apiVersion, kind string) (bool, bool) {
-		gv, err := schema.ParseGroupVersion(apiVersion)
-		if err != nil {
-			return false, false
-		}
-		m, err := c.Mapper.RESTMapping(gv.WithKind(kind).GroupKind(), gv.Version)
-		if err != nil {
-			return false, false
-		}
-		return m.Scope.Name() == "namespace", true
-	}
 }

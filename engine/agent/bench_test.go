@@ -93,6 +93,7 @@ func benchAgentOnce(b *testing.B, srv *sourcetest.GitServer, kubeconfig string, 
 	b.StopTimer()
 	pid := p.cmd.Process.Pid
 	peak := procStatusKiB(b, pid, "VmHWM")
+	b.Logf("RSS now: anonymous %d MiB, file-backed (binary) %d MiB", procStatusKiB(b, pid, "RssAnon")>>10, procStatusKiB(b, pid, "RssFile")>>10)
 
 	// Steady state: nothing changes.
 	req0, cpu0 := scrapeRequests(b, p), procCPU(b, pid)

@@ -189,13 +189,16 @@ func (a *Agent) finalizeKustomization(ctx context.Context, ks *kustomizev1.Kusto
 	if !slices.Contains(ks.Finalizers, Finalizer) {
 		return outcome{skipped: true}
 	}
-	cs, err := a.pruneOnDelete(ctx, ks)
-	if err != nil {
-		a.emit(ctx, kustomizationRef(ks), events.SeverityError, kustomizev1.PruneFailedReason, err.Error(), "")
-		return outcome{err: err, requeue: ks.GetRetryInterval()}
+	res := a.kustomizations.Finalize(ctx, ks)
+	if res.Err != nil {
+		a.emit(ctx, kustomizationRef(ks), events.SeverityError, kustomizev1.PruneFailedReason, res.Err.Error(), "")
+		return outcome{err: res.Err, requeue: ks.GetRetryInterval()}
 	}
-	if n := cs.Count(apply.Deleted); n > 0 {
-		a.log.Info("pruned on deletion", "kind", kustomizev1.KustomizationKind, "namespace", ks.Namespace, "name", ks.Name, "deleted", n)
+	if res.Warning != nil {
+		a.emit(ctx, kustomizationRef(ks), events.SeverityError, kustomizev1.PruneFailedReason, res.Warning.Error(), "")
+	}
+	if n := res.ChangeSet.Count(apply.Deleted); n > 0 {
+		a.log.Info("pruned on deletion", "kind", kustomizev1.KustomizationKind, "namespace", ks.Namespace, "name", ks.Name, "deleted", n, "policy", res.Policy)
 	}
 	rest := slices.DeleteFunc(slices.Clone(ks.Finalizers), func(f string) bool { return f == Finalizer })
 	if err := a.patchFinalizers(ctx, kustomizationKind.gvr, &ks.ObjectMeta, rest); err != nil {
@@ -242,22 +245,6 @@ func changeSummary(cs *apply.ChangeSet, revision string) string {
 		return "Applied revision: " + revision
 	}
 	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// pruneOnDelete deletes what ks applied when its deletionPolicy asks for it.
-func (a *Agent) pruneOnDelete(ctx context.Context, ks *kustomizev1.Kustomization) (*apply.ChangeSet, error) {
-	policy := ks.Spec.DeletionPolicy
-	if policy == "" {
-		policy = kustomizev1.DeletionPolicyMirrorPrune
-	}
-	if policy == kustomizev1.DeletionPolicyOrphan || (policy == kustomizev1.DeletionPolicyMirrorPrune && !ks.Spec.Prune) {
-		return &apply.ChangeSet{}, nil
-	}
-	stale, err := apply.Stale(ks.Status.Inventory, nil)
-	if err != nil {
-		return nil, err
-	}
-	return a.kustomizations.Apply.Prune(ctx, stale, apply.PruneOptions{})
 }
 
 func objectRef(kind string, u *unstructured.Unstructured) corev1.ObjectReference {

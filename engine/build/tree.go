@@ -53,7 +53,9 @@ type Node struct {
 	// Parent is the Kustomization whose build produced this one, empty for the root.
 	Parent  string
 	Objects []*unstructured.Unstructured
-	Err     error
+	// Chart is the chart a HelmRelease node installs; nil when it could not be resolved (Err says why).
+	Chart *chart.Chart
+	Err   error
 }
 
 // TreeOptions configure a tree build.
@@ -256,17 +258,15 @@ func (t *treeBuild) release(hr *helmv2.HelmRelease, chain []string) {
 	t.mu.Lock()
 	t.nodes = append(t.nodes, node)
 	t.depth[node] = len(chain)
-	declared := make(map[string]runtime.Object, len(t.declared))
-	for k, v := range t.declared {
-		declared[k] = v
-	}
 	t.mu.Unlock()
+	declared := t.declaredCopy()
 	t.g.Go(func() error {
 		chrt, err := t.opts.Charts.ResolveChart(t.ctx, hr, declared)
 		if err != nil {
 			node.Err = fmt.Errorf("HelmRelease %s: chart: %w", id, err)
 			return nil
 		}
+		node.Chart = chrt
 		res, err := t.b.Helm.Render(t.ctx, hr, chrt)
 		if err != nil {
 			node.Err = err
