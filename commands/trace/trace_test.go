@@ -57,12 +57,12 @@ func fixture(t *testing.T) []*unstructured.Unstructured {
 
 func TestParseKind(t *testing.T) {
 	for in, want := range map[string]string{
-		"apps/v1/Deployment":                           "apps/v1, Kind=Deployment",
-		"v1/ConfigMap":                                 "/v1, Kind=ConfigMap",
+		"apps/v1/Deployment": "apps/v1, Kind=Deployment",
+		"v1/ConfigMap":       "/v1, Kind=ConfigMap",
 		"kustomize.toolkit.fluxcd.io/v1/Kustomization": "kustomize.toolkit.fluxcd.io/v1, Kind=Kustomization",
-		"Deployment":                                   "error",
-		"apps/v1/":                                     "error",
-		"a/b/c/Kind":                                   "error",
+		"Deployment": "error",
+		"apps/v1/":   "error",
+		"a/b/c/Kind": "error",
 	} {
 		gvk, err := ParseKind(in)
 		got := gvk.String()
