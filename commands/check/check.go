@@ -4,11 +4,14 @@ package check
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/discovery"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/install"
+	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/preflight"
 )
 
@@ -17,23 +20,32 @@ type Options struct {
 	IO        *cmdutil.IOStreams
 	Discovery func() (discovery.DiscoveryInterface, error)
 	Host      func() string
+	Clients   func() (*kube.Clients, error)
+	Namespace string
 	Pre       bool
 	Output    string
 }
 
 // NewCmdCheck returns the check command.
 func NewCmdCheck(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, Discovery: f.Discovery, Host: f.Host}
+	opts := &Options{IO: f.IO, Discovery: f.Discovery, Host: f.Host, Clients: f.KubeClients}
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Check that the cluster meets converge's prerequisites",
+		Short: "Check the prerequisites, the installed CRDs and the agent's health",
+		Long: `Check verifies that the cluster is reachable and recent enough, that the Flux CRDs installed match the
+versions this binary serves (every served version present, the same storage version), and that the agent
+Deployment in the namespace (-n, default flux-system) has a ready replica. It fails when any check fails.`,
 		Example: `  # Before installing: is the cluster reachable and recent enough?
-  converge check --pre`,
+  converge check --pre
+
+  # After converge install: CRDs and agent
+  converge check`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON); err != nil {
 				return err
 			}
+			opts.Namespace = f.Namespace()
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
 			defer cancel()
 			return Run(ctx, opts)
@@ -58,20 +70,91 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return fmt.Errorf("%w (server %s)", err, opts.Host())
 	}
-	if opts.Output != cmdutil.OutputTable {
-		if err := cmdutil.WriteData(opts.IO.Out, opts.Output, res); err != nil {
+	report := Report{Prerequisites: res}
+	table := opts.Output == cmdutil.OutputTable
+	if table {
+		if res.Supported {
+			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(fmt.Sprintf("Kubernetes %s %s", res.ServerVersion, res.Constraint)))
+		} else {
+			fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(fmt.Sprintf("Kubernetes %s does not match %s", res.ServerVersion, res.Constraint)))
+		}
+	}
+	failed := !res.Supported
+	if !opts.Pre && res.Supported {
+		clients, err := opts.Clients()
+		if err != nil {
 			return err
 		}
-	} else if res.Supported {
-		fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(fmt.Sprintf("Kubernetes %s %s", res.ServerVersion, res.Constraint)))
-	} else {
-		fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(fmt.Sprintf("Kubernetes %s does not match %s", res.ServerVersion, res.Constraint)))
+		if table {
+			fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("checking CRDs"))
+		}
+		if report.CRDs, err = preflight.CRDs(ctx, clients.Dynamic); err != nil {
+			return err
+		}
+		for _, c := range report.CRDs {
+			failed = failed || !c.OK
+			if !table {
+				continue
+			}
+			switch {
+			case c.OK:
+				fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(fmt.Sprintf("%s %s", c.Name, strings.Join(c.Versions, ", "))))
+			case !c.Installed:
+				fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(fmt.Sprintf("%s not installed (converge install)", c.Name)))
+			case len(c.Missing) > 0:
+				fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(fmt.Sprintf("%s lacks versions %s (converge install upgrades it)", c.Name, strings.Join(c.Missing, ", "))))
+			default:
+				fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(fmt.Sprintf("%s stores %s, converge stores another version (converge install upgrades it)", c.Name, c.Storage)))
+			}
+		}
+		if table {
+			fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("checking the agent"))
+		}
+		agent, err := preflight.Agent(ctx, clients.Core, opts.Namespace, install.AgentName)
+		if err != nil {
+			return err
+		}
+		report.Agent = &agent
+		failed = failed || !agent.OK
+		if table {
+			line := fmt.Sprintf("%s/%s: %s", agent.Namespace, agent.Name, agent.Message)
+			if agent.Image != "" {
+				line += " (" + agent.Image + ")"
+			}
+			if agent.OK {
+				fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(line))
+			} else {
+				fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(line))
+			}
+		}
+	}
+	if !table {
+		if err := cmdutil.WriteData(opts.IO.Out, opts.Output, report); err != nil {
+			return err
+		}
 	}
 	if !res.Supported {
 		return fmt.Errorf("Kubernetes %s is older than converge supports (%s)", res.ServerVersion, res.Constraint)
 	}
-	if opts.Output == cmdutil.OutputTable {
-		fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("prerequisites checks passed"))
+	if failed {
+		if table {
+			fmt.Fprintln(opts.IO.ErrOut, st.FailureLine("checks failed"))
+		}
+		return &cmdutil.SilentError{Code: cmdutil.ExitError}
+	}
+	if table {
+		if opts.Pre {
+			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("prerequisites checks passed"))
+		} else {
+			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("all checks passed"))
+		}
 	}
 	return nil
+}
+
+// Report is what check found, for -o json|yaml.
+type Report struct {
+	Prerequisites preflight.Result      `json:"prerequisites"`
+	CRDs          []preflight.CRDCheck  `json:"crds,omitempty"`
+	Agent         *preflight.AgentCheck `json:"agent,omitempty"`
 }
