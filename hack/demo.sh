@@ -38,7 +38,7 @@ echo "► export KUBECONFIG=$kubeconfig   # to use it yourself; 'make demo-stop'
 
 example=testdata/example
 echo
-echo "► converge apply $example/clusters/demo (three Kustomizations: flux-system, infrastructure, apps dependsOn infrastructure)"
+echo "► converge apply $example/clusters/demo (three Kustomizations: flux-system, infrastructure, apps dependsOn infrastructure; a HelmRelease with a chart from the same repository)"
 "$converge" apply "$example/clusters/demo" --root "$example" --install-crds --kubeconfig "$kubeconfig"
 echo
 echo "► converge diff: the cluster matches the repository now"
