@@ -37,7 +37,10 @@ type Options struct {
 
 // NewCmdLogs returns the logs command.
 func NewCmdLogs(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, OpenLogs: openLogs}
+	return newCmd(f, &Options{IO: f.IO, OpenLogs: openLogs})
+}
+
+func newCmd(f *cmdutil.Factory, opts *Options) *cobra.Command {
 	opts.Core = func() (kubernetes.Interface, error) {
 		cfg, err := f.RESTConfig()
 		if err != nil {

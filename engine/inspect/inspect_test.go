@@ -92,7 +92,7 @@ func TestLogFilter(t *testing.T) {
 	}{
 		{"everything", LogFilter{}, []string{"caches synced", "Kustomization/flux-system/apps", "Kustomization/team/apps", "GitRepository/flux-system/flux-system", "panic: not json"}},
 		{"errors", LogFilter{Level: "error"}, []string{"Kustomization/team/apps"}},
-		{"namespace keeps agent lines", LogFilter{Namespace: "flux-system"}, []string{"caches synced", "Kustomization/flux-system/apps", "GitRepository/flux-system/flux-system"}},
+		{"namespace keeps agent lines", LogFilter{Namespace: "flux-system"}, []string{"caches synced", "Kustomization/flux-system/apps", "GitRepository/flux-system/flux-system", "panic: not json"}},
 		{"kind and name", LogFilter{Kind: "kustomization", Name: "apps"}, []string{"Kustomization/flux-system/apps", "Kustomization/team/apps"}},
 		{"kind, name and namespace", LogFilter{Kind: "Kustomization", Name: "apps", Namespace: "team"}, []string{"Kustomization/team/apps"}},
 		{"nothing", LogFilter{Name: "nope"}, nil},

@@ -53,8 +53,9 @@ func ParseLogLine(line string) LogLine {
 	return l
 }
 
-// LogFilter selects log lines. Empty fields select everything. Namespace applies to lines about an
-// object (with a kind); lines about the agent itself pass it, but not a Kind or Name filter.
+// LogFilter selects log lines. Empty fields select everything. Namespace applies to lines about a
+// namespaced object; lines about the agent itself (no namespace, or not JSON: a panic's stack) pass it,
+// but not a Level, Kind or Name filter.
 type LogFilter struct {
 	Level     string
 	Kind      string
@@ -62,10 +63,10 @@ type LogFilter struct {
 	Name      string
 }
 
-// Match reports whether l is selected. Unstructured lines pass only a filter that selects nothing.
+// Match reports whether l is selected.
 func (f LogFilter) Match(l LogLine) bool {
 	if !l.Structured {
-		return f == LogFilter{}
+		return f.Level == "" && f.Kind == "" && f.Name == ""
 	}
 	if f.Level != "" && !strings.EqualFold(f.Level, l.Level) {
 		return false
@@ -76,7 +77,7 @@ func (f LogFilter) Match(l LogLine) bool {
 	if f.Name != "" && f.Name != l.Name {
 		return false
 	}
-	if f.Namespace != "" && l.Kind != "" && f.Namespace != l.Namespace {
+	if f.Namespace != "" && l.Namespace != "" && f.Namespace != l.Namespace {
 		return false
 	}
 	return true
@@ -112,7 +113,13 @@ func (l LogLine) Format() string {
 		parts = append(parts, l.Time)
 	}
 	parts = append(parts, l.Level)
-	if l.Kind != "" {
+	fields := l.Fields
+	if l.Kind != "" && l.Name == "" { // about a kind, not an object
+		fields = map[string]any{"kind": l.Kind}
+		for k, v := range l.Fields {
+			fields[k] = v
+		}
+	} else if l.Kind != "" {
 		obj := l.Kind + "/"
 		if l.Namespace != "" {
 			obj += l.Namespace + "/"
@@ -120,13 +127,13 @@ func (l LogLine) Format() string {
 		parts = append(parts, obj+l.Name)
 	}
 	parts = append(parts, l.Msg)
-	keys := make([]string, 0, len(l.Fields))
-	for k := range l.Fields {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v := l.Fields[k]
+		v := fields[k]
 		s, ok := v.(string)
 		if !ok {
 			b, _ := json.Marshal(v)
