@@ -1,10 +1,17 @@
 package get
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -99,5 +106,115 @@ spec: {interval: 1m, url: "https://git.example.com/fleet"}
 				t.Errorf("stderr %q", errOut)
 			}
 		})
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestStatusSelectorWatchAndCompletion(t *testing.T) {
+	ctx := context.Background()
+	dyn, err := dynamic.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "selected"
+	if _, err := cluster.ServiceAccountConfig(ctx, ns, "default"); err != nil {
+		t.Fatal(err) // creates the namespace
+	}
+	ks := inspect.Kinds["kustomizations"]
+	for _, k := range []struct{ name, ready, msg string }{{"good", "True", "Applied revision: main@sha1:1"}, {"bad", "False", "kustomization path not found"}} {
+		create(t, dyn, ks, fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: %s, namespace: %s}
+spec: {interval: 5m, prune: true, sourceRef: {kind: GitRepository, name: repo}}
+`, k.name, ns), fmt.Sprintf(`conditions:
+- {type: Ready, status: %q, reason: X, message: %q, lastTransitionTime: "2026-11-23T00:00:00Z", observedGeneration: 1}
+`, k.ready, k.msg))
+	}
+	kc := t.TempDir() + "/kubeconfig"
+	if err := cluster.WriteKubeconfig(kc); err != nil {
+		t.Fatal(err)
+	}
+	newCmd := func(out, errOut io.Writer) (*cobra.Command, *cmdutil.Factory) {
+		ios := &cmdutil.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
+		f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
+		cmd := NewCmdGet(f)
+		f.KubeFlags.AddFlags(cmd.PersistentFlags())
+		cmd.SilenceUsage = true
+		return cmd, f
+	}
+
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	cmd, _ := newCmd(out, errOut)
+	cmd.SetArgs([]string{"ks", "-n", ns, "--status-selector", "ready=false", "--kubeconfig", kc})
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "bad    ") || strings.Contains(out.String(), "good") {
+		t.Errorf("--status-selector ready=false:\n%s", out)
+	}
+	cmd, _ = newCmd(out, errOut)
+	cmd.SetArgs([]string{"ks", "--status-selector", "ready", "--kubeconfig", kc})
+	if err := cmd.ExecuteContext(ctx); err == nil || !strings.Contains(err.Error(), "want <condition type>=<status>") {
+		t.Errorf("bad selector: %v", err)
+	}
+
+	// --watch prints the table, then a row per change, until interrupted.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out = &syncBuffer{}
+	cmd, _ = newCmd(out, errOut)
+	cmd.SetArgs([]string{"ks", "-n", ns, "--watch", "--kubeconfig", kc})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(wctx) }()
+	for !strings.Contains(out.String(), "good") {
+		time.Sleep(50 * time.Millisecond)
+	}
+	u, err := dyn.Resource(ks.Resource).Namespace(ns).Get(ctx, "bad", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = unstructured.SetNestedSlice(u.Object, []any{map[string]any{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
+		"message": "fixed now", "lastTransitionTime": "2026-11-23T01:00:00Z", "observedGeneration": int64(1)}}, "status", "conditions")
+	if _, err := dyn.Resource(ks.Resource).Namespace(ns).UpdateStatus(ctx, u, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "fixed now") && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[3], "bad    ") || !strings.HasSuffix(lines[3], "false       True    fixed now") {
+		t.Errorf("watch output:\n%s", out)
+	}
+
+	// Object names complete through the API.
+	root := &cobra.Command{Use: "converge"}
+	ios, _, compOut, _ := cmdutil.Test()
+	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
+	f.KubeFlags.AddFlags(root.PersistentFlags())
+	root.SetOut(compOut)
+	AddKindCommands(f, root, Reconcilable, func(KindCommand, inspect.Kind) *cobra.Command {
+		return &cobra.Command{Use: "NAME", RunE: func(*cobra.Command, []string) error { return nil }}
+	})
+	root.SetArgs([]string{"__complete", "kustomization", "-n", ns, "--kubeconfig", kc, ""})
+	if err := root.ExecuteContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := compOut.String(); !strings.HasPrefix(got, "bad\ngood\n:4\n") {
+		t.Errorf("completion = %q", got)
 	}
 }
