@@ -1,8 +1,13 @@
 package inspect
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -388,4 +393,93 @@ func TestEventFilter(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+func helmSecret(t *testing.T, ns, name string, version int, manifest string) *unstructured.Unstructured {
+	t.Helper()
+	rel, _ := json.Marshal(map[string]any{"name": name, "namespace": ns, "version": version, "manifest": manifest})
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	_, _ = w.Write(rel)
+	_ = w.Close()
+	helmEncoded := base64.StdEncoding.EncodeToString(gz.Bytes())
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Secret",
+		"metadata": map[string]any{"name": fmt.Sprintf("sh.helm.release.v1.%s.v%d", name, version), "namespace": ns},
+		"data":     map[string]any{"release": base64.StdEncoding.EncodeToString([]byte(helmEncoded))},
+	}}
+}
+
+func TestTreeFromHelmStorage(t *testing.T) {
+	objs := objects(t, `apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: infra, namespace: flux-system}
+status:
+  inventory:
+    entries:
+    - {id: apps_legacy_helm.toolkit.fluxcd.io_HelmRelease, v: v2}
+    - {id: apps_uninstalled_helm.toolkit.fluxcd.io_HelmRelease, v: v2}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: legacy, namespace: apps}
+status:
+  storageNamespace: apps
+  history:
+  - {name: apps-legacy, namespace: apps, version: 2, status: deployed, chartName: legacy, chartVersion: 1.0.0, digest: x, configDigest: y, firstDeployed: "2026-11-23T00:00:00Z", lastDeployed: "2026-11-23T00:00:00Z"}
+  - {name: apps-legacy, namespace: apps, version: 1, status: superseded, chartName: legacy, chartVersion: 0.9.0, digest: x, configDigest: y, firstDeployed: "2026-11-23T00:00:00Z", lastDeployed: "2026-11-23T00:00:00Z"}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: uninstalled, namespace: apps}
+status: {storageNamespace: apps, history: [{name: apps-uninstalled, namespace: apps, version: 1}]}`)
+	objs = append(objs, helmSecret(t, "apps", "apps-legacy", 2, `---
+# Source: legacy/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: legacy
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: legacy-reader
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: legacy
+  namespace: elsewhere
+`), helmSecret(t, "apps", "apps-legacy", 1, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n"))
+	root, err := Tree(context.Background(), ObjectsGetter(objs...), Ref{Kind: Kinds["kustomizations"], Namespace: "flux-system", Name: "infra"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, hr := range root.Children {
+		got = append(got, hr.String())
+		for _, c := range hr.Children {
+			got = append(got, "  "+c.String())
+		}
+	}
+	want := []string{"HelmRelease/apps/legacy", "  ClusterRole/legacy-reader", "  Deployment/apps/legacy", "  Service/elsewhere/legacy", "HelmRelease/apps/uninstalled"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("tree:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, _, err := DecodeHelmRelease("not base64!"); err == nil {
+		t.Error("garbage decoded")
+	}
+}
+
+func FuzzDecodeHelmRelease(f *testing.F) {
+	f.Add("")
+	f.Add(base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString([]byte(`{"manifest":"kind: A","namespace":"x"}`)))))
+	f.Add(base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString([]byte{0x1f, 0x8b, 0, 1}))))
+	f.Fuzz(func(t *testing.T, data string) {
+		manifest, ns, err := DecodeHelmRelease(data)
+		if err != nil {
+			return
+		}
+		_, _ = manifestNodes(manifest, ns)
+	})
 }

@@ -30,7 +30,8 @@ func (n *Node) String() string {
 
 // Tree returns the inventory of the Kustomization or HelmRelease ref as a tree: nested Kustomizations and
 // HelmReleases are expanded with their own inventories, recursively (each object once: a Kustomization
-// listing itself, as flux-system does, is a leaf).
+// listing itself, as flux-system does, is a leaf). A HelmRelease without status.inventory is expanded
+// from its current release in Helm's storage.
 func Tree(ctx context.Context, get Getter, ref Ref) (*Node, error) {
 	root := &Node{Group: ref.Kind.Resource.Group, Kind: ref.Kind.Kind, Namespace: ref.Namespace, Name: ref.Name}
 	u, err := get(ctx, ref.Kind.gvk(), ref.Namespace, ref.Name)
@@ -50,7 +51,15 @@ func Tree(ctx context.Context, get Getter, ref Ref) (*Node, error) {
 func (n *Node) key() string { return n.Group + "/" + n.String() }
 
 func expand(ctx context.Context, get Getter, n *Node, u *unstructured.Unstructured, seen map[string]bool) error {
-	entries, _, _ := unstructured.NestedSlice(u.Object, "status", "inventory", "entries")
+	entries, hasInventory, _ := unstructured.NestedSlice(u.Object, "status", "inventory", "entries")
+	if !hasInventory && n.Kind == "HelmRelease" {
+		children, err := helmReleaseChildren(ctx, get, u)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+		n.Children = children
+		return nil
+	}
 	for _, e := range entries {
 		m, _ := e.(map[string]any)
 		id, _ := m["id"].(string)
