@@ -48,7 +48,7 @@ func helmReleaseChildren(ctx context.Context, get Getter, hr *unstructured.Unstr
 	}
 	secretName := fmt.Sprintf("sh.helm.release.v1.%s.v%d", name, version)
 	secret, err := get(ctx, schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, ns, secretName)
-	if apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) { // uninstalled, or Secrets not readable
 		return nil, nil
 	}
 	if err != nil {

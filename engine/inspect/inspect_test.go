@@ -483,3 +483,54 @@ func FuzzDecodeHelmRelease(f *testing.F) {
 		_, _ = manifestNodes(manifest, ns)
 	})
 }
+
+func TestSourcesOf(t *testing.T) {
+	objs := objects(t, fleet+`
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: direct, namespace: apps}
+spec: {chart: {spec: {chart: podinfo, sourceRef: {kind: HelmRepository, name: podinfo, namespace: flux-system}}}}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: oci, namespace: apps}
+spec: {chartRef: {kind: OCIRepository, name: podinfo-chart}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: odd, namespace: apps}
+spec: {sourceRef: {kind: Secret, name: x}}`)
+	get := ObjectsGetter(objs...)
+	refGet := func(ctx context.Context, r Ref) (*unstructured.Unstructured, error) { return get(ctx, r.Kind.gvk(), r.Namespace, r.Name) }
+	tests := []struct {
+		kind, ns, name string
+		want           string
+	}{
+		{"kustomizations", "flux-system", "apps", "GitRepository/flux-system/flux-system"},
+		{"helmreleases", "apps", "podinfo", "HelmRepository/flux-system/podinfo HelmChart/flux-system/apps-podinfo"},
+		{"helmreleases", "apps", "direct", "HelmRepository/flux-system/podinfo"},
+		{"helmreleases", "apps", "oci", "OCIRepository/apps/podinfo-chart"},
+		{"git", "flux-system", "flux-system", ""},
+		{"kustomizations", "apps", "odd", "error"},
+	}
+	for _, tt := range tests {
+		ref := Ref{Kind: Kinds[tt.kind], Namespace: tt.ns, Name: tt.name}
+		u, err := refGet(context.Background(), ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs, err := SourcesOf(context.Background(), ref, u, refGet)
+		var got []string
+		for _, s := range srcs {
+			got = append(got, s.String())
+		}
+		g := strings.Join(got, " ")
+		if err != nil {
+			g = "error"
+		}
+		if g != tt.want {
+			t.Errorf("sources of %s = %q (%v), want %q", ref, g, err, tt.want)
+		}
+	}
+}

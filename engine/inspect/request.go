@@ -201,7 +201,8 @@ func handled(ref Ref, u *unstructured.Unstructured, token string) (Result, bool,
 }
 
 // Sources returns the sources ref reconciles from, the outermost first: a Kustomization's sourceRef;
-// a HelmRelease's chartRef, or its HelmChart and that chart's source; a HelmChart's source.
+// a HelmRelease's chartRef, or the source of spec.chart and the HelmChart made from it when that exists;
+// a HelmChart's source.
 func (o *Operator) Sources(ctx context.Context, ref Ref) ([]Ref, error) {
 	u, err := o.Get(ctx, ref)
 	if err != nil {
@@ -239,15 +240,23 @@ func SourcesOf(ctx context.Context, ref Ref, u *unstructured.Unstructured, get f
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			if src, ok = helmChartOf(u); !ok {
-				return nil, nil
+		if ok {
+			if src.Kind.Kind == "HelmChart" {
+				return chartChain(ctx, src, get)
 			}
+			return []Ref{src}, nil
 		}
-		if src.Kind.Kind == "HelmChart" {
-			return chartChain(ctx, src, get)
+		// spec.chart: the chart's source, then the HelmChart when one exists (Flux's helm-controller
+		// creates it; the agent renders the chart from the source directly).
+		chartSrc, ok, err := refOf("spec", "chart", "spec", "sourceRef")
+		if err != nil || !ok {
+			return nil, err
 		}
-		return []Ref{src}, nil
+		chart, _ := helmChartOf(u)
+		if _, err := get(ctx, chart); err == nil {
+			return chartChain(ctx, chart, get)
+		}
+		return []Ref{chartSrc}, nil
 	}
 	return nil, nil
 }
@@ -255,7 +264,7 @@ func SourcesOf(ctx context.Context, ref Ref, u *unstructured.Unstructured, get f
 func chartChain(ctx context.Context, chart Ref, get func(context.Context, Ref) (*unstructured.Unstructured, error)) ([]Ref, error) {
 	cu, err := get(ctx, chart)
 	if err != nil {
-		return []Ref{chart}, nil // the chart is not created yet: reconcile what exists
+		return nil, err
 	}
 	up, err := SourcesOf(ctx, chart, cu, get)
 	if err != nil {
