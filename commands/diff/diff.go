@@ -8,10 +8,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	applycmd "github.com/converge-gitops/converge/commands/apply"
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/diff"
 )
@@ -32,10 +35,19 @@ func NewCmdDiff(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff [PATH]",
 		Short: "Show what apply would change in the cluster; exit 1 when anything would",
-		Long: `Diff builds the tree at PATH exactly as apply would, asks the API server for a server-side dry-run of
-every object, and compares the result with the live object. It reports objects to be created, changed and
-deleted (what prune would remove), with unified diffs; Secret values are masked. Exit codes: 0 no changes,
-1 changes, 2 errors.`,
+		Long: `Diff builds the tree at PATH exactly as apply would and shows what apply would change, without writing:
+every object is dry-run on the server (server-side apply, with the Kustomization's force and the ssa and
+reconcile annotations apply honours) and compared with the live one; prune deletions come from the live
+inventory, with what a deleted Kustomization's finalizer deletes in turn (its inventory, when its
+deletionPolicy deletes) and a deleted HelmRelease's uninstall. HelmReleases are diffed object by object as
+the release engine would change them: nothing for a release in sync, Helm's own patches (dry-run) for an
+upgrade, the stored release's objects the new render drops as deletions. An immutable field change is
+reported as "will fail", or "will be recreated" with force; any other dry-run rejection as "will fail" with
+the server's message. Secret values are masked.
+
+-o json writes {"changes": [{"owner", "name", "subject", "action", "reason", "diff"}], "unchanged": N,
+"errors": [...]}, action being created, changed, recreated, deleted or failed. Exit codes: 0 no changes,
+1 changes, 2 errors (including objects that will fail).`,
 		Example: `  converge diff clusters/production
   converge diff clusters/production -o json`,
 		Args: cobra.MaximumNArgs(1),
@@ -65,14 +77,12 @@ deleted (what prune would remove), with unified diffs; Secret values are masked.
 	return cmd
 }
 
-// Run diffs every Kustomization of the tree.
+// Run diffs every Kustomization and HelmRelease of the tree.
 func Run(ctx context.Context, opts *Options) error {
 	io := opts.Apply.Build.IO
 	st := io.ErrStyles()
-	out := io.Styles()
 	var all []diff.Entry
 	var failures []string
-	failed := false
 	unchanged := 0
 	start := time.Now()
 	if opts.Base != "" {
@@ -80,20 +90,15 @@ func Run(ctx context.Context, opts *Options) error {
 		if err != nil {
 			return err
 		}
-		unchanged, failures, failed = same, errs, len(errs) > 0
+		unchanged, failures = same, errs
 		for _, f := range errs {
 			fmt.Fprintln(io.ErrOut, st.FailureLine(f))
 		}
 		for _, e := range entries {
 			all = append(all, e)
-			if opts.Output == cmdutil.OutputTable {
-				fmt.Fprintf(io.Out, "%s %s %s (%s %s)\n", marker(out, e.Action), e.Subject, e.Action, e.Owner, e.Kustomization)
-				if !opts.Summary && e.Diff != "" {
-					fmt.Fprint(io.Out, colour(out, e.Diff))
-				}
-			}
+			printEntry(opts, e)
 		}
-		return finish(opts, all, unchanged, failures, failed, start)
+		return finish(opts, all, unchanged, failures, start)
 	}
 	p, err := applycmd.Prepare(ctx, &opts.Apply)
 	if err != nil {
@@ -103,10 +108,10 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	d := &diff.Differ{Apply: p.Apply, Kustomizations: p.Kustomizations, ShowSecrets: opts.ShowSecrets}
+	declared := declaredObjects(p.Tree)
+	d := &diff.Differ{Apply: p.Apply, Kustomizations: p.Kustomizations, HelmReleases: p.HelmReleases, Core: p.Clients.Core, ShowSecrets: opts.ShowSecrets}
 	for _, n := range order {
 		if n.Err != nil {
-			failed = true
 			failures = append(failures, n.Err.Error())
 			for _, line := range strings.Split(n.Err.Error(), "\n") {
 				fmt.Fprintln(io.ErrOut, st.FailureLine(line))
@@ -116,12 +121,16 @@ func Run(ctx context.Context, opts *Options) error {
 		ns, name, _ := strings.Cut(n.Kustomization, "/")
 		var entries []diff.Entry
 		if n.Kind == build.KindHelmRelease {
-			entries, err = d.Objects(ctx, n.Kind, n.Kustomization, n.Objects)
+			hr := declared.helmReleases[n.Kustomization]
+			if hr == nil {
+				err = fmt.Errorf("HelmRelease %s: not found in the build of %s", n.Kustomization, n.Parent)
+			} else {
+				entries, err = d.HelmRelease(ctx, hr, n.Chart, n.Objects)
+			}
 		} else {
-			entries, err = d.Kustomization(ctx, ns, name, n.Objects)
+			entries, err = d.Kustomization(ctx, ns, name, declared.kustomizations[n.Kustomization], n.Objects)
 		}
 		if err != nil {
-			failed = true
 			failures = append(failures, err.Error())
 			fmt.Fprintln(io.ErrOut, st.FailureLine(err.Error()))
 			continue
@@ -132,25 +141,78 @@ func Run(ctx context.Context, opts *Options) error {
 				continue
 			}
 			all = append(all, e)
-			if opts.Output != cmdutil.OutputTable {
-				continue
-			}
-			fmt.Fprintf(io.Out, "%s %s %s (%s %s)\n", marker(out, e.Action), e.Subject, e.Action, e.Owner, e.Kustomization)
-			if !opts.Summary && e.Diff != "" {
-				fmt.Fprint(io.Out, colour(out, e.Diff))
+			printEntry(opts, e)
+		}
+	}
+	return finish(opts, all, unchanged, failures, start)
+}
+
+// declared holds the Kustomizations and HelmReleases as the tree declares them, by namespace/name.
+type declared struct {
+	kustomizations map[string]*kustomizev1.Kustomization
+	helmReleases   map[string]*helmv2.HelmRelease
+}
+
+func declaredObjects(tree *build.Tree) declared {
+	out := declared{kustomizations: map[string]*kustomizev1.Kustomization{}, helmReleases: map[string]*helmv2.HelmRelease{}}
+	for _, n := range tree.Nodes {
+		if n.Kind == build.KindHelmRelease {
+			continue
+		}
+		for _, o := range n.Objects {
+			id := o.GetNamespace() + "/" + o.GetName()
+			switch o.GroupVersionKind().GroupKind() {
+			case kustomizev1.GroupVersion.WithKind("Kustomization").GroupKind():
+				ks := &kustomizev1.Kustomization{}
+				if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, ks) == nil {
+					out.kustomizations[id] = ks
+				}
+			case helmv2.GroupVersion.WithKind(helmv2.HelmReleaseKind).GroupKind():
+				hr := &helmv2.HelmRelease{}
+				if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, hr) == nil {
+					out.helmReleases[id] = hr
+				}
 			}
 		}
 	}
-	return finish(opts, all, unchanged, failures, failed, start)
+	return out
 }
 
-// finish prints the machine-readable output and the summary, and returns the exit status.
-func finish(opts *Options, all []diff.Entry, unchanged int, failures []string, failed bool, start time.Time) error {
+// printEntry writes one change as text: a line naming it, then its diff unless --summary.
+func printEntry(opts *Options, e diff.Entry) {
+	if opts.Output != cmdutil.OutputTable {
+		return
+	}
+	io := opts.Apply.Build.IO
+	out := io.Styles()
+	line := fmt.Sprintf("%s %s %s (%s %s)", marker(out, e.Action), e.Subject, verb(e.Action), e.Owner, e.Kustomization)
+	if e.Reason != "" {
+		line += ": " + e.Reason
+	}
+	fmt.Fprintln(io.Out, line)
+	if !opts.Summary && e.Diff != "" {
+		fmt.Fprint(io.Out, colour(out, e.Diff))
+	}
+}
+
+func verb(action string) string {
+	switch action {
+	case diff.Recreated:
+		return "will be recreated"
+	case diff.Failed:
+		return "will fail"
+	}
+	return action
+}
+
+// finish prints the machine-readable output and the summary, and returns the exit status: 2 when
+// something could not be diffed or will fail, 1 for changes, 0 otherwise.
+func finish(opts *Options, all []diff.Entry, unchanged int, failures []string, start time.Time) error {
 	io := opts.Apply.Build.IO
 	st := io.ErrStyles()
 	switch opts.Output {
 	case cmdutil.OutputJSON:
-		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, map[string]any{"changes": nonNil(all), "unchanged": unchanged}); err != nil {
+		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, map[string]any{"changes": nonNil(all), "unchanged": unchanged, "errors": nonNilStrings(failures)}); err != nil {
 			return err
 		}
 	case OutputMarkdown:
@@ -158,11 +220,22 @@ func finish(opts *Options, all []diff.Entry, unchanged int, failures []string, f
 			return err
 		}
 	}
-	summary := fmt.Sprintf("%d to create, %d to change, %d to delete, %d unchanged (%s)", count(all, diff.Created), count(all, diff.Changed),
-		count(all, diff.Deleted), unchanged, time.Since(start).Round(time.Millisecond))
+	summary := fmt.Sprintf("%d to create, %d to change, %d to delete, %d unchanged", count(all, diff.Created), count(all, diff.Changed),
+		count(all, diff.Deleted), unchanged)
+	if n := count(all, diff.Recreated); n > 0 {
+		summary += fmt.Sprintf(", %d to recreate", n)
+	}
+	failing := count(all, diff.Failed)
+	if failing > 0 {
+		summary += fmt.Sprintf(", %d will fail", failing)
+	}
+	summary += fmt.Sprintf(" (%s)", time.Since(start).Round(time.Millisecond))
 	switch {
-	case failed:
+	case len(failures) > 0:
 		fmt.Fprintln(io.ErrOut, st.FailureLine(summary+"; some Kustomizations could not be diffed"))
+		return &cmdutil.SilentError{Code: cmdutil.ExitError}
+	case failing > 0:
+		fmt.Fprintln(io.ErrOut, st.FailureLine(summary+"; apply would fail on the objects the server rejects"))
 		return &cmdutil.SilentError{Code: cmdutil.ExitError}
 	case len(all) > 0:
 		fmt.Fprintln(io.ErrOut, st.WarningLine(summary))
@@ -170,6 +243,13 @@ func finish(opts *Options, all []diff.Entry, unchanged int, failures []string, f
 	}
 	fmt.Fprintln(io.ErrOut, st.SuccessLine("no changes: "+summary))
 	return nil
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func nonNil(e []diff.Entry) []diff.Entry {
@@ -195,6 +275,8 @@ func marker(st cmdutil.Styles, action string) string {
 		return st.Added.Render("+")
 	case diff.Deleted:
 		return st.Removed.Render("-")
+	case diff.Failed:
+		return st.Removed.Render("!")
 	}
 	return st.Warning.Render("~")
 }

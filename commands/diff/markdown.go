@@ -19,9 +19,9 @@ const markdownLimit = 60000
 // each, cutting diffs (and saying so) past limit characters.
 func writeMarkdown(w io.Writer, entries []diff.Entry, unchanged int, failed []string, limit int) error {
 	type owner struct {
-		kind, name                string
-		created, changed, deleted int
-		entries                   []diff.Entry
+		kind, name                         string
+		created, changed, deleted, failing int
+		entries                            []diff.Entry
 	}
 	owners := map[string]*owner{}
 	for _, e := range entries {
@@ -34,10 +34,12 @@ func writeMarkdown(w io.Writer, entries []diff.Entry, unchanged int, failed []st
 		switch e.Action {
 		case diff.Created:
 			o.created++
-		case diff.Changed:
+		case diff.Changed, diff.Recreated:
 			o.changed++
 		case diff.Deleted:
 			o.deleted++
+		case diff.Failed:
+			o.failing++
 		}
 		o.entries = append(o.entries, e)
 	}
@@ -54,10 +56,10 @@ func writeMarkdown(w io.Writer, entries []diff.Entry, unchanged int, failed []st
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
-	b.WriteString("| | created | changed | deleted |\n|---|---:|---:|---:|\n")
+	b.WriteString("| | created | changed | deleted | will fail |\n|---|---:|---:|---:|---:|\n")
 	for _, k := range keys {
 		o := owners[k]
-		fmt.Fprintf(&b, "| %s `%s` | %d | %d | %d |\n", o.kind, o.name, o.created, o.changed, o.deleted)
+		fmt.Fprintf(&b, "| %s `%s` | %d | %d | %d | %d |\n", o.kind, o.name, o.created, o.changed, o.deleted, o.failing)
 	}
 	fmt.Fprintf(&b, "\n%d objects unchanged.\n", unchanged)
 	for _, f := range failed {
@@ -67,9 +69,19 @@ func writeMarkdown(w io.Writer, entries []diff.Entry, unchanged int, failed []st
 	for _, k := range keys {
 		o := owners[k]
 		var sec strings.Builder
-		fmt.Fprintf(&sec, "\n<details><summary>%s <code>%s</code>: %d created, %d changed, %d deleted</summary>\n\n", o.kind, o.name, o.created, o.changed, o.deleted)
+		summary := fmt.Sprintf("%d created, %d changed, %d deleted", o.created, o.changed, o.deleted)
+		if o.failing > 0 {
+			summary += fmt.Sprintf(", %d will fail", o.failing)
+		}
+		fmt.Fprintf(&sec, "\n<details><summary>%s <code>%s</code>: %s</summary>\n\n", o.kind, o.name, summary)
 		for _, e := range o.entries {
-			item := fmt.Sprintf("**%s** %s\n\n```diff\n%s```\n\n", e.Subject, e.Action, e.Diff)
+			item := fmt.Sprintf("**%s** %s\n\n", e.Subject, verb(e.Action))
+			if e.Reason != "" {
+				item = fmt.Sprintf("**%s** %s: %s\n\n", e.Subject, verb(e.Action), e.Reason)
+			}
+			if e.Diff != "" {
+				item += fmt.Sprintf("```diff\n%s```\n\n", e.Diff)
+			}
 			if b.Len()+sec.Len()+len(item) > limit {
 				cut++
 				continue

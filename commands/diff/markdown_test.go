@@ -19,6 +19,13 @@ func TestMarkdown(t *testing.T) {
 		{Owner: "Kustomization", Kustomization: "flux-system/apps", Subject: "Service/demo/podinfo", Action: diff.Deleted, Diff: "-kind: Service\n"},
 		{Owner: "HelmRelease", Kustomization: "flux-system/hello", Subject: "ConfigMap/web/web-hello-settings", Action: diff.Created, Diff: "+kind: ConfigMap\n"},
 	}
+	warnings := append(entries[:1:1],
+		diff.Entry{Owner: "Kustomization", Kustomization: "flux-system/apps", Subject: "Job/demo/migrate", Action: diff.Recreated,
+			Reason: "an immutable field changed and force is enabled: apply deletes the object and creates it again",
+			Diff:   "--- Job/demo/migrate (live)\n+++ Job/demo/migrate (after apply)\n@@ -1 +1 @@\n-        image: migrate:1\n+        image: migrate:2\n"},
+		diff.Entry{Owner: "Kustomization", Kustomization: "flux-system/apps", Subject: "Service/demo/web", Action: diff.Failed,
+			Reason: `Service "web" is invalid: spec.clusterIP: Invalid value: "10.0.0.1": field is immutable`},
+	)
 	tests := []struct {
 		name    string
 		entries []diff.Entry
@@ -27,6 +34,7 @@ func TestMarkdown(t *testing.T) {
 		want    []string
 	}{
 		{"changes", entries, nil, markdownLimit, nil},
+		{"warnings", warnings, nil, markdownLimit, nil},
 		{"cut to the limit", entries, nil, 500, []string{"diffs were left out to keep this comment under 500 characters"}},
 		{"no changes", nil, nil, markdownLimit, []string{"No changes (7 objects unchanged)."}},
 		{"errors", nil, []string{"Kustomization flux-system/apps: variable \"x\" is not set"}, markdownLimit, []string{"> **Error:** Kustomization flux-system/apps"}},

@@ -19,19 +19,28 @@ type ObjectDiff struct {
 	Merged *unstructured.Unstructured
 	// Desired is the object as built.
 	Desired *unstructured.Unstructured
+	// Recreate: an immutable field changed and force is on, so apply deletes and recreates the object.
+	Recreate bool
 }
 
 // Diff computes, without writing, what Apply would do to each object: a server-side dry-run of every
 // object against its live state. Objects in namespaces or of kinds that the set itself creates cannot be
 // dry-run and are reported as created from their desired state.
 func (m *Manager) Diff(ctx context.Context, objs []*unstructured.Unstructured) ([]ObjectDiff, error) {
-	plan1, plan2, deferred, _, err := m.stagedPlan(ctx, objs, Options{DryRun: true})
+	return m.DiffWith(ctx, objs, Options{})
+}
+
+// DiffWith is Diff with apply's options (Force); it never writes. A failed dry-run is an *ObjectError
+// per object (joined), as Apply returns them.
+func (m *Manager) DiffWith(ctx context.Context, objs []*unstructured.Unstructured, opts Options) ([]ObjectDiff, error) {
+	opts.DryRun = true
+	plan1, plan2, deferred, _, err := m.stagedPlan(ctx, objs, opts)
 	if err != nil {
 		return nil, err
 	}
 	var out []ObjectDiff
 	for _, s := range append(plan1, plan2...) {
-		out = append(out, ObjectDiff{Object: s.meta, Action: s.action, Reason: s.reason, Live: s.live, Merged: s.dry, Desired: s.obj})
+		out = append(out, ObjectDiff{Object: s.meta, Action: s.action, Reason: s.reason, Live: s.live, Merged: s.dry, Desired: s.obj, Recreate: s.recreate})
 	}
 	for _, o := range deferred {
 		out = append(out, ObjectDiff{Object: MetaOf(o), Action: Created, Desired: o})

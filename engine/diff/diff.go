@@ -4,6 +4,7 @@ package diff
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,9 +12,10 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
-	"github.com/converge-gitops/converge/crds/meta"
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/reconcile"
 )
@@ -25,6 +27,10 @@ const (
 	Deleted   = "deleted"
 	Unchanged = "unchanged"
 	Skipped   = "skipped"
+	// Recreated: an immutable field changed and force is on: apply deletes the object and creates it again.
+	Recreated = "recreated"
+	// Failed: the server rejected the object's dry-run (Reason has its message), so apply will fail.
+	Failed = "failed"
 )
 
 // Entry is the change to one object.
@@ -35,107 +41,243 @@ type Entry struct {
 	Kustomization string `json:"name"`
 	Subject       string `json:"subject"`
 	Action        string `json:"action"`
-	Reason        string `json:"reason,omitempty"`
+	// Reason says why an object is skipped, recreated, failing or deleted through another object.
+	Reason string `json:"reason,omitempty"`
 	// Diff is a unified diff of the object's YAML (live, then after apply), Secret values masked.
 	Diff string `json:"diff,omitempty"`
 }
 
-// Differ diffs Kustomizations against a cluster.
+// Differ diffs Kustomizations and HelmReleases against a cluster.
 type Differ struct {
 	Apply          *apply.Manager
 	Kustomizations *reconcile.Kustomizations
+	// HelmReleases reads HelmReleases and composes their values (its Renderer); Core reads Helm's
+	// release records. Both are needed for HelmRelease and for the cascade of a removed HelmRelease.
+	HelmReleases *reconcile.HelmReleases
+	Core         kubernetes.Interface
 	// ShowSecrets prints Secret values instead of masking them.
 	ShowSecrets bool
 }
 
-// Kustomization returns the changes applying objs as Kustomization namespace/name would make,
-// including the objects its prune would delete. Unchanged objects are returned with no diff.
-func (d *Differ) Kustomization(ctx context.Context, namespace, name string, objs []*unstructured.Unstructured) ([]Entry, error) {
+// Kustomization returns the changes reconciling Kustomization namespace/name with the built objects objs
+// would make: apply (with spec.force), and prune (when spec.prune), including the objects a pruned
+// Kustomization or HelmRelease deletes in turn when the agent finalizes it. desired is the Kustomization
+// as the tree declares it (its parent applies it first); nil uses the cluster's. A suspended
+// Kustomization changes nothing. Unchanged objects are returned with no diff.
+func (d *Differ) Kustomization(ctx context.Context, namespace, name string, desired *kustomizev1.Kustomization, objs []*unstructured.Unstructured) ([]Entry, error) {
 	id := namespace + "/" + name
-	out, err := d.Objects(ctx, "Kustomization", id, objs)
+	live, err := d.Kustomizations.Get(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}
-	pruned, err := d.pruned(ctx, namespace, name, objs)
+	spec := desired
+	if spec == nil {
+		spec = live
+	}
+	if spec != nil && spec.Spec.Suspend {
+		return skipAll("Kustomization", id, objs, "the Kustomization is suspended"), nil
+	}
+	opts := apply.Options{Force: spec != nil && spec.Spec.Force}
+	out, err := d.objects(ctx, "Kustomization", id, objs, opts)
 	if err != nil {
-		return nil, fmt.Errorf("Kustomization %s: %w", id, err)
+		return nil, err
 	}
-	for _, live := range pruned {
-		m := apply.MetaOf(live)
-		text, err := d.unified(m.String(), live, nil)
+	if live != nil && spec.Spec.Prune {
+		stale, err := apply.Stale(live.Status.Inventory, objs)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("Kustomization %s: %w", id, err)
 		}
-		out = append(out, Entry{Kustomization: id, Owner: "Kustomization", Subject: m.String(), Action: Deleted, Diff: text})
+		pruned, err := d.deleted(ctx, "Kustomization", id, stale, "", map[string]bool{id: true})
+		if err != nil {
+			return nil, fmt.Errorf("Kustomization %s: %w", id, err)
+		}
+		out = append(out, pruned...)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
+	sortEntries(out)
 	return out, nil
 }
 
-// Objects returns the changes applying objs (owned by kind namespace/name, e.g. a rendered HelmRelease)
-// would make, without prune.
+// Objects returns the changes applying objs as the build of kind namespace/name would make, without prune.
 func (d *Differ) Objects(ctx context.Context, kind, id string, objs []*unstructured.Unstructured) ([]Entry, error) {
-	diffs, err := d.Apply.Diff(ctx, objs)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", kind, id, err)
-	}
+	out, err := d.objects(ctx, kind, id, objs, apply.Options{})
+	sortEntries(out)
+	return out, err
+}
+
+// objects dry-runs objs as apply would; objects the server rejects are reported as failing, with its
+// message, and the others are diffed without them.
+func (d *Differ) objects(ctx context.Context, kind, id string, objs []*unstructured.Unstructured, opts apply.Options) ([]Entry, error) {
 	var out []Entry
-	for _, od := range diffs {
-		e := Entry{Kustomization: id, Owner: kind, Subject: od.Object.String(), Reason: od.Reason}
-		switch od.Action {
-		case apply.Unchanged:
-			e.Action = Unchanged
-		case apply.Skipped:
-			e.Action = Skipped
-		case apply.Created:
-			e.Action = Created
-			after := od.Merged
-			if after == nil {
-				after = od.Desired
+	remaining := objs
+	for len(remaining) > 0 {
+		diffs, err := d.Apply.DiffWith(ctx, remaining, opts)
+		if err == nil {
+			for _, od := range diffs {
+				e, err := d.entry(kind, id, od)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, e)
 			}
-			e.Diff, err = d.unified(e.Subject, nil, after)
-		default:
-			e.Action = Changed
-			after := od.Merged
-			if after == nil { // recreated on an immutable change: the server could not dry-run it
-				after = od.Desired
+			break
+		}
+		objErrs := objectErrors(err)
+		if objErrs == nil {
+			return nil, fmt.Errorf("%s %s: %w", kind, id, err)
+		}
+		failed := map[string]bool{}
+		for _, oe := range objErrs {
+			failed[oe.Object.ID()] = true
+			var desired *unstructured.Unstructured
+			for _, o := range remaining {
+				if apply.MetaOf(o).ID() == oe.Object.ID() {
+					desired = o
+				}
 			}
-			e.Diff, err = d.unified(e.Subject, od.Live, after)
+			e, err := d.failure(ctx, kind, id, oe, desired)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
 		}
-		if err != nil {
-			return nil, err
+		var rest []*unstructured.Unstructured
+		for _, o := range remaining {
+			if !failed[apply.MetaOf(o).ID()] {
+				rest = append(rest, o)
+			}
 		}
-		out = append(out, e)
+		remaining = rest
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
 	return out, nil
 }
 
-// pruned returns the live objects that applying objs would prune.
-func (d *Differ) pruned(ctx context.Context, namespace, name string, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
-	ks, err := d.Kustomizations.Get(ctx, namespace, name)
-	if err != nil || ks == nil || !ks.Spec.Prune {
-		return nil, err
+func (d *Differ) entry(kind, id string, od apply.ObjectDiff) (Entry, error) {
+	e := Entry{Kustomization: id, Owner: kind, Subject: od.Object.String(), Reason: od.Reason}
+	var err error
+	switch {
+	case od.Action == apply.Unchanged:
+		e.Action = Unchanged
+	case od.Action == apply.Skipped:
+		e.Action = Skipped
+	case od.Action == apply.Created:
+		e.Action = Created
+		after := od.Merged
+		if after == nil {
+			after = od.Desired
+		}
+		e.Diff, err = d.unified(e.Subject, nil, after)
+	case od.Recreate:
+		e.Action = Recreated
+		e.Reason = "an immutable field changed and force is enabled: apply deletes the object and creates it again"
+		e.Diff, err = d.unified(e.Subject, project(od.Live, od.Desired), od.Desired)
+	default:
+		e.Action = Changed
+		e.Diff, err = d.unified(e.Subject, od.Live, od.Merged)
 	}
-	stale, err := apply.Stale(ks.Status.Inventory, objs)
+	return e, err
+}
+
+// failure reports an object the dry-run rejected: its fields that would change (when it exists) or
+// the object as built, with the server's message.
+func (d *Differ) failure(ctx context.Context, kind, id string, oe *apply.ObjectError, desired *unstructured.Unstructured) (Entry, error) {
+	e := Entry{Kustomization: id, Owner: kind, Subject: oe.Object.String(), Action: Failed, Reason: serverMessage(oe.Err)}
+	if isImmutable(oe.Err) {
+		e.Reason = "an immutable field changed (enable force to recreate the object): " + e.Reason
+	}
+	if desired == nil {
+		return e, nil
+	}
+	live, err := d.Apply.Get(ctx, oe.Object)
 	if err != nil {
-		return nil, err
+		live = nil
 	}
-	var out []*unstructured.Unstructured
-	for _, o := range stale {
-		live, err := d.Apply.Get(ctx, o)
-		if apierrors.IsNotFound(err) || live == nil {
-			continue
+	e.Diff, err = d.unified(e.Subject, project(live, desired), desired)
+	return e, err
+}
+
+// objectErrors returns the per-object errors err joins, or nil when err is anything else.
+func objectErrors(err error) []*apply.ObjectError {
+	var out []*apply.ObjectError
+	var walk func(error) bool
+	walk = func(err error) bool {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				if !walk(e) {
+					return false
+				}
+			}
+			return true
 		}
-		if err != nil {
-			return nil, err
+		var oe *apply.ObjectError
+		if !errors.As(err, &oe) {
+			return false
 		}
-		if live.GetAnnotations()[meta.PruneAnnotation] == meta.DisabledValue || live.GetLabels()[meta.PruneAnnotation] == meta.DisabledValue {
-			continue
-		}
-		out = append(out, live)
+		out = append(out, oe)
+		return true
 	}
-	return out, nil
+	if !walk(err) {
+		return nil
+	}
+	return out
+}
+
+func isImmutable(err error) bool {
+	if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "immutable") || strings.Contains(msg, "may not change once set")
+}
+
+// serverMessage is the API server's message for err, else err's text.
+func serverMessage(err error) string {
+	var st apierrors.APIStatus
+	if errors.As(err, &st) && st.Status().Message != "" {
+		return st.Status().Message
+	}
+	return err.Error()
+}
+
+func skipAll(kind, id string, objs []*unstructured.Unstructured, reason string) []Entry {
+	out := make([]Entry, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, Entry{Owner: kind, Kustomization: id, Subject: apply.MetaOf(o).String(), Action: Skipped, Reason: reason})
+	}
+	return out
+}
+
+func sortEntries(out []Entry) {
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Owner+" "+out[i].Kustomization != out[j].Owner+" "+out[j].Kustomization {
+			return out[i].Owner+" "+out[i].Kustomization < out[j].Owner+" "+out[j].Kustomization
+		}
+		return out[i].Subject < out[j].Subject
+	})
+}
+
+// project keeps the fields of live that desired sets (maps recursively; lists and values whole), so
+// that a diff against desired shows only the fields the build declares.
+func project(live, desired *unstructured.Unstructured) *unstructured.Unstructured {
+	if live == nil || desired == nil {
+		return live
+	}
+	out, _ := projectValue(live.Object, desired.Object).(map[string]any)
+	return &unstructured.Unstructured{Object: out}
+}
+
+func projectValue(live, desired any) any {
+	lm, ok1 := live.(map[string]any)
+	dm, ok2 := desired.(map[string]any)
+	if !ok1 || !ok2 {
+		return live
+	}
+	out := map[string]any{}
+	for k, dv := range dm {
+		if lv, ok := lm[k]; ok {
+			out[k] = projectValue(lv, dv)
+		}
+	}
+	return out
 }
 
 func (d *Differ) unified(subject string, before, after *unstructured.Unstructured) (string, error) {
@@ -182,6 +324,9 @@ func clean(u *unstructured.Unstructured) *unstructured.Unstructured {
 			a = nil
 		}
 		c.SetAnnotations(a)
+	}
+	if md, ok := c.Object["metadata"].(map[string]any); ok && len(md) == 0 {
+		delete(c.Object, "metadata")
 	}
 	return c
 }
