@@ -57,6 +57,7 @@ last-applied annotation are left out.`,
 				return Run(ctx, opts)
 			},
 		}
+		c.ValidArgsFunction = get.CompleteManyNames(f, kind)
 		c.Flags().BoolVar(&opts.All, "all", false, "export every "+kind.Kind+" in the namespace")
 		return c
 	})

@@ -85,8 +85,20 @@ func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
 		add("helm", nil, "HelmRepositories", "helm"),
 		add("chart", nil, "HelmCharts", "chart"),
 		add("bucket", nil, "Buckets", "bucket"),
+		add("external", []string{"externalartifacts"}, "ExternalArtifacts", "external"),
+	)
+	images := &cobra.Command{Use: "images", Aliases: []string{"image"}, Short: "Show the status of image automation objects"}
+	images.AddCommand(
+		add("all", nil, "All image objects", "imagerepositories", "imagepolicies", "imageupdateautomations"),
+		add("repository", []string{"repositories"}, "ImageRepositories", "imagerepositories"),
+		add("policy", []string{"policies"}, "ImagePolicies", "imagepolicies"),
+		add("update", []string{"updates"}, "ImageUpdateAutomations", "imageupdateautomations"),
 	)
 	cmd.AddCommand(
+		add("alerts", []string{"alert"}, "Alerts", "alerts"),
+		add("alert-providers", []string{"alert-provider", "providers"}, "Providers", "providers"),
+		add("receivers", []string{"receiver"}, "Receivers", "receivers"),
+		images,
 		add("kustomizations", []string{"kustomization", "ks"}, "Kustomizations", "kustomizations"),
 		add("helmreleases", []string{"helmrelease", "hr"}, "HelmReleases", "helmreleases"),
 		add("all", nil, "Every Flux object", "git", "oci", "helm", "chart", "bucket", "kustomizations", "helmreleases"),

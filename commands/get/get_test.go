@@ -82,6 +82,7 @@ spec: {interval: 1m, url: "https://git.example.com/fleet"}
 		{"all namespaces", []string{"all", "-A"}, []string{"NAMESPACE", "flux-system   gitrepository/flux-system", "Unknown   waiting to be reconciled", "kustomization/apps"}},
 		{"sources json", []string{"sources", "git", "-o", "json"}, []string{`"kind": "GitRepository"`, `"ready": "Unknown"`}},
 		{"empty namespace", []string{"hr", "-n", "nowhere"}, nil},
+		{"image policies, none", []string{"images", "policy", "-n", "nowhere"}, nil},
 	}
 	kc := t.TempDir() + "/kubeconfig"
 	if err := cluster.WriteKubeconfig(kc); err != nil {
@@ -216,5 +217,22 @@ spec: {interval: 5m, prune: true, sourceRef: {kind: GitRepository, name: repo}}
 	}
 	if got := compOut.String(); !strings.HasPrefix(got, "bad\ngood\n:4\n") {
 		t.Errorf("completion = %q", got)
+	}
+
+	// Commands taking several names complete those not given yet.
+	root = &cobra.Command{Use: "converge"}
+	ios, _, compOut, _ = cmdutil.Test()
+	f = cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
+	f.KubeFlags.AddFlags(root.PersistentFlags())
+	root.SetOut(compOut)
+	AddKindCommands(f, root, Suspendable, func(_ KindCommand, kind inspect.Kind) *cobra.Command {
+		return &cobra.Command{Use: "[NAME...]", ValidArgsFunction: CompleteManyNames(f, kind), RunE: func(*cobra.Command, []string) error { return nil }}
+	})
+	root.SetArgs([]string{"__complete", "ks", "bad", "-n", ns, "--kubeconfig", kc, ""})
+	if err := root.ExecuteContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := compOut.String(); !strings.HasPrefix(got, "good\n:4\n") {
+		t.Errorf("completion after one name = %q", got)
 	}
 }

@@ -2,6 +2,7 @@ package get
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,8 +78,17 @@ func AddKindCommands(f *cmdutil.Factory, parent *cobra.Command, specs []KindComm
 
 // CompleteNames completes the first argument with the names of kind's objects in the -n namespace.
 func CompleteNames(f *cmdutil.Factory, kind inspect.Kind) cobra.CompletionFunc {
+	return completeNames(f, kind, false)
+}
+
+// CompleteManyNames completes every argument with the names of kind's objects not given yet.
+func CompleteManyNames(f *cmdutil.Factory, kind inspect.Kind) cobra.CompletionFunc {
+	return completeNames(f, kind, true)
+}
+
+func completeNames(f *cmdutil.Factory, kind inspect.Kind, many bool) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		if len(args) > 0 {
+		if len(args) > 0 && !many {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		cfg, err := f.RESTConfig()
@@ -99,6 +109,6 @@ func CompleteNames(f *cmdutil.Factory, kind inspect.Kind) cobra.CompletionFunc {
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
-		return names, cobra.ShellCompDirectiveNoFileComp
+		return slices.DeleteFunc(names, func(n string) bool { return slices.Contains(args, n) }), cobra.ShellCompDirectiveNoFileComp
 	}
 }

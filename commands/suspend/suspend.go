@@ -78,6 +78,7 @@ waits until the agent handled it and prints the Ready condition, as reconcile do
 				return Run(ctx, opts)
 			},
 		}
+		c.ValidArgsFunction = get.CompleteManyNames(f, kind)
 		c.Flags().BoolVar(&opts.All, "all", false, verb+" every "+kind.Kind+" in the namespace")
 		if !suspend {
 			c.Flags().BoolVar(&opts.Wait, "wait", true, "wait for the reconciliation the resume requests")
