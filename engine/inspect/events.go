@@ -57,10 +57,13 @@ func IsFluxAPIVersion(apiVersion string) bool {
 	return ok && strings.HasSuffix(group, ".fluxcd.io")
 }
 
-// Match reports whether e is selected.
+// Match reports whether e is selected. An event without the object's apiVersion counts as a Flux
+// object's when its kind is a Flux kind.
 func (f EventFilter) Match(e *corev1.Event) bool {
-	if !IsFluxAPIVersion(e.InvolvedObject.APIVersion) {
-		return false
+	if av := e.InvolvedObject.APIVersion; !IsFluxAPIVersion(av) {
+		if _, flux := KindNamed(e.InvolvedObject.Kind); av != "" || !flux {
+			return false
+		}
 	}
 	if len(f.For) == 0 {
 		return true

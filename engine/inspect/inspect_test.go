@@ -388,6 +388,16 @@ func TestEventFilter(t *testing.T) {
 	if !one.Match(ks) || one.Match(git) || one.Match(ev("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "other", "apps")) {
 		t.Error("--for Kustomization/apps")
 	}
+	if !all.Match(ev("", "GitRepository", "flux-system", "repo")) || all.Match(ev("", "Pod", "flux-system", "x")) {
+		t.Error("events without apiVersion: judged by kind")
+	}
+	kindOnly, err := ParseEventObject("GitRepository", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := (EventFilter{For: []EventObject{kindOnly}}); !f.Match(git) || f.Match(ks) {
+		t.Error("--for GitRepository")
+	}
 	for _, bad := range []string{"Pod/x", "", "Kustomization/a/b"} {
 		if _, err := ParseEventObject(bad, ""); err == nil {
 			t.Errorf("%q accepted", bad)
