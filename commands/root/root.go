@@ -14,6 +14,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/agent"
 	"github.com/converge-gitops/converge/commands/apply"
+	"github.com/converge-gitops/converge/commands/bootstrap"
 	"github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
@@ -69,6 +70,7 @@ cluster (agent).`,
 		push.NewCmdPush(f),
 		agent.NewCmdAgent(f),
 		install.NewCmdInstall(f),
+		bootstrap.NewCmdBootstrap(f),
 		uninstall.NewCmdUninstall(f),
 		reconcile.NewCmdReconcile(f),
 		suspend.NewCmdSuspend(f),

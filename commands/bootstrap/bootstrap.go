@@ -1,0 +1,197 @@
+// Package bootstrap implements `converge bootstrap git`: commit converge's manifests to a Git repository,
+// install them, and let the cluster manage itself (and converge) from that repository.
+package bootstrap
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	enginebootstrap "github.com/converge-gitops/converge/engine/bootstrap"
+	engineinstall "github.com/converge-gitops/converge/engine/install"
+	"github.com/converge-gitops/converge/engine/kube"
+)
+
+// Options are the inputs of `converge bootstrap git`.
+type Options struct {
+	IO      *cmdutil.IOStreams
+	Clients func() (*kube.Clients, error)
+
+	Bootstrap      enginebootstrap.Options
+	Username       string
+	Password       string
+	TokenAuth      bool
+	PrivateKeyFile string
+	KeyAlgorithm   string
+	Silent         bool
+}
+
+// NewCmdBootstrap returns the bootstrap command and its git subcommand.
+func NewCmdBootstrap(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bootstrap",
+		Short: "Install converge so that the cluster manages itself, and converge, from a Git repository",
+		Long: `Bootstrap commits converge's manifests (<path>/flux-system/gotk-components.yaml), the sync objects
+(GitRepository and Kustomization flux-system, gotk-sync.yaml) and a kustomization.yaml listing both to a Git
+repository, applies them to the cluster with the credentials Secret flux-system, and waits for the agent to
+sync the cluster from the repository. From then on, converge's own upgrades are commits to that repository.
+Running it again changes nothing when nothing changed.`,
+	}
+	cmd.AddCommand(newCmdGit(f))
+	return cmd
+}
+
+func newCmdGit(f *cmdutil.Factory) *cobra.Command {
+	opts := &Options{IO: f.IO, Clients: f.KubeClients}
+	b := &opts.Bootstrap
+	cmd := &cobra.Command{
+		Use:   "git",
+		Short: "Bootstrap from any Git server over SSH or HTTPS",
+		Long: `Bootstrap from a Git repository reached over SSH or HTTP(S).
+
+SSH: the deploy key stored in the cluster is --private-key-file (its passphrase in --password), else the
+key already in the Secret flux-system, else a new key (--ssh-key-algorithm, ECDSA P-384 by default) whose
+public key is printed: add it to the repository as a deploy key, then confirm (--silent skips the
+question). Pushes use --private-key-file, else your SSH agent (SSH_AUTH_SOCK), else the deploy key (which
+then needs write access). The server's host key is scanned on the first run and stored as known_hosts;
+later runs verify the server against it.
+
+HTTPS: --username and --password (or --token-auth with a token as --password) push and are stored in
+the Secret. A re-run without credentials reuses the Secret's; the Secret is only rewritten when new
+credentials are given.`,
+		Example: `  converge bootstrap git --url ssh://git@example.com/fleet.git --path clusters/production
+  converge bootstrap git --url https://example.com/fleet.git --username me --password "$TOKEN" --path clusters/staging
+  converge bootstrap git --url https://example.com/fleet.git --token-auth --password "$TOKEN" --path clusters/dev
+  converge bootstrap git --url ssh://git@example.com/fleet.git --private-key-file ~/.ssh/fleet --path clusters/dev --silent`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.complete(f); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
+			defer cancel()
+			return Run(ctx, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&b.URL, "url", "", "Git repository URL: ssh://user@host/path, https://host/path")
+	fl.StringVar(&b.Branch, "branch", "main", "Git branch (created when missing)")
+	fl.StringVar(&b.Path, "path", "", "the cluster's folder in the repository, e.g. clusters/production")
+	fl.StringVarP(&opts.Username, "username", "u", "", "HTTPS username (default \"git\" with a password)")
+	fl.StringVarP(&opts.Password, "password", "p", "", "HTTPS password or token, or the private key's passphrase (default $GIT_PASSWORD)")
+	fl.BoolVar(&opts.TokenAuth, "token-auth", false, "authenticate over HTTPS with the token given as --password instead of an SSH key")
+	fl.StringVar(&opts.PrivateKeyFile, "private-key-file", "", "SSH private key to push with and store as the deploy key")
+	fl.StringVar(&opts.KeyAlgorithm, "ssh-key-algorithm", string(enginebootstrap.KeyECDSA), "algorithm of a generated deploy key: ecdsa (P-384), ed25519 or rsa (4096 bits)")
+	fl.BoolVarP(&opts.Silent, "silent", "s", false, "do not ask to confirm a generated deploy key")
+	fl.StringVar(&b.Author.Name, "author-name", "converge", "author name of the commits")
+	fl.StringVar(&b.Author.Email, "author-email", "", "author email of the commits")
+	fl.BoolVar(&b.Wait, "wait", true, "wait for the agent to become ready and the Kustomization flux-system to apply the pushed revision")
+	// The install flags, as `converge install` has them.
+	fl.StringVar(&b.Install.Image, "image", engineinstall.DefaultImage, "the agent's image repository (the tag is --version)")
+	fl.StringVar(&b.Install.Version, "version", "", "image tag and version label (default: this binary's version)")
+	fl.StringSliceVar(&b.Install.ComponentsExtra, "components-extra", nil,
+		"extra Flux APIs whose CRDs to install: "+strings.Join(engineinstall.ExtraComponents, ", "))
+	_ = cmd.RegisterFlagCompletionFunc("components-extra", cobra.FixedCompletions(engineinstall.ExtraComponents, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("ssh-key-algorithm", cobra.FixedCompletions([]string{"ecdsa", "ed25519", "rsa"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (o *Options) complete(f *cmdutil.Factory) error {
+	b := &o.Bootstrap
+	b.Install.Namespace = f.Namespace()
+	if b.Install.Version == "" {
+		b.Install.Version = f.Build.Version
+		if b.Install.Version == "" || b.Install.Version == "dev" {
+			b.Install.Version = "latest"
+			fmt.Fprintln(o.IO.ErrOut, o.IO.ErrStyles().WarningLine("this is a development build: bootstrapping the image tag \"latest\" (set --version)"))
+		}
+	}
+	if o.Password == "" {
+		o.Password = os.Getenv("GIT_PASSWORD")
+	}
+	isSSH := strings.HasPrefix(b.URL, "ssh://")
+	if o.TokenAuth {
+		if isSSH {
+			return cmdutil.FlagErrorf("--token-auth needs an https:// URL, not %s", b.URL)
+		}
+		if o.Password == "" {
+			return cmdutil.FlagErrorf("--token-auth needs the token as --password (or $GIT_PASSWORD)")
+		}
+	}
+	b.Credentials = enginebootstrap.Credentials{Username: o.Username, Password: o.Password}
+	if o.PrivateKeyFile != "" {
+		if !isSSH {
+			return cmdutil.FlagErrorf("--private-key-file needs an ssh:// URL")
+		}
+		key, err := os.ReadFile(o.PrivateKeyFile)
+		if err != nil {
+			return cmdutil.FlagErrorf("--private-key-file: %v", err)
+		}
+		b.Credentials.PrivateKey = key
+	}
+	b.KeyAlgorithm = enginebootstrap.KeyAlgorithm(o.KeyAlgorithm)
+	if isSSH {
+		b.SSHAgentSocket = os.Getenv("SSH_AUTH_SOCK")
+	}
+	if err := b.Validate(); err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	return nil
+}
+
+// Run bootstraps and prints each step.
+func Run(ctx context.Context, opts *Options) error {
+	st := opts.IO.ErrStyles()
+	b := opts.Bootstrap
+	b.Events = func(e enginebootstrap.Event) {
+		switch e.Kind {
+		case enginebootstrap.EventSuccess:
+			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(e.Message))
+		case enginebootstrap.EventWaiting:
+			fmt.Fprintln(opts.IO.ErrOut, st.WaitingLine(e.Message))
+		case enginebootstrap.EventWarning:
+			fmt.Fprintln(opts.IO.ErrOut, st.WarningLine(e.Message))
+		default:
+			fmt.Fprintln(opts.IO.ErrOut, st.ActionLine(e.Message))
+		}
+	}
+	in := bufio.NewReader(opts.IO.In)
+	b.ConfirmDeployKey = func(ctx context.Context, pub string) error {
+		fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("add this public key to the repository as a deploy key:"))
+		fmt.Fprintln(opts.IO.Out, pub)
+		if opts.Silent {
+			return nil
+		}
+		fmt.Fprint(opts.IO.ErrOut, "Has the deploy key been added to the repository? [y/N] ")
+		line, err := in.ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return errors.New("answered no: add the key and run bootstrap again, or use --silent")
+		}
+		return nil
+	}
+	clients, err := opts.Clients()
+	if err != nil {
+		return err
+	}
+	res, err := enginebootstrap.Run(ctx, clients, b)
+	if err != nil {
+		fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(err.Error()))
+		return err
+	}
+	if !res.Changed() {
+		fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("bootstrap finished: nothing changed"))
+		return nil
+	}
+	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("bootstrap finished"))
+	return nil
+}

@@ -1,0 +1,537 @@
+// Package bootstrap installs converge so that the cluster manages itself, converge included, from a Git
+// repository: it commits converge's manifests and the sync objects under <path>/flux-system, pushes them,
+// applies them with the credentials Secret, and waits for the agent to sync. Running it again changes
+// nothing when nothing changed.
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/install"
+	"github.com/converge-gitops/converge/engine/kube"
+)
+
+// Keys of the credentials Secret, as Flux's source-controller reads them.
+const (
+	SecretIdentity    = "identity"
+	SecretIdentityPub = "identity.pub"
+	SecretKnownHosts  = "known_hosts"
+	SecretUsername    = "username"
+	SecretPassword    = "password"
+)
+
+// Credentials are what the user gave to reach the repository; they are also stored in the cluster.
+type Credentials struct {
+	// Username and Password authenticate over HTTP(S) (a token is a password; the username defaults
+	// to "git"). With PrivateKey, Password is the key's passphrase.
+	Username string
+	Password string
+	// PrivateKey is a PEM SSH private key (--private-key-file).
+	PrivateKey []byte
+}
+
+func (c Credentials) given(ssh bool) bool {
+	if ssh {
+		return len(c.PrivateKey) > 0
+	}
+	return c.Username != "" || c.Password != ""
+}
+
+// Author signs the commits.
+type Author struct {
+	Name  string
+	Email string
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+// Event kinds, rendered by commands as Flux's CLI does (►, ✔, ◎, ⚠).
+const (
+	EventAction EventKind = iota
+	EventSuccess
+	EventWaiting
+	EventWarning
+)
+
+// Event is a step of the bootstrap, for progress output.
+type Event struct {
+	Kind    EventKind
+	Message string
+}
+
+// Options are the inputs of Run.
+type Options struct {
+	// URL is the repository: ssh://, https:// or http://.
+	URL string
+	// Branch is created (orphan) when missing; default main.
+	Branch string
+	// Path is the cluster's folder in the repository, e.g. clusters/production ("" is the root).
+	Path string
+	// Install selects the components (namespace, image, version, extra components).
+	Install install.Options
+	// Credentials given by the user; see Run for how a re-run without them reuses the cluster's Secret.
+	Credentials Credentials
+	// SSHAgentSocket, when set, pushes over SSH with the SSH agent's keys if no PrivateKey is given.
+	SSHAgentSocket string
+	// KeyAlgorithm of a generated deploy key (default ECDSA P-384).
+	KeyAlgorithm KeyAlgorithm
+	Author       Author
+	// ConfirmDeployKey is called with a generated deploy key's public key (authorized_keys form) before
+	// anything uses it; it returns once the key is registered with the Git server, or an error to stop.
+	// Nil does not wait.
+	ConfirmDeployKey func(ctx context.Context, publicKey string) error
+	// Wait for the agent's Deployment to be ready and the Kustomization flux-system to apply the pushed
+	// revision, within the context's deadline.
+	Wait bool
+	// Events receives progress; nil discards it.
+	Events func(Event)
+	// TempDir holds the clone (default os.TempDir()).
+	TempDir string
+	// Now stamps commits (default time.Now).
+	Now func() time.Time
+	// DialTimeout bounds SSH connections (default 30s).
+	DialTimeout time.Duration
+}
+
+// SecretAction is what happened to the credentials Secret.
+type SecretAction string
+
+// Secret actions.
+const (
+	SecretCreated   SecretAction = "created"
+	SecretUpdated   SecretAction = "updated"
+	SecretUnchanged SecretAction = "unchanged"
+	// SecretKept means the Secret existed and no new credentials were given: it was not touched.
+	SecretKept SecretAction = "kept"
+)
+
+// Result is what a bootstrap did.
+type Result struct {
+	// Commits are the new commits, oldest first; none when the repository was up to date.
+	Commits []Commit `json:"commits"`
+	// Revision is the branch's head after the push, as Flux writes it: <branch>@sha1:<hash>.
+	Revision   string           `json:"revision"`
+	Components *apply.ChangeSet `json:"components,omitempty"`
+	Secret     SecretAction     `json:"secret"`
+	Sync       *apply.ChangeSet `json:"sync,omitempty"`
+	// DeployKey is the public key of a generated deploy key.
+	DeployKey string `json:"deployKey,omitempty"`
+	// KnownHosts is the known_hosts content stored for an SSH repository.
+	KnownHosts string `json:"knownHosts,omitempty"`
+}
+
+// Changed reports whether the run changed the repository or the cluster.
+func (r *Result) Changed() bool {
+	return len(r.Commits) > 0 || (r.Components != nil && r.Components.Changed()) || (r.Sync != nil && r.Sync.Changed()) ||
+		r.Secret == SecretCreated || r.Secret == SecretUpdated
+}
+
+func (o *Options) defaults() {
+	if o.Branch == "" {
+		o.Branch = "main"
+	}
+	if o.Install.Namespace == "" {
+		o.Install.Namespace = install.DefaultNamespace
+	}
+	if o.Author.Name == "" {
+		o.Author.Name = "converge"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 30 * time.Second
+	}
+	if o.KeyAlgorithm == "" {
+		o.KeyAlgorithm = KeyECDSA
+	}
+}
+
+func (o *Options) event(kind EventKind, format string, args ...any) {
+	if o.Events != nil {
+		o.Events(Event{Kind: kind, Message: fmt.Sprintf(format, args...)})
+	}
+}
+
+// parseURL checks the repository URL: ssh, https or http, with a host and a path.
+func parseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("the repository URL is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		if !strings.Contains(raw, "://") && strings.Contains(raw, ":") {
+			return nil, fmt.Errorf("URL %q: scp-like addresses are not supported, write ssh://user@host/path", raw)
+		}
+		return nil, fmt.Errorf("URL %q: want ssh://, https:// or http:// with a host", raw)
+	}
+	switch u.Scheme {
+	case "ssh", "https", "http":
+	default:
+		return nil, fmt.Errorf("URL %q: unsupported scheme %q, want ssh, https or http", raw, u.Scheme)
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		return nil, fmt.Errorf("URL %q has no repository path", raw)
+	}
+	if u.Scheme != "ssh" && u.User != nil {
+		if _, hasPassword := u.User.Password(); hasPassword {
+			return nil, errors.New("URL: do not put a password in the URL, give it as the password")
+		}
+	}
+	return u, nil
+}
+
+// Validate checks the options after defaults.
+func (o Options) Validate() error {
+	o.defaults()
+	u, err := parseURL(o.URL)
+	if err != nil {
+		return err
+	}
+	if _, err := cleanPath(o.Path); err != nil {
+		return err
+	}
+	if strings.ContainsAny(o.Branch, " ~^:?*[\\") || strings.HasPrefix(o.Branch, "-") {
+		return fmt.Errorf("branch %q is not a valid branch name", o.Branch)
+	}
+	if u.Scheme == "ssh" && (o.Credentials.Username != "") {
+		return errors.New("username: SSH takes the user from the URL (ssh://user@host/...)")
+	}
+	if u.Scheme != "ssh" && len(o.Credentials.PrivateKey) > 0 {
+		return fmt.Errorf("private key: %s URLs authenticate with a username and password, not a key", u.Scheme)
+	}
+	switch o.KeyAlgorithm {
+	case KeyECDSA, KeyED25519, KeyRSA:
+	default:
+		return fmt.Errorf("unknown SSH key algorithm %q, want ecdsa, ed25519 or rsa", o.KeyAlgorithm)
+	}
+	return o.Install.Validate()
+}
+
+// Run bootstraps the repository and the cluster.
+//
+// Credentials: over HTTP(S) the given username and password push and are stored in the Secret
+// flux-system (username, password); without them a re-run reuses the Secret's. Over SSH the deploy key is
+// the given private key, else the Secret's, else a new key (KeyAlgorithm) that ConfirmDeployKey is asked
+// to register; pushes use the given key, else the SSH agent, else the deploy key. The server's host key
+// is scanned once and stored as known_hosts; a re-run verifies the server against the stored one.
+// An existing Secret is only rewritten when new credentials are given.
+func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, error) {
+	opts.defaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	u, _ := parseURL(opts.URL)
+	clusterPath, _ := cleanPath(opts.Path)
+	ns := opts.Install.Namespace
+	res := &Result{}
+
+	existing, err := clients.Core.CoreV1().Secrets(ns).Get(ctx, SyncName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		existing = nil
+	case err != nil:
+		return nil, fmt.Errorf("reading Secret %s/%s: %w", ns, SyncName, err)
+	}
+
+	creds, err := opts.credentials(ctx, u, existing)
+	if err != nil {
+		return nil, err
+	}
+	defer creds.close()
+	res.DeployKey, res.KnownHosts = creds.deployKey, string(creds.secret[SecretKnownHosts])
+	confirmed := false
+	confirm := func() error {
+		if confirmed || creds.deployKey == "" || opts.ConfirmDeployKey == nil {
+			return nil
+		}
+		confirmed = true
+		if err := opts.ConfirmDeployKey(ctx, creds.deployKey); err != nil {
+			return fmt.Errorf("deploy key not confirmed: %w", err)
+		}
+		return nil
+	}
+	if creds.pushWithDeployKey {
+		if err := confirm(); err != nil {
+			return nil, err
+		}
+	}
+
+	// Git: clone, one commit per changed file, push.
+	opts.event(EventAction, "cloning branch %q from %s", opts.Branch, redact(u))
+	tmp := opts.TempDir
+	if tmp == "" {
+		tmp = os.TempDir()
+	}
+	w, err := clone(ctx, tmp, u.String(), opts.Branch, creds.push)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	opts.event(EventSuccess, "cloned repository")
+
+	dir := dirOf(clusterPath)
+	components, err := ComponentsManifest(opts.Install)
+	if err != nil {
+		return nil, err
+	}
+	sync, err := SyncManifest(SyncOptions{Namespace: ns, URL: opts.URL, Branch: opts.Branch, Path: clusterPath})
+	if err != nil {
+		return nil, err
+	}
+	author := object.Signature{Name: opts.Author.Name, Email: opts.Author.Email, When: opts.Now()}
+	type file struct {
+		name, addMsg, updateMsg string
+		content                 []byte
+		onlyIfAbsent            bool
+	}
+	files := []file{
+		{ComponentsFile, "Add converge " + opts.Install.Version + " component manifests",
+			"Update converge component manifests to " + opts.Install.Version, components, false},
+		{SyncFile, "Add converge sync manifests", "Update converge sync manifests", sync, false},
+		{KustomizationFile, "Add converge kustomization.yaml", "", KustomizationManifest(), true},
+	}
+	for _, f := range files {
+		p := dir + "/" + f.name
+		old, err := w.read(p)
+		if err != nil {
+			return nil, err
+		}
+		if old != nil && f.onlyIfAbsent {
+			continue
+		}
+		msg := f.addMsg
+		if old != nil {
+			msg = f.updateMsg
+		}
+		c, err := w.writeAndCommit(p, f.content, msg, author)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			res.Commits = append(res.Commits, *c)
+			opts.event(EventSuccess, "committed %q (%s)", c.Message, c.Hash[:7])
+		}
+	}
+	if len(res.Commits) > 0 {
+		opts.event(EventAction, "pushing %d commit(s) to branch %q", len(res.Commits), opts.Branch)
+		if err := w.push(ctx); err != nil {
+			return res, err
+		}
+		opts.event(EventSuccess, "pushed to %s", redact(u))
+	} else {
+		opts.event(EventSuccess, "repository up to date: nothing to commit")
+	}
+	head, err := w.head()
+	if err != nil {
+		return res, err
+	}
+	res.Revision = opts.Branch + "@sha1:" + head
+
+	// Cluster: components, credentials, sync objects, as the repository now holds them.
+	componentObjs, syncObjs, err := buildFluxSystem(ctx, w.dir, dir, ns, SyncOptions{Namespace: ns, URL: opts.URL, Branch: opts.Branch, Path: clusterPath})
+	if err != nil {
+		return res, err
+	}
+	m := &apply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}
+	opts.event(EventAction, "applying the components")
+	res.Components, err = m.Apply(ctx, componentObjs, apply.Options{})
+	if err != nil {
+		return res, fmt.Errorf("applying the components: %w", err)
+	}
+	opts.event(EventSuccess, "components %s", summary(res.Components))
+
+	if err := confirm(); err != nil {
+		return res, err
+	}
+	res.Secret, err = applySecret(ctx, m, ns, existing, creds)
+	if err != nil {
+		return res, err
+	}
+	opts.event(EventSuccess, "Secret %s/%s %s", ns, SyncName, res.Secret)
+
+	opts.event(EventAction, "applying the sync objects")
+	res.Sync, err = m.Apply(ctx, syncObjs, apply.Options{})
+	if err != nil {
+		return res, fmt.Errorf("applying the sync objects: %w", err)
+	}
+	opts.event(EventSuccess, "sync objects %s", summary(res.Sync))
+
+	if !opts.Wait {
+		return res, nil
+	}
+	if err := waitReady(ctx, clients, ns, componentObjs, res.Revision, &opts); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func summary(cs *apply.ChangeSet) string {
+	if cs == nil || !cs.Changed() {
+		return "unchanged"
+	}
+	var parts []string
+	for _, a := range []apply.Action{apply.Created, apply.Configured, apply.Unchanged} {
+		if n := cs.Count(a); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, a))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func redact(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		c.User = url.User(c.User.Username())
+	}
+	return c.String()
+}
+
+// credentials are the push authentication and the Secret's desired data.
+type credentials struct {
+	push transport.AuthMethod
+	// secret is the desired data of the Secret flux-system.
+	secret map[string][]byte
+	// replace is set when the Secret must hold secret even if it exists (new credentials given, or a
+	// newly scanned host).
+	replace bool
+	// deployKey is a generated public key that must be registered with the server.
+	deployKey         string
+	pushWithDeployKey bool
+	closers           []io.Closer
+}
+
+func (c *credentials) close() {
+	for _, cl := range c.closers {
+		_ = cl.Close()
+	}
+}
+
+func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.Secret) (*credentials, error) {
+	var old map[string][]byte
+	if existing != nil {
+		old = existing.Data
+	}
+	c := &credentials{}
+	if u.Scheme != "ssh" {
+		user, pass := o.Credentials.Username, o.Credentials.Password
+		if o.Credentials.given(false) {
+			c.replace = true
+		} else if old != nil {
+			user, pass = string(old[SecretUsername]), string(old[SecretPassword])
+		}
+		c.push = httpAuth(user, pass)
+		c.secret = map[string][]byte{}
+		if user != "" || pass != "" {
+			if user == "" {
+				user = "git"
+			}
+			c.secret[SecretUsername], c.secret[SecretPassword] = []byte(user), []byte(pass)
+		}
+		return c, nil
+	}
+
+	hp := hostPort(u.Host)
+	knownHosts := old[SecretKnownHosts]
+	var checker *hostKeyChecker
+	if len(knownHosts) > 0 {
+		hk, err := newHostKeyChecker(knownHosts)
+		if err != nil {
+			return nil, fmt.Errorf("Secret %s/%s: %q: %w", o.Install.Namespace, SyncName, SecretKnownHosts, err)
+		}
+		if hk.algorithms(hp) != nil {
+			checker = hk
+		}
+	}
+	if checker == nil {
+		o.event(EventAction, "scanning the SSH host key of %s", hp)
+		line, key, err := ScanHostKey(ctx, hp, o.DialTimeout)
+		if err != nil {
+			return nil, err
+		}
+		o.event(EventSuccess, "host key %s %s (trusted on first use)", key.Type(), ssh.FingerprintSHA256(key))
+		knownHosts = append(append([]byte{}, knownHosts...), line...)
+		if checker, err = newHostKeyChecker(knownHosts); err != nil {
+			return nil, err
+		}
+		if old != nil {
+			c.replace = true
+		}
+	}
+
+	var deploy *KeyPair
+	var err error
+	passphrase := []byte(o.Credentials.Password)
+	switch {
+	case len(o.Credentials.PrivateKey) > 0:
+		if deploy, err = ParseKey(o.Credentials.PrivateKey, passphrase); err != nil {
+			return nil, fmt.Errorf("private key: %w", err)
+		}
+		c.replace = true
+	case len(old[SecretIdentity]) > 0:
+		passphrase = old[SecretPassword]
+		if deploy, err = ParseKey(old[SecretIdentity], passphrase); err != nil {
+			return nil, fmt.Errorf("Secret %s/%s: %q: %w", o.Install.Namespace, SyncName, SecretIdentity, err)
+		}
+	default:
+		o.event(EventAction, "generating a %s deploy key", o.KeyAlgorithm)
+		if deploy, err = GenerateKey(o.KeyAlgorithm); err != nil {
+			return nil, err
+		}
+		passphrase = nil
+		c.deployKey = strings.TrimSpace(string(deploy.PublicKey))
+		c.replace = true
+	}
+	c.secret = map[string][]byte{
+		SecretIdentity:    deploy.PrivateKey,
+		SecretIdentityPub: deploy.PublicKey,
+		SecretKnownHosts:  knownHosts,
+	}
+	if len(passphrase) > 0 {
+		c.secret[SecretPassword] = passphrase
+	}
+
+	user := "git"
+	if u.User != nil && u.User.Username() != "" {
+		user = u.User.Username()
+	}
+	auth := &sshAuth{user: user, hostKeys: checker, hostport: hp, timeout: o.DialTimeout}
+	switch {
+	case len(o.Credentials.PrivateKey) > 0:
+		auth.signers, auth.source = staticSigners(deploy.Signer), "the private key file"
+	case o.SSHAgentSocket != "":
+		conn, err := net.Dial("unix", o.SSHAgentSocket)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the SSH agent at %s: %w", o.SSHAgentSocket, err)
+		}
+		c.closers = append(c.closers, conn)
+		auth.signers, auth.source = agent.NewClient(conn).Signers, "the SSH agent"
+	default:
+		auth.signers, auth.source = staticSigners(deploy.Signer), "the deploy key"
+		c.pushWithDeployKey = true
+	}
+	c.push = auth
+	return c, nil
+}
+
+func staticSigners(s ssh.Signer) func() ([]ssh.Signer, error) {
+	return func() ([]ssh.Signer, error) { return []ssh.Signer{s}, nil }
+}
