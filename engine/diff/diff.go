@@ -4,6 +4,7 @@ package diff
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -312,7 +313,7 @@ func clean(u *unstructured.Unstructured) *unstructured.Unstructured {
 	if u == nil {
 		return nil
 	}
-	c := u.DeepCopy()
+	c := copyObject(u)
 	delete(c.Object, "status")
 	for _, f := range []string{"managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink"} {
 		unstructured.RemoveNestedField(c.Object, "metadata", f)
@@ -329,6 +330,24 @@ func clean(u *unstructured.Unstructured) *unstructured.Unstructured {
 		delete(c.Object, "metadata")
 	}
 	return c
+}
+
+// copyObject deep-copies u through JSON: built objects may hold values (int, typed slices) that
+// unstructured's DeepCopy refuses.
+func copyObject(u *unstructured.Unstructured) *unstructured.Unstructured {
+	b, err := json.Marshal(u.Object)
+	if err != nil {
+		return u.DeepCopy()
+	}
+	c := &unstructured.Unstructured{}
+	if err := c.UnmarshalJSON(b); err == nil {
+		return c
+	}
+	var m map[string]any // no kind: a plain map
+	if err := json.Unmarshal(b, &m); err != nil {
+		return u.DeepCopy()
+	}
+	return &unstructured.Unstructured{Object: m}
 }
 
 // maskSecrets replaces Secret values: "***" when equal on both sides, "*** (before)"/"*** (after)" when changed.
