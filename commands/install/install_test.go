@@ -56,6 +56,7 @@ func run(t *testing.T, timeout time.Duration, args ...string) (string, string, e
 		}
 	}
 	cmd.SetArgs(append(args, "--kubeconfig", kc))
+	cmd.SilenceUsage = true
 	err := cmd.ExecuteContext(context.Background())
 	return out.String(), errOut.String(), err
 }
