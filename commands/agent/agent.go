@@ -42,6 +42,7 @@ type Options struct {
 	ShutdownGrace    time.Duration
 	DependencyRetry  time.Duration
 	JitterPercentage float64
+	TrimMemory       bool
 }
 
 // NewCmdAgent returns the agent command.
@@ -94,6 +95,7 @@ Logs are JSON lines on stderr.`,
 	fl.StringVar(&opts.LogFormat, "log-format", "json", "json or text")
 	fl.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long in-flight reconciliations may finish after SIGTERM")
 	fl.DurationVar(&opts.DependencyRetry, "requeue-dependency", 30*time.Second, "retry delay for objects whose dependency or source is not ready")
+	fl.BoolVar(&opts.TrimMemory, "trim-memory", true, "after start-up, let the kernel drop the executable's pages the agent does not use (Linux)")
 	fl.Float64Var(&opts.JitterPercentage, "interval-jitter-percentage", 5, "spread of periodic reconciliations, in percent of the interval")
 	return cmd
 }
@@ -163,11 +165,26 @@ func Run(ctx context.Context, opts *Options) error {
 		baseURL = "http://" + ln.Addr().String() + "/artifacts"
 	}
 	host, _ := os.Hostname()
+	if opts.TrimMemory {
+		if n, err := trimBinaryPages(); err != nil {
+			log.Warn("could not release the executable's start-up pages", "error", err.Error())
+		} else {
+			log.Debug("released the executable's start-up pages", "mappings", n)
+		}
+	}
 	log.Info("starting", "http", ln.Addr().String(), "storage", opts.StoragePath, "workers", opts.Workers, "leaderElection", opts.LeaderElect)
+
+	// Events are written from their own goroutine: a reconciliation never waits on them. It outlives the
+	// agent so that the last reconciliations' events are delivered too.
+	recorder := events.NewAsync(&events.Kubernetes{Client: clients.Core, Host: host}, 1024)
+	evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
+	evDone := make(chan struct{})
+	go func() { recorder.Run(evCtx); close(evDone) }()
+	defer func() { stopEvents(); <-evDone }()
 
 	agent, err := engineagent.New(engineagent.Options{
 		Clients: clients, Store: store, Workers: opts.Workers, Namespace: opts.WatchNamespace, Logger: log,
-		Metrics: metrics, Events: &events.Kubernetes{Client: clients.Core, Host: host},
+		Metrics: metrics, Events: recorder,
 		ArtifactBaseURL: baseURL, JitterPercent: opts.JitterPercentage, DependencyRequeue: opts.DependencyRetry,
 		DetectDriftOnly: opts.DetectDriftOnly, ShutdownGrace: opts.ShutdownGrace,
 	})

@@ -112,7 +112,9 @@ type Agent struct {
 
 	mu       sync.Mutex
 	schedule map[Key]*schedule
-	ready    atomic.Bool
+	// waiting holds, per source, the objects waiting for its first artifact.
+	waiting map[Key]map[Key]bool
+	ready   atomic.Bool
 }
 
 type schedule struct {
@@ -146,7 +148,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	c := opts.Clients
 	now := opts.Clock.Now
-	a := &Agent{opts: opts, log: opts.Logger, clock: opts.Clock, schedule: map[Key]*schedule{},
+	a := &Agent{opts: opts, log: opts.Logger, clock: opts.Clock, schedule: map[Key]*schedule{}, waiting: map[Key]map[Key]bool{},
 		informers: map[string]cache.SharedIndexInformer{}, controllers: map[string]string{}}
 	gitFetcher := &git.Fetcher{Store: opts.Store, Secrets: c}
 	gitFetcher.ResolveInclude = func(_ context.Context, namespace, name string) (*source.Artifact, error) {
@@ -307,6 +309,29 @@ func (a *Agent) forget(key Key) {
 	a.opts.Metrics.forget(key.Kind, key.Namespace, key.Name)
 }
 
+// waitFor records that consumer waits for source's first artifact; it reports whether it already did.
+func (a *Agent) waitFor(source, consumer Key) (again bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.waiting[source] == nil {
+		a.waiting[source] = map[Key]bool{}
+	}
+	again = a.waiting[source][consumer]
+	a.waiting[source][consumer] = true
+	return again
+}
+
+// wake reconciles the objects waiting for source.
+func (a *Agent) wake(source Key) {
+	a.mu.Lock()
+	keys := a.waiting[source]
+	delete(a.waiting, source)
+	a.mu.Unlock()
+	for k := range keys {
+		a.trigger(k)
+	}
+}
+
 func (a *Agent) stateLocked(key Key) *schedule {
 	s, ok := a.schedule[key]
 	if !ok {
@@ -354,9 +379,12 @@ func (a *Agent) next(ctx context.Context) bool {
 	}
 	a.opts.Metrics.observe(key.Kind, result, took)
 	log := a.log.With("kind", key.Kind, "namespace", key.Namespace, "name", key.Name, "duration", took.String())
-	if out.err != nil {
+	switch {
+	case out.skipped && out.err != nil:
+		log.Debug("waiting", "reason", out.err.Error())
+	case out.err != nil:
 		log.Error("reconciliation failed", "error", out.err.Error(), "requeueAfter", out.requeue.String())
-	} else if !out.skipped {
+	case !out.skipped:
 		log.Info("reconciled", "revision", out.revision, "requeueAfter", out.requeue.String())
 	}
 

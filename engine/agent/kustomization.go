@@ -55,6 +55,10 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 		}
 	}
 	art, err := a.sourceArtifact(ks)
+	if errors.Is(err, errNoArtifact) && !a.waitFor(sourceKey(ks), keyOf(kind, u)) {
+		// The source is being fetched: it wakes this Kustomization; no status write for a wait of seconds.
+		return outcome{err: err, waiting: true, skipped: true, requeue: a.opts.DependencyRequeue}
+	}
 	if err != nil {
 		return waiting(meta.ArtifactFailedReason, fmt.Errorf("%w, retrying in %s", err, a.opts.DependencyRequeue))
 	}
@@ -129,15 +133,23 @@ func (a *Agent) triggerDependents(ks *kustomizev1.Kustomization) {
 	}
 }
 
+// errNoArtifact: the source exists but has no stored artifact yet.
+var errNoArtifact = errors.New("Source artifact not found")
+
+func sourceKey(ks *kustomizev1.Kustomization) Key {
+	ns := ks.Spec.SourceRef.Namespace
+	if ns == "" {
+		ns = ks.Namespace
+	}
+	return Key{Kind: ks.Spec.SourceRef.Kind, Namespace: ns, Name: ks.Spec.SourceRef.Name}
+}
+
 // sourceArtifact returns the stored artifact of ks's source; a source the agent has not fetched yet is
 // scheduled for a fetch.
 func (a *Agent) sourceArtifact(ks *kustomizev1.Kustomization) (*source.Artifact, error) {
 	ref := ks.Spec.SourceRef
-	ns := ref.Namespace
-	if ns == "" {
-		ns = ks.Namespace
-	}
-	key := Key{Kind: ref.Kind, Namespace: ns, Name: ref.Name}
+	key := sourceKey(ks)
+	ns := key.Namespace
 	desc := fmt.Sprintf("%s '%s/%s'", ref.Kind, ns, ref.Name)
 	inf, ok := a.informers[ref.Kind]
 	if !ok {
@@ -159,7 +171,7 @@ func (a *Agent) sourceArtifact(ks *kustomizev1.Kustomization) (*source.Artifact,
 	}
 	if art == nil || art.Dir == "" {
 		a.trigger(key)
-		return nil, fmt.Errorf("Source artifact not found for %s", desc)
+		return nil, fmt.Errorf("%w for %s", errNoArtifact, desc)
 	}
 	return art, nil
 }

@@ -30,6 +30,7 @@ func (a *Agent) reconcileSource(ctx context.Context, key Key, u *unstructured.Un
 		return outcome{requeue: interval, err: res.Err}
 	}
 	a.opts.Metrics.setReady(key.Kind, key.Namespace, key.Name, metav1.ConditionTrue, false)
+	a.wake(key)
 	if res.Changed() {
 		a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, "NewArtifact",
 			fmt.Sprintf("stored artifact with revision '%s'", res.Artifact.Revision), res.Artifact.Revision)

@@ -307,11 +307,17 @@ func setCondition(st *kustomizev1.KustomizationStatus, t string, status metav1.C
 
 // writeStatus applies mutate to the live object's status and updates it, retrying on conflicts.
 func (r *Kustomizations) writeStatus(ctx context.Context, ks *kustomizev1.Kustomization, mutate func(*kustomizev1.KustomizationStatus), res *KustomizationResult) {
+	// The first attempt writes over the copy the caller read (one request); a conflict reads it afresh.
+	fresh := ks.ResourceVersion == ""
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		live, err := r.Get(ctx, ks.Namespace, ks.Name)
-		if err != nil || live == nil {
-			return err
+		live := ks.DeepCopy()
+		if fresh {
+			var err error
+			if live, err = r.Get(ctx, ks.Namespace, ks.Name); err != nil || live == nil {
+				return err
+			}
 		}
+		fresh = true
 		mutate(&live.Status)
 		if v, ok := live.Annotations[meta.ReconcileRequestAnnotation]; ok {
 			live.Status.LastHandledReconcileAt = v

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package agent
+
+func trimBinaryPages() (int, error) { return 0, nil }
