@@ -20,6 +20,7 @@ import (
 	"github.com/converge-gitops/converge/crds"
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	engineapply "github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/kube"
@@ -84,6 +85,8 @@ type Prepared struct {
 	Apply          *engineapply.Manager
 	Kustomizations *reconcile.Kustomizations
 	HelmReleases   *reconcile.HelmReleases
+	Sources        *reconcile.Sources
+	WorkTree       *git.WorkTree
 	Tree           *build.Tree
 	Path           string
 	Revision       string
@@ -130,7 +133,8 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	rec.Apply = am
 	builder.Helm.IsNamespaced = clients.IsNamespaced
 	hrs := reconcile.NewHelmReleases(clients, builder.Helm, opts.Now)
-	return &Prepared{Clients: clients, Apply: am, Kustomizations: rec, HelmReleases: hrs, Tree: tree, Path: path, Revision: revision}, nil
+	return &Prepared{Clients: clients, Apply: am, Kustomizations: rec, HelmReleases: hrs, Tree: tree, Path: path, Revision: revision,
+		Sources: &reconcile.Sources{Client: clients.Dynamic, Now: opts.Now}, WorkTree: wt}, nil
 }
 
 // Run builds the tree and reconciles every Kustomization: those that depend on none of each other
@@ -181,6 +185,7 @@ func Run(ctx context.Context, opts *Options) error {
 			failed = true // skipped after a failed dependency
 		}
 	}
+	markLocalSources(ctx, p, io, st)
 	summary(io, st, done, opts.Now().Sub(start))
 	if opts.Output == cmdutil.OutputJSON {
 		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, jsonResults(done)); err != nil {
@@ -191,6 +196,35 @@ func Run(ctx context.Context, opts *Options) error {
 		return &cmdutil.SilentError{Code: cmdutil.ExitError}
 	}
 	return nil
+}
+
+// markLocalSources records, on the GitRepositories this apply served from the work tree, that they are
+// at the work tree's revision (as the agent would after fetching it).
+func markLocalSources(ctx context.Context, p *Prepared, io *cmdutil.IOStreams, st cmdutil.Styles) {
+	if p.WorkTree == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, n := range p.Tree.Nodes {
+		for _, o := range n.Objects {
+			if o.GetKind() != sourcev1.GitRepositoryKind || o.GroupVersionKind().Group != sourcev1.GroupVersion.Group {
+				continue
+			}
+			id := o.GetNamespace() + "/" + o.GetName()
+			url, _, _ := unstructured.NestedString(o.Object, "spec", "url")
+			if _, local := p.WorkTree.RemoteMatching(url); !local || seen[id] {
+				continue
+			}
+			seen[id] = true
+			live, err := p.Clients.Dynamic.Resource(sourcev1.GroupVersion.WithResource("gitrepositories")).Namespace(o.GetNamespace()).Get(ctx, o.GetName(), metav1.GetOptions{})
+			if err == nil {
+				err = p.Sources.MarkLocal(ctx, live, p.Revision)
+			}
+			if err != nil {
+				fmt.Fprintln(io.ErrOut, st.WarningLine(fmt.Sprintf("GitRepository %s: recording the work tree's revision: %v", id, err)))
+			}
+		}
+	}
 }
 
 func relation(n, dep *build.Node) string {
@@ -253,7 +287,7 @@ func runHelmRelease(ctx context.Context, p *Prepared, n *build.Node, d *display,
 	if n.Chart == nil {
 		chartErr = n.Err
 	}
-	res := p.HelmReleases.Reconcile(ctx, hr, n.Chart, "", chartErr)
+	res := p.HelmReleases.Reconcile(ctx, hr, n.Chart, n.ChartDigest, chartErr)
 	out := &reconcile.KustomizationResult{Kustomization: "HelmRelease/" + n.Kustomization, Revision: res.Revision,
 		ChangeSet: &engineapply.ChangeSet{}, Suspended: res.Suspended, Err: res.Err, Duration: res.Duration}
 	switch {

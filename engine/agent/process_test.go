@@ -309,6 +309,9 @@ spec:
 			t.Fatalf("after converge apply, Kustomization %s: %s", name, state)
 		}
 	}
+	if st, _, msg := condition(get(t, gitGVR, ns, "fleet"), "Ready"); st != "True" || !strings.Contains(msg, rev) {
+		t.Errorf("after converge apply, GitRepository Ready = %s %q, want True at the work tree's revision", st, msg)
+	}
 	before := map[string]string{}
 	for _, name := range []string{"a", "b"} {
 		u := get(t, cmGVR, ns, name)

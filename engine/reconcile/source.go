@@ -205,3 +205,16 @@ func (r *Sources) now() time.Time {
 	}
 	return r.Now()
 }
+
+// MarkLocal records on a source that push mode applied it from a local work tree at revision: Ready with
+// a message saying so, no artifact (the agent fetches the source itself and records its artifact).
+func (r *Sources) MarkLocal(ctx context.Context, obj *unstructured.Unstructured, revision string) error {
+	status := sourceStatus(obj)
+	gen := obj.GetGeneration()
+	msg := fmt.Sprintf("applied from the local work tree at revision '%s' by converge apply; the agent fetches the source itself", revision)
+	apimeta.RemoveStatusCondition(&status.Conditions, meta.FetchFailedCondition)
+	apimeta.RemoveStatusCondition(&status.Conditions, meta.ReconcilingCondition)
+	setSourceCondition(status, meta.ReadyCondition, metav1.ConditionTrue, meta.SucceededReason, msg, gen, r.now())
+	status.ObservedGeneration = gen
+	return r.patchStatus(ctx, obj, status)
+}
