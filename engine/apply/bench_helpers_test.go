@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -294,6 +295,42 @@ func (e *benchEnv) kubectlDiff(b *testing.B, s *benchSet) {
 	}
 	if err != nil {
 		b.Fatalf("kubectl diff: %v\n%s", err, tail(out))
+	}
+}
+
+// benchChangedCount objects differ from the applied set in the "ten changed" diffs.
+const benchChangedCount = 10
+
+// tenChanged returns objs with benchChangedCount ConfigMaps (spread over the kind) given a new value.
+func tenChanged(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	out := slices.Clone(objs)
+	for i := range benchChangedCount {
+		j := 2*benchPerKind + i*(benchPerKind/benchChangedCount) // the ConfigMaps
+		cm := objs[j].DeepCopy()
+		cm.Object["data"].(map[string]any)["REVISION"] = "changed"
+		out[j] = cm
+	}
+	return out
+}
+
+// kubectlDiffTen runs `kubectl diff --server-side` on the set's files with tenChanged's changes (written
+// once, outside the timer) and fails unless kubectl reports changes (exit 1).
+func (e *benchEnv) kubectlDiffTen(b *testing.B, s *benchSet) {
+	dir := s.dir + "-ten-changed"
+	if _, err := os.Stat(dir); err != nil {
+		b.StopTimer()
+		if err := writeBenchYAML(dir, tenChanged(s.objs)); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	out, err := e.runKubectl("diff", "--server-side", "--field-manager="+benchManager, "-f", dir)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		b.Fatalf("kubectl diff of ten changed objects: %v, want exit 1\n%s", err, tail(out))
+	}
+	if n := strings.Count(string(out), "+  REVISION: changed"); n != benchChangedCount {
+		b.Fatalf("kubectl diff shows %d changed ConfigMaps, want %d\n%s", n, benchChangedCount, tail(out))
 	}
 }
 

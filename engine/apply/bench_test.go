@@ -89,6 +89,28 @@ func BenchmarkApply1000(b *testing.B) {
 			},
 		},
 		{
+			// Ten ConfigMaps differ from the applied set; nothing is written.
+			name: benchConvergeDiffTen,
+			set:  byConverge,
+			op: func(b *testing.B, s *benchSet) {
+				diffs, err := e.m.Diff(e.ctx, tenChanged(s.objs))
+				if err != nil {
+					b.Fatal(err)
+				}
+				changed := 0
+				for _, d := range diffs {
+					if d.Action == Configured {
+						changed++
+					} else if d.Action != Unchanged {
+						b.Fatalf("converge diff: %s %s", d.Object, d.Action)
+					}
+				}
+				if changed != benchChangedCount || len(diffs) != benchObjectCount {
+					b.Fatalf("converge diff: %d changed of %d objects, want %d of %d", changed, len(diffs), benchChangedCount, benchObjectCount)
+				}
+			},
+		},
+		{
 			// Last on this set: it leaves one ConfigMap changed.
 			name: benchConvergeOneChanged,
 			set:  byConverge,
@@ -110,7 +132,8 @@ func BenchmarkApply1000(b *testing.B) {
 		// The requests kubectl sends for an unchanged re-apply, in parallel: the fastest an unchanged
 		// re-apply can be while it still sends one request per object.
 		{name: benchRawUnchanged, set: byKubectl, op: e.rawApply},
-		{name: benchKubectlDiff, set: byKubectl, op: e.kubectlDiff, last: true},
+		{name: benchKubectlDiff, set: byKubectl, op: e.kubectlDiff},
+		{name: benchKubectlDiffTen, set: byKubectl, op: e.kubectlDiffTen, last: true},
 	}
 	for _, c := range cases {
 		e.run(b, c)
@@ -135,6 +158,8 @@ const (
 	benchConvergeOneChanged = "converge-reapply-one-changed"
 	benchConvergeDiff       = "converge-diff-unchanged"
 	benchKubectlDiff        = "kubectl-diff-unchanged"
+	benchConvergeDiffTen    = "converge-diff-ten-changed"
+	benchKubectlDiffTen     = "kubectl-diff-ten-changed"
 )
 
 // benchCase is one sub-benchmark on set: before runs before every iteration, outside the timer; op is
@@ -199,6 +224,7 @@ func (e *benchEnv) summary(b *testing.B) {
 	ratio("reapply-unchanged-converge/kubectl", benchConvergeUnchanged, benchKubectlUnchanged)
 	ratio("reapply-one-changed-converge/kubectl", benchConvergeOneChanged, benchKubectlUnchanged)
 	ratio("diff-unchanged-converge/kubectl", benchConvergeDiff, benchKubectlDiff)
+	ratio("diff-ten-changed-converge/kubectl", benchConvergeDiffTen, benchKubectlDiffTen)
 	ratio("first-apply-converge/apiserver-limit", benchConvergeFirst, benchRawFirst)
 	ratio("first-apply-kubectl/apiserver-limit", benchKubectlFirst, benchRawFirst)
 	ratio("reapply-converge/apiserver-limit", benchConvergeUnchanged, benchRawUnchanged)

@@ -98,13 +98,6 @@ func (d *Differ) Kustomization(ctx context.Context, namespace, name string, desi
 	return out, nil
 }
 
-// Objects returns the changes applying objs as the build of kind namespace/name would make, without prune.
-func (d *Differ) Objects(ctx context.Context, kind, id string, objs []*unstructured.Unstructured) ([]Entry, error) {
-	out, err := d.objects(ctx, kind, id, objs, apply.Options{})
-	sortEntries(out)
-	return out, err
-}
-
 // objects dry-runs objs as apply would; objects the server rejects are reported as failing, with its
 // message, and the others are diffed without them.
 func (d *Differ) objects(ctx context.Context, kind, id string, objs []*unstructured.Unstructured, opts apply.Options) ([]Entry, error) {
