@@ -425,7 +425,8 @@ func renderOne(ctx context.Context, opts *Options, dec *manifest.Decoder, b *bui
 		return nil, fmt.Errorf("%s defines no HelmRelease %s/%s", opts.HelmReleaseFile, opts.Namespace, opts.HelmRelease)
 	}
 	node := &build.Node{Kind: build.KindHelmRelease, Kustomization: hr.Namespace + "/" + hr.Name}
-	chrt, err := charts.ResolveChart(ctx, hr, declared)
+	chrt, digest, err := charts.ResolveChart(ctx, hr, declared)
+	node.ChartDigest = digest
 	if err != nil {
 		node.Err = fmt.Errorf("HelmRelease %s: chart: %w", node.Kustomization, err)
 	} else if res, err := b.Helm.Render(ctx, hr, chrt); err != nil {

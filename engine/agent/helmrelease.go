@@ -13,7 +13,6 @@ import (
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/events"
-	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -49,13 +48,7 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 		a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, readyStatus(u), true)
 		return outcome{skipped: true}
 	}
-	chrt, chartErr := a.charts.ResolveChart(ctx, hr, nil)
-	digest := ""
-	if chartErr == nil && hr.Spec.ChartRef != nil {
-		if art, err := a.artifactOf(hr.Spec.ChartRef.Kind, hr.Spec.ChartRef.Namespace, hr.Spec.ChartRef.Name, hr.Namespace); err == nil && art != nil {
-			digest, chartErr = helm.TrackSourceDigest(chrt, hr.Spec.ChartRef.Kind, art.Revision)
-		}
-	}
+	chrt, digest, chartErr := a.charts.ResolveChart(ctx, hr, nil)
 	res := a.helmReleases.Reconcile(ctx, hr, chrt, digest, chartErr)
 	if res.Suspended {
 		return outcome{skipped: true}
@@ -76,14 +69,6 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 		a.triggerHelmDependents(hr.Namespace, hr.Name)
 	}
 	return outcome{requeue: requeue, revision: res.Revision}
-}
-
-// artifactOf returns the stored artifact of a source the agent fetched.
-func (a *Agent) artifactOf(kind, namespace, name, defaultNamespace string) (*source.Artifact, error) {
-	if namespace == "" {
-		namespace = defaultNamespace
-	}
-	return a.opts.Store.Current(source.Ref{Kind: kind, Namespace: namespace, Name: name})
 }
 
 // lookupSource returns the typed source object kind namespace/name from the informers; nil when absent.

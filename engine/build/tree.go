@@ -31,7 +31,9 @@ type SourceResolver interface {
 // ChartResolver loads the chart a HelmRelease installs. declared holds the tree's Flux source objects,
 // as for SourceResolver.
 type ChartResolver interface {
-	ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, declared map[string]runtime.Object) (*chart.Chart, error)
+	// ResolveChart returns the chart and the digest of the OCI artifact it came from ("" if none), which
+	// the release records.
+	ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, declared map[string]runtime.Object) (chrt *chart.Chart, ociDigest string, err error)
 }
 
 // DefaultRootSource is the source a tree built from a path belongs to: the GitRepository bootstrap creates.
@@ -55,7 +57,9 @@ type Node struct {
 	Objects []*unstructured.Unstructured
 	// Chart is the chart a HelmRelease node installs; nil when it could not be resolved (Err says why).
 	Chart *chart.Chart
-	Err   error
+	// ChartDigest is the digest of the OCI artifact Chart came from (spec.chartRef), if any.
+	ChartDigest string
+	Err         error
 }
 
 // TreeOptions configure a tree build.
@@ -261,12 +265,12 @@ func (t *treeBuild) release(hr *helmv2.HelmRelease, chain []string) {
 	t.mu.Unlock()
 	declared := t.declaredCopy()
 	t.g.Go(func() error {
-		chrt, err := t.opts.Charts.ResolveChart(t.ctx, hr, declared)
+		chrt, digest, err := t.opts.Charts.ResolveChart(t.ctx, hr, declared)
 		if err != nil {
 			node.Err = fmt.Errorf("HelmRelease %s: chart: %w", id, err)
 			return nil
 		}
-		node.Chart = chrt
+		node.Chart, node.ChartDigest = chrt, digest
 		res, err := t.b.Helm.Render(t.ctx, hr, chrt)
 		if err != nil {
 			node.Err = err

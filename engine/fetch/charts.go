@@ -2,7 +2,10 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"helm.sh/helm/v3/pkg/chart"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,53 +16,34 @@ import (
 	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/source"
 	srchelm "github.com/converge-gitops/converge/engine/source/helm"
+	"github.com/converge-gitops/converge/engine/source/oci"
 )
 
-// Charts loads HelmRelease charts the way helm-controller gets them: through the HelmChart that Flux
-// would create for spec.chart (named "<namespace>-<name>"), from a HelmRepository (HTTP index or OCI),
-// or a chart folder in a GitRepository or Bucket.
+// Charts loads HelmRelease charts the way helm-controller gets them: for spec.chart, through the
+// HelmChart that Flux would create (named "<namespace>-<name>"), from a HelmRepository (HTTP index or
+// OCI), or a chart folder in a GitRepository or Bucket; for spec.chartRef, from the artifact of the
+// OCIRepository, HelmChart or ExternalArtifact it names.
 type Charts struct {
 	Sources *Resolver
 	Fetcher *srchelm.Fetcher
 }
 
-// ResolveChart implements build.ChartResolver.
-func (c *Charts) ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, declared map[string]runtime.Object) (*chart.Chart, error) {
+// ResolveChart implements build.ChartResolver. It returns the chart and, when the chart comes from an
+// OCIRepository (or an ExternalArtifact whose revision holds a digest), the artifact digest that
+// helm-controller tracks: the chart's version then carries its first 12 hex digits as semver build
+// metadata (helm.TrackSourceDigest), as helm-controller installs it, and the digest is what the release
+// records (release.Request.OCIDigest). A chart from a local folder (--local-source) is not tracked.
+func (c *Charts) ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, declared map[string]runtime.Object) (*chart.Chart, string, error) {
+	if ref := hr.Spec.ChartRef; ref != nil {
+		return c.resolveChartRef(ctx, hr, ref, declared)
+	}
 	if hr.Spec.Chart == nil {
-		return nil, fmt.Errorf("spec.chartRef is not supported by build yet; use spec.chart")
+		return nil, "", errors.New("neither spec.chart nor spec.chartRef is set")
 	}
 	tpl := hr.Spec.Chart.Spec
 	ns := tpl.SourceRef.Namespace
 	if ns == "" {
 		ns = hr.Namespace
-	}
-	hf := *c.Fetcher
-	switch tpl.SourceRef.Kind {
-	case sourcev1.HelmRepositoryKind:
-		obj, err := c.lookup(ctx, tpl.SourceRef.Kind, ns, tpl.SourceRef.Name, declared)
-		if err != nil {
-			return nil, err
-		}
-		repo, ok := obj.(*sourcev1.HelmRepository)
-		if !ok {
-			return nil, fmt.Errorf("%s/%s/%s is a %T", tpl.SourceRef.Kind, ns, tpl.SourceRef.Name, obj)
-		}
-		if repo.Spec.Type != sourcev1.HelmRepositoryTypeOCI {
-			if _, err := hf.FetchRepository(ctx, repo); err != nil {
-				return nil, err
-			}
-		}
-		hf.HelmRepository = func(context.Context, string, string) (*sourcev1.HelmRepository, error) { return repo, nil }
-	case sourcev1.GitRepositoryKind, sourcev1.BucketKind:
-		dir, err := c.Sources.ResolveSource(ctx, tpl.SourceRef.Kind, ns, tpl.SourceRef.Name, declared)
-		if err != nil {
-			return nil, err
-		}
-		hf.SourceArtifact = func(context.Context, string, string, string) (*source.Artifact, error) {
-			return &source.Artifact{Dir: dir, Revision: "local", Source: source.Ref{Kind: tpl.SourceRef.Kind, Namespace: ns, Name: tpl.SourceRef.Name}}, nil
-		}
-	default:
-		return nil, fmt.Errorf("chart sourceRef kind %q is not one of HelmRepository, GitRepository, Bucket", tpl.SourceRef.Kind)
 	}
 	version := tpl.Version
 	if version == "" {
@@ -72,6 +56,159 @@ func (c *Charts) ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, decla
 			ReconcileStrategy: tpl.ReconcileStrategy,
 			SourceRef:         sourcev1.LocalHelmChartSourceReference{Kind: tpl.SourceRef.Kind, Name: tpl.SourceRef.Name},
 		},
+	}
+	chrt, err := c.fetchHelmChart(ctx, hc, declared)
+	return chrt, "", err
+}
+
+// resolveChartRef loads the chart of spec.chartRef.
+func (c *Charts) resolveChartRef(ctx context.Context, hr *helmv2.HelmRelease, ref *helmv2.CrossNamespaceSourceReference, declared map[string]runtime.Object) (*chart.Chart, string, error) {
+	ns := ref.Namespace
+	if ns == "" {
+		ns = hr.Namespace
+	}
+	key := ref.Kind + "/" + ns + "/" + ref.Name
+	switch ref.Kind {
+	case sourcev1.HelmChartKind:
+		obj, err := c.lookup(ctx, ref.Kind, ns, ref.Name, declared)
+		if err != nil {
+			return nil, "", fmt.Errorf("chartRef: %w", err)
+		}
+		hc, ok := obj.(*sourcev1.HelmChart)
+		if !ok {
+			return nil, "", fmt.Errorf("chartRef: %s is a %T", key, obj)
+		}
+		hc = hc.DeepCopy()
+		hc.Namespace, hc.Name = ns, ref.Name
+		chrt, err := c.fetchHelmChart(ctx, hc, declared)
+		if err != nil {
+			return nil, "", fmt.Errorf("chartRef %s: %w", key, err)
+		}
+		return chrt, "", nil
+	case sourcev1.OCIRepositoryKind, sourcev1.ExternalArtifactKind:
+		if c.Sources == nil {
+			return nil, "", fmt.Errorf("chartRef %s: no way to resolve sources was given", key)
+		}
+		dir, err := c.Sources.ResolveSource(ctx, ref.Kind, ns, ref.Name, declared)
+		if err != nil {
+			return nil, "", fmt.Errorf("chartRef: %w", err)
+		}
+		chrt, err := LoadArtifactChart(dir)
+		if err != nil {
+			return nil, "", fmt.Errorf("chartRef %s: %w", key, err)
+		}
+		revision, err := c.artifactRevision(ctx, source.Ref{Kind: ref.Kind, Namespace: ns, Name: ref.Name}, dir, declared)
+		if err != nil {
+			return nil, "", fmt.Errorf("chartRef %s: %w", key, err)
+		}
+		if revision == "" {
+			return chrt, "", nil
+		}
+		digest, err := helm.TrackSourceDigest(chrt, ref.Kind, revision)
+		if err != nil {
+			return nil, "", fmt.Errorf("chartRef %s: %w", key, err)
+		}
+		return chrt, digest, nil
+	}
+	return nil, "", fmt.Errorf("chartRef kind %q is not one of OCIRepository, HelmChart, ExternalArtifact", ref.Kind)
+}
+
+// artifactRevision returns the revision of the artifact whose files are dir: the stored artifact the
+// fetch produced, or the revision an ExternalArtifact reports. It is empty for a local folder.
+func (c *Charts) artifactRevision(ctx context.Context, ref source.Ref, dir string, declared map[string]runtime.Object) (string, error) {
+	if _, local := c.Sources.Local[ref.String()]; local {
+		return "", nil
+	}
+	if c.Fetcher != nil && c.Fetcher.Store != nil {
+		art, err := c.Fetcher.Store.Current(ref)
+		if err != nil {
+			return "", err
+		}
+		if art != nil && filepath.Clean(art.Dir) == filepath.Clean(dir) {
+			return art.Revision, nil
+		}
+	}
+	if ref.Kind == sourcev1.ExternalArtifactKind {
+		obj, err := c.lookup(ctx, ref.Kind, ref.Namespace, ref.Name, declared)
+		if err != nil {
+			return "", err
+		}
+		if ea, ok := obj.(*sourcev1.ExternalArtifact); ok && ea.Status.Artifact != nil {
+			return ea.Status.Artifact.Revision, nil
+		}
+	}
+	return "", nil
+}
+
+// LoadArtifactChart loads the chart an OCIRepository or ExternalArtifact artifact holds, as
+// helm-controller loads such an artifact: the chart archive itself (an OCI layer kept with
+// layerSelector.operation copy, or a single .tgz file), or the chart's files, in one top folder (a
+// chart archive extracted, as Helm packages it) or at the top.
+func LoadArtifactChart(dir string) (*chart.Chart, error) {
+	if p := filepath.Join(dir, oci.CopiedLayerFile); isFile(p) {
+		return helm.LoadChart(p)
+	}
+	if isFile(filepath.Join(dir, "Chart.yaml")) {
+		return helm.LoadChart(dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading the artifact: %w", err)
+	}
+	if len(entries) == 1 {
+		p := filepath.Join(dir, entries[0].Name())
+		switch {
+		case entries[0].IsDir() && isFile(filepath.Join(p, "Chart.yaml")):
+			return helm.LoadChart(p)
+		case entries[0].Type().IsRegular() && (filepath.Ext(p) == ".tgz" || filepath.Ext(p) == ".gz"):
+			return helm.LoadChart(p)
+		}
+	}
+	return nil, errors.New("the artifact holds no Helm chart (no Chart.yaml at its top or in its one top folder, no chart archive)")
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// fetchHelmChart fetches hc's chart from its source (declared by the build, or from the cluster).
+func (c *Charts) fetchHelmChart(ctx context.Context, hc *sourcev1.HelmChart, declared map[string]runtime.Object) (*chart.Chart, error) {
+	src := hc.Spec.SourceRef
+	ns := hc.Namespace
+	hf := *c.Fetcher
+	switch src.Kind {
+	case sourcev1.HelmRepositoryKind:
+		obj, err := c.lookup(ctx, src.Kind, ns, src.Name, declared)
+		if err != nil {
+			return nil, err
+		}
+		repo, ok := obj.(*sourcev1.HelmRepository)
+		if !ok {
+			return nil, fmt.Errorf("%s/%s/%s is a %T", src.Kind, ns, src.Name, obj)
+		}
+		if repo.Spec.Type != sourcev1.HelmRepositoryTypeOCI {
+			if _, err := hf.FetchRepository(ctx, repo); err != nil {
+				return nil, err
+			}
+		}
+		hf.HelmRepository = func(context.Context, string, string) (*sourcev1.HelmRepository, error) { return repo, nil }
+	case sourcev1.GitRepositoryKind, sourcev1.BucketKind:
+		if c.Sources == nil {
+			return nil, fmt.Errorf("%s/%s/%s: no way to resolve sources was given", src.Kind, ns, src.Name)
+		}
+		dir, err := c.Sources.ResolveSource(ctx, src.Kind, ns, src.Name, declared)
+		if err != nil {
+			return nil, err
+		}
+		hf.SourceArtifact = func(context.Context, string, string, string) (*source.Artifact, error) {
+			return &source.Artifact{Dir: dir, Revision: "local", Source: source.Ref{Kind: src.Kind, Namespace: ns, Name: src.Name}}, nil
+		}
+	default:
+		return nil, fmt.Errorf("chart sourceRef kind %q is not one of HelmRepository, GitRepository, Bucket", src.Kind)
+	}
+	if hc.Spec.Version == "" {
+		hc.Spec.Version = "*"
 	}
 	ca, err := hf.FetchChart(ctx, hc)
 	if err != nil {
