@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	applycmd "github.com/converge-gitops/converge/commands/apply"
 	buildcmd "github.com/converge-gitops/converge/commands/build"
@@ -17,6 +16,7 @@ import (
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/diff"
+	"github.com/converge-gitops/converge/engine/manifest"
 )
 
 // Options are the inputs of `converge diff`.
@@ -108,7 +108,11 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	declared := declaredObjects(p.Tree)
+	dec, err := manifest.NewDecoder()
+	if err != nil {
+		return err
+	}
+	declared := declaredObjects(ctx, dec, p.Tree)
 	d := &diff.Differ{Apply: p.Apply, Kustomizations: p.Kustomizations, HelmReleases: p.HelmReleases, Core: p.Clients.Core, ShowSecrets: opts.ShowSecrets}
 	for _, n := range order {
 		if n.Err != nil {
@@ -153,25 +157,27 @@ type declared struct {
 	helmReleases   map[string]*helmv2.HelmRelease
 }
 
-func declaredObjects(tree *build.Tree) declared {
+func declaredObjects(ctx context.Context, dec *manifest.Decoder, tree *build.Tree) declared {
 	out := declared{kustomizations: map[string]*kustomizev1.Kustomization{}, helmReleases: map[string]*helmv2.HelmRelease{}}
 	for _, n := range tree.Nodes {
 		if n.Kind == build.KindHelmRelease {
 			continue
 		}
 		for _, o := range n.Objects {
+			if !dec.IsFluxKind(o.GroupVersionKind()) {
+				continue
+			}
+			// Decoded to the storage version, as the tree build reads them (older versions converted).
+			typed, err := dec.DecodeObject(ctx, "build output of Kustomization "+n.Kustomization, o)
+			if err != nil {
+				continue // the tree build reported it
+			}
 			id := o.GetNamespace() + "/" + o.GetName()
-			switch o.GroupVersionKind().GroupKind() {
-			case kustomizev1.GroupVersion.WithKind("Kustomization").GroupKind():
-				ks := &kustomizev1.Kustomization{}
-				if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, ks) == nil {
-					out.kustomizations[id] = ks
-				}
-			case helmv2.GroupVersion.WithKind(helmv2.HelmReleaseKind).GroupKind():
-				hr := &helmv2.HelmRelease{}
-				if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, hr) == nil {
-					out.helmReleases[id] = hr
-				}
+			switch v := typed.(type) {
+			case *kustomizev1.Kustomization:
+				out.kustomizations[id] = v
+			case *helmv2.HelmRelease:
+				out.helmReleases[id] = v
 			}
 		}
 	}
