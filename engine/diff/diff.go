@@ -140,6 +140,9 @@ func (d *Differ) objects(ctx context.Context, kind, id string, objs []*unstructu
 				rest = append(rest, o)
 			}
 		}
+		if len(rest) == len(remaining) {
+			return nil, fmt.Errorf("%s %s: %w", kind, id, err)
+		}
 		remaining = rest
 	}
 	return out, nil
