@@ -194,7 +194,7 @@ func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns 
 		measure(columns(r, opts.AllNamespaces, withKind))
 	}
 	var mu sync.Mutex
-	print := func(cols []string) error {
+	printRow := func(cols []string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		var b strings.Builder
@@ -208,11 +208,11 @@ func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns 
 		_, err := fmt.Fprintln(opts.IO.Out, strings.TrimRight(b.String(), " "))
 		return err
 	}
-	if err := print(header(opts.AllNamespaces)); err != nil {
+	if err := printRow(header(opts.AllNamespaces)); err != nil {
 		return err
 	}
 	for _, r := range rows {
-		if err := print(columns(r, opts.AllNamespaces, withKind)); err != nil {
+		if err := printRow(columns(r, opts.AllNamespaces, withKind)); err != nil {
 			return err
 		}
 	}
@@ -227,7 +227,7 @@ func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns 
 				if deleted {
 					cols[len(cols)-1] = "deleted"
 				}
-				return print(cols)
+				return printRow(cols)
 			})
 		})
 	}
