@@ -3,10 +3,11 @@ package apply
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"sigs.k8s.io/cli-utils/pkg/object"
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 )
@@ -20,9 +21,10 @@ type ObjMeta struct {
 	Version   string
 }
 
-// ID is Flux's inventory id: "<namespace>_<name>_<group>_<kind>".
+// ID is Flux's inventory id: "<namespace>_<name>_<group>_<kind>", colons in names written "__" (the
+// encoding of cli-utils' ObjMetadata, which Flux uses).
 func (o ObjMeta) ID() string {
-	return fmt.Sprintf("%s_%s_%s_%s", o.Namespace, o.Name, o.Group, o.Kind)
+	return object.ObjMetadata{Namespace: o.Namespace, Name: o.Name, GroupKind: schema.GroupKind{Group: o.Group, Kind: o.Kind}}.String()
 }
 
 // String is "Kind/namespace/name" (or "Kind/name"), as apply output shows objects.
@@ -46,11 +48,11 @@ func MetaOf(u *unstructured.Unstructured) ObjMeta {
 
 // ParseID parses an inventory entry.
 func ParseID(id, version string) (ObjMeta, error) {
-	parts := strings.Split(id, "_")
-	if len(parts) != 4 || parts[1] == "" || parts[3] == "" {
+	m, err := object.ParseObjMetadata(id)
+	if err != nil || m.Name == "" || m.GroupKind.Kind == "" {
 		return ObjMeta{}, fmt.Errorf("inventory entry %q: want <namespace>_<name>_<group>_<kind>", id)
 	}
-	return ObjMeta{Namespace: parts[0], Name: parts[1], Group: parts[2], Kind: parts[3], Version: version}, nil
+	return ObjMeta{Namespace: m.Namespace, Name: m.Name, Group: m.GroupKind.Group, Kind: m.GroupKind.Kind, Version: version}, nil
 }
 
 // Inventory returns Flux's inventory of objs, sorted by id.

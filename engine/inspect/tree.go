@@ -3,7 +3,7 @@ package inspect
 import (
 	"context"
 	"fmt"
-	"strings"
+	"github.com/converge-gitops/converge/engine/apply"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -96,19 +96,9 @@ func expandable(n *Node) bool {
 // ParseInventoryID parses Flux's inventory id "<namespace>_<name>_<group>_<kind>". Names may contain
 // underscores; "__" stands for ":" (RBAC names), as Flux encodes it.
 func ParseInventoryID(id string) (*Node, error) {
-	first := strings.Index(id, "_")
-	last := strings.LastIndex(id, "_")
-	if first < 0 || last <= first {
-		return nil, fmt.Errorf("inventory entry %q: want <namespace>_<name>_<group>_<kind>", id)
+	m, err := apply.ParseID(id, "")
+	if err != nil {
+		return nil, err
 	}
-	ns, rest, kind := id[:first], id[first+1:last], id[last+1:]
-	sep := strings.LastIndex(rest, "_")
-	if sep < 0 || kind == "" {
-		return nil, fmt.Errorf("inventory entry %q: want <namespace>_<name>_<group>_<kind>", id)
-	}
-	name, group := strings.ReplaceAll(rest[:sep], "__", ":"), rest[sep+1:]
-	if name == "" {
-		return nil, fmt.Errorf("inventory entry %q: empty name", id)
-	}
-	return &Node{Group: group, Kind: kind, Namespace: ns, Name: name}, nil
+	return &Node{Group: m.Group, Kind: m.Kind, Namespace: m.Namespace, Name: m.Name}, nil
 }
