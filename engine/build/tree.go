@@ -126,9 +126,10 @@ func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts Tre
 	rootKs.Spec.Prune = true
 	tb.depth = map[*Node]int{}
 
+	// Tasks schedule their children from inside the group, so the group itself is unbounded (a limited
+	// errgroup would deadlock once every slot waits to schedule); sem bounds the work instead.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Concurrency)
-	tb.g, tb.ctx = g, gctx
+	tb.g, tb.ctx, tb.sem = g, gctx, make(chan struct{}, opts.Concurrency)
 	tb.schedule(rootKs, root, nil)
 	_ = g.Wait()
 	if err := ctx.Err(); err != nil {
@@ -150,6 +151,7 @@ type treeBuild struct {
 	root string
 	g    *errgroup.Group
 	ctx  context.Context
+	sem  chan struct{}
 
 	mu       sync.Mutex
 	declared map[string]runtime.Object
@@ -158,6 +160,17 @@ type treeBuild struct {
 	seenReleases map[string]bool
 	nodes        []*Node
 	depth        map[*Node]int
+}
+
+// acquire waits for one of opts.Concurrency work slots. A task holds its slot while it works, never
+// while it schedules other tasks.
+func (t *treeBuild) acquire() (release func(), err error) {
+	select {
+	case t.sem <- struct{}{}:
+		return func() { <-t.sem }, nil
+	case <-t.ctx.Done():
+		return nil, t.ctx.Err()
+	}
 }
 
 // schedule builds ks from dir in the background; chain holds the Kustomizations above it.
@@ -177,13 +190,20 @@ func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []
 	chain = append(append([]string{}, chain...), id)
 
 	t.g.Go(func() error {
+		done, err := t.acquire()
+		if err != nil {
+			node.Err = err
+			return nil
+		}
 		res, err := t.b.Build(t.ctx, ks, dir)
 		if err != nil {
+			done()
 			node.Err = err
 			return nil
 		}
 		node.Objects = res.Objects
 		children, releases, err := t.collect(res.Objects, "build output of Kustomization "+id)
+		done()
 		if err != nil {
 			node.Err = err
 			return nil
@@ -265,6 +285,12 @@ func (t *treeBuild) release(hr *helmv2.HelmRelease, chain []string) {
 	t.mu.Unlock()
 	declared := t.declaredCopy()
 	t.g.Go(func() error {
+		done, err := t.acquire()
+		if err != nil {
+			node.Err = err
+			return nil
+		}
+		defer done()
 		chrt, digest, err := t.opts.Charts.ResolveChart(t.ctx, hr, declared)
 		if err != nil {
 			node.Err = fmt.Errorf("HelmRelease %s: chart: %w", id, err)
@@ -311,8 +337,13 @@ func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent 
 			return
 		}
 		declared := t.declaredCopy()
-		var err error
+		done, err := t.acquire()
+		if err != nil {
+			t.fail(id, chain, err)
+			return
+		}
 		dir, err = t.opts.Sources.ResolveSource(t.ctx, ks.Spec.SourceRef.Kind, srcNs, ks.Spec.SourceRef.Name, declared)
+		done()
 		if err != nil {
 			t.fail(id, chain, fmt.Errorf("Kustomization %s: source %s: %w", id, srcID, err))
 			return
