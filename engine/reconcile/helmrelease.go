@@ -58,6 +58,10 @@ type HelmReleaseResult struct {
 	Suspended bool   `json:"suspended,omitempty"`
 	// Stalled: retries are exhausted; nothing more happens until the HelmRelease changes.
 	Stalled bool `json:"stalled,omitempty"`
+	// Drift is the cluster drift found (spec.driftDetection enabled or warn) and, in enabled mode, its
+	// correction; nil when there was none. Report Drift.Events() as Kubernetes events, as
+	// helm-controller does (DriftDetected, then DriftCorrected or DriftCorrectionFailed).
+	Drift *release.Drift `json:"drift,omitempty"`
 	// RequeueAfter asks for the next attempt after that long (a RetryOnFailure strategy, or a
 	// dependency not ready yet).
 	RequeueAfter time.Duration `json:"requeueAfter,omitempty"`
@@ -157,6 +161,9 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 		out, err := rel.Reconcile(ctx, req)
 		res.Actions = append(res.Actions, out.Actions...)
 		res.Stalled = out.Stalled
+		if out.Drift != nil {
+			res.Drift = out.Drift
+		}
 		res.RequeueAfter = out.RequeueAfter
 		if err != nil {
 			res.Err = fmt.Errorf("HelmRelease %s: %w", id, err)

@@ -547,6 +547,11 @@ func TestHelmReleaseCRDPolicies(t *testing.T) {
 	if crd.GetLabels()[helm.NameLabel] != "widgets" || crd.GetLabels()[helm.NamespaceLabel] != ns || strings.Join(short, ",") != "wd" {
 		t.Fatalf("CRD created by install: labels %v short names %v", crd.GetLabels(), short)
 	}
+	// The chart's CRDs are in the inventory, after the manifest's objects.
+	if inv := liveHR(t, r, ns, "widgets").Status.Inventory; inv == nil || len(inv.Entries) != 3 ||
+		inv.Entries[2].ID != "_widgets.test.converge.dev_apiextensions.k8s.io_CustomResourceDefinition" || inv.Entries[2].Version != "v1" {
+		t.Fatalf("inventory %+v", inv)
+	}
 	// CreateReplace on upgrade replaces the existing CRD.
 	if res := r.Reconcile(ctx, hrRef(ns, "widgets"), withCRD("0.2.0", "wdg"), "", nil); res.Err != nil || actionsOf(res) != "upgrade" {
 		t.Fatalf("upgrade: %q %v", actionsOf(res), res.Err)

@@ -27,6 +27,7 @@ const (
 	stateUntested  releaseState = "Untested"
 	stateInSync    releaseState = "InSync"
 	stateFailed    releaseState = "Failed"
+	stateDrifted   releaseState = "Drifted"
 )
 
 // kind groups actions the way helm-controller limits them: one of each kind per reconciliation,
@@ -38,6 +39,7 @@ const (
 	kindRemediate
 	kindTest
 	kindUnlock
+	kindDriftCorrection
 )
 
 type step struct {
@@ -53,6 +55,8 @@ type atomic struct {
 	req          *Request
 	res          *Result
 	configDigest string
+	// drift is what the last state determination found drifted.
+	drift *Drift
 }
 
 func (a *atomic) hr() *helmv2.HelmRelease { return a.req.HelmRelease }
@@ -71,7 +75,7 @@ func (a *atomic) run(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("atomic release canceled: %w", err)
 		}
-		state, reason, err := a.state()
+		state, reason, err := a.state(ctx)
 		if err != nil {
 			a.r.markReady(hr, metav1.ConditionFalse, reasonStateError, "Could not determine release state: "+err.Error())
 			return fmt.Errorf("cannot determine release state: %w", err)
@@ -92,6 +96,12 @@ func (a *atomic) run(ctx context.Context) error {
 			a.r.summarize(hr)
 			return nil
 		}
+		if next.kind == kindDriftCorrection && contains(done, kindDriftCorrection) {
+			// Still drifted after a correction: reported, tried again at the next reconciliation.
+			apimeta.RemoveStatusCondition(&hr.Status.Conditions, meta.ReconcilingCondition)
+			a.r.summarize(hr)
+			return nil
+		}
 		if contains(done, next.kind) {
 			if rem := hr.GetActiveRemediation(); rem == nil || !rem.RetriesExhausted(hr) {
 				a.requeue()
@@ -108,7 +118,9 @@ func (a *atomic) run(ctx context.Context) error {
 		if err := a.patch(ctx); err != nil {
 			return err
 		}
-		a.res.Actions = append(a.res.Actions, next.action)
+		if next.kind != kindDriftCorrection {
+			a.res.Actions = append(a.res.Actions, next.action)
+		}
 		if err := next.run(ctx); err != nil {
 			if c := apimeta.FindStatusCondition(hr.Status.Conditions, meta.ReadyCondition); c != nil && c.Status == metav1.ConditionTrue {
 				a.r.markReady(hr, metav1.ConditionFalse, reasonReconcileError, err.Error())
@@ -194,8 +206,9 @@ func (a *atomic) timeout(act Action) time.Duration {
 	return def.Duration
 }
 
-// state compares the release in Helm's storage with the HelmRelease, as helm-controller does.
-func (a *atomic) state() (releaseState, string, error) {
+// state compares the release in Helm's storage with the HelmRelease, as helm-controller does; with
+// drift detection, an in-sync release's objects are compared with the cluster too.
+func (a *atomic) state(ctx context.Context) (releaseState, string, error) {
 	hr := a.hr()
 	rls, err := lastRelease(a.s.storage(), a.s.releaseName())
 	if err != nil {
@@ -245,6 +258,17 @@ func (a *atomic) state() (releaseState, string, error) {
 				return stateFailed, "release has test in failed phase", nil
 			}
 		}
+		a.drift = nil
+		if hr.GetDriftDetection().MustDetectChanges() {
+			drift, err := a.detectDrift(ctx, rls)
+			if err != nil {
+				return "", "", err
+			}
+			if drift != nil {
+				a.drift = drift
+				return stateDrifted, "detected changes in cluster state", nil
+			}
+		}
 		return stateInSync, "", nil
 	}
 	return "", "", fmt.Errorf("unable to determine state for release with status '%s'", rls.Info.Status)
@@ -265,6 +289,18 @@ func (a *atomic) next(state releaseState, _ string) (*step, error) {
 			return a.upgradeStep(), nil
 		}
 		a.remediatedToReleased()
+		if hr.GetDriftDetection().MustDetectChanges() {
+			a.r.setCondition(hr, helmv2.DriftedCondition, metav1.ConditionFalse, helmv2.NoDriftDetectedReason, "No drift detected against the cluster state")
+		}
+		return nil, nil
+	case stateDrifted:
+		a.r.setCondition(hr, helmv2.DriftedCondition, metav1.ConditionTrue, helmv2.DriftDetectedReason, a.drift.Message())
+		if a.res.Drift == nil {
+			a.res.Drift = a.drift
+		}
+		if hr.GetDriftDetection().GetMode() == helmv2.DriftDetectionEnabled {
+			return a.driftCorrectionStep(), nil
+		}
 		return nil, nil
 	case stateLocked:
 		return a.unlockStep(), nil
@@ -390,7 +426,7 @@ func (a *atomic) release(ctx context.Context, act helmv2.ReleaseAction) error {
 	apimeta.RemoveStatusCondition(&hr.Status.Conditions, helmv2.RemediatedCondition)
 
 	obs := observedReleases{}
-	cfg := a.s.configuration(ctx, a.observer(obs))
+	cfg := a.s.configuration(ctx, a.withInventory(a.observer(obs)))
 	start := a.r.now()
 	var err error
 	if act == helmv2.ReleaseActionInstall {
@@ -500,13 +536,13 @@ func (a *atomic) rollbackStep() *step {
 		if prev.Name != cur.Name || prev.Namespace != cur.Namespace {
 			return fmt.Errorf("release mismatch: previous release name or namespace %s does not match current %s", prev.FullReleaseName(), cur.FullReleaseName())
 		}
-		cfg := a.s.configuration(ctx, func(rls *helmrelease.Release) {
+		cfg := a.s.configuration(ctx, a.withInventory(func(rls *helmrelease.Release) {
 			if !updateSnapshots(hr, rls) {
 				n := Snapshot(rls, prev.OCIDigest)
 				n.Action = helmv2.ReleaseActionRollback
 				hr.Status.History = append(helmv2.Snapshots{n}, hr.Status.History...)
 			}
-		})
+		}))
 		if err := a.s.rollback(cfg, prev.Name, prev.Version); err != nil {
 			hr.Status.Failures++
 			a.r.setCondition(hr, helmv2.RemediatedCondition, metav1.ConditionFalse, helmv2.RollbackFailedReason,
@@ -550,6 +586,20 @@ func (a *atomic) uninstallRemediationStep() *step {
 		}
 		a.r.setCondition(hr, helmv2.RemediatedCondition, metav1.ConditionTrue, helmv2.UninstallSucceededReason,
 			fmt.Sprintf(fmtUninstallRSucc, cur.FullReleaseName(), cur.VersionedChartName()))
+		return nil
+	}}
+}
+
+// driftCorrectionStep corrects the drift found (enabled mode) as helm-controller does: no Helm action,
+// no new revision; the outcome is reported in the result's Drift (events), not as a failure.
+func (a *atomic) driftCorrectionStep() *step {
+	drift := a.drift
+	return &step{action: ActionCorrectDrift, kind: kindDriftCorrection, run: func(ctx context.Context) error {
+		hr := a.hr()
+		a.r.markReady(hr, metav1.ConditionUnknown, meta.ProgressingReason, "correcting cluster drift")
+		ctx, cancel := context.WithTimeout(ctx, hr.GetTimeout().Duration)
+		defer cancel()
+		_ = a.correctDrift(ctx, drift)
 		return nil
 	}}
 }

@@ -76,6 +76,8 @@ const (
 	ActionRollback  Action = "rollback"
 	ActionUninstall Action = "uninstall"
 	ActionUnlock    Action = "unlock"
+	// ActionCorrectDrift is the correction of cluster drift (no Helm action: never in Result.Actions).
+	ActionCorrectDrift Action = "correct cluster drift"
 )
 
 // Result is the outcome of Reconcile.
@@ -88,6 +90,9 @@ type Result struct {
 	RequeueAfter time.Duration `json:"requeueAfter,omitempty"`
 	// Stalled: no further attempt will be made until the HelmRelease changes.
 	Stalled bool `json:"stalled,omitempty"`
+	// Drift is the drift found in the cluster (spec.driftDetection enabled or warn) and its correction;
+	// nil when none was found. Its Events are what helm-controller reports.
+	Drift *Drift `json:"drift,omitempty"`
 }
 
 // Messages of Flux's conditions.
@@ -204,11 +209,13 @@ func (r *Releaser) uninstallCurrent(ctx context.Context, hr *helmv2.HelmRelease,
 	cfg := s.configuration(ctx, func(rls *helmrelease.Release) { updateSnapshots(hr, rls) })
 	resp, err := s.uninstall(cfg, cur.Name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
+		hr.Status.Inventory = nil
 		r.setCondition(hr, helmv2.ReleasedCondition, metav1.ConditionFalse, helmv2.UninstallSucceededReason,
 			fmt.Sprintf("Release %s was not found, assuming it is uninstalled", cur.FullReleaseName()))
 		return nil
 	}
 	if err != nil && hr.GetUninstall().KeepHistory && strings.Contains(err.Error(), "is already deleted") {
+		hr.Status.Inventory = nil
 		r.setCondition(hr, helmv2.ReleasedCondition, metav1.ConditionFalse, helmv2.UninstallSucceededReason,
 			fmt.Sprintf("Release %s was already uninstalled", cur.FullReleaseName()))
 		return nil
@@ -223,6 +230,7 @@ func (r *Releaser) uninstallCurrent(ctx context.Context, hr *helmv2.HelmRelease,
 			fmt.Sprintf(fmtUninstallFailure, cur.FullReleaseName(), cur.VersionedChartName(), strings.TrimSpace(err.Error())))
 		return err
 	}
+	hr.Status.Inventory = nil
 	r.setCondition(hr, helmv2.ReleasedCondition, metav1.ConditionFalse, helmv2.UninstallSucceededReason,
 		fmt.Sprintf(fmtUninstallSuccess, cur.FullReleaseName(), cur.VersionedChartName()))
 	return nil
