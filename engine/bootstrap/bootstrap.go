@@ -5,6 +5,7 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -136,6 +137,8 @@ type Result struct {
 	DeployKey string `json:"deployKey,omitempty"`
 	// KnownHosts is the known_hosts content stored for an SSH repository.
 	KnownHosts string `json:"knownHosts,omitempty"`
+	// Warnings are conditions worth a look that did not stop the bootstrap.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Changed reports whether the run changed the repository or the cluster.
@@ -297,6 +300,9 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPathOwner(ctx, clients, w, dir, ns, sync, res, &opts); err != nil {
+		return nil, err
+	}
 	author := object.Signature{Name: opts.Author.Name, Email: opts.Author.Email, When: opts.Now()}
 	type file struct {
 		name, addMsg, updateMsg string
@@ -382,6 +388,34 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 		return res, err
 	}
 	return res, nil
+}
+
+// checkPathOwner guards a path another installation may sync from: when the repository already holds
+// sync manifests at the path and this cluster has no Kustomization flux-system, different manifests mean
+// another cluster (other URL, branch or namespace) syncs from there, and rewriting them would break it:
+// that is refused. Identical ones are most likely this cluster being rebuilt: a warning.
+func checkPathOwner(ctx context.Context, clients *kube.Clients, w *workTree, dir, ns string, sync []byte, res *Result, opts *Options) error {
+	old, err := w.read(dir + "/" + SyncFile)
+	if err != nil || old == nil {
+		return err
+	}
+	_, err = clients.Dynamic.Resource(kustomizationsGVR).Namespace(ns).Get(ctx, SyncName, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading Kustomization %s/%s: %w", ns, SyncName, err)
+	}
+	if !bytes.Equal(old, sync) {
+		return fmt.Errorf("%s/%s holds another installation's sync manifests and this cluster has no Kustomization %s/%s: "+
+			"another cluster probably syncs from %s; bootstrap this one with another --path (or remove that folder from the repository first)",
+			dir, SyncFile, ns, SyncName, kustomizationPath(strings.TrimSuffix(strings.TrimSuffix(dir, Dir), "/")))
+	}
+	msg := fmt.Sprintf("%s/%s already exists but this cluster has no Kustomization %s/%s: if another cluster syncs from this path, both apply and prune the same objects",
+		dir, SyncFile, ns, SyncName)
+	res.Warnings = append(res.Warnings, msg)
+	opts.event(EventWarning, "%s", msg)
+	return nil
 }
 
 func summary(cs *apply.ChangeSet) string {

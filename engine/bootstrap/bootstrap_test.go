@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -304,7 +306,8 @@ func TestBootstrapSSHSelfManaged(t *testing.T) {
 			confirmed = append(confirmed, pub)
 			return nil
 		},
-		Wait: true,
+		Wait:   true,
+		Events: func(e Event) { t.Logf("%s %s", time.Now().Format("15:04:05.000"), e.Message) },
 	}
 
 	run := func(o Options) (*Result, error) {
@@ -415,5 +418,104 @@ func TestBootstrapSSHSelfManaged(t *testing.T) {
 	}
 	if got := gitLog(t, bare, "main")[0]; got != "Update converge component manifests to v0.2.0" {
 		t.Errorf("remote head %q", got)
+	}
+}
+
+// TestBootstrapSSHPrivateKey: --private-key-file with a passphrase pushes and becomes the deploy key
+// (no confirmation); a re-run verifies the server against the stored known_hosts; a path synced by
+// another installation is refused, the same installation on a rebuilt cluster only warned about.
+func TestBootstrapSSHPrivateKey(t *testing.T) {
+	ctx := context.Background()
+	const ns = "boot-key"
+	root := t.TempDir()
+	bare := bareRepo(t, root, "fleet")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte("passphrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := pem.EncodeToMemory(block)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	srv := sourcetest.StartSSHGitServer(t, root, signer.PublicKey())
+	c := clients(t)
+	opts := Options{
+		URL: srv.URL("fleet"), Branch: "fleet", Path: "clusters/a",
+		Install:          install.Options{Namespace: ns, Version: "v0.1.0"},
+		Credentials:      Credentials{PrivateKey: keyPEM, Password: "passphrase"},
+		ConfirmDeployKey: func(context.Context, string) error { t.Error("confirmation asked for a given key"); return nil },
+	}
+	noPass := opts
+	noPass.Credentials.Password = ""
+	if _, err := Run(ctx, c, noPass); err == nil || !strings.Contains(err.Error(), "the private key is encrypted") {
+		t.Errorf("encrypted key without passphrase: %v", err)
+	}
+
+	res, err := Run(ctx, c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Commits) != 3 || res.DeployKey != "" || res.Secret != SecretCreated || len(res.Warnings) != 0 {
+		t.Errorf("first run: %d commits, deploy key %q, secret %s, warnings %v", len(res.Commits), res.DeployKey, res.Secret, res.Warnings)
+	}
+	if got := gitLog(t, bare, "fleet"); len(got) != 3 {
+		t.Errorf("branch fleet: %q", got)
+	}
+	s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, SyncName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s.Data["identity"]) != string(keyPEM) || string(s.Data["password"]) != "passphrase" ||
+		string(s.Data["identity.pub"]) != string(ssh.MarshalAuthorizedKey(signer.PublicKey())) || string(s.Data["known_hosts"]) != srv.KnownHosts() {
+		t.Errorf("Secret data: %v", s.Data)
+	}
+
+	// Again with the same key: the Secret is rewritten with what it holds, so nothing changes.
+	res, err = Run(ctx, c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertUnchanged(t, "second run", res)
+	if res.Secret != SecretUnchanged {
+		t.Errorf("secret %s", res.Secret)
+	}
+
+	// The stored known_hosts is what the server is checked against: a changed host key is refused.
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	otherSigner, _ := ssh.NewSignerFromKey(other)
+	s.Data["known_hosts"] = []byte(knownhosts.Line([]string{knownhosts.Normalize(srv.Addr)}, otherSigner.PublicKey()) + "\n")
+	if _, err := cluster.Client.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, c, opts); err == nil || !strings.Contains(err.Error(), "host key") {
+		t.Errorf("changed host key: %v", err)
+	}
+
+	// Another installation (namespace) on the same path: refused before anything is written.
+	other2 := opts
+	other2.Install.Namespace = "boot-key-other"
+	head := sourcetest.RunGit(t, bare, "rev-parse", "fleet")
+	if _, err := Run(ctx, c, other2); err == nil || !strings.Contains(err.Error(), "another cluster probably syncs from ./clusters/a") {
+		t.Errorf("path of another installation: %v", err)
+	}
+	if sourcetest.RunGit(t, bare, "rev-parse", "fleet") != head {
+		t.Error("the refused bootstrap pushed")
+	}
+	if _, err := cluster.Client.CoreV1().Namespaces().Get(ctx, "boot-key-other", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the refused bootstrap applied: %v", err)
+	}
+	// The same installation on a cluster that lost its objects (rebuilt): a warning, and it proceeds.
+	if err := c.Dynamic.Resource(kustomizationsGVR).Namespace(ns).Delete(ctx, SyncName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.Client.CoreV1().Secrets(ns).Delete(ctx, SyncName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Run(ctx, c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "already exists but this cluster has no Kustomization boot-key/flux-system") ||
+		len(res.Commits) != 0 || res.Secret != SecretCreated {
+		t.Errorf("rebuilt cluster: warnings %q, commits %v, secret %s", res.Warnings, res.Commits, res.Secret)
 	}
 }

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -31,7 +32,18 @@ import (
 
 var cluster *testenv.Cluster
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &cluster)) }
+// TestMain starts one control plane, except when fuzzing: FuzzCleanPath needs none, and every fuzz worker
+// process would otherwise start its own.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		os.Exit(m.Run())
+	}
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		os.Exit(m.Run())
+	}
+	os.Exit(testenv.Main(m, &cluster))
+}
 
 func clients(t testing.TB) *kube.Clients {
 	t.Helper()
