@@ -140,7 +140,8 @@ func (a *atomic) run(ctx context.Context) error {
 		if retry := hr.GetActiveRetry(false); retry != nil && next.kind == kindRelease && isFailed(hr) {
 			// RetryOnFailure: no remediation; the next attempt waits for the retry interval.
 			a.res.RequeueAfter = retry.GetRetryInterval()
-			apimeta.RemoveStatusCondition(&hr.Status.Conditions, meta.ReconcilingCondition)
+			a.r.setCondition(hr, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingWithRetryReason,
+				"retrying after "+retry.GetRetryInterval().String())
 			return nil
 		}
 		done = append(done, next.kind)
