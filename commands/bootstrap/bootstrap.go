@@ -89,7 +89,7 @@ credentials are given.`,
 	fl.BoolVar(&opts.TokenAuth, "token-auth", false, "authenticate over HTTPS with the token given as --password instead of an SSH key")
 	fl.StringVar(&opts.PrivateKeyFile, "private-key-file", "", "SSH private key to push with and store as the deploy key")
 	fl.StringVar(&opts.KeyAlgorithm, "ssh-key-algorithm", string(enginebootstrap.KeyECDSA), "algorithm of a generated deploy key: ecdsa (P-384), ed25519 or rsa (4096 bits)")
-	fl.BoolVarP(&opts.Silent, "silent", "s", false, "do not ask to confirm a generated deploy key")
+	fl.BoolVar(&opts.Silent, "silent", false, "do not ask to confirm a generated deploy key")
 	fl.StringVar(&b.Author.Name, "author-name", "converge", "author name of the commits")
 	fl.StringVar(&b.Author.Email, "author-email", "", "author email of the commits")
 	fl.BoolVar(&b.Wait, "wait", true, "wait for the agent to become ready and the Kustomization flux-system to apply the pushed revision")
