@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -175,6 +176,10 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 			r.writeStatus(ctx, hr, false, res)
 			continue
 		}
+		if len(out.Actions) == 0 && !out.Requeue && statusUnchanged(hr, &live.Status) {
+			// The no-op path: the status read at the start is the status to write.
+			break
+		}
 		r.writeStatus(ctx, hr, !out.Requeue, res)
 		break
 	}
@@ -271,6 +276,16 @@ func (r *HelmReleases) writeStatus(ctx context.Context, hr *helmv2.HelmRelease, 
 	if err := r.patchStatus(ctx, hr, observed); err != nil {
 		res.Err = errors.Join(res.Err, fmt.Errorf("writing the status of HelmRelease %s/%s: %w", hr.Namespace, hr.Name, err))
 	}
+}
+
+// statusUnchanged reports whether hr's status, once marked observed as patchStatus marks it, equals orig.
+func statusUnchanged(hr *helmv2.HelmRelease, orig *helmv2.HelmReleaseStatus) bool {
+	st := hr.Status.DeepCopy()
+	if v, ok := hr.Annotations[meta.ReconcileRequestAnnotation]; ok {
+		st.LastHandledReconcileAt = v
+	}
+	st.ObservedGeneration = hr.Generation
+	return apiequality.Semantic.DeepEqual(st, orig)
 }
 
 // patchStatus writes hr's status over the live object's, retrying on conflicts; observed also records

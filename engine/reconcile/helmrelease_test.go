@@ -23,7 +23,7 @@ import (
 	"github.com/converge-gitops/converge/engine/kube"
 )
 
-func newHelmReleases(t *testing.T) *HelmReleases {
+func newHelmReleases(t testing.TB) *HelmReleases {
 	t.Helper()
 	clients, err := kube.New(cluster.Config)
 	if err != nil {
@@ -33,7 +33,7 @@ func newHelmReleases(t *testing.T) *HelmReleases {
 		Renderer: &helm.Renderer{Secrets: clients, ConfigMaps: clients}}
 }
 
-func loadTestChart(t *testing.T, version string) *chart.Chart {
+func loadTestChart(t testing.TB, version string) *chart.Chart {
 	t.Helper()
 	c, err := helm.LoadChart(filepath.Join("..", "..", "testdata", "helm-release", "simple"))
 	if err != nil {
