@@ -99,6 +99,12 @@ type Options struct {
 	// anything uses it; it returns once the key is registered with the Git server, or an error to stop.
 	// Nil does not wait.
 	ConfirmDeployKey func(ctx context.Context, publicKey string) error
+	// RegisterDeployKey, when set, is called on every SSH run with the deploy key's public key (generated,
+	// given or kept), before the Secret is written: a Git provider's API registers it when missing.
+	RegisterDeployKey func(ctx context.Context, publicKey string) error
+	// Push, when set, is where and how commits are pushed instead of URL and the SSH or HTTP credentials
+	// (a provider's HTTPS URL with its API token); URL stays what the cluster syncs from.
+	Push *PushTarget
 	// Wait for the agent's Deployment to be ready and the Kustomization flux-system to apply the pushed
 	// revision, within the context's deadline.
 	Wait bool
@@ -110,6 +116,13 @@ type Options struct {
 	Now func() time.Time
 	// DialTimeout bounds SSH connections (default 30s).
 	DialTimeout time.Duration
+}
+
+// PushTarget is an HTTP(S) remote with basic-auth credentials.
+type PushTarget struct {
+	URL      string
+	Username string
+	Password string
 }
 
 // SecretAction is what happened to the credentials Secret.
@@ -221,6 +234,15 @@ func (o Options) Validate() error {
 	if u.Scheme != "ssh" && len(o.Credentials.PrivateKey) > 0 {
 		return fmt.Errorf("private key: %s URLs authenticate with a username and password, not a key", u.Scheme)
 	}
+	if o.Push != nil {
+		pu, err := parseURL(o.Push.URL)
+		if err != nil {
+			return fmt.Errorf("push URL: %w", err)
+		}
+		if pu.Scheme == "ssh" {
+			return errors.New("push URL: want https:// (the push target authenticates with a username and password)")
+		}
+	}
 	switch o.KeyAlgorithm {
 	case KeyECDSA, KeyED25519, KeyRSA:
 	default:
@@ -279,12 +301,19 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 	}
 
 	// Git: clone, one commit per changed file, push.
-	opts.event(EventAction, "cloning branch %q from %s", opts.Branch, redact(u))
+	pushURL, pushAuth := u, creds.push
+	if opts.Push != nil {
+		if pushURL, err = parseURL(opts.Push.URL); err != nil {
+			return nil, fmt.Errorf("push URL: %w", err)
+		}
+		pushAuth = httpAuth(opts.Push.Username, opts.Push.Password)
+	}
+	opts.event(EventAction, "cloning branch %q from %s", opts.Branch, redact(pushURL))
 	tmp := opts.TempDir
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	w, err := clone(ctx, tmp, u.String(), opts.Branch, creds.push)
+	w, err := clone(ctx, tmp, pushURL.String(), opts.Branch, pushAuth)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +371,7 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 		if err := w.push(ctx); err != nil {
 			return res, err
 		}
-		opts.event(EventSuccess, "pushed to %s", redact(u))
+		opts.event(EventSuccess, "pushed to %s", redact(pushURL))
 	} else {
 		opts.event(EventSuccess, "repository up to date: nothing to commit")
 	}
@@ -367,6 +396,11 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 
 	if err := confirm(); err != nil {
 		return res, err
+	}
+	if opts.RegisterDeployKey != nil && creds.publicKey != "" {
+		if err := opts.RegisterDeployKey(ctx, creds.publicKey); err != nil {
+			return res, fmt.Errorf("registering the deploy key: %w", err)
+		}
 	}
 	res.Secret, err = applySecret(ctx, m, ns, existing, creds)
 	if err != nil {
@@ -450,7 +484,9 @@ type credentials struct {
 	// deployKey is a generated public key that must be registered with the server.
 	deployKey         string
 	pushWithDeployKey bool
-	closers           []io.Closer
+	// publicKey is the deploy key's public key (SSH only).
+	publicKey string
+	closers   []io.Closer
 }
 
 func (c *credentials) close() {
@@ -534,6 +570,7 @@ func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.
 		c.deployKey = strings.TrimSpace(string(deploy.PublicKey))
 		c.replace = true
 	}
+	c.publicKey = strings.TrimSpace(string(deploy.PublicKey))
 	c.secret = map[string][]byte{
 		SecretIdentity:    deploy.PrivateKey,
 		SecretIdentityPub: deploy.PublicKey,

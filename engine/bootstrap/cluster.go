@@ -147,7 +147,7 @@ func waitReady(ctx context.Context, clients *kube.Clients, ns string, components
 					opts.event(EventSuccess, "Kustomization %s/%s reconciled %s", ns, SyncName, revision)
 					return nil
 				}
-				if attempted == revision && status == "False" {
+				if attempted == revision && status == "False" && reason != "Progressing" {
 					return fmt.Errorf("Kustomization %s/%s failed to apply %s: %s: %s", ns, SyncName, revision, reason, msg)
 				}
 			}

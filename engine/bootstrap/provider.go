@@ -1,0 +1,332 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/converge-gitops/converge/engine/kube"
+)
+
+// ProviderKind names a Git hosting API.
+type ProviderKind string
+
+// Supported providers.
+const (
+	GitHub ProviderKind = "github"
+	GitLab ProviderKind = "gitlab"
+	Gitea  ProviderKind = "gitea"
+)
+
+// Provider talks to a Git hosting API: it creates the repository when missing and registers deploy keys.
+// Only these endpoints are used:
+//
+//	GitHub: GET /repos/{owner}/{repo}, POST /user/repos | /orgs/{org}/repos,
+//	        GET and POST /repos/{owner}/{repo}/keys
+//	Gitea:  the same under /api/v1 (POST /api/v1/user/repos | /api/v1/orgs/{org}/repos)
+//	GitLab: GET /api/v4/projects/{owner%2Frepo}, GET /api/v4/namespaces/{owner}, POST /api/v4/projects,
+//	        GET and POST /api/v4/projects/{id}/deploy_keys
+type Provider struct {
+	Kind ProviderKind
+	// BaseURL is the API root: https://api.github.com, https://HOST/api/v3 (GitHub Enterprise),
+	// https://HOST/api/v1 (Gitea), https://HOST/api/v4 (GitLab).
+	BaseURL string
+	Token   string
+	Client  *http.Client
+}
+
+// DefaultAPIURL returns the API root for a provider on hostname ("" is the public service).
+func DefaultAPIURL(kind ProviderKind, hostname string) (string, error) {
+	switch kind {
+	case GitHub:
+		if hostname == "" || hostname == "github.com" {
+			return "https://api.github.com", nil
+		}
+		return "https://" + hostname + "/api/v3", nil
+	case GitLab:
+		if hostname == "" {
+			hostname = "gitlab.com"
+		}
+		return "https://" + hostname + "/api/v4", nil
+	case Gitea:
+		if hostname == "" {
+			return "", errors.New("gitea has no public service: set --hostname")
+		}
+		return "https://" + hostname + "/api/v1", nil
+	}
+	return "", fmt.Errorf("unknown provider %q", kind)
+}
+
+// RepositoryOptions describe the repository to find or create.
+type RepositoryOptions struct {
+	Owner string
+	Name  string
+	// Personal means Owner is the token's user, not an organization or group.
+	Personal bool
+	Private  bool
+}
+
+// Repository is a provider's repository.
+type Repository struct {
+	ID       string
+	SSHURL   string
+	CloneURL string
+	// Created is set when EnsureRepository created it.
+	Created bool
+}
+
+// APIError is a provider's answer other than success.
+type APIError struct {
+	Method, URL string
+	Status      int
+	Body        string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.Status, strings.TrimSpace(e.Body))
+}
+
+func (p *Provider) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	u := strings.TrimSuffix(p.BaseURL, "/") + path
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	switch p.Kind {
+	case GitHub:
+		req.Header.Set("Authorization", "Bearer "+p.Token)
+		req.Header.Set("Accept", "application/vnd.github+json")
+	case Gitea:
+		req.Header.Set("Authorization", "token "+p.Token)
+	case GitLab:
+		req.Header.Set("PRIVATE-TOKEN", p.Token)
+	}
+	c := p.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, u, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return &APIError{Method: method, URL: u, Status: resp.StatusCode, Body: string(b)}
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: decoding the answer: %w", method, u, err)
+		}
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
+}
+
+// EnsureRepository returns owner/name, creating it (with an initial commit, private unless asked) when
+// it does not exist.
+func (p *Provider) EnsureRepository(ctx context.Context, o RepositoryOptions) (*Repository, error) {
+	if o.Owner == "" || o.Name == "" {
+		return nil, errors.New("the repository owner and name are required")
+	}
+	full := o.Owner + "/" + o.Name
+	if p.Kind == GitLab {
+		return p.ensureGitLabProject(ctx, o)
+	}
+	var r struct {
+		SSHURL   string `json:"ssh_url"`
+		CloneURL string `json:"clone_url"`
+		ID       int64  `json:"id"`
+	}
+	err := p.do(ctx, http.MethodGet, "/repos/"+full, nil, &r)
+	created := false
+	if isNotFound(err) {
+		path := "/orgs/" + url.PathEscape(o.Owner) + "/repos"
+		if o.Personal {
+			path = "/user/repos"
+		}
+		err = p.do(ctx, http.MethodPost, path, map[string]any{"name": o.Name, "private": o.Private, "auto_init": true}, &r)
+		created = true
+	}
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", full, err)
+	}
+	return &Repository{ID: fmt.Sprint(r.ID), SSHURL: r.SSHURL, CloneURL: r.CloneURL, Created: created}, nil
+}
+
+func (p *Provider) ensureGitLabProject(ctx context.Context, o RepositoryOptions) (*Repository, error) {
+	full := o.Owner + "/" + o.Name
+	var r struct {
+		ID       int64  `json:"id"`
+		SSHURL   string `json:"ssh_url_to_repo"`
+		CloneURL string `json:"http_url_to_repo"`
+	}
+	err := p.do(ctx, http.MethodGet, "/projects/"+url.PathEscape(full), nil, &r)
+	created := false
+	if isNotFound(err) {
+		visibility := "public"
+		if o.Private {
+			visibility = "private"
+		}
+		body := map[string]any{"name": o.Name, "path": o.Name, "visibility": visibility, "initialize_with_readme": true}
+		if !o.Personal {
+			var ns struct {
+				ID int64 `json:"id"`
+			}
+			if err := p.do(ctx, http.MethodGet, "/namespaces/"+url.PathEscape(o.Owner), nil, &ns); err != nil {
+				return nil, fmt.Errorf("group %s: %w", o.Owner, err)
+			}
+			body["namespace_id"] = ns.ID
+		}
+		err = p.do(ctx, http.MethodPost, "/projects", body, &r)
+		created = true
+	}
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", full, err)
+	}
+	return &Repository{ID: fmt.Sprint(r.ID), SSHURL: r.SSHURL, CloneURL: r.CloneURL, Created: created}, nil
+}
+
+// EnsureDeployKey registers publicKey (authorized_keys form) on the repository under title, read-only
+// unless readWrite, when no deploy key with the same key exists. It reports whether it added one.
+func (p *Provider) EnsureDeployKey(ctx context.Context, o RepositoryOptions, repo *Repository, title, publicKey string, readWrite bool) (bool, error) {
+	path := "/repos/" + o.Owner + "/" + o.Name + "/keys"
+	if p.Kind == GitLab {
+		path = "/projects/" + repo.ID + "/deploy_keys"
+	}
+	var keys []struct {
+		Key string `json:"key"`
+	}
+	if err := p.do(ctx, http.MethodGet, path, nil, &keys); err != nil {
+		return false, fmt.Errorf("listing deploy keys: %w", err)
+	}
+	want := keyMaterial(publicKey)
+	for _, k := range keys {
+		if keyMaterial(k.Key) == want {
+			return false, nil
+		}
+	}
+	body := map[string]any{"title": title, "key": strings.TrimSpace(publicKey), "read_only": !readWrite}
+	if p.Kind == GitLab {
+		body = map[string]any{"title": title, "key": strings.TrimSpace(publicKey), "can_push": readWrite}
+	}
+	if err := p.do(ctx, http.MethodPost, path, body, nil); err != nil {
+		return false, fmt.Errorf("adding deploy key %q: %w", title, err)
+	}
+	return true, nil
+}
+
+// keyMaterial is the type and base64 of an authorized_keys line, without its comment.
+func keyMaterial(k string) string {
+	f := strings.Fields(k)
+	if len(f) < 2 {
+		return strings.TrimSpace(k)
+	}
+	return f[0] + " " + f[1]
+}
+
+// ProviderOptions are the inputs of RunProvider beside Options.
+type ProviderOptions struct {
+	Repository RepositoryOptions
+	// TokenAuth makes the cluster fetch over HTTPS with the token instead of an SSH deploy key.
+	TokenAuth bool
+	// ReadWriteKey registers the deploy key with write access (for image automation).
+	ReadWriteKey bool
+}
+
+// tokenUser is the HTTPS username that goes with an API token.
+func (p *Provider) tokenUser() string {
+	if p.Kind == GitLab {
+		return "oauth2"
+	}
+	return "git"
+}
+
+// RunProvider bootstraps through a provider: it creates the repository when missing, pushes over HTTPS
+// with the API token, and has the cluster fetch over SSH with a deploy key the API registers (read-only
+// unless ReadWriteKey), or over HTTPS with the token (TokenAuth). opts.URL, Credentials, Push and
+// RegisterDeployKey are set here.
+func RunProvider(ctx context.Context, clients *kube.Clients, p *Provider, po ProviderOptions, opts Options) (*Result, error) {
+	opts.defaults()
+	repo, err := p.EnsureRepository(ctx, po.Repository)
+	if err != nil {
+		return nil, err
+	}
+	full := po.Repository.Owner + "/" + po.Repository.Name
+	if repo.Created {
+		opts.event(EventSuccess, "repository %s created", full)
+	} else {
+		opts.event(EventSuccess, "repository %s exists", full)
+	}
+	if po.TokenAuth {
+		opts.URL = repo.CloneURL
+		opts.Credentials = Credentials{Username: p.tokenUser(), Password: p.Token}
+		return Run(ctx, clients, opts)
+	}
+	opts.URL = SSHURL(repo.SSHURL)
+	opts.Credentials = Credentials{}
+	opts.Push = &PushTarget{URL: repo.CloneURL, Username: p.tokenUser(), Password: p.Token}
+	title := fmt.Sprintf("converge-%s-%s-%s", opts.Install.Namespace, opts.Branch, kustomizationPath(mustClean(opts.Path)))
+	opts.RegisterDeployKey = func(ctx context.Context, pub string) error {
+		added, err := p.EnsureDeployKey(ctx, po.Repository, repo, title, pub, po.ReadWriteKey)
+		if err != nil {
+			return err
+		}
+		if added {
+			mode := "read-only"
+			if po.ReadWriteKey {
+				mode = "read-write"
+			}
+			opts.event(EventSuccess, "deploy key %q registered (%s)", title, mode)
+		}
+		return nil
+	}
+	return Run(ctx, clients, opts)
+}
+
+func mustClean(p string) string {
+	c, err := cleanPath(p)
+	if err != nil {
+		return p
+	}
+	return c
+}
+
+// SSHURL turns an scp-like address (git@github.com:owner/repo.git), as providers return it, into the
+// ssh:// URL Flux's GitRepository needs; other URLs are returned unchanged.
+func SSHURL(s string) string {
+	if strings.Contains(s, "://") {
+		return s
+	}
+	at := strings.Index(s, "@")
+	colon := strings.Index(s, ":")
+	if colon < 0 || (at >= 0 && colon < at) {
+		return s
+	}
+	return "ssh://" + s[:colon] + "/" + strings.TrimPrefix(s[colon+1:], "/")
+}
