@@ -45,7 +45,41 @@ sync the cluster from the repository. From then on, converge's own upgrades are 
 Running it again changes nothing when nothing changed.`,
 	}
 	cmd.AddCommand(newCmdGit(f))
+	for _, k := range []enginebootstrap.ProviderKind{enginebootstrap.GitHub, enginebootstrap.GitLab, enginebootstrap.Gitea} {
+		cmd.AddCommand(newCmdProvider(f, k))
+	}
 	return cmd
+}
+
+// addCommonFlags adds the flags every bootstrap subcommand has: branch, path, commits, wait, deploy key
+// algorithm and the install flags of `converge install`.
+func addCommonFlags(cmd *cobra.Command, b *enginebootstrap.Options, keyAlgorithm *string) {
+	fl := cmd.Flags()
+	fl.StringVar(&b.Branch, "branch", "main", "Git branch (created when missing)")
+	fl.StringVar(&b.Path, "path", "", "the cluster's folder in the repository, e.g. clusters/production")
+	fl.StringVar(keyAlgorithm, "ssh-key-algorithm", string(enginebootstrap.KeyECDSA), "algorithm of a generated deploy key: ecdsa (P-384), ed25519 or rsa (4096 bits)")
+	fl.StringVar(&b.Author.Name, "author-name", "converge", "author name of the commits")
+	fl.StringVar(&b.Author.Email, "author-email", "", "author email of the commits")
+	fl.BoolVar(&b.Wait, "wait", true, "wait for the agent to become ready and the Kustomization flux-system to apply the pushed revision")
+	fl.StringVar(&b.Install.Image, "image", engineinstall.DefaultImage, "the agent's image repository (the tag is --version)")
+	fl.StringVar(&b.Install.Version, "version", "", "image tag and version label (default: this binary's version)")
+	fl.StringSliceVar(&b.Install.ComponentsExtra, "components-extra", nil,
+		"extra Flux APIs whose CRDs to install: "+strings.Join(engineinstall.ExtraComponents, ", "))
+	_ = cmd.RegisterFlagCompletionFunc("components-extra", cobra.FixedCompletions(engineinstall.ExtraComponents, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("ssh-key-algorithm", cobra.FixedCompletions([]string{"ecdsa", "ed25519", "rsa"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// completeCommon fills the namespace, the version and the key algorithm.
+func completeCommon(f *cmdutil.Factory, io *cmdutil.IOStreams, b *enginebootstrap.Options, keyAlgorithm string) {
+	b.Install.Namespace = f.Namespace()
+	if b.Install.Version == "" {
+		b.Install.Version = f.Build.Version
+		if b.Install.Version == "" || b.Install.Version == "dev" {
+			b.Install.Version = "latest"
+			fmt.Fprintln(io.ErrOut, io.ErrStyles().WarningLine("this is a development build: bootstrapping the image tag \"latest\" (set --version)"))
+		}
+	}
+	b.KeyAlgorithm = enginebootstrap.KeyAlgorithm(keyAlgorithm)
 }
 
 func newCmdGit(f *cmdutil.Factory) *cobra.Command {
@@ -82,37 +116,18 @@ credentials are given.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&b.URL, "url", "", "Git repository URL: ssh://user@host/path, https://host/path")
-	fl.StringVar(&b.Branch, "branch", "main", "Git branch (created when missing)")
-	fl.StringVar(&b.Path, "path", "", "the cluster's folder in the repository, e.g. clusters/production")
 	fl.StringVarP(&opts.Username, "username", "u", "", "HTTPS username (default \"git\" with a password)")
 	fl.StringVarP(&opts.Password, "password", "p", "", "HTTPS password or token, or the private key's passphrase (default $GIT_PASSWORD)")
 	fl.BoolVar(&opts.TokenAuth, "token-auth", false, "authenticate over HTTPS with the token given as --password instead of an SSH key")
 	fl.StringVar(&opts.PrivateKeyFile, "private-key-file", "", "SSH private key to push with and store as the deploy key")
-	fl.StringVar(&opts.KeyAlgorithm, "ssh-key-algorithm", string(enginebootstrap.KeyECDSA), "algorithm of a generated deploy key: ecdsa (P-384), ed25519 or rsa (4096 bits)")
 	fl.BoolVar(&opts.Silent, "silent", false, "do not ask to confirm a generated deploy key")
-	fl.StringVar(&b.Author.Name, "author-name", "converge", "author name of the commits")
-	fl.StringVar(&b.Author.Email, "author-email", "", "author email of the commits")
-	fl.BoolVar(&b.Wait, "wait", true, "wait for the agent to become ready and the Kustomization flux-system to apply the pushed revision")
-	// The install flags, as `converge install` has them.
-	fl.StringVar(&b.Install.Image, "image", engineinstall.DefaultImage, "the agent's image repository (the tag is --version)")
-	fl.StringVar(&b.Install.Version, "version", "", "image tag and version label (default: this binary's version)")
-	fl.StringSliceVar(&b.Install.ComponentsExtra, "components-extra", nil,
-		"extra Flux APIs whose CRDs to install: "+strings.Join(engineinstall.ExtraComponents, ", "))
-	_ = cmd.RegisterFlagCompletionFunc("components-extra", cobra.FixedCompletions(engineinstall.ExtraComponents, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("ssh-key-algorithm", cobra.FixedCompletions([]string{"ecdsa", "ed25519", "rsa"}, cobra.ShellCompDirectiveNoFileComp))
+	addCommonFlags(cmd, b, &opts.KeyAlgorithm)
 	return cmd
 }
 
 func (o *Options) complete(f *cmdutil.Factory) error {
 	b := &o.Bootstrap
-	b.Install.Namespace = f.Namespace()
-	if b.Install.Version == "" {
-		b.Install.Version = f.Build.Version
-		if b.Install.Version == "" || b.Install.Version == "dev" {
-			b.Install.Version = "latest"
-			fmt.Fprintln(o.IO.ErrOut, o.IO.ErrStyles().WarningLine("this is a development build: bootstrapping the image tag \"latest\" (set --version)"))
-		}
-	}
+	completeCommon(f, o.IO, b, o.KeyAlgorithm)
 	if o.Password == "" {
 		o.Password = os.Getenv("GIT_PASSWORD")
 	}
@@ -136,7 +151,6 @@ func (o *Options) complete(f *cmdutil.Factory) error {
 		}
 		b.Credentials.PrivateKey = key
 	}
-	b.KeyAlgorithm = enginebootstrap.KeyAlgorithm(o.KeyAlgorithm)
 	if isSSH {
 		b.SSHAgentSocket = os.Getenv("SSH_AUTH_SOCK")
 	}
@@ -150,18 +164,7 @@ func (o *Options) complete(f *cmdutil.Factory) error {
 func Run(ctx context.Context, opts *Options) error {
 	st := opts.IO.ErrStyles()
 	b := opts.Bootstrap
-	b.Events = func(e enginebootstrap.Event) {
-		switch e.Kind {
-		case enginebootstrap.EventSuccess:
-			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(e.Message))
-		case enginebootstrap.EventWaiting:
-			fmt.Fprintln(opts.IO.ErrOut, st.WaitingLine(e.Message))
-		case enginebootstrap.EventWarning:
-			fmt.Fprintln(opts.IO.ErrOut, st.WarningLine(e.Message))
-		default:
-			fmt.Fprintln(opts.IO.ErrOut, st.ActionLine(e.Message))
-		}
-	}
+	b.Events = printer(opts.IO)
 	in := bufio.NewReader(opts.IO.In)
 	b.ConfirmDeployKey = func(ctx context.Context, pub string) error {
 		fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("add this public key to the repository as a deploy key:"))
@@ -184,14 +187,35 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	res, err := enginebootstrap.Run(ctx, clients, b)
+	return finish(opts.IO, res, err)
+}
+
+func printer(io *cmdutil.IOStreams) func(enginebootstrap.Event) {
+	st := io.ErrStyles()
+	return func(e enginebootstrap.Event) {
+		switch e.Kind {
+		case enginebootstrap.EventSuccess:
+			fmt.Fprintln(io.ErrOut, st.SuccessLine(e.Message))
+		case enginebootstrap.EventWaiting:
+			fmt.Fprintln(io.ErrOut, st.WaitingLine(e.Message))
+		case enginebootstrap.EventWarning:
+			fmt.Fprintln(io.ErrOut, st.WarningLine(e.Message))
+		default:
+			fmt.Fprintln(io.ErrOut, st.ActionLine(e.Message))
+		}
+	}
+}
+
+func finish(ios *cmdutil.IOStreams, res *enginebootstrap.Result, err error) error {
+	st := ios.ErrStyles()
 	if err != nil {
-		fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(err.Error()))
+		fmt.Fprintln(ios.ErrOut, st.FailureLine(err.Error()))
 		return err
 	}
 	if !res.Changed() {
-		fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("bootstrap finished: nothing changed"))
+		fmt.Fprintln(ios.ErrOut, st.SuccessLine("bootstrap finished: nothing changed"))
 		return nil
 	}
-	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("bootstrap finished"))
+	fmt.Fprintln(ios.ErrOut, st.SuccessLine("bootstrap finished"))
 	return nil
 }

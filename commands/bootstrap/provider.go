@@ -1,0 +1,111 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	enginebootstrap "github.com/converge-gitops/converge/engine/bootstrap"
+	"github.com/converge-gitops/converge/engine/kube"
+)
+
+// ProviderOptions are the inputs of `converge bootstrap github|gitlab|gitea`.
+type ProviderOptions struct {
+	IO      *cmdutil.IOStreams
+	Clients func() (*kube.Clients, error)
+
+	Kind         enginebootstrap.ProviderKind
+	Bootstrap    enginebootstrap.Options
+	Provider     enginebootstrap.ProviderOptions
+	Hostname     string
+	APIURL       string
+	Token        string
+	KeyAlgorithm string
+}
+
+var providerNames = map[enginebootstrap.ProviderKind]string{
+	enginebootstrap.GitHub: "GitHub", enginebootstrap.GitLab: "GitLab", enginebootstrap.Gitea: "Gitea",
+}
+
+// tokenEnv is the environment variable holding the provider's API token.
+func tokenEnv(k enginebootstrap.ProviderKind) string { return strings.ToUpper(string(k)) + "_TOKEN" }
+
+func newCmdProvider(f *cmdutil.Factory, kind enginebootstrap.ProviderKind) *cobra.Command {
+	opts := &ProviderOptions{IO: f.IO, Clients: f.KubeClients, Kind: kind}
+	name := providerNames[kind]
+	cmd := &cobra.Command{
+		Use:   string(kind),
+		Short: "Bootstrap from a " + name + " repository, creating it and its deploy key through the API",
+		Long: fmt.Sprintf(`Bootstrap from a %[1]s repository. With the API token in $%[2]s it creates the repository when it
+is missing (private unless --private=false; in --owner's organization or group unless --personal),
+pushes the manifests over HTTPS with the token, and registers a deploy key (read-only unless
+--read-write-key) that the cluster fetches with over SSH; with --token-auth the cluster fetches over
+HTTPS with the token instead. Then as `+"`converge bootstrap git`"+`.`, name, tokenEnv(kind)),
+		Example: fmt.Sprintf(`  export %[2]s=<token>
+  converge bootstrap %[1]s --owner my-org --repository fleet --path clusters/production
+  converge bootstrap %[1]s --owner me --personal --repository fleet --path clusters/dev --token-auth`, kind, tokenEnv(kind)),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.complete(f); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
+			defer cancel()
+			return RunProvider(ctx, opts)
+		},
+	}
+	fl := cmd.Flags()
+	ro := &opts.Provider.Repository
+	fl.StringVar(&ro.Owner, "owner", "", "the organization, group or (with --personal) user owning the repository")
+	fl.StringVar(&ro.Name, "repository", "", "the repository name")
+	fl.BoolVar(&ro.Personal, "personal", false, "the owner is the token's user, not an organization or group")
+	fl.BoolVar(&ro.Private, "private", true, "create the repository private")
+	fl.StringVar(&opts.Hostname, "hostname", "", "the provider's host, for self-hosted servers")
+	fl.StringVar(&opts.APIURL, "api-url", "", "the API root (default from --hostname: https://HOST/api/v3 for GitHub Enterprise, /api/v4 for GitLab, /api/v1 for Gitea)")
+	fl.BoolVar(&opts.Provider.ReadWriteKey, "read-write-key", false, "register the deploy key with write access (image automation)")
+	fl.BoolVar(&opts.Provider.TokenAuth, "token-auth", false, "the cluster fetches over HTTPS with the token instead of an SSH deploy key")
+	addCommonFlags(cmd, &opts.Bootstrap, &opts.KeyAlgorithm)
+	return cmd
+}
+
+func (o *ProviderOptions) complete(f *cmdutil.Factory) error {
+	completeCommon(f, o.IO, &o.Bootstrap, o.KeyAlgorithm)
+	if o.Provider.Repository.Owner == "" || o.Provider.Repository.Name == "" {
+		return cmdutil.FlagErrorf("--owner and --repository are required")
+	}
+	o.Token = os.Getenv(tokenEnv(o.Kind))
+	if o.Token == "" {
+		return cmdutil.FlagErrorf("$%s is not set: export the %s API token", tokenEnv(o.Kind), providerNames[o.Kind])
+	}
+	if o.APIURL == "" {
+		u, err := enginebootstrap.DefaultAPIURL(o.Kind, o.Hostname)
+		if err != nil {
+			return cmdutil.FlagErrorf("%v", err)
+		}
+		o.APIURL = u
+	}
+	// The URL is the provider's; validate the rest with a stand-in.
+	check := o.Bootstrap
+	check.URL = "https://" + strings.TrimPrefix(strings.TrimPrefix(o.APIURL, "https://"), "http://") + "/x"
+	if err := check.Validate(); err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	return nil
+}
+
+// RunProvider bootstraps through the provider's API and prints each step.
+func RunProvider(ctx context.Context, opts *ProviderOptions) error {
+	b := opts.Bootstrap
+	b.Events = printer(opts.IO)
+	clients, err := opts.Clients()
+	if err != nil {
+		return err
+	}
+	p := &enginebootstrap.Provider{Kind: opts.Kind, BaseURL: opts.APIURL, Token: opts.Token}
+	res, err := enginebootstrap.RunProvider(ctx, clients, p, opts.Provider, b)
+	return finish(opts.IO, res, err)
+}
