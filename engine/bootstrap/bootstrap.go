@@ -195,7 +195,7 @@ func parseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		if !strings.Contains(raw, "://") && strings.Contains(raw, ":") {
-			return nil, fmt.Errorf("URL %q: scp-like addresses are not supported, write ssh://user@host/path", raw)
+			return nil, fmt.Errorf("URL %q: scp-like addresses are not supported, write %s", raw, SSHURL(raw))
 		}
 		return nil, fmt.Errorf("URL %q: want ssh://, https:// or http:// with a host", raw)
 	}

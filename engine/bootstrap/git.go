@@ -74,6 +74,9 @@ func clone(ctx context.Context, tmp, url, branch string, auth transport.AuthMeth
 	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
 	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		os.RemoveAll(dir)
+		if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
+			return nil, fmt.Errorf("listing the branches of %s: %w (check the username and password or token)", url, err)
+		}
 		return nil, fmt.Errorf("listing the branches of %s: %w", url, err)
 	}
 	exists := false

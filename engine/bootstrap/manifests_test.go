@@ -126,7 +126,7 @@ func TestValidate(t *testing.T) {
 		want   string
 	}{
 		{func(o *Options) { o.URL = "" }, "URL is required"},
-		{func(o *Options) { o.URL = "git@example.com:fleet.git" }, "scp-like"},
+		{func(o *Options) { o.URL = "git@example.com:fleet.git" }, "scp-like addresses are not supported, write ssh://git@example.com/fleet.git"},
 		{func(o *Options) { o.URL = "ftp://example.com/fleet.git" }, `unsupported scheme "ftp"`},
 		{func(o *Options) { o.URL = "https://example.com/" }, "no repository path"},
 		{func(o *Options) { o.URL = "https://me:pw@example.com/fleet.git" }, "do not put a password in the URL"},
