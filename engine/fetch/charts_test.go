@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/fetch"
@@ -289,4 +290,45 @@ func unstructuredData(obj map[string]any) (map[string]string, bool, error) {
 		out[k] = s
 	}
 	return out, ok, nil
+}
+
+// TestResolveChartRefExternalArtifactDownload: an ExternalArtifact's artifact is downloaded from its
+// status.artifact.url (a real HTTP server), checked against its digest and loaded as a chart; its
+// digest revision is tracked in the chart version as helm-controller does. A wrong digest is refused.
+func TestResolveChartRefExternalArtifactDownload(t *testing.T) {
+	archive := helmtest.Package(t, helmtest.ChartDir("simple"), nil)
+	sum := sha256.Sum256(archive)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	mux := http.NewServeMux()
+	downloads := 0
+	mux.HandleFunc("/externalartifact/apps/chart/latest.tar.gz", func(w http.ResponseWriter, _ *http.Request) {
+		downloads++
+		_, _ = w.Write(archive)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	revision := "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	ea := func(name, digest string) *sourcev1.ExternalArtifact {
+		return &sourcev1.ExternalArtifact{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: name},
+			Status: sourcev1.ExternalArtifactStatus{Artifact: &meta.Artifact{URL: srv.URL + "/externalartifact/apps/chart/latest.tar.gz",
+				Digest: digest, Revision: revision}}}
+	}
+	charts := newCharts(t, nil)
+	declared := declare(ea("chart", digest), ea("tampered", "sha256:"+strings.Repeat("0", 64)))
+	for i := 0; i < 2; i++ {
+		chrt, got, err := charts.ResolveChart(context.Background(), chartRefRelease("apps", "web", "ExternalArtifact", "chart"), declared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != revision || chrt.Metadata.Version != "0.1.0+0123456789ab" {
+			t.Fatalf("digest %q version %s", got, chrt.Metadata.Version)
+		}
+	}
+	if downloads != 1 {
+		t.Errorf("%d downloads, want 1 (the stored artifact reused)", downloads)
+	}
+	_, _, err := charts.ResolveChart(context.Background(), chartRefRelease("apps", "web", "ExternalArtifact", "tampered"), declared)
+	if err == nil || !strings.Contains(err.Error(), "does not match sha256:0000") {
+		t.Fatalf("tampered artifact: %v", err)
+	}
 }

@@ -1,8 +1,15 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -21,6 +28,8 @@ type Fetchers struct {
 	OCI      *oci.Fetcher
 	Bucket   *bucket.Fetcher
 	WorkTree *git.WorkTree
+	// HTTP downloads ExternalArtifact artifacts; nil is http.DefaultClient.
+	HTTP *http.Client
 }
 
 // NewFetchers returns fetchers sharing store and secrets.
@@ -59,6 +68,69 @@ func (f *Fetchers) Dir(ctx context.Context, obj runtime.Object) (string, error) 
 			return "", err
 		}
 		return a.Dir, nil
+	case *sourcev1.ExternalArtifact:
+		a, err := f.External(ctx, o)
+		if err != nil {
+			return "", err
+		}
+		return a.Dir, nil
 	}
 	return "", fmt.Errorf("%T is not a source converge can fetch for a Kustomization", obj)
+}
+
+// maxExternalArtifactBytes bounds an ExternalArtifact download.
+const maxExternalArtifactBytes = 1 << 30
+
+// External downloads the artifact an ExternalArtifact reports (status.artifact.url, a tar.gz as Flux
+// serves artifacts), checks it against status.artifact.digest and stores it at its revision; an artifact
+// already stored with that digest and revision is not downloaded again.
+func (f *Fetchers) External(ctx context.Context, o *sourcev1.ExternalArtifact) (*source.Artifact, error) {
+	ref := source.Ref{Kind: sourcev1.ExternalArtifactKind, Namespace: o.Namespace, Name: o.Name}
+	art := o.Status.Artifact
+	if art == nil || art.URL == "" {
+		return nil, fmt.Errorf("%s has no artifact yet", ref)
+	}
+	algo, want, ok := strings.Cut(art.Digest, ":")
+	if !ok || algo != "sha256" || want == "" {
+		return nil, fmt.Errorf("%s: artifact digest %q is not sha256:<hex>", ref, art.Digest)
+	}
+	if cur, err := f.Store.Current(ref); err == nil && cur != nil && cur.Revision == art.Revision && cur.Metadata["artifactDigest"] == art.Digest {
+		return cur, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, art.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	client := f.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: downloading %s: %w", ref, art.URL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: downloading %s: %s", ref, art.URL, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxExternalArtifactBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: downloading %s: %w", ref, art.URL, err)
+	}
+	if len(data) > maxExternalArtifactBytes {
+		return nil, fmt.Errorf("%s: artifact larger than %d bytes", ref, maxExternalArtifactBytes)
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return nil, fmt.Errorf("%s: artifact digest sha256:%s does not match %s", ref, got, art.Digest)
+	}
+	dir, err := f.Store.TempDir("external-")
+	if err != nil {
+		return nil, err
+	}
+	if err := source.ExtractTarGz(bytes.NewReader(data), dir, source.ExtractOptions{}); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("%s: extracting the artifact: %w", ref, err)
+	}
+	return f.Store.Commit(ref, art.Revision, dir, map[string]string{"artifactDigest": art.Digest})
 }
