@@ -60,6 +60,7 @@ func addCommonFlags(cmd *cobra.Command, b *enginebootstrap.Options, keyAlgorithm
 	fl.StringVar(keyAlgorithm, "ssh-key-algorithm", string(enginebootstrap.KeyECDSA), "algorithm of a generated deploy key: ecdsa (P-384), ed25519 or rsa (4096 bits)")
 	fl.StringVar(&b.Author.Name, "author-name", "converge", "author name of the commits")
 	fl.StringVar(&b.Author.Email, "author-email", "", "author email of the commits")
+	fl.BoolVar(&b.Takeover, "takeover", false, "replace a Flux installation: Flux's components in Git become converge's and Flux's controllers are removed; Flux's objects, their inventories and what they deployed are kept")
 	fl.BoolVar(&b.Wait, "wait", true, "wait for the agent to become ready and the Kustomization flux-system to apply the pushed revision")
 	fl.StringVar(&b.Install.Image, "image", engineinstall.DefaultImage, "the agent's image repository (the tag is --version)")
 	fl.StringVar(&b.Install.Version, "version", "", "image tag and version label (default: this binary's version)")
