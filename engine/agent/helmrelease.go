@@ -63,6 +63,9 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 		return outcome{err: res.Err, requeue: requeue, waiting: res.RequeueAfter > 0 && chartErr == nil && len(res.Actions) == 0, revision: res.Revision}
 	}
 	a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionTrue, false)
+	for _, e := range res.Drift.Events() {
+		a.emit(ctx, ref, e.Severity, e.Reason, e.Message, res.Revision)
+	}
 	if len(res.Actions) > 0 {
 		a.emit(ctx, ref, events.SeverityInfo, meta.ReconciliationSucceededReason,
 			fmt.Sprintf("Helm %v succeeded for release %s with chart version %s", res.Actions, res.Release, res.Revision), res.Revision)
