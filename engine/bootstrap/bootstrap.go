@@ -336,7 +336,7 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 		}
 		return nil
 	}
-	if creds.pushWithDeployKey {
+	if creds.pushWithDeployKey && opts.Push == nil {
 		if err := confirm(); err != nil {
 			return nil, err
 		}
