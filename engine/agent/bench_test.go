@@ -71,7 +71,7 @@ func benchAgentOnce(b *testing.B, srv *sourcetest.GitServer, kubeconfig string, 
 
 	b.StartTimer()
 	start := time.Now()
-	p := startAgentProcess(b, kubeconfig, "--leader-elect=false", "--watch-namespace", ns, "--concurrent", "8")
+	p := startAgentProcess(b, kubeconfig, "--leader-elect=false", "--watch-namespace", ns, "--concurrent", "16")
 	var peakWorking int64
 	for {
 		if rss, ok := procRSSKiB(p.cmd.Process.Pid); ok && rss > peakWorking {
