@@ -36,10 +36,7 @@ import (
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source"
-	"github.com/converge-gitops/converge/engine/source/bucket"
-	"github.com/converge-gitops/converge/engine/source/git"
 	srchelm "github.com/converge-gitops/converge/engine/source/helm"
-	"github.com/converge-gitops/converge/engine/source/oci"
 )
 
 // Finalizer is the finalizer Flux puts on the objects it reconciles.
@@ -58,15 +55,20 @@ type watchedKind struct {
 	kind       string
 	gvr        schema.GroupVersionResource
 	controller string
+	// lookupOnly kinds are cached for lookups (a HelmRelease's chartRef) but not reconciled.
+	lookupOnly bool
 }
 
-var kustomizationKind = watchedKind{kustomizev1.KustomizationKind, reconcile.KustomizationsResource, "kustomize-controller"}
+var kustomizationKind = watchedKind{kind: kustomizev1.KustomizationKind, gvr: reconcile.KustomizationsResource, controller: "kustomize-controller"}
 
 func watchedKinds() []watchedKind {
 	out := []watchedKind{kustomizationKind, helmReleaseKind}
 	for _, kind := range []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.BucketKind, sourcev1.HelmRepositoryKind} {
-		out = append(out, watchedKind{kind, sourcev1.GroupVersion.WithResource(reconcile.SourceResources[kind]), "source-controller"})
+		out = append(out, watchedKind{kind: kind, gvr: sourcev1.GroupVersion.WithResource(reconcile.SourceResources[kind]), controller: "source-controller"})
 	}
+	out = append(out,
+		watchedKind{kind: sourcev1.HelmChartKind, gvr: sourcev1.GroupVersion.WithResource("helmcharts"), lookupOnly: true},
+		watchedKind{kind: sourcev1.ExternalArtifactKind, gvr: sourcev1.GroupVersion.WithResource("externalartifacts"), lookupOnly: true})
 	return out
 }
 
@@ -104,6 +106,7 @@ type Agent struct {
 	kustomizations *reconcile.Kustomizations
 	helmReleases   *reconcile.HelmReleases
 	charts         *fetch.Charts
+	fetchers       *fetch.Fetchers
 	builder        *build.Builder
 	scheme         *runtime.Scheme
 	queue          workqueue.TypedRateLimitingInterface[Key]
@@ -150,12 +153,11 @@ func New(opts Options) (*Agent, error) {
 	now := opts.Clock.Now
 	a := &Agent{opts: opts, log: opts.Logger, clock: opts.Clock, schedule: map[Key]*schedule{}, waiting: map[Key]map[Key]bool{},
 		informers: map[string]cache.SharedIndexInformer{}, controllers: map[string]string{}}
-	gitFetcher := &git.Fetcher{Store: opts.Store, Secrets: c}
-	gitFetcher.ResolveInclude = func(_ context.Context, namespace, name string) (*source.Artifact, error) {
+	a.fetchers = fetch.NewFetchers(opts.Store, c)
+	a.fetchers.Git.ResolveInclude = func(_ context.Context, namespace, name string) (*source.Artifact, error) {
 		return opts.Store.Current(source.Ref{Kind: sourcev1.GitRepositoryKind, Namespace: namespace, Name: name})
 	}
-	a.sources = &reconcile.Sources{Client: c.Dynamic, Git: gitFetcher,
-		OCI: &oci.Fetcher{Store: opts.Store, Secrets: c}, Bucket: &bucket.Fetcher{Store: opts.Store, Secrets: c},
+	a.sources = &reconcile.Sources{Client: c.Dynamic, Git: a.fetchers.Git, OCI: a.fetchers.OCI, Bucket: a.fetchers.Bucket,
 		Helm: srchelm.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Now: now}
 	a.kustomizations = reconcile.NewKustomizations(c, now)
 	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true}
@@ -189,6 +191,21 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := inf.SetTransform(dropManagedFields); err != nil {
 			return err
 		}
+		a.informers[w.kind] = inf
+		if w.lookupOnly {
+			// Produced elsewhere: a new artifact revision wakes the objects built from it.
+			kind := w.kind
+			if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(oldObj, newObj any) {
+				o, ok1 := oldObj.(*unstructured.Unstructured)
+				n, ok2 := newObj.(*unstructured.Unstructured)
+				if ok1 && ok2 && artifactRevision(o) != artifactRevision(n) {
+					a.triggerConsumers(keyOf(kind, n))
+				}
+			}}); err != nil {
+				return err
+			}
+			continue
+		}
 		kind := w.kind
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: func(obj any) {
@@ -214,7 +231,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
-		a.informers[kind] = inf
 		a.controllers[kind] = w.controller
 	}
 	factory.Start(ctx.Done())
@@ -498,4 +514,9 @@ func readyStatus(u *unstructured.Unstructured) metav1.ConditionStatus {
 		}
 	}
 	return metav1.ConditionUnknown
+}
+
+func artifactRevision(u *unstructured.Unstructured) string {
+	r, _, _ := unstructured.NestedString(u.Object, "status", "artifact", "revision")
+	return r
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/converge-gitops/converge/engine/source"
 )
 
-var helmReleaseKind = watchedKind{helmv2.HelmReleaseKind, helmv2.GroupVersion.WithResource("helmreleases"), "helm-controller"}
+var helmReleaseKind = watchedKind{kind: helmv2.HelmReleaseKind, gvr: helmv2.GroupVersion.WithResource("helmreleases"), controller: "helm-controller"}
 
 func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstructured) outcome {
 	kind := helmv2.HelmReleaseKind
@@ -95,7 +95,7 @@ func (a *Agent) lookupSource(_ context.Context, kind, namespace, name string) (r
 }
 
 // storedDir returns the files of a source's current artifact; a source not fetched yet is scheduled.
-func (a *Agent) storedDir(_ context.Context, obj runtime.Object) (string, error) {
+func (a *Agent) storedDir(ctx context.Context, obj runtime.Object) (string, error) {
 	m, ok := obj.(metav1.Object)
 	if !ok {
 		return "", fmt.Errorf("%T is not a source", obj)
@@ -107,6 +107,14 @@ func (a *Agent) storedDir(_ context.Context, obj runtime.Object) (string, error)
 			return "", fmt.Errorf("%T is not a known source kind", obj)
 		}
 		kind = kinds[0].Kind
+	}
+	if ea, ok := obj.(*sourcev1.ExternalArtifact); ok {
+		// Produced by another controller: downloaded from its status.artifact.url.
+		art, err := a.fetchers.External(ctx, ea)
+		if err != nil {
+			return "", err
+		}
+		return art.Dir, nil
 	}
 	art, err := a.opts.Store.Current(source.Ref{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()})
 	if err != nil {

@@ -54,7 +54,7 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 			return waiting(meta.DependencyNotReadyReason, fmt.Errorf("%w, retrying in %s", err, a.opts.DependencyRequeue))
 		}
 	}
-	art, err := a.sourceArtifact(ks)
+	art, err := a.sourceArtifact(ctx, ks)
 	if errors.Is(err, errNoArtifact) && !a.waitFor(sourceKey(ks), keyOf(kind, u)) {
 		// The source is being fetched: it wakes this Kustomization; no status write for a wait of seconds.
 		return outcome{err: err, waiting: true, skipped: true, requeue: a.opts.DependencyRequeue}
@@ -146,7 +146,7 @@ func sourceKey(ks *kustomizev1.Kustomization) Key {
 
 // sourceArtifact returns the stored artifact of ks's source; a source the agent has not fetched yet is
 // scheduled for a fetch.
-func (a *Agent) sourceArtifact(ks *kustomizev1.Kustomization) (*source.Artifact, error) {
+func (a *Agent) sourceArtifact(ctx context.Context, ks *kustomizev1.Kustomization) (*source.Artifact, error) {
 	ref := ks.Spec.SourceRef
 	key := sourceKey(ks)
 	ns := key.Namespace
@@ -164,6 +164,16 @@ func (a *Agent) sourceArtifact(ks *kustomizev1.Kustomization) (*source.Artifact,
 		if art, err := a.opts.Store.Current(source.Ref{Kind: ref.Kind, Namespace: ns, Name: ref.Name}); err == nil && art != nil {
 			return art, nil
 		}
+	}
+	if ref.Kind == sourcev1.ExternalArtifactKind {
+		ea := &sourcev1.ExternalArtifact{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ea); err != nil {
+			return nil, fmt.Errorf("Source %s: %w", desc, err)
+		}
+		if ea.Status.Artifact == nil {
+			return nil, fmt.Errorf("Source %s has no artifact yet", desc)
+		}
+		return a.fetchers.External(ctx, ea)
 	}
 	art, err := a.opts.Store.Current(source.Ref{Kind: ref.Kind, Namespace: ns, Name: ref.Name})
 	if err != nil {
