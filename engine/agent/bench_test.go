@@ -17,6 +17,7 @@ import (
 
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
+	"github.com/converge-gitops/converge/engine/testenv"
 )
 
 // BenchmarkAgentKustomizations follows Flux's published benchmark: N Kustomizations from one Git
@@ -29,7 +30,7 @@ import (
 // cores; the target here is under 60 s and under 150 MiB.
 func BenchmarkAgentKustomizations(b *testing.B) {
 	kubeconfig := agentKubeconfig(b)
-	convergeBinary(b)
+	testenv.ConvergeBinary(b)
 	srv := sourcetest.StartGitServer(b)
 	for _, n := range []int{100, 500, 1000} {
 		b.Run(fmt.Sprintf("kustomizations=%d", n), func(b *testing.B) {

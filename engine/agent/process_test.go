@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,49 +19,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 	"github.com/converge-gitops/converge/engine/testenv"
 )
-
-var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
-)
-
-// convergeBinary builds cmd/converge once per test process ($CONVERGE_TEST_BINARY overrides it).
-func convergeBinary(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("CONVERGE_TEST_BINARY"); p != "" {
-		return p
-	}
-	binaryOnce.Do(func() {
-		root, err := testenv.RepoRoot()
-		if err != nil {
-			binaryErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "converge-bin-")
-		if err != nil {
-			binaryErr = err
-			return
-		}
-		binaryPath = filepath.Join(dir, "converge")
-		cmd := exec.Command("go", "build", "-o", binaryPath, "./cmd/converge")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
-	}
-	return binaryPath
-}
 
 // agentKubeconfig writes a kubeconfig authenticated as the ServiceAccount flux-system/converge-agent,
 // bound to cluster-admin as converge install binds it.
@@ -81,21 +41,7 @@ func agentKubeconfig(t testing.TB) string {
 	if _, err := cluster.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	return writeKubeconfig(t, cfg)
-}
-
-func writeKubeconfig(t testing.TB, cfg *rest.Config) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["u"] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken}
-	kc.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
-	kc.CurrentContext = "c"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testenv.WriteTokenKubeconfig(t, cfg)
 }
 
 func freeAddr(t testing.TB) string {
@@ -122,7 +68,7 @@ func startAgentProcess(t testing.TB, kubeconfig string, args ...string) *agentPr
 	p := &agentProcess{addr: freeAddr(t), done: make(chan error, 1)}
 	args = append([]string{"agent", "--kubeconfig", kubeconfig, "--http-addr", p.addr,
 		"--storage-path", t.TempDir(), "--requeue-dependency", "1s"}, args...)
-	p.cmd = exec.Command(convergeBinary(t), args...)
+	p.cmd = exec.Command(testenv.ConvergeBinary(t), args...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +244,7 @@ spec:
 	if err := cluster.WriteKubeconfig(admin); err != nil {
 		t.Fatal(err)
 	}
-	apply := exec.Command(convergeBinary(t), "apply", "clusters/test", "--kubeconfig", admin, "--cache-dir", t.TempDir())
+	apply := exec.Command(testenv.ConvergeBinary(t), "apply", "clusters/test", "--kubeconfig", admin, "--cache-dir", t.TempDir())
 	apply.Dir = clone
 	if out, err := apply.CombinedOutput(); err != nil {
 		t.Fatalf("converge apply: %v\n%s", err, out)

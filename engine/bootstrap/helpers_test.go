@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"flag"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -21,9 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
@@ -149,56 +145,6 @@ func getObj(t testing.TB, gvr schema.GroupVersionResource, ns, name string) *uns
 	return u
 }
 
-var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
-)
-
-// convergeBinary builds cmd/converge once per test process ($CONVERGE_TEST_BINARY overrides it).
-func convergeBinary(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("CONVERGE_TEST_BINARY"); p != "" {
-		return p
-	}
-	binaryOnce.Do(func() {
-		root, err := testenv.RepoRoot()
-		if err != nil {
-			binaryErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "converge-bin-")
-		if err != nil {
-			binaryErr = err
-			return
-		}
-		binaryPath = filepath.Join(dir, "converge")
-		cmd := exec.Command("go", "build", "-o", binaryPath, "./cmd/converge")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
-	}
-	return binaryPath
-}
-
-func writeKubeconfig(t testing.TB, cfg *rest.Config) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["u"] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken}
-	kc.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
-	kc.CurrentContext = "c"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // agentProcess is `converge agent` running as a child process with the agent ServiceAccount's token, as
 // the Deployment's pod would run it (no kubelet runs pods on the test control plane).
 type agentProcess struct {
@@ -224,7 +170,7 @@ func startAgent(t *testing.T, ns string) *agentProcess {
 	addr := l.Addr().String()
 	l.Close()
 	p := &agentProcess{done: make(chan error, 1)}
-	p.cmd = exec.Command(convergeBinary(t), "agent", "--kubeconfig", writeKubeconfig(t, cfg), "--http-addr", addr,
+	p.cmd = exec.Command(testenv.ConvergeBinary(t), "agent", "--kubeconfig", testenv.WriteTokenKubeconfig(t, cfg), "--http-addr", addr,
 		"--storage-path", t.TempDir(), "--requeue-dependency", "1s", "--watch-namespace", ns,
 		"--leader-election-namespace", ns, "--log-format", "text")
 	p.cmd.Env = append(os.Environ(), "POD_NAMESPACE="+ns)
