@@ -366,8 +366,12 @@ func (a *Agent) next(ctx context.Context) bool {
 	defer a.queue.Done(key)
 	a.mu.Lock()
 	s := a.stateLocked(key)
-	if !s.triggered && a.clock.Now().Before(s.due) {
-		a.mu.Unlock() // an earlier schedule superseded by a later one
+	if now := a.clock.Now(); !s.triggered && now.Before(s.due) {
+		// An earlier schedule superseded by a later one. The queue keeps one pending time per key (the
+		// earliest), so the later one is put back.
+		wait := s.due.Sub(now)
+		a.mu.Unlock()
+		a.queue.AddAfter(key, wait)
 		return true
 	}
 	s.triggered = false

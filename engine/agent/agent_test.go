@@ -435,3 +435,25 @@ spec:
 		return get(t, hrGVR, ns, "web") == nil && len(secrets.Items) == 0, fmt.Sprintf("%d release secrets", len(secrets.Items))
 	})
 }
+
+// TestAgentReconcilesOnInterval: without any request, a source is fetched again on its interval and the
+// new commit is applied.
+func TestAgentReconcilesOnInterval(t *testing.T) {
+	ns := "interval"
+	namespace(t, ns)
+	srv := sourcetest.StartGitServer(t)
+	repo := srv.NewRepo(t, "interval")
+	first := "main@sha1:" + repo.Commit("first", map[string]*string{"apps/cm.yaml": configMap("ticking", ns, "one")})
+	startAgent(t, Options{JitterPercent: 1})
+	applyYAML(t, strings.Replace(gitRepository(ns, "repo", repo.URL), "interval: 1h", "interval: 2s", 1))
+	applyYAML(t, kustomization(ns, "apps", "./apps", ""))
+	eventually(t, "first commit applied", ksReadyAt(t, ns, "apps", first))
+	next := "main@sha1:" + repo.Commit("second", map[string]*string{"apps/cm.yaml": configMap("ticking", ns, "two")})
+	eventually(t, "second commit applied on the source's interval", ksReadyAt(t, ns, "apps", next))
+	if v := cmValue(t, ns, "ticking"); v != "two" {
+		t.Errorf("ConfigMap = %q", v)
+	}
+	if _, ok := get(t, gitGVR, ns, "repo").GetAnnotations()["reconcile.fluxcd.io/requestedAt"]; ok {
+		t.Fatal("the test must not request a reconciliation")
+	}
+}
