@@ -14,10 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/agent"
@@ -47,28 +44,6 @@ func run(t *testing.T, timeout time.Duration, args ...string) (string, error) {
 	cmd.SilenceUsage = true
 	err := cmd.ExecuteContext(context.Background())
 	return errOut.String(), err
-}
-
-func applyYAML(t *testing.T, doc string) {
-	t.Helper()
-	clients, err := kube.New(cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-		t.Fatal(err)
-	}
-	m, err := clients.Mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := u.MarshalJSON()
-	force := true
-	if _, err := clients.Dynamic.Resource(m.Resource).Namespace(u.GetNamespace()).Patch(context.Background(), u.GetName(),
-		types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "test", Force: &force}); err != nil {
-		t.Fatalf("applying %s %s: %v", u.GetKind(), u.GetName(), err)
-	}
 }
 
 func namespace(t *testing.T, name string) {
@@ -139,7 +114,7 @@ func TestReconcileWithAgent(t *testing.T) {
 	repo := sourcetest.StartGitServer(t).NewRepo(t, "team")
 	repo.Commit("first", map[string]*string{"apps/cm.yaml": configMap(ns, "settings", "one")})
 	startAgent(t)
-	applyYAML(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {name: repo, namespace: %s}
 spec: {interval: 1h, url: %q, ref: {branch: main}}`, ns, repo.URL))
@@ -149,7 +124,7 @@ kind: Kustomization
 metadata: {name: %s, namespace: %s}
 spec: {interval: 1h, path: %s, prune: true, sourceRef: {kind: GitRepository, name: repo}}`, name, ns, path)
 	}
-	applyYAML(t, ks("apps", "./apps"))
+	cluster.ApplyYAML(t, ks("apps", "./apps"))
 	eventually(t, "the first commit applied", func() (bool, string) { v := cmValue(t, ns, "settings"); return v == "one", v })
 
 	second := repo.Commit("second", map[string]*string{"apps/cm.yaml": configMap(ns, "settings", "two")})
@@ -171,7 +146,7 @@ spec: {interval: 1h, path: %s, prune: true, sourceRef: {kind: GitRepository, nam
 		t.Errorf("ConfigMap = %q after reconcile --with-source", v)
 	}
 
-	applyYAML(t, ks("broken", "./does-not-exist"))
+	cluster.ApplyYAML(t, ks("broken", "./does-not-exist"))
 	errOut, err = run(t, 2*time.Minute, "ks", "broken", "-n", ns)
 	var notReady *inspect.NotReadyError
 	if !errors.As(err, &notReady) || !strings.Contains(err.Error(), "does-not-exist") {
@@ -195,7 +170,7 @@ func TestReconcileSimulated(t *testing.T) {
 	hrs := dyn.Resource(inspect.Kinds["helmreleases"].Resource).Namespace(ns)
 	for _, name := range []string{"podinfo", "stuck", "paused"} {
 		suspend := name == "paused"
-		applyYAML(t, fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2
+		cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
 metadata: {name: %s, namespace: %s}
 spec: {interval: 1h, suspend: %v, chart: {spec: {chart: podinfo, sourceRef: {kind: HelmRepository, name: charts}}}}`, name, ns, suspend))

@@ -14,9 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/yaml"
-	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/agent"
@@ -99,24 +97,6 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
-func applyYAML(t *testing.T, clients *kube.Clients, doc string) {
-	t.Helper()
-	u := &unstructured.Unstructured{}
-	if err := sigsyaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-		t.Fatal(err)
-	}
-	m, err := clients.Mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := u.MarshalJSON()
-	force := true
-	if _, err := clients.Dynamic.Resource(m.Resource).Namespace(u.GetNamespace()).Patch(context.Background(), u.GetName(),
-		types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "test", Force: &force}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // The real agent applies a ConfigMap: trace names its Kustomization, the GitRepository and the revision.
 func TestTraceLive(t *testing.T) {
 	ctx := context.Background()
@@ -144,15 +124,15 @@ func TestTraceLive(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(actx) }()
 	defer func() { cancel(); <-done }()
-	applyYAML(t, clients, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {name: repo, namespace: %s}
 spec: {interval: 1h, url: %q, ref: {branch: main}}`, ns, repo.URL))
-	applyYAML(t, clients, fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata: {name: apps, namespace: %s}
 spec: {interval: 1h, path: ./apps, prune: true, sourceRef: {kind: GitRepository, name: repo}}`, ns))
-	applyYAML(t, clients, fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unmanaged, namespace: %s}\n", ns))
+	cluster.ApplyYAML(t, fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unmanaged, namespace: %s}\n", ns))
 
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := cluster.WriteKubeconfig(kc); err != nil {

@@ -15,9 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/yaml"
-	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/agent"
@@ -101,24 +99,6 @@ func configMap(ns, name string) *string {
 	return sourcetest.Str(fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: %s}\ndata: {v: x}\n", name, ns))
 }
 
-func applyYAML(t *testing.T, clients *kube.Clients, doc string) {
-	t.Helper()
-	u := &unstructured.Unstructured{}
-	if err := sigsyaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-		t.Fatal(err)
-	}
-	m, err := clients.Mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := u.MarshalJSON()
-	force := true
-	if _, err := clients.Dynamic.Resource(m.Resource).Namespace(u.GetNamespace()).Patch(context.Background(), u.GetName(),
-		types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "test", Force: &force}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // The real agent applies a Kustomization that applies another: the tree shows both inventories.
 func TestTreeLive(t *testing.T) {
 	ctx := context.Background()
@@ -152,11 +132,11 @@ spec: {interval: 1h, path: ./child, prune: true, sourceRef: {kind: GitRepository
 	done := make(chan error, 1)
 	go func() { done <- a.Run(actx) }()
 	defer func() { cancel(); <-done }()
-	applyYAML(t, clients, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {name: repo, namespace: %s}
 spec: {interval: 1h, url: %q, ref: {branch: main}}`, ns, repo.URL))
-	applyYAML(t, clients, fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata: {name: root, namespace: %s}
 spec: {interval: 1h, path: ./root, prune: true, sourceRef: {kind: GitRepository, name: repo}}`, ns))

@@ -14,9 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/agent"
@@ -41,24 +38,6 @@ func install(t *testing.T, clients *kube.Clients, ns string) {
 	}
 	clients.Mapper.Reset()
 	if _, err := (&apply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}).Apply(context.Background(), objs, apply.Options{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func applyYAML(t *testing.T, clients *kube.Clients, doc string) {
-	t.Helper()
-	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-		t.Fatal(err)
-	}
-	m, err := clients.Mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := u.MarshalJSON()
-	force := true
-	if _, err := clients.Dynamic.Resource(m.Resource).Namespace(u.GetNamespace()).Patch(context.Background(), u.GetName(),
-		types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "test", Force: &force}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -107,11 +86,11 @@ func TestUninstall(t *testing.T) {
 	actx, stopAgent := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(actx) }()
-	applyYAML(t, clients, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {name: repo, namespace: %s}
 spec: {interval: 1h, url: %q, ref: {branch: main}}`, apps, repo.URL))
-	applyYAML(t, clients, fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata: {name: apps, namespace: %s}
 spec: {interval: 1h, path: ./apps, prune: true, sourceRef: {kind: GitRepository, name: repo}}`, apps))

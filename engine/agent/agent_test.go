@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/kube"
@@ -76,29 +75,6 @@ func startAgent(t *testing.T, opts Options) (*Agent, *Metrics) {
 		}
 	})
 	return a, opts.Metrics
-}
-
-func applyYAML(t testing.TB, doc string) {
-	t.Helper()
-	clients, err := kube.New(cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-		t.Fatal(err)
-	}
-	mapping, err := clients.Mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := u.MarshalJSON()
-	force := true
-	_, err = clients.Dynamic.Resource(mapping.Resource).Namespace(u.GetNamespace()).Patch(context.Background(), u.GetName(),
-		types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "test", Force: &force})
-	if err != nil {
-		t.Fatalf("applying %s %s: %v", u.GetKind(), u.GetName(), err)
-	}
 }
 
 func namespace(t testing.TB, name string) {
@@ -215,8 +191,8 @@ func TestAgentFollowsGit(t *testing.T) {
 		"apps/b.yaml": configMap("b", ns, "one"),
 	})
 	_, metrics := startAgent(t, Options{})
-	applyYAML(t, gitRepository(ns, "repo", repo.URL))
-	applyYAML(t, kustomization(ns, "apps", "./apps", ""))
+	cluster.ApplyYAML(t, gitRepository(ns, "repo", repo.URL))
+	cluster.ApplyYAML(t, kustomization(ns, "apps", "./apps", ""))
 
 	eventually(t, "the first revision applied", ksReadyAt(t, ns, "apps", "main@sha1:"+first))
 	if v := cmValue(t, ns, "a"); v != "one" {
@@ -250,7 +226,7 @@ func TestAgentFollowsGit(t *testing.T) {
 	}
 
 	// Drift made by another writer is corrected on the next reconciliation.
-	applyYAML(t, *configMap("a", ns, "tampered"))
+	cluster.ApplyYAML(t, *configMap("a", ns, "tampered"))
 	requestReconcile(t, ksGVR, ns, "apps")
 	eventually(t, "drift corrected", func() (bool, string) { v := cmValue(t, ns, "a"); return v == "two", v })
 
@@ -298,8 +274,8 @@ func TestAgentDependsOnSuspendAndDeletion(t *testing.T) {
 		"orphan/cm.yaml": configMap("orphan", ns, "one"),
 	})
 	startAgent(t, Options{})
-	applyYAML(t, gitRepository(ns, "repo", repo.URL))
-	applyYAML(t, kustomization(ns, "app", "./app", "  dependsOn: [{name: base}]\n"))
+	cluster.ApplyYAML(t, gitRepository(ns, "repo", repo.URL))
+	cluster.ApplyYAML(t, kustomization(ns, "app", "./app", "  dependsOn: [{name: base}]\n"))
 	eventually(t, "app waiting for base", func() (bool, string) {
 		st, reason, msg := condition(get(t, ksGVR, ns, "app"), "Ready")
 		return st == "False" && reason == "DependencyNotReady", st + " " + reason + " " + msg
@@ -307,11 +283,11 @@ func TestAgentDependsOnSuspendAndDeletion(t *testing.T) {
 	if v := cmValue(t, ns, "app"); v != "<missing>" {
 		t.Fatalf("app applied before its dependency: %q", v)
 	}
-	applyYAML(t, kustomization(ns, "base", "./base", ""))
+	cluster.ApplyYAML(t, kustomization(ns, "base", "./base", ""))
 	eventually(t, "app applied after base", ksReadyAt(t, ns, "app", rev))
 
 	// Suspended: a new revision is not applied.
-	applyYAML(t, kustomization(ns, "app", "./app", "  dependsOn: [{name: base}]\n  suspend: true\n"))
+	cluster.ApplyYAML(t, kustomization(ns, "app", "./app", "  dependsOn: [{name: base}]\n  suspend: true\n"))
 	next := "main@sha1:" + repo.Commit("second", map[string]*string{"app/cm.yaml": configMap("app", ns, "two")})
 	requestReconcile(t, gitGVR, ns, "repo")
 	eventually(t, "the source at the new revision", func() (bool, string) {
@@ -322,11 +298,11 @@ func TestAgentDependsOnSuspendAndDeletion(t *testing.T) {
 	if v := cmValue(t, ns, "app"); v != "one" {
 		t.Errorf("suspended Kustomization applied the new revision: %q", v)
 	}
-	applyYAML(t, kustomization(ns, "app", "./app", "  dependsOn: [{name: base}]\n  suspend: false\n"))
+	cluster.ApplyYAML(t, kustomization(ns, "app", "./app", "  dependsOn: [{name: base}]\n  suspend: false\n"))
 	eventually(t, "resumed", func() (bool, string) { v := cmValue(t, ns, "app"); return v == "two", v })
 
 	// Deletion prunes (prune: true, default MirrorPrune); deletionPolicy Orphan keeps the objects.
-	applyYAML(t, kustomization(ns, "orphan", "./orphan", "  deletionPolicy: Orphan\n"))
+	cluster.ApplyYAML(t, kustomization(ns, "orphan", "./orphan", "  deletionPolicy: Orphan\n"))
 	eventually(t, "orphan applied", func() (bool, string) { v := cmValue(t, ns, "orphan"); return v == "one", v })
 	eventually(t, "orphan has the finalizer", func() (bool, string) {
 		f := get(t, ksGVR, ns, "orphan").GetFinalizers()
@@ -356,12 +332,12 @@ func TestAgentDetectDriftOnly(t *testing.T) {
 	repo := srv.NewRepo(t, "drift")
 	rev := "main@sha1:" + repo.Commit("first", map[string]*string{"apps/cm.yaml": configMap("watched", ns, "one")})
 	startAgent(t, Options{})
-	applyYAML(t, gitRepository(ns, "repo", repo.URL))
-	applyYAML(t, strings.Replace(kustomization(ns, "apps", "./apps", ""), "metadata: {name: apps, namespace: drift}",
+	cluster.ApplyYAML(t, gitRepository(ns, "repo", repo.URL))
+	cluster.ApplyYAML(t, strings.Replace(kustomization(ns, "apps", "./apps", ""), "metadata: {name: apps, namespace: drift}",
 		"metadata:\n  name: apps\n  namespace: drift\n  annotations: {converge.io/drift-detection: warn}", 1))
 	eventually(t, "applied", ksReadyAt(t, ns, "apps", rev))
 
-	applyYAML(t, *configMap("watched", ns, "tampered"))
+	cluster.ApplyYAML(t, *configMap("watched", ns, "tampered"))
 	requestReconcile(t, ksGVR, ns, "apps")
 	eventually(t, "drift reported", func() (bool, string) {
 		st, reason, msg := condition(get(t, ksGVR, ns, "apps"), "Drifted")
@@ -395,7 +371,7 @@ func TestAgentHelmRelease(t *testing.T) {
 	}
 	repo.Commit("chart", files)
 	startAgent(t, Options{})
-	applyYAML(t, gitRepository(ns, "repo", repo.URL))
+	cluster.ApplyYAML(t, gitRepository(ns, "repo", repo.URL))
 	hr := func(message string) string {
 		return fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
@@ -410,7 +386,7 @@ spec:
 `, ns, message)
 	}
 	hrGVR := schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}
-	applyYAML(t, hr("first"))
+	cluster.ApplyYAML(t, hr("first"))
 	ready := func(want int) func() (bool, string) {
 		return func() (bool, string) {
 			u := get(t, hrGVR, ns, "web")
@@ -421,7 +397,7 @@ spec:
 	}
 	eventually(t, "installed", ready(1))
 	// A values change upgrades the release.
-	applyYAML(t, hr("second"))
+	cluster.ApplyYAML(t, hr("second"))
 	eventually(t, "upgraded", ready(2))
 	if f := get(t, hrGVR, ns, "web").GetFinalizers(); len(f) != 1 || f[0] != Finalizer {
 		t.Errorf("finalizers = %v", f)
@@ -445,8 +421,8 @@ func TestAgentReconcilesOnInterval(t *testing.T) {
 	repo := srv.NewRepo(t, "interval")
 	first := "main@sha1:" + repo.Commit("first", map[string]*string{"apps/cm.yaml": configMap("ticking", ns, "one")})
 	startAgent(t, Options{JitterPercent: 1})
-	applyYAML(t, strings.Replace(gitRepository(ns, "repo", repo.URL), "interval: 1h", "interval: 2s", 1))
-	applyYAML(t, kustomization(ns, "apps", "./apps", ""))
+	cluster.ApplyYAML(t, strings.Replace(gitRepository(ns, "repo", repo.URL), "interval: 1h", "interval: 2s", 1))
+	cluster.ApplyYAML(t, kustomization(ns, "apps", "./apps", ""))
 	eventually(t, "first commit applied", ksReadyAt(t, ns, "apps", first))
 	next := "main@sha1:" + repo.Commit("second", map[string]*string{"apps/cm.yaml": configMap("ticking", ns, "two")})
 	eventually(t, "second commit applied on the source's interval", ksReadyAt(t, ns, "apps", next))

@@ -52,7 +52,7 @@ func benchAgentOnce(b *testing.B, srv *sourcetest.GitServer, kubeconfig string, 
 		files[fmt.Sprintf("apps/app-%d/app.yaml", i)] = sourcetest.Str(benchApp(ns, i))
 	}
 	repo.Commit("apps", files)
-	applyYAML(b, gitRepository(ns, "repo", repo.URL))
+	cluster.ApplyYAML(b, gitRepository(ns, "repo", repo.URL))
 	clients, err := kube.New(cluster.Config)
 	if err != nil {
 		b.Fatal(err)

@@ -67,10 +67,10 @@ func TestAgentExternalArtifact(t *testing.T) {
 		}
 		return revision
 	}
-	applyYAML(t, fmt.Sprintf("apiVersion: source.toolkit.fluxcd.io/v1\nkind: ExternalArtifact\nmetadata: {name: apps, namespace: %s}\nspec: {}\n", ns))
+	cluster.ApplyYAML(t, fmt.Sprintf("apiVersion: source.toolkit.fluxcd.io/v1\nkind: ExternalArtifact\nmetadata: {name: apps, namespace: %s}\nspec: {}\n", ns))
 	first := publish("one")
 	startAgent(t, Options{})
-	applyYAML(t, fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata: {name: apps, namespace: %s}
 spec:

@@ -132,10 +132,10 @@ func TestAgentProcess(t *testing.T) {
 		"apps/cm.yaml":   configMap("one", ns, "v1"),
 		"denied/cm.yaml": configMap("denied", ns, "v1"),
 	})
-	applyYAML(t, gitRepository(ns, "repo", repo.URL))
-	applyYAML(t, kustomization(ns, "apps", "./apps", ""))
+	cluster.ApplyYAML(t, gitRepository(ns, "repo", repo.URL))
+	cluster.ApplyYAML(t, kustomization(ns, "apps", "./apps", ""))
 	// A Kustomization acting as a ServiceAccount without RBAC: refused, reported as a condition.
-	applyYAML(t, kustomization(ns, "denied", "./denied", "  serviceAccountName: nobody\n"))
+	cluster.ApplyYAML(t, kustomization(ns, "denied", "./denied", "  serviceAccountName: nobody\n"))
 
 	lease := []string{"--leader-election-namespace", "flux-system", "--leader-election-lease-duration", "4s",
 		"--leader-election-renew-deadline", "3s", "--leader-election-retry-period", "500ms"}
