@@ -13,7 +13,6 @@ import (
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/events"
-	"github.com/converge-gitops/converge/engine/source"
 )
 
 var helmReleaseKind = watchedKind{kind: helmv2.HelmReleaseKind, gvr: helmv2.GroupVersion.WithResource("helmreleases"), controller: "helm-controller"}
@@ -108,21 +107,9 @@ func (a *Agent) storedDir(ctx context.Context, obj runtime.Object) (string, erro
 		}
 		kind = kinds[0].Kind
 	}
-	if ea, ok := obj.(*sourcev1.ExternalArtifact); ok {
-		// Produced by another controller: downloaded from its status.artifact.url.
-		art, err := a.fetchers.External(ctx, ea)
-		if err != nil {
-			return "", err
-		}
-		return art.Dir, nil
-	}
-	art, err := a.opts.Store.Current(source.Ref{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()})
+	art, err := a.artifactOf(ctx, Key{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()})
 	if err != nil {
 		return "", err
-	}
-	if art == nil || art.Dir == "" {
-		a.trigger(Key{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()})
-		return "", fmt.Errorf("%s %s/%s has no artifact yet", kind, m.GetNamespace(), m.GetName())
 	}
 	return art.Dir, nil
 }

@@ -144,30 +144,27 @@ func sourceKey(ks *kustomizev1.Kustomization) Key {
 	return Key{Kind: ks.Spec.SourceRef.Kind, Namespace: ns, Name: ks.Spec.SourceRef.Name}
 }
 
-// sourceArtifact returns the stored artifact of ks's source; a source the agent has not fetched yet is
-// scheduled for a fetch.
+// sourceArtifact returns the artifact of ks's source.
 func (a *Agent) sourceArtifact(ctx context.Context, ks *kustomizev1.Kustomization) (*source.Artifact, error) {
-	ref := ks.Spec.SourceRef
-	key := sourceKey(ks)
-	ns := key.Namespace
-	desc := fmt.Sprintf("%s '%s/%s'", ref.Kind, ns, ref.Name)
-	inf, ok := a.informers[ref.Kind]
+	return a.artifactOf(ctx, sourceKey(ks))
+}
+
+// artifactOf returns the current artifact of the source key: for an ExternalArtifact, downloaded from its
+// status.artifact.url (another controller produces it); otherwise the one the agent stored, and a source
+// it has not fetched yet is scheduled for a fetch (errNoArtifact).
+func (a *Agent) artifactOf(ctx context.Context, key Key) (*source.Artifact, error) {
+	desc := fmt.Sprintf("%s '%s/%s'", key.Kind, key.Namespace, key.Name)
+	inf, ok := a.informers[key.Kind]
 	if !ok {
-		return nil, fmt.Errorf("source kind %s is not supported by this agent", ref.Kind)
+		return nil, fmt.Errorf("source kind %s is not supported by this agent", key.Kind)
 	}
 	item, exists, _ := inf.GetStore().GetByKey(cacheKey(key))
 	if !exists {
 		return nil, fmt.Errorf("Source %s not found", desc)
 	}
-	u := item.(*unstructured.Unstructured)
-	if suspended, _, _ := unstructured.NestedBool(u.Object, "spec", "suspend"); suspended {
-		if art, err := a.opts.Store.Current(source.Ref{Kind: ref.Kind, Namespace: ns, Name: ref.Name}); err == nil && art != nil {
-			return art, nil
-		}
-	}
-	if ref.Kind == sourcev1.ExternalArtifactKind {
+	if key.Kind == sourcev1.ExternalArtifactKind {
 		ea := &sourcev1.ExternalArtifact{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ea); err != nil {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.(*unstructured.Unstructured).Object, ea); err != nil {
 			return nil, fmt.Errorf("Source %s: %w", desc, err)
 		}
 		if ea.Status.Artifact == nil {
@@ -175,7 +172,7 @@ func (a *Agent) sourceArtifact(ctx context.Context, ks *kustomizev1.Kustomizatio
 		}
 		return a.fetchers.External(ctx, ea)
 	}
-	art, err := a.opts.Store.Current(source.Ref{Kind: ref.Kind, Namespace: ns, Name: ref.Name})
+	art, err := a.opts.Store.Current(source.Ref{Kind: key.Kind, Namespace: key.Namespace, Name: key.Name})
 	if err != nil {
 		return nil, fmt.Errorf("Source %s: reading the stored artifact: %w", desc, err)
 	}

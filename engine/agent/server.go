@@ -124,7 +124,7 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 		log = slog.New(slog.DiscardHandler)
 	}
 	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metaOf(le.Namespace, le.Name),
+		LeaseMeta:  metav1.ObjectMeta{Namespace: le.Namespace, Name: le.Name},
 		Client:     le.Client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: le.Identity},
 	}
@@ -162,8 +162,4 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 		return ErrLeadershipLost
 	}
 	return nil
-}
-
-func metaOf(namespace, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Namespace: namespace, Name: name}
 }
