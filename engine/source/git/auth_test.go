@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
 type authCase struct {
@@ -105,14 +106,14 @@ func TestSSH(t *testing.T) {
 	h := newHistory(t, root)
 	client, clientKey := newSigner(t)
 	stranger, strangerKey := newSigner(t)
-	srv := startSSHGitServer(t, root, client.PublicKey())
-	other := startSSHGitServer(t, root, client.PublicKey())
+	srv := sourcetest.StartSSHGitServer(t, root, client.PublicKey())
+	other := sourcetest.StartSSHGitServer(t, root, client.PublicKey())
 	secrets := secretStore{}
 	f := &Fetcher{Store: newStore(t), Secrets: secrets}
 	identity := privateKeyPEM(t, clientKey, "")
-	known := srv.knownHosts(srv.hostKey.PublicKey())
+	known := []byte(srv.KnownHosts())
 
-	runAuthCases(t, f, secrets, srv.url("app"), []authCase{
+	runAuthCases(t, f, secrets, srv.URL("app"), []authCase{
 		{name: "key and known_hosts", secret: map[string][]byte{"identity": identity, "known_hosts": known}, msg: "master@sha1:" + h.c3},
 		{name: "annotated tag", secret: map[string][]byte{"identity": identity, "known_hosts": known}, ref: sourcev1.GitRepositoryRef{Tag: "v1.1.0"}, msg: "v1.1.0@sha1:" + h.c2},
 		{name: "pull request reference", secret: map[string][]byte{"identity": identity, "known_hosts": known}, ref: sourcev1.GitRepositoryRef{Name: "refs/pull/1/head"}, msg: "refs/pull/1/head@sha1:" + h.c5},
@@ -120,19 +121,19 @@ func TestSSH(t *testing.T) {
 		{name: "encrypted key with its password", secret: map[string][]byte{"identity": privateKeyPEM(t, clientKey, "pw"), "password": []byte("pw"), "known_hosts": known}, msg: "master@sha1:"},
 		{name: "encrypted key without password", secret: map[string][]byte{"identity": privateKeyPEM(t, clientKey, "pw"), "known_hosts": known},
 			reason: "AuthenticationFailed", msg: "the private key is encrypted"},
-		{name: "wrong host key", secret: map[string][]byte{"identity": identity, "known_hosts": srv.knownHosts(stranger.PublicKey())},
+		{name: "wrong host key", secret: map[string][]byte{"identity": identity, "known_hosts": []byte(srv.KnownHostsFor(stranger.PublicKey()))},
 			reason: "AuthenticationFailed", msg: "does not match known_hosts"},
-		{name: "host not in known_hosts", secret: map[string][]byte{"identity": identity, "known_hosts": other.knownHosts(other.hostKey.PublicKey())},
+		{name: "host not in known_hosts", secret: map[string][]byte{"identity": identity, "known_hosts": []byte(other.KnownHosts())},
 			reason: "AuthenticationFailed", msg: "is not in known_hosts"},
 		{name: "no known_hosts", secret: map[string][]byte{"identity": identity},
 			reason: "AuthenticationFailed", msg: `has no "known_hosts" key: SSH host keys are always verified`},
 		{name: "no identity", secret: map[string][]byte{"known_hosts": known}, reason: "AuthenticationFailed", msg: `has no "identity" key`},
 		{name: "key not authorized", secret: map[string][]byte{"identity": privateKeyPEM(t, strangerKey, ""), "known_hosts": known},
-			reason: "AuthenticationFailed", msg: "authentication failed for " + srv.url("app")},
+			reason: "AuthenticationFailed", msg: "authentication failed for " + srv.URL("app")},
 		{name: "no secretRef", reason: "AuthenticationFailed", msg: "needs SSH credentials"},
 		{name: "missing Secret", missing: true, reason: "AuthenticationFailed", msg: "reading Secret default/missing"},
 	})
-	runAuthCases(t, f, secrets, srv.url("missing"), []authCase{
+	runAuthCases(t, f, secrets, srv.URL("missing"), []authCase{
 		{name: "missing repository", secret: map[string][]byte{"identity": identity, "known_hosts": known}, reason: "GitOperationFailed", msg: "repository not found at"},
 	})
 	runAuthCases(t, f, secrets, "ssh://git@"+closedAddr(t)+"/app.git", []authCase{
@@ -141,18 +142,18 @@ func TestSSH(t *testing.T) {
 
 	// Over SSH too, an unchanged source asks only for references.
 	secrets.add("reuse", map[string][]byte{"identity": identity, "known_hosts": known})
-	obj := gitRepository("ssh-reuse", srv.url("app"), withSecret("reuse"))
+	obj := gitRepository("ssh-reuse", srv.URL("app"), withSecret("reuse"))
 	first, err := f.Fetch(context.Background(), obj)
 	if err != nil {
 		t.Fatal(err)
 	}
-	execs, packs := srv.execs.Load(), srv.packRequests.Load()
+	execs, packs := srv.UploadPacks.Load(), srv.PackRequests.Load()
 	again, err := f.Fetch(context.Background(), obj)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if srv.execs.Load() != execs+1 || srv.packRequests.Load() != packs || again.Digest != first.Digest {
-		t.Errorf("unchanged SSH fetch: %d sessions, %d pack requests (want 1, 0)", srv.execs.Load()-execs, srv.packRequests.Load()-packs)
+	if srv.UploadPacks.Load() != execs+1 || srv.PackRequests.Load() != packs || again.Digest != first.Digest {
+		t.Errorf("unchanged SSH fetch: %d sessions, %d pack requests (want 1, 0)", srv.UploadPacks.Load()-execs, srv.PackRequests.Load()-packs)
 	}
 }
 
@@ -161,7 +162,7 @@ func TestLocalAuth(t *testing.T) {
 	root := t.TempDir()
 	newHistory(t, root)
 	client, clientKey := newSigner(t)
-	sshSrv := startSSHGitServer(t, root, client.PublicKey())
+	sshSrv := sourcetest.StartSSHGitServer(t, root, client.PublicKey())
 	httpSrv := startHTTPGitServer(t, root, httpAuth{user: "alice", password: "s3cret"})
 
 	// a real agent protocol server on a unix socket, holding the client key
@@ -186,7 +187,7 @@ func TestLocalAuth(t *testing.T) {
 		}
 	}()
 	knownHosts := filepath.Join(dir, "known_hosts")
-	if err := os.WriteFile(knownHosts, sshSrv.knownHosts(sshSrv.hostKey.PublicKey()), 0o600); err != nil {
+	if err := os.WriteFile(knownHosts, []byte(sshSrv.KnownHosts()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// git credential helpers configured the way a user would, through a global git config
@@ -212,12 +213,12 @@ func TestLocalAuth(t *testing.T) {
 		reason string
 		msg    string
 	}{
-		{"ssh agent", sshSrv.url("app"), &LocalAuth{SSHAgentSocket: sock, KnownHostsFiles: []string{knownHosts}}, false, "", ""},
-		{"ssh agent when the Secret is missing", sshSrv.url("app"), &LocalAuth{SSHAgentSocket: sock, KnownHostsFiles: []string{knownHosts}}, true, "", ""},
-		{"no known_hosts file", sshSrv.url("app"), &LocalAuth{SSHAgentSocket: sock, KnownHostsFiles: []string{filepath.Join(dir, "none")}}, false,
+		{"ssh agent", sshSrv.URL("app"), &LocalAuth{SSHAgentSocket: sock, KnownHostsFiles: []string{knownHosts}}, false, "", ""},
+		{"ssh agent when the Secret is missing", sshSrv.URL("app"), &LocalAuth{SSHAgentSocket: sock, KnownHostsFiles: []string{knownHosts}}, true, "", ""},
+		{"no known_hosts file", sshSrv.URL("app"), &LocalAuth{SSHAgentSocket: sock, KnownHostsFiles: []string{filepath.Join(dir, "none")}}, false,
 			"AuthenticationFailed", "no known_hosts file"},
-		{"no agent", sshSrv.url("app"), &LocalAuth{KnownHostsFiles: []string{knownHosts}}, false, "AuthenticationFailed", "SSH_AUTH_SOCK is not set"},
-		{"off", sshSrv.url("app"), nil, false, "AuthenticationFailed", "needs SSH credentials"},
+		{"no agent", sshSrv.URL("app"), &LocalAuth{KnownHostsFiles: []string{knownHosts}}, false, "AuthenticationFailed", "SSH_AUTH_SOCK is not set"},
+		{"off", sshSrv.URL("app"), nil, false, "AuthenticationFailed", "needs SSH credentials"},
 		{"git credential fill", httpSrv.URL + "/app.git", &LocalAuth{HTTPCredentials: GitCredentialFill(gitConfig(httpURL + "\n"))}, false, "", ""},
 		{"git credential fill with a stale password", httpSrv.URL + "/app.git", &LocalAuth{HTTPCredentials: GitCredentialFill(gitConfig(httpWrong + "\n"))}, false,
 			"AuthenticationFailed", "authentication failed"},

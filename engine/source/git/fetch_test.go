@@ -18,6 +18,7 @@ import (
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
 // history is a repository with branches, lightweight and annotated tags and a pull request reference.
@@ -192,11 +193,11 @@ func TestFetchTimeout(t *testing.T) {
 	newHistory(t, root)
 	good := startHTTPGitServer(t, root, httpAuth{})
 	client, clientKey := newSigner(t)
-	sshSrv := startSSHGitServer(t, root, client.PublicKey())
+	sshSrv := sourcetest.StartSSHGitServer(t, root, client.PublicKey())
 	hanging := startHangingServer(t)
 	secrets := secretStore{}.add("ssh", map[string][]byte{
 		"identity":    privateKeyPEM(t, clientKey, ""),
-		"known_hosts": sshSrv.knownHosts(sshSrv.hostKey.PublicKey()),
+		"known_hosts": []byte(sshSrv.KnownHosts()),
 	})
 	f := &Fetcher{Store: newStore(t), Secrets: secrets}
 

@@ -9,9 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/binary"
 	"encoding/pem"
-	"errors"
 	"io"
 	"log"
 	"math/big"
@@ -29,7 +27,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -220,16 +217,6 @@ func newClientCA(t testing.TB) (*x509.Certificate, []byte, []byte) {
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
 
-// sshGitServer runs the real git-upload-pack for clients authenticating with an authorized key.
-type sshGitServer struct {
-	addr    string
-	hostKey ssh.Signer
-	root    string
-	execs   atomic.Int64
-	// packRequests counts upload-pack conversations in which the client asked for objects.
-	packRequests atomic.Int64
-}
-
 func newSigner(t testing.TB) (ssh.Signer, ed25519.PrivateKey) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -258,131 +245,6 @@ func privateKeyPEM(t testing.TB, key ed25519.PrivateKey, passphrase string) []by
 	}
 	return pem.EncodeToMemory(block)
 }
-
-func startSSHGitServer(t testing.TB, root string, authorized ...ssh.PublicKey) *sshGitServer {
-	t.Helper()
-	hostKey, _ := newSigner(t)
-	s := &sshGitServer{hostKey: hostKey, root: root}
-	cfg := &ssh.ServerConfig{
-		PublicKeyCallback: func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			for _, a := range authorized {
-				if string(a.Marshal()) == string(key.Marshal()) {
-					return nil, nil
-				}
-			}
-			return nil, errors.New("key not authorized")
-		},
-	}
-	cfg.AddHostKey(hostKey)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = l.Addr().String()
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s.serve(conn, cfg)
-			}()
-		}
-	}()
-	return s
-}
-
-func (s *sshGitServer) serve(conn net.Conn, cfg *ssh.ServerConfig) {
-	defer conn.Close()
-	_, chans, reqs, err := ssh.NewServerConn(conn, cfg)
-	if err != nil {
-		return
-	}
-	go ssh.DiscardRequests(reqs)
-	for nc := range chans {
-		if nc.ChannelType() != "session" {
-			_ = nc.Reject(ssh.UnknownChannelType, "only sessions")
-			continue
-		}
-		ch, requests, err := nc.Accept()
-		if err != nil {
-			return
-		}
-		go s.session(ch, requests)
-	}
-}
-
-func (s *sshGitServer) session(ch ssh.Channel, requests <-chan *ssh.Request) {
-	defer ch.Close()
-	for req := range requests {
-		if req.Type != "exec" {
-			_ = req.Reply(false, nil)
-			continue
-		}
-		if len(req.Payload) < 4 {
-			_ = req.Reply(false, nil)
-			return
-		}
-		n := binary.BigEndian.Uint32(req.Payload)
-		command := string(req.Payload[4 : 4+n])
-		service, arg, _ := strings.Cut(command, " ")
-		p := strings.ReplaceAll(strings.Trim(arg, "'"), `'\''`, "'")
-		if service != "git-upload-pack" {
-			_ = req.Reply(false, nil)
-			return
-		}
-		_ = req.Reply(true, nil)
-		s.execs.Add(1)
-		cmd := exec.Command("git-upload-pack", filepath.Join(s.root, filepath.Clean("/"+p)))
-		cmd.Env = gitEnv()
-		stdin, _ := cmd.StdinPipe()
-		cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
-		status := uint32(0)
-		if err := cmd.Start(); err != nil {
-			status = 127
-		} else {
-			go func() {
-				_, _ = io.Copy(stdin, &wantCounter{r: ch, n: &s.packRequests})
-				stdin.Close()
-			}()
-			if err := cmd.Wait(); err != nil {
-				status = 1
-			}
-		}
-		_, _ = ch.SendRequest("exit-status", false, binary.BigEndian.AppendUint32(nil, status))
-		return
-	}
-}
-
-// wantCounter counts a conversation once when the client sends a "want" line.
-type wantCounter struct {
-	r    io.Reader
-	n    *atomic.Int64
-	seen bool
-}
-
-func (w *wantCounter) Read(p []byte) (int, error) {
-	n, err := w.r.Read(p)
-	if !w.seen && strings.Contains(string(p[:n]), "want ") {
-		w.seen = true
-		w.n.Add(1)
-	}
-	return n, err
-}
-
-// knownHosts returns a known_hosts line binding the server's address to key.
-func (s *sshGitServer) knownHosts(key ssh.PublicKey) []byte {
-	return []byte(knownhosts.Line([]string{knownhosts.Normalize(s.addr)}, key) + "\n")
-}
-
-func (s *sshGitServer) url(repo string) string { return "ssh://git@" + s.addr + "/" + repo + ".git" }
 
 // startHangingServer accepts connections and never answers.
 func startHangingServer(t testing.TB) string {

@@ -30,6 +30,10 @@ type SSHGitServer struct {
 	authorized []ssh.PublicKey
 	// Pushes counts git-receive-pack sessions.
 	Pushes atomic.Int64
+	// UploadPacks counts git-upload-pack sessions; PackRequests those in which the client asked for
+	// objects (sent a "want" line), so a test can tell a fetch that found nothing new.
+	UploadPacks  atomic.Int64
+	PackRequests atomic.Int64
 }
 
 // StartSSHGitServer starts an SSH Git server over root (a GitServer's Root serves the same repositories
@@ -102,8 +106,12 @@ func (s *SSHGitServer) IsAuthorized(key ssh.PublicKey) bool {
 func (s *SSHGitServer) URL(name string) string { return "ssh://git@" + s.Addr + "/" + name + ".git" }
 
 // KnownHosts returns a known_hosts line for the server's host key.
-func (s *SSHGitServer) KnownHosts() string {
-	return knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, s.HostKey) + "\n"
+func (s *SSHGitServer) KnownHosts() string { return s.KnownHostsFor(s.HostKey) }
+
+// KnownHostsFor returns a known_hosts line binding the server's address to key (another key than the
+// server's makes a host key mismatch).
+func (s *SSHGitServer) KnownHostsFor(key ssh.PublicKey) string {
+	return knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, key) + "\n"
 }
 
 func (s *SSHGitServer) serve(conn net.Conn, cfg *ssh.ServerConfig) {
@@ -144,8 +152,12 @@ func (s *SSHGitServer) session(ch ssh.Channel, requests <-chan *ssh.Request) {
 			return
 		}
 		_ = req.Reply(true, nil)
+		var in io.Reader = ch
 		if service == "git-receive-pack" {
 			s.Pushes.Add(1)
+		} else {
+			s.UploadPacks.Add(1)
+			in = &wantCounter{r: ch, n: &s.PackRequests}
 		}
 		p := strings.ReplaceAll(strings.Trim(arg, "'"), `'\''`, "'")
 		cmd := exec.Command(service, filepath.Join(s.Root, filepath.Clean("/"+p)))
@@ -157,7 +169,7 @@ func (s *SSHGitServer) session(ch ssh.Channel, requests <-chan *ssh.Request) {
 			status = 127
 		} else {
 			go func() {
-				_, _ = io.Copy(stdin, ch)
+				_, _ = io.Copy(stdin, in)
 				stdin.Close()
 			}()
 			if err := cmd.Wait(); err != nil {
@@ -167,4 +179,20 @@ func (s *SSHGitServer) session(ch ssh.Channel, requests <-chan *ssh.Request) {
 		_, _ = ch.SendRequest("exit-status", false, binary.BigEndian.AppendUint32(nil, status))
 		return
 	}
+}
+
+// wantCounter counts a conversation once when the client sends a "want" line.
+type wantCounter struct {
+	r    io.Reader
+	n    *atomic.Int64
+	seen bool
+}
+
+func (w *wantCounter) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if !w.seen && strings.Contains(string(p[:n]), "want ") {
+		w.seen = true
+		w.n.Add(1)
+	}
+	return n, err
 }
