@@ -18,6 +18,7 @@ import (
 	"github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/commands/create"
 	"github.com/converge-gitops/converge/commands/diff"
 	"github.com/converge-gitops/converge/commands/events"
 	"github.com/converge-gitops/converge/commands/export"
@@ -80,6 +81,7 @@ cluster (agent).`,
 		tree.NewCmdTree(f),
 		trace.NewCmdTrace(f),
 		logs.NewCmdLogs(f),
+		create.NewCmdCreate(f),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd
