@@ -1,0 +1,288 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/source"
+)
+
+// maxPushAttempts bounds the clone-update-push cycles when the push is rejected as non-fast-forward
+// because the branch moved meanwhile.
+const maxPushAttempts = 3
+
+// Automation runs ImageUpdateAutomations: clone, rewrite markers, commit, push.
+type Automation struct {
+	// Secrets resolves the GitRepository's secretRef and the signing key Secret.
+	Secrets source.Secrets
+	// TempDir creates work folders (the artifact store's TempDir); os.MkdirTemp when nil.
+	TempDir func(pattern string) (string, error)
+	Now     func() time.Time
+
+	// beforePush runs before each push attempt (tests race a concurrent commit in here).
+	beforePush func(attempt int)
+}
+
+// AutomationResult is the outcome of one automation run.
+type AutomationResult struct {
+	Result   Result         `json:"-"`
+	Changes  []Change       `json:"changes,omitempty"`
+	Problems []*MarkerError `json:"-"`
+	// Commit is the pushed commit; empty when nothing changed.
+	Commit string `json:"commit,omitempty"`
+	// Message is the commit message.
+	Message string `json:"message,omitempty"`
+	// SourceRevision is the checked out revision, branch@sha1:<hash>.
+	SourceRevision string `json:"sourceRevision"`
+	// PushBranch is the branch pushed to.
+	PushBranch string `json:"pushBranch"`
+	// Attempts is the number of clone-update-push cycles (more than one after a non-fast-forward push).
+	Attempts int `json:"attempts"`
+}
+
+// Run performs one automation run for auto against repo with the elected images of policies. known
+// reports policies that exist without being applicable (not selected, no latest image yet).
+func (a *Automation) Run(ctx context.Context, auto *imagev1.ImageUpdateAutomation, repo *sourcev1.GitRepository, policies Policies, known func(namespace, name string) bool) (*AutomationResult, error) {
+	id := auto.Namespace + "/" + auto.Name
+	fail := func(err error) (*AutomationResult, error) {
+		return nil, fmt.Errorf("ImageUpdateAutomation %s: %w", id, err)
+	}
+	if auto.Spec.GitSpec == nil {
+		return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: errors.New("spec.git is required")})
+	}
+	gs := auto.Spec.GitSpec
+	if gs.Commit.Author.Email == "" {
+		return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: errors.New("spec.git.commit.author.email is required")})
+	}
+	if u := auto.GetUpdateStrategy(); u.Strategy != imagev1.UpdateStrategySetters {
+		return fail(&Error{Reason: imagev1.InvalidUpdateStrategyReason, Err: fmt.Errorf("update strategy %q is not supported (only Setters)", u.Strategy)})
+	}
+	ref := sourcev1.GitRepositoryRef{}
+	if repo.Spec.Reference != nil {
+		ref = *repo.Spec.Reference
+	}
+	if gs.Checkout != nil {
+		ref = gs.Checkout.Reference
+	}
+	if ref == (sourcev1.GitRepositoryRef{}) {
+		ref.Branch = sourcev1.DefaultGitBranch
+	}
+	pushBranch := ref.Branch
+	if gs.Push != nil && gs.Push.Branch != "" {
+		pushBranch = gs.Push.Branch
+	}
+	if pushBranch == "" && !gs.HasRefspec() {
+		return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: errors.New("no branch to push to: set spec.git.push.branch, or check out a branch")})
+	}
+	var repoSecret, signSecret *corev1.Secret
+	if repo.Spec.SecretRef != nil {
+		s, err := a.secret(ctx, repo.Namespace, repo.Spec.SecretRef.Name)
+		if err != nil {
+			return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("GitRepository %s/%s secretRef: %w", repo.Namespace, repo.Name, err)})
+		}
+		repoSecret = s
+	}
+	var signer *openpgp.Entity
+	if sk := gs.Commit.SigningKey; sk != nil {
+		if sk.GetType() != imagev1.SigningKeyTypeGPG {
+			return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("signing key type %q is not supported (only gpg)", sk.GetType())})
+		}
+		s, err := a.secret(ctx, auto.Namespace, sk.SecretRef.Name)
+		if err != nil {
+			return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("signingKey: %w", err)})
+		}
+		signSecret = s
+		if signer, err = signingEntity(signSecret); err != nil {
+			return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: err})
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		res, err := a.attempt(ctx, auto, repo, ref, pushBranch, repoSecret, signer, policies, known, attempt)
+		if err != nil && isNonFastForward(err) && attempt < maxPushAttempts {
+			continue
+		}
+		if err != nil {
+			return fail(err)
+		}
+		res.Attempts = attempt
+		return res, nil
+	}
+}
+
+func (a *Automation) secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	if a.Secrets == nil {
+		return nil, fmt.Errorf("secret %s/%s: no access to Secrets", namespace, name)
+	}
+	return a.Secrets.GetSecret(ctx, namespace, name)
+}
+
+func (a *Automation) tempDir() (string, error) {
+	if a.TempDir != nil {
+		return a.TempDir("image-automation-*")
+	}
+	return os.MkdirTemp("", "image-automation-*")
+}
+
+func (a *Automation) now() time.Time {
+	if a.Now == nil {
+		return time.Now()
+	}
+	return a.Now()
+}
+
+// attempt clones a fresh copy, updates, commits and pushes once.
+func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutomation, repo *sourcev1.GitRepository,
+	ref sourcev1.GitRepositoryRef, pushBranch string, repoSecret *corev1.Secret, signer *openpgp.Entity,
+	policies Policies, known func(namespace, name string) bool, attempt int) (*AutomationResult, error) {
+	gs := auto.Spec.GitSpec
+	tmp, err := a.tempDir()
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	auth, err := authFromSecret(repo.Spec.URL, repoSecret, tmp)
+	if err != nil {
+		return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Err: err}
+	}
+	dir := filepath.Join(tmp, "work")
+	clone := &git.CloneOptions{URL: repo.Spec.URL, Auth: auth.method, CABundle: auth.caBundle, Tags: git.NoTags}
+	switch {
+	case ref.Branch != "":
+		clone.ReferenceName, clone.SingleBranch = plumbing.NewBranchReferenceName(ref.Branch), true
+	case ref.Name != "":
+		clone.ReferenceName, clone.SingleBranch = plumbing.ReferenceName(ref.Name), true
+	case ref.Tag != "":
+		clone.ReferenceName, clone.SingleBranch = plumbing.NewTagReferenceName(ref.Tag), true
+	}
+	r, err := git.PlainCloneContext(ctx, dir, false, clone)
+	if err != nil {
+		return nil, gitErr("cloning %s: %w", repo.Spec.URL, ctxErr(ctx, err))
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		return nil, gitErr("%w", err)
+	}
+	if ref.Commit != "" {
+		if err := wt.Checkout(&git.CheckoutOptions{Hash: plumbing.NewHash(ref.Commit)}); err != nil {
+			return nil, gitErr("checking out commit %s: %w", ref.Commit, err)
+		}
+	}
+	head, err := r.Head()
+	if err != nil {
+		return nil, gitErr("%w", err)
+	}
+	res := &AutomationResult{PushBranch: pushBranch, SourceRevision: revisionOf(ref, head.Hash())}
+	localBranch := ref.Branch
+	if pushBranch != "" && pushBranch != ref.Branch {
+		// Flux: the push branch starts from the checked out one and is overwritten (force-pushed).
+		if err := wt.Checkout(&git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName(pushBranch), Create: true, Force: true}); err != nil {
+			return nil, gitErr("creating branch %s: %w", pushBranch, err)
+		}
+		localBranch = pushBranch
+	}
+
+	updateDir, err := updatePath(dir, auto.GetUpdateStrategy().Path)
+	if err != nil {
+		return nil, err
+	}
+	result, problems, err := UpdateFiles(dir, updateDir, policies, UpdateOptions{Known: known})
+	if err != nil {
+		return nil, &Error{Reason: imagev1.UpdateFailedReason, Err: err}
+	}
+	res.Result, res.Problems, res.Changes = result, problems, result.Changes()
+	if len(res.Changes) == 0 {
+		return res, nil
+	}
+	msg, err := RenderMessage(gs.Commit.MessageTemplate, TemplateData{
+		AutomationObject: types.NamespacedName{Namespace: auto.Namespace, Name: auto.Name},
+		Changed:          result, Values: gs.Commit.MessageTemplateValues,
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Message = msg
+	for _, f := range result.Files() {
+		if _, err := wt.Add(f); err != nil {
+			return nil, gitErr("staging %s: %w", f, err)
+		}
+	}
+	sig := &object.Signature{Name: gs.Commit.Author.Name, Email: gs.Commit.Author.Email, When: a.now()}
+	hash, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig, SignKey: signer})
+	if err != nil {
+		return nil, gitErr("committing: %w", err)
+	}
+	if a.beforePush != nil {
+		a.beforePush(attempt)
+	}
+	var specs []config.RefSpec
+	if pushBranch != "" {
+		spec := fmt.Sprintf("refs/heads/%s:refs/heads/%s", localBranch, pushBranch)
+		if pushBranch != ref.Branch {
+			spec = "+" + spec
+		}
+		specs = append(specs, config.RefSpec(spec))
+	}
+	if gs.HasRefspec() {
+		rs := gs.Push.Refspec
+		if strings.HasPrefix(rs, "+") || strings.HasPrefix(rs, ":") {
+			return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("push refspec %q: force and deletion refspecs are not supported", rs)}
+		}
+		if !strings.Contains(rs, ":") {
+			rs = rs + ":" + rs
+		}
+		specs = append(specs, config.RefSpec(rs))
+	}
+	for _, s := range specs {
+		if err := s.Validate(); err != nil {
+			return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("push refspec %q: %w", s, err)}
+		}
+	}
+	push := &git.PushOptions{RemoteName: "origin", RefSpecs: specs, Auth: auth.method, CABundle: auth.caBundle}
+	if gs.Push != nil {
+		push.Options = gs.Push.Options
+	}
+	if err := r.PushContext(ctx, push); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil, gitErr("pushing to %s: %w", repo.Spec.URL, ctxErr(ctx, err))
+	}
+	res.Commit = hash.String()
+	return res, nil
+}
+
+func revisionOf(ref sourcev1.GitRepositoryRef, h plumbing.Hash) string {
+	name := ref.Branch
+	switch {
+	case name != "":
+	case ref.Tag != "":
+		name = ref.Tag
+	case ref.Name != "":
+		name = ref.Name
+	default:
+		return "sha1:" + h.String()
+	}
+	return name + "@sha1:" + h.String()
+}
+
+// updatePath returns dir/path, refusing paths that leave dir.
+func updatePath(dir, path string) (string, error) {
+	clean := filepath.Clean("/" + filepath.FromSlash(path))
+	p := filepath.Join(dir, clean)
+	if _, err := os.Stat(p); err != nil {
+		return "", &Error{Reason: imagev1.InvalidUpdateStrategyReason, Err: fmt.Errorf("update path %q: %w", path, err)}
+	}
+	return p, nil
+}
