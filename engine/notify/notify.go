@@ -1,0 +1,473 @@
+// Package notify sends the engine's events to the notification services the cluster's Alerts and
+// Providers (notification.toolkit.fluxcd.io/v1beta3) name, with the payload each service documents,
+// as Flux's notification-controller does.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
+	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
+	"github.com/converge-gitops/converge/engine/events"
+)
+
+// Store gives the notifier the cluster's Alerts and Providers, the Providers' Secrets and the labels of
+// event sources (for matchLabels).
+type Store interface {
+	Alerts(ctx context.Context) ([]notificationv1beta3.Alert, error)
+	Provider(ctx context.Context, namespace, name string) (*notificationv1beta3.Provider, error)
+	Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
+	Labels(ctx context.Context, obj corev1.ObjectReference) (map[string]string, error)
+}
+
+// Notifier is an events.Sink that delivers each event to the Providers of the Alerts it matches.
+// Matching happens in Emit; deliveries run in their own goroutines, retried with a doubling backoff on
+// 5xx answers and network errors or timeouts.
+type Notifier struct {
+	Store Store
+	// Warnings receives the Warning events about Alerts whose delivery failed (Flux's
+	// NotificationDispatchFailed); typically the Kubernetes sink, never this notifier.
+	Warnings events.Sink
+	Metrics  *Metrics
+	Logger   *slog.Logger
+	// Instance is the reporting instance (the pod name) in the generic payload.
+	Instance string
+	// Window drops an event identical to one sent less than this ago (default 5m, Flux's rate limit).
+	Window time.Duration
+	// Attempts bounds the tries of one delivery (default 4); Backoff is the first pause (default 1s),
+	// doubled after each failure up to 30s.
+	Attempts int
+	Backoff  time.Duration
+	// Parallel bounds concurrent deliveries (default 8).
+	Parallel int
+	Now      func() time.Time
+
+	once     sync.Once
+	sem      chan struct{}
+	inflight sync.WaitGroup
+	mu       sync.Mutex
+	sent     map[string]time.Time
+}
+
+func (n *Notifier) init() {
+	n.once.Do(func() {
+		if n.Parallel <= 0 {
+			n.Parallel = 8
+		}
+		n.sem = make(chan struct{}, n.Parallel)
+		n.sent = map[string]time.Time{}
+		if n.Window == 0 {
+			n.Window = 5 * time.Minute
+		}
+		if n.Attempts <= 0 {
+			n.Attempts = 4
+		}
+		if n.Backoff <= 0 {
+			n.Backoff = time.Second
+		}
+		if n.Logger == nil {
+			n.Logger = slog.New(slog.DiscardHandler)
+		}
+		if n.Now == nil {
+			n.Now = time.Now
+		}
+	})
+}
+
+// Emit implements events.Sink: it matches e against the Alerts and starts a delivery per matching Alert.
+func (n *Notifier) Emit(ctx context.Context, e events.Event) {
+	n.init()
+	if n.Store == nil || n.duplicate(e) {
+		return
+	}
+	alerts, err := n.Store.Alerts(ctx)
+	if err != nil {
+		n.Logger.Warn("listing Alerts", "error", err.Error())
+		return
+	}
+	for i := range alerts {
+		a := &alerts[i]
+		if !n.Matches(ctx, a, e) {
+			continue
+		}
+		n.dispatch(ctx, a, e)
+	}
+}
+
+// Wait blocks until every started delivery has ended or ctx ends.
+func (n *Notifier) Wait(ctx context.Context) error {
+	n.init()
+	done := make(chan struct{})
+	go func() { n.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (n *Notifier) duplicate(e events.Event) bool {
+	key := strings.Join([]string{e.Object.Kind, e.Object.Namespace, e.Object.Name, e.Severity, e.Reason, e.Message, e.Revision}, "\x00")
+	now := n.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if t, ok := n.sent[key]; ok && now.Sub(t) < n.Window {
+		return true
+	}
+	if len(n.sent) > 4096 {
+		for k, t := range n.sent {
+			if now.Sub(t) >= n.Window {
+				delete(n.sent, k)
+			}
+		}
+	}
+	n.sent[key] = now
+	return false
+}
+
+// Matches reports whether alert selects e: not suspended, the severity (info takes every event), an
+// event source by kind, name (`*` for any) and namespace (the Alert's by default) whose matchLabels the
+// object carries, an inclusionList regex matching the message when there is a list, and no
+// exclusionList regex matching it.
+func (n *Notifier) Matches(ctx context.Context, alert *notificationv1beta3.Alert, e events.Event) bool {
+	if alert.Spec.Suspend {
+		return false
+	}
+	if sev := alert.GetEventSeverity(); sev != notificationv1beta3.EventSeverityInfo && sev != e.Severity {
+		return false
+	}
+	source := false
+	for _, s := range alert.Spec.EventSources {
+		ns := s.Namespace
+		if ns == "" {
+			ns = alert.Namespace
+		}
+		if s.Kind != e.Object.Kind || ns != e.Object.Namespace || (s.Name != "*" && s.Name != e.Object.Name) {
+			continue
+		}
+		if len(s.MatchLabels) > 0 {
+			if n.Store == nil {
+				continue
+			}
+			l, err := n.Store.Labels(ctx, e.Object)
+			if err != nil || !labels.SelectorFromSet(s.MatchLabels).Matches(labels.Set(l)) {
+				continue
+			}
+		}
+		source = true
+		break
+	}
+	if !source {
+		return false
+	}
+	if len(alert.Spec.InclusionList) > 0 && !n.anyMatch(alert, "inclusion", alert.Spec.InclusionList, e.Message) {
+		return false
+	}
+	return !n.anyMatch(alert, "exclusion", alert.Spec.ExclusionList, e.Message)
+}
+
+func (n *Notifier) anyMatch(alert *notificationv1beta3.Alert, list string, exprs []string, msg string) bool {
+	for _, expr := range exprs {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			n.warn(context.Background(), alert, "InvalidConfig", fmt.Sprintf("failed to compile %s regex: %s", list, expr))
+			continue
+		}
+		if re.MatchString(msg) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Notifier) warn(ctx context.Context, alert *notificationv1beta3.Alert, reason, msg string) {
+	if n.Warnings == nil {
+		return
+	}
+	n.Warnings.Emit(ctx, events.Event{
+		Object: corev1.ObjectReference{Kind: notificationv1beta3.AlertKind, APIVersion: notificationv1beta3.GroupVersion.String(),
+			Namespace: alert.Namespace, Name: alert.Name, UID: alert.UID},
+		Severity: events.SeverityError, Reason: reason, Message: msg, Timestamp: n.Now(), Controller: "notification-controller",
+	})
+}
+
+// dispatch resolves alert's Provider and sends e to it in the background.
+func (n *Notifier) dispatch(ctx context.Context, alert *notificationv1beta3.Alert, e events.Event) {
+	ref := fmt.Sprintf("%s/%s/%s", e.Object.Kind, e.Object.Namespace, e.Object.Name)
+	p, err := n.Store.Provider(ctx, alert.Namespace, alert.Spec.ProviderRef.Name)
+	if err != nil {
+		n.fail(ctx, alert, "unknown", fmt.Errorf("failed to dispatch notification for %s: reading Provider %s/%s: %w", ref, alert.Namespace, alert.Spec.ProviderRef.Name, err))
+		return
+	}
+	if p.Spec.Suspend {
+		return
+	}
+	t, client, err := n.resolve(ctx, p)
+	if err != nil {
+		n.fail(ctx, alert, p.Spec.Type, fmt.Errorf("failed to dispatch notification for %s: Provider %s/%s: %w", ref, p.Namespace, p.Name, err))
+		return
+	}
+	reqs, err := requests(t, notification(e, alert, n.Instance))
+	if errors.Is(err, errSkip) {
+		n.Metrics.count(p.Spec.Type, "skipped")
+		return
+	}
+	if err != nil {
+		n.fail(ctx, alert, p.Spec.Type, fmt.Errorf("failed to dispatch notification for %s: Provider %s/%s: %s", ref, p.Namespace, p.Name, mask(err.Error(), t)))
+		return
+	}
+	timeout := p.GetTimeout()
+	n.inflight.Add(1)
+	go func() {
+		defer n.inflight.Done()
+		n.sem <- struct{}{}
+		defer func() { <-n.sem }()
+		bg := context.WithoutCancel(ctx)
+		for _, r := range reqs {
+			if err := n.send(bg, client, r, timeout); err != nil {
+				n.fail(bg, alert, p.Spec.Type, fmt.Errorf("failed to send notification for %s to Provider %s/%s: %s", ref, p.Namespace, p.Name, mask(err.Error(), t)))
+				return
+			}
+		}
+		n.Metrics.count(p.Spec.Type, "success")
+		n.Logger.Debug("notification sent", "alert", alert.Namespace+"/"+alert.Name, "provider", p.Namespace+"/"+p.Name, "object", ref)
+	}()
+}
+
+func (n *Notifier) fail(ctx context.Context, alert *notificationv1beta3.Alert, providerType string, err error) {
+	n.Metrics.count(providerType, "failure")
+	n.Logger.Error("notification failed", "alert", alert.Namespace+"/"+alert.Name, "error", err.Error())
+	n.warn(ctx, alert, "NotificationDispatchFailed", err.Error())
+}
+
+// mask hides the Secret's values (token, address, password) in s.
+func mask(s string, t target) string {
+	for _, v := range []string{t.Token, t.Password, t.Address} {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, "*****")
+		}
+	}
+	return s
+}
+
+// resolve reads p's Secrets into a target and an HTTP client with p's proxy and CA.
+func (n *Notifier) resolve(ctx context.Context, p *notificationv1beta3.Provider) (target, *http.Client, error) {
+	t := target{Type: p.Spec.Type, Address: strings.TrimSpace(p.Spec.Address), Channel: p.Spec.Channel, Sender: p.Spec.Username, ProviderUID: string(p.UID)}
+	proxy := p.Spec.Proxy
+	if p.Spec.SecretRef != nil {
+		s, err := n.Store.Secret(ctx, p.Namespace, p.Spec.SecretRef.Name)
+		if err != nil {
+			return t, nil, fmt.Errorf("reading secretRef %s: %w", p.Spec.SecretRef.Name, err)
+		}
+		if v, ok := s.Data["address"]; ok {
+			t.Address = strings.TrimSpace(string(v))
+		}
+		t.Token = strings.TrimSpace(string(s.Data["token"]))
+		t.Username = string(s.Data["username"])
+		t.Password = string(s.Data["password"])
+		if v, ok := s.Data["proxy"]; ok {
+			proxy = strings.TrimSpace(string(v))
+		}
+		if h, ok := s.Data["headers"]; ok {
+			if err := yaml.Unmarshal(h, &t.Headers); err != nil {
+				return t, nil, fmt.Errorf("secretRef %s: headers: %w", p.Spec.SecretRef.Name, err)
+			}
+		}
+	}
+	var proxyURL *url.URL
+	if p.Spec.ProxySecretRef != nil {
+		s, err := n.Store.Secret(ctx, p.Namespace, p.Spec.ProxySecretRef.Name)
+		if err != nil {
+			return t, nil, fmt.Errorf("reading proxySecretRef %s: %w", p.Spec.ProxySecretRef.Name, err)
+		}
+		proxy = strings.TrimSpace(string(s.Data["address"]))
+		if proxy == "" {
+			return t, nil, fmt.Errorf("proxySecretRef %s: no address", p.Spec.ProxySecretRef.Name)
+		}
+		u, err := url.Parse(proxy)
+		if err != nil {
+			return t, nil, errors.New("proxySecretRef: invalid address")
+		}
+		if user := string(s.Data["username"]); user != "" {
+			u.User = url.UserPassword(user, string(s.Data["password"]))
+		}
+		proxyURL = u
+	} else if proxy != "" {
+		u, err := url.Parse(proxy)
+		if err != nil {
+			return t, nil, errors.New("invalid proxy address")
+		}
+		proxyURL = u
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	if proxyURL != nil {
+		tr.Proxy = http.ProxyURL(proxyURL)
+	}
+	if p.Spec.CertSecretRef != nil {
+		s, err := n.Store.Secret(ctx, p.Namespace, p.Spec.CertSecretRef.Name)
+		if err != nil {
+			return t, nil, fmt.Errorf("reading certSecretRef %s: %w", p.Spec.CertSecretRef.Name, err)
+		}
+		cfg, err := tlsConfig(s)
+		if err != nil {
+			return t, nil, fmt.Errorf("certSecretRef %s: %w", p.Spec.CertSecretRef.Name, err)
+		}
+		tr.TLSClientConfig = cfg
+	}
+	return t, &http.Client{Transport: tr}, nil
+}
+
+func tlsConfig(s *corev1.Secret) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	ca := s.Data["ca.crt"]
+	if len(ca) == 0 {
+		ca = s.Data["caFile"]
+	}
+	if len(ca) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ca) {
+			return nil, errors.New("ca.crt holds no PEM certificate")
+		}
+		cfg.RootCAs = pool
+	}
+	if crt, key := s.Data["tls.crt"], s.Data["tls.key"]; len(crt) > 0 && len(key) > 0 {
+		pair, err := tls.X509KeyPair(crt, key)
+		if err != nil {
+			return nil, fmt.Errorf("tls.crt/tls.key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// send makes r, retrying 5xx answers, 429 and network errors (timeouts included) up to Attempts times.
+func (n *Notifier) send(ctx context.Context, client *http.Client, r request, timeout time.Duration) error {
+	wait := n.Backoff
+	for attempt := 1; ; attempt++ {
+		retry, err := n.try(ctx, client, r, timeout)
+		if err == nil {
+			return nil
+		}
+		if !retry || attempt >= n.Attempts {
+			if attempt > 1 {
+				return fmt.Errorf("%w (after %d attempts)", err, attempt)
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+func (n *Notifier) try(ctx context.Context, client *http.Client, r request, timeout time.Duration) (retry bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return false, errors.New("invalid request URL")
+	}
+	req.Header = r.Header.Clone()
+	resp, err := client.Do(req)
+	if err != nil {
+		// The URL may carry a token (Telegram) or come from a Secret: report the cause only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+			return true, fmt.Errorf("%s request timed out after %s", r.Method, timeout)
+		}
+		// Network errors name the host; the address may be secret.
+		var de *net.DNSError
+		var oe *net.OpError
+		switch {
+		case errors.As(err, &de):
+			err = errors.New("lookup failed: " + de.Err)
+		case errors.As(err, &oe):
+			err = fmt.Errorf("%s: %v", oe.Op, oe.Err)
+		}
+		return true, fmt.Errorf("%s request failed: %v", r.Method, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		retry := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
+		return retry, fmt.Errorf("request failed with status code %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	if r.slackAPI {
+		var sr struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(body, &sr); err != nil || !sr.OK {
+			return false, fmt.Errorf("slack responded with error: %s", sr.Error)
+		}
+	}
+	return false, nil
+}
+
+func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// Metrics count deliveries by provider type and result (success, failure, skipped).
+type Metrics struct {
+	total *prometheus.CounterVec
+}
+
+// NewMetrics registers converge_notifications_total on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{total: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "converge_notifications_total",
+		Help: "Notifications sent to Providers, by provider type and result (success, failure, skipped).",
+	}, []string{"type", "result"})}
+	if reg != nil {
+		reg.MustRegister(m.total)
+	}
+	return m
+}
+
+func (m *Metrics) count(typ, result string) {
+	if m == nil {
+		return
+	}
+	m.total.WithLabelValues(typ, result).Inc()
+}
+
+// Count returns the counter of typ and result (for tests and reports).
+func (m *Metrics) Count(typ, result string) float64 {
+	if m == nil {
+		return 0
+	}
+	c, err := m.total.GetMetricWithLabelValues(typ, result)
+	if err != nil {
+		return 0
+	}
+	return testutil.ToFloat64(c)
+}
