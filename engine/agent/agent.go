@@ -68,7 +68,8 @@ func watchedKinds() []watchedKind {
 	}
 	out = append(out,
 		watchedKind{kind: sourcev1.HelmChartKind, gvr: sourcev1.GroupVersion.WithResource("helmcharts"), lookupOnly: true},
-		watchedKind{kind: sourcev1.ExternalArtifactKind, gvr: sourcev1.GroupVersion.WithResource("externalartifacts"), lookupOnly: true})
+		watchedKind{kind: sourcev1.ExternalArtifactKind, gvr: sourcev1.GroupVersion.WithResource("externalartifacts"), lookupOnly: true},
+		generatorKind)
 	return out
 }
 
@@ -200,6 +201,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				n, ok2 := newObj.(*unstructured.Unstructured)
 				if ok1 && ok2 && artifactRevision(o) != artifactRevision(n) {
 					a.triggerConsumers(keyOf(kind, n))
+					a.wake(keyOf(kind, n))
 				}
 			}}); err != nil {
 				return err
@@ -480,6 +482,8 @@ func (a *Agent) reconcile(ctx context.Context, key Key, u *unstructured.Unstruct
 		return a.reconcileKustomization(ctx, u)
 	case helmv2.HelmReleaseKind:
 		return a.reconcileHelmRelease(ctx, u)
+	case generatorKind.kind:
+		return a.reconcileGenerator(ctx, u)
 	default:
 		return a.reconcileSource(ctx, key, u)
 	}

@@ -70,6 +70,8 @@ var artifactKinds = map[string]string{
 	"bucket":         sourcev1.BucketKind,
 	"helmrepository": sourcev1.HelmRepositoryKind,
 	"helmchart":      sourcev1.HelmChartKind,
+	// ExternalArtifacts of the ArtifactGenerators the agent reconciles.
+	"externalartifact": sourcev1.ExternalArtifactKind,
 }
 
 // serveArtifact serves kind/namespace/name/digest.tar.gz when it is the current artifact of that source.

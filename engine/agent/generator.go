@@ -1,0 +1,230 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/converge-gitops/converge/crds/meta"
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/crds/sourceext/v1beta1"
+	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/generator"
+	"github.com/converge-gitops/converge/engine/reconcile"
+	"github.com/converge-gitops/converge/engine/source"
+)
+
+var generatorKind = watchedKind{kind: v1beta1.ArtifactGeneratorKind, gvr: reconcile.ArtifactGeneratorsResource, controller: reconcile.GeneratorController}
+
+// reconcileGenerator produces the ExternalArtifacts of an ArtifactGenerator from its sources' stored
+// artifacts. Every source wakes the generator when it stores an artifact (waitFor), and a run whose
+// sources did not change since the last success writes nothing; an artifact whose content did not change
+// keeps its revision, so its consumers are not reconciled.
+func (a *Agent) reconcileGenerator(ctx context.Context, u *unstructured.Unstructured) outcome {
+	kind := generatorKind.kind
+	gen := &v1beta1.ArtifactGenerator{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, gen); err != nil {
+		return outcome{err: fmt.Errorf("ArtifactGenerator %s/%s: %w", u.GetNamespace(), u.GetName(), err), requeue: a.opts.DependencyRequeue}
+	}
+	self := keyOf(kind, u)
+	gens := &reconcile.Generators{Client: a.opts.Clients.Dynamic, BaseURL: a.opts.ArtifactBaseURL, Now: a.clock.Now}
+	live := a.generatedBy(gen)
+	if gen.DeletionTimestamp != nil {
+		if !slices.Contains(gen.Finalizers, v1beta1.Finalizer) {
+			return outcome{skipped: true}
+		}
+		if err := gens.Finalize(ctx, gen, live); err != nil {
+			return outcome{err: err, requeue: a.opts.DependencyRequeue}
+		}
+		rest := slices.DeleteFunc(slices.Clone(gen.Finalizers), func(f string) bool { return f == v1beta1.Finalizer })
+		if err := a.patchFinalizers(ctx, generatorKind.gvr, &gen.ObjectMeta, rest); err != nil {
+			return outcome{err: err, requeue: a.opts.DependencyRequeue}
+		}
+		return outcome{skipped: true}
+	}
+	if !slices.Contains(gen.Finalizers, v1beta1.Finalizer) {
+		if err := a.patchFinalizers(ctx, generatorKind.gvr, &gen.ObjectMeta, append(slices.Clone(gen.Finalizers), v1beta1.Finalizer)); err != nil {
+			return outcome{err: err, requeue: a.opts.DependencyRequeue}
+		}
+	}
+	if gen.IsDisabled() {
+		a.opts.Metrics.setReady(kind, gen.Namespace, gen.Name, readyStatus(u), true)
+		return outcome{skipped: true}
+	}
+	fail := func(reason string, err error, stalled, waiting bool) outcome {
+		a.opts.Metrics.setReady(kind, gen.Namespace, gen.Name, metav1.ConditionFalse, false)
+		if werr := gens.NotReady(ctx, gen, reason, err, stalled); werr != nil {
+			err = errors.Join(err, werr)
+		}
+		if !waiting {
+			a.emit(ctx, objectRef(kind, u), events.SeverityError, reason, err.Error(), "")
+		}
+		requeue := a.opts.DependencyRequeue
+		if stalled {
+			requeue = gen.GetRequeueAfter()
+		}
+		return outcome{err: err, waiting: waiting, requeue: requeue}
+	}
+	if err := generator.Validate(gen); err != nil {
+		return fail(v1beta1.ValidationFailedReason, err, true, false)
+	}
+
+	inputs := map[string]generator.Source{}
+	observed := map[string]v1beta1.ObservedSource{}
+	for _, s := range gen.Spec.Sources {
+		ns := s.Namespace
+		if ns == "" {
+			ns = gen.Namespace
+		}
+		key := Key{Kind: s.Kind, Namespace: ns, Name: s.Name}
+		a.waitFor(key, self) // its next stored artifact wakes this generator
+		in, obs, err := a.generatorInput(ctx, key)
+		if err != nil {
+			return fail(v1beta1.SourceFetchFailedReason, fmt.Errorf("ArtifactGenerator %s/%s: source '%s': %w, retrying in %s", gen.Namespace, gen.Name, s.Alias, err, a.opts.DependencyRequeue), false, true)
+		}
+		inputs[s.Alias], observed[s.Alias] = in, obs
+	}
+	digest := v1beta1.HashObservedSources(observed)
+	if a.generatorUpToDate(gen, digest, live) {
+		a.opts.Metrics.setReady(kind, gen.Namespace, gen.Name, metav1.ConditionTrue, false)
+		if err := gens.HandledRequest(ctx, gen); err != nil {
+			return outcome{err: err, requeue: a.opts.DependencyRequeue}
+		}
+		return outcome{requeue: gen.GetRequeueAfter(), revision: digest, skipped: true}
+	}
+
+	work, err := a.opts.Store.TempDir("generator-")
+	if err != nil {
+		return fail(meta.ReconciliationFailedReason, err, false, false)
+	}
+	defer os.RemoveAll(work)
+	arts, err := generator.Generate(ctx, gen, inputs, work)
+	if err != nil {
+		terminal := errors.Is(err, generator.ErrInvalid) || errors.Is(err, generator.ErrUnknownAlias) || errors.Is(err, generator.ErrDuplicate) ||
+			errors.Is(err, generator.ErrEscape) || errors.Is(err, generator.ErrUnsupported)
+		return fail(meta.BuildFailedReason, err, terminal, false)
+	}
+	stored := make([]*source.Artifact, 0, len(arts))
+	for _, art := range arts {
+		md := maps.Clone(art.Metadata)
+		if md == nil {
+			md = map[string]string{}
+		}
+		md[reconcile.StoreDigestKey] = art.Digest
+		sa, err := a.opts.Store.Commit(source.Ref{Kind: sourcev1.ExternalArtifactKind, Namespace: gen.Namespace, Name: art.Name}, art.Revision, art.Dir, md)
+		if err != nil {
+			return fail(meta.ReconciliationFailedReason, fmt.Errorf("ArtifactGenerator %s/%s: storing %s: %w", gen.Namespace, gen.Name, art.Name, err), false, false)
+		}
+		stored = append(stored, sa)
+	}
+	pub, err := gens.Publish(ctx, gen, stored, live, digest)
+	if err != nil {
+		return fail(meta.ReconciliationFailedReason, err, false, false)
+	}
+	a.opts.Metrics.setReady(kind, gen.Namespace, gen.Name, metav1.ConditionTrue, false)
+	if len(pub.Changed) > 0 || len(pub.Deleted) > 0 {
+		var msg strings.Builder
+		if len(pub.Changed) > 0 {
+			fmt.Fprintf(&msg, "external artifacts reconciled: %s", strings.Join(pub.Changed, ", "))
+		}
+		if len(pub.Deleted) > 0 {
+			if msg.Len() > 0 {
+				msg.WriteString("; ")
+			}
+			fmt.Fprintf(&msg, "external artifacts deleted: %s", strings.Join(pub.Deleted, ", "))
+		}
+		a.emit(ctx, objectRef(kind, u), events.SeverityInfo, meta.ReadyCondition, msg.String(), "")
+	}
+	return outcome{requeue: gen.GetRequeueAfter(), revision: digest}
+}
+
+// generatorInput returns the files and observed state of one generator source: an ExternalArtifact's
+// artifact (the agent's own generated ones come from the store), or the artifact the agent stored for
+// a GitRepository, OCIRepository or Bucket (a source not fetched yet is scheduled).
+func (a *Agent) generatorInput(ctx context.Context, key Key) (generator.Source, v1beta1.ObservedSource, error) {
+	var none generator.Source
+	switch key.Kind {
+	case sourcev1.ExternalArtifactKind:
+		inf, ok := a.informers[key.Kind]
+		if !ok {
+			return none, v1beta1.ObservedSource{}, fmt.Errorf("source kind %s is not served by the cluster", key.Kind)
+		}
+		item, exists, _ := inf.GetStore().GetByKey(cacheKey(key))
+		if !exists {
+			return none, v1beta1.ObservedSource{}, fmt.Errorf("%s '%s/%s' not found", key.Kind, key.Namespace, key.Name)
+		}
+		ea := &sourcev1.ExternalArtifact{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.(*unstructured.Unstructured).Object, ea); err != nil {
+			return none, v1beta1.ObservedSource{}, err
+		}
+		if ea.Status.Artifact == nil {
+			return none, v1beta1.ObservedSource{}, fmt.Errorf("%s '%s/%s' has no artifact yet", key.Kind, key.Namespace, key.Name)
+		}
+		art, err := a.fetchers.External(ctx, ea)
+		if err != nil {
+			return none, v1beta1.ObservedSource{}, err
+		}
+		st := ea.Status.Artifact
+		obs := v1beta1.ObservedSource{Digest: st.Digest, Revision: st.Revision, URL: st.URL, OriginRevision: st.Metadata[v1beta1.ArtifactOriginRevisionAnnotation]}
+		return generator.Source{Dir: art.Dir, Revision: st.Revision, OriginRevision: obs.OriginRevision}, obs, nil
+	case sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.BucketKind:
+		art, err := a.artifactOf(ctx, key)
+		if err != nil {
+			return none, v1beta1.ObservedSource{}, err
+		}
+		obs := v1beta1.ObservedSource{Digest: art.Digest, Revision: art.Revision, URL: art.FluxArtifact(a.opts.ArtifactBaseURL).URL,
+			OriginRevision: art.Metadata[v1beta1.ArtifactOriginRevisionAnnotation]}
+		return generator.Source{Dir: art.Dir, Revision: art.Revision, OriginRevision: obs.OriginRevision}, obs, nil
+	}
+	return none, v1beta1.ObservedSource{}, fmt.Errorf("%s sources are not supported by the agent yet", key.Kind)
+}
+
+// generatedBy returns the ExternalArtifacts labelled as generated by gen, by name.
+func (a *Agent) generatedBy(gen *v1beta1.ArtifactGenerator) map[string]*sourcev1.ExternalArtifact {
+	out := map[string]*sourcev1.ExternalArtifact{}
+	inf, ok := a.informers[sourcev1.ExternalArtifactKind]
+	if !ok || gen.UID == "" {
+		return out
+	}
+	for _, item := range inf.GetStore().List() {
+		u, ok := item.(*unstructured.Unstructured)
+		if !ok || u.GetNamespace() != gen.Namespace || u.GetLabels()[v1beta1.ArtifactGeneratorLabel] != string(gen.UID) {
+			continue
+		}
+		ea := &sourcev1.ExternalArtifact{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ea); err == nil {
+			out[ea.Name] = ea
+		}
+	}
+	return out
+}
+
+// generatorUpToDate is true when the last successful run used these sources at this generation and
+// its artifacts are still stored and published.
+func (a *Agent) generatorUpToDate(gen *v1beta1.ArtifactGenerator, digest string, live map[string]*sourcev1.ExternalArtifact) bool {
+	ready := apimeta.FindStatusCondition(gen.Status.Conditions, meta.ReadyCondition)
+	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != gen.Generation ||
+		gen.Status.ObservedSourcesDigest != digest || len(gen.Status.Inventory) != len(gen.Spec.OutputArtifacts) || len(live) != len(gen.Status.Inventory) {
+		return false
+	}
+	for _, ref := range gen.Status.Inventory {
+		ea := live[ref.Name]
+		if ea == nil || ea.Status.Artifact == nil || ea.Status.Artifact.Digest != ref.Digest {
+			return false
+		}
+		art, err := a.opts.Store.Current(source.Ref{Kind: sourcev1.ExternalArtifactKind, Namespace: ref.Namespace, Name: ref.Name})
+		if err != nil || art == nil || art.Digest != ref.Digest {
+			return false
+		}
+	}
+	return true
+}
