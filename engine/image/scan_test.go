@@ -121,4 +121,3 @@ func TestScanUnreachableRegistry(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
