@@ -69,7 +69,7 @@ func watchedKinds() []watchedKind {
 	out = append(out,
 		watchedKind{kind: sourcev1.HelmChartKind, gvr: sourcev1.GroupVersion.WithResource("helmcharts"), lookupOnly: true},
 		watchedKind{kind: sourcev1.ExternalArtifactKind, gvr: sourcev1.GroupVersion.WithResource("externalartifacts"), lookupOnly: true},
-		generatorKind)
+		generatorKind, alertKind, providerKind, receiverKind)
 	return out
 }
 
@@ -484,6 +484,8 @@ func (a *Agent) reconcile(ctx context.Context, key Key, u *unstructured.Unstruct
 		return a.reconcileHelmRelease(ctx, u)
 	case generatorKind.kind:
 		return a.reconcileGenerator(ctx, u)
+	case receiverKind.kind:
+		return a.reconcileReceiver(ctx, u)
 	default:
 		return a.reconcileSource(ctx, key, u)
 	}
