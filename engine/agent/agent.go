@@ -70,6 +70,7 @@ func watchedKinds() []watchedKind {
 		watchedKind{kind: sourcev1.HelmChartKind, gvr: sourcev1.GroupVersion.WithResource("helmcharts"), lookupOnly: true},
 		watchedKind{kind: sourcev1.ExternalArtifactKind, gvr: sourcev1.GroupVersion.WithResource("externalartifacts"), lookupOnly: true},
 		generatorKind, alertKind, providerKind, receiverKind)
+	out = append(out, imageKinds()...)
 	return out
 }
 
@@ -486,6 +487,8 @@ func (a *Agent) reconcile(ctx context.Context, key Key, u *unstructured.Unstruct
 		return a.reconcileGenerator(ctx, u)
 	case receiverKind.kind:
 		return a.reconcileReceiver(ctx, u)
+	case imageRepositoryKind, imagePolicyKind, imageAutomationKind:
+		return a.reconcileImage(ctx, key, u)
 	default:
 		return a.reconcileSource(ctx, key, u)
 	}
