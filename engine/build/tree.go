@@ -18,6 +18,7 @@ import (
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/manifest"
 )
 
@@ -130,6 +131,7 @@ func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts Tre
 	// errgroup would deadlock once every slot waits to schedule); sem bounds the work instead.
 	g, gctx := errgroup.WithContext(ctx)
 	tb.g, tb.ctx, tb.sem = g, gctx, make(chan struct{}, opts.Concurrency)
+	defer tb.removeGenerated()
 	tb.schedule(rootKs, root, nil)
 	_ = g.Wait()
 	if err := ctx.Err(); err != nil {
@@ -160,6 +162,9 @@ type treeBuild struct {
 	seenReleases map[string]bool
 	nodes        []*Node
 	depth        map[*Node]int
+	// generated holds the ArtifactGenerators of the tree run so far, by "namespace/name".
+	generated map[string]*generatedSet
+	genDir    string
 }
 
 // acquire waits for one of opts.Concurrency work slots. A task holds its slot while it works, never
@@ -291,7 +296,10 @@ func (t *treeBuild) release(hr *helmv2.HelmRelease, chain []string) {
 			return nil
 		}
 		defer done()
-		chrt, digest, err := t.opts.Charts.ResolveChart(t.ctx, hr, declared)
+		chrt, digest, err := t.generatedChart(hr)
+		if chrt == nil && err == nil {
+			chrt, digest, err = t.opts.Charts.ResolveChart(t.ctx, hr, declared)
+		}
 		if err != nil {
 			node.Err = fmt.Errorf("HelmRelease %s: chart: %w", id, err)
 			return nil
@@ -331,6 +339,16 @@ func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent 
 	}
 	t.seen[id] = true
 	t.mu.Unlock()
+	if dir == "" && ks.Spec.SourceRef.Kind == sourcev1.ExternalArtifactKind {
+		if gen := t.generatorOf(srcNs, ks.Spec.SourceRef.Name); gen != nil {
+			art, err := t.generate(gen, ks.Spec.SourceRef.Name)
+			if err != nil {
+				t.fail(id, chain, fmt.Errorf("Kustomization %s: source %s: %w", id, srcID, err))
+				return
+			}
+			dir = art.Dir
+		}
+	}
 	if dir == "" {
 		if t.opts.Sources == nil {
 			t.fail(id, chain, fmt.Errorf("Kustomization %s: source %s: no way to fetch sources was given", id, srcID))

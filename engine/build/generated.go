@@ -1,0 +1,166 @@
+package build
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"helm.sh/helm/v3/pkg/chart"
+
+	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/crds/sourceext/v1beta1"
+	"github.com/converge-gitops/converge/engine/fetch"
+	"github.com/converge-gitops/converge/engine/generator"
+	"github.com/converge-gitops/converge/engine/helm"
+)
+
+// generatedSet is the output of one ArtifactGenerator of the tree, produced once.
+type generatedSet struct {
+	once      sync.Once
+	artifacts map[string]generator.Artifact
+	err       error
+}
+
+// generatorOf returns the ArtifactGenerator the tree declares in namespace that produces the
+// ExternalArtifact name (the first by name when several claim it), or nil.
+func (t *treeBuild) generatorOf(namespace, name string) *v1beta1.ArtifactGenerator {
+	declared := t.declaredCopy()
+	keys := make([]string, 0, len(declared))
+	prefix := v1beta1.ArtifactGeneratorKind + "/" + namespace + "/"
+	for k := range declared {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		gen, ok := declared[k].(*v1beta1.ArtifactGenerator)
+		if !ok {
+			continue
+		}
+		for _, a := range gen.Spec.OutputArtifacts {
+			if a.Name == name {
+				return gen
+			}
+		}
+	}
+	return nil
+}
+
+// generate runs gen (once per tree) from its sources, resolved like a Kustomization's (the tree's own
+// folder for the root source, the work tree for a GitRepository it stands for), and returns its
+// artifact name.
+func (t *treeBuild) generate(gen *v1beta1.ArtifactGenerator, name string) (generator.Artifact, error) {
+	id := gen.Namespace + "/" + gen.Name
+	t.mu.Lock()
+	if t.generated == nil {
+		t.generated = map[string]*generatedSet{}
+	}
+	set, ok := t.generated[id]
+	if !ok {
+		set = &generatedSet{}
+		t.generated[id] = set
+	}
+	t.mu.Unlock()
+	set.once.Do(func() { set.artifacts, set.err = t.runGenerator(gen) })
+	if set.err != nil {
+		return generator.Artifact{}, set.err
+	}
+	return set.artifacts[name], nil
+}
+
+func (t *treeBuild) runGenerator(gen *v1beta1.ArtifactGenerator) (map[string]generator.Artifact, error) {
+	id := gen.Namespace + "/" + gen.Name
+	if err := generator.Validate(gen); err != nil {
+		return nil, err
+	}
+	declared := t.declaredCopy()
+	inputs := map[string]generator.Source{}
+	for i, s := range gen.Spec.Sources {
+		ns := s.Namespace
+		if ns == "" {
+			ns = gen.Namespace
+		}
+		srcID := s.Kind + "/" + ns + "/" + s.Name
+		if srcID == t.opts.RootSource {
+			inputs[s.Alias] = generator.Source{Dir: t.root}
+			continue
+		}
+		if t.opts.Sources == nil {
+			return nil, fmt.Errorf("ArtifactGenerator %s: sources[%d] (%s): %s: no way to fetch sources was given", id, i, s.Alias, srcID)
+		}
+		dir, err := t.opts.Sources.ResolveSource(t.ctx, s.Kind, ns, s.Name, declared)
+		if err != nil {
+			return nil, fmt.Errorf("ArtifactGenerator %s: sources[%d] (%s): %w", id, i, s.Alias, err)
+		}
+		inputs[s.Alias] = generator.Source{Dir: dir}
+	}
+	t.mu.Lock()
+	if t.genDir == "" {
+		dir, err := os.MkdirTemp("", "converge-generated-")
+		if err != nil {
+			t.mu.Unlock()
+			return nil, err
+		}
+		t.genDir = dir
+	}
+	work := filepath.Join(t.genDir, gen.Namespace, gen.Name)
+	t.mu.Unlock()
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	arts, err := generator.Generate(t.ctx, gen, inputs, work)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]generator.Artifact, len(arts))
+	for _, a := range arts {
+		out[a.Name] = a
+	}
+	return out, nil
+}
+
+// generatedChart loads the chart of a HelmRelease whose chartRef names an ExternalArtifact a generator
+// of the tree produces; nil without error when it names none.
+func (t *treeBuild) generatedChart(hr *helmv2.HelmRelease) (*chart.Chart, string, error) {
+	ref := hr.Spec.ChartRef
+	if ref == nil || ref.Kind != sourcev1.ExternalArtifactKind {
+		return nil, "", nil
+	}
+	ns := ref.Namespace
+	if ns == "" {
+		ns = hr.Namespace
+	}
+	gen := t.generatorOf(ns, ref.Name)
+	if gen == nil {
+		return nil, "", nil
+	}
+	key := ref.Kind + "/" + ns + "/" + ref.Name
+	art, err := t.generate(gen, ref.Name)
+	if err != nil {
+		return nil, "", fmt.Errorf("chartRef %s: %w", key, err)
+	}
+	chrt, err := fetch.LoadArtifactChart(art.Dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("chartRef %s: %w", key, err)
+	}
+	digest, err := helm.TrackSourceDigest(chrt, ref.Kind, art.Revision)
+	if err != nil {
+		return nil, "", fmt.Errorf("chartRef %s: %w", key, err)
+	}
+	return chrt, digest, nil
+}
+
+// removeGenerated deletes the generated artifacts once the tree is built (builds keep what they read).
+func (t *treeBuild) removeGenerated() {
+	t.mu.Lock()
+	dir := t.genDir
+	t.mu.Unlock()
+	if dir != "" {
+		_ = os.RemoveAll(dir)
+	}
+}

@@ -1,0 +1,112 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/converge-gitops/converge/engine/manifest"
+)
+
+const monorepo = "../../testdata/generator/monorepo"
+
+// TestBuildTreeArtifactGenerator: a cluster folder declaring an ArtifactGenerator that slices the
+// repository (its own source) into two ExternalArtifacts, each consumed by a Kustomization; the tree
+// builds each from the generated files (spec.path relative to the artifact), offline.
+func TestBuildTreeArtifactGenerator(t *testing.T) {
+	dec, err := manifest.NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"staging", "production"} {
+		t.Run(env, func(t *testing.T) {
+			b := &Builder{Strict: true}
+			tree, err := b.BuildTree(context.Background(), dec, TreeOptions{Root: monorepo, Path: "clusters/" + env, Sources: dirSources{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tree.Err(); err != nil {
+				t.Fatal(err)
+			}
+			var out, names strings.Builder
+			for _, n := range tree.Nodes {
+				fmt.Fprintf(&names, "%s<%s,", n.Kustomization, n.Parent)
+				fmt.Fprintf(&out, "# Kustomization %s (parent %q): %d objects\n", n.Kustomization, n.Parent, len(n.Objects))
+				for _, o := range n.Objects {
+					y, _ := yaml.Marshal(o.Object)
+					out.WriteString("---\n")
+					out.Write(y)
+				}
+			}
+			if want := "flux-system/flux-system<,flux-system/apps<flux-system/flux-system,flux-system/infrastructure<flux-system/flux-system,"; names.String() != want {
+				t.Errorf("nodes %s\nwant  %s", names.String(), want)
+			}
+			for _, want := range []string{"env: " + env, "cluster: " + env, "tier: platform", "kind: ArtifactGenerator"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q", want)
+				}
+			}
+			golden := filepath.Join(monorepo, "..", "golden", "tree-"+env+".yaml")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if out.String() != string(want) {
+				t.Errorf("tree output differs from %s:\n%s", golden, out.String())
+			}
+		})
+	}
+}
+
+// TestBuildTreeArtifactGeneratorErrors: a generator that fails is the consuming Kustomization's error,
+// naming the generator and the entry; the other Kustomizations still build.
+func TestBuildTreeArtifactGeneratorErrors(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(monorepo)); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(root, "clusters", "staging", "artifacts.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(data), `"@repo/apps/staging/**"`, `"@repo/apps/nowhere/**"`, 1)
+	if err := os.WriteFile(file, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := manifest.NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := (&Builder{Strict: true}).BuildTree(context.Background(), dec, TreeOptions{Root: root, Path: "clusters/staging", Sources: dirSources{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tree.Nodes {
+		switch n.Kustomization {
+		case "flux-system/apps":
+			want := `Kustomization flux-system/apps: source ExternalArtifact/flux-system/apps-staging: ArtifactGenerator flux-system/monorepo: artifacts[1] (apps-staging): copy[1] (from "@repo/apps/nowhere/**" to "@artifact/staging/"): nothing matches`
+			if n.Err == nil || !strings.HasPrefix(n.Err.Error(), want) {
+				t.Errorf("apps: error = %v\nwant prefix %s", n.Err, want)
+			}
+		case "flux-system/infrastructure":
+			// One failing artifact fails the generator, as in Flux: its other artifacts are not produced.
+			if n.Err == nil {
+				t.Errorf("infrastructure built from a generator that failed")
+			}
+		}
+	}
+}
