@@ -18,6 +18,8 @@ import (
 	engineagent "github.com/converge-gitops/converge/engine/agent"
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/notify"
+	"github.com/converge-gitops/converge/engine/receiver"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -29,6 +31,7 @@ type Options struct {
 	WatchNamespace   string
 	StoragePath      string
 	HTTPAddr         string
+	ReceiverAddr     string
 	ArtifactBaseURL  string
 	LeaderElect      bool
 	LeaseNamespace   string
@@ -57,8 +60,9 @@ same engine as converge apply. It runs in the cluster as a Deployment (converge 
 with a kubeconfig.
 
 Only one replica reconciles at a time: the others wait on a Lease and take over when the leader stops.
-It serves /healthz, /readyz, Prometheus /metrics and the stored artifacts (/artifacts/) on --http-addr.
-Logs are JSON lines on stderr.`,
+It serves /healthz, /readyz, Prometheus /metrics and the stored artifacts (/artifacts/) on --http-addr,
+and the webhook Receivers (/hook/<digest>) on --receiver-addr. Events matching an Alert are sent to its
+Provider. Logs are JSON lines on stderr.`,
 		Example: `  converge agent --concurrent 8 --storage-path /data
   converge agent --kubeconfig ~/.kube/config --leader-elect=false --log-format text`,
 		Args: cobra.NoArgs,
@@ -83,6 +87,7 @@ Logs are JSON lines on stderr.`,
 	fl.StringVar(&opts.WatchNamespace, "watch-namespace", "", "watch only this namespace (default: all)")
 	fl.StringVar(&opts.StoragePath, "storage-path", source.DefaultRoot(), "artifact store (a volume in the cluster)")
 	fl.StringVar(&opts.HTTPAddr, "http-addr", ":8080", "address of /healthz, /readyz, /metrics and /artifacts/")
+	fl.StringVar(&opts.ReceiverAddr, "receiver-addr", ":9292", "address of the webhook Receivers (/hook/...); empty disables them")
 	fl.StringVar(&opts.ArtifactBaseURL, "artifact-base-url", "", "URL prefix of status.artifact.url (default: http://<http-addr>/artifacts)")
 	fl.BoolVar(&opts.LeaderElect, "leader-elect", true, "hold a Lease so that only one replica reconciles")
 	fl.StringVar(&opts.LeaseNamespace, "leader-election-namespace", "", "namespace of the Lease (default: $POD_NAMESPACE, else flux-system)")
@@ -174,13 +179,11 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	log.Info("starting", "http", ln.Addr().String(), "storage", opts.StoragePath, "workers", opts.Workers, "leaderElection", opts.LeaderElect)
 
-	// Events are written from their own goroutine: a reconciliation never waits on them. It outlives the
-	// agent so that the last reconciliations' events are delivered too.
-	recorder := events.NewAsync(&events.Kubernetes{Client: clients.Core, Host: host}, 1024)
-	evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
-	evDone := make(chan struct{})
-	go func() { recorder.Run(evCtx); close(evDone) }()
-	defer func() { stopEvents(); <-evDone }()
+	// Events are written, and matched against Alerts, from their own goroutine: a reconciliation never
+	// waits on them. It outlives the agent so that the last reconciliations' events are delivered too.
+	kubeEvents := &events.Kubernetes{Client: clients.Core, Host: host}
+	notifier := &notify.Notifier{Warnings: kubeEvents, Metrics: notify.NewMetrics(metrics.Registry), Logger: log, Instance: host}
+	recorder := events.NewAsync(events.Sinks{kubeEvents, notifier}, 1024)
 
 	agent, err := engineagent.New(engineagent.Options{
 		Clients: clients, Store: store, Workers: opts.Workers, Namespace: opts.WatchNamespace, Logger: log,
@@ -190,6 +193,27 @@ func Run(ctx context.Context, opts *Options) error {
 	})
 	if err != nil {
 		return err
+	}
+	notifier.Store = agent.NotificationStore()
+	evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
+	evDone := make(chan struct{})
+	go func() { recorder.Run(evCtx); close(evDone) }()
+	defer func() {
+		stopEvents()
+		<-evDone
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := notifier.Wait(wctx); err != nil {
+			log.Warn("notifications still in flight at exit", "error", err.Error())
+		}
+	}()
+	if opts.ReceiverAddr != "" {
+		// A busy receiver port costs the webhooks, not the reconciliation: reported, not fatal.
+		if rln, err := net.Listen("tcp", opts.ReceiverAddr); err != nil {
+			log.Error("webhook receivers not served", "addr", opts.ReceiverAddr, "error", err.Error())
+		} else {
+			serveReceivers(ctx, rln, agent, clients, log)
+		}
 	}
 	probes.Serve(agent)
 	if !opts.LeaderElect {
@@ -228,4 +252,21 @@ type warningLogger struct{ log *slog.Logger }
 
 func (w warningLogger) HandleWarningHeaderWithContext(_ context.Context, code int, agent, text string) {
 	w.log.Debug("API server warning", "code", code, "text", text)
+}
+
+// serveReceivers serves the agent's webhook Receivers on ln until ctx ends.
+func serveReceivers(ctx context.Context, ln net.Listener, agent *engineagent.Agent, clients *kube.Clients, log *slog.Logger) {
+	srv := &http.Server{
+		Handler: &receiver.Handler{Receivers: agent.ReceiverLookup(), Secrets: clients, Dynamic: clients.Dynamic,
+			Mapper: clients.Mapper, Logger: log.With("component", "receiver")},
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxHeaderBytes: 256 << 10,
+	}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Info("serving webhook receivers", "addr", ln.Addr().String())
 }
