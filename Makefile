@@ -22,10 +22,11 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/converge ./cmd/converge
 
-## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN) (cached)
+## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN), and Gitea (cached)
 testbin:
 	hack/testbin.sh
 	hack/s3server.sh
+	hack/gitea.sh
 
 ## deps: Debian packages the tests use as real servers
 deps:
