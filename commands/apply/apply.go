@@ -25,6 +25,7 @@ import (
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/notify"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source/git"
 )
@@ -40,6 +41,8 @@ type Options struct {
 	Now      func() time.Time
 	// Concurrent bounds how many independent Kustomizations are reconciled at once (default 4).
 	Concurrent int
+	// NoNotify turns off the notifications to the Providers of the cluster's Alerts.
+	NoNotify bool
 }
 
 // NewCmdApply returns the apply command.
@@ -75,6 +78,7 @@ what left the inventory, wait for health, and write the Kustomization's status.`
 	buildcmd.AddDecryptionKeyFlag(fl, &opts.Build)
 	fl.BoolVar(&opts.InstallCRDs, "install-crds", false, "install or upgrade the Flux CRDs first")
 	fl.IntVar(&opts.Concurrent, "concurrent", 4, "how many independent Kustomizations to reconcile at once")
+	fl.BoolVar(&opts.NoNotify, "no-notify", false, "do not send the reconcile events to the Providers of the cluster's Alerts")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON)
 	return cmd
 }
@@ -90,6 +94,9 @@ type Prepared struct {
 	Tree           *build.Tree
 	Path           string
 	Revision       string
+	// Notifier, when set, sends each result to the Alerts' Providers.
+	Notifier *notify.Notifier
+	Now      func() time.Time
 }
 
 // Prepare connects to the cluster, checks (or installs) the CRDs and builds the tree.
@@ -134,7 +141,7 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	builder.Helm.IsNamespaced = clients.IsNamespaced
 	hrs := reconcile.NewHelmReleases(clients, builder.Helm, opts.Now)
 	return &Prepared{Clients: clients, Apply: am, Kustomizations: rec, HelmReleases: hrs, Tree: tree, Path: path, Revision: revision,
-		Sources: &reconcile.Sources{Client: clients.Dynamic, Now: opts.Now}, WorkTree: wt}, nil
+		Sources: &reconcile.Sources{Client: clients.Dynamic, Now: opts.Now}, WorkTree: wt, Now: opts.Now}, nil
 }
 
 // Run builds the tree and reconciles every Kustomization: those that depend on none of each other
@@ -152,6 +159,13 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	deps := dependencyIndexes(p.Tree, order)
+	if !opts.NoNotify {
+		n, err := startNotifier(ctx, p, opts)
+		if err != nil {
+			fmt.Fprintln(io.ErrOut, st.WarningLine(fmt.Sprintf("notifications off: %v", err)))
+		}
+		p.Notifier = n
+	}
 	names := make([]string, len(order))
 	for i, n := range order {
 		names[i] = n.Kustomization
@@ -186,6 +200,13 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 	markLocalSources(ctx, p, io, st)
+	if p.Notifier != nil {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyWait)
+		if err := p.Notifier.Wait(wctx); err != nil {
+			fmt.Fprintln(io.ErrOut, st.WarningLine(fmt.Sprintf("notifications still being sent after %s: not waited for", notifyWait)))
+		}
+		cancel()
+	}
 	summary(io, st, done, opts.Now().Sub(start))
 	if opts.Output == cmdutil.OutputJSON {
 		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, jsonResults(done)); err != nil {
@@ -274,6 +295,7 @@ func runNode(ctx context.Context, p *Prepared, n *build.Node, d *display, i int,
 	ks.Namespace, ks.Name = ns, name
 	res := p.Kustomizations.Reconcile(ctx, ks, p.Revision, n.Objects, n.Err)
 	report(d, i, st, res)
+	p.notifyKustomization(ctx, res)
 	return res, res.Err == nil
 }
 
@@ -288,6 +310,7 @@ func runHelmRelease(ctx context.Context, p *Prepared, n *build.Node, d *display,
 		chartErr = n.Err
 	}
 	res := p.HelmReleases.Reconcile(ctx, hr, n.Chart, n.ChartDigest, chartErr)
+	p.notifyHelmRelease(ctx, ns, name, res)
 	out := &reconcile.KustomizationResult{Kustomization: "HelmRelease/" + n.Kustomization, Revision: res.Revision,
 		ChangeSet: &engineapply.ChangeSet{}, Suspended: res.Suspended, Err: res.Err, Duration: res.Duration}
 	switch {

@@ -1,0 +1,111 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/crds/meta"
+	engineapply "github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/build"
+	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/notify"
+	"github.com/converge-gitops/converge/engine/reconcile"
+)
+
+// notifyWait bounds how long apply waits for notifications still being delivered at its end.
+const notifyWait = 10 * time.Second
+
+// startNotifier returns a notifier when the cluster has Alerts (listed once), else nil.
+func startNotifier(ctx context.Context, p *Prepared, opts *Options) (*notify.Notifier, error) {
+	store := &notify.ClusterStore{Dynamic: p.Clients.Dynamic, Core: p.Clients.Core, Mapper: p.Clients.Mapper}
+	has, err := store.HasAlerts(ctx)
+	if err != nil || !has {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	return &notify.Notifier{Store: store, Warnings: &events.Kubernetes{Client: p.Clients.Core, Host: host, Now: opts.Now},
+		Instance: "converge-apply", Now: opts.Now}, nil
+}
+
+// notifyKustomization sends a Kustomization's result as the agent reports it: a failure, or the
+// objects that changed.
+func (p *Prepared) notifyKustomization(ctx context.Context, res *reconcile.KustomizationResult) {
+	if p.Notifier == nil || res == nil || res.Suspended {
+		return
+	}
+	ns, name, _ := strings.Cut(res.Kustomization, "/")
+	ref := p.objectRef(ctx, kustomizev1.GroupVersion.WithResource("kustomizations"), kustomizev1.KustomizationKind, ns, name)
+	e := events.Event{Object: ref, Revision: res.Revision, Timestamp: p.now(), Controller: "kustomize-controller"}
+	var be *build.Error
+	switch {
+	case res.Err != nil && errors.As(res.Err, &be):
+		e.Severity, e.Reason, e.Message = events.SeverityError, kustomizev1.BuildFailedReason, res.Err.Error()
+	case res.Err != nil:
+		e.Severity, e.Reason, e.Message = events.SeverityError, kustomizev1.ReconciliationFailedReason, res.Err.Error()
+	case res.ChangeSet != nil && res.ChangeSet.Changed():
+		e.Severity, e.Reason, e.Message = events.SeverityInfo, kustomizev1.ReconciliationSucceededReason, changeSummary(res.ChangeSet, res.Revision)
+	default:
+		return
+	}
+	p.Notifier.Emit(ctx, e)
+}
+
+// notifyHelmRelease sends a HelmRelease's failure, or the Helm actions that succeeded.
+func (p *Prepared) notifyHelmRelease(ctx context.Context, ns, name string, res *reconcile.HelmReleaseResult) {
+	if p.Notifier == nil || res == nil || res.Suspended {
+		return
+	}
+	ref := p.objectRef(ctx, helmv2.GroupVersion.WithResource("helmreleases"), helmv2.HelmReleaseKind, ns, name)
+	e := events.Event{Object: ref, Revision: res.Revision, Timestamp: p.now(), Controller: "helm-controller"}
+	switch {
+	case res.Err != nil:
+		e.Severity, e.Reason, e.Message = events.SeverityError, meta.ReconciliationFailedReason, res.Err.Error()
+	case len(res.Actions) > 0:
+		e.Severity, e.Reason = events.SeverityInfo, meta.ReconciliationSucceededReason
+		e.Message = fmt.Sprintf("Helm %v succeeded for release %s with chart version %s", res.Actions, res.Release, res.Revision)
+	default:
+		return
+	}
+	p.Notifier.Emit(ctx, e)
+}
+
+// objectRef names the object with its UID when it can be read.
+func (p *Prepared) objectRef(ctx context.Context, gvr schema.GroupVersionResource, kind, ns, name string) corev1.ObjectReference {
+	ref := corev1.ObjectReference{Kind: kind, APIVersion: gvr.GroupVersion().String(), Namespace: ns, Name: name}
+	if u, err := p.Clients.Dynamic.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		ref.UID, ref.ResourceVersion = u.GetUID(), u.GetResourceVersion()
+	}
+	return ref
+}
+
+func (p *Prepared) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// changeSummary lists the objects that changed, one per line, as the agent's events do.
+func changeSummary(cs *engineapply.ChangeSet, revision string) string {
+	var b strings.Builder
+	for _, e := range cs.Entries {
+		if e.Action == engineapply.Unchanged || e.Action == engineapply.Skipped {
+			continue
+		}
+		fmt.Fprintf(&b, "%s %s\n", e.Subject, e.Action)
+	}
+	if b.Len() == 0 {
+		return "Applied revision: " + revision
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}

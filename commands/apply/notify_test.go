@@ -1,0 +1,114 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	buildcmd "github.com/converge-gitops/converge/commands/build"
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/notify"
+	"github.com/converge-gitops/converge/engine/source/git"
+)
+
+const notifyRevision = "main@sha1:0123456789012345678901234567890123456789"
+
+// TestApplyNotifies: with an Alert in the cluster, apply sends its Kustomization and HelmRelease
+// results to the Provider (a loopback server) before it exits; --no-notify sends nothing.
+func TestApplyNotifies(t *testing.T) {
+	root := t.TempDir()
+	copyTree(t, "../../testdata/example", root)
+	if _, errOut, code := runApply(t, root, "--install-crds"); code != 0 {
+		t.Fatalf("first apply failed:\n%s", errOut)
+	}
+
+	var mu sync.Mutex
+	var got []notify.Event
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond) // apply must wait for the delivery
+		b, _ := io.ReadAll(r.Body)
+		var e notify.Event
+		if err := json.Unmarshal(b, &e); err != nil {
+			t.Errorf("payload: %v", err)
+		}
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {name: push, namespace: flux-system}
+spec: {type: generic, address: %q}
+`, srv.URL))
+	cluster.ApplyYAML(t, `apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {name: push, namespace: flux-system}
+spec:
+  providerRef: {name: push}
+  eventSources:
+    - {kind: Kustomization, name: '*'}
+    - {kind: HelmRelease, name: '*', namespace: demo}
+`)
+	t.Cleanup(func() {
+		clients, _ := kube.New(cluster.Config)
+		_ = clients.Dynamic.Resource(notify.AlertsResource).Namespace("flux-system").Delete(context.Background(), "push", metav1.DeleteOptions{})
+	})
+	setVersion := func(n int) {
+		svc := fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata:\n  name: podinfo\n  annotations: {version: \"%d\"}\nspec:\n  selector:\n    app: podinfo\n  ports:\n    - port: 9898\n", n)
+		if err := os.WriteFile(filepath.Join(root, "apps/podinfo/service.yaml"), []byte(svc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	setVersion(2)
+	if errOut, code := applyNotify(t, root, true); code != 0 {
+		t.Fatalf("apply --no-notify failed:\n%s", errOut)
+	}
+	mu.Lock()
+	if len(got) != 0 {
+		t.Errorf("--no-notify sent %d notifications", len(got))
+	}
+	mu.Unlock()
+
+	setVersion(3)
+	if errOut, code := applyNotify(t, root, false); code != 0 {
+		t.Fatalf("apply failed:\n%s", errOut)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var apps bool
+	for _, e := range got {
+		if e.InvolvedObject.Kind == "Kustomization" && e.InvolvedObject.Name == "apps" && e.Reason == "ReconciliationSucceeded" &&
+			e.Metadata["revision"] == notifyRevision && e.InvolvedObject.UID != "" {
+			apps = true
+		}
+		if e.InvolvedObject.Name == "infrastructure" {
+			t.Errorf("unchanged Kustomization infrastructure notified: %+v", e)
+		}
+	}
+	if !apps {
+		t.Errorf("no ReconciliationSucceeded for apps delivered before apply exited: %+v", got)
+	}
+}
+
+func applyNotify(t *testing.T, root string, noNotify bool) (string, int) {
+	t.Helper()
+	ios, _, _, errOut := cmdutil.Test()
+	opts := &Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/demo"), Root: root, CacheDir: t.TempDir()},
+		Now: time.Now, Revision: func(*git.WorkTree) string { return notifyRevision }, Output: cmdutil.OutputTable,
+		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, NoNotify: noNotify}
+	err := Run(context.Background(), opts)
+	return errOut.String(), cmdutil.ExitCode(err, errOut)
+}
