@@ -23,6 +23,7 @@ import (
 	"github.com/converge-gitops/converge/commands/events"
 	"github.com/converge-gitops/converge/commands/export"
 	"github.com/converge-gitops/converge/commands/get"
+	"github.com/converge-gitops/converge/commands/images"
 	"github.com/converge-gitops/converge/commands/install"
 	"github.com/converge-gitops/converge/commands/logs"
 	"github.com/converge-gitops/converge/commands/push"
@@ -82,6 +83,7 @@ cluster (agent).`,
 		trace.NewCmdTrace(f),
 		logs.NewCmdLogs(f),
 		create.NewCmdCreate(f),
+		images.NewCmdImages(f),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd
