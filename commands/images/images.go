@@ -262,4 +262,3 @@ func commit(root string, res image.Result, opts *Options) (string, error) {
 	}
 	return h.String(), nil
 }
-
