@@ -1,12 +1,229 @@
 package create
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/crds/meta"
+	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
+	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
+	"github.com/converge-gitops/converge/engine/receiver"
 )
 
 // notificationCommands returns `create alert`, `create alert-provider` and `create receiver`.
 func notificationCommands(f *cmdutil.Factory) []*cobra.Command {
+	return []*cobra.Command{newCmdAlertProvider(f), newCmdAlert(f), newCmdReceiver(f)}
+}
+
+func objectMeta(f *cmdutil.Factory, name string, labels []string) (metav1.ObjectMeta, error) {
+	om := metav1.ObjectMeta{Name: name, Namespace: f.Namespace()}
+	for _, l := range labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return om, cmdutil.FlagErrorf("--label %q: want key=value", l)
+		}
+		if om.Labels == nil {
+			om.Labels = map[string]string{}
+		}
+		om.Labels[k] = v
+	}
+	return om, nil
+}
+
+// parseRef parses Kind/name or Kind/name.namespace (Flux's CLI form).
+func parseRef(flag, s string) (notificationv1.CrossNamespaceObjectReference, error) {
+	kind, rest, ok := strings.Cut(s, "/")
+	if !ok || kind == "" || rest == "" {
+		return notificationv1.CrossNamespaceObjectReference{}, cmdutil.FlagErrorf("--%s %q: want Kind/name or Kind/name.namespace", flag, s)
+	}
+	ref := notificationv1.CrossNamespaceObjectReference{Kind: kind, Name: rest}
+	if name, ns, ok := strings.Cut(rest, "."); ok && name != "" && ns != "" {
+		ref.Name, ref.Namespace = name, ns
+	}
+	return ref, nil
+}
+
+func newCmdAlertProvider(f *cmdutil.Factory) *cobra.Command {
+	var typ, channel, username, address, secretRef, certSecretRef, proxy string
+	var labels []string
+	var timeout metav1.Duration
+	cmd := &cobra.Command{
+		Use:   "alert-provider NAME",
+		Short: "Create or update a Provider: where and how alerts are sent",
+		Example: `  converge create alert-provider slack --type slack --channel general --secret-ref slack-url --export
+  converge create alert-provider github --type github --address https://github.com/org/fleet --secret-ref github-token`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if typ == "" {
+				return cmdutil.FlagErrorf("--type is required")
+			}
+			if address == "" && secretRef == "" && typ != notificationv1beta3.TelegramProvider {
+				return cmdutil.FlagErrorf("--address or --secret-ref (with an address key) is required")
+			}
+			om, err := objectMeta(f, args[0], labels)
+			if err != nil {
+				return err
+			}
+			p := &notificationv1beta3.Provider{
+				TypeMeta:   metav1.TypeMeta{APIVersion: notificationv1beta3.GroupVersion.String(), Kind: notificationv1beta3.ProviderKind},
+				ObjectMeta: om,
+				Spec: notificationv1beta3.ProviderSpec{Type: typ, Channel: channel, Username: username, Address: address, Proxy: proxy},
+			}
+			if secretRef != "" {
+				p.Spec.SecretRef = &meta.LocalObjectReference{Name: secretRef}
+			}
+			if certSecretRef != "" {
+				p.Spec.CertSecretRef = &meta.LocalObjectReference{Name: certSecretRef}
+			}
+			if timeout.Duration > 0 {
+				p.Spec.Timeout = &timeout
+			}
+			return common(f, cmd).emit(cmd.Context(), p)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&typ, "type", "", "provider type: generic, generic-hmac, slack, discord, msteams, googlechat, rocket, telegram, matrix, alertmanager, pagerduty, opsgenie, github, gitlab, gitea, bitbucket, ...")
+	fl.StringVar(&channel, "channel", "", "channel (Slack, Rocket), chat id (Telegram), room id (Matrix) or routing key (PagerDuty)")
+	fl.StringVar(&username, "username", "", "the name to post as")
+	fl.StringVar(&address, "address", "", "webhook URL or API address")
+	fl.StringVar(&secretRef, "secret-ref", "", "Secret with address, token, username/password or headers")
+	fl.StringVar(&certSecretRef, "cert-secret-ref", "", "Secret with the CA (ca.crt) to trust")
+	fl.StringVar(&proxy, "proxy", "", "HTTP(S) proxy URL")
+	fl.Var(durationFlag{&timeout}, "timeout-per-request", "timeout of each request to the provider (default 15s)")
+	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
+	return cmd
+}
+
+func newCmdAlert(f *cmdutil.Factory) *cobra.Command {
+	var providerRef, severity, summary string
+	var sources, inclusion, exclusion, labels, metadata []string
+	cmd := &cobra.Command{
+		Use:   "alert NAME",
+		Short: "Create or update an Alert: which events go to a Provider",
+		Example: `  converge create alert on-call --provider-ref slack --event-severity error \
+    --event-source 'Kustomization/*' --event-source 'HelmRelease/*.apps' --export`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if providerRef == "" {
+				return cmdutil.FlagErrorf("--provider-ref is required")
+			}
+			if len(sources) == 0 {
+				return cmdutil.FlagErrorf("at least one --event-source is required")
+			}
+			if severity != notificationv1beta3.EventSeverityInfo && severity != notificationv1beta3.EventSeverityError {
+				return cmdutil.FlagErrorf("--event-severity %q: want info or error", severity)
+			}
+			om, err := objectMeta(f, args[0], labels)
+			if err != nil {
+				return err
+			}
+			a := &notificationv1beta3.Alert{
+				TypeMeta:   metav1.TypeMeta{APIVersion: notificationv1beta3.GroupVersion.String(), Kind: notificationv1beta3.AlertKind},
+				ObjectMeta: om,
+				Spec: notificationv1beta3.AlertSpec{ProviderRef: meta.LocalObjectReference{Name: providerRef}, EventSeverity: severity,
+					InclusionList: inclusion, ExclusionList: exclusion, Summary: summary},
+			}
+			for _, s := range sources {
+				ref, err := parseRef("event-source", s)
+				if err != nil {
+					return err
+				}
+				a.Spec.EventSources = append(a.Spec.EventSources, ref)
+			}
+			for _, m := range metadata {
+				k, v, ok := strings.Cut(m, "=")
+				if !ok || k == "" {
+					return cmdutil.FlagErrorf("--event-metadata %q: want key=value", m)
+				}
+				if a.Spec.EventMetadata == nil {
+					a.Spec.EventMetadata = map[string]string{}
+				}
+				a.Spec.EventMetadata[k] = v
+			}
+			return common(f, cmd).emit(cmd.Context(), a)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&providerRef, "provider-ref", "", "the Provider (in the same namespace)")
+	fl.StringVar(&severity, "event-severity", "info", "info (every event) or error")
+	fl.StringArrayVar(&sources, "event-source", nil, "Kind/name or Kind/name.namespace, name may be '*' (repeatable)")
+	fl.StringArrayVar(&inclusion, "inclusion", nil, "only messages matching this regex (repeatable)")
+	fl.StringArrayVar(&exclusion, "exclusion", nil, "not messages matching this regex (repeatable)")
+	fl.StringArrayVar(&metadata, "event-metadata", nil, "key=value added to every notification (repeatable)")
+	fl.StringVar(&summary, "summary", "", "summary added to every notification")
+	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
+	return cmd
+}
+
+func newCmdReceiver(f *cmdutil.Factory) *cobra.Command {
+	var typ, secretRef string
+	var events, resources, labels []string
+	cmd := &cobra.Command{
+		Use:   "receiver NAME",
+		Short: "Create or update a Receiver: a webhook that reconciles objects at once",
+		Example: `  converge create receiver github --type github --event ping --event push \
+    --secret-ref webhook-token --resource GitRepository/flux-system --export`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !receiver.Supported(typ) {
+				return cmdutil.FlagErrorf("--type %q: want generic, generic-hmac, github, gitlab, bitbucket, harbor, dockerhub or quay", typ)
+			}
+			if secretRef == "" {
+				return cmdutil.FlagErrorf("--secret-ref is required")
+			}
+			if len(resources) == 0 {
+				return cmdutil.FlagErrorf("at least one --resource is required")
+			}
+			om, err := objectMeta(f, args[0], labels)
+			if err != nil {
+				return err
+			}
+			r := &notificationv1.Receiver{
+				TypeMeta:   metav1.TypeMeta{APIVersion: notificationv1.GroupVersion.String(), Kind: notificationv1.ReceiverKind},
+				ObjectMeta: om,
+				Spec: notificationv1.ReceiverSpec{Type: typ, Events: events, SecretRef: &meta.LocalObjectReference{Name: secretRef},
+					Resources: []notificationv1.ReceiverResource{}},
+			}
+			for _, s := range resources {
+				ref, err := parseRef("resource", s)
+				if err != nil {
+					return err
+				}
+				r.Spec.Resources = append(r.Spec.Resources, notificationv1.ReceiverResource{CrossNamespaceObjectReference: ref})
+			}
+			return common(f, cmd).emit(cmd.Context(), r)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&typ, "type", "", "receiver type: generic, generic-hmac, github, gitlab, bitbucket, harbor, dockerhub, quay")
+	fl.StringArrayVar(&events, "event", nil, "accepted event (e.g. push); none accepts all (repeatable)")
+	fl.StringArrayVar(&resources, "resource", nil, "object to reconcile: Kind/name or Kind/name.namespace (repeatable)")
+	fl.StringVar(&secretRef, "secret-ref", "", "Secret whose token key authenticates the calls and derives the webhook path")
+	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
+	return cmd
+}
+
+// durationFlag adapts a metav1.Duration to pflag.
+type durationFlag struct{ d *metav1.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil || f.d.Duration == 0 {
+		return ""
+	}
+	return f.d.Duration.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	var d metav1.Duration
+	if err := d.UnmarshalJSON([]byte(fmt.Sprintf("%q", s))); err != nil {
+		return err
+	}
+	*f.d = d
 	return nil
 }
+
+func (durationFlag) Type() string { return "duration" }

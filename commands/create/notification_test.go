@@ -1,0 +1,100 @@
+package create
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/converge-gitops/converge/commands/cmdutil"
+)
+
+// updateGolden rewrites the golden files with `go test -update` (when the package registers the flag)
+// or UPDATE_GOLDEN=1.
+func updateGolden() bool {
+	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
+		return true
+	}
+	return os.Getenv("UPDATE_GOLDEN") == "1"
+}
+
+func runCreate(t *testing.T, namespace string, args ...string) (string, string, int) {
+	t.Helper()
+	ios, _, out, errOut := cmdutil.Test()
+	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
+	if namespace != "" {
+		*f.KubeFlags.Namespace = namespace
+	}
+	cmd := NewCmdCreate(f)
+	cmd.SetArgs(args)
+	cmd.SetOut(out)
+	cmd.SetErr(errOut)
+	err := cmd.Execute()
+	return out.String(), errOut.String(), cmdutil.ExitCode(err, errOut)
+}
+
+func TestCreateNotificationExport(t *testing.T) {
+	tests := []struct {
+		golden    string
+		namespace string
+		args      []string
+	}{
+		{"alert-provider-slack.yaml", "", []string{"alert-provider", "slack", "--type", "slack", "--channel", "general", "--username", "flux",
+			"--secret-ref", "slack-url", "--export"}},
+		{"alert-provider-github.yaml", "apps", []string{"alert-provider", "github", "--type", "github", "--address", "https://github.com/org/fleet",
+			"--secret-ref", "github-token", "--cert-secret-ref", "ca", "--timeout-per-request", "30s", "--label", "team=platform", "--export"}},
+		{"alert.yaml", "", []string{"alert", "on-call", "--provider-ref", "slack", "--event-severity", "error",
+			"--event-source", "Kustomization/*", "--event-source", "HelmRelease/web.apps", "--inclusion", ".*failed.*",
+			"--exclusion", "^Dependencies", "--event-metadata", "cluster=prod", "--summary", "prod cluster", "--export"}},
+		{"receiver.yaml", "", []string{"receiver", "github", "--type", "github", "--event", "ping", "--event", "push",
+			"--secret-ref", "webhook-token", "--resource", "GitRepository/flux-system", "--resource", "Kustomization/apps.apps", "--export"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			out, errOut, code := runCreate(t, tt.namespace, tt.args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			p := filepath.Join("..", "..", "testdata", "notify", "create", tt.golden)
+			if updateGolden() {
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatalf("%v (UPDATE_GOLDEN=1 go test)", err)
+			}
+			if !bytes.Equal(want, []byte(out)) {
+				t.Errorf("output differs from %s (UPDATE_GOLDEN=1 go test):\n%s", p, out)
+			}
+		})
+	}
+}
+
+func TestCreateNotificationUsageErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"alert", "a", "--event-source", "Kustomization/*"}, "--provider-ref is required"},
+		{[]string{"alert", "a", "--provider-ref", "p"}, "--event-source"},
+		{[]string{"alert", "a", "--provider-ref", "p", "--event-source", "Kustomization"}, "want Kind/name"},
+		{[]string{"alert", "a", "--provider-ref", "p", "--event-source", "Kustomization/x", "--event-severity", "warn"}, "want info or error"},
+		{[]string{"alert-provider", "p", "--address", "https://x"}, "--type is required"},
+		{[]string{"alert-provider", "p", "--type", "slack"}, "--address or --secret-ref"},
+		{[]string{"receiver", "r", "--type", "gcr", "--secret-ref", "s", "--resource", "GitRepository/x"}, `--type "gcr"`},
+		{[]string{"receiver", "r", "--type", "github", "--resource", "GitRepository/x"}, "--secret-ref is required"},
+		{[]string{"receiver", "r", "--type", "github", "--secret-ref", "s"}, "--resource"},
+	} {
+		_, errOut, code := runCreate(t, "", append(tt.args, "--export")...)
+		if code < 2 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tt.args, code, errOut, tt.want)
+		}
+	}
+}
