@@ -71,7 +71,7 @@ func newCmdAlertProvider(f *cmdutil.Factory) *cobra.Command {
 			p := &notificationv1beta3.Provider{
 				TypeMeta:   metav1.TypeMeta{APIVersion: notificationv1beta3.GroupVersion.String(), Kind: notificationv1beta3.ProviderKind},
 				ObjectMeta: om,
-				Spec: notificationv1beta3.ProviderSpec{Type: typ, Channel: channel, Username: username, Address: address, Proxy: proxy},
+				Spec:       notificationv1beta3.ProviderSpec{Type: typ, Channel: channel, Username: username, Address: address, Proxy: proxy},
 			}
 			if secretRef != "" {
 				p.Spec.SecretRef = &meta.LocalObjectReference{Name: secretRef}
