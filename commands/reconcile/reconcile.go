@@ -39,9 +39,10 @@ waits until the agent (or Flux's controllers) reports it handled the request (st
 then prints the Ready condition. It fails (exit code 2) with the condition's message when Ready is False.`,
 		Example: `  converge reconcile kustomization apps --with-source
   converge reconcile source git flux-system -n flux-system
-  converge reconcile helmrelease podinfo -n apps --timeout 2m`,
+  converge reconcile helmrelease podinfo -n apps --timeout 2m
+  converge reconcile image repository podinfo`,
 	}
-	get.AddKindCommands(f, cmd, get.Reconcilable, func(spec get.KindCommand, kind inspect.Kind) *cobra.Command {
+	get.AddKindCommands(f, cmd, reconcilable(), func(spec get.KindCommand, kind inspect.Kind) *cobra.Command {
 		opts := &Options{IO: f.IO, Now: f.Now, Kind: kind, Client: client(f)}
 		c := &cobra.Command{
 			Use:   "NAME",
@@ -54,7 +55,7 @@ then prints the Ready condition. It fails (exit code 2) with the condition's mes
 				return Run(ctx, opts)
 			},
 		}
-		if spec.Parent != "source" {
+		if spec.Parent == "" {
 			c.Flags().BoolVar(&opts.WithSource, "with-source", false, "reconcile the source(s) first")
 		}
 		if kind.Kind == "HelmRelease" {
@@ -63,6 +64,14 @@ then prints the Ready condition. It fails (exit code 2) with the condition's mes
 		return c
 	})
 	return cmd
+}
+
+// reconcilable are the kinds the agent reconciles on request: get.Reconcilable and the image kinds with
+// an interval (an ImagePolicy follows its ImageRepository).
+func reconcilable() []get.KindCommand {
+	return append(append([]get.KindCommand{}, get.Reconcilable...),
+		get.KindCommand{Parent: "image", Use: "repository", Kind: "imagerepositories"},
+		get.KindCommand{Parent: "image", Use: "update", Kind: "imageupdateautomations"})
 }
 
 func client(f *cmdutil.Factory) func() (dynamic.Interface, error) {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,5 +230,41 @@ spec: {interval: 1h, suspend: %v, chart: {spec: {chart: podinfo, sourceRef: {kin
 	}
 	if _, err = run(t, time.Minute, "source", "git", "nope", "-n", ns); err == nil || !strings.Contains(err.Error(), "GitRepository releases/nope not found") {
 		t.Errorf("missing object: %v", err)
+	}
+}
+
+// `reconcile image repository` asks the agent for a scan and reports its result; a scan that fails
+// (nothing listens at the registry address) fails the command with the Ready message.
+func TestReconcileImageRepository(t *testing.T) {
+	const ns = "images"
+	namespace(t, ns)
+	reg := sourcetest.StartRegistry(t, "")
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crane.Push(img, reg.Host+"/org/app:1.0.0", crane.Insecure); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t)
+	for name, host := range map[string]string{"app": reg.Host, "dead": fmt.Sprintf("127.0.0.1:%d", sourcetest.FreePort(t))} {
+		cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: %s, namespace: %s}
+spec: {image: %s/org/app, interval: 1h, insecure: true, timeout: 5s}`, name, ns, host))
+	}
+	errOut, err := run(t, time.Minute, "image", "repository", "app", "-n", ns)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "ImageRepository annotated") || !strings.Contains(errOut, "✔") {
+		t.Errorf("stderr:\n%s", errOut)
+	}
+	_, err = run(t, time.Minute, "image", "repository", "dead", "-n", ns)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("unreachable registry: %v", err)
+	}
+	if _, err := run(t, time.Minute, "image", "update", "nope", "-n", ns); err == nil || !strings.Contains(err.Error(), "ImageUpdateAutomation images/nope not found") {
+		t.Errorf("missing automation: %v", err)
 	}
 }
