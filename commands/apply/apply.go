@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	engineapply "github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/build"
+	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/notify"
@@ -43,6 +45,8 @@ type Options struct {
 	Concurrent int
 	// NoNotify turns off the notifications to the Providers of the cluster's Alerts.
 	NoNotify bool
+	// NoEvents turns off the core/v1 Events recorded on the Kustomizations and HelmReleases.
+	NoEvents bool
 }
 
 // NewCmdApply returns the apply command.
@@ -79,6 +83,7 @@ what left the inventory, wait for health, and write the Kustomization's status.`
 	fl.BoolVar(&opts.InstallCRDs, "install-crds", false, "install or upgrade the Flux CRDs first")
 	fl.IntVar(&opts.Concurrent, "concurrent", 4, "how many independent Kustomizations to reconcile at once")
 	fl.BoolVar(&opts.NoNotify, "no-notify", false, "do not send the reconcile events to the Providers of the cluster's Alerts")
+	fl.BoolVar(&opts.NoEvents, "no-events", false, "do not record the reconcile results as Kubernetes Events on the Flux objects")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON)
 	return cmd
 }
@@ -96,7 +101,9 @@ type Prepared struct {
 	Revision       string
 	// Notifier, when set, sends each result to the Alerts' Providers.
 	Notifier *notify.Notifier
-	Now      func() time.Time
+	// Events, when set, records each result as a core/v1 Event on its object, as the agent does.
+	Events events.Sink
+	Now    func() time.Time
 }
 
 // Prepare connects to the cluster, checks (or installs) the CRDs and builds the tree.
@@ -159,6 +166,10 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	deps := dependencyIndexes(p.Tree, order)
+	if !opts.NoEvents {
+		host, _ := os.Hostname()
+		p.Events = &events.Kubernetes{Client: p.Clients.Core, Host: host, Now: opts.Now}
+	}
 	if !opts.NoNotify {
 		n, err := startNotifier(ctx, p, opts)
 		if err != nil {

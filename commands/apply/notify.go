@@ -40,7 +40,7 @@ func startNotifier(ctx context.Context, p *Prepared, opts *Options) (*notify.Not
 // notifyKustomization sends a Kustomization's result as the agent reports it: a failure, or the
 // objects that changed.
 func (p *Prepared) notifyKustomization(ctx context.Context, res *reconcile.KustomizationResult) {
-	if p.Notifier == nil || res == nil || res.Suspended {
+	if (p.Notifier == nil && p.Events == nil) || res == nil || res.Suspended {
 		return
 	}
 	ns, name, _ := strings.Cut(res.Kustomization, "/")
@@ -57,12 +57,12 @@ func (p *Prepared) notifyKustomization(ctx context.Context, res *reconcile.Kusto
 	default:
 		return
 	}
-	p.Notifier.Emit(ctx, e)
+	p.emit(ctx, e)
 }
 
 // notifyHelmRelease sends a HelmRelease's failure, or the Helm actions that succeeded.
 func (p *Prepared) notifyHelmRelease(ctx context.Context, ns, name string, res *reconcile.HelmReleaseResult) {
-	if p.Notifier == nil || res == nil || res.Suspended {
+	if (p.Notifier == nil && p.Events == nil) || res == nil || res.Suspended {
 		return
 	}
 	ref := p.objectRef(ctx, helmv2.GroupVersion.WithResource("helmreleases"), helmv2.HelmReleaseKind, ns, name)
@@ -76,7 +76,17 @@ func (p *Prepared) notifyHelmRelease(ctx context.Context, ns, name string, res *
 	default:
 		return
 	}
-	p.Notifier.Emit(ctx, e)
+	p.emit(ctx, e)
+}
+
+// emit records e as a Kubernetes Event and sends it to the matching Alerts.
+func (p *Prepared) emit(ctx context.Context, e events.Event) {
+	if p.Events != nil {
+		p.Events.Emit(ctx, e)
+	}
+	if p.Notifier != nil {
+		p.Notifier.Emit(ctx, e)
+	}
 }
 
 // objectRef names the object with its UID when it can be read.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,6 +101,26 @@ spec:
 	}
 	if !apps {
 		t.Errorf("no ReconciliationSucceeded for apps delivered before apply exited: %+v", got)
+	}
+
+	clients, err := kube.New(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := clients.Core.CoreV1().Events("flux-system").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := false
+	for _, ev := range evs.Items {
+		if ev.InvolvedObject.Kind == "Kustomization" && ev.InvolvedObject.Name == "apps" && ev.Reason == "ReconciliationSucceeded" &&
+			ev.Type == "Normal" && strings.Contains(ev.Message, "Service/demo/podinfo configured") &&
+			ev.Annotations["kustomize.toolkit.fluxcd.io/revision"] == notifyRevision {
+			recorded = true
+		}
+	}
+	if !recorded {
+		t.Errorf("no core/v1 Event ReconciliationSucceeded recorded on Kustomization apps; events: %+v", evs.Items)
 	}
 }
 
