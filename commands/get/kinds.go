@@ -36,13 +36,13 @@ var (
 	// Suspendable also covers the notification and image kinds that have spec.suspend.
 	Suspendable = append(append([]KindCommand{}, Reconcilable...),
 		KindCommand{Use: "alert", Aliases: []string{"alerts"}, Kind: "alerts"},
+		KindCommand{Use: "alert-provider", Aliases: []string{"provider", "providers"}, Kind: "providers"},
 		KindCommand{Use: "receiver", Aliases: []string{"receivers"}, Kind: "receivers"},
 		KindCommand{Parent: "image", Use: "repository", Kind: "imagerepositories"},
 		KindCommand{Parent: "image", Use: "update", Kind: "imageupdateautomations"},
 	)
 	// Exportable is every kind users write.
 	Exportable = append(append([]KindCommand{}, Suspendable...),
-		KindCommand{Use: "alert-provider", Aliases: []string{"provider", "providers"}, Kind: "providers"},
 		KindCommand{Parent: "image", Use: "policy", Kind: "imagepolicies"},
 	)
 )

@@ -126,7 +126,7 @@ func Run(ctx context.Context, opts *Options) error {
 			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(opts.Kind.Kind+" resumed"))
 		}
 	}
-	if opts.Suspend || !opts.Wait {
+	if opts.Suspend || !opts.Wait || !reconciled(opts.Kind) {
 		return nil
 	}
 	var errs []error
@@ -137,4 +137,10 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reconciled tells whether the agent records handling a request on objects of kind: Alerts and Providers
+// (notification v1beta3) have no status, so a resume has nothing to wait for.
+func reconciled(kind inspect.Kind) bool {
+	return kind.Kind != "Alert" && kind.Kind != "Provider"
 }

@@ -133,3 +133,44 @@ spec: {interval: 1h, path: ./, prune: true, sourceRef: {kind: GitRepository, nam
 		t.Errorf("missing: %v", err)
 	}
 }
+
+// Providers have no status to wait for: resume (waiting by default) returns once spec.suspend is cleared.
+func TestSuspendResumeAlertProvider(t *testing.T) {
+	ctx := context.Background()
+	const ns = "suspend-provider"
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	providers := dyn.Resource(inspect.Kinds["providers"].Resource).Namespace(ns)
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(`apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {name: slack, namespace: `+ns+`}
+spec: {type: generic, address: "http://127.0.0.1:1/"}`), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := providers.Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, suspend := range []bool{true, false} {
+		verb := map[bool]string{true: "suspend", false: "resume"}[suspend]
+		errOut, err := run(t, suspend, "alert-provider", "slack", "-n", ns)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", verb, err, errOut)
+		}
+		got, err := providers.Get(ctx, "slack", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, _, _ := unstructured.NestedBool(got.Object, "spec", "suspend"); s != suspend {
+			t.Errorf("after %s: spec.suspend=%v", verb, s)
+		}
+		if strings.Contains(errOut, "waiting for") {
+			t.Errorf("%s waited for a Provider reconciliation:\n%s", verb, errOut)
+		}
+	}
+}
