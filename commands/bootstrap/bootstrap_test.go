@@ -22,9 +22,17 @@ import (
 	"github.com/converge-gitops/converge/engine/testenv"
 )
 
-var cluster *testenv.Cluster
+var (
+	cluster *testenv.Cluster
+	// gitea is a real Gitea server, started by the first test that needs it.
+	gitea sourcetest.SharedGitea
+)
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &cluster)) }
+func TestMain(m *testing.M) {
+	code := testenv.Main(m, &cluster)
+	gitea.Stop()
+	os.Exit(code)
+}
 
 func run(t *testing.T, stdin string, args ...string) (string, string, error) {
 	t.Helper()
@@ -192,5 +200,55 @@ func TestProviderFlagErrors(t *testing.T) {
 	t.Setenv("GITEA_TOKEN", "tok")
 	if _, _, err := run(t, "", "gitea", "--owner", "me", "--repository", "fleet"); err == nil || !strings.Contains(err.Error(), "gitea has no public service: set --hostname") {
 		t.Errorf("gitea without --hostname: %v", err)
+	}
+}
+
+// TestProviderGitea runs `converge bootstrap gitea` against a real Gitea server given as --hostname with
+// an http:// scheme: a wrong $GITEA_TOKEN is a clear failure; then the user's public repository is
+// created, the manifests pushed and a read-write deploy key registered; a re-run changes nothing.
+func TestProviderGitea(t *testing.T) {
+	g := gitea.Get(t)
+	ctx := context.Background()
+	args := []string{"gitea", "--owner", g.Admin, "--personal", "--repository", "cmd-fleet", "--private=false", "--hostname", g.URL,
+		"--read-write-key", "--path", "clusters/dev", "--wait=false", "-n", "cmd-gitea"}
+
+	t.Setenv("GITEA_TOKEN", "not-a-token")
+	if _, errOut, err := run(t, "", args...); err == nil || !strings.Contains(errOut, "✗ repository "+g.Admin+"/cmd-fleet: the API token was refused") ||
+		!strings.Contains(err.Error(), "401") {
+		t.Errorf("wrong token: %v\n%s", err, errOut)
+	}
+
+	t.Setenv("GITEA_TOKEN", g.Token)
+	_, errOut, err := run(t, "", args...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	for _, want := range []string{"✔ repository " + g.Admin + "/cmd-fleet created", "✔ committed \"Add converge sync manifests\"",
+		"✔ deploy key \"converge-cmd-gitea-main-./clusters/dev\" registered (read-write)", "✔ bootstrap finished\n"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	var repo struct {
+		Private bool `json:"private"`
+	}
+	var keys []struct {
+		ReadOnly bool `json:"read_only"`
+	}
+	full := "/repos/" + g.Admin + "/cmd-fleet"
+	if err := g.API(ctx, g.Token, "GET", full, nil, &repo); err != nil || repo.Private {
+		t.Errorf("repository: private %v, %v", repo.Private, err)
+	}
+	if err := g.API(ctx, g.Token, "GET", full+"/keys", nil, &keys); err != nil || len(keys) != 1 || keys[0].ReadOnly {
+		t.Errorf("deploy keys %+v, %v", keys, err)
+	}
+
+	_, errOut, err = run(t, "", args...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "✔ repository "+g.Admin+"/cmd-fleet exists") || strings.Contains(errOut, "registered") ||
+		!strings.Contains(errOut, "✔ bootstrap finished: nothing changed") {
+		t.Errorf("second run:\n%s", errOut)
 	}
 }

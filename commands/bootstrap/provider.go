@@ -64,7 +64,7 @@ HTTPS with the token instead. Then as `+"`converge bootstrap git`"+`.`, name, to
 	fl.StringVar(&ro.Name, "repository", "", "the repository name")
 	fl.BoolVar(&ro.Personal, "personal", false, "the owner is the token's user, not an organization or group")
 	fl.BoolVar(&ro.Private, "private", true, "create the repository private")
-	fl.StringVar(&opts.Hostname, "hostname", "", "the provider's host, for self-hosted servers")
+	fl.StringVar(&opts.Hostname, "hostname", "", "the provider's host, for self-hosted servers: HOST[:PORT] (HTTPS), or http://HOST[:PORT] for a server without TLS")
 	fl.StringVar(&opts.APIURL, "api-url", "", "the API root (default from --hostname: https://HOST/api/v3 for GitHub Enterprise, /api/v4 for GitLab, /api/v1 for Gitea)")
 	fl.BoolVar(&opts.Provider.ReadWriteKey, "read-write-key", false, "register the deploy key with write access (image automation)")
 	fl.BoolVar(&opts.Provider.TokenAuth, "token-auth", false, "the cluster fetches over HTTPS with the token instead of an SSH deploy key")

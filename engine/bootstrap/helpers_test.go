@@ -26,7 +26,11 @@ import (
 	"github.com/converge-gitops/converge/engine/testenv"
 )
 
-var cluster *testenv.Cluster
+var (
+	cluster *testenv.Cluster
+	// gitea is the real Gitea server the Gitea provider tests share, started by the first of them.
+	gitea sourcetest.SharedGitea
+)
 
 // TestMain starts one control plane, except when fuzzing: FuzzCleanPath needs none, and every fuzz worker
 // process would otherwise start its own.
@@ -38,7 +42,9 @@ func TestMain(m *testing.M) {
 	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
 		os.Exit(m.Run())
 	}
-	os.Exit(testenv.Main(m, &cluster))
+	code := testenv.Main(m, &cluster)
+	gitea.Stop()
+	os.Exit(code)
 }
 
 func clients(t testing.TB) *kube.Clients {

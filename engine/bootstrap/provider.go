@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/converge-gitops/converge/engine/kube"
 )
 
@@ -27,11 +29,11 @@ const (
 // Provider talks to a Git hosting API: it creates the repository when missing and registers deploy keys.
 // Only these endpoints are used:
 //
-//	GitHub: GET /repos/{owner}/{repo}, POST /user/repos | /orgs/{org}/repos,
-//	        GET and POST /repos/{owner}/{repo}/keys
-//	Gitea:  the same under /api/v1 (POST /api/v1/user/repos | /api/v1/orgs/{org}/repos)
+//	GitHub: GET /repos/{owner}/{repo}, POST /user/repos | /orgs/{org}/repos, GET /user (personal),
+//	        GET (paged) and POST /repos/{owner}/{repo}/keys
+//	Gitea:  the same under /api/v1, the keys listed with ?fingerprint=
 //	GitLab: GET /api/v4/projects/{owner%2Frepo}, GET /api/v4/namespaces/{owner}, POST /api/v4/projects,
-//	        GET and POST /api/v4/projects/{id}/deploy_keys
+//	        GET /api/v4/user (personal), GET (paged) and POST /api/v4/projects/{id}/deploy_keys
 type Provider struct {
 	Kind ProviderKind
 	// BaseURL is the API root: https://api.github.com, https://HOST/api/v3 (GitHub Enterprise),
@@ -41,24 +43,36 @@ type Provider struct {
 	Client  *http.Client
 }
 
-// DefaultAPIURL returns the API root for a provider on hostname ("" is the public service).
+// DefaultAPIURL returns the API root for a provider on hostname: HOST[:PORT] over HTTPS, or with an
+// explicit http:// or https:// scheme ("" is the public service).
 func DefaultAPIURL(kind ProviderKind, hostname string) (string, error) {
+	scheme := "https"
+	if sc, rest, ok := strings.Cut(hostname, "://"); ok {
+		if sc != "http" && sc != "https" {
+			return "", fmt.Errorf("hostname %q: unsupported scheme %q, want http or https", hostname, sc)
+		}
+		scheme, hostname = sc, rest
+	}
+	hostname = strings.TrimSuffix(hostname, "/")
+	if strings.Contains(hostname, "/") {
+		return "", fmt.Errorf("hostname %q: want HOST[:PORT], without a path (give the API root as the API URL instead)", hostname)
+	}
 	switch kind {
 	case GitHub:
 		if hostname == "" || hostname == "github.com" {
 			return "https://api.github.com", nil
 		}
-		return "https://" + hostname + "/api/v3", nil
+		return scheme + "://" + hostname + "/api/v3", nil
 	case GitLab:
 		if hostname == "" {
 			hostname = "gitlab.com"
 		}
-		return "https://" + hostname + "/api/v4", nil
+		return scheme + "://" + hostname + "/api/v4", nil
 	case Gitea:
 		if hostname == "" {
 			return "", errors.New("gitea has no public service: set --hostname")
 		}
-		return "https://" + hostname + "/api/v1", nil
+		return scheme + "://" + hostname + "/api/v1", nil
 	}
 	return "", fmt.Errorf("unknown provider %q", kind)
 }
@@ -89,7 +103,11 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.Status, strings.TrimSpace(e.Body))
+	msg := fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.Status, strings.TrimSpace(e.Body))
+	if e.Status == http.StatusUnauthorized {
+		msg = "the API token was refused (wrong, expired or revoked): " + msg
+	}
+	return msg
 }
 
 func (p *Provider) do(ctx context.Context, method, path string, body, out any) error {
@@ -168,9 +186,15 @@ func (p *Provider) EnsureRepository(ctx context.Context, o RepositoryOptions) (*
 	if isNotFound(err) {
 		path := "/orgs/" + url.PathEscape(o.Owner) + "/repos"
 		if o.Personal {
+			if err := p.checkTokenUser(ctx, o.Owner); err != nil {
+				return nil, fmt.Errorf("repository %s: %w", full, err)
+			}
 			path = "/user/repos"
 		}
 		err = p.do(ctx, http.MethodPost, path, map[string]any{"name": o.Name, "private": o.Private, "auto_init": true}, &r)
+		if !o.Personal && isNotFound(err) {
+			err = fmt.Errorf("organization %s not found, or the token cannot see it (for a user's repository, bootstrap it as personal): %w", o.Owner, err)
+		}
 		created = true
 	}
 	if err != nil {
@@ -194,7 +218,11 @@ func (p *Provider) ensureGitLabProject(ctx context.Context, o RepositoryOptions)
 			visibility = "private"
 		}
 		body := map[string]any{"name": o.Name, "path": o.Name, "visibility": visibility, "initialize_with_readme": true}
-		if !o.Personal {
+		if o.Personal {
+			if err := p.checkTokenUser(ctx, o.Owner); err != nil {
+				return nil, fmt.Errorf("project %s: %w", full, err)
+			}
+		} else {
 			var ns struct {
 				ID int64 `json:"id"`
 			}
@@ -212,6 +240,63 @@ func (p *Provider) ensureGitLabProject(ctx context.Context, o RepositoryOptions)
 	return &Repository{ID: fmt.Sprint(r.ID), SSHURL: r.SSHURL, CloneURL: r.CloneURL, Created: created}, nil
 }
 
+// checkTokenUser makes sure a personal repository is created for owner: the API creates it for the
+// token's user, whoever owner is (GET /user).
+func (p *Provider) checkTokenUser(ctx context.Context, owner string) error {
+	var u struct {
+		Login    string `json:"login"`    // GitHub, Gitea
+		Username string `json:"username"` // GitLab
+	}
+	if err := p.do(ctx, http.MethodGet, "/user", nil, &u); err != nil {
+		return fmt.Errorf("finding the token's user: %w", err)
+	}
+	name := u.Login
+	if p.Kind == GitLab {
+		name = u.Username
+	}
+	if !strings.EqualFold(name, owner) {
+		return fmt.Errorf("a personal repository is created for the token's user, and the token is %s's, not %s's", name, owner)
+	}
+	return nil
+}
+
+// deployKeys lists the repository's deploy keys that may match publicKey: Gitea filters by fingerprint,
+// GitHub and GitLab are read page by page (100 a page; a repository used by many clusters has many keys).
+func (p *Provider) deployKeys(ctx context.Context, path, publicKey string) ([]string, error) {
+	var out []string
+	if p.Kind == Gitea {
+		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(publicKey))
+		if err != nil {
+			return nil, fmt.Errorf("deploy key: %w", err)
+		}
+		var keys []struct {
+			Key string `json:"key"`
+		}
+		if err := p.do(ctx, http.MethodGet, path+"?fingerprint="+url.QueryEscape(ssh.FingerprintSHA256(pk)), nil, &keys); err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			out = append(out, k.Key)
+		}
+		return out, nil
+	}
+	const perPage = 100
+	for page := 1; ; page++ {
+		var keys []struct {
+			Key string `json:"key"`
+		}
+		if err := p.do(ctx, http.MethodGet, fmt.Sprintf("%s?per_page=%d&page=%d", path, perPage, page), nil, &keys); err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			out = append(out, k.Key)
+		}
+		if len(keys) < perPage {
+			return out, nil
+		}
+	}
+}
+
 // EnsureDeployKey registers publicKey (authorized_keys form) on the repository under title, read-only
 // unless readWrite, when no deploy key with the same key exists. It reports whether it added one.
 func (p *Provider) EnsureDeployKey(ctx context.Context, o RepositoryOptions, repo *Repository, title, publicKey string, readWrite bool) (bool, error) {
@@ -219,15 +304,13 @@ func (p *Provider) EnsureDeployKey(ctx context.Context, o RepositoryOptions, rep
 	if p.Kind == GitLab {
 		path = "/projects/" + repo.ID + "/deploy_keys"
 	}
-	var keys []struct {
-		Key string `json:"key"`
-	}
-	if err := p.do(ctx, http.MethodGet, path, nil, &keys); err != nil {
+	keys, err := p.deployKeys(ctx, path, publicKey)
+	if err != nil {
 		return false, fmt.Errorf("listing deploy keys: %w", err)
 	}
 	want := keyMaterial(publicKey)
 	for _, k := range keys {
-		if keyMaterial(k.Key) == want {
+		if keyMaterial(k) == want {
 			return false, nil
 		}
 	}

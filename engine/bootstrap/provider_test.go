@@ -21,9 +21,11 @@ import (
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
-// fakeProviderAPI is a test server implementing exactly the GitHub, Gitea and GitLab endpoints Provider
-// uses (not a real provider), over real Git servers: repositories it creates are bare repositories that
-// git http-backend (HTTPS pushes with the token) and the SSH server (deploy keys) serve.
+// fakeProviderAPI is a FAKE: a test server implementing exactly the GitHub and GitLab endpoints Provider
+// uses, because no real GitHub or GitLab API server can run here (Gitea can: the Gitea provider is tested
+// against a real Gitea in provider_gitea_test.go). Under it are real Git servers: repositories it creates
+// are bare repositories that git http-backend (HTTPS pushes with the token) and the SSH server (deploy
+// keys) serve.
 type fakeProviderAPI struct {
 	*httptest.Server
 	kind  ProviderKind
@@ -53,7 +55,7 @@ func startFakeProviderAPI(t *testing.T, kind ProviderKind, token string) *fakePr
 
 // APIURL is the root Provider.BaseURL points at.
 func (f *fakeProviderAPI) APIURL() string {
-	return f.URL + map[ProviderKind]string{GitHub: "/api/v3", Gitea: "/api/v1", GitLab: "/api/v4"}[f.kind]
+	return f.URL + map[ProviderKind]string{GitHub: "/api/v3", GitLab: "/api/v4"}[f.kind]
 }
 
 func (f *fakeProviderAPI) Calls() []string {
@@ -84,7 +86,7 @@ func (f *fakeProviderAPI) repoJSON(full string) map[string]any {
 	if f.kind == GitLab {
 		return map[string]any{"id": len(full), "ssh_url_to_repo": f.ssh.URL(full), "http_url_to_repo": f.git.URL + "/" + full + ".git"}
 	}
-	// GitHub and Gitea answer scp-like SSH addresses for port 22; a non-standard port comes as ssh://.
+	// GitHub answers scp-like SSH addresses for port 22; a non-standard port comes as ssh://.
 	return map[string]any{"id": len(full), "ssh_url": f.ssh.URL(full), "clone_url": f.git.URL + "/" + full + ".git"}
 }
 
@@ -93,7 +95,7 @@ func (f *fakeProviderAPI) serve(t *testing.T, w http.ResponseWriter, r *http.Req
 	defer f.mu.Unlock()
 	path := r.URL.EscapedPath()
 	f.calls = append(f.calls, r.Method+" "+path)
-	auth := map[ProviderKind]string{GitHub: "Bearer " + f.token, Gitea: "token " + f.token}[f.kind]
+	auth := "Bearer " + f.token
 	if (f.kind == GitLab && r.Header.Get("PRIVATE-TOKEN") != f.token) || (f.kind != GitLab && r.Header.Get("Authorization") != auth) {
 		http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
 		return
@@ -114,6 +116,9 @@ func (f *fakeProviderAPI) serve(t *testing.T, w http.ResponseWriter, r *http.Req
 	p := strings.TrimPrefix(path, prefix)
 	seg := strings.Split(strings.Trim(p, "/"), "/")
 	switch {
+	case r.Method == http.MethodGet && p == "/user":
+		reply(200, map[string]any{"login": "me", "username": "me"})
+		return
 	case f.kind != GitLab && r.Method == http.MethodGet && len(seg) == 3 && seg[0] == "repos":
 		if full := seg[1] + "/" + seg[2]; f.exists(full) {
 			reply(200, f.repoJSON(full))
@@ -235,14 +240,15 @@ func TestRunProviderGitHub(t *testing.T) {
 }
 
 // TestProviderAPIs: repository creation in an organization or group, deploy keys added once, with the
-// GitLab and Gitea shapes of the API (the fake named above), and the URL forms providers return.
+// GitLab and GitHub shapes of the API (the fake above: no real server of theirs runs here), and the URL
+// forms providers return.
 func TestProviderAPIs(t *testing.T) {
 	ctx := context.Background()
 	kp, err := GenerateKey(KeyED25519)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range []ProviderKind{Gitea, GitLab, GitHub} {
+	for _, kind := range []ProviderKind{GitLab, GitHub} {
 		t.Run(string(kind), func(t *testing.T) {
 			api := startFakeProviderAPI(t, kind, "tok")
 			p := &Provider{Kind: kind, BaseURL: api.APIURL(), Token: "tok"}
@@ -284,12 +290,16 @@ func TestProviderAPIs(t *testing.T) {
 	}{
 		{GitHub, "", "https://api.github.com"}, {GitHub, "ghe.example.com", "https://ghe.example.com/api/v3"},
 		{GitLab, "", "https://gitlab.com/api/v4"}, {Gitea, "git.example.com", "https://git.example.com/api/v1"},
+		{Gitea, "http://127.0.0.1:3000", "http://127.0.0.1:3000/api/v1"}, {GitLab, "https://gitlab.example.com/", "https://gitlab.example.com/api/v4"},
+		{GitHub, "http://ghe.internal:8080", "http://ghe.internal:8080/api/v3"},
 	} {
 		if got, err := DefaultAPIURL(tc.kind, tc.host); err != nil || got != tc.want {
 			t.Errorf("DefaultAPIURL(%s, %q) = %q, %v", tc.kind, tc.host, got, err)
 		}
 	}
-	if _, err := DefaultAPIURL(Gitea, ""); err == nil {
-		t.Error("gitea without hostname")
+	for _, host := range []string{"", "ftp://git.example.com", "git.example.com/gitea"} {
+		if _, err := DefaultAPIURL(Gitea, host); err == nil {
+			t.Errorf("gitea with hostname %q: no error", host)
+		}
 	}
 }
