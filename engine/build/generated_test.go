@@ -8,10 +8,16 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/chart"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/manifest"
 )
+
 
 const monorepo = "../../testdata/generator/monorepo"
 
@@ -108,5 +114,84 @@ func TestBuildTreeArtifactGeneratorErrors(t *testing.T) {
 				t.Errorf("infrastructure built from a generator that failed")
 			}
 		}
+	}
+}
+
+type noCharts struct{}
+
+func (noCharts) ResolveChart(_ context.Context, hr *helmv2.HelmRelease, _ map[string]runtime.Object) (*chart.Chart, string, error) {
+	return nil, "", fmt.Errorf("HelmRelease %s/%s: the chart should have come from the generator", hr.Namespace, hr.Name)
+}
+
+// TestBuildTreeGeneratedChart: a HelmRelease whose chartRef names a generated ExternalArtifact renders
+// the chart generated from the tree's own files, its version tracking the artifact digest.
+func TestBuildTreeGeneratedChart(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(monorepo)); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, data string) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("charts/hello/Chart.yaml", "apiVersion: v2\nname: hello\nversion: 1.0.0\n")
+	write("charts/hello/values.yaml", "greeting: hello\n")
+	write("charts/hello/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  greeting: {{ .Values.greeting }}\n  chart: {{ .Chart.Version }}\n")
+	write("values/staging.yaml", "greeting: hi from staging\n")
+	write("clusters/staging/hello.yaml", `apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata: {name: charts, namespace: flux-system}
+spec:
+  sources:
+    - {alias: repo, kind: GitRepository, name: flux-system}
+  artifacts:
+    - name: hello-chart
+      copy:
+        - {from: "@repo/charts/hello/**", to: "@artifact/"}
+        - {from: "@repo/values/staging.yaml", to: "@artifact/values.yaml", strategy: Merge}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: hello, namespace: mono}
+spec:
+  interval: 1h
+  chartRef: {kind: ExternalArtifact, name: hello-chart, namespace: flux-system}
+`)
+	dec, err := manifest.NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Builder{Strict: true}
+	b.Helm = &helm.Renderer{KustomizeLock: b.KustomizeLock()}
+	tree, err := b.BuildTree(context.Background(), dec, TreeOptions{Root: root, Path: "clusters/staging", Sources: dirSources{}, Charts: noCharts{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, n := range tree.Nodes {
+		if n.Kind != KindHelmRelease {
+			continue
+		}
+		found = true
+		if n.ChartDigest == "" || !strings.HasPrefix(n.Chart.Metadata.Version, "1.0.0+") {
+			t.Errorf("chart version %s, digest %q: want the artifact digest tracked", n.Chart.Metadata.Version, n.ChartDigest)
+		}
+		if len(n.Objects) != 1 {
+			t.Fatalf("%d objects", len(n.Objects))
+		}
+		data, _, _ := unstructured.NestedStringMap(n.Objects[0].Object, "data")
+		if data["greeting"] != "hi from staging" {
+			t.Errorf("rendered %v", data)
+		}
+	}
+	if !found {
+		t.Error("no HelmRelease node")
 	}
 }
