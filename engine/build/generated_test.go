@@ -18,7 +18,6 @@ import (
 	"github.com/converge-gitops/converge/engine/manifest"
 )
 
-
 const monorepo = "../../testdata/generator/monorepo"
 
 // TestBuildTreeArtifactGenerator: a cluster folder declaring an ArtifactGenerator that slices the
