@@ -14,6 +14,10 @@ if [ -x "$out/gitea" ] && [ -e "$out/options" ] && [ "$(cat "$out/.stamp" 2>/dev
   exit 0
 fi
 
+if ! command -v "${CC:-gcc}" >/dev/null; then
+  echo "hack/gitea.sh: Gitea's SQLite driver needs a C compiler: install gcc (apt-get install gcc) or set CC" >&2
+  exit 1
+fi
 mkdir -p "$out"
 cd "$here/gitea"
 echo "building Gitea $version into $out (first time: several minutes)" >&2
