@@ -31,10 +31,34 @@ import (
 //
 // Several processes may use one Store at once: commits are atomic renames and per-key locks serialise
 // fetches of the same source.
+//
+// Superseded artifacts are garbage-collected as source-controller does with its default
+// --artifact-retention-records=2 and --artifact-retention-ttl=1m: each source keeps its current artifact
+// and at most one previous one (for readers still using it), the previous one only for Retention.TTL
+// after it was superseded. Objects are shared by content, so one is removed only when no source
+// references it any more. Delete drops a source and its objects.
 type Store struct {
 	Root string
 	Now  func() time.Time
+	// Retention bounds the superseded artifacts kept; the zero value means Flux's defaults.
+	Retention Retention
 }
+
+// Retention is how many artifacts a source keeps (the current one included) and how long a superseded
+// one stays.
+type Retention struct {
+	// Records is the most artifacts kept per source, the current one included (default 2; 1 keeps
+	// only the current one).
+	Records int
+	// TTL is how long a superseded artifact is kept (default 1m).
+	TTL time.Duration
+}
+
+// Flux's source-controller defaults.
+const (
+	DefaultRetentionRecords = 2
+	DefaultRetentionTTL     = time.Minute
+)
 
 // DefaultRoot is the store used when --cache-dir is not given.
 func DefaultRoot() string {
@@ -86,6 +110,13 @@ type pointer struct {
 	Size           int64             `json:"size"`
 	LastUpdateTime time.Time         `json:"lastUpdateTime"`
 	Metadata       map[string]string `json:"metadata,omitempty"`
+	// Previous lists the superseded artifacts still kept, newest first.
+	Previous []superseded `json:"previous,omitempty"`
+}
+
+type superseded struct {
+	Digest string    `json:"digest"`
+	Since  time.Time `json:"since"`
 }
 
 func (s *Store) pointerPath(ref Ref) string {
@@ -94,18 +125,11 @@ func (s *Store) pointerPath(ref Ref) string {
 
 // Current returns the last artifact committed for ref, or nil when there is none.
 func (s *Store) Current(ref Ref) (*Artifact, error) {
-	b, err := os.ReadFile(s.pointerPath(ref))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	p, err := s.readPointer(s.pointerPath(ref))
+	if p == nil || err != nil {
 		return nil, err
 	}
-	var p pointer
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("artifact store: %s: %w", s.pointerPath(ref), err)
-	}
-	a := s.artifact(ref, p)
+	a := s.artifact(ref, *p)
 	if _, err := os.Stat(a.Dir); err != nil {
 		return nil, nil // the objects were cleaned up: treat as never fetched
 	}
@@ -142,6 +166,16 @@ func (s *Store) Commit(ref Ref, revision, dir string, metadata map[string]string
 	}
 	hexDigest := hex.EncodeToString(h.Sum(nil))
 	objDir := filepath.Join(s.Root, "objects", hexDigest)
+	now := s.Now().UTC()
+	p := pointer{Revision: revision, Digest: "sha256:" + hexDigest, Size: cw.n, LastUpdateTime: now.Truncate(time.Second), Metadata: metadata}
+	ptr := s.pointerPath(ref)
+	// The rest runs under the store-wide lock so that a collection never removes an object another
+	// commit (in this process or another) is about to reference.
+	unlock, err := s.gcLock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := os.Rename(dir, objDir); err != nil {
 		if _, statErr := os.Stat(objDir); statErr != nil {
 			return nil, fmt.Errorf("storing %s: %w", ref, err)
@@ -151,19 +185,191 @@ func (s *Store) Commit(ref Ref, revision, dir string, metadata map[string]string
 	if err := os.Rename(tmp.Name(), objDir+".tar.gz"); err != nil {
 		return nil, fmt.Errorf("storing %s: %w", ref, err)
 	}
-	p := pointer{Revision: revision, Digest: "sha256:" + hexDigest, Size: cw.n, LastUpdateTime: s.Now().UTC().Truncate(time.Second), Metadata: metadata}
-	if prev, _ := s.Current(ref); prev != nil && prev.Digest == p.Digest && prev.Revision == revision {
-		return prev, nil
+	old, _ := s.readPointer(ptr)
+	if old != nil && old.Digest == p.Digest && old.Revision == revision {
+		p = *old
+	} else if old != nil && old.Digest != p.Digest {
+		p.Previous = append([]superseded{{Digest: old.Digest, Since: now}}, old.Previous...)
+	} else if old != nil {
+		p.Previous = old.Previous
 	}
-	b, _ := json.Marshal(p)
-	ptr := s.pointerPath(ref)
-	if err := os.MkdirAll(filepath.Dir(ptr), 0o755); err != nil {
-		return nil, err
+	var dropped []string
+	p.Previous, dropped = s.retain(p.Digest, p.Previous, now)
+	if old == nil || p.Digest != old.Digest || p.Revision != old.Revision || len(dropped) > 0 {
+		b, _ := json.Marshal(p)
+		if err := os.MkdirAll(filepath.Dir(ptr), 0o755); err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(ptr, b); err != nil {
+			return nil, err
+		}
 	}
-	if err := writeFileAtomic(ptr, b); err != nil {
-		return nil, err
+	if err := s.collect(dropped); err != nil {
+		return nil, fmt.Errorf("storing %s: garbage collection: %w", ref, err)
 	}
 	return s.artifact(ref, p), nil
+}
+
+// Delete forgets the artifacts of ref (a deleted source) and removes the objects no other source
+// references. Deleting an unknown ref does nothing.
+func (s *Store) Delete(ref Ref) error {
+	unlock, err := s.gcLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ptr := s.pointerPath(ref)
+	p, err := s.readPointer(ptr)
+	if p == nil {
+		if err == nil {
+			return nil
+		}
+		p = &pointer{} // unreadable: drop the pointer anyway
+	}
+	if err := os.Remove(ptr); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("deleting %s: %w", ref, err)
+	}
+	digests := []string{p.Digest}
+	for _, prev := range p.Previous {
+		digests = append(digests, prev.Digest)
+	}
+	if err := s.collect(digests); err != nil {
+		return fmt.Errorf("deleting %s: %w", ref, err)
+	}
+	return nil
+}
+
+// Sweep removes the objects no source references that are older than the retention TTL (left by
+// earlier versions, crashed processes or removed pointers), and returns how many it removed.
+func (s *Store) Sweep() (int, error) {
+	unlock, err := s.gcLock()
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	live, err := s.referenced()
+	if err != nil {
+		return 0, err
+	}
+	entries, err := os.ReadDir(filepath.Join(s.Root, "objects"))
+	if err != nil {
+		return 0, err
+	}
+	cutoff := s.Now().Add(-s.ttl())
+	removed := 0
+	for _, e := range entries {
+		hexDigest := strings.TrimSuffix(e.Name(), ".tar.gz")
+		if live[hexDigest] {
+			continue
+		}
+		if fi, err := e.Info(); err != nil || fi.ModTime().After(cutoff) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(s.Root, "objects", e.Name())); err != nil {
+			return removed, err
+		}
+		if e.IsDir() {
+			removed++
+		}
+	}
+	return removed, nil
+}
+
+func (s *Store) readPointer(path string) (*pointer, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p pointer
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("artifact store: %s: %w", path, err)
+	}
+	return &p, nil
+}
+
+func (s *Store) gcLock() (func(), error) {
+	return lockFile(context.Background(), filepath.Join(s.Root, "locks", "gc.lock"))
+}
+
+func (s *Store) ttl() time.Duration {
+	if s.Retention.TTL > 0 {
+		return s.Retention.TTL
+	}
+	return DefaultRetentionTTL
+}
+
+// retain applies the retention to the superseded artifacts of a source whose current digest is
+// current: it returns those kept and the digests of those dropped.
+func (s *Store) retain(current string, previous []superseded, now time.Time) (kept []superseded, dropped []string) {
+	records := s.Retention.Records
+	if records <= 0 {
+		records = DefaultRetentionRecords
+	}
+	seen := map[string]bool{current: true}
+	for _, prev := range previous {
+		switch {
+		case seen[prev.Digest]:
+			continue // the current one again, or listed twice
+		case len(kept) >= records-1 || now.Sub(prev.Since) > s.ttl():
+			dropped = append(dropped, prev.Digest)
+		default:
+			kept = append(kept, prev)
+		}
+		seen[prev.Digest] = true
+	}
+	return kept, dropped
+}
+
+// collect removes the objects of digests that no source references. The caller holds the gc lock.
+func (s *Store) collect(digests []string) error {
+	if len(digests) == 0 {
+		return nil
+	}
+	live, err := s.referenced()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range digests {
+		hexDigest := trimAlgo(d)
+		if hexDigest == "" || live[hexDigest] || strings.ContainsAny(hexDigest, `/\.`) {
+			continue
+		}
+		obj := filepath.Join(s.Root, "objects", hexDigest)
+		if err := os.Remove(obj + ".tar.gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		if err := os.RemoveAll(obj); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// referenced returns the hex digests every source pointer references, current and superseded.
+func (s *Store) referenced() (map[string]bool, error) {
+	live := map[string]bool{}
+	err := filepath.WalkDir(filepath.Join(s.Root, "sources"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return nil
+		}
+		p, err := s.readPointer(path)
+		if err != nil || p == nil {
+			return err
+		}
+		live[trimAlgo(p.Digest)] = true
+		for _, prev := range p.Previous {
+			live[trimAlgo(prev.Digest)] = true
+		}
+		return nil
+	})
+	return live, err
 }
 
 type countingWriter struct {
