@@ -180,6 +180,11 @@ func (a *Agent) Ready() bool { return a.ready.Load() }
 // within ShutdownGrace.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.queue.ShutDown()
+	if n, err := a.opts.Store.Sweep(); err != nil {
+		a.log.Warn("sweeping the artifact store", "error", err.Error())
+	} else if n > 0 {
+		a.log.Info("removed unreferenced artifacts from the store", "count", n)
+	}
 	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(a.opts.Clients.Dynamic, 0, a.opts.Namespace, nil)
 	for _, w := range watchedKinds() {
 		if _, err := a.opts.Clients.Discovery.ServerResourcesForGroupVersion(w.gvr.GroupVersion().String()); err != nil {
@@ -203,6 +208,13 @@ func (a *Agent) Run(ctx context.Context) error {
 				if ok1 && ok2 && artifactRevision(o) != artifactRevision(n) {
 					a.triggerConsumers(keyOf(kind, n))
 					a.wake(keyOf(kind, n))
+				}
+			}, DeleteFunc: func(obj any) {
+				if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+					obj = d.Obj
+				}
+				if u, ok := obj.(*unstructured.Unstructured); ok {
+					a.dropArtifact(keyOf(kind, u))
 				}
 			}}); err != nil {
 				return err
@@ -229,6 +241,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				}
 				if u, ok := obj.(*unstructured.Unstructured); ok {
 					a.forget(keyOf(kind, u))
+					a.dropArtifact(keyOf(kind, u))
 				}
 			},
 		}); err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
@@ -115,6 +118,7 @@ spec:
 	})
 	infraRev, _ := eaRevision(t, ns, "infrastructure")
 	appsRev, _ := eaRevision(t, ns, "apps-staging")
+	gitFirst := artifactDigest(t, get(t, gitGVR, ns, "repo"))
 	for _, rev := range []string{infraRev, appsRev} {
 		if !strings.HasPrefix(rev, "latest@sha256:") {
 			t.Errorf("revision %q, want latest@sha256:<hex>", rev)
@@ -195,6 +199,32 @@ spec:
 		t.Errorf("generator status not updated for the new sources")
 	}
 
+	// A third apps revision: the store keeps the current artifact and the previous one of each source
+	// (Flux's retention), so the first apps artifact and the first Git checkout are collected.
+	secondAppsRev, _ := eaRevision(t, ns, "apps-staging")
+	third := repo.Commit("apps again", map[string]*string{"apps/staging/kustomization.yaml": monorepoFiles(ns, "staging", "staging-three", "platform")["apps/staging/kustomization.yaml"]})
+	requestReconcile(t, gitGVR, ns, "repo")
+	eventually(t, "the third apps artifact applied", func() (bool, string) {
+		rev, _ := eaRevision(t, ns, "apps-staging")
+		ok, state := ksReadyAt(t, ns, "apps", rev)()
+		return rev != secondAppsRev && ok && cmValue(t, ns, "app") == "staging-three", state
+	})
+	thirdAppsRev, _ := eaRevision(t, ns, "apps-staging")
+	if got := artifactRevision(get(t, gitGVR, ns, "repo")); got != "main@sha1:"+third {
+		t.Fatalf("GitRepository at %s, want the third commit", got)
+	}
+	stored := storedObjects(t, a.opts.Store)
+	for what, rev := range map[string]string{"first apps artifact": appsRev, "first Git artifact": gitFirst} {
+		if stored[digestHex(rev)] {
+			t.Errorf("%s %s still stored after two newer revisions", what, rev)
+		}
+	}
+	for what, rev := range map[string]string{"current apps artifact": thirdAppsRev, "previous apps artifact": secondAppsRev, "infrastructure": infraRev} {
+		if !stored[digestHex(rev)] {
+			t.Errorf("%s %s not stored", what, rev)
+		}
+	}
+
 	// A reconcile request with nothing new writes only lastHandledReconcileAt.
 	req := requestReconcile(t, genGVR, ns, "monorepo")
 	eventually(t, "the request handled", func() (bool, string) {
@@ -219,4 +249,66 @@ spec:
 		inv, _, _ := unstructured.NestedSlice(get(t, genGVR, ns, "monorepo").Object, "status", "inventory")
 		return rev == "" && len(inv) == 1, fmt.Sprintf("apps-staging %q, inventory %v", rev, inv)
 	})
+	// ... and so are its stored artifacts.
+	eventually(t, "apps-staging's artifacts removed from the store", func() (bool, string) {
+		cur, _ := a.opts.Store.Current(source.Ref{Kind: "ExternalArtifact", Namespace: ns, Name: "apps-staging"})
+		stored := storedObjects(t, a.opts.Store)
+		return cur == nil && !stored[digestHex(thirdAppsRev)] && !stored[digestHex(secondAppsRev)],
+			fmt.Sprintf("current %v, stored %v", cur, stored)
+	})
+
+	// Deleting the generator (finalizer) deletes its ExternalArtifacts and their stored artifacts;
+	// deleting the GitRepository removes its artifacts too.
+	if err := clients.Dynamic.Resource(ksGVR).Namespace(ns).Delete(context.Background(), "infrastructure", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := clients.Dynamic.Resource(genGVR).Namespace(ns).Delete(context.Background(), "monorepo", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "generator, its ExternalArtifact and its artifact gone", func() (bool, string) {
+		rev, _ := eaRevision(t, ns, "infrastructure")
+		cur, _ := a.opts.Store.Current(source.Ref{Kind: "ExternalArtifact", Namespace: ns, Name: "infrastructure"})
+		stored := storedObjects(t, a.opts.Store)
+		return get(t, genGVR, ns, "monorepo") == nil && rev == "" && cur == nil && !stored[digestHex(infraRev)],
+			fmt.Sprintf("infrastructure %q, store current %v, stored %v", rev, cur, stored)
+	})
+	gitNow := artifactDigest(t, get(t, gitGVR, ns, "repo"))
+	if err := clients.Dynamic.Resource(gitGVR).Namespace(ns).Delete(context.Background(), "repo", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the GitRepository's artifacts removed from the store", func() (bool, string) {
+		cur, _ := a.opts.Store.Current(source.Ref{Kind: "GitRepository", Namespace: ns, Name: "repo"})
+		stored := storedObjects(t, a.opts.Store)
+		return cur == nil && !stored[digestHex(gitNow)], fmt.Sprintf("current %v, stored %v", cur, stored)
+	})
+}
+
+// storedObjects returns the hex digests of the artifact folders in the store.
+func storedObjects(t *testing.T, s *source.Store) map[string]bool {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(s.Root, "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, e := range entries {
+		if e.IsDir() {
+			out[e.Name()] = true
+		}
+	}
+	return out
+}
+
+// digestHex returns the hex of a "sha256:<hex>" digest or a "latest@sha256:<hex>" revision.
+func digestHex(s string) string {
+	return s[strings.LastIndex(s, ":")+1:]
+}
+
+func artifactDigest(t *testing.T, u *unstructured.Unstructured) string {
+	t.Helper()
+	d, _, _ := unstructured.NestedString(u.Object, "status", "artifact", "digest")
+	if d == "" {
+		t.Fatalf("%s %s has no artifact digest", u.GetKind(), u.GetName())
+	}
+	return d
 }

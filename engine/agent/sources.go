@@ -11,7 +11,9 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/source"
 )
 
 // defaultSourceInterval applies to sources without spec.interval (an OCI HelmRepository).
@@ -37,6 +39,22 @@ func (a *Agent) reconcileSource(ctx context.Context, key Key, u *unstructured.Un
 		a.triggerConsumers(key)
 	}
 	return outcome{requeue: interval, revision: res.Artifact.Revision}
+}
+
+// storedKinds are the kinds whose artifacts the agent keeps in its store.
+var storedKinds = map[string]bool{
+	sourcev1.GitRepositoryKind: true, sourcev1.OCIRepositoryKind: true, sourcev1.BucketKind: true,
+	sourcev1.HelmRepositoryKind: true, sourcev1.HelmChartKind: true, sourcev1.ExternalArtifactKind: true,
+}
+
+// dropArtifact removes a deleted object's artifacts from the store (objects other sources share stay).
+func (a *Agent) dropArtifact(key Key) {
+	if !storedKinds[key.Kind] {
+		return
+	}
+	if err := a.opts.Store.Delete(source.Ref{Kind: key.Kind, Namespace: key.Namespace, Name: key.Name}); err != nil {
+		a.log.Warn("removing the artifacts of a deleted source", "kind", key.Kind, "namespace", key.Namespace, "name", key.Name, "error", err.Error())
+	}
 }
 
 // triggerConsumers reconciles the Kustomizations and HelmReleases that build from source.
