@@ -162,7 +162,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	report := Report{Policies: elections, Changes: res.Changes(), Errors: problems}
+	report := Report{Policies: elections, Changes: res.All(), Errors: problems}
 	if report.Changes == nil {
 		report.Changes = []image.Change{}
 	}

@@ -119,7 +119,7 @@ func (a *Agent) reconcileImageRepository(ctx context.Context, key Key, u *unstru
 		out.revision = res.Scan.Revision
 		if res.Scan.Changed() {
 			a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, meta.SucceededReason,
-				fmt.Sprintf("successful scan: found %d tags", res.Scan.TagCount), res.Scan.Revision)
+				image.RepositoryReadyMessage(res.Scan), res.Scan.Revision)
 			a.triggerImage(imagev1.ImagePolicyKind, func(p *unstructured.Unstructured) bool {
 				ns, name := refOf(p, "imageRepositoryRef")
 				return ns == key.Namespace && name == key.Name
@@ -150,11 +150,7 @@ func (a *Agent) reconcileImagePolicy(ctx context.Context, key Key, u *unstructur
 		}
 		out.revision = res.Latest.String()
 		if res.Changed {
-			msg := fmt.Sprintf("Latest image tag for '%s' resolved to %s", res.Latest.Name, res.Latest.Tag)
-			if res.Previous != nil {
-				msg = fmt.Sprintf("Latest image tag for '%s' updated from %s to %s", res.Latest.Name, res.Previous.Tag, res.Latest.Tag)
-			}
-			a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, meta.SucceededReason, msg, out.revision)
+			a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, meta.SucceededReason, res.Message, out.revision)
 			a.triggerImage(imagev1.ImageUpdateAutomationKind, func(auto *unstructured.Unstructured) bool {
 				return auto.GetNamespace() == key.Namespace
 			})
@@ -197,13 +193,14 @@ func (a *Agent) reconcileImageAutomation(ctx context.Context, key Key, u *unstru
 		}
 		out.revision = res.Run.SourceRevision
 		if len(res.Run.Problems) > 0 {
+			// Flux ignores markers naming unknown policies without a word; converge applies the others
+			// the same way but says which markers it skipped.
 			a.emit(ctx, objectRef(key.Kind, u), events.SeverityError, imagev1.UpdateFailedReason,
 				fmt.Sprintf("markers not applied: %v", errors.Join(problemsOf(res.Run.Problems)...)), out.revision)
 		}
 		if res.Run.Commit != "" {
 			out.revision = res.Run.Commit
-			a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, meta.SucceededReason,
-				fmt.Sprintf("committed and pushed commit '%s' to branch '%s'\n%s", res.Run.Commit, res.Run.PushBranch, res.Run.Message), res.Run.Commit)
+			a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, meta.SucceededReason, res.Run.Summary(), res.Run.Commit)
 			// The pushed commit is the source's next revision: fetch it now rather than on its interval.
 			a.trigger(Key{Kind: sourcev1.GitRepositoryKind, Namespace: ns, Name: name})
 		}

@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/crypto/bcrypt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/converge-gitops/converge/engine/image"
@@ -77,7 +80,11 @@ func TestAgentImageAutomation(t *testing.T) {
 	srv := sourcetest.StartGitServer(t)
 	repo := srv.NewRepo(t, "images")
 	sourcetest.RunGit(t, srv.Root, "-C", "images.git", "config", "http.receivepack", "true")
-	repo.Commit("initial", map[string]*string{"apps/app.yaml": markedConfigMap(ns, imageName+":1.0.0")})
+	repo.Commit("initial", map[string]*string{
+		"apps/app.yaml": markedConfigMap(ns, imageName+":1.0.0"),
+		// A marker naming a policy that does not exist: skipped (as Flux does), reported as a Warning event.
+		"apps/other.yaml": sourcetest.Str(fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, namespace: %s}\ndata:\n  value: x:1 # {\"$imagepolicy\": \"%s:gone\"}\n", ns, ns)),
+	})
 
 	startAgent(t, Options{})
 	auth := base64.StdEncoding.EncodeToString([]byte("bot:pw"))
@@ -143,6 +150,21 @@ spec:
 	if msg := sourcetest.RunGit(t, repo.Work, "log", "-1", "--format=%s%n%an <%ae>"); msg != imageName+":1.0.0 -> "+imageName+":1.1.0\nbot <bot@example.com>" {
 		t.Fatalf("commit: %s", msg)
 	}
+	if got := nested(t, auto, "status", "observedSourceRevision"); got != "main@sha1:"+pushed {
+		t.Errorf("observedSourceRevision %s, want the pushed commit", got)
+	}
+	// Events as Flux writes them: the push summary, the policy's Ready message; and converge's Warning
+	// for the marker naming a missing policy.
+	evs := imageEvents(t, ns)
+	for _, want := range []string{
+		fmt.Sprintf("Normal ImageUpdateAutomation/auto Succeeded pushed commit '%s' to branch 'main'\n%s:1.0.0 -> %s:1.1.0", pushed[:7], imageName, imageName),
+		fmt.Sprintf("Normal ImagePolicy/app Succeeded Latest image tag for %s resolved to 1.1.0", imageName),
+		fmt.Sprintf(`Warning ImageUpdateAutomation/auto UpdateFailed markers not applied: apps/other.yaml:5: marker "%[1]s:gone" names ImagePolicy %[1]s/gone, which does not exist`, ns),
+	} {
+		if !slices.Contains(evs, want) {
+			t.Errorf("no event %q among:\n%s", want, strings.Join(evs, "\n"))
+		}
+	}
 
 	// A new tag, a rescan requested: the cluster moves to it and the policy remembers the previous image.
 	pushImageTags(t, imageName, "bot", "pw", "1.2.0")
@@ -185,7 +207,7 @@ spec:
   policy: {semver: {range: '*'}}
 `, ns, reg.Host+"/org/app"))
 	for name, want := range map[string]string{
-		"nothing": "False Failed ImagePolicy imagenomatch/nothing: ImageRepository imagenomatch/app: no tag matches the policy: none of the 2 tags matches filterTags.pattern \"^release-\"",
+		"nothing": "False Failure ImagePolicy imagenomatch/nothing: ImageRepository imagenomatch/app: no tag matches the policy: none of the 2 tags matches filterTags.pattern \"^release-\"",
 		"no-repo": "False DependencyNotReady ImagePolicy imagenomatch/no-repo: referenced ImageRepository imagenomatch/absent not found",
 	} {
 		eventually(t, name+" not ready", func() (bool, string) {
@@ -193,6 +215,22 @@ spec:
 			return got == want, got
 		})
 	}
+}
+
+// imageEvents lists the Events of the image kinds in ns as "type Kind/name reason message".
+func imageEvents(t *testing.T, ns string) []string {
+	t.Helper()
+	list, err := cluster.Client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		if strings.HasPrefix(e.InvolvedObject.Kind, "Image") {
+			out = append(out, fmt.Sprintf("%s %s/%s %s %s", e.Type, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message))
+		}
+	}
+	return out
 }
 
 // applyAll applies each document of a YAML stream.

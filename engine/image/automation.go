@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -51,6 +52,10 @@ type AutomationResult struct {
 	SourceRevision string `json:"sourceRevision"`
 	// PushBranch is the branch pushed to.
 	PushBranch string `json:"pushBranch"`
+	// SwitchBranch is true when the push branch differs from the checked out branch.
+	SwitchBranch bool `json:"switchBranch,omitempty"`
+	// Refspecs are the refspecs pushed besides the branch.
+	Refspecs []string `json:"refspecs,omitempty"`
 	// Attempts is the number of clone-update-push cycles (more than one after a non-fast-forward push).
 	Attempts int `json:"attempts"`
 }
@@ -63,14 +68,14 @@ func (a *Automation) Run(ctx context.Context, auto *imagev1.ImageUpdateAutomatio
 		return nil, fmt.Errorf("ImageUpdateAutomation %s: %w", id, err)
 	}
 	if auto.Spec.GitSpec == nil {
-		return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: errors.New("spec.git is required")})
+		return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Stalled: true, Err: errors.New("source kind 'GitRepository' necessitates field .spec.git")})
 	}
 	gs := auto.Spec.GitSpec
+	if u := auto.GetUpdateStrategy(); u.Strategy != imagev1.UpdateStrategySetters {
+		return fail(&Error{Reason: imagev1.InvalidUpdateStrategyReason, Stalled: true, Err: fmt.Errorf("unsupported update strategy: %s", u.Strategy)})
+	}
 	if gs.Commit.Author.Email == "" {
 		return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: errors.New("spec.git.commit.author.email is required")})
-	}
-	if u := auto.GetUpdateStrategy(); u.Strategy != imagev1.UpdateStrategySetters {
-		return fail(&Error{Reason: imagev1.InvalidUpdateStrategyReason, Err: fmt.Errorf("update strategy %q is not supported (only Setters)", u.Strategy)})
 	}
 	ref := sourcev1.GitRepositoryRef{}
 	if repo.Spec.Reference != nil {
@@ -87,7 +92,7 @@ func (a *Automation) Run(ctx context.Context, auto *imagev1.ImageUpdateAutomatio
 		pushBranch = gs.Push.Branch
 	}
 	if pushBranch == "" && !gs.HasRefspec() {
-		return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: errors.New("no branch to push to: set spec.git.push.branch, or check out a branch")})
+		return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Stalled: true, Err: errors.New("push spec not provided, and cannot be inferred from .spec.git.checkout.ref or GitRepository .spec.ref")})
 	}
 	var repoSecret, signSecret *corev1.Secret
 	if repo.Spec.SecretRef != nil {
@@ -189,9 +194,12 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 	res := &AutomationResult{PushBranch: pushBranch, SourceRevision: revisionOf(ref, head.Hash())}
 	localBranch := ref.Branch
 	if pushBranch != "" && pushBranch != ref.Branch {
-		// Flux: the push branch starts from the checked out one and is overwritten (force-pushed).
-		if err := wt.Checkout(&git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName(pushBranch), Create: true, Force: true}); err != nil {
-			return nil, gitErr("creating branch %s: %w", pushBranch, err)
+		// Flux (GitAllBranchReferences and GitForcePushBranch, both on by default): the push branch
+		// continues from its remote head when it exists, else starts from the checked out commit; it is
+		// force-pushed.
+		res.SwitchBranch = true
+		if err := switchBranch(ctx, r, wt, pushBranch, auth); err != nil {
+			return nil, err
 		}
 		localBranch = pushBranch
 	}
@@ -200,11 +208,18 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 	if err != nil {
 		return nil, err
 	}
-	result, problems, err := UpdateFiles(dir, updateDir, policies, UpdateOptions{Known: known})
+	// As Flux, file names in the result (and the commit message) are relative to the update path.
+	result, problems, err := UpdateFiles(updateDir, updateDir, policies, UpdateOptions{Known: known})
 	if err != nil {
-		return nil, &Error{Reason: imagev1.UpdateFailedReason, Err: err}
+		return nil, &Error{Reason: imagev1.UpdateFailedReason, Err: fmt.Errorf("failed to apply policies: %w", err)}
 	}
-	res.Result, res.Problems, res.Changes = result, problems, result.Changes()
+	// Problems name their files from the repository root, for the event that reports them.
+	if prefix, err := filepath.Rel(dir, updateDir); err == nil && prefix != "." {
+		for _, p := range problems {
+			p.File = path.Join(filepath.ToSlash(prefix), p.File)
+		}
+	}
+	res.Result, res.Problems, res.Changes = result, problems, result.All()
 	if len(res.Changes) == 0 {
 		return res, nil
 	}
@@ -217,7 +232,11 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 	}
 	res.Message = msg
 	for _, f := range result.Files() {
-		if _, err := wt.Add(f); err != nil {
+		rel, err := filepath.Rel(dir, filepath.Join(updateDir, filepath.FromSlash(f)))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := wt.Add(filepath.ToSlash(rel)); err != nil {
 			return nil, gitErr("staging %s: %w", f, err)
 		}
 	}
@@ -240,8 +259,9 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 	if gs.HasRefspec() {
 		rs := gs.Push.Refspec
 		if strings.HasPrefix(rs, "+") || strings.HasPrefix(rs, ":") {
-			return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("push refspec %q: force and deletion refspecs are not supported", rs)}
+			return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Stalled: true, Err: fmt.Errorf("push refspec %q: force and deletion refspecs are not supported", rs)}
 		}
+		res.Refspecs = append(res.Refspecs, gs.Push.Refspec)
 		if !strings.Contains(rs, ":") {
 			rs = rs + ":" + rs
 		}
@@ -249,7 +269,7 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 	}
 	for _, s := range specs {
 		if err := s.Validate(); err != nil {
-			return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("push refspec %q: %w", s, err)}
+			return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Stalled: true, Err: fmt.Errorf("push refspec %q: %w", s, err)}
 		}
 	}
 	push := &git.PushOptions{RemoteName: "origin", RefSpecs: specs, Auth: auth.method, CABundle: auth.caBundle}
@@ -282,7 +302,53 @@ func updatePath(dir, path string) (string, error) {
 	clean := filepath.Clean("/" + filepath.FromSlash(path))
 	p := filepath.Join(dir, clean)
 	if _, err := os.Stat(p); err != nil {
-		return "", &Error{Reason: imagev1.InvalidUpdateStrategyReason, Err: fmt.Errorf("update path %q: %w", path, err)}
+		return "", &Error{Reason: imagev1.UpdateFailedReason, Err: fmt.Errorf("failed to apply policies: update path %q: %w", path, err)}
 	}
 	return p, nil
+}
+
+// Summary is the event message of a pushed commit, as Flux writes it: the short commit, the branch, the
+// refspecs, then the commit message.
+func (r *AutomationResult) Summary() string {
+	short := r.Commit
+	if len(short) > 7 {
+		short = short[:7]
+	}
+	s := fmt.Sprintf("pushed commit '%s' to branch '%s'", short, r.PushBranch)
+	if len(r.Refspecs) > 0 {
+		s += fmt.Sprintf(" and refspecs '%s'", strings.Join(r.Refspecs, "', '"))
+	}
+	if r.Message != "" {
+		s += "\n" + r.Message
+	}
+	return s
+}
+
+// switchBranch checks out branch: from its remote head when the remote has it, else created at HEAD.
+func switchBranch(ctx context.Context, r *git.Repository, wt *git.Worktree, branch string, auth *gitAuth) error {
+	remoteRef := plumbing.NewRemoteReferenceName("origin", branch)
+	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", branch, remoteRef))
+	err := r.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: auth.method, CABundle: auth.caBundle, Tags: git.NoTags})
+	opts := &git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName(branch), Create: true, Force: true}
+	switch {
+	case err == nil || errors.Is(err, git.NoErrAlreadyUpToDate):
+		ref, rerr := r.Reference(remoteRef, true)
+		if rerr != nil {
+			return gitErr("switching to branch %s: %w", branch, rerr)
+		}
+		opts.Hash = ref.Hash()
+	case isMissingRef(err):
+		// A new push branch, created at the checked out commit.
+	default:
+		return gitErr("fetching branch %s: %w", branch, ctxErr(ctx, err))
+	}
+	if err := wt.Checkout(opts); err != nil {
+		return gitErr("switching to branch %s: %w", branch, err)
+	}
+	return nil
+}
+
+func isMissingRef(err error) bool {
+	var noMatch git.NoMatchingRefSpecError
+	return errors.As(err, &noMatch) || errors.Is(err, git.ErrBranchNotFound) || strings.Contains(err.Error(), "couldn't find remote ref")
 }

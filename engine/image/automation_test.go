@@ -229,13 +229,14 @@ func TestAutomationBadInput(t *testing.T) {
 		reason string
 		msg    string
 	}{
-		{"no git spec", automation(func(a *imagev1.ImageUpdateAutomation) { a.Spec.GitSpec = nil }), repo.URL, imagev1.InvalidSourceConfigReason, "spec.git is required"},
+		{"no git spec", automation(func(a *imagev1.ImageUpdateAutomation) { a.Spec.GitSpec = nil }), repo.URL, imagev1.InvalidSourceConfigReason, "necessitates field .spec.git"},
 		{"no author email", automation(func(a *imagev1.ImageUpdateAutomation) { a.Spec.GitSpec.Commit.Author.Email = "" }), repo.URL, imagev1.InvalidSourceConfigReason, "email"},
 		{"missing branch", automation(func(a *imagev1.ImageUpdateAutomation) {
 			a.Spec.GitSpec.Checkout.Reference.Branch = "nope"
 		}), repo.URL, imagev1.GitOperationFailedReason, "cloning"},
 		{"unreachable server", automation(), "http://127.0.0.1:1/fleet.git", imagev1.GitOperationFailedReason, "cloning"},
-		{"missing update path", automation(func(a *imagev1.ImageUpdateAutomation) { a.Spec.Update.Path = "nowhere" }), repo.URL, imagev1.InvalidUpdateStrategyReason, "nowhere"},
+		{"missing update path", automation(func(a *imagev1.ImageUpdateAutomation) { a.Spec.Update.Path = "nowhere" }), repo.URL, imagev1.UpdateFailedReason, "nowhere"},
+		{"unsupported strategy", automation(func(a *imagev1.ImageUpdateAutomation) { a.Spec.Update.Strategy = "Kustomize" }), repo.URL, imagev1.InvalidUpdateStrategyReason, "unsupported update strategy: Kustomize"},
 		{"removed template field", automation(func(a *imagev1.ImageUpdateAutomation) { a.Spec.GitSpec.Commit.MessageTemplate = "{{ .Updated }}" }), repo.URL, imagev1.RemovedTemplateFieldReason, ".Updated"},
 		{"missing signing secret", automation(func(a *imagev1.ImageUpdateAutomation) {
 			a.Spec.GitSpec.Commit.SigningKey = &imagev1.SigningKey{SecretRef: meta.LocalObjectReference{Name: "absent"}}

@@ -171,10 +171,22 @@ Objects:
 	if got, _ := RenderMessage("", data); got != DefaultMessageTemplate {
 		t.Errorf("default message %q", got)
 	}
-	if _, err := RenderMessage("{{ range .Updated.Images }}{{ . }}{{ end }}", data); ReasonOf(err) != imagev1.RemovedTemplateFieldReason {
-		t.Errorf(".Updated: err %v reason %s", err, ReasonOf(err))
+	// kyaml's ResourceIdentifier accessors work on the object keys, as in Flux.
+	if got, err := RenderMessage(`{{ range $o, $_ := .Changed.Objects }}{{ if eq $o.GetKind "Deployment" }}{{ $o.GetNamespace }}/{{ $o.GetName }} {{ $o.GetAPIVersion }}{{ end }}{{ end }}`, data); err != nil || got != "apps/app apps/v1" {
+		t.Errorf("accessors: %q %v", got, err)
 	}
-	if _, err := RenderMessage("{{ .Nope", data); err == nil {
-		t.Error("a broken template must fail")
+	// Flux's messages and reasons for the removed fields (Stalled), a template that does not parse and one
+	// that fails; the hermetic function set has no clock.
+	for _, tt := range []struct{ tmpl, reason, msg string }{
+		{"{{ range .Updated.Images }}{{ . }}{{ end }}", imagev1.RemovedTemplateFieldReason, "template uses removed '.Updated' field. Please use '.Changed' instead."},
+		{"{{ .Changed.ImageResult }}", imagev1.RemovedTemplateFieldReason, "template uses removed '.Changed.ImageResult' field. Please use '.Changed.FileChanges' or '.Changed.Objects' instead."},
+		{"{{ .Nope", imagev1.GitOperationFailedReason, "unable to create commit message template from spec: "},
+		{`{{ now }}`, imagev1.GitOperationFailedReason, `function "now" not defined`},
+		{`{{ fail "stop" }}`, imagev1.GitOperationFailedReason, "failed to run template from spec: "},
+	} {
+		_, err := RenderMessage(tt.tmpl, data)
+		if err == nil || ReasonOf(err) != tt.reason || !strings.Contains(err.Error(), tt.msg) || IsStalled(err) != (tt.reason == imagev1.RemovedTemplateFieldReason) {
+			t.Errorf("%s: err %v (reason %s, stalled %v), want %s with %q", tt.tmpl, err, ReasonOf(err), IsStalled(err), tt.reason, tt.msg)
+		}
 	}
 }

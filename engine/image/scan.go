@@ -21,7 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	corev1 "k8s.io/api/core/v1"
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -35,10 +35,19 @@ const latestTagsCount = 10
 // tagsFile is the file holding the scanned tags inside an ImageRepository's stored artifact.
 const tagsFile = "tags.json"
 
-// Error is a failure with the Flux condition reason it maps to.
+// FailureReason is the reason Flux's image-reflector-controller gives a policy that elects nothing
+// (metav1.StatusFailure).
+const FailureReason = "Failure"
+
+// InvalidPolicyReason is the reason of an ImagePolicy whose spec.policy or spec.filterTags is invalid.
+const InvalidPolicyReason = "InvalidPolicy"
+
+// Error is a failure with the Flux condition reason it maps to. Stalled errors come from the spec alone:
+// retrying cannot help until the object changes (Flux marks them Stalled=True).
 type Error struct {
-	Reason string
-	Err    error
+	Reason  string
+	Stalled bool
+	Err     error
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -46,6 +55,16 @@ func (e *Error) Unwrap() error { return e.Err }
 
 func reasonf(reason, format string, args ...any) error {
 	return &Error{Reason: reason, Err: fmt.Errorf(format, args...)}
+}
+
+func stalledf(reason, format string, args ...any) error {
+	return &Error{Reason: reason, Stalled: true, Err: fmt.Errorf(format, args...)}
+}
+
+// IsStalled reports whether err comes from the spec alone (see Error).
+func IsStalled(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Stalled
 }
 
 // ReasonOf returns the condition reason of err: the Error's, or Failed.
@@ -95,11 +114,11 @@ func ParseRepository(image string, insecure bool) (name.Repository, error) {
 	}
 	last := image[strings.LastIndex(image, "/")+1:]
 	if strings.ContainsAny(last, ":@") {
-		return name.Repository{}, reasonf(imagev1.ImageURLInvalidReason, "image %q must not carry a tag or digest", image)
+		return name.Repository{}, stalledf(imagev1.ImageURLInvalidReason, "image %q must not carry a tag or digest", image)
 	}
 	repo, err := name.NewRepository(image, opts...)
 	if err != nil {
-		return name.Repository{}, &Error{Reason: imagev1.ImageURLInvalidReason, Err: fmt.Errorf("image %q: %w", image, err)}
+		return name.Repository{}, &Error{Reason: imagev1.ImageURLInvalidReason, Stalled: true, Err: fmt.Errorf("image %q: %w", image, err)}
 	}
 	return repo, nil
 }
@@ -109,21 +128,22 @@ func ParseRepository(image string, insecure bool) (name.Repository, error) {
 func (s *Scanner) RemoteOptions(ctx context.Context, repo *imagev1.ImageRepository) ([]remote.Option, error) {
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithUserAgent("converge")}
 	tr := remote.DefaultTransport.(*http.Transport).Clone()
-	secret := func(ref *meta.LocalObjectReference, what string) (map[string][]byte, string, error) {
+	secret := func(ref *meta.LocalObjectReference, what string) (*corev1.Secret, error) {
 		if s.Secrets == nil {
-			return nil, "", reasonf(imagev1.AuthenticationFailedReason, "%s %q: no access to Secrets", what, ref.Name)
+			return nil, reasonf(imagev1.AuthenticationFailedReason, "%s %q: no access to Secrets", what, ref.Name)
 		}
 		sec, err := s.Secrets.GetSecret(ctx, repo.Namespace, ref.Name)
 		if err != nil {
-			return nil, "", &Error{Reason: imagev1.AuthenticationFailedReason, Err: fmt.Errorf("%s: %w", what, err)}
+			return nil, &Error{Reason: imagev1.AuthenticationFailedReason, Err: fmt.Errorf("%s: %w", what, err)}
 		}
-		return sec.Data, string(sec.Type), nil
+		return sec, nil
 	}
 	if ref := repo.Spec.SecretRef; ref != nil {
-		data, _, err := secret(ref, "secretRef")
+		sec, err := secret(ref, "secretRef")
 		if err != nil {
 			return nil, err
 		}
+		data := sec.Data
 		raw := data[".dockerconfigjson"]
 		if raw == nil {
 			raw = data[".dockercfg"]
@@ -140,24 +160,24 @@ func (s *Scanner) RemoteOptions(ctx context.Context, repo *imagev1.ImageReposito
 		opts = append(opts, remote.WithAuth(authn.Anonymous))
 	}
 	if ref := repo.Spec.CertSecretRef; ref != nil {
-		sec, err := s.Secrets.GetSecret(ctx, repo.Namespace, ref.Name)
+		sec, err := secret(ref, "certSecretRef")
 		if err != nil {
-			return nil, &Error{Reason: meta.FailedReason, Err: fmt.Errorf("certSecretRef: %w", err)}
+			return nil, err
 		}
 		tlsCfg, err := source.TLSConfigFromSecret(sec)
 		if err != nil {
-			return nil, &Error{Reason: meta.FailedReason, Err: fmt.Errorf("certSecretRef: %w", err)}
+			return nil, &Error{Reason: imagev1.AuthenticationFailedReason, Err: fmt.Errorf("certSecretRef: %w", err)}
 		}
 		tr.TLSClientConfig = tlsCfg
 	}
 	if ref := repo.Spec.ProxySecretRef; ref != nil {
-		sec, err := s.Secrets.GetSecret(ctx, repo.Namespace, ref.Name)
+		sec, err := secret(ref, "proxySecretRef")
 		if err != nil {
-			return nil, &Error{Reason: meta.FailedReason, Err: fmt.Errorf("proxySecretRef: %w", err)}
+			return nil, err
 		}
 		u, err := source.ProxyURLFromSecret(sec)
 		if err != nil {
-			return nil, &Error{Reason: meta.FailedReason, Err: fmt.Errorf("proxySecretRef: %w", err)}
+			return nil, &Error{Reason: imagev1.AuthenticationFailedReason, Err: fmt.Errorf("proxySecretRef: %w", err)}
 		}
 		tr.Proxy = http.ProxyURL(u)
 	}
@@ -174,7 +194,7 @@ func (s *Scanner) Scan(ctx context.Context, repo *imagev1.ImageRepository) (*Sca
 	}
 	exclusions, err := compileExclusions(repo.GetExclusionList())
 	if err != nil {
-		return nil, fmt.Errorf("ImageRepository %s: %w", id, err)
+		return nil, &Error{Reason: imagev1.ReadOperationFailedReason, Err: fmt.Errorf("ImageRepository %s: %w", id, err)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, repo.GetTimeout())
 	defer cancel()
@@ -194,8 +214,12 @@ func (s *Scanner) Scan(ctx context.Context, repo *imagev1.ImageRepository) (*Sca
 	}
 	slices.Sort(tags)
 	tags = slices.Compact(tags)
+	latest := LatestTags(tags)
+	if len(latest) == 0 {
+		latest = nil
+	}
 	res := &ScanResult{CanonicalImageName: ref.Name(), Tags: tags, TagCount: len(tags), Revision: tagsRevision(tags),
-		ScanTime: s.now(), LatestTags: LatestTags(tags)}
+		ScanTime: s.now(), LatestTags: latest}
 	prev, err := s.Store.Current(StoreRef(repo.Namespace, repo.Name))
 	if err != nil {
 		return nil, fmt.Errorf("ImageRepository %s: %w", id, err)
@@ -211,12 +235,9 @@ func (s *Scanner) Scan(ctx context.Context, repo *imagev1.ImageRepository) (*Sca
 	return res, nil
 }
 
-// classify maps a registry error to its condition reason.
+// classify gives a registry error its condition reason: as in Flux, every failed scan is
+// ReadOperationFailed, a refused login included (AuthenticationFailed is for unusable credentials).
 func classify(err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
-		return &Error{Reason: imagev1.AuthenticationFailedReason, Err: err}
-	}
 	return &Error{Reason: imagev1.ReadOperationFailedReason, Err: err}
 }
 
@@ -232,7 +253,7 @@ func compileExclusions(list []string) ([]*regexp.Regexp, error) {
 	return out, nil
 }
 
-// LatestTags returns Flux's sample of tags: the first ten in descending alphabetical order.
+// LatestTags returns Flux's sample of tags: the first ten in descending lexical (byte) order.
 func LatestTags(tags []string) []string {
 	s := slices.Clone(tags)
 	slices.Sort(s)
@@ -243,9 +264,14 @@ func LatestTags(tags []string) []string {
 	return s
 }
 
+// tagsRevision is the checksum of Flux's file tag storage: sha256 over the tags one a line, in
+// descending order (the order Flux stores them in).
 func tagsRevision(tags []string) string {
+	desc := slices.Clone(tags)
+	slices.Sort(desc)
+	slices.Reverse(desc)
 	h := sha256.New()
-	for _, t := range tags {
+	for _, t := range desc {
 		h.Write([]byte(t))
 		h.Write([]byte{'\n'})
 	}

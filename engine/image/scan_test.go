@@ -83,11 +83,16 @@ func TestScanPrivateRegistry(t *testing.T) {
 		reason string
 		msg    string
 	}{
-		{"no credentials", imageRepository(host + "/org/app"), imagev1.AuthenticationFailedReason, "UNAUTHORIZED"},
-		{"wrong password", imageRepository(host+"/org/app", withSecret("wrong")), imagev1.AuthenticationFailedReason, "UNAUTHORIZED"},
+		// As Flux: a refused login is a failed scan (ReadOperationFailed); AuthenticationFailed is for
+		// credentials that cannot be read.
+		{"no credentials", imageRepository(host + "/org/app"), imagev1.ReadOperationFailedReason, "UNAUTHORIZED"},
+		{"wrong password", imageRepository(host+"/org/app", withSecret("wrong")), imagev1.ReadOperationFailedReason, "UNAUTHORIZED"},
 		{"missing secret", imageRepository(host+"/org/app", withSecret("absent")), imagev1.AuthenticationFailedReason, "not found"},
 		{"tag in image", imageRepository(host + "/org/app:1.0"), imagev1.ImageURLInvalidReason, "must not carry a tag"},
-		{"bad exclusion", imageRepository(host+"/org/app", withSecret("regcred"), func(r *imagev1.ImageRepository) { r.Spec.ExclusionList = []string{"("} }), meta.FailedReason, "exclusionList"},
+		{"missing cert secret", imageRepository(host+"/org/app", withSecret("regcred"), func(r *imagev1.ImageRepository) {
+			r.Spec.CertSecretRef = &meta.LocalObjectReference{Name: "absent"}
+		}), imagev1.AuthenticationFailedReason, "certSecretRef"},
+		{"bad exclusion", imageRepository(host+"/org/app", withSecret("regcred"), func(r *imagev1.ImageRepository) { r.Spec.ExclusionList = []string{"("} }), imagev1.ReadOperationFailedReason, "exclusionList"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := s.Scan(ctx, tt.repo)

@@ -99,6 +99,19 @@ type ObjectIdentifier struct {
 	Name, Namespace, APIVersion, Kind string
 }
 
+// GetAPIVersion, GetKind, GetName and GetNamespace are the accessors of kyaml's ResourceIdentifier,
+// which Flux's templates may call.
+func (o ObjectIdentifier) GetAPIVersion() string { return o.APIVersion }
+
+// GetKind returns the object's kind.
+func (o ObjectIdentifier) GetKind() string { return o.Kind }
+
+// GetName returns the object's name.
+func (o ObjectIdentifier) GetName() string { return o.Name }
+
+// GetNamespace returns the object's namespace.
+func (o ObjectIdentifier) GetNamespace() string { return o.Namespace }
+
 // String renders the identifier as Kind/namespace/name.
 func (o ObjectIdentifier) String() string {
 	s := o.Kind
@@ -131,8 +144,24 @@ type Result struct {
 	FileChanges map[string]ObjectChanges
 }
 
-// Changes returns every change, ordered by file and line.
+// Changes returns the distinct changes as Flux's templates see them: one per old value, new value and
+// setter, whichever files they were made in (the first by file and line).
 func (r Result) Changes() []Change {
+	type key struct{ old, new, setter string }
+	seen := map[key]bool{}
+	var out []Change
+	for _, c := range r.All() {
+		k := key{c.OldValue, c.NewValue, c.Setter}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// All returns every change, ordered by file and line.
+func (r Result) All() []Change {
 	var out []Change
 	for _, objs := range r.FileChanges {
 		for _, cs := range objs {
@@ -219,14 +248,15 @@ func UpdateFiles(base, root string, policies Policies, opts UpdateOptions) (Resu
 			}
 			return nil
 		}
-		if ext := filepath.Ext(p); ext != ".yaml" && ext != ".yml" || !d.Type().IsRegular() {
+		// As Flux: YAML files, and kustomize's extension-less Kustomization files.
+		if ext := filepath.Ext(p); ext != ".yaml" && ext != ".yml" && d.Name() != "Kustomization" || !d.Type().IsRegular() {
 			return nil
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		if !bytes.Contains(data, []byte(markerKey)) {
+		if !bytes.Contains(data, []byte(`"`+markerKey+`"`)) {
 			return nil
 		}
 		rel, err := filepath.Rel(base, p)

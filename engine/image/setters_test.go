@@ -92,11 +92,12 @@ func TestUpdateYAMLGoldens(t *testing.T) {
 func TestUpdateFilesWritesOnlyChangedFiles(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
-		"apps/deploy.yaml":   "image: registry.example/org/podinfo:1.0.0 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n",
-		"apps/same.yml":      "image: registry.example/org/podinfo:1.2.3 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n",
-		"apps/notes.txt":     "image: x:1 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n",
-		"other/outside.yaml": "image: registry.example/org/podinfo:1.0.0 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n",
-		".git/config.yaml":   "image: registry.example/org/podinfo:1.0.0 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n",
+		"apps/deploy.yaml":    "image: registry.example/org/podinfo:1.0.0 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n",
+		"apps/same.yml":       "image: registry.example/org/podinfo:1.2.3 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n",
+		"apps/notes.txt":      "image: x:1 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n",
+		"other/outside.yaml":  "image: registry.example/org/podinfo:1.0.0 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n",
+		".git/config.yaml":    "image: registry.example/org/podinfo:1.0.0 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n",
+		"other/Kustomization": "images:\n- name: podinfo\n  newTag: 1.0.0 # {\"$imagepolicy\": \"flux-system:podinfo:tag\"}\n",
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -127,8 +128,12 @@ func TestUpdateFilesWritesOnlyChangedFiles(t *testing.T) {
 	// A dry run reports without writing.
 	os.WriteFile(filepath.Join(dir, "apps/deploy.yaml"), []byte(files["apps/deploy.yaml"]), 0o644)
 	res, _, _ = UpdateFiles(dir, dir, testPolicies(), UpdateOptions{DryRun: true})
-	if n := len(res.Changes()); n != 2 {
-		t.Errorf("dry run: %d changes, want 2 (apps/deploy.yaml, other/outside.yaml)", n)
+	if n := len(res.All()); n != 3 {
+		t.Errorf("dry run: %d changes, want 3 (apps/deploy.yaml, other/Kustomization, other/outside.yaml): %+v", n, res.All())
+	}
+	// Templates see them as Flux's Result.Changes does: the same old value, new value and setter once.
+	if cs := res.Changes(); len(cs) != 2 || cs[0].File != "apps/deploy.yaml" || cs[1].File != "other/Kustomization" {
+		t.Errorf("distinct changes %+v, want those of apps/deploy.yaml and other/Kustomization", cs)
 	}
 	if data, _ := os.ReadFile(filepath.Join(dir, "apps/deploy.yaml")); string(data) != files["apps/deploy.yaml"] {
 		t.Errorf("dry run wrote the file")

@@ -1,9 +1,8 @@
 package image
 
 import (
-	"bytes"
 	"fmt"
-	"regexp"
+	"strings"
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
@@ -24,25 +23,32 @@ type TemplateData struct {
 	Values           map[string]string
 }
 
-// removedUpdated matches the `.Updated` field of Flux's older template data, which Flux rejects.
-var removedUpdated = regexp.MustCompile(`\.Updated\b`)
+// removedFields are template fields of older Flux versions that Flux now rejects (Stalled, with
+// RemovedTemplateField): the field and the text/template error that reveals its use.
+var removedFields = []struct{ field, evalError, advice string }{
+	{".Updated", "can't evaluate field Updated in type image.TemplateData", "Please use '.Changed' instead."},
+	{".Changed.ImageResult", "can't evaluate field ImageResult in type image.Result", "Please use '.Changed.FileChanges' or '.Changed.Objects' instead."},
+}
 
-// RenderMessage renders a commit message template (Go text/template with Sprig's functions).
+// RenderMessage renders a commit message template as Flux does: Go text/template with Sprig's hermetic
+// functions (none that depend on time, randomness or the environment).
 func RenderMessage(tmpl string, data TemplateData) (string, error) {
 	if tmpl == "" {
 		tmpl = DefaultMessageTemplate
 	}
-	if removedUpdated.MatchString(tmpl) {
-		return "", &Error{Reason: imagev1.RemovedTemplateFieldReason,
-			Err: fmt.Errorf("messageTemplate uses the removed field .Updated: use .Changed instead")}
-	}
-	t, err := template.New("commit message").Funcs(sprig.TxtFuncMap()).Parse(tmpl)
+	t, err := template.New("commit message").Funcs(sprig.HermeticTxtFuncMap()).Parse(tmpl)
 	if err != nil {
-		return "", &Error{Reason: imagev1.InvalidUpdateStrategyReason, Err: fmt.Errorf("messageTemplate: %w", err)}
+		return "", &Error{Reason: imagev1.GitOperationFailedReason, Err: fmt.Errorf("unable to create commit message template from spec: %w", err)}
 	}
-	var b bytes.Buffer
+	var b strings.Builder
 	if err := t.Execute(&b, data); err != nil {
-		return "", &Error{Reason: imagev1.InvalidUpdateStrategyReason, Err: fmt.Errorf("messageTemplate: %w", err)}
+		for _, f := range removedFields {
+			if strings.Contains(err.Error(), f.evalError) {
+				return "", &Error{Reason: imagev1.RemovedTemplateFieldReason, Stalled: true, Err: fmt.Errorf(
+					"template uses removed '%s' field. %s See: https://fluxcd.io/flux/components/image/imageupdateautomations/#message-template", f.field, f.advice)}
+			}
+		}
+		return "", &Error{Reason: imagev1.GitOperationFailedReason, Err: fmt.Errorf("failed to run template from spec: %w", err)}
 	}
 	return b.String(), nil
 }
