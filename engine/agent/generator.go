@@ -90,7 +90,7 @@ func (a *Agent) reconcileGenerator(ctx context.Context, u *unstructured.Unstruct
 		}
 		key := Key{Kind: s.Kind, Namespace: ns, Name: s.Name}
 		a.waitFor(key, self) // its next stored artifact wakes this generator
-		in, obs, err := a.generatorInput(ctx, key)
+		in, obs, err := a.generatorInput(ctx, key, self)
 		if err != nil {
 			return fail(v1beta1.SourceFetchFailedReason, fmt.Errorf("ArtifactGenerator %s/%s: source '%s': %w, retrying in %s", gen.Namespace, gen.Name, s.Alias, err, a.opts.DependencyRequeue), false, true)
 		}
@@ -155,11 +155,29 @@ func (a *Agent) reconcileGenerator(ctx context.Context, u *unstructured.Unstruct
 }
 
 // generatorInput returns the files and observed state of one generator source: an ExternalArtifact's
-// artifact (the agent's own generated ones come from the store), or the artifact the agent stored for
-// a GitRepository, OCIRepository or Bucket (a source not fetched yet is scheduled).
-func (a *Agent) generatorInput(ctx context.Context, key Key) (generator.Source, v1beta1.ObservedSource, error) {
+// artifact (the agent's own generated ones come from the store), the artifact the agent stored for a
+// GitRepository, OCIRepository or Bucket (a source not fetched yet is scheduled), or a HelmChart's chart
+// archive, fetched through its spec as for a HelmRelease (its own source wakes the generator).
+func (a *Agent) generatorInput(ctx context.Context, key, self Key) (generator.Source, v1beta1.ObservedSource, error) {
 	var none generator.Source
 	switch key.Kind {
+	case sourcev1.HelmChartKind:
+		obj, err := a.lookupSource(ctx, key.Kind, key.Namespace, key.Name)
+		if err != nil {
+			return none, v1beta1.ObservedSource{}, err
+		}
+		hc, ok := obj.(*sourcev1.HelmChart)
+		if !ok {
+			return none, v1beta1.ObservedSource{}, fmt.Errorf("%s '%s/%s' not found", key.Kind, key.Namespace, key.Name)
+		}
+		hc = hc.DeepCopy()
+		a.waitFor(Key{Kind: hc.Spec.SourceRef.Kind, Namespace: hc.Namespace, Name: hc.Spec.SourceRef.Name}, self)
+		ca, err := a.charts.HelmChart(ctx, hc, nil)
+		if err != nil {
+			return none, v1beta1.ObservedSource{}, err
+		}
+		obs := v1beta1.ObservedSource{Digest: ca.Digest, Revision: ca.Revision, URL: ca.FluxArtifact(a.opts.ArtifactBaseURL).URL}
+		return generator.Source{Archive: ca.File, Revision: ca.Revision}, obs, nil
 	case sourcev1.ExternalArtifactKind:
 		inf, ok := a.informers[key.Kind]
 		if !ok {

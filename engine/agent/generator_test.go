@@ -14,11 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/repo"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 
+	"github.com/converge-gitops/converge/engine/helm/helmtest"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
@@ -27,6 +31,8 @@ import (
 var (
 	eaGVR  = schema.GroupVersionResource{Group: "source.toolkit.fluxcd.io", Version: "v1", Resource: "externalartifacts"}
 	genGVR = schema.GroupVersionResource{Group: "source.extensions.fluxcd.io", Version: "v1beta1", Resource: "artifactgenerators"}
+	// helmRepoGVR is the HelmRepository resource.
+	helmRepoGVR = schema.GroupVersionResource{Group: "source.toolkit.fluxcd.io", Version: "v1", Resource: "helmrepositories"}
 )
 
 func monorepoFiles(ns, env, appValue, platformValue string) map[string]*string {
@@ -311,4 +317,153 @@ func artifactDigest(t *testing.T, u *unstructured.Unstructured) string {
 		t.Fatalf("%s %s has no artifact digest", u.GetKind(), u.GetName())
 	}
 	return d
+}
+
+// TestAgentArtifactGeneratorHelmChart: a HelmChart as a generator source. The chart is fetched through
+// the HelmChart's spec from a real chart repository and its archive unpacked as the source's files
+// (under the chart's name, as Helm packages it); a new chart version in the repository's index gives
+// a new artifact once the HelmRepository is reconciled. A HelmChart that does not exist leaves the
+// generator not Ready, saying so.
+func TestAgentArtifactGeneratorHelmChart(t *testing.T) {
+	ns := "generator-chart"
+	namespace(t, ns)
+	var index atomic.Pointer[[]byte]
+	archives := map[string][]byte{}
+	mux := http.NewServeMux()
+	charts := httptest.NewServer(mux)
+	defer charts.Close()
+	publish := func(versions ...string) {
+		idx := repo.NewIndexFile()
+		for _, v := range versions {
+			if archives[v] == nil {
+				archives[v] = helmtest.Package(t, helmtest.ChartDir("simple"), func(c *chart.Chart) { c.Metadata.Version = v })
+			}
+			sum := sha256.Sum256(archives[v])
+			if err := idx.MustAdd(&chart.Metadata{APIVersion: "v2", Name: "simple", Version: v}, "simple-"+v+".tgz", charts.URL, fmt.Sprintf("%x", sum)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		data, err := yaml.Marshal(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index.Store(&data)
+	}
+	publish("0.1.0")
+	mux.HandleFunc("/index.yaml", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(*index.Load()) })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		v := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/simple-"), ".tgz")
+		if archives[v] == nil {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(archives[v])
+	})
+
+	var handler atomic.Pointer[http.Handler]
+	artifacts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))
+	defer artifacts.Close()
+	a, _ := startAgent(t, Options{ArtifactBaseURL: artifacts.URL + "/artifacts"})
+	h := Handler(&Probes{}, nil, a.opts.Store)
+	handler.Store(&h)
+
+	docs := fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {name: charts, namespace: %[1]s}
+spec: {interval: 1h, url: %[2]q}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmChart
+metadata: {name: simple, namespace: %[1]s}
+spec:
+  interval: 1h
+  chart: simple
+  version: "*"
+  sourceRef: {kind: HelmRepository, name: charts}
+---
+apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata: {name: chart, namespace: %[1]s}
+spec:
+  sources:
+    - {alias: chart, kind: HelmChart, name: simple}
+  artifacts:
+    - name: simple-chart
+      originRevision: "@chart"
+      copy:
+        - {from: "@chart/simple/**", to: "@artifact/"}
+---
+apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata: {name: missing, namespace: %[1]s}
+spec:
+  sources:
+    - {alias: chart, kind: HelmChart, name: nothing-here}
+  artifacts:
+    - name: nothing
+      copy:
+        - {from: "@chart/**", to: "@artifact/"}
+`, ns, charts.URL)
+	for _, doc := range strings.Split(docs, "\n---\n") {
+		cluster.ApplyYAML(t, doc)
+	}
+
+	// chartVersion downloads the ExternalArtifact's artifact and returns the version in its Chart.yaml.
+	chartVersion := func() (revision, version string) {
+		ea := get(t, eaGVR, ns, "simple-chart")
+		if ea == nil {
+			return "", ""
+		}
+		art, _, _ := unstructured.NestedMap(ea.Object, "status", "artifact")
+		if art == nil {
+			return "", ""
+		}
+		resp, err := http.Get(art["url"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		dir := t.TempDir()
+		if resp.StatusCode != 200 {
+			return "", resp.Status
+		}
+		if err := source.ExtractTarGz(resp.Body, dir, source.ExtractOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "Chart.yaml"))
+		if err != nil {
+			return art["revision"].(string), "no Chart.yaml at the top: " + err.Error()
+		}
+		var md chart.Metadata
+		if err := yaml.Unmarshal(data, &md); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "templates", "configmap.yaml")); err != nil {
+			return art["revision"].(string), "templates missing"
+		}
+		meta, _ := art["metadata"].(map[string]any)
+		return art["revision"].(string), md.Version + " origin " + fmt.Sprint(meta["org.opencontainers.image.revision"])
+	}
+	var first string
+	eventually(t, "the chart artifact generated", func() (bool, string) {
+		rev, version := chartVersion()
+		first = rev
+		st, reason, msg := condition(get(t, genGVR, ns, "chart"), "Ready")
+		return version == "0.1.0 origin 0.1.0", fmt.Sprintf("%s %s; generator %s %s %s", rev, version, st, reason, msg)
+	})
+	if !strings.HasPrefix(first, "latest@sha256:") {
+		t.Errorf("revision %q", first)
+	}
+
+	publish("0.1.0", "0.2.0")
+	requestReconcile(t, helmRepoGVR, ns, "charts")
+	eventually(t, "the new chart version generated", func() (bool, string) {
+		rev, version := chartVersion()
+		return rev != first && version == "0.2.0 origin 0.2.0", rev + " " + version
+	})
+
+	eventually(t, "a missing HelmChart reported", func() (bool, string) {
+		st, reason, msg := condition(get(t, genGVR, ns, "missing"), "Ready")
+		return st == "False" && reason == "SourceFetchFailed" && strings.Contains(msg, "HelmChart '"+ns+"/nothing-here' not found"), st + " " + reason + " " + msg
+	})
 }

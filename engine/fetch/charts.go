@@ -174,6 +174,16 @@ func isFile(p string) bool {
 
 // fetchHelmChart fetches hc's chart from its source (declared by the build, or from the cluster).
 func (c *Charts) fetchHelmChart(ctx context.Context, hc *sourcev1.HelmChart, declared map[string]runtime.Object) (*chart.Chart, error) {
+	ca, err := c.HelmChart(ctx, hc, declared)
+	if err != nil {
+		return nil, err
+	}
+	return helm.LoadChart(ca.File)
+}
+
+// HelmChart fetches the chart of a HelmChart object from its source (declared by the build, or looked
+// up) and stores it as the HelmChart's artifact: the chart archive (ChartArtifact.File).
+func (c *Charts) HelmChart(ctx context.Context, hc *sourcev1.HelmChart, declared map[string]runtime.Object) (*srchelm.ChartArtifact, error) {
 	src := hc.Spec.SourceRef
 	ns := hc.Namespace
 	hf := *c.Fetcher
@@ -210,11 +220,7 @@ func (c *Charts) fetchHelmChart(ctx context.Context, hc *sourcev1.HelmChart, dec
 	if hc.Spec.Version == "" {
 		hc.Spec.Version = "*"
 	}
-	ca, err := hf.FetchChart(ctx, hc)
-	if err != nil {
-		return nil, err
-	}
-	return helm.LoadChart(ca.File)
+	return hf.FetchChart(ctx, hc)
 }
 
 func (c *Charts) lookup(ctx context.Context, kind, ns, name string, declared map[string]runtime.Object) (runtime.Object, error) {

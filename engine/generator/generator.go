@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/converge-gitops/converge/crds/sourceext/v1beta1"
+	"github.com/converge-gitops/converge/engine/source"
 )
 
 // Why a generator or one of its copy operations failed; test with errors.Is.
@@ -57,6 +59,10 @@ func (e *Error) Unwrap() error { return e.Err }
 type Source struct {
 	// Dir holds the source's files; it is only read.
 	Dir string
+	// Archive, used when Dir is empty, is a tar.gz holding the source's files: a HelmChart's chart
+	// archive, whose files are under the chart's name as Helm packages them (so "@chart/podinfo/**").
+	// Generate extracts it into its work folder.
+	Archive string
 	// Revision is the source artifact's revision (e.g. "main@sha1:<hex>").
 	Revision string
 	// OriginRevision is the artifact's org.opencontainers.image.revision metadata, if any.
@@ -154,10 +160,21 @@ func Generate(ctx context.Context, gen *v1beta1.ArtifactGenerator, sources map[s
 		return nil, err
 	}
 	id := gen.Namespace + "/" + gen.Name
+	sources = maps.Clone(sources)
 	for i, s := range gen.Spec.Sources {
-		if _, ok := sources[s.Alias]; !ok {
-			return nil, &Error{Generator: id, Field: fmt.Sprintf("sources[%d] (%s)", i, s.Alias),
-				Err: fmt.Errorf("the files of %s %s were not provided", s.Kind, s.Name)}
+		field := fmt.Sprintf("sources[%d] (%s)", i, s.Alias)
+		in, ok := sources[s.Alias]
+		if !ok || in.Dir == "" && in.Archive == "" {
+			return nil, &Error{Generator: id, Field: field, Err: fmt.Errorf("the files of %s %s were not provided", s.Kind, s.Name)}
+		}
+		if in.Dir == "" {
+			// "_" cannot start an artifact name, so this folder never meets an artifact's.
+			dir := filepath.Join(workDir, "_sources", s.Alias)
+			if err := extractArchive(in.Archive, dir); err != nil {
+				return nil, &Error{Generator: id, Field: field, Err: fmt.Errorf("extracting the artifact of %s %s: %w", s.Kind, s.Name, err)}
+			}
+			in.Dir = dir
+			sources[s.Alias] = in
 		}
 	}
 	out := make([]Artifact, 0, len(gen.Spec.OutputArtifacts))
@@ -228,4 +245,20 @@ func generateOne(ctx context.Context, spec v1beta1.OutputArtifact, sources map[s
 		art.Metadata = map[string]string{v1beta1.ArtifactOriginRevisionAnnotation: rev}
 	}
 	return art, nil
+}
+
+// extractArchive extracts the tar.gz file into dir (emptied first) with engine/source's safe extraction.
+func extractArchive(file, dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return source.ExtractTarGz(f, dir, source.ExtractOptions{})
 }

@@ -37,6 +37,13 @@ func testSources(t testing.TB) map[string]Source {
 	s := out["other"]
 	s.OriginRevision = "v1.0.0@sha1:" + strings.Repeat("f", 40)
 	out["other"] = s
+	// HelmChart sources come as the chart archive.
+	archive, err := filepath.Abs(filepath.Join(testdata, "sources", "repo", "charts", "podinfo-1.0.0.tgz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["packaged"] = Source{Archive: archive, Revision: "1.0.0"}
+	out["broken"] = Source{Archive: filepath.Join(out["repo"].Dir, "config.yaml"), Revision: "0.0.1"}
 	return out
 }
 
