@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,6 +113,10 @@ func TestAutomationCycle(t *testing.T) {
 	if res.Commit == "" || res.Attempts != 1 || len(res.Changes) != 1 || !strings.HasPrefix(res.SourceRevision, "main@sha1:") {
 		t.Fatalf("result %+v", res)
 	}
+	// As in Flux's template data, file names are relative to update.path (./apps).
+	if files := res.Result.Files(); len(files) != 1 || files[0] != "deploy.yaml" {
+		t.Fatalf("files %v, want [deploy.yaml]", files)
+	}
 	content, r, head := remoteFile(t, repo, "main", "apps/deploy.yaml")
 	if content != strings.Replace(deployYAML, "app:1.0.0", "app:1.2.3", 1) {
 		t.Fatalf("pushed file:\n%s", content)
@@ -216,6 +221,22 @@ func TestAutomationPushBranchAndSigning(t *testing.T) {
 	}
 	if main, _, _ := remoteFile(t, repo, "main", "apps/deploy.yaml"); main != deployYAML {
 		t.Error("main changed though the push branch is image-updates")
+	}
+	if !res.SwitchBranch || res.Summary() != fmt.Sprintf("pushed commit '%s' to branch 'image-updates'\n%s", res.Commit[:7], DefaultMessageTemplate) {
+		t.Errorf("switch %v summary %q", res.SwitchBranch, res.Summary())
+	}
+
+	// As Flux by default: the next run continues the existing push branch (its commit is the parent),
+	// even though main moved meanwhile, and force-pushes it.
+	repo.Commit("main moves on", map[string]*string{"README.md": sourcetest.Str("moved\n")})
+	next, err := a.Run(context.Background(), auto, gitRepository(repo.URL), Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.6.0"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, r2, head2 := remoteFile(t, repo, "image-updates", "apps/deploy.yaml")
+	c2, _ := r2.CommitObject(head2)
+	if head2.String() != next.Commit || len(c2.ParentHashes) != 1 || c2.ParentHashes[0].String() != res.Commit || !strings.Contains(content, "app:1.6.0") {
+		t.Fatalf("push branch head %s parents %v (first push %s):\n%s", head2, c2.ParentHashes, res.Commit, content)
 	}
 }
 

@@ -112,6 +112,9 @@ func ParseRepository(image string, insecure bool) (name.Repository, error) {
 	if insecure {
 		opts = append(opts, name.Insecure)
 	}
+	if scheme, _, found := strings.Cut(image, "://"); found {
+		return name.Repository{}, stalledf(imagev1.ImageURLInvalidReason, "image '%s' should not include URL scheme; remove '%s://'", image, scheme)
+	}
 	last := image[strings.LastIndex(image, "/")+1:]
 	if strings.ContainsAny(last, ":@") {
 		return name.Repository{}, stalledf(imagev1.ImageURLInvalidReason, "image %q must not carry a tag or digest", image)

@@ -126,3 +126,30 @@ func TestScanUnreachableRegistry(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestCanonicalImageName: Docker Hub images get Flux's canonical name (index.docker.io, library/ for
+// official images); a tag, digest or URL scheme is refused.
+func TestCanonicalImageName(t *testing.T) {
+	for _, tt := range []struct{ image, want, err string }{
+		{image: "nginx", want: "index.docker.io/library/nginx"},
+		{image: "docker.io/nginx", want: "index.docker.io/library/nginx"},
+		{image: "fluxcd/flux", want: "index.docker.io/fluxcd/flux"},
+		{image: "index.docker.io/fluxcd/flux", want: "index.docker.io/fluxcd/flux"},
+		{image: "ghcr.io/org/team/app", want: "ghcr.io/org/team/app"},
+		{image: "localhost:5000/app", want: "localhost:5000/app"},
+		{image: "nginx:1.25", err: "must not carry a tag"},
+		{image: "ghcr.io/org/app@sha256:abc", err: "must not carry a tag"},
+		{image: "https://ghcr.io/org/app", err: "should not include URL scheme; remove 'https://'"},
+	} {
+		r, err := ParseRepository(tt.image, false)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || ReasonOf(err) != imagev1.ImageURLInvalidReason || !IsStalled(err) {
+				t.Errorf("%s: err %v, want %q", tt.image, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || r.Name() != tt.want {
+			t.Errorf("%s: %q %v, want %q", tt.image, r.Name(), err, tt.want)
+		}
+	}
+}
