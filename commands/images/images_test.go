@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,26 +12,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/crypto/bcrypt"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/image"
+	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
+	"github.com/converge-gitops/converge/engine/testenv"
 )
 
 func pushTags(t *testing.T, repository string, tags ...string) {
+	t.Helper()
+	pushTagsAs(t, repository, authn.Anonymous, tags...)
+}
+
+func pushTagsAs(t *testing.T, repository string, auth authn.Authenticator, tags ...string) {
 	t.Helper()
 	repo, err := name.NewRepository(repository, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
 	img, _ := random.Image(64, 1)
-	if err := remote.Write(repo.Tag(tags[0]), img); err != nil {
+	if err := remote.Write(repo.Tag(tags[0]), img, remote.WithAuth(auth)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tag := range tags[1:] {
-		if err := remote.Tag(repo.Tag(tag), img); err != nil {
+		if err := remote.Tag(repo.Tag(tag), img, remote.WithAuth(auth)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -140,6 +154,10 @@ func exitCode(err error) int {
 	return 0
 }
 
+var cluster *testenv.Cluster
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &cluster)) }
+
 func TestImagesUpdate(t *testing.T) {
 	reg := sourcetest.StartRegistry(t, "")
 	pushTags(t, reg.Host+"/org/app", "1.0.0", "1.4.2", "1.5.0-rc.1", "2.0.0", "main-bbbbbbb-300", "main-ccccccc-200", "x.sig")
@@ -241,4 +259,86 @@ func normalise(s string) string {
 		lines[i] = strings.Join(strings.Fields(l), " ")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestImagesUpdateFromCluster takes the ImageRepositories and ImagePolicies from the -n namespace of a
+// real API server (those in the work tree and in other namespaces are ignored), the registry credentials
+// from the cluster's docker-config Secret, and rewrites the markers of the work tree.
+func TestImagesUpdateFromCluster(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := sourcetest.StartRegistry(t, "ci:"+string(hash)+"\n")
+	pushTagsAs(t, reg.Host+"/org/app", &authn.Basic{Username: "ci", Password: "pw"}, "1.0.0", "1.4.2", "2.0.0", "main-bbbbbbb-300")
+	ns := "images-from-cluster"
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: regcred, namespace: %s}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{"auths":{"%s":{"auth":"%s"}}}'
+`, ns, reg.Host, base64.StdEncoding.EncodeToString([]byte("ci:pw"))))
+	for _, doc := range []string{
+		fmt.Sprintf(`apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: app, namespace: %s}
+spec: {image: %s/org/app, interval: 5m, secretRef: {name: regcred}}`, ns, reg.Host),
+		fmt.Sprintf(`apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: app, namespace: %s}
+spec:
+  imageRepositoryRef: {name: app}
+  policy: {semver: {range: '>=1.0.0'}}`, ns),
+		// Same name in another namespace: not used.
+		`apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: app, namespace: default}
+spec:
+  imageRepositoryRef: {name: app}
+  policy: {semver: {range: '1.0.x'}}`,
+	} {
+		cluster.ApplyYAML(t, doc)
+	}
+	// The work tree's own objects (workTree writes a 1.x policy for flux-system) are ignored: the markers
+	// name the cluster's namespace.
+	dir := workTree(t, reg.Host, map[string]string{
+		"apps/app.yaml": fmt.Sprintf("image: %s/org/app:1.0.0 # {\"$imagepolicy\": \"%s:app\"}\ntag: 1.0.0 # {\"$imagepolicy\": \"%s:app:tag\"}\n", reg.Host, ns, ns),
+	})
+	clients, err := kube.New(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := &Options{Path: dir, Namespace: ns, FromCluster: true, Output: cmdutil.OutputJSON,
+		Secrets: func() (source.Secrets, error) { return clients, nil },
+		Cluster: func(ctx context.Context, namespace string) (*image.Objects, error) {
+			return clusterObjects(ctx, clients.Dynamic, namespace)
+		}}
+	out, errOut, err := run(t, opts)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var rep Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rep.Policies) != 1 || rep.Policies[0].Policy != ns+"/app" || rep.Policies[0].Latest == nil || rep.Policies[0].Latest.Tag != "2.0.0" {
+		t.Fatalf("policies %+v", rep.Policies)
+	}
+	want := fmt.Sprintf("image: %s/org/app:2.0.0 # {\"$imagepolicy\": \"%s:app\"}\ntag: 2.0.0 # {\"$imagepolicy\": \"%s:app:tag\"}\n", reg.Host, ns, ns)
+	if data, _ := os.ReadFile(filepath.Join(dir, "apps/app.yaml")); string(data) != want {
+		t.Fatalf("apps/app.yaml:\n%s\nwant:\n%s", data, want)
+	}
+	if len(rep.Changes) != 2 {
+		t.Fatalf("changes %+v", rep.Changes)
+	}
+
+	// A namespace without policies is an error that names it.
+	opts.Namespace, opts.Output = "default-empty", cmdutil.OutputTable
+	if _, _, err := run(t, opts); err == nil || !strings.Contains(err.Error(), "no ImagePolicy found in namespace default-empty") {
+		t.Fatalf("err %v", err)
+	}
 }
