@@ -202,6 +202,17 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 			return nil, err
 		}
 		localBranch = pushBranch
+	} else if ref.Commit != "" && pushBranch != "" {
+		// A commit checkout leaves HEAD detached: commit on the push branch from that commit (the push is
+		// refused as non-fast-forward if the branch has moved past it).
+		branchRef := plumbing.NewBranchReferenceName(pushBranch)
+		if err := r.Storer.SetReference(plumbing.NewHashReference(branchRef, head.Hash())); err != nil {
+			return nil, gitErr("creating branch %s at %s: %w", pushBranch, ref.Commit, err)
+		}
+		if err := wt.Checkout(&git.CheckoutOptions{Branch: branchRef, Force: true}); err != nil {
+			return nil, gitErr("checking out branch %s: %w", pushBranch, err)
+		}
+		localBranch = pushBranch
 	}
 
 	updateDir, err := updatePath(dir, auto.GetUpdateStrategy().Path)

@@ -184,6 +184,31 @@ func TestAutomationNonFastForwardRetried(t *testing.T) {
 	}
 }
 
+// TestAutomationCheckoutCommit checks out spec.git.checkout.ref.commit: the update is committed on top of
+// that commit and pushed to the branch; once the branch has moved past the commit the push is refused.
+func TestAutomationCheckoutCommit(t *testing.T) {
+	repo := pushableRepo(t)
+	_, _, initial := remoteFile(t, repo, "main", "apps/deploy.yaml")
+	atCommit := func(a *imagev1.ImageUpdateAutomation) {
+		a.Spec.GitSpec.Checkout.Reference = sourcev1.GitRepositoryRef{Branch: "main", Commit: initial.String()}
+	}
+	policies := Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.2.3"}}
+	res, err := (&Automation{}).Run(context.Background(), automation(atCommit), gitRepository(repo.URL), policies, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, r, head := remoteFile(t, repo, "main", "apps/deploy.yaml")
+	c, _ := r.CommitObject(head)
+	if res.Commit == "" || head.String() != res.Commit || len(c.ParentHashes) != 1 || c.ParentHashes[0] != initial || !strings.Contains(content, "app:1.2.3") {
+		t.Fatalf("main %s (pushed %q), parents %v, want the update on %s:\n%s", head, res.Commit, c.ParentHashes, initial, content)
+	}
+	_, err = (&Automation{}).Run(context.Background(), automation(atCommit), gitRepository(repo.URL),
+		Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.3.0"}}, nil)
+	if err == nil || !isNonFastForward(err) || ReasonOf(err) != imagev1.GitOperationFailedReason {
+		t.Fatalf("err %v (reason %s), want a refused non-fast-forward push", err, ReasonOf(err))
+	}
+}
+
 func TestAutomationPushBranchAndSigning(t *testing.T) {
 	repo := pushableRepo(t)
 	entity, err := openpgp.NewEntity("Image Bot", "", "bot@example.com", nil)
