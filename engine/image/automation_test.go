@@ -209,6 +209,30 @@ func TestAutomationCheckoutCommit(t *testing.T) {
 	}
 }
 
+// TestAutomationPushRefspec pushes to the branch and to spec.git.push.refspec; the summary names both.
+func TestAutomationPushRefspec(t *testing.T) {
+	repo := pushableRepo(t)
+	auto := automation(func(a *imagev1.ImageUpdateAutomation) {
+		a.Spec.GitSpec.Push = &imagev1.PushSpec{Refspec: "refs/heads/main:refs/heads/release"}
+	})
+	res, err := (&Automation{}).Run(context.Background(), auto, gitRepository(repo.URL), Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.2.3"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, branch := range []string{"main", "release"} {
+		if _, _, head := remoteFile(t, repo, branch, "apps/deploy.yaml"); head.String() != res.Commit {
+			t.Errorf("%s at %s, pushed %s", branch, head, res.Commit)
+		}
+	}
+	if want := fmt.Sprintf("pushed commit '%s' to branch 'main' and refspecs 'refs/heads/main:refs/heads/release'\n", res.Commit[:7]); !strings.HasPrefix(res.Summary(), want) {
+		t.Errorf("summary %q, want %q...", res.Summary(), want)
+	}
+	auto.Spec.GitSpec.Push.Refspec = "+refs/heads/main:refs/heads/release"
+	if _, err := (&Automation{}).Run(context.Background(), auto, gitRepository(repo.URL), Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.3.0"}}, nil); ReasonOf(err) != imagev1.InvalidSourceConfigReason {
+		t.Errorf("force refspec: err %v", err)
+	}
+}
+
 func TestAutomationPushBranchAndSigning(t *testing.T) {
 	repo := pushableRepo(t)
 	entity, err := openpgp.NewEntity("Image Bot", "", "bot@example.com", nil)
