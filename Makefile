@@ -23,7 +23,7 @@ build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/converge ./cmd/converge
 
 ## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN), and Gitea (cached)
-testbin:
+testbin: deps
 	hack/testbin.sh
 	hack/s3server.sh
 	hack/gitea.sh
