@@ -39,18 +39,9 @@ func (c *Checker) WithExpressions(exprs []Expressions) (*Checker, error) {
 	}
 	out := *c
 	out.exprs = map[schema.GroupKind]*evaluator{}
-	env, err := cel.NewEnv(
-		cel.HomogeneousAggregateLiterals(),
-		cel.EagerlyValidateDeclarations(true),
-		cel.DefaultUTCTimeZone(true),
-		cel.CrossTypeNumericComparisons(true),
-		cel.OptionalTypes(),
-		ext.Strings(),
-		ext.Sets(),
-		ext.Encoders(),
-	)
+	env, err := newEnv()
 	if err != nil {
-		return nil, fmt.Errorf("CEL environment: %w", err)
+		return nil, err
 	}
 	for i, e := range exprs {
 		gv, err := schema.ParseGroupVersion(e.APIVersion)
@@ -82,6 +73,29 @@ func (c *Checker) WithExpressions(exprs []Expressions) (*Checker, error) {
 		out.exprs[schema.GroupKind{Group: gv.Group, Kind: e.Kind}] = ev
 	}
 	return &out, nil
+}
+
+// newEnv is the CEL environment of health and readiness expressions (the options Flux's expressions
+// are written for); vars are declared as objects (maps from field names to any value).
+func newEnv(vars ...string) (*cel.Env, error) {
+	opts := []cel.EnvOption{
+		cel.HomogeneousAggregateLiterals(),
+		cel.EagerlyValidateDeclarations(true),
+		cel.DefaultUTCTimeZone(true),
+		cel.CrossTypeNumericComparisons(true),
+		cel.OptionalTypes(),
+		ext.Strings(),
+		ext.Sets(),
+		ext.Encoders(),
+	}
+	for _, v := range vars {
+		opts = append(opts, cel.Variable(v, cel.MapType(cel.StringType, cel.DynType)))
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("CEL environment: %w", err)
+	}
+	return env, nil
 }
 
 // evaluatorFor returns the expressions for gk: those of its kind, else those of its whole group.

@@ -18,7 +18,7 @@ func NewKustomizations(c *kube.Clients, now func() time.Time) *Kustomizations {
 		return &apply.Manager{Client: cc.Dynamic, Mapper: cc.Mapper}, &health.Checker{Client: cc.Dynamic, Mapper: cc.Mapper}
 	}
 	am, hc := managers(c)
-	return &Kustomizations{Client: c.Dynamic, Apply: am, Health: hc, Now: now,
+	return &Kustomizations{Client: c.Dynamic, Apply: am, Health: hc, Now: now, ReadyExprs: &ReadyExprs{},
 		Impersonate: func(namespace, name string) (*apply.Manager, *health.Checker, error) {
 			sa, err := c.Impersonating(namespace, name)
 			if err != nil {
@@ -33,7 +33,7 @@ func NewKustomizations(c *kube.Clients, now func() time.Time) *Kustomizations {
 // NewHelmReleases returns the HelmRelease reconciler over c that `converge apply` and the agent share;
 // renderer computes values and post-renders as `converge build` does.
 func NewHelmReleases(c *kube.Clients, renderer *helm.Renderer, now func() time.Time) *HelmReleases {
-	return &HelmReleases{Client: c.Dynamic, Config: c.Config, Renderer: renderer, Now: now,
+	return &HelmReleases{Client: c.Dynamic, Config: c.Config, Renderer: renderer, Now: now, ReadyExprs: &ReadyExprs{},
 		Impersonate: func(namespace, name string) (*rest.Config, error) {
 			sa, err := c.Impersonating(namespace, name)
 			if err != nil {

@@ -45,6 +45,8 @@ type HelmReleases struct {
 	// Impersonate returns the configuration acting as the ServiceAccount namespace/name, for
 	// HelmReleases with spec.serviceAccountName. Nil refuses such HelmReleases.
 	Impersonate func(namespace, name string) (*rest.Config, error)
+	// ReadyExprs caches the compiled spec.dependsOn[].readyExpr (nil: compiled at every check).
+	ReadyExprs *ReadyExprs
 }
 
 // HelmReleaseResult is the outcome of one reconciliation.
@@ -124,18 +126,33 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 	fail := func(reason string, err error) *HelmReleaseResult {
 		res.Err = fmt.Errorf("HelmRelease %s: %w", id, err)
 		setHRCondition(hr, meta.ReadyCondition, metav1.ConditionFalse, reason, err.Error(), r.now())
+		// Retried: Reconciling, as helm-controller leaves it (kstatus sees the release in progress).
+		msg := err.Error()
+		if c := apimeta.FindStatusCondition(hr.Status.Conditions, meta.ReconcilingCondition); c != nil {
+			msg = c.Message
+		}
+		setHRCondition(hr, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingWithRetryReason, msg, r.now())
 		r.writeStatus(ctx, hr, false, res)
 		return res
 	}
 	if hr.Spec.Chart != nil {
 		hr.Status.HelmChart = hr.Spec.Chart.GetNamespace(hr.Namespace) + "/" + hr.GetHelmChartName()
 	}
-	if wait, err := r.checkDependencies(ctx, hr); err != nil {
-		if wait {
-			res.RequeueAfter = DependencyRequeueInterval
+	if err := r.checkDependencies(ctx, hr); err != nil {
+		if IsTerminal(err) {
+			msg := TerminalErrorMessage + ": " + err.Error()
+			setHRCondition(hr, meta.StalledCondition, metav1.ConditionTrue, meta.InvalidCELExpressionReason, msg, r.now())
+			apimeta.RemoveStatusCondition(&hr.Status.Conditions, meta.ReconcilingCondition)
+			res.Err = fmt.Errorf("HelmRelease %s: %w", id, err)
+			setHRCondition(hr, meta.ReadyCondition, metav1.ConditionFalse, meta.InvalidCELExpressionReason, msg, r.now())
+			r.writeStatus(ctx, hr, true, res)
+			return res
 		}
+		removeStalled(hr, meta.InvalidCELExpressionReason)
+		res.RequeueAfter = DependencyRequeueInterval
 		return fail(helmv2.DependencyNotReadyReason, err)
 	}
+	removeStalled(hr, meta.InvalidCELExpressionReason)
 	if chartErr != nil {
 		return fail(helmv2.ArtifactFailedReason, fmt.Errorf("Could not load chart: %w", chartErr))
 	}
@@ -240,28 +257,32 @@ func (r *HelmReleases) config(hr *helmv2.HelmRelease) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// checkDependencies: every spec.dependsOn HelmRelease must be Ready for its current generation. wait
-// reports a dependency that may become ready.
-func (r *HelmReleases) checkDependencies(ctx context.Context, hr *helmv2.HelmRelease) (wait bool, err error) {
-	for _, d := range hr.Spec.DependsOn {
-		ns := d.Namespace
-		if ns == "" {
-			ns = hr.Namespace
-		}
-		ref := ns + "/" + d.Name
-		dep, err := r.Get(ctx, ns, d.Name)
-		if err != nil {
-			return true, fmt.Errorf("unable to get '%s' dependency: %w", ref, err)
-		}
-		if dep == nil {
-			return true, fmt.Errorf("unable to get '%s' dependency: not found", ref)
-		}
-		c := apimeta.FindStatusCondition(dep.Status.Conditions, meta.ReadyCondition)
-		if dep.Generation != dep.Status.ObservedGeneration || c == nil || c.Status != metav1.ConditionTrue {
-			return true, fmt.Errorf("dependency '%s' is not ready", ref)
-		}
+// checkDependencies checks hr's spec.dependsOn against the live HelmReleases (readyExpr or Ready for
+// their current generation, as ReadyExprs.CheckDependencies does).
+func (r *HelmReleases) checkDependencies(ctx context.Context, hr *helmv2.HelmRelease) error {
+	if len(hr.Spec.DependsOn) == 0 {
+		return nil
 	}
-	return false, nil
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(hr)
+	if err != nil {
+		return fmt.Errorf("HelmRelease %s/%s: %w", hr.Namespace, hr.Name, err)
+	}
+	self := &unstructured.Unstructured{Object: m}
+	self.SetGroupVersionKind(helmv2.GroupVersion.WithKind(helmv2.HelmReleaseKind))
+	return r.ReadyExprs.CheckDependencies(ctx, self, "", func(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
+		u, err := r.Client.Resource(HelmReleasesResource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return u, err
+	})
+}
+
+// removeStalled removes a Stalled condition of reason: its cause is gone.
+func removeStalled(hr *helmv2.HelmRelease, reason string) {
+	if c := apimeta.FindStatusCondition(hr.Status.Conditions, meta.StalledCondition); c != nil && c.Reason == reason {
+		apimeta.RemoveStatusCondition(&hr.Status.Conditions, meta.StalledCondition)
+	}
 }
 
 func setHRCondition(hr *helmv2.HelmRelease, t string, status metav1.ConditionStatus, reason, msg string, now time.Time) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,6 +46,8 @@ type Kustomizations struct {
 	// Kubeconfig says which credentials a kubeconfig Secret may use (default: no exec plugins, no
 	// disabled TLS verification).
 	Kubeconfig kube.KubeconfigOptions
+	// ReadyExprs caches the compiled spec.dependsOn[].readyExpr (nil: compiled at every check).
+	ReadyExprs *ReadyExprs
 }
 
 // KustomizationResult is the outcome of one reconciliation.
@@ -114,6 +117,20 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 	}
 	if hc, err = withExpressions(hc, ks); err != nil {
 		return fail(meta.InvalidCELExpressionReason, err)
+	}
+
+	if ks.Generation != ks.Status.ObservedGeneration || revision != ks.Status.LastAppliedRevision {
+		// Something new to apply: Reconciling until the final status, as Flux reports it (kstatus sees
+		// InProgress). An unchanged periodic reconciliation skips this write.
+		msg := fmt.Sprintf("Applying revision %s with a timeout of %s", revision, ks.GetTimeout())
+		r.writeStatus(ctx, ks, func(st *kustomizev1.KustomizationStatus) {
+			apimeta.RemoveStatusCondition(&st.Conditions, meta.StalledCondition)
+			setCondition(st, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, msg, ks.Generation, r.now())
+			setCondition(st, meta.ReadyCondition, metav1.ConditionUnknown, meta.ProgressingReason, "Reconciliation in progress", ks.Generation, r.now())
+		}, res)
+		if res.Err != nil {
+			return res
+		}
 	}
 
 	cs, err := am.Apply(ctx, objs, apply.Options{Force: ks.Spec.Force})
@@ -287,11 +304,24 @@ func healthTargets(ks *kustomizev1.Kustomization, objs []*unstructured.Unstructu
 	return out
 }
 
+// setReady records the outcome as Flux does: success removes Reconciling and Stalled; a terminal
+// configuration error (InvalidCELExpression) is Stalled; any other failure keeps the object Reconciling
+// with reason ProgressingWithRetry, so that kstatus sees it in progress, not current.
 func setReady(st *kustomizev1.KustomizationStatus, gen int64, status metav1.ConditionStatus, reason, msg string, now time.Time) {
 	setCondition(st, meta.ReadyCondition, status, reason, msg, gen, now)
-	apimeta.RemoveStatusCondition(&st.Conditions, meta.ReconcilingCondition)
-	if status == metav1.ConditionTrue {
+	switch {
+	case status == metav1.ConditionTrue:
+		apimeta.RemoveStatusCondition(&st.Conditions, meta.ReconcilingCondition)
 		apimeta.RemoveStatusCondition(&st.Conditions, meta.StalledCondition)
+	case reason == meta.InvalidCELExpressionReason:
+		apimeta.RemoveStatusCondition(&st.Conditions, meta.ReconcilingCondition)
+		setCondition(st, meta.StalledCondition, metav1.ConditionTrue, reason, msg, gen, now)
+	default:
+		apimeta.RemoveStatusCondition(&st.Conditions, meta.StalledCondition)
+		if c := apimeta.FindStatusCondition(st.Conditions, meta.ReconcilingCondition); c != nil {
+			msg = c.Message
+		}
+		setCondition(st, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingWithRetryReason, msg, gen, now)
 	}
 	st.ObservedGeneration = gen
 }
@@ -307,7 +337,8 @@ func setCondition(st *kustomizev1.KustomizationStatus, t string, status metav1.C
 
 // writeStatus applies mutate to the live object's status and updates it, retrying on conflicts.
 func (r *Kustomizations) writeStatus(ctx context.Context, ks *kustomizev1.Kustomization, mutate func(*kustomizev1.KustomizationStatus), res *KustomizationResult) {
-	// The first attempt writes over the copy the caller read (one request); a conflict reads it afresh.
+	// The first attempt writes over the copy the caller read (one request, none when the status does not
+	// change); a conflict reads it afresh. ks then holds what was written, for a later write.
 	fresh := ks.ResourceVersion == ""
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		live := ks.DeepCopy()
@@ -318,9 +349,14 @@ func (r *Kustomizations) writeStatus(ctx context.Context, ks *kustomizev1.Kustom
 			}
 		}
 		fresh = true
+		before := live.Status.DeepCopy()
 		mutate(&live.Status)
 		if v, ok := live.Annotations[meta.ReconcileRequestAnnotation]; ok {
 			live.Status.LastHandledReconcileAt = v
+		}
+		if apiequality.Semantic.DeepEqual(before, &live.Status) {
+			ks.ResourceVersion, ks.Status = live.ResourceVersion, live.Status
+			return nil
 		}
 		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
 		if err != nil {
@@ -328,8 +364,12 @@ func (r *Kustomizations) writeStatus(ctx context.Context, ks *kustomizev1.Kustom
 		}
 		obj := &unstructured.Unstructured{Object: u}
 		obj.SetGroupVersionKind(kustomizev1.GroupVersion.WithKind("Kustomization"))
-		_, err = r.Client.Resource(KustomizationsResource).Namespace(ks.Namespace).UpdateStatus(ctx, obj, metav1.UpdateOptions{FieldManager: apply.FieldManager})
-		return err
+		out, err := r.Client.Resource(KustomizationsResource).Namespace(ks.Namespace).UpdateStatus(ctx, obj, metav1.UpdateOptions{FieldManager: apply.FieldManager})
+		if err != nil {
+			return err
+		}
+		ks.ResourceVersion, ks.Status = out.GetResourceVersion(), live.Status
+		return nil
 	})
 	if err != nil {
 		res.Err = errors.Join(res.Err, fmt.Errorf("writing the status of Kustomization %s/%s: %w", ks.Namespace, ks.Name, err))
