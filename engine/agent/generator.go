@@ -117,7 +117,9 @@ func (a *Agent) reconcileGenerator(ctx context.Context, u *unstructured.Unstruct
 		return fail(meta.BuildFailedReason, err, terminal, false)
 	}
 	stored := make([]*source.Artifact, 0, len(arts))
+	labels := make(map[string]map[string]string, len(arts))
 	for _, art := range arts {
+		labels[art.Name] = art.Labels
 		md := maps.Clone(art.Metadata)
 		if md == nil {
 			md = map[string]string{}
@@ -129,7 +131,7 @@ func (a *Agent) reconcileGenerator(ctx context.Context, u *unstructured.Unstruct
 		}
 		stored = append(stored, sa)
 	}
-	pub, err := gens.Publish(ctx, gen, stored, live, digest)
+	pub, err := gens.Publish(ctx, gen, stored, labels, live, digest)
 	if err != nil {
 		return fail(meta.ReconciliationFailedReason, err, false, false)
 	}
@@ -250,7 +252,8 @@ func (a *Agent) generatedBy(gen *v1beta1.ArtifactGenerator) map[string]*sourcev1
 func (a *Agent) generatorUpToDate(gen *v1beta1.ArtifactGenerator, digest string, live map[string]*sourcev1.ExternalArtifact) bool {
 	ready := apimeta.FindStatusCondition(gen.Status.Conditions, meta.ReadyCondition)
 	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != gen.Generation ||
-		gen.Status.ObservedSourcesDigest != digest || len(gen.Status.Inventory) != len(gen.Spec.OutputArtifacts) || len(live) != len(gen.Status.Inventory) {
+		gen.Status.ObservedSourcesDigest != digest || len(live) != len(gen.Status.Inventory) ||
+		gen.Spec.PathPattern == "" && len(gen.Status.Inventory) != len(gen.Spec.OutputArtifacts) {
 		return false
 	}
 	for _, ref := range gen.Status.Inventory {

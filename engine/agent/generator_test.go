@@ -467,3 +467,60 @@ spec:
 		return st == "False" && reason == "SourceFetchFailed" && strings.Contains(msg, "HelmChart '"+ns+"/nothing-here' not found"), st + " " + reason + " " + msg
 	})
 }
+
+// TestAgentArtifactGeneratorPathPattern: with spec.pathPattern, one ExternalArtifact per matching
+// folder, labelled with the captures; a folder added in a commit adds its artifact, a folder removed
+// deletes its artifact.
+func TestAgentArtifactGeneratorPathPattern(t *testing.T) {
+	ns := "generator-pattern"
+	namespace(t, ns)
+	srv := sourcetest.StartGitServer(t)
+	repo := srv.NewRepo(t, "apps")
+	repo.Commit("two apps", map[string]*string{
+		"apps/web/cm.yaml": configMap("web", ns, "web"),
+		"apps/API/cm.yaml": configMap("api", ns, "api"),
+	})
+	startAgent(t, Options{ArtifactBaseURL: "http://localhost/artifacts"})
+	cluster.ApplyYAML(t, gitRepository(ns, "repo", repo.URL))
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata: {name: apps, namespace: %s}
+spec:
+  commonMetadata:
+    labels: {team: platform}
+  sources:
+    - {alias: repo, kind: GitRepository, name: repo}
+  pathPattern: "@repo/apps/{app}"
+  artifacts:
+    - name: "app-{app}"
+      copy:
+        - {from: "@repo/apps/{app}/**", to: "@artifact/"}
+`, ns))
+	artifacts := func() string {
+		clients, _ := kube.New(cluster.Config)
+		list, err := clients.Dynamic.Resource(eaGVR).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, u := range list.Items {
+			rev, _, _ := unstructured.NestedString(u.Object, "status", "artifact", "revision")
+			if rev == "" {
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s[app=%s,team=%s]", u.GetName(), u.GetLabels()["app"], u.GetLabels()["team"]))
+		}
+		return strings.Join(out, " ")
+	}
+	eventually(t, "one artifact per folder", func() (bool, string) {
+		got := artifacts()
+		return got == "app-api[app=api,team=platform] app-web[app=web,team=platform]", got
+	})
+	repo.Commit("db in, web out", map[string]*string{"apps/db/cm.yaml": configMap("db", ns, "db"), "apps/web/cm.yaml": nil})
+	requestReconcile(t, gitGVR, ns, "repo")
+	eventually(t, "db added, web deleted", func() (bool, string) {
+		got := artifacts()
+		inv, _, _ := unstructured.NestedSlice(get(t, genGVR, ns, "apps").Object, "status", "inventory")
+		return got == "app-api[app=api,team=platform] app-db[app=db,team=platform]" && len(inv) == 2, fmt.Sprintf("%s; inventory %v", got, inv)
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -43,12 +44,33 @@ func (t *treeBuild) generatorOf(namespace, name string) *v1beta1.ArtifactGenerat
 			continue
 		}
 		for _, a := range gen.Spec.OutputArtifacts {
-			if a.Name == name {
+			if a.Name == name || gen.Spec.PathPattern != "" && templateMatches(a.Name, name) {
 				return gen
 			}
 		}
 	}
 	return nil
+}
+
+// templateMatches reports whether name could be rendered from the pathPattern artifact name template
+// tmpl (each "{capture}" standing for a lowercased folder name).
+func templateMatches(tmpl, name string) bool {
+	var re strings.Builder
+	re.WriteString("^")
+	for tmpl != "" {
+		open := strings.IndexByte(tmpl, '{')
+		end := strings.IndexByte(tmpl, '}')
+		if open < 0 || end < open {
+			re.WriteString(regexp.QuoteMeta(tmpl))
+			break
+		}
+		re.WriteString(regexp.QuoteMeta(tmpl[:open]))
+		re.WriteString(`[a-z0-9]([-a-z0-9_.]*[a-z0-9])?`)
+		tmpl = tmpl[end+1:]
+	}
+	re.WriteString("$")
+	ok, err := regexp.MatchString(re.String(), name)
+	return err == nil && ok
 }
 
 // generate runs gen (once per tree) from its sources, resolved like a Kustomization's (the tree's own
@@ -70,7 +92,11 @@ func (t *treeBuild) generate(gen *v1beta1.ArtifactGenerator, name string) (gener
 	if set.err != nil {
 		return generator.Artifact{}, set.err
 	}
-	return set.artifacts[name], nil
+	art, ok := set.artifacts[name]
+	if !ok {
+		return generator.Artifact{}, fmt.Errorf("ArtifactGenerator %s does not generate ExternalArtifact %s (no folder matching its pathPattern %q renders it)", id, name, gen.Spec.PathPattern)
+	}
+	return art, nil
 }
 
 func (t *treeBuild) runGenerator(gen *v1beta1.ArtifactGenerator) (map[string]generator.Artifact, error) {

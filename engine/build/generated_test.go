@@ -194,3 +194,91 @@ spec:
 		t.Error("no HelmRelease node")
 	}
 }
+
+// TestBuildTreePathPattern: a generator with spec.pathPattern yields one ExternalArtifact per matching
+// folder; the tree builds each Kustomization consuming one from its folder's files, and a Kustomization
+// naming an artifact no folder renders fails saying so.
+func TestBuildTreePathPattern(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"clusters/dev/apps.yaml": `apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata: {name: apps, namespace: flux-system}
+spec:
+  sources:
+    - {alias: repo, kind: GitRepository, name: flux-system}
+  pathPattern: "@repo/apps/{app}"
+  artifacts:
+    - name: "app-{app}"
+      copy:
+        - {from: "@repo/apps/{app}/**", to: "@artifact/"}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: web, namespace: flux-system}
+spec:
+  interval: 1h
+  path: ./
+  prune: true
+  sourceRef: {kind: ExternalArtifact, name: app-web}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: api, namespace: flux-system}
+spec:
+  interval: 1h
+  path: ./
+  prune: true
+  sourceRef: {kind: ExternalArtifact, name: app-api}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: ghost, namespace: flux-system}
+spec:
+  interval: 1h
+  path: ./
+  prune: true
+  sourceRef: {kind: ExternalArtifact, name: app-ghost}
+`,
+		"apps/web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web, namespace: default}\ndata: {app: web}\n",
+		"apps/Api/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: api, namespace: default}\ndata: {app: api}\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dec, err := manifest.NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := (&Builder{Strict: true}).BuildTree(context.Background(), dec, TreeOptions{Root: root, Path: "clusters/dev", Sources: dirSources{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, n := range tree.Nodes {
+		if n.Err != nil {
+			got[n.Kustomization] = "error: " + n.Err.Error()
+			continue
+		}
+		var names []string
+		for _, o := range n.Objects {
+			names = append(names, o.GetKind()+"/"+o.GetName())
+		}
+		got[n.Kustomization] = strings.Join(names, ",")
+	}
+	for ks, want := range map[string]string{
+		"flux-system/web":   "ConfigMap/web",
+		"flux-system/api":   "ConfigMap/api",
+		"flux-system/ghost": `error: Kustomization flux-system/ghost: source ExternalArtifact/flux-system/app-ghost: ArtifactGenerator flux-system/apps does not generate ExternalArtifact app-ghost (no folder matching its pathPattern "@repo/apps/{app}" renders it)`,
+	} {
+		if got[ks] != want {
+			t.Errorf("%s: %s\nwant %s", ks, got[ks], want)
+		}
+	}
+}

@@ -32,7 +32,7 @@ var (
 	ErrNoMatch = errors.New("nothing matches")
 	// ErrEscape: a path leaves the source or the artifact (".." elements, absolute paths, symlinks).
 	ErrEscape = errors.New("path escapes")
-	// ErrUnsupported: a feature converge does not implement (pathPattern).
+	// ErrUnsupported: a feature converge does not implement.
 	ErrUnsupported = errors.New("not supported")
 )
 
@@ -84,6 +84,9 @@ type Artifact struct {
 	Revision string
 	// Metadata holds org.opencontainers.image.revision when spec.artifacts[].originRevision is set.
 	Metadata map[string]string
+	// Labels are the pathPattern captures of the folder the artifact was generated for (lowercased),
+	// which its ExternalArtifact carries as labels.
+	Labels map[string]string
 }
 
 // Validate checks what can be checked without the sources' files: aliases and artifact names unique,
@@ -92,9 +95,6 @@ type Artifact struct {
 func Validate(gen *v1beta1.ArtifactGenerator) error {
 	id := gen.Namespace + "/" + gen.Name
 	fail := func(field string, err error) error { return &Error{Generator: id, Field: field, Err: err} }
-	if gen.Spec.PathPattern != "" {
-		return fail("spec.pathPattern", fmt.Errorf("%w: pathPattern is not supported by converge yet", ErrUnsupported))
-	}
 	if len(gen.Spec.Sources) == 0 {
 		return fail("spec.sources", fmt.Errorf("%w: no sources", ErrInvalid))
 	}
@@ -114,6 +114,19 @@ func Validate(gen *v1beta1.ArtifactGenerator) error {
 			return fail(field, fmt.Errorf("%w: source kind %q is not one of GitRepository, OCIRepository, Bucket, HelmChart, ExternalArtifact", ErrInvalid, s.Kind))
 		}
 	}
+	// With pathPattern the artifacts are templates: they are checked rendered with a stand-in value
+	// for every capture.
+	var standIn map[string]string
+	if gen.Spec.PathPattern != "" {
+		p, err := parsePathPattern(gen.Spec.PathPattern, aliases)
+		if err != nil {
+			return fail("spec.pathPattern", err)
+		}
+		standIn = map[string]string{}
+		for _, name := range p.names {
+			standIn[name] = "x"
+		}
+	}
 	if len(gen.Spec.OutputArtifacts) == 0 {
 		return fail("spec.artifacts", fmt.Errorf("%w: no artifacts", ErrInvalid))
 	}
@@ -124,6 +137,13 @@ func Validate(gen *v1beta1.ArtifactGenerator) error {
 			return fail(field, fmt.Errorf("%w artifact name '%s' (also artifacts[%d])", ErrDuplicate, a.Name, j))
 		}
 		names[a.Name] = i
+		if standIn != nil {
+			rendered, err := renderArtifact(a, standIn, standIn)
+			if err != nil {
+				return fail(field, err)
+			}
+			a = rendered
+		}
 		if errs := validation.IsDNS1123Subdomain(a.Name); len(errs) > 0 {
 			return fail(field, fmt.Errorf("%w: artifact name %q is not a valid object name: %s", ErrInvalid, a.Name, strings.Join(errs, "; ")))
 		}
@@ -153,7 +173,7 @@ func Validate(gen *v1beta1.ArtifactGenerator) error {
 
 // Generate builds every artifact of gen from sources (keyed by alias) under workDir: the files of
 // artifact NAME in workDir/NAME, its tarball in workDir/NAME.tar.gz. Artifacts are returned in spec
-// order. Copy operations run in order, later ones overwriting (or, with strategy Merge, merging into)
+// order; with spec.pathPattern, each artifact template once per matching folder, in path order. Copy operations run in order, later ones overwriting (or, with strategy Merge, merging into)
 // files of earlier ones. A failure is an *Error naming the artifact and copy operation.
 func Generate(ctx context.Context, gen *v1beta1.ArtifactGenerator, sources map[string]Source, workDir string) ([]Artifact, error) {
 	if err := Validate(gen); err != nil {
@@ -177,10 +197,14 @@ func Generate(ctx context.Context, gen *v1beta1.ArtifactGenerator, sources map[s
 			sources[s.Alias] = in
 		}
 	}
-	out := make([]Artifact, 0, len(gen.Spec.OutputArtifacts))
-	for i, spec := range gen.Spec.OutputArtifacts {
-		field := fmt.Sprintf("artifacts[%d] (%s)", i, spec.Name)
-		art, err := generateOne(ctx, spec, sources, workDir)
+	plans, err := expand(gen, sources)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Artifact, 0, len(plans))
+	for _, plan := range plans {
+		field := plan.field
+		art, err := generateOne(ctx, plan.spec, sources, workDir)
 		if err != nil {
 			var ce *copyError
 			if errors.As(err, &ce) {
@@ -189,6 +213,7 @@ func Generate(ctx context.Context, gen *v1beta1.ArtifactGenerator, sources map[s
 			}
 			return nil, &Error{Generator: id, Field: field, Err: err}
 		}
+		art.Labels = plan.labels
 		out = append(out, *art)
 	}
 	return out, nil

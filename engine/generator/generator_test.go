@@ -78,6 +78,14 @@ func render(t testing.TB, arts []Artifact) string {
 		for _, k := range keys {
 			fmt.Fprintf(&b, "metadata %s=%s\n", k, a.Metadata[k])
 		}
+		keys = keys[:0]
+		for k := range a.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "label %s=%s\n", k, a.Labels[k])
+		}
 		b.WriteString(listTree(t, a.Dir))
 	}
 	return b.String()
@@ -200,13 +208,6 @@ func TestGenerateErrors(t *testing.T) {
 		gen.Spec.Sources = append(gen.Spec.Sources, v1beta1.SourceReference{Alias: "repo", Kind: "Bucket", Name: "b"})
 		err := Validate(gen)
 		if !errors.Is(err, ErrDuplicate) || !strings.Contains(err.Error(), "sources[3] (repo)") {
-			t.Errorf("error = %v", err)
-		}
-	})
-	t.Run("pathPattern", func(t *testing.T) {
-		gen := readGenerator(t, filepath.Join(testdata, "copy", "file-to-file", "generator.yaml"))
-		gen.Spec.PathPattern = "@repo/apps/{app}"
-		if err := Validate(gen); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("error = %v", err)
 		}
 	})
@@ -451,4 +452,107 @@ func FuzzCopyPaths(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPathPattern: spec.pathPattern as source-watcher documents it: one artifact per template and
+// matching folder, captures lowercased in names and labels but kept as found in copy paths; folders
+// whose names collide after lowercasing, or are not label values, and malformed templates are errors
+// naming spec.pathPattern or the artifact.
+func TestPathPattern(t *testing.T) {
+	src := t.TempDir()
+	for _, f := range []string{
+		"apps/Auth/envs/prod/deploy.yaml", "apps/Auth/envs/dev/deploy.yaml", "apps/web/envs/prod/deploy.yaml",
+		"apps/web/README.md", "apps/web/envs/prod/nested/extra.yaml", "other/x.yaml",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, f), []byte(f+": true\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("web", filepath.Join(src, "apps", "linked")); err != nil {
+		t.Fatal(err)
+	}
+	from := "@mono/apps/{app}/envs/{env}/**"
+	gen := func(pattern string, names ...string) *v1beta1.ArtifactGenerator {
+		g := &v1beta1.ArtifactGenerator{}
+		g.Name, g.Namespace = "pp", "apps"
+		g.Spec.Sources = []v1beta1.SourceReference{{Alias: "mono", Kind: "GitRepository", Name: "mono"}}
+		g.Spec.PathPattern = pattern
+		for _, n := range names {
+			g.Spec.OutputArtifacts = append(g.Spec.OutputArtifacts, v1beta1.OutputArtifact{Name: n,
+				Copy: []v1beta1.CopyOperation{{From: from, To: "@artifact/{app}/"}}})
+		}
+		return g
+	}
+	sources := map[string]Source{"mono": {Dir: src, Revision: "main@sha1:1"}}
+	for _, tc := range []struct {
+		name, pattern string
+		artifacts     []string
+		want          string // artifacts as "name[labels]:files", or the error's start
+		err           error
+	}{
+		{"two captures", "@mono/apps/{app}/envs/{env}", []string{"{app}-{env}"},
+			"auth-dev[app=auth,env=dev]:Auth/deploy.yaml auth-prod[app=auth,env=prod]:Auth/deploy.yaml web-prod[app=web,env=prod]:web/deploy.yaml,web/nested/extra.yaml", nil},
+		{"no match", "@mono/apps/{app}/envs/{env}/nowhere", []string{"{app}"}, "", nil},
+		{"capture in a folder name with a prefix", "@mono/apps/{app}/envs/p{env}", []string{"{app}-p{env}"},
+			"auth-prod[app=auth,env=rod]:Auth/deploy.yaml web-prod[app=web,env=rod]:web/deploy.yaml,web/nested/extra.yaml", nil},
+		{"collision", "@mono/apps/{app}/envs/{env}", []string{"{app}"},
+			"ArtifactGenerator apps/pp: spec.pathPattern: duplicate artifact name 'auth': folders 'apps/Auth/envs/dev' and 'apps/Auth/envs/prod' both render it", ErrDuplicate},
+		{"undefined capture", "@mono/apps/{app}/envs/{env}", []string{"{app}-{region}"},
+			"ArtifactGenerator apps/pp: artifacts[0] ({app}-{region}): name: invalid spec: \"{app}-{region}\": capture {region} is not defined by pathPattern", ErrInvalid},
+		{"stray brace", "@mono/apps/{app}}", []string{"{app}"}, "ArtifactGenerator apps/pp: spec.pathPattern: invalid spec", ErrInvalid},
+		{"unclosed brace", "@mono/apps/{app", []string{"x"}, "ArtifactGenerator apps/pp: spec.pathPattern: invalid spec", ErrInvalid},
+		{"twice", "@mono/{app}/envs/{app}", []string{"{app}"}, "ArtifactGenerator apps/pp: spec.pathPattern: invalid spec", ErrInvalid},
+		{"bad capture name", "@mono/apps/{my-app}", []string{"x"}, "ArtifactGenerator apps/pp: spec.pathPattern: invalid spec", ErrInvalid},
+		{"unknown alias", "@nope/apps/{app}", []string{"{app}"}, "ArtifactGenerator apps/pp: spec.pathPattern: unknown source alias 'nope'", ErrUnknownAlias},
+		{"template name invalid", "@mono/apps/{app}/envs/{env}", []string{"{app}_{env}"}, "ArtifactGenerator apps/pp: artifacts[0] ({app}_{env}): invalid spec: artifact name \"x_x\"", ErrInvalid},
+		{"duplicate templates", "@mono/apps/{app}/envs/{env}", []string{"{app}-{env}", "{app}-{env}"}, "ArtifactGenerator apps/pp: artifacts[1] ({app}-{env}): duplicate", ErrDuplicate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			from = "@mono/apps/{app}/envs/{env}/**"
+			if strings.Contains(tc.pattern, "p{env}") {
+				from = "@mono/apps/{app}/envs/p{env}/**"
+			}
+			arts, err := Generate(context.Background(), gen(tc.pattern, tc.artifacts...), sources, t.TempDir())
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) || !strings.HasPrefix(err.Error(), tc.want) {
+					t.Fatalf("error = %v\nwant %v starting %q", err, tc.err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, a := range arts {
+				var labels, files []string
+				for k, v := range a.Labels {
+					labels = append(labels, k+"="+v)
+				}
+				sort.Strings(labels)
+				filepath.WalkDir(a.Dir, func(p string, d fs.DirEntry, err error) error {
+					if err == nil && !d.IsDir() {
+						rel, _ := filepath.Rel(a.Dir, p)
+						files = append(files, filepath.ToSlash(rel))
+					}
+					return nil
+				})
+				got = append(got, fmt.Sprintf("%s[%s]:%s", a.Name, strings.Join(labels, ","), strings.Join(files, ",")))
+			}
+			if s := strings.Join(got, " "); s != tc.want {
+				t.Errorf("got  %s\nwant %s", s, tc.want)
+			}
+		})
+	}
+	// A folder name that is not a label value once captured.
+	if err := os.MkdirAll(filepath.Join(src, "apps", ".hidden", "envs", "prod"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	from = "@mono/apps/{app}/envs/{env}/**"
+	_, err := Generate(context.Background(), gen("@mono/apps/{app}/envs/{env}", "{app}-{env}"), sources, t.TempDir())
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `folder 'apps/.hidden/envs/prod': {app} = ".hidden" is not a valid label value`) {
+		t.Errorf("error = %v", err)
+	}
 }

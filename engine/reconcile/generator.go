@@ -57,10 +57,10 @@ type Published struct {
 }
 
 // Publish makes the cluster reflect a successful run of gen: arts are the stored output artifacts (in
-// spec order), live the ExternalArtifacts currently labelled as gen's, sourcesDigest the digest of the
-// sources the run used. An ExternalArtifact whose artifact did not change is not written, so its
-// consumers are not woken.
-func (r *Generators) Publish(ctx context.Context, gen *v1beta1.ArtifactGenerator, arts []*source.Artifact, live map[string]*sourcev1.ExternalArtifact, sourcesDigest string) (*Published, error) {
+// spec order), labels the extra labels of each (by name: the pathPattern captures), live the
+// ExternalArtifacts currently labelled as gen's, sourcesDigest the digest of the sources the run used.
+// An ExternalArtifact whose artifact did not change is not written, so its consumers are not woken.
+func (r *Generators) Publish(ctx context.Context, gen *v1beta1.ArtifactGenerator, arts []*source.Artifact, labels map[string]map[string]string, live map[string]*sourcev1.ExternalArtifact, sourcesDigest string) (*Published, error) {
 	id := gen.Namespace + "/" + gen.Name
 	out := &Published{}
 	want := map[string]bool{}
@@ -68,7 +68,7 @@ func (r *Generators) Publish(ctx context.Context, gen *v1beta1.ArtifactGenerator
 	for _, art := range arts {
 		name := art.Source.Name
 		want[name] = true
-		changed, err := r.publishOne(ctx, gen, art, live[name])
+		changed, err := r.publishOne(ctx, gen, art, labels[name], live[name])
 		if err != nil {
 			return out, fmt.Errorf("ArtifactGenerator %s: ExternalArtifact %s: %w", id, name, err)
 		}
@@ -168,7 +168,7 @@ func (r *Generators) Finalize(ctx context.Context, gen *v1beta1.ArtifactGenerato
 
 // publishOne applies the ExternalArtifact of art and writes its status when the artifact changed; it
 // reports whether it did.
-func (r *Generators) publishOne(ctx context.Context, gen *v1beta1.ArtifactGenerator, art *source.Artifact, live *sourcev1.ExternalArtifact) (bool, error) {
+func (r *Generators) publishOne(ctx context.Context, gen *v1beta1.ArtifactGenerator, art *source.Artifact, extra map[string]string, live *sourcev1.ExternalArtifact) (bool, error) {
 	labels := map[string]string{}
 	var annotations map[string]string
 	if cm := gen.Spec.CommonMetadata; cm != nil {
@@ -177,6 +177,7 @@ func (r *Generators) publishOne(ctx context.Context, gen *v1beta1.ArtifactGenera
 			annotations = maps.Clone(cm.Annotations)
 		}
 	}
+	maps.Copy(labels, extra) // pathPattern captures override common labels, as in source-watcher
 	labels["app.kubernetes.io/managed-by"] = GeneratorController
 	labels[v1beta1.ArtifactGeneratorLabel] = string(gen.UID)
 	owner := metav1.OwnerReference{APIVersion: v1beta1.GroupVersion.String(), Kind: v1beta1.ArtifactGeneratorKind, Name: gen.Name, UID: gen.UID,
