@@ -39,12 +39,11 @@ var (
 		KindCommand{Use: "alert-provider", Aliases: []string{"provider", "providers"}, Kind: "providers"},
 		KindCommand{Use: "receiver", Aliases: []string{"receivers"}, Kind: "receivers"},
 		KindCommand{Parent: "image", Use: "repository", Kind: "imagerepositories"},
+		KindCommand{Parent: "image", Use: "policy", Kind: "imagepolicies"},
 		KindCommand{Parent: "image", Use: "update", Kind: "imageupdateautomations"},
 	)
 	// Exportable is every kind users write.
-	Exportable = append(append([]KindCommand{}, Suspendable...),
-		KindCommand{Parent: "image", Use: "policy", Kind: "imagepolicies"},
-	)
+	Exportable = Suspendable
 )
 
 // AddKindCommands adds one subcommand per spec to parent (grouped under "source"/"image" subcommands),
