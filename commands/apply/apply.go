@@ -21,6 +21,7 @@ import (
 	"github.com/converge-gitops/converge/crds"
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	engineapply "github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/build"
@@ -304,6 +305,17 @@ func runNode(ctx context.Context, p *Prepared, n *build.Node, d *display, i int,
 	d.line(i, st.ActionLine("reconciling Kustomization "+n.Kustomization))
 	ks := &kustomizev1.Kustomization{}
 	ks.Namespace, ks.Name = ns, name
+	// The tree orders dependsOn; a readyExpr is evaluated against the live dependency, applied by now.
+	if err := p.Kustomizations.CheckDependencies(ctx, ks, reconcile.DependencyOptions{ReadyExprsOnly: true}); err != nil {
+		if live, gerr := p.Kustomizations.Get(ctx, ns, name); gerr == nil && live != nil {
+			ks = live
+		}
+		res := p.Kustomizations.NotReady(ctx, ks, meta.DependencyNotReadyReason, err)
+		res.Revision = p.Revision
+		report(d, i, st, res)
+		p.notifyKustomization(ctx, res)
+		return res, false
+	}
 	res := p.Kustomizations.Reconcile(ctx, ks, p.Revision, n.Objects, n.Err)
 	report(d, i, st, res)
 	p.notifyKustomization(ctx, res)

@@ -13,6 +13,7 @@ import (
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/reconcile"
 )
 
 var helmReleaseKind = watchedKind{kind: helmv2.HelmReleaseKind, gvr: helmv2.GroupVersion.WithResource("helmreleases"), controller: "helm-controller"}
@@ -28,6 +29,7 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 		if !slices.Contains(hr.Finalizers, helmv2.HelmReleaseFinalizer) {
 			return outcome{skipped: true}
 		}
+		a.helmReleases.ReadyExprs.Forget(kind, hr.Namespace, hr.Name)
 		if err := a.helmReleases.Uninstall(ctx, hr); err != nil {
 			a.emit(ctx, ref, events.SeverityError, helmv2.UninstallFailedReason, err.Error(), "")
 			return outcome{err: err, requeue: hr.GetRequeueAfter()}
@@ -55,6 +57,12 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 	requeue := hr.GetRequeueAfter()
 	if res.RequeueAfter > 0 {
 		requeue = res.RequeueAfter
+	}
+	if reconcile.IsTerminal(res.Err) {
+		// A readyExpr that does not compile: Stalled until the spec changes (which triggers a reconciliation).
+		a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionFalse, false)
+		a.emit(ctx, ref, events.SeverityError, meta.InvalidCELExpressionReason, res.Err.Error(), res.Revision)
+		return outcome{err: res.Err, waiting: true}
 	}
 	if res.Err != nil {
 		a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionFalse, false)

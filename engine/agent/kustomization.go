@@ -49,11 +49,6 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 		a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionFalse, false)
 		return outcome{err: res.Err, waiting: true, requeue: a.opts.DependencyRequeue}
 	}
-	for _, dep := range ks.Spec.DependsOn {
-		if err := a.dependencyReady(ks.Namespace, dep); err != nil {
-			return waiting(meta.DependencyNotReadyReason, fmt.Errorf("%w, retrying in %s", err, a.opts.DependencyRequeue))
-		}
-	}
 	art, err := a.sourceArtifact(ctx, ks)
 	if errors.Is(err, errNoArtifact) && !a.waitFor(sourceKey(ks), keyOf(kind, u)) {
 		// The source is being fetched: it wakes this Kustomization; no status write for a wait of seconds.
@@ -61,6 +56,17 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 	}
 	if err != nil {
 		return waiting(meta.ArtifactFailedReason, fmt.Errorf("%w, retrying in %s", err, a.opts.DependencyRequeue))
+	}
+	// After the source, as Flux does: a dependency from the same source must have applied its revision.
+	if err := a.kustomizations.ReadyExprs.CheckDependencies(ctx, u, reconcile.DependencyOptions{SourceRevision: art.Revision}, a.lookupKustomization); err != nil {
+		if reconcile.IsTerminal(err) {
+			// A readyExpr that does not compile: Stalled until the spec changes (which triggers a reconciliation).
+			res := a.kustomizations.NotReady(ctx, ks, meta.InvalidCELExpressionReason, err)
+			a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionFalse, false)
+			a.emit(ctx, objectRef(kind, u), events.SeverityError, meta.InvalidCELExpressionReason, err.Error(), art.Revision)
+			return outcome{err: res.Err, waiting: true}
+		}
+		return waiting(meta.DependencyNotReadyReason, fmt.Errorf("%w, retrying in %s", err, a.opts.DependencyRequeue))
 	}
 
 	var objs []*unstructured.Unstructured
@@ -86,33 +92,20 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 	if res.ChangeSet.Changed() || ks.Status.LastAppliedRevision != art.Revision {
 		a.emit(ctx, objectRef(kind, u), events.SeverityInfo, kustomizev1.ReconciliationSucceededReason, changeSummary(res.ChangeSet, art.Revision), art.Revision)
 	}
-	if apimeta.FindStatusCondition(ks.Status.Conditions, meta.ReadyCondition) == nil ||
-		!apimeta.IsStatusConditionTrue(ks.Status.Conditions, meta.ReadyCondition) {
+	if !apimeta.IsStatusConditionTrue(ks.Status.Conditions, meta.ReadyCondition) || ks.Status.LastAppliedRevision != art.Revision {
+		// Now ready, or at a new revision its dependants from the same source wait for.
 		a.triggerDependents(ks)
 	}
 	return outcome{requeue: ks.GetRequeueAfter(), revision: art.Revision}
 }
 
-// dependencyReady checks a dependsOn entry as Flux does: the Kustomization exists, is Ready, and its
-// status reflects its current generation.
-func (a *Agent) dependencyReady(namespace string, dep kustomizev1.DependencyReference) error {
-	ns := dep.Namespace
-	if ns == "" {
-		ns = namespace
+// lookupKustomization returns the Kustomization namespace/name from the informer's cache; nil when absent.
+func (a *Agent) lookupKustomization(_ context.Context, namespace, name string) (*unstructured.Unstructured, error) {
+	item, ok, err := a.informers[kustomizev1.KustomizationKind].GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, err
 	}
-	if dep.ReadyExpr != "" {
-		return fmt.Errorf("dependency '%s/%s': readyExpr is not supported yet", ns, dep.Name)
-	}
-	item, ok, _ := a.informers[kustomizev1.KustomizationKind].GetStore().GetByKey(ns + "/" + dep.Name)
-	if !ok {
-		return fmt.Errorf("dependency '%s/%s' not found", ns, dep.Name)
-	}
-	u := item.(*unstructured.Unstructured)
-	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
-	if readyStatus(u) != metav1.ConditionTrue || observed != u.GetGeneration() {
-		return fmt.Errorf("dependency '%s/%s' is not ready", ns, dep.Name)
-	}
-	return nil
+	return item.(*unstructured.Unstructured), nil
 }
 
 // triggerDependents reconciles, now, the Kustomizations waiting on ks.
@@ -208,6 +201,7 @@ func (a *Agent) finalizeKustomization(ctx context.Context, ks *kustomizev1.Kusto
 	if !slices.Contains(ks.Finalizers, Finalizer) {
 		return outcome{skipped: true}
 	}
+	a.kustomizations.ReadyExprs.Forget(kustomizev1.KustomizationKind, ks.Namespace, ks.Name)
 	res := a.kustomizations.Finalize(ctx, ks)
 	if res.Err != nil {
 		a.emit(ctx, kustomizationRef(ks), events.SeverityError, kustomizev1.PruneFailedReason, res.Err.Error(), "")

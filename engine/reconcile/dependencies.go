@@ -113,14 +113,24 @@ func depNamespace(d kustomizev1.DependencyReference, namespace string) string {
 	return namespace
 }
 
+// DependencyOptions tune CheckDependencies.
+type DependencyOptions struct {
+	// SourceRevision is self's source artifact revision: a Kustomization dependency of the same source
+	// must have applied it. Empty skips that check.
+	SourceRevision string
+	// ReadyExprsOnly checks only the entries with a readyExpr (`converge apply` orders the others
+	// within its tree).
+	ReadyExprsOnly bool
+}
+
 // CheckDependencies checks self's spec.dependsOn (self a Kustomization or a HelmRelease; its
 // dependencies are of the same kind, found with lookup) as Flux does, with the
 // AdditiveCELDependencyCheck feature gate off: an entry with a readyExpr is ready when the expression,
 // evaluated with `self` and `dep`, is true (it replaces the built-in check); any other dependency must be
 // Ready for its current generation and, for a Kustomization of the same source as self, have applied
-// sourceRevision (when given). The first dependency not ready is the error; a readyExpr that does not
-// compile is an *InvalidReadyExprError.
-func (c *ReadyExprs) CheckDependencies(ctx context.Context, self *unstructured.Unstructured, sourceRevision string, lookup DependencyLookup) error {
+// opts.SourceRevision. The first dependency not ready is the error; a readyExpr that does not compile is
+// an *InvalidReadyExprError.
+func (c *ReadyExprs) CheckDependencies(ctx context.Context, self *unstructured.Unstructured, opts DependencyOptions, lookup DependencyLookup) error {
 	kind := self.GetKind()
 	list, _, _ := unstructured.NestedSlice(self.Object, "spec", "dependsOn")
 	deps := make([]kustomizev1.DependencyReference, len(list))
@@ -138,6 +148,9 @@ func (c *ReadyExprs) CheckDependencies(ctx context.Context, self *unstructured.U
 		return err
 	}
 	for i, d := range deps {
+		if opts.ReadyExprsOnly && exprs[i] == nil {
+			continue
+		}
 		ref := depNamespace(d, self.GetNamespace()) + "/" + d.Name
 		dep, err := lookup(ctx, depNamespace(d, self.GetNamespace()), d.Name)
 		if err == nil && dep == nil {
@@ -162,8 +175,8 @@ func (c *ReadyExprs) CheckDependencies(ctx context.Context, self *unstructured.U
 		if !builtinReady(dep) {
 			return fmt.Errorf("dependency '%s' is not ready", ref)
 		}
-		if kind == kustomizev1.KustomizationKind && sourceRevision != "" && sameSource(self, dep) {
-			if applied, _, _ := unstructured.NestedString(dep.Object, "status", "lastAppliedRevision"); applied != sourceRevision {
+		if kind == kustomizev1.KustomizationKind && opts.SourceRevision != "" && sameSource(self, dep) {
+			if applied, _, _ := unstructured.NestedString(dep.Object, "status", "lastAppliedRevision"); applied != opts.SourceRevision {
 				return fmt.Errorf("dependency '%s' revision is not up to date", ref)
 			}
 		}

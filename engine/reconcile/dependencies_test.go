@@ -43,6 +43,7 @@ status: {observedGeneration: 1, conditions: [{type: Ready, status: "False"}]}`),
 	for _, tc := range []struct {
 		name, dependsOn string
 		revision        string
+		exprsOnly       bool
 		err             string
 		terminal        bool
 	}{
@@ -62,12 +63,15 @@ status: {observedGeneration: 1, conditions: [{type: Ready, status: "False"}]}`),
 			err: `dependency 'apps/ready' (spec.dependsOn[1]): evaluating readyExpr "dep.status.missing == 1": no such key: missing`},
 		{name: "readyExpr that does not compile", dependsOn: `[{name: ready}, {name: stale, readyExpr: "dep.metadata.name =="}]`, terminal: true,
 			err: `Kustomization apps/web: spec.dependsOn[1] (apps/stale): readyExpr "dep.metadata.name ==": ERROR: <input>:1:21: Syntax error`},
+		{name: "readyExprs only: the built-in check is skipped", dependsOn: `[{name: missing}, {name: ready, readyExpr: "true"}]`, exprsOnly: true},
+		{name: "readyExprs only: an expression still decides", dependsOn: `[{name: missing}, {name: ready, readyExpr: "false"}]`, exprsOnly: true,
+			err: "dependency 'apps/ready' is not ready according to readyExpr eval"},
 		{name: "a compile error is found before any lookup", dependsOn: `[{name: missing}, {name: ready, readyExpr: "nope"}]`, terminal: true,
 			err: "undeclared reference to 'nope'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			self := ks("metadata: {name: web, namespace: apps, generation: 1, labels: {version: v2}}\nspec:\n  sourceRef: {kind: GitRepository, name: repo}\n  dependsOn: " + tc.dependsOn + "\n")
-			err := (&ReadyExprs{}).CheckDependencies(context.Background(), self, tc.revision, lookup)
+			err := (&ReadyExprs{}).CheckDependencies(context.Background(), self, DependencyOptions{SourceRevision: tc.revision, ReadyExprsOnly: tc.exprsOnly}, lookup)
 			if tc.err == "" {
 				if err != nil {
 					t.Fatal(err)

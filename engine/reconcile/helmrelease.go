@@ -269,7 +269,7 @@ func (r *HelmReleases) checkDependencies(ctx context.Context, hr *helmv2.HelmRel
 	}
 	self := &unstructured.Unstructured{Object: m}
 	self.SetGroupVersionKind(helmv2.GroupVersion.WithKind(helmv2.HelmReleaseKind))
-	return r.ReadyExprs.CheckDependencies(ctx, self, "", func(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
+	return r.ReadyExprs.CheckDependencies(ctx, self, DependencyOptions{}, func(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
 		u, err := r.Client.Resource(HelmReleasesResource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil, nil

@@ -30,8 +30,8 @@ func (r *Kustomizations) NotReady(ctx context.Context, ks *kustomizev1.Kustomiza
 }
 
 // CheckDependencies checks ks's spec.dependsOn against the dependencies in the cluster, as
-// ReadyExprs.CheckDependencies does (ks is read afresh; sourceRevision may be empty).
-func (r *Kustomizations) CheckDependencies(ctx context.Context, ks *kustomizev1.Kustomization, sourceRevision string) error {
+// ReadyExprs.CheckDependencies does (ks is read afresh).
+func (r *Kustomizations) CheckDependencies(ctx context.Context, ks *kustomizev1.Kustomization, opts DependencyOptions) error {
 	get := func(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
 		u, err := r.Client.Resource(KustomizationsResource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -46,5 +46,5 @@ func (r *Kustomizations) CheckDependencies(ctx context.Context, ks *kustomizev1.
 	if self == nil {
 		return fmt.Errorf("Kustomization %s/%s does not exist in the cluster", ks.Namespace, ks.Name)
 	}
-	return r.ReadyExprs.CheckDependencies(ctx, self, sourceRevision, get)
+	return r.ReadyExprs.CheckDependencies(ctx, self, opts, get)
 }
