@@ -264,6 +264,30 @@ func TestGenerateSymlinks(t *testing.T) {
 	if got, want := listTree(t, arts[0].Dir), "--- alias.yaml\ninside: true\n--- cm.yaml\ninside: true\n"; got != want {
 		t.Errorf("inner link: got\n%s\nwant\n%s", got, want)
 	}
+	// A link to a folder: copied when from names it, not followed when met inside a copied folder or glob.
+	clean := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(clean, "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(clean, "app", "cm.yaml"), []byte("inside: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("app", filepath.Join(clean, "applink")); err != nil {
+		t.Fatal(err)
+	}
+	for from, want := range map[string]string{
+		"@repo/applink": "--- applink/cm.yaml\ninside: true\n",
+		"@repo/**":      "--- app/cm.yaml\ninside: true\n",
+		"@repo/*":       "--- app/cm.yaml\ninside: true\n",
+	} {
+		arts, err := Generate(context.Background(), gen(from, "@artifact/"), map[string]Source{"repo": {Dir: clean}}, t.TempDir())
+		if err != nil {
+			t.Fatalf("from %s: %v", from, err)
+		}
+		if got := listTree(t, arts[0].Dir); got != want {
+			t.Errorf("from %s: got\n%s\nwant\n%s", from, got, want)
+		}
+	}
 	for _, from := range []string{"@repo/leaky/secret.yaml", "@repo/leaky/*.yaml", "@repo/leaky", "@repo/**", "@repo/absolute.yaml"} {
 		work := t.TempDir()
 		_, err := Generate(context.Background(), gen(from, "@artifact/"), sources, work)
