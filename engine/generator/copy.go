@@ -146,10 +146,9 @@ func (c *copier) single() error {
 	return c.copyFile(p.pattern, dest)
 }
 
-// globbed copies every match of a glob to the destination folder under its path relative to the
-// pattern's literal prefix: "dir/**" copies the contents of dir, "configs/*.yaml" the files themselves
-// (as cp configs/*.yaml dest/ does), "deploy/**/*.yaml" keeps the folders below deploy. A matching
-// folder is copied whole.
+// globbed copies every match of a glob. A pattern "prefix/**" copies the contents of prefix into the
+// destination; any other pattern keeps each match's path from the source root. A matching folder is
+// copied whole.
 func (c *copier) globbed() error {
 	p := c.op
 	base := literalPrefix(p.pattern)
@@ -162,6 +161,10 @@ func (c *copier) globbed() error {
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("%w: no files match pattern '%s' in source '%s'", ErrNoMatch, p.pattern, p.alias)
+	}
+	stripPrefix, strip := strings.CutSuffix(p.pattern, "/**")
+	if strip && containsGlob(stripPrefix) {
+		strip = false
 	}
 	segments := strings.Split(p.pattern, "/")
 	deep := strings.Contains(p.pattern, "**")
@@ -191,8 +194,10 @@ func (c *copier) globbed() error {
 			return nil
 		}
 		dest := path.Join(p.dest, name)
-		if base != "." {
-			dest = path.Join(p.dest, strings.TrimPrefix(name, base+"/"))
+		if strip {
+			if rel, ok := strings.CutPrefix(name, stripPrefix+"/"); ok {
+				dest = path.Join(p.dest, rel)
+			}
 		}
 		if p.strategy == v1beta1.ExtractStrategy {
 			if isDir || !isTarball(name) {

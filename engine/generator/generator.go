@@ -4,14 +4,14 @@
 // equal digest) and the revision "latest@sha256:<digest>". It reads and writes local folders only; the
 // agent and the tree build supply the sources and keep the results.
 //
-// Copy semantics follow source-watcher's documentation (docs/spec/v1beta1/artifactgenerators.md);
-// where its implementation differs from or goes beyond that text, converge decides as follows:
+// Copy semantics follow source-watcher, so that a repository that works with Flux generates the same
+// artifacts; where its implementation and its documentation (docs/spec/v1beta1/artifactgenerators.md)
+// disagree, converge decides as follows:
 //
-//   - Glob destinations: a glob's matches land under their path relative to the pattern's literal
-//     prefix, so "@src/configs/*.yaml" to "@artifact/apps/" creates apps/file1.yaml as documented
-//     ("like cp source/configs/*.yaml artifact/apps/"), and "dir/**" copies dir's contents. The
-//     source-watcher implementation keeps the full source path for globs other than "dir/**"
-//     (apps/configs/file1.yaml); converge follows the documentation.
+//   - Glob destinations follow the implementation, which repositories were tested against: "dir/**"
+//     copies dir's contents, any other glob keeps each match's path from the source root, so
+//     "@src/configs/*.yaml" to "@artifact/apps/" creates apps/configs/file1.yaml (the documentation
+//     shows apps/file1.yaml).
 //   - "**" spans any number of folders in from and exclude patterns, for every strategy: documented for
 //     Extract ("releases/**/*.tgz") and exclude ("**/testdata/**"); source-watcher matches "**" like
 //     "*" in from with Overwrite and Merge, which its documentation does not describe.
