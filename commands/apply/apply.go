@@ -455,7 +455,8 @@ func dependencyIndexes(tree *build.Tree, order []*build.Node) [][]int {
 	return out
 }
 
-// dependencies maps each node to its parent and the Kustomizations of the tree its dependsOn names.
+// dependencies maps each node to its parent and the nodes of the tree its dependsOn names (Kustomizations
+// for a Kustomization, HelmReleases for a HelmRelease).
 func dependencies(tree *build.Tree, byID map[string]*build.Node) map[string][]string {
 	deps := map[string][]string{}
 	for _, n := range tree.Nodes {
@@ -465,10 +466,19 @@ func dependencies(tree *build.Tree, byID map[string]*build.Node) map[string][]st
 	}
 	for _, n := range tree.Nodes {
 		for _, o := range n.Objects {
-			if o.GetKind() != "Kustomization" || o.GroupVersionKind().Group != kustomizev1.GroupVersion.Group {
+			var kind string
+			switch group := o.GroupVersionKind().Group; {
+			case o.GetKind() == kustomizev1.KustomizationKind && group == kustomizev1.GroupVersion.Group:
+				kind = build.KindKustomization
+			case o.GetKind() == helmv2.HelmReleaseKind && group == helmv2.GroupVersion.Group:
+				kind = build.KindHelmRelease
+			default:
 				continue
 			}
 			id := o.GetNamespace() + "/" + o.GetName()
+			if self, ok := byID[id]; !ok || self.Kind != kind {
+				continue
+			}
 			list, _, _ := unstructured.NestedSlice(o.Object, "spec", "dependsOn")
 			for _, d := range list {
 				dm, _ := d.(map[string]any)
@@ -477,7 +487,7 @@ func dependencies(tree *build.Tree, byID map[string]*build.Node) map[string][]st
 				if dns == "" {
 					dns = o.GetNamespace()
 				}
-				if _, ok := byID[dns+"/"+dn]; ok {
+				if dep, ok := byID[dns+"/"+dn]; ok && dep.Kind == kind {
 					deps[id] = append(deps[id], dns+"/"+dn)
 				}
 			}

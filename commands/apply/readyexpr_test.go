@@ -79,3 +79,29 @@ func TestApplyDependsOnReadyExpr(t *testing.T) {
 		t.Errorf("apps Ready: %s, Stalled: %s", ready, stalled)
 	}
 }
+
+// HelmReleases of the tree that dependsOn one another are installed in that order.
+func TestApplyHelmReleaseDependsOnOrder(t *testing.T) {
+	root := t.TempDir()
+	copyTree(t, "../../testdata/example", root)
+	// greeter (first by name) depends on zz-backend, declared after it.
+	hr := filepath.Join(root, "apps/greeter/helmrelease.yaml")
+	b, err := os.ReadFile(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	greeter := strings.Replace(string(b), "spec:\n", "spec:\n  dependsOn:\n    - name: zz-backend\n      readyExpr: \"dep.metadata.name == 'zz-backend'\"\n    - name: zz-backend\n", 1)
+	backend := strings.Replace(strings.Replace(string(b), "name: greeter\n", "name: zz-backend\n", 1), "spec:\n", "spec:\n  releaseName: zz-backend\n", 1)
+	if err := os.WriteFile(hr, []byte(greeter+"---\n"+backend), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runApply(t, root, "--install-crds")
+	if code != 0 {
+		t.Fatalf("apply failed (%d):\n%s", code, errOut)
+	}
+	// Each node's lines are printed as it finishes (greeter may be installed already, by another test).
+	first, second := strings.Index(errOut, "HelmRelease demo/zz-backend: [install] succeeded"), strings.Index(errOut, "HelmRelease demo/greeter: ")
+	if first < 0 || second < 0 || first > second || strings.Contains(errOut, "is not ready") {
+		t.Fatalf("want zz-backend installed before greeter:\n%s", errOut)
+	}
+}
