@@ -70,7 +70,8 @@ func labelValue(m *dto.Metric, name string) string {
 	return ""
 }
 
-// The API requests of unchanged periodic Kustomization reconciliations (no new revision, no spec change):
+// The API requests of unchanged periodic Kustomization reconciliations (no new revision, no spec change),
+// with the agent limited to the test namespace (other tests leave objects behind):
 // no status write among them.
 func TestAgentUnchangedReconcileRequests(t *testing.T) {
 	ns := "idle-requests"
@@ -90,7 +91,7 @@ func TestAgentUnchangedReconcileRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := NewMetrics()
-	a, err := New(Options{Clients: clients, Store: store, Metrics: m, Events: &events.Kubernetes{Client: clients.Core, Host: "test"},
+	a, err := New(Options{Clients: clients, Store: store, Metrics: m, Events: &events.Kubernetes{Client: clients.Core, Host: "test"}, Namespace: ns,
 		DependencyRequeue: time.Second, ShutdownGrace: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
