@@ -112,7 +112,7 @@ func Status(ctx context.Context, secrets Secrets, r *notificationv1.Receiver) (p
 // Token reads the token of r's Secret.
 func Token(ctx context.Context, secrets Secrets, r *notificationv1.Receiver) (string, error) {
 	if r.Spec.SecretRef == nil {
-		return "", errors.New("spec.secretRef is required")
+		return "", fmt.Errorf("Receiver %s/%s: spec.secretRef is required", r.Namespace, r.Name)
 	}
 	s, err := secrets.GetSecret(ctx, r.Namespace, r.Spec.SecretRef.Name)
 	if err != nil {
@@ -121,6 +121,10 @@ func Token(ctx context.Context, secrets Secrets, r *notificationv1.Receiver) (st
 	tok, ok := s.Data["token"]
 	if !ok {
 		return "", fmt.Errorf("invalid '%s/%s' secret data: required fields 'token'", r.Namespace, r.Spec.SecretRef.Name)
+	}
+	if len(tok) == 0 {
+		// An empty token makes the webhook path computable by anyone and the HMAC key known.
+		return "", fmt.Errorf("invalid '%s/%s' secret data: 'token' is empty", r.Namespace, r.Spec.SecretRef.Name)
 	}
 	return string(tok), nil
 }
@@ -220,17 +224,6 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 	if r.Method != http.MethodPost {
 		return http.StatusMethodNotAllowed, "POST only"
 	}
-	limit := h.MaxBody
-	if limit <= 0 {
-		limit = MaxBody
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return http.StatusBadRequest, "reading the body failed"
-	}
-	if int64(len(body)) > limit {
-		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the body exceeds %d bytes", limit)
-	}
 	ctx := r.Context()
 	rcv, err := h.Receivers.ByPath(ctx, r.URL.Path)
 	if err != nil {
@@ -248,6 +241,18 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 	token, err := Token(ctx, h.Secrets, rcv)
 	if err != nil || rcv.GetWebhookPath(token) != r.URL.Path {
 		return http.StatusServiceUnavailable, "receiver token changed"
+	}
+	// The body is read only for a known path: an unknown caller cannot make the agent buffer it.
+	limit := h.MaxBody
+	if limit <= 0 {
+		limit = MaxBody
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return http.StatusBadRequest, "reading the body failed"
+	}
+	if int64(len(body)) > limit {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the body exceeds %d bytes", limit)
 	}
 	trigger, err := validate(rcv, r.Header, body, token)
 	if err != nil {

@@ -162,6 +162,19 @@ spec: {type: generic, secretRef: {name: absent}, resources: [{kind: GitRepositor
 	if path != "" || ready.Status != metav1.ConditionFalse || ready.Reason != "TokenNotFound" {
 		t.Errorf("path %q, ready %+v", path, ready)
 	}
+
+	// An empty token would make the path computable by anyone: not ready either.
+	cluster.ApplyYAML(t, "apiVersion: v1\nkind: Secret\nmetadata: {name: empty, namespace: rcv-notoken}\ndata: {token: \"\"}\n")
+	cluster.ApplyYAML(t, `apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata: {name: empty, namespace: rcv-notoken}
+spec: {type: generic, secretRef: {name: empty}, resources: [{kind: GitRepository, name: app}]}
+`)
+	u, _ = e.clients.Dynamic.Resource(Resource).Namespace(e.ns).Get(context.Background(), "empty", metav1.GetOptions{})
+	path, ready = Status(context.Background(), e.clients, decode(t, u))
+	if path != "" || ready.Status != metav1.ConditionFalse || ready.Reason != "TokenNotFound" || !strings.Contains(ready.Message, "'token' is empty") {
+		t.Errorf("empty token: path %q, ready %+v", path, ready)
+	}
 }
 
 func TestReceiverTypes(t *testing.T) {
