@@ -315,7 +315,20 @@ func updatePath(dir, path string) (string, error) {
 	if _, err := os.Stat(p); err != nil {
 		return "", &Error{Reason: imagev1.UpdateFailedReason, Err: fmt.Errorf("failed to apply policies: update path %q: %w", path, err)}
 	}
-	return p, nil
+	// The clone may hold symbolic links: the resolved path must stay inside it.
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", &Error{Reason: imagev1.UpdateFailedReason, Err: fmt.Errorf("failed to apply policies: %w", err)}
+	}
+	resolved, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", &Error{Reason: imagev1.UpdateFailedReason, Err: fmt.Errorf("failed to apply policies: update path %q: %w", path, err)}
+	}
+	rel, err := filepath.Rel(root, resolved)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", &Error{Reason: imagev1.UpdateFailedReason, Err: fmt.Errorf("failed to apply policies: update path %q leaves the repository through a symbolic link", path)}
+	}
+	return filepath.Join(dir, rel), nil
 }
 
 // Summary is the event message of a pushed commit, as Flux writes it: the short commit, the branch, the
