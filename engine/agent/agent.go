@@ -339,6 +339,13 @@ func (a *Agent) forget(key Key) {
 	a.mu.Unlock()
 	a.queue.Forget(key)
 	a.opts.Metrics.forget(key.Kind, key.Namespace, key.Name)
+	// An object deleted without passing our finalizer leaves no compiled readyExprs behind either.
+	switch key.Kind {
+	case kustomizev1.KustomizationKind:
+		a.kustomizations.ReadyExprs.Forget(key.Kind, key.Namespace, key.Name)
+	case helmv2.HelmReleaseKind:
+		a.helmReleases.ReadyExprs.Forget(key.Kind, key.Namespace, key.Name)
+	}
 }
 
 // waitFor records that consumer waits for source's first artifact; it reports whether it already did.

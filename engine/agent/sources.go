@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
@@ -45,6 +46,7 @@ func (a *Agent) reconcileSource(ctx context.Context, key Key, u *unstructured.Un
 var storedKinds = map[string]bool{
 	sourcev1.GitRepositoryKind: true, sourcev1.OCIRepositoryKind: true, sourcev1.BucketKind: true,
 	sourcev1.HelmRepositoryKind: true, sourcev1.HelmChartKind: true, sourcev1.ExternalArtifactKind: true,
+	imagev1.ImageRepositoryKind: true, // the scanned tags
 }
 
 // dropArtifact removes a deleted object's artifacts from the store (objects other sources share stay).
