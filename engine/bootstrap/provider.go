@@ -280,8 +280,9 @@ func (p *Provider) deployKeys(ctx context.Context, path, publicKey string) ([]st
 		}
 		return out, nil
 	}
-	const perPage = 100
-	for page := 1; ; page++ {
+	// A server that ignores the page parameter must not loop forever: at most maxPages pages (10,000 keys).
+	const perPage, maxPages = 100, 100
+	for page := 1; page <= maxPages; page++ {
 		var keys []struct {
 			Key string `json:"key"`
 		}
@@ -295,6 +296,7 @@ func (p *Provider) deployKeys(ctx context.Context, path, publicKey string) ([]st
 			return out, nil
 		}
 	}
+	return nil, fmt.Errorf("%s: more than %d pages of deploy keys", path, maxPages)
 }
 
 // EnsureDeployKey registers publicKey (authorized_keys form) on the repository under title, read-only
