@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -126,6 +128,11 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if opts.Commit {
+		if err := checkNothingStaged(root); err != nil {
+			return err
+		}
+	}
 	var objs *image.Objects
 	if opts.FromCluster {
 		objs, err = opts.Cluster(ctx, opts.Namespace)
@@ -223,6 +230,34 @@ func render(opts *Options, r Report) error {
 	}
 	if r.Commit != "" {
 		fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("committed "+r.Commit))
+	}
+	return nil
+}
+
+// checkNothingStaged refuses a work tree whose index differs from HEAD: the image update commit would
+// carry the user's staged changes too. It runs before any file is rewritten.
+func checkNothingStaged(root string) error {
+	repo, err := git.PlainOpenWithOptions(root, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return fmt.Errorf("--commit: %s is not in a Git work tree: %w", root, err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return err
+	}
+	st, err := wt.Status()
+	if err != nil {
+		return fmt.Errorf("--commit: reading the work tree status: %w", err)
+	}
+	var staged []string
+	for name, fs := range st {
+		if fs.Staging != git.Unmodified && fs.Staging != git.Untracked {
+			staged = append(staged, name)
+		}
+	}
+	if len(staged) > 0 {
+		sort.Strings(staged)
+		return fmt.Errorf("--commit: the index already has staged changes (%s): commit or unstage them first, the image update commit would include them", strings.Join(staged, ", "))
 	}
 	return nil
 }

@@ -181,6 +181,23 @@ apps/app.yaml:13  Deployment/apps/app  %[1]s/org/app:main-aaaaaaa-100  %[1]s/org
 		t.Fatal("--dry-run wrote the file")
 	}
 
+	// A staged change of the user's would be swept into the commit: refused before any file is written.
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sourcetest.RunGit(t, dir, "add", "notes.txt")
+	if _, _, err := run(t, &Options{Path: dir, Commit: true, AuthorName: "ci", AuthorEmail: "ci@example.com", Output: cmdutil.OutputJSON}); err == nil ||
+		!strings.Contains(err.Error(), "staged changes (notes.txt)") {
+		t.Fatalf("--commit with a staged change: %v", err)
+	}
+	if now, _ := os.ReadFile(app); string(now) != string(before) {
+		t.Fatal("a refused --commit wrote the file")
+	}
+	sourcetest.RunGit(t, dir, "reset", "-q", "notes.txt")
+	if err := os.Remove(filepath.Join(dir, "notes.txt")); err != nil {
+		t.Fatal(err)
+	}
+
 	// Update and commit with a template.
 	out, errOut, err := run(t, &Options{Path: dir, Commit: true, AuthorName: "ci", AuthorEmail: "ci@example.com",
 		Message: "images: {{ range .Changed.Changes }}{{ .NewValue }} {{ end }}", Output: cmdutil.OutputJSON})
