@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,13 +62,24 @@ type Notifier struct {
 	Backoff  time.Duration
 	// Parallel bounds concurrent deliveries (default 8).
 	Parallel int
-	Now      func() time.Time
+	// MaxPending bounds the deliveries waiting for a slot (default 1024); beyond it new ones are dropped
+	// and counted, so a hung Provider cannot pile up goroutines.
+	MaxPending int
+	Now        func() time.Time
 
-	once     sync.Once
-	sem      chan struct{}
-	inflight sync.WaitGroup
-	mu       sync.Mutex
-	sent     map[string]time.Time
+	once      sync.Once
+	sem       chan struct{}
+	inflight  sync.WaitGroup
+	pending   atomic.Int64
+	mu        sync.Mutex
+	sent      map[string]time.Time
+	lastPrune time.Time
+	regexps   map[string]*alertRegexps
+}
+
+// alertRegexps are an Alert generation's compiled inclusion and exclusion lists.
+type alertRegexps struct {
+	inclusion, exclusion []*regexp.Regexp
 }
 
 func (n *Notifier) init() {
@@ -76,7 +88,11 @@ func (n *Notifier) init() {
 			n.Parallel = 8
 		}
 		n.sem = make(chan struct{}, n.Parallel)
+		if n.MaxPending <= 0 {
+			n.MaxPending = 1024
+		}
 		n.sent = map[string]time.Time{}
+		n.regexps = map[string]*alertRegexps{}
 		if n.Window == 0 {
 			n.Window = 5 * time.Minute
 		}
@@ -98,7 +114,8 @@ func (n *Notifier) init() {
 // Emit implements events.Sink: it matches e against the Alerts and starts a delivery per matching Alert.
 func (n *Notifier) Emit(ctx context.Context, e events.Event) {
 	n.init()
-	if n.Store == nil || n.duplicate(e) {
+	key := dedupeKey(e)
+	if n.Store == nil || n.duplicate(key) {
 		return
 	}
 	alerts, err := n.Store.Alerts(ctx)
@@ -106,12 +123,17 @@ func (n *Notifier) Emit(ctx context.Context, e events.Event) {
 		n.Logger.Warn("listing Alerts", "error", err.Error())
 		return
 	}
+	matched := false
 	for i := range alerts {
 		a := &alerts[i]
 		if !n.Matches(ctx, a, e) {
 			continue
 		}
+		matched = true
 		n.dispatch(ctx, a, e)
+	}
+	if matched {
+		n.markSent(key) // only what was dispatched: an event no Alert took yet is not suppressed
 	}
 }
 
@@ -128,23 +150,32 @@ func (n *Notifier) Wait(ctx context.Context) error {
 	}
 }
 
-func (n *Notifier) duplicate(e events.Event) bool {
-	key := strings.Join([]string{e.Object.Kind, e.Object.Namespace, e.Object.Name, e.Severity, e.Reason, e.Message, e.Revision}, "\x00")
+func dedupeKey(e events.Event) string {
+	return strings.Join([]string{e.Object.Kind, e.Object.Namespace, e.Object.Name, e.Severity, e.Reason, e.Message, e.Revision}, "\x00")
+}
+
+func (n *Notifier) duplicate(key string) bool {
 	now := n.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if t, ok := n.sent[key]; ok && now.Sub(t) < n.Window {
-		return true
-	}
-	if len(n.sent) > 4096 {
+	t, ok := n.sent[key]
+	return ok && now.Sub(t) < n.Window
+}
+
+// markSent records key as sent now, and forgets expired keys at most once a minute.
+func (n *Notifier) markSent(key string) {
+	now := n.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if now.Sub(n.lastPrune) >= time.Minute {
 		for k, t := range n.sent {
 			if now.Sub(t) >= n.Window {
 				delete(n.sent, k)
 			}
 		}
+		n.lastPrune = now
 	}
 	n.sent[key] = now
-	return false
 }
 
 // Matches reports whether alert selects e: not suspended, the severity (info takes every event), an
@@ -182,19 +213,52 @@ func (n *Notifier) Matches(ctx context.Context, alert *notificationv1beta3.Alert
 	if !source {
 		return false
 	}
-	if len(alert.Spec.InclusionList) > 0 && !n.anyMatch(alert, "inclusion", alert.Spec.InclusionList, e.Message) {
+	res := n.compiled(alert)
+	if len(alert.Spec.InclusionList) > 0 && !anyMatch(res.inclusion, e.Message) {
 		return false
 	}
-	return !n.anyMatch(alert, "exclusion", alert.Spec.ExclusionList, e.Message)
+	return !anyMatch(res.exclusion, e.Message)
 }
 
-func (n *Notifier) anyMatch(alert *notificationv1beta3.Alert, list string, exprs []string, msg string) bool {
-	for _, expr := range exprs {
-		re, err := regexp.Compile(expr)
-		if err != nil {
-			n.warn(context.Background(), alert, "InvalidConfig", fmt.Sprintf("failed to compile %s regex: %s", list, expr))
-			continue
+// compiled returns the Alert generation's regexps, compiling them (and warning about invalid ones) once.
+func (n *Notifier) compiled(alert *notificationv1beta3.Alert) *alertRegexps {
+	n.init()
+	key := fmt.Sprintf("%s/%d", alert.UID, alert.Generation)
+	if alert.UID == "" {
+		key = fmt.Sprintf("%s/%s/%d", alert.Namespace, alert.Name, alert.Generation)
+	}
+	n.mu.Lock()
+	res, ok := n.regexps[key]
+	n.mu.Unlock()
+	if ok {
+		return res
+	}
+	res = &alertRegexps{}
+	for _, l := range []struct {
+		name  string
+		exprs []string
+		out   *[]*regexp.Regexp
+	}{{"inclusion", alert.Spec.InclusionList, &res.inclusion}, {"exclusion", alert.Spec.ExclusionList, &res.exclusion}} {
+		for _, expr := range l.exprs {
+			re, err := regexp.Compile(expr)
+			if err != nil {
+				n.warn(context.Background(), alert, "InvalidConfig", fmt.Sprintf("failed to compile %s regex: %s", l.name, expr))
+				continue
+			}
+			*l.out = append(*l.out, re)
 		}
+	}
+	n.mu.Lock()
+	if len(n.regexps) > 4096 { // Alerts' generations come and go: start over rather than grow
+		clear(n.regexps)
+	}
+	n.regexps[key] = res
+	n.mu.Unlock()
+	return res
+}
+
+func anyMatch(res []*regexp.Regexp, msg string) bool {
+	for _, re := range res {
 		if re.MatchString(msg) {
 			return true
 		}
@@ -239,9 +303,18 @@ func (n *Notifier) dispatch(ctx context.Context, alert *notificationv1beta3.Aler
 		return
 	}
 	timeout := p.GetTimeout()
+	if n.pending.Add(1) > int64(n.MaxPending) {
+		n.pending.Add(-1)
+		client.CloseIdleConnections()
+		n.Metrics.count(p.Spec.Type, "dropped")
+		n.Logger.Warn("notification dropped: too many deliveries pending", "alert", alert.Namespace+"/"+alert.Name, "object", ref)
+		return
+	}
 	n.inflight.Add(1)
 	go func() {
 		defer n.inflight.Done()
+		defer n.pending.Add(-1)
+		defer client.CloseIdleConnections() // each delivery has its own transport: leave no idle connection behind
 		n.sem <- struct{}{}
 		defer func() { <-n.sem }()
 		bg := context.WithoutCancel(ctx)

@@ -606,3 +606,53 @@ func TestSplitCamel(t *testing.T) {
 func pemCert(der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
+
+// A hung Provider cannot pile up deliveries: beyond MaxPending (in flight or waiting) new ones are
+// dropped and counted, and the held ones finish once the Provider answers.
+func TestPendingDeliveriesBounded(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	got := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		mu.Lock()
+		got++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	st, _ := setup(notificationv1beta3.ProviderSpec{Type: "generic", Address: srv.URL})
+	m := NewMetrics(prometheus.NewRegistry())
+	n := &Notifier{Store: st, Metrics: m, Parallel: 1, MaxPending: 2}
+	for i := range 5 {
+		n.Emit(context.Background(), testEvent("info", "ReconciliationSucceeded", fmt.Sprintf("event %d", i)))
+	}
+	if d := m.Count("generic", "dropped"); d != 3 {
+		t.Errorf("%v dropped, want 3", d)
+	}
+	close(release)
+	if err := n.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got != 2 || m.Count("generic", "success") != 2 {
+		t.Errorf("%d delivered (%v counted), want 2", got, m.Count("generic", "success"))
+	}
+}
+
+// An event no Alert matched is not remembered as sent: once an Alert selects it, it is delivered.
+func TestUnmatchedEventNotSuppressed(t *testing.T) {
+	rc := newRecorder(t)
+	st, _ := setup(notificationv1beta3.ProviderSpec{Type: "generic", Address: rc.srv.URL})
+	alerts := st.alerts
+	st.alerts = nil
+	n := &Notifier{Store: st}
+	e := testEvent("info", "ReconciliationSucceeded", "ok")
+	n.Emit(context.Background(), e)
+	st.alerts = alerts
+	n.Emit(context.Background(), e)
+	if err := n.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rc.all()); got != 1 {
+		t.Errorf("%d requests, want 1", got)
+	}
+}
