@@ -265,7 +265,7 @@ func (s *Store) Sweep() (int, error) {
 		if fi, err := e.Info(); err != nil || fi.ModTime().After(cutoff) {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(s.Root, "objects", e.Name())); err != nil {
+		if err := s.removeObject(filepath.Join(s.Root, "objects", e.Name())); err != nil {
 			return removed, err
 		}
 		if e.IsDir() {
@@ -342,11 +342,37 @@ func (s *Store) collect(digests []string) error {
 		if err := os.Remove(obj + ".tar.gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
-		if err := os.RemoveAll(obj); err != nil {
+		if err := s.removeObject(obj); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeObject removes an object's folder by first renaming it out of objects/: a reader still walking
+// it (a build of the artifact being collected) then fails on a missing path instead of silently seeing
+// a folder half emptied, which a Kustomization could apply and prune from. A tarball being served stays
+// readable through its open file.
+func (s *Store) removeObject(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return os.Remove(path)
+	}
+	trash, err := os.MkdirTemp(filepath.Join(s.Root, "tmp"), "collected-*")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(path, filepath.Join(trash, "object")); err != nil {
+		_ = os.Remove(trash)
+		return err
+	}
+	return os.RemoveAll(trash)
 }
 
 // referenced returns the hex digests every source pointer references, current and superseded.

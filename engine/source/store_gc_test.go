@@ -1,7 +1,10 @@
 package source
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -241,5 +244,37 @@ func TestStoreCollectConcurrent(t *testing.T) {
 	}
 	if got := objects(t, s); len(got) > 7 {
 		t.Errorf("%d objects left for 6 sources keeping one each", len(got))
+	}
+}
+
+// A collected object leaves objects/ in one rename (a reader walking it fails instead of seeing it half
+// emptied) and nothing is left behind in tmp/.
+func TestStoreDeleteLeavesNoTrash(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := Ref{Kind: "GitRepository", Namespace: "ns", Name: "gone"}
+	art := commitFiles(t, s, ref, "main@sha1:1", "one")
+	held, err := os.Open(art.Archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := s.Delete(ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(art.Dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("artifact folder still there: %v", err)
+	}
+	if _, err := io.ReadAll(held); err != nil {
+		t.Errorf("a tarball being served became unreadable: %v", err)
+	}
+	left, err := os.ReadDir(filepath.Join(s.Root, "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("left in tmp/: %s", e.Name())
 	}
 }
