@@ -196,20 +196,27 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.msg }
 
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
 func fail(code int, format string, args ...any) error {
 	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	log := h.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := h.logger()
 	code, msg := h.serve(r)
-	if code >= 400 {
+	switch {
+	case code == http.StatusNotFound:
+		log.Debug("webhook rejected", "path", r.URL.Path, "status", code, "reason", msg) // anyone can probe paths
+	case code >= 400:
 		log.Warn("webhook rejected", "path", r.URL.Path, "status", code, "reason", msg)
-	} else {
+	default:
 		log.Info("webhook handled", "path", r.URL.Path, "status", code, "result", msg)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -267,7 +274,9 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 	}
 	n, err := h.requestReconciliation(ctx, rcv)
 	if err != nil {
-		return http.StatusInternalServerError, err.Error()
+		// The caller is told no more than that: the details (targets, RBAC messages) go to the log.
+		h.logger().Error("webhook: requesting reconciliations", "receiver", rcv.Namespace+"/"+rcv.Name, "error", err.Error())
+		return http.StatusInternalServerError, fmt.Sprintf("failed to request the reconciliation of the targets (%d annotated)", n)
 	}
 	return http.StatusOK, fmt.Sprintf("%d object(s) annotated", n)
 }
