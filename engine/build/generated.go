@@ -130,14 +130,14 @@ func (t *treeBuild) runGenerator(gen *v1beta1.ArtifactGenerator) (map[string]gen
 		dir, err := os.MkdirTemp("", "converge-generated-")
 		if err != nil {
 			t.mu.Unlock()
-			return nil, err
+			return nil, fmt.Errorf("ArtifactGenerator %s: %w", id, err)
 		}
 		t.genDir = dir
 	}
 	work := filepath.Join(t.genDir, gen.Namespace, gen.Name)
 	t.mu.Unlock()
 	if err := os.MkdirAll(work, 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ArtifactGenerator %s: %w", id, err)
 	}
 	arts, err := generator.Generate(t.ctx, gen, inputs, work)
 	if err != nil {
