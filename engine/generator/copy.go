@@ -327,10 +327,11 @@ func (c *copier) mkdirAll(dir string) error {
 
 // extract unpacks the tarball from into dest with engine/source's safe extraction.
 func (c *copier) extract(from, dest string) error {
-	data, err := c.src.ReadFile(from)
+	f, err := c.src.Open(from)
 	if err != nil {
 		return sourceErr(from, err)
 	}
+	defer f.Close()
 	if err := c.mkdirAll(dest); err != nil {
 		return err
 	}
@@ -338,7 +339,7 @@ func (c *copier) extract(from, dest string) error {
 	if dest != "." {
 		target = target + "/" + dest
 	}
-	if err := source.ExtractTarGz(bytes.NewReader(data), target, source.ExtractOptions{}); err != nil {
+	if err := source.ExtractTarGz(f, target, source.ExtractOptions{}); err != nil {
 		if errors.Is(err, source.ErrUnsafePath) || errors.Is(err, source.ErrUnsafeLink) {
 			return fmt.Errorf("%w: extracting '%s': %v", ErrEscape, from, err)
 		}
