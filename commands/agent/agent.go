@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,6 +42,7 @@ type Options struct {
 	RenewDeadline    time.Duration
 	RetryPeriod      time.Duration
 	DetectDriftOnly  bool
+	FeatureGates     map[string]string
 	LogLevel         string
 	LogFormat        string
 	ShutdownGrace    time.Duration
@@ -96,6 +99,7 @@ Provider. Logs are JSON lines on stderr.`,
 	fl.DurationVar(&opts.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader tries to renew before giving up")
 	fl.DurationVar(&opts.RetryPeriod, "leader-election-retry-period", 2*time.Second, "how often replicas try to acquire or renew the Lease")
 	fl.BoolVar(&opts.DetectDriftOnly, "detect-drift-only", false, "report drift of Kustomizations as the Drifted condition and an event instead of correcting it (new revisions are still applied)")
+	fl.StringToStringVar(&opts.FeatureGates, "feature-gates", nil, "Flux feature gates, e.g. AdditiveCELDependencyCheck=true (others are accepted and ignored)")
 	fl.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&opts.LogFormat, "log-format", "json", "json or text")
 	fl.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long in-flight reconciliations may finish after SIGTERM")
@@ -105,7 +109,21 @@ Provider. Logs are JSON lines on stderr.`,
 	return cmd
 }
 
+// supportedFeatureGates are the Flux feature gates the agent implements.
+func supportedFeatureGates() []string { return []string{"AdditiveCELDependencyCheck"} }
+
+// featureGate returns the value of a supported gate (false when not set).
+func (o *Options) featureGate(name string) bool {
+	v, _ := strconv.ParseBool(o.FeatureGates[name])
+	return v
+}
+
 func validate(opts *Options) error {
+	for name, v := range opts.FeatureGates {
+		if _, err := strconv.ParseBool(v); err != nil {
+			return cmdutil.FlagErrorf("--feature-gates %s=%s: the value must be true or false", name, v)
+		}
+	}
 	if opts.Workers < 1 {
 		return cmdutil.FlagErrorf("--concurrent must be at least 1")
 	}
@@ -178,6 +196,11 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 	log.Info("starting", "http", ln.Addr().String(), "storage", opts.StoragePath, "workers", opts.Workers, "leaderElection", opts.LeaderElect)
+	for name := range opts.FeatureGates {
+		if !slices.Contains(supportedFeatureGates(), name) {
+			log.Warn("feature gate not implemented by converge: ignored", "gate", name)
+		}
+	}
 
 	// Events are written, and matched against Alerts, from their own goroutine: a reconciliation never
 	// waits on them. It outlives the agent so that the last reconciliations' events are delivered too.
@@ -190,6 +213,7 @@ func Run(ctx context.Context, opts *Options) error {
 		Metrics: metrics, Events: recorder,
 		ArtifactBaseURL: baseURL, JitterPercent: opts.JitterPercentage, DependencyRequeue: opts.DependencyRetry,
 		DetectDriftOnly: opts.DetectDriftOnly, ShutdownGrace: opts.ShutdownGrace,
+		AdditiveCELDependencyCheck: opts.featureGate("AdditiveCELDependencyCheck"),
 	})
 	if err != nil {
 		return err

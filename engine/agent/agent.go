@@ -95,6 +95,9 @@ type Options struct {
 	DependencyRequeue time.Duration
 	// DetectDriftOnly reports drift instead of correcting it, for every Kustomization.
 	DetectDriftOnly bool
+	// AdditiveCELDependencyCheck is Flux's feature gate: a dependsOn readyExpr is checked in addition to
+	// the dependency's Ready condition instead of replacing it.
+	AdditiveCELDependencyCheck bool
 	// ShutdownGrace is how long in-flight reconciliations may run after the context ends (default 30s).
 	ShutdownGrace time.Duration
 }
@@ -167,6 +170,8 @@ func New(opts Options) (*Agent, error) {
 	a.builder.Helm = renderer
 	a.scheme = crds.NewScheme()
 	a.helmReleases = reconcile.NewHelmReleases(c, renderer, now)
+	a.kustomizations.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
+	a.helmReleases.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
 	a.charts = &fetch.Charts{Sources: &fetch.Resolver{Lookup: a.lookupSource, Remote: a.storedDir}, Fetcher: a.sources.Helm}
 	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[Key](),
 		workqueue.TypedRateLimitingQueueConfig[Key]{Name: "converge", Clock: opts.Clock})

@@ -49,9 +49,15 @@ type DependencyLookup func(ctx context.Context, namespace, name string) (*unstru
 // ReadyExprs compiles the readyExprs of objects' spec.dependsOn once per object generation. The zero
 // value is ready to use; a nil *ReadyExprs compiles at every check.
 type ReadyExprs struct {
+	// Additive is Flux's AdditiveCELDependencyCheck feature gate: a readyExpr is checked in addition to
+	// the built-in check instead of replacing it.
+	Additive bool
+
 	mu sync.Mutex
 	m  map[string]compiledDeps
 }
+
+func (c *ReadyExprs) additive() bool { return c != nil && c.Additive }
 
 type compiledDeps struct {
 	uid        types.UID
@@ -124,9 +130,9 @@ type DependencyOptions struct {
 }
 
 // CheckDependencies checks self's spec.dependsOn (self a Kustomization or a HelmRelease; its
-// dependencies are of the same kind, found with lookup) as Flux does, with the
-// AdditiveCELDependencyCheck feature gate off: an entry with a readyExpr is ready when the expression,
-// evaluated with `self` and `dep`, is true (it replaces the built-in check); any other dependency must be
+// dependencies are of the same kind, found with lookup) as Flux does: an entry with a readyExpr is ready
+// when the expression, evaluated with `self` and `dep`, is true (it replaces the built-in check, or adds
+// to it with c.Additive, Flux's AdditiveCELDependencyCheck feature gate); any other dependency must be
 // Ready for its current generation and, for a Kustomization of the same source as self, have applied
 // opts.SourceRevision. The first dependency not ready is the error; a readyExpr that does not compile is
 // an *InvalidReadyExprError.
@@ -162,7 +168,7 @@ func (c *ReadyExprs) CheckDependencies(ctx context.Context, self *unstructured.U
 			}
 			return fmt.Errorf("dependency '%s' not found: %w", ref, err)
 		}
-		if e := exprs[i]; e != nil {
+		if e := exprs[i]; e != nil && (!c.additive() || opts.ReadyExprsOnly) {
 			ready, err := e.Eval(ctx, self.Object, dep.Object)
 			if err != nil {
 				return fmt.Errorf("dependency '%s' (spec.dependsOn[%d]): evaluating readyExpr %q: %w", ref, i, e, err)
@@ -178,6 +184,15 @@ func (c *ReadyExprs) CheckDependencies(ctx context.Context, self *unstructured.U
 		if kind == kustomizev1.KustomizationKind && opts.SourceRevision != "" && sameSource(self, dep) {
 			if applied, _, _ := unstructured.NestedString(dep.Object, "status", "lastAppliedRevision"); applied != opts.SourceRevision {
 				return fmt.Errorf("dependency '%s' revision is not up to date", ref)
+			}
+		}
+		if e := exprs[i]; e != nil { // additive: the expression must hold too
+			ready, err := e.Eval(ctx, self.Object, dep.Object)
+			if err != nil {
+				return fmt.Errorf("dependency '%s' (spec.dependsOn[%d]): evaluating readyExpr %q: %w", ref, i, e, err)
+			}
+			if !ready {
+				return fmt.Errorf("dependency '%s' is not ready according to readyExpr eval", ref)
 			}
 		}
 	}

@@ -44,6 +44,7 @@ status: {observedGeneration: 1, conditions: [{type: Ready, status: "False"}]}`),
 		name, dependsOn string
 		revision        string
 		exprsOnly       bool
+		additive        bool
 		err             string
 		terminal        bool
 	}{
@@ -66,12 +67,17 @@ status: {observedGeneration: 1, conditions: [{type: Ready, status: "False"}]}`),
 		{name: "readyExprs only: the built-in check is skipped", dependsOn: `[{name: missing}, {name: ready, readyExpr: "true"}]`, exprsOnly: true},
 		{name: "readyExprs only: an expression still decides", dependsOn: `[{name: missing}, {name: ready, readyExpr: "false"}]`, exprsOnly: true,
 			err: "dependency 'apps/ready' is not ready according to readyExpr eval"},
+		{name: "additive: the built-in check still applies", dependsOn: `[{name: stale, readyExpr: "dep.metadata.annotations.gate == 'open'"}]`, additive: true,
+			err: "dependency 'apps/stale' is not ready"},
+		{name: "additive: Ready, and the expression holds", dependsOn: `[{name: ready, readyExpr: "dep.metadata.labels.version == 'v2'"}]`, revision: rev, additive: true},
+		{name: "additive: Ready, but the expression is false", dependsOn: `[{name: ready, readyExpr: "dep.metadata.labels.version == 'v3'"}]`, additive: true,
+			err: "dependency 'apps/ready' is not ready according to readyExpr eval"},
 		{name: "a compile error is found before any lookup", dependsOn: `[{name: missing}, {name: ready, readyExpr: "nope"}]`, terminal: true,
 			err: "undeclared reference to 'nope'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			self := ks("metadata: {name: web, namespace: apps, generation: 1, labels: {version: v2}}\nspec:\n  sourceRef: {kind: GitRepository, name: repo}\n  dependsOn: " + tc.dependsOn + "\n")
-			err := (&ReadyExprs{}).CheckDependencies(context.Background(), self, DependencyOptions{SourceRevision: tc.revision, ReadyExprsOnly: tc.exprsOnly}, lookup)
+			err := (&ReadyExprs{Additive: tc.additive}).CheckDependencies(context.Background(), self, DependencyOptions{SourceRevision: tc.revision, ReadyExprsOnly: tc.exprsOnly}, lookup)
 			if tc.err == "" {
 				if err != nil {
 					t.Fatal(err)
