@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -102,17 +101,14 @@ func (a *Automation) Run(ctx context.Context, auto *imagev1.ImageUpdateAutomatio
 		}
 		repoSecret = s
 	}
-	var signer *openpgp.Entity
+	var signer git.Signer
 	if sk := gs.Commit.SigningKey; sk != nil {
-		if sk.GetType() != imagev1.SigningKeyTypeGPG {
-			return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("signing key type %q is not supported (only gpg)", sk.GetType())})
-		}
 		s, err := a.secret(ctx, auto.Namespace, sk.SecretRef.Name)
 		if err != nil {
 			return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("signingKey: %w", err)})
 		}
 		signSecret = s
-		if signer, err = signingEntity(signSecret); err != nil {
+		if signer, err = commitSigner(signSecret, sk.Type); err != nil {
 			return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: err})
 		}
 	}
@@ -152,7 +148,7 @@ func (a *Automation) now() time.Time {
 
 // attempt clones a fresh copy, updates, commits and pushes once.
 func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutomation, repo *sourcev1.GitRepository,
-	ref sourcev1.GitRepositoryRef, pushBranch string, repoSecret *corev1.Secret, signer *openpgp.Entity,
+	ref sourcev1.GitRepositoryRef, pushBranch string, repoSecret *corev1.Secret, signer git.Signer,
 	policies Policies, known func(namespace, name string) bool, attempt int) (*AutomationResult, error) {
 	gs := auto.Spec.GitSpec
 	tmp, err := a.tempDir()
@@ -252,7 +248,7 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 		}
 	}
 	sig := &object.Signature{Name: gs.Commit.Author.Name, Email: gs.Commit.Author.Email, When: a.now()}
-	hash, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig, SignKey: signer})
+	hash, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig, Signer: signer})
 	if err != nil {
 		return nil, gitErr("committing: %w", err)
 	}
