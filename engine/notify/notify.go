@@ -75,6 +75,8 @@ type Notifier struct {
 	sent      map[string]time.Time
 	lastPrune time.Time
 	regexps   map[string]*alertRegexps
+	// statusExprs are the Providers' compiled commitStatusExprs by UID and generation.
+	statusExprs map[string]*statusExpr
 }
 
 // alertRegexps are an Alert generation's compiled inclusion and exclusion lists.
@@ -93,6 +95,7 @@ func (n *Notifier) init() {
 		}
 		n.sent = map[string]time.Time{}
 		n.regexps = map[string]*alertRegexps{}
+		n.statusExprs = map[string]*statusExpr{}
 		if n.Window == 0 {
 			n.Window = 5 * time.Minute
 		}
@@ -293,7 +296,12 @@ func (n *Notifier) dispatch(ctx context.Context, alert *notificationv1beta3.Aler
 		n.fail(ctx, alert, p.Spec.Type, fmt.Errorf("failed to dispatch notification for %s: Provider %s/%s: %w", ref, p.Namespace, p.Name, err))
 		return
 	}
-	reqs, err := requests(t, notification(e, alert, n.Instance))
+	ev := notification(e, alert, n.Instance)
+	if t.CommitStatus, err = n.commitStatusName(ctx, p, alert, ev); err != nil {
+		n.fail(ctx, alert, p.Spec.Type, fmt.Errorf("failed to dispatch notification for %s: Provider %s/%s: %w", ref, p.Namespace, p.Name, err))
+		return
+	}
+	reqs, err := requests(t, ev)
 	if errors.Is(err, errSkip) {
 		n.Metrics.count(p.Spec.Type, "skipped")
 		return
@@ -318,11 +326,28 @@ func (n *Notifier) dispatch(ctx context.Context, alert *notificationv1beta3.Aler
 		n.sem <- struct{}{}
 		defer func() { <-n.sem }()
 		bg := context.WithoutCancel(ctx)
+		sent := 0
 		for _, r := range reqs {
-			if err := n.send(bg, client, r, timeout); err != nil {
+			if r.check != nil {
+				same, err := n.alreadySet(bg, client, r.check, timeout)
+				if err != nil {
+					n.fail(bg, alert, p.Spec.Type, fmt.Errorf("failed to send notification for %s to Provider %s/%s: %s", ref, p.Namespace, p.Name, mask(err.Error(), t)))
+					return
+				}
+				if same {
+					continue
+				}
+			}
+			if _, err := n.send(bg, client, r, timeout, 0); err != nil {
 				n.fail(bg, alert, p.Spec.Type, fmt.Errorf("failed to send notification for %s to Provider %s/%s: %s", ref, p.Namespace, p.Name, mask(err.Error(), t)))
 				return
 			}
+			sent++
+		}
+		if sent == 0 {
+			n.Metrics.count(p.Spec.Type, "skipped")
+			n.Logger.Debug("commit status already set", "alert", alert.Namespace+"/"+alert.Name, "provider", p.Namespace+"/"+p.Name, "object", ref)
+			return
 		}
 		n.Metrics.count(p.Spec.Type, "success")
 		n.Logger.Debug("notification sent", "alert", alert.Namespace+"/"+alert.Name, "provider", p.Namespace+"/"+p.Name, "object", ref)
@@ -436,35 +461,59 @@ func tlsConfig(s *corev1.Secret) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// send makes r, retrying 5xx answers, 429 and network errors (timeouts included) up to Attempts times.
-func (n *Notifier) send(ctx context.Context, client *http.Client, r request, timeout time.Duration) error {
+// maxStatusList bounds the commit status list read before a commit status is set.
+const maxStatusList = 1 << 20
+
+// alreadySet reads the commit's statuses as c says and reports whether the status about to be set is
+// already there (a 404 means none when c allows it).
+func (n *Notifier) alreadySet(ctx context.Context, client *http.Client, c *statusCheck, timeout time.Duration) (bool, error) {
+	body, err := n.send(ctx, client, request{Method: http.MethodGet, URL: c.URL, Header: c.Header, notFoundOK: c.notFoundOK}, timeout, maxStatusList)
+	if errors.Is(err, errNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("could not read the commit statuses: %w", err)
+	}
+	return c.same(body)
+}
+
+// errNotFound is a 404 answer to a request that allows it.
+var errNotFound = errors.New("not found")
+
+// send makes r, retrying 5xx answers, 429 and network errors (timeouts included) up to Attempts times;
+// it returns up to keep bytes of the answer.
+func (n *Notifier) send(ctx context.Context, client *http.Client, r request, timeout time.Duration, keep int64) ([]byte, error) {
 	wait := n.Backoff
 	for attempt := 1; ; attempt++ {
-		retry, err := n.try(ctx, client, r, timeout)
-		if err == nil {
-			return nil
+		body, retry, err := n.try(ctx, client, r, timeout, keep)
+		if err == nil || errors.Is(err, errNotFound) {
+			return body, err
 		}
 		if !retry || attempt >= n.Attempts {
 			if attempt > 1 {
-				return fmt.Errorf("%w (after %d attempts)", err, attempt)
+				return nil, fmt.Errorf("%w (after %d attempts)", err, attempt)
 			}
-			return err
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			return err
+			return nil, err
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 30*time.Second)
 	}
 }
 
-func (n *Notifier) try(ctx context.Context, client *http.Client, r request, timeout time.Duration) (retry bool, err error) {
+func (n *Notifier) try(ctx context.Context, client *http.Client, r request, timeout time.Duration, keep int64) (_ []byte, retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+	var rd io.Reader
+	if r.Body != nil {
+		rd = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, rd)
 	if err != nil {
-		return false, errors.New("invalid request URL")
+		return nil, false, errors.New("invalid request URL")
 	}
 	req.Header = r.Header.Clone()
 	resp, err := client.Do(req)
@@ -476,7 +525,7 @@ func (n *Notifier) try(ctx context.Context, client *http.Client, r request, time
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
-			return true, fmt.Errorf("%s request timed out after %s", r.Method, timeout)
+			return nil, true, fmt.Errorf("%s request timed out after %s", r.Method, timeout)
 		}
 		// Network errors name the host; the address may be secret.
 		var de *net.DNSError
@@ -487,13 +536,22 @@ func (n *Notifier) try(ctx context.Context, client *http.Client, r request, time
 		case errors.As(err, &oe):
 			err = fmt.Errorf("%s: %v", oe.Op, oe.Err)
 		}
-		return true, fmt.Errorf("%s request failed: %v", r.Method, err)
+		return nil, true, fmt.Errorf("%s request failed: %v", r.Method, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max(keep, 4096)))
+	if err != nil {
+		return nil, true, fmt.Errorf("%s request failed: reading the answer: %v", r.Method, err)
+	}
+	if r.notFoundOK && resp.StatusCode == http.StatusNotFound {
+		return nil, false, errNotFound
+	}
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		retry := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
-		return retry, fmt.Errorf("request failed with status code %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		if len(body) > 4096 {
+			body = body[:4096]
+		}
+		return nil, retry, fmt.Errorf("request failed with status code %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
 	}
 	if r.slackAPI {
 		var sr struct {
@@ -501,10 +559,10 @@ func (n *Notifier) try(ctx context.Context, client *http.Client, r request, time
 			Error string `json:"error"`
 		}
 		if err := json.Unmarshal(body, &sr); err != nil || !sr.OK {
-			return false, fmt.Errorf("slack responded with error: %s", sr.Error)
+			return nil, false, fmt.Errorf("slack responded with error: %s", sr.Error)
 		}
 	}
-	return false, nil
+	return body, false, nil
 }
 
 func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -96,18 +96,33 @@ type recorder struct {
 	script   []int
 	delay    time.Duration
 	srv      *httptest.Server
+	// statuses answers GETs (a commit status provider reading the existing statuses); by default an
+	// empty list, and 404 for Bitbucket's single status.
+	statuses func(path string) (int, string)
 }
 
 type recorded struct {
-	Method, Path string
-	Header       http.Header
-	Body         []byte
+	Method, Path, Query string
+	Header              http.Header
+	Body                []byte
 }
 
 func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rc.mu.Lock()
-	rc.requests = append(rc.requests, recorded{Method: r.Method, Path: r.URL.EscapedPath(), Header: r.Header.Clone(), Body: body})
+	rc.requests = append(rc.requests, recorded{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+	if r.Method == http.MethodGet {
+		code, answer := http.StatusOK, "[]"
+		if rc.statuses != nil {
+			code, answer = rc.statuses(r.URL.EscapedPath())
+		} else if strings.Contains(r.URL.Path, "/statuses/build/") {
+			code, answer = http.StatusNotFound, `{"type":"error","error":{"message":"No such build status"}}`
+		}
+		rc.mu.Unlock()
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(answer))
+		return
+	}
 	code := http.StatusOK
 	if len(rc.script) > 0 {
 		code, rc.script = rc.script[0], rc.script[1:]
@@ -164,7 +179,11 @@ func render(t *testing.T, reqs []recorded) []byte {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "%s %s\n", r.Method, r.Path)
+		if r.Query != "" {
+			fmt.Fprintf(&b, "%s %s?%s\n", r.Method, r.Path, r.Query)
+		} else {
+			fmt.Fprintf(&b, "%s %s\n", r.Method, r.Path)
+		}
 		var names []string
 		for k := range r.Header {
 			if !skip[k] {
@@ -174,6 +193,9 @@ func render(t *testing.T, reqs []recorded) []byte {
 		sort.Strings(names)
 		for _, k := range names {
 			fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(r.Header[k], ", "))
+		}
+		if len(r.Body) == 0 {
+			continue
 		}
 		var pretty bytes.Buffer
 		if err := json.Indent(&pretty, r.Body, "", "  "); err != nil {
@@ -256,15 +278,15 @@ func TestProviderPayloads(t *testing.T) {
 		{name: "opsgenie", spec: notificationv1beta3.ProviderSpec{Type: "opsgenie", Address: base + "/v2/alerts", SecretRef: &meta.LocalObjectReference{Name: "s"}},
 			secret: map[string]string{"token": "genie-key"}, wantReq: 1},
 		{name: "github", spec: notificationv1beta3.ProviderSpec{Type: "github", Address: base + "/org/fleet", SecretRef: &meta.LocalObjectReference{Name: "s"}},
-			secret: map[string]string{"token": "ghp_token"}, wantReq: 1},
+			secret: map[string]string{"token": "ghp_token"}, wantReq: 2},
 		{name: "github-failure", spec: notificationv1beta3.ProviderSpec{Type: "github", Address: base + "/org/fleet.git", SecretRef: &meta.LocalObjectReference{Name: "s"}},
-			secret: map[string]string{"token": "ghp_token"}, event: testEvent("error", "ReconciliationFailed", "apply failed"), wantReq: 1},
+			secret: map[string]string{"token": "ghp_token"}, event: testEvent("error", "ReconciliationFailed", "apply failed"), wantReq: 2},
 		{name: "gitlab", spec: notificationv1beta3.ProviderSpec{Type: "gitlab", Address: base + "/group/sub/fleet", SecretRef: &meta.LocalObjectReference{Name: "s"}},
-			secret: map[string]string{"token": "glpat"}, wantReq: 1},
+			secret: map[string]string{"token": "glpat"}, wantReq: 2},
 		{name: "gitea", spec: notificationv1beta3.ProviderSpec{Type: "gitea", Address: base + "/org/fleet", SecretRef: &meta.LocalObjectReference{Name: "s"}},
-			secret: map[string]string{"token": "gitea-token"}, wantReq: 1},
+			secret: map[string]string{"token": "gitea-token"}, wantReq: 2},
 		{name: "bitbucket", spec: notificationv1beta3.ProviderSpec{Type: "bitbucket", Address: base + "/org/fleet", SecretRef: &meta.LocalObjectReference{Name: "s"}},
-			secret: map[string]string{"token": "user:app-password"}, event: testEvent("error", "ReconciliationFailed", "apply failed"), wantReq: 1},
+			secret: map[string]string{"token": "user:app-password"}, event: testEvent("error", "ReconciliationFailed", "apply failed"), wantReq: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

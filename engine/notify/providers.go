@@ -30,6 +30,9 @@ type target struct {
 	Sender      string // spec.username
 	ProviderUID string
 	Headers     map[string]string
+	// CommitStatus is the commit status context (key) of git providers: spec.commitStatusExpr's value or
+	// Flux's default.
+	CommitStatus string
 }
 
 // request is one HTTP call a provider makes for an event.
@@ -40,6 +43,10 @@ type request struct {
 	Body   []byte
 	// slackAPI marks calls to Slack's Web API, whose errors come as 200 {"ok": false}.
 	slackAPI bool
+	// check, when set, is read first; the request is skipped when it shows the same status set.
+	check *statusCheck
+	// notFoundOK makes a 404 answer errNotFound.
+	notFoundOK bool
 }
 
 // errSkip drops an event a provider does not send (a commit status without a Git commit, a Progressing
@@ -489,7 +496,10 @@ func commitStatus(t target, e Event) ([]request, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := commitStatusID(t.ProviderUID, e)
+	id := t.CommitStatus
+	if id == "" {
+		id = commitStatusID(t.ProviderUID, e)
+	}
 	name, desc := describe(e)
 	ownerRepo := func() (string, string, error) {
 		owner, r, ok := strings.Cut(repo, "/")
@@ -514,21 +524,27 @@ func commitStatus(t target, e Event) ([]request, error) {
 		if u, _ := url.Parse(host); u.Host == "github.com" {
 			api = "https://api.github.com"
 		}
+		st := state("success", "failure")
 		req, err := jsonRequest(http.MethodPost, fmt.Sprintf("%s/repos/%s/%s/statuses/%s", api, owner, r, sha),
-			map[string]string{"state": state("success", "failure"), "description": desc, "context": id})
+			map[string]string{"state": st, "description": desc, "context": id})
 		if err != nil {
 			return nil, err
 		}
 		req.Header.Set("Authorization", "Bearer "+t.Token)
 		req.Header.Set("Accept", "application/vnd.github+json")
+		req.check = getCheck(withQuery(fmt.Sprintf("%s/repos/%s/%s/commits/%s/statuses", api, owner, r, sha), url.Values{"per_page": {"50"}}),
+			req.Header, githubSame(id, st, desc))
 		return []request{req}, nil
 	case notificationv1beta3.GitLabProvider:
+		st := state("success", "failed")
 		req, err := jsonRequest(http.MethodPost, fmt.Sprintf("%s/api/v4/projects/%s/statuses/%s", host, url.PathEscape(repo), sha),
-			map[string]string{"state": state("success", "failed"), "name": id, "description": desc})
+			map[string]string{"state": st, "name": id, "description": desc})
 		if err != nil {
 			return nil, err
 		}
 		req.Header.Set("PRIVATE-TOKEN", t.Token)
+		req.check = getCheck(withQuery(fmt.Sprintf("%s/api/v4/projects/%s/repository/commits/%s/statuses", host, url.PathEscape(repo), sha), url.Values{"name": {id}}),
+			req.Header, gitlabSame(sha, id, st, desc))
 		return []request{req}, nil
 	case notificationv1beta3.GiteaProvider:
 		owner, r, err := ownerRepo()
@@ -545,6 +561,8 @@ func commitStatus(t target, e Event) ([]request, error) {
 			return nil, err
 		}
 		req.Header.Set("Authorization", "token "+t.Token)
+		req.check = getCheck(withQuery(fmt.Sprintf("%s/api/v1/repos/%s/%s/statuses/%s", host, owner, r, sha), url.Values{"page": {"1"}, "limit": {"50"}}),
+			req.Header, giteaSame(id, st, desc))
 		return []request{req}, nil
 	default: // bitbucket
 		owner, r, err := ownerRepo()
@@ -559,13 +577,16 @@ func commitStatus(t target, e Event) ([]request, error) {
 		if u, _ := url.Parse(host); u.Host == "bitbucket.org" {
 			api = "https://api.bitbucket.org/2.0"
 		}
-		req, err := jsonRequest(http.MethodPost, fmt.Sprintf("%s/repositories/%s/%s/commit/%s/statuses/build", api, owner, r, sha),
-			map[string]string{"state": state("SUCCESSFUL", "FAILED"), "key": fmt.Sprintf("%x", sha1.Sum([]byte(id))),
-				"name": name, "description": desc, "url": "https://bitbucket.org"})
+		st, key := state("SUCCESSFUL", "FAILED"), fmt.Sprintf("%x", sha1.Sum([]byte(id)))
+		statuses := fmt.Sprintf("%s/repositories/%s/%s/commit/%s/statuses/build", api, owner, r, sha)
+		req, err := jsonRequest(http.MethodPost, statuses,
+			map[string]string{"state": st, "key": key, "name": name, "description": desc, "url": "https://bitbucket.org"})
 		if err != nil {
 			return nil, err
 		}
 		req.Header.Set("Authorization", "Basic "+basic(user, pass))
+		req.check = getCheck(statuses+"/"+url.PathEscape(key), req.Header, bitbucketSame(st, desc))
+		req.check.notFoundOK = true
 		return []request{req}, nil
 	}
 }

@@ -1,0 +1,217 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/ext"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
+)
+
+// commitStatusProviders are the Provider types whose spec.commitStatusExpr is used.
+var commitStatusProviders = map[string]bool{
+	notificationv1beta3.GitHubProvider: true, notificationv1beta3.GitLabProvider: true,
+	notificationv1beta3.GiteaProvider: true, notificationv1beta3.BitbucketProvider: true,
+}
+
+// statusExpr is a Provider generation's compiled spec.commitStatusExpr, or why it does not compile.
+type statusExpr struct {
+	prog cel.Program
+	err  error
+}
+
+// compileStatusExpr compiles a commitStatusExpr as Flux does: a CEL expression over the variables
+// event, alert and provider (objects as their JSON fields) with Flux's CEL options (strings, sets,
+// encoders, optional types) that returns a string.
+func compileStatusExpr(expr string) (cel.Program, error) {
+	opts := []cel.EnvOption{
+		cel.HomogeneousAggregateLiterals(),
+		cel.EagerlyValidateDeclarations(true),
+		cel.DefaultUTCTimeZone(true),
+		cel.CrossTypeNumericComparisons(true),
+		cel.OptionalTypes(),
+		ext.Strings(),
+		ext.Sets(),
+		ext.Encoders(),
+	}
+	for _, v := range []string{"event", "alert", "provider"} {
+		opts = append(opts, cel.Variable(v, cel.MapType(cel.StringType, cel.DynType)))
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("CEL environment: %w", err)
+	}
+	ast, issues := env.Compile(expr)
+	if issues != nil && issues.Err() != nil {
+		return nil, issues.Err()
+	}
+	if t := ast.OutputType(); !t.IsExactType(types.StringType) && !t.IsExactType(types.DynType) {
+		return nil, fmt.Errorf("the expression returns %s, not a string", t)
+	}
+	return env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(100))
+}
+
+// statusProgram returns p's compiled commitStatusExpr, compiling it once per Provider generation.
+func (n *Notifier) statusProgram(p *notificationv1beta3.Provider) (cel.Program, error) {
+	key := fmt.Sprintf("%s/%d/%s", p.UID, p.Generation, p.Spec.CommitStatusExpr)
+	if p.UID == "" {
+		key = fmt.Sprintf("%s/%s/%d/%s", p.Namespace, p.Name, p.Generation, p.Spec.CommitStatusExpr)
+	}
+	n.mu.Lock()
+	c, ok := n.statusExprs[key]
+	n.mu.Unlock()
+	if !ok {
+		prog, err := compileStatusExpr(p.Spec.CommitStatusExpr)
+		c = &statusExpr{prog: prog, err: err}
+		n.mu.Lock()
+		if len(n.statusExprs) > 4096 {
+			clear(n.statusExprs)
+		}
+		n.statusExprs[key] = c
+		n.mu.Unlock()
+	}
+	if c.err != nil {
+		return nil, fmt.Errorf("invalid spec.commitStatusExpr %q: %w", p.Spec.CommitStatusExpr, c.err)
+	}
+	return c.prog, nil
+}
+
+// commitStatusName returns the commit status context (key) p uses for e: its commitStatusExpr evaluated
+// over the event, the Alert and the Provider, else Flux's default (kind/name/<provider uid prefix>).
+// Other Provider types have none.
+func (n *Notifier) commitStatusName(ctx context.Context, p *notificationv1beta3.Provider, alert *notificationv1beta3.Alert, e Event) (string, error) {
+	if !commitStatusProviders[p.Spec.Type] {
+		return "", nil
+	}
+	if p.Spec.CommitStatusExpr == "" {
+		return commitStatusID(string(p.UID), e), nil
+	}
+	prog, err := n.statusProgram(p)
+	if err != nil {
+		return "", err
+	}
+	vars := map[string]any{}
+	for name, obj := range map[string]any{"event": &e, "alert": alert, "provider": p} {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return "", fmt.Errorf("spec.commitStatusExpr: converting the %s: %w", name, err)
+		}
+		vars[name] = m
+	}
+	val, _, err := prog.ContextEval(ctx, vars)
+	if err != nil {
+		return "", fmt.Errorf("evaluating spec.commitStatusExpr %q: %w", p.Spec.CommitStatusExpr, err)
+	}
+	s, ok := val.(types.String)
+	if !ok {
+		return "", fmt.Errorf("spec.commitStatusExpr %q returned %s, not a string", p.Spec.CommitStatusExpr, val.Type().TypeName())
+	}
+	if s == "" {
+		return "", fmt.Errorf("spec.commitStatusExpr %q returned an empty string", p.Spec.CommitStatusExpr)
+	}
+	return string(s), nil
+}
+
+// statusCheck is the read a commit status provider makes before setting a status (Flux's
+// de-duplication): the POST is skipped when the answer shows the same status already set.
+type statusCheck struct {
+	URL    string
+	Header http.Header
+	// notFoundOK makes a 404 mean no status yet (Bitbucket's single status lookup); other non-2xx are errors.
+	notFoundOK bool
+	same       func(body []byte) (bool, error)
+}
+
+func getCheck(u string, from http.Header, same func([]byte) (bool, error)) *statusCheck {
+	h := from.Clone()
+	h.Del("Content-Type")
+	return &statusCheck{URL: u, Header: h, same: same}
+}
+
+// githubSame: the newest status with the context decides (GitHub lists newest first); entries
+// without context, state or description are passed over.
+func githubSame(context, state, desc string) func([]byte) (bool, error) {
+	return func(body []byte) (bool, error) {
+		var list []struct {
+			Context, State, Description *string
+		}
+		if err := json.Unmarshal(body, &list); err != nil {
+			return false, fmt.Errorf("could not list commit statuses: %w", err)
+		}
+		for _, s := range list {
+			if s.Context == nil || s.State == nil || s.Description == nil {
+				continue
+			}
+			if *s.Context == context {
+				return *s.State == state && *s.Description == desc, nil
+			}
+		}
+		return false, nil
+	}
+}
+
+// giteaSame is githubSame over Gitea's list, where an empty field counts as missing.
+func giteaSame(context, state, desc string) func([]byte) (bool, error) {
+	return func(body []byte) (bool, error) {
+		var list []struct {
+			Context, State, Description string
+		}
+		if err := json.Unmarshal(body, &list); err != nil {
+			return false, fmt.Errorf("could not list commit statuses: %w", err)
+		}
+		for _, s := range list {
+			if s.Context == "" || s.State == "" || s.Description == "" {
+				continue
+			}
+			if s.Context == context {
+				return s.State == state && s.Description == desc, nil
+			}
+		}
+		return false, nil
+	}
+}
+
+// gitlabSame: GitLab answers the latest status per name (the list is filtered by name), so any entry
+// for the commit with the same name, state and description is the same status.
+func gitlabSame(sha, name, state, desc string) func([]byte) (bool, error) {
+	return func(body []byte) (bool, error) {
+		var list []struct {
+			SHA         string `json:"sha"`
+			Name        string `json:"name"`
+			Status      string `json:"status"`
+			Description string `json:"description"`
+		}
+		if err := json.Unmarshal(body, &list); err != nil {
+			return false, fmt.Errorf("unable to list commit status: %w", err)
+		}
+		for _, s := range list {
+			if s.SHA == sha && s.Status == state && s.Description == desc && s.Name == name {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+}
+
+// bitbucketSame compares the status stored under the key.
+func bitbucketSame(state, desc string) func([]byte) (bool, error) {
+	return func(body []byte) (bool, error) {
+		var s struct {
+			State       string `json:"state"`
+			Description string `json:"description"`
+		}
+		if err := json.Unmarshal(body, &s); err != nil {
+			return false, fmt.Errorf("could not get commit status: %w", err)
+		}
+		return s.State == state && s.Description == desc, nil
+	}
+}
+
+func withQuery(u string, q url.Values) string { return u + "?" + q.Encode() }
