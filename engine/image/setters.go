@@ -81,7 +81,8 @@ func ParseMarker(comment string) (m Marker, ok bool, err error) {
 	return m, true, nil
 }
 
-// Value returns the text a marker with field sets for ref; false when ref lacks it (no digest).
+// Value returns the text a marker with field sets for ref; false when ref lacks its name or tag. As Flux
+// does, a digest marker is set to "" when the policy reports no digest (digestReflectionPolicy Never).
 func Value(ref imagev1.ImageRef, field string) (string, bool) {
 	switch field {
 	case FieldTag:
@@ -89,7 +90,7 @@ func Value(ref imagev1.ImageRef, field string) (string, bool) {
 	case FieldName:
 		return ref.Name, ref.Name != ""
 	case FieldDigest:
-		return ref.Digest, ref.Digest != ""
+		return ref.Digest, true
 	}
 	return ref.String(), ref.Name != "" && ref.Tag != ""
 }
@@ -362,9 +363,14 @@ func yamlErrorLine(err error) int {
 	return 0
 }
 
+// walk calls fn on n and every node below it except mapping keys: as in Flux, a marker is read from a
+// value's comment only (in "key: # marker" the comment is on the key and the value is null).
 func walk(n *yaml.Node, fn func(*yaml.Node)) {
 	fn(n)
-	for _, c := range n.Content {
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 {
+			continue
+		}
 		walk(c, fn)
 	}
 }
