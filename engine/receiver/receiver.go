@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -68,6 +69,9 @@ type Handler struct {
 	Logger    *slog.Logger
 	// MaxBody bounds request bodies (default MaxBody).
 	MaxBody int64
+
+	mu      sync.Mutex
+	filters map[string]*filters // compiled resource filters by Receiver UID and generation
 }
 
 // defaultAPIVersions are the versions of target kinds given without apiVersion.
@@ -97,6 +101,10 @@ func Status(ctx context.Context, secrets Secrets, r *notificationv1.Receiver) (p
 	ready = metav1.Condition{Type: meta.ReadyCondition, Status: metav1.ConditionFalse, ObservedGeneration: r.Generation}
 	if !Supported(r.Spec.Type) {
 		ready.Reason, ready.Message = notificationv1.ValidationFailedReason, fmt.Sprintf("receiver type %q is not supported by converge", r.Spec.Type)
+		return "", ready
+	}
+	if err := ValidateFilters(r); err != nil {
+		ready.Reason, ready.Message = meta.InvalidCELExpressionReason, err.Error()
 		return "", ready
 	}
 	token, err := Token(ctx, secrets, r)
@@ -272,7 +280,17 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 	if !trigger.ok {
 		return http.StatusOK, trigger.why
 	}
-	n, err := h.requestReconciliation(ctx, rcv)
+	var f *filters
+	var req map[string]any
+	if f = h.filtersFor(rcv); f.err != nil {
+		h.logger().Error("webhook: resource filters", "receiver", rcv.Namespace+"/"+rcv.Name, "error", f.err.Error())
+		return http.StatusInternalServerError, "the receiver's resource filters are invalid"
+	} else if f.none() {
+		f = nil
+	} else if req, err = requestBody(r.Header, body); err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	n, err := h.requestReconciliation(ctx, rcv, f, req)
 	if err != nil {
 		// The caller is told no more than that: the details (targets, RBAC messages) go to the log.
 		h.logger().Error("webhook: requesting reconciliations", "receiver", rcv.Namespace+"/"+rcv.Name, "error", err.Error())
@@ -421,8 +439,9 @@ func checkHMAC(h func() hash.Hash, hexSig string, body []byte, token string) err
 	return nil
 }
 
-// requestReconciliation annotates each target of rcv; it returns how many objects it annotated.
-func (h *Handler) requestReconciliation(ctx context.Context, rcv *notificationv1.Receiver) (int, error) {
+// requestReconciliation annotates each target of rcv that the filters (nil: none) accept for the
+// request body req; it returns how many objects it annotated.
+func (h *Handler) requestReconciliation(ctx context.Context, rcv *notificationv1.Receiver, f *filters, req map[string]any) (int, error) {
 	now := time.Now
 	if h.Now != nil {
 		now = h.Now
@@ -431,7 +450,7 @@ func (h *Handler) requestReconciliation(ctx context.Context, rcv *notificationv1
 		meta.ReconcileRequestAnnotation: now().Format(time.RFC3339Nano)}}})
 	n := 0
 	var errs []error
-	for _, res := range rcv.Spec.Resources {
+	for i, res := range rcv.Spec.Resources {
 		ns := res.Namespace
 		if ns == "" {
 			ns = rcv.Namespace
@@ -453,6 +472,15 @@ func (h *Handler) requestReconciliation(ctx context.Context, rcv *notificationv1
 		}
 		ri := h.Dynamic.Resource(m.Resource).Namespace(ns)
 		names := []string{res.Name}
+		var objs []unstructured.Unstructured // what the filters see; read only when there are filters
+		if res.Name != "*" && f != nil {
+			obj, err := ri.Get(ctx, res.Name, metav1.GetOptions{})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("reading %s %s/%s: %w", res.Kind, ns, res.Name, err))
+				continue
+			}
+			objs = append(objs, *obj)
+		}
 		if res.Name == "*" {
 			if len(res.MatchLabels) == 0 {
 				errs = append(errs, fmt.Errorf("%s: matchLabels is required with the name '*'", ref))
@@ -467,8 +495,20 @@ func (h *Handler) requestReconciliation(ctx context.Context, rcv *notificationv1
 			for _, it := range list.Items {
 				names = append(names, it.GetName())
 			}
+			objs = list.Items
 		}
-		for _, name := range names {
+		for j, name := range names {
+			if f != nil {
+				ok, err := f.accept(ctx, i, &objs[j], req)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s %s/%s: %w", res.Kind, ns, name, err))
+					continue
+				}
+				if !ok {
+					h.logger().Debug("webhook: target not annotated: the resource filter returned false", "receiver", rcv.Namespace+"/"+rcv.Name, "target", res.Kind+" "+ns+"/"+name)
+					continue
+				}
+			}
 			if _, err := ri.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "notification-controller"}); err != nil {
 				errs = append(errs, fmt.Errorf("annotating %s %s/%s: %w", res.Kind, ns, name, err))
 				continue
