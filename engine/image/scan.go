@@ -6,6 +6,7 @@ package image
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -240,7 +241,12 @@ func (s *Scanner) Scan(ctx context.Context, repo *imagev1.ImageRepository) (*Sca
 
 // classify gives a registry error its condition reason: as in Flux, every failed scan is
 // ReadOperationFailed, a refused login included (AuthenticationFailed is for unusable credentials).
+// A certificate of an unknown authority gets a hint to certSecretRef.
 func classify(err error) error {
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) || strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		err = fmt.Errorf("%w (the registry's certificate is not trusted: set spec.certSecretRef to a Secret with its CA as ca.crt)", err)
+	}
 	return &Error{Reason: imagev1.ReadOperationFailedReason, Err: err}
 }
 
