@@ -1,6 +1,7 @@
 package build
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"sync"
 
 	"helm.sh/helm/v3/pkg/chart"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
@@ -116,6 +118,14 @@ func (t *treeBuild) runGenerator(gen *v1beta1.ArtifactGenerator) (map[string]gen
 			inputs[s.Alias] = generator.Source{Dir: t.root}
 			continue
 		}
+		if s.Kind == sourcev1.HelmChartKind {
+			in, err := t.generatorChart(ns, s.Name, declared)
+			if err != nil {
+				return nil, fmt.Errorf("ArtifactGenerator %s: sources[%d] (%s): %w", id, i, s.Alias, err)
+			}
+			inputs[s.Alias] = in
+			continue
+		}
 		if t.opts.Sources == nil {
 			return nil, fmt.Errorf("ArtifactGenerator %s: sources[%d] (%s): %s: no way to fetch sources was given", id, i, s.Alias, srcID)
 		}
@@ -148,6 +158,27 @@ func (t *treeBuild) runGenerator(gen *v1beta1.ArtifactGenerator) (map[string]gen
 		out[a.Name] = a
 	}
 	return out, nil
+}
+
+// GeneratorChartResolver is a ChartResolver that also provides HelmCharts as ArtifactGenerator sources
+// (fetch.Charts): the chart archive, or a folder mapped with --local-source.
+type GeneratorChartResolver interface {
+	GeneratorChart(ctx context.Context, namespace, name string, declared map[string]runtime.Object) (generator.Source, error)
+}
+
+// generatorChart returns the files of a generator's HelmChart source: through the chart resolver when it
+// fetches HelmCharts, else only a folder the source resolver maps.
+func (t *treeBuild) generatorChart(namespace, name string, declared map[string]runtime.Object) (generator.Source, error) {
+	if gc, ok := t.opts.Charts.(GeneratorChartResolver); ok {
+		return gc.GeneratorChart(t.ctx, namespace, name, declared)
+	}
+	key := sourcev1.HelmChartKind + "/" + namespace + "/" + name
+	if t.opts.Sources != nil {
+		if dir, err := t.opts.Sources.ResolveSource(t.ctx, sourcev1.HelmChartKind, namespace, name, declared); err == nil {
+			return generator.Source{Dir: dir}, nil
+		}
+	}
+	return generator.Source{}, fmt.Errorf("%s: this build does not fetch charts; map the chart's files with --local-source %s=DIR", key, key)
 }
 
 // generatedChart loads the chart of a HelmRelease whose chartRef names an ExternalArtifact a generator

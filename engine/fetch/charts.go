@@ -13,6 +13,7 @@ import (
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/generator"
 	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/source"
 	srchelm "github.com/converge-gitops/converge/engine/source/helm"
@@ -179,6 +180,37 @@ func (c *Charts) fetchHelmChart(ctx context.Context, hc *sourcev1.HelmChart, dec
 		return nil, err
 	}
 	return helm.LoadChart(ca.File)
+}
+
+// GeneratorChart returns the files of the HelmChart namespace/name as an ArtifactGenerator source, as the
+// agent provides them: the folder mapped with --local-source HelmChart/namespace/name=DIR (holding the
+// chart's folder, as its archive unpacks), else the chart archive fetched through the HelmChart's spec
+// (the HelmChart declared by the build or looked up), with its revision.
+func (c *Charts) GeneratorChart(ctx context.Context, namespace, name string, declared map[string]runtime.Object) (generator.Source, error) {
+	key := sourcev1.HelmChartKind + "/" + namespace + "/" + name
+	if c.Sources != nil {
+		if dir, ok := c.Sources.Local[key]; ok {
+			return generator.Source{Dir: dir}, nil
+		}
+	}
+	obj, err := c.lookup(ctx, sourcev1.HelmChartKind, namespace, name, declared)
+	if err != nil {
+		return generator.Source{}, fmt.Errorf("%w; map the chart's files with --local-source %s=DIR", err, key)
+	}
+	hc, ok := obj.(*sourcev1.HelmChart)
+	if !ok {
+		return generator.Source{}, fmt.Errorf("%s is a %T", key, obj)
+	}
+	if c.Fetcher == nil {
+		return generator.Source{}, fmt.Errorf("%s: charts are not fetched by this command; map the chart's files with --local-source %s=DIR", key, key)
+	}
+	hc = hc.DeepCopy()
+	hc.Namespace, hc.Name = namespace, name
+	ca, err := c.HelmChart(ctx, hc, declared)
+	if err != nil {
+		return generator.Source{}, fmt.Errorf("%s: fetching its chart: %w (or map the chart's files with --local-source %s=DIR)", key, err, key)
+	}
+	return generator.Source{Archive: ca.File, Revision: ca.Revision}, nil
 }
 
 // HelmChart fetches the chart of a HelmChart object from its source (declared by the build, or looked

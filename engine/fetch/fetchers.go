@@ -75,7 +75,23 @@ func (f *Fetchers) Dir(ctx context.Context, obj runtime.Object) (string, error) 
 		}
 		return a.Dir, nil
 	}
-	return "", fmt.Errorf("%T is not a source converge can fetch for a Kustomization", obj)
+	return "", fmt.Errorf("%s is not a source whose files converge fetches as a folder (GitRepository, OCIRepository, Bucket, ExternalArtifact); map it with --local-source", objectID(obj))
+}
+
+// objectID names obj as Kind/namespace/name.
+func objectID(obj runtime.Object) string {
+	kind := obj.GetObjectKind().GroupVersionKind().Kind
+	if kind == "" {
+		kind = strings.TrimPrefix(fmt.Sprintf("%T", obj), "*")
+		kind = kind[strings.LastIndex(kind, ".")+1:]
+	}
+	if m, ok := obj.(interface {
+		GetNamespace() string
+		GetName() string
+	}); ok {
+		return kind + "/" + m.GetNamespace() + "/" + m.GetName()
+	}
+	return kind
 }
 
 // maxExternalArtifactBytes bounds an ExternalArtifact download.
