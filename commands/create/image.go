@@ -150,7 +150,7 @@ func newCmdImagePolicy(f *cmdutil.Factory) *cobra.Command {
 }
 
 func newCmdImageUpdate(f *cmdutil.Factory) *cobra.Command {
-	var gitRepo, gitRepoNamespace, path, checkoutBranch, pushBranch, authorName, authorEmail, template, signingKey string
+	var gitRepo, gitRepoNamespace, path, checkoutBranch, pushBranch, authorName, authorEmail, template, signingKey, signingKeyType string
 	var labels []string
 	interval := metav1.Duration{Duration: time.Minute}
 	cmd := &cobra.Command{
@@ -186,8 +186,16 @@ func newCmdImageUpdate(f *cmdutil.Factory) *cobra.Command {
 			if pushBranch != "" {
 				u.Spec.GitSpec.Push = &imagev1.PushSpec{Branch: pushBranch}
 			}
+			switch imagev1.SigningKeyType(signingKeyType) {
+			case "", imagev1.SigningKeyTypeGPG, imagev1.SigningKeyTypeSSH:
+			default:
+				return cmdutil.FlagErrorf("--signing-key-type %q: want gpg or ssh", signingKeyType)
+			}
 			if signingKey != "" {
-				u.Spec.GitSpec.Commit.SigningKey = &imagev1.SigningKey{SecretRef: meta.LocalObjectReference{Name: signingKey}}
+				u.Spec.GitSpec.Commit.SigningKey = &imagev1.SigningKey{SecretRef: meta.LocalObjectReference{Name: signingKey},
+					Type: imagev1.SigningKeyType(signingKeyType)}
+			} else if signingKeyType != "" {
+				return cmdutil.FlagErrorf("--signing-key-type needs --signing-key-ref")
 			}
 			if template != "" {
 				if _, err := image.RenderMessage(template, image.TemplateData{}); err != nil {
@@ -206,7 +214,8 @@ func newCmdImageUpdate(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&authorName, "author-name", "", "commit author name")
 	fl.StringVar(&authorEmail, "author-email", "", "commit author email")
 	fl.StringVar(&template, "commit-template", "", "commit message template (Go template over .Changed)")
-	fl.StringVar(&signingKey, "signing-key-ref", "", "Secret with the OpenPGP key commits are signed with (git.asc)")
+	fl.StringVar(&signingKey, "signing-key-ref", "", "Secret with the key commits are signed with (git.asc for gpg, identity for ssh)")
+	fl.StringVar(&signingKeyType, "signing-key-type", "", "signing key type: gpg (default) or ssh")
 	fl.Var(durationFlag{&interval}, "interval", "automation interval")
 	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
 	return cmd

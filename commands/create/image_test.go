@@ -28,6 +28,8 @@ func TestCreateImageExport(t *testing.T) {
 		{"update.yaml", "", []string{"image", "update", "flux-system", "--git-repo-ref", "flux-system", "--git-repo-path", "./clusters/prod",
 			"--checkout-branch", "main", "--push-branch", "image-updates", "--author-name", "fluxbot", "--author-email", "fluxbot@example.com",
 			"--commit-template", "{{ range .Changed.Changes }}{{ .OldValue }} -> {{ .NewValue }}\n{{ end }}", "--signing-key-ref", "gpg", "--interval", "30m", "--export"}},
+		{"update-ssh-signed.yaml", "", []string{"image", "update", "apps", "--git-repo-ref", "flux-system", "--git-repo-path", "./apps",
+			"--author-email", "fluxbot@example.com", "--signing-key-ref", "ssh-signer", "--signing-key-type", "ssh", "--export"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
@@ -78,6 +80,8 @@ func TestCreateImageUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"image", "repository", "r"}, "--image is required"},
+		{[]string{"image", "update", "u", "--git-repo-ref", "repo", "--author-email", "a@b", "--signing-key-ref", "k", "--signing-key-type", "x509"}, `--signing-key-type "x509": want gpg or ssh`},
+		{[]string{"image", "update", "u", "--git-repo-ref", "repo", "--author-email", "a@b", "--signing-key-type", "ssh"}, "--signing-key-type needs --signing-key-ref"},
 		{[]string{"image", "repository", "r", "--image", "ghcr.io/org/app:1.0"}, "must not carry a tag"},
 		{[]string{"image", "policy", "p", "--select-semver", "*"}, "--image-ref is required"},
 		{[]string{"image", "policy", "p", "--image-ref", "r"}, "exactly one of"},
