@@ -18,7 +18,19 @@ type ReadyExpr struct {
 
 // CompileReadyExpr parses and type-checks expr. The error is CEL's, with the position in expr.
 func CompileReadyExpr(expr string) (*ReadyExpr, error) {
-	env, err := newEnv("self", "dep")
+	prog, err := CompileExpr(expr, types.BoolType, "self", "dep")
+	if err != nil {
+		return nil, err
+	}
+	return &ReadyExpr{expr: expr, prog: prog}, nil
+}
+
+// CompileExpr compiles a CEL expression the way Flux compiles its expressions (readyExpr,
+// healthCheckExprs, commitStatusExpr, receiver filters): Flux's environment options, vars declared as
+// objects, and a result of type out (or dyn, checked when it runs). The error is CEL's, with the
+// position in expr.
+func CompileExpr(expr string, out *types.Type, vars ...string) (cel.Program, error) {
+	env, err := newEnv(vars...)
 	if err != nil {
 		return nil, err
 	}
@@ -26,14 +38,10 @@ func CompileReadyExpr(expr string) (*ReadyExpr, error) {
 	if issues != nil && issues.Err() != nil {
 		return nil, issues.Err()
 	}
-	if t := ast.OutputType(); !t.IsExactType(types.BoolType) && !t.IsExactType(types.DynType) {
-		return nil, fmt.Errorf("the expression returns %s, not a bool", t)
+	if t := ast.OutputType(); !t.IsExactType(out) && !t.IsExactType(types.DynType) {
+		return nil, fmt.Errorf("the expression returns %s, not a %s", t, out)
 	}
-	prog, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(100))
-	if err != nil {
-		return nil, err
-	}
-	return &ReadyExpr{expr: expr, prog: prog}, nil
+	return env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(100))
 }
 
 // String returns the expression's source.

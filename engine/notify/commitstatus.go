@@ -9,10 +9,10 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/ext"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
+	"github.com/converge-gitops/converge/engine/health"
 )
 
 // commitStatusProviders are the Provider types whose spec.commitStatusExpr is used.
@@ -31,31 +31,7 @@ type statusExpr struct {
 // event, alert and provider (objects as their JSON fields) with Flux's CEL options (strings, sets,
 // encoders, optional types) that returns a string.
 func compileStatusExpr(expr string) (cel.Program, error) {
-	opts := []cel.EnvOption{
-		cel.HomogeneousAggregateLiterals(),
-		cel.EagerlyValidateDeclarations(true),
-		cel.DefaultUTCTimeZone(true),
-		cel.CrossTypeNumericComparisons(true),
-		cel.OptionalTypes(),
-		ext.Strings(),
-		ext.Sets(),
-		ext.Encoders(),
-	}
-	for _, v := range []string{"event", "alert", "provider"} {
-		opts = append(opts, cel.Variable(v, cel.MapType(cel.StringType, cel.DynType)))
-	}
-	env, err := cel.NewEnv(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("CEL environment: %w", err)
-	}
-	ast, issues := env.Compile(expr)
-	if issues != nil && issues.Err() != nil {
-		return nil, issues.Err()
-	}
-	if t := ast.OutputType(); !t.IsExactType(types.StringType) && !t.IsExactType(types.DynType) {
-		return nil, fmt.Errorf("the expression returns %s, not a string", t)
-	}
-	return env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(100))
+	return health.CompileExpr(expr, types.StringType, "event", "alert", "provider")
 }
 
 // statusProgram returns p's compiled commitStatusExpr, compiling it once per Provider generation.

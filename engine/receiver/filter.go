@@ -10,10 +10,10 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/ext"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
+	"github.com/converge-gitops/converge/engine/health"
 )
 
 // filters are a Receiver generation's compiled spec.resourceFilter and spec.resources[].filter.
@@ -39,29 +39,7 @@ func (f *filters) none() bool {
 // (the target's apiVersion, kind and metadata) and req (the JSON body of the call), with Flux's CEL
 // options (strings, sets, encoders, optional types).
 func compileFilter(expr string) (cel.Program, error) {
-	env, err := cel.NewEnv(
-		cel.HomogeneousAggregateLiterals(),
-		cel.EagerlyValidateDeclarations(true),
-		cel.DefaultUTCTimeZone(true),
-		cel.CrossTypeNumericComparisons(true),
-		cel.OptionalTypes(),
-		ext.Strings(),
-		ext.Sets(),
-		ext.Encoders(),
-		cel.Variable("res", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("req", cel.MapType(cel.StringType, cel.DynType)),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("CEL environment: %w", err)
-	}
-	ast, issues := env.Compile(expr)
-	if issues != nil && issues.Err() != nil {
-		return nil, issues.Err()
-	}
-	if t := ast.OutputType(); !t.IsExactType(types.BoolType) && !t.IsExactType(types.DynType) {
-		return nil, fmt.Errorf("the expression returns %s, not a bool", t)
-	}
-	return env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(100))
+	return health.CompileExpr(expr, types.BoolType, "res", "req")
 }
 
 // compileFilters compiles rcv's filters; the error names the field, as Flux's Ready message does.
