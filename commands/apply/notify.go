@@ -2,7 +2,6 @@ package apply
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -15,8 +14,6 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
-	engineapply "github.com/converge-gitops/converge/engine/apply"
-	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/notify"
 	"github.com/converge-gitops/converge/engine/reconcile"
@@ -46,14 +43,11 @@ func (p *Prepared) notifyKustomization(ctx context.Context, res *reconcile.Kusto
 	ns, name, _ := strings.Cut(res.Kustomization, "/")
 	ref := p.objectRef(ctx, kustomizev1.GroupVersion.WithResource("kustomizations"), kustomizev1.KustomizationKind, ns, name)
 	e := events.Event{Object: ref, Revision: res.Revision, Timestamp: p.now(), Controller: "kustomize-controller"}
-	var be *build.Error
 	switch {
-	case res.Err != nil && errors.As(res.Err, &be):
-		e.Severity, e.Reason, e.Message = events.SeverityError, kustomizev1.BuildFailedReason, res.Err.Error()
 	case res.Err != nil:
-		e.Severity, e.Reason, e.Message = events.SeverityError, kustomizev1.ReconciliationFailedReason, res.Err.Error()
+		e.Severity, e.Reason, e.Message = events.SeverityError, reconcile.FailureReason(res.Err), res.Err.Error()
 	case res.ChangeSet != nil && res.ChangeSet.Changed():
-		e.Severity, e.Reason, e.Message = events.SeverityInfo, kustomizev1.ReconciliationSucceededReason, changeSummary(res.ChangeSet, res.Revision)
+		e.Severity, e.Reason, e.Message = events.SeverityInfo, kustomizev1.ReconciliationSucceededReason, reconcile.ChangeSummary(res.ChangeSet, res.Revision)
 	default:
 		return
 	}
@@ -103,19 +97,4 @@ func (p *Prepared) now() time.Time {
 		return p.Now()
 	}
 	return time.Now()
-}
-
-// changeSummary lists the objects that changed, one per line, as the agent's events do.
-func changeSummary(cs *engineapply.ChangeSet, revision string) string {
-	var b strings.Builder
-	for _, e := range cs.Entries {
-		if e.Action == engineapply.Unchanged || e.Action == engineapply.Skipped {
-			continue
-		}
-		fmt.Fprintf(&b, "%s %s\n", e.Subject, e.Action)
-	}
-	if b.Len() == 0 {
-		return "Applied revision: " + revision
-	}
-	return strings.TrimSuffix(b.String(), "\n")
 }

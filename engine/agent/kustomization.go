@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -20,7 +19,6 @@ import (
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/apply"
-	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source"
@@ -85,12 +83,12 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 	}
 	if res.Err != nil {
 		a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionFalse, false)
-		a.emit(ctx, objectRef(kind, u), events.SeverityError, failureReason(res), res.Err.Error(), art.Revision)
+		a.emit(ctx, objectRef(kind, u), events.SeverityError, reconcile.FailureReason(res.Err), res.Err.Error(), art.Revision)
 		return outcome{requeue: ks.GetRetryInterval(), err: res.Err, revision: art.Revision}
 	}
 	a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionTrue, false)
 	if res.ChangeSet.Changed() || ks.Status.LastAppliedRevision != art.Revision {
-		a.emit(ctx, objectRef(kind, u), events.SeverityInfo, kustomizev1.ReconciliationSucceededReason, changeSummary(res.ChangeSet, art.Revision), art.Revision)
+		a.emit(ctx, objectRef(kind, u), events.SeverityInfo, kustomizev1.ReconciliationSucceededReason, reconcile.ChangeSummary(res.ChangeSet, art.Revision), art.Revision)
 	}
 	if !apimeta.IsStatusConditionTrue(ks.Status.Conditions, meta.ReadyCondition) || ks.Status.LastAppliedRevision != art.Revision {
 		// Now ready, or at a new revision its dependants from the same source wait for.
@@ -193,7 +191,7 @@ func (a *Agent) reportDrift(ctx context.Context, u *unstructured.Unstructured, r
 		return
 	}
 	if res.ChangeSet.Changed() {
-		a.emit(ctx, objectRef(kind, u), events.SeverityError, reconcile.DriftDetectedReason, changeSummary(res.ChangeSet, res.Revision), res.Revision)
+		a.emit(ctx, objectRef(kind, u), events.SeverityError, reconcile.DriftDetectedReason, reconcile.ChangeSummary(res.ChangeSet, res.Revision), res.Revision)
 	}
 }
 
@@ -235,29 +233,6 @@ func (a *Agent) patchFinalizers(ctx context.Context, gvr schema.GroupVersionReso
 		return fmt.Errorf("%s/%s: updating finalizers: %w", obj.Namespace, obj.Name, err)
 	}
 	return nil
-}
-
-func failureReason(res *reconcile.KustomizationResult) string {
-	var be *build.Error
-	if errors.As(res.Err, &be) {
-		return kustomizev1.BuildFailedReason
-	}
-	return kustomizev1.ReconciliationFailedReason
-}
-
-// changeSummary lists the objects that changed, one per line, as Flux's events do.
-func changeSummary(cs *apply.ChangeSet, revision string) string {
-	var b strings.Builder
-	for _, e := range cs.Entries {
-		if e.Action == apply.Unchanged || e.Action == apply.Skipped {
-			continue
-		}
-		fmt.Fprintf(&b, "%s %s\n", e.Subject, e.Action)
-	}
-	if b.Len() == 0 {
-		return "Applied revision: " + revision
-	}
-	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func objectRef(kind string, u *unstructured.Unstructured) corev1.ObjectReference {
