@@ -1,8 +1,6 @@
 package create
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,22 +35,7 @@ func TestCreateImageExport(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			p := filepath.Join("..", "..", "testdata", "image", "create", tt.golden)
-			if updateGolden() {
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatalf("%v (UPDATE_GOLDEN=1 go test)", err)
-			}
-			if !bytes.Equal(want, []byte(out)) {
-				t.Errorf("output differs from %s (UPDATE_GOLDEN=1 go test):\n%s", p, out)
-			}
+			checkGolden(t, filepath.Join("..", "..", "testdata", "image", "create", tt.golden), out)
 			// The output decodes strictly into the API type it claims.
 			var obj map[string]any
 			if err := yaml.Unmarshal([]byte(strings.TrimPrefix(out, "---\n")), &obj); err != nil {

@@ -20,6 +20,26 @@ func updateGolden() bool {
 	return os.Getenv("UPDATE_GOLDEN") == "1"
 }
 
+// checkGolden compares out with the golden file p (rewritten with UPDATE_GOLDEN=1 or -update).
+func checkGolden(t *testing.T, p, out string) {
+	t.Helper()
+	if updateGolden() {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (UPDATE_GOLDEN=1 go test)", err)
+	}
+	if !bytes.Equal(want, []byte(out)) {
+		t.Errorf("output differs from %s (UPDATE_GOLDEN=1 go test):\n%s", p, out)
+	}
+}
+
 func runCreate(t *testing.T, namespace string, args ...string) (string, string, int) {
 	t.Helper()
 	ios, _, out, errOut := cmdutil.Test()
@@ -57,22 +77,7 @@ func TestCreateNotificationExport(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			p := filepath.Join("..", "..", "testdata", "notify", "create", tt.golden)
-			if updateGolden() {
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatalf("%v (UPDATE_GOLDEN=1 go test)", err)
-			}
-			if !bytes.Equal(want, []byte(out)) {
-				t.Errorf("output differs from %s (UPDATE_GOLDEN=1 go test):\n%s", p, out)
-			}
+			checkGolden(t, filepath.Join("..", "..", "testdata", "notify", "create", tt.golden), out)
 		})
 	}
 }
