@@ -491,6 +491,27 @@ func (m *Manager) execute(ctx context.Context, steps []*step, opts Options, cs *
 	return errors.Join(errs...)
 }
 
+// takeOverFields sends s's takeover patch. The patch only applies to the resourceVersion it was computed
+// from; when another writer changed the object since (a controller updating its status, typically), the
+// object is read again and the patch recomputed, a few times.
+func (m *Manager) takeOverFields(ctx context.Context, s *step) error {
+	patch, rv := s.takeover, s.live.GetResourceVersion()
+	for attempt := 1; ; attempt++ {
+		_, err := s.ri.Patch(ctx, s.obj.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: m.fieldManager()})
+		if err == nil || attempt == 5 || !(apierrors.IsInvalid(err) || apierrors.IsConflict(err)) {
+			return err
+		}
+		live, gerr := s.ri.Get(ctx, s.obj.GetName(), metav1.GetOptions{})
+		if gerr != nil || live.GetResourceVersion() == rv {
+			return err // not a concurrent change: the patch itself was refused
+		}
+		rv = live.GetResourceVersion()
+		if patch, _, err = takeoverPatch(s.obj, live, m.fieldManager(), m.takeOver(), time.Now()); err != nil || patch == nil {
+			return err
+		}
+	}
+}
+
 func (m *Manager) write(ctx context.Context, s *step) error {
 	if s.recreate {
 		policy := metav1.DeletePropagationBackground
@@ -502,7 +523,7 @@ func (m *Manager) write(ctx context.Context, s *step) error {
 		}
 	}
 	if s.takeover != nil {
-		if _, err := s.ri.Patch(ctx, s.obj.GetName(), types.JSONPatchType, s.takeover, metav1.PatchOptions{FieldManager: m.fieldManager()}); err != nil {
+		if err := m.takeOverFields(ctx, s); err != nil {
 			return &ObjectError{Object: s.meta, Op: "take over fields", Err: err}
 		}
 	}
