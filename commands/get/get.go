@@ -98,6 +98,7 @@ func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
 		add("alerts", []string{"alert"}, "Alerts", "alerts"),
 		add("alert-providers", []string{"alert-provider", "providers"}, "Providers", "providers"),
 		add("receivers", []string{"receiver"}, "Receivers", "receivers"),
+		add("artifactgenerators", []string{"artifactgenerator", "generators"}, "ArtifactGenerators", "artifactgenerators"),
 		images,
 		add("kustomizations", []string{"kustomization", "ks"}, "Kustomizations", "kustomizations"),
 		add("helmreleases", []string{"helmrelease", "hr"}, "HelmReleases", "helmreleases"),

@@ -72,6 +72,15 @@ kind: GitRepository
 metadata: {name: flux-system, namespace: flux-system}
 spec: {interval: 1m, url: "https://git.example.com/fleet"}
 `, "")
+	create(t, dyn, inspect.Kinds["artifactgenerators"], `apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata: {name: slices, namespace: flux-system}
+spec:
+  sources: [{alias: repo, kind: GitRepository, name: flux-system}]
+  artifacts: [{name: apps, copy: [{from: "@repo/apps/**", to: "@artifact/"}]}]
+`, `conditions:
+- {type: Ready, status: "True", reason: Succeeded, message: "reconciliation succeeded, generated 1 artifact(s)", lastTransitionTime: "2026-11-23T00:00:00Z", observedGeneration: 1}
+`)
 
 	tests := []struct {
 		name string
@@ -81,6 +90,7 @@ spec: {interval: 1m, url: "https://git.example.com/fleet"}
 		{"kustomizations", []string{"ks"}, []string{"NAME   REVISION        SUSPENDED   READY   MESSAGE", "apps   main@sha1:abc   true        True    Applied revision: main@sha1:abc"}},
 		{"all namespaces", []string{"all", "-A"}, []string{"NAMESPACE", "flux-system   gitrepository/flux-system", "Unknown   waiting to be reconciled", "kustomization/apps"}},
 		{"sources json", []string{"sources", "git", "-o", "json"}, []string{`"kind": "GitRepository"`, `"ready": "Unknown"`}},
+		{"artifact generators", []string{"artifactgenerators"}, []string{"slices", "True    reconciliation succeeded, generated 1 artifact(s)"}},
 		{"empty namespace", []string{"hr", "-n", "nowhere"}, nil},
 		{"image policies, none", []string{"images", "policy", "-n", "nowhere"}, nil},
 	}

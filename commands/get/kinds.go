@@ -43,7 +43,8 @@ var (
 		KindCommand{Parent: "image", Use: "update", Kind: "imageupdateautomations"},
 	)
 	// Exportable is every kind users write.
-	Exportable = Suspendable
+	Exportable = append(append([]KindCommand{}, Suspendable...),
+		KindCommand{Use: "artifactgenerator", Aliases: []string{"artifactgenerators"}, Kind: "artifactgenerators"})
 )
 
 // AddKindCommands adds one subcommand per spec to parent (grouped under "source"/"image" subcommands),

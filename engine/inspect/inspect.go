@@ -32,6 +32,7 @@ var Kinds = map[string]Kind{
 	"chart":                  {"HelmChart", gvr("source.toolkit.fluxcd.io", "v1", "helmcharts"), []string{"status", "artifact", "revision"}},
 	"bucket":                 {"Bucket", gvr("source.toolkit.fluxcd.io", "v1", "buckets"), []string{"status", "artifact", "revision"}},
 	"external":               {"ExternalArtifact", gvr("source.toolkit.fluxcd.io", "v1", "externalartifacts"), []string{"status", "artifact", "revision"}},
+	"artifactgenerators":     {"ArtifactGenerator", gvr("source.extensions.fluxcd.io", "v1beta1", "artifactgenerators"), nil},
 	"alerts":                 {"Alert", gvr("notification.toolkit.fluxcd.io", "v1beta3", "alerts"), nil},
 	"providers":              {"Provider", gvr("notification.toolkit.fluxcd.io", "v1beta3", "providers"), nil},
 	"receivers":              {"Receiver", gvr("notification.toolkit.fluxcd.io", "v1", "receivers"), nil},
