@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/repo"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -327,38 +326,19 @@ func artifactDigest(t *testing.T, u *unstructured.Unstructured) string {
 func TestAgentArtifactGeneratorHelmChart(t *testing.T) {
 	ns := "generator-chart"
 	namespace(t, ns)
-	var index atomic.Pointer[[]byte]
+	charts := helmtest.NewRepository(t)
 	archives := map[string][]byte{}
-	mux := http.NewServeMux()
-	charts := httptest.NewServer(mux)
-	defer charts.Close()
 	publish := func(versions ...string) {
-		idx := repo.NewIndexFile()
+		published := map[string][]byte{}
 		for _, v := range versions {
 			if archives[v] == nil {
 				archives[v] = helmtest.Package(t, helmtest.ChartDir("simple"), func(c *chart.Chart) { c.Metadata.Version = v })
 			}
-			sum := sha256.Sum256(archives[v])
-			if err := idx.MustAdd(&chart.Metadata{APIVersion: "v2", Name: "simple", Version: v}, "simple-"+v+".tgz", charts.URL, fmt.Sprintf("%x", sum)); err != nil {
-				t.Fatal(err)
-			}
+			published[v] = archives[v]
 		}
-		data, err := yaml.Marshal(idx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		index.Store(&data)
+		charts.Publish(t, "simple", published)
 	}
 	publish("0.1.0")
-	mux.HandleFunc("/index.yaml", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(*index.Load()) })
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		v := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/simple-"), ".tgz")
-		if archives[v] == nil {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write(archives[v])
-	})
 
 	var handler atomic.Pointer[http.Handler]
 	artifacts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))

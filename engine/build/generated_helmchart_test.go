@@ -2,10 +2,6 @@ package build
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,9 +9,7 @@ import (
 	"testing"
 
 	"helm.sh/helm/v3/pkg/chart"
-	helmrepo "helm.sh/helm/v3/pkg/repo"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/engine/fetch"
 	"github.com/converge-gitops/converge/engine/helm"
@@ -27,28 +21,6 @@ import (
 )
 
 var _ GeneratorChartResolver = (*fetch.Charts)(nil)
-
-// helmRepoServer serves a real chart repository: index.yaml and the packaged chart; it counts the
-// chart downloads.
-func helmRepoServer(t *testing.T, name, version string, archive []byte, downloads *int) *httptest.Server {
-	t.Helper()
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	sum := sha256.Sum256(archive)
-	idx := helmrepo.NewIndexFile()
-	file := name + "-" + version + ".tgz"
-	if err := idx.MustAdd(&chart.Metadata{APIVersion: "v2", Name: name, Version: version}, file, srv.URL, hex.EncodeToString(sum[:])); err != nil {
-		t.Fatal(err)
-	}
-	data, err := yaml.Marshal(idx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux.HandleFunc("/index.yaml", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(data) })
-	mux.HandleFunc("/"+file, func(w http.ResponseWriter, _ *http.Request) { *downloads++; _, _ = w.Write(archive) })
-	return srv
-}
 
 const helmChartGenerator = `apiVersion: source.toolkit.fluxcd.io/v1
 kind: HelmRepository
@@ -93,8 +65,8 @@ spec:
 // --local-source escape.
 func TestBuildTreeGeneratorHelmChartSource(t *testing.T) {
 	archive := helmtest.Package(t, helmtest.ChartDir("simple"), func(c *chart.Chart) { c.Metadata.Version = "0.3.0" })
-	var downloads int
-	srv := helmRepoServer(t, "simple", "0.3.0", archive, &downloads)
+	srv := helmtest.NewRepository(t)
+	srv.Publish(t, "simple", map[string][]byte{"0.3.0": archive})
 	tree := func(t *testing.T, url string) string {
 		root := t.TempDir()
 		if err := os.CopyFS(root, os.DirFS(monorepo)); err != nil {
@@ -155,13 +127,13 @@ func TestBuildTreeGeneratorHelmChartSource(t *testing.T) {
 
 	t.Run("fetched from the chart repository", func(t *testing.T) {
 		root := tree(t, srv.URL)
-		before := downloads
+		before := srv.Downloads()
 		version, message, err := release(t, root, TreeOptions{Sources: dirSources{}, Charts: charts(t, map[string]string{})})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(version, "0.3.0+") || message != "hi from staging" || downloads != before+1 {
-			t.Fatalf("version %s message %q downloads %d", version, message, downloads-before)
+		if !strings.HasPrefix(version, "0.3.0+") || message != "hi from staging" || srv.Downloads() != before+1 {
+			t.Fatalf("version %s message %q downloads %d", version, message, srv.Downloads()-before)
 		}
 	})
 

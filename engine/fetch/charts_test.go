@@ -12,10 +12,8 @@ import (
 	"testing"
 
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/repo"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/yaml"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -149,7 +147,8 @@ func TestResolveChartRefErrors(t *testing.T) {
 // whose files are a chart; none of them is digest-tracked.
 func TestResolveChartRefHelmChartAndExternalArtifact(t *testing.T) {
 	archive := helmtest.Package(t, helmtest.ChartDir("simple"), func(c *chart.Chart) { c.Metadata.Version = "0.3.0" })
-	srv := chartServer(t, "simple", "0.3.0", archive)
+	srv := helmtest.NewRepository(t)
+	srv.Publish(t, "simple", map[string][]byte{"0.3.0": archive})
 	charts := newCharts(t, map[string]string{
 		"GitRepository/apps/charts":   filepath.Dir(helmtest.ChartDir("simple")),
 		"ExternalArtifact/apps/files": helmtest.ChartDir("simple"),
@@ -178,27 +177,6 @@ func TestResolveChartRefHelmChartAndExternalArtifact(t *testing.T) {
 			t.Errorf("%s %s: version %s digest %q, want %s and no digest", tc.kind, tc.name, chrt.Metadata.Version, digest, tc.version)
 		}
 	}
-}
-
-// chartServer serves a real chart repository: index.yaml and one packaged chart.
-func chartServer(t *testing.T, name, version string, archive []byte) *httptest.Server {
-	t.Helper()
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	sum := sha256.Sum256(archive)
-	idx := repo.NewIndexFile()
-	file := name + "-" + version + ".tgz"
-	if err := idx.MustAdd(&chart.Metadata{APIVersion: "v2", Name: name, Version: version}, file, srv.URL, hex.EncodeToString(sum[:])); err != nil {
-		t.Fatal(err)
-	}
-	data, err := yaml.Marshal(idx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux.HandleFunc("/index.yaml", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(data) })
-	mux.HandleFunc("/"+file, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(archive) })
-	return srv
 }
 
 // TestBuildTreeChartRef: `converge build` of a tree declaring an OCIRepository and a HelmRelease with
