@@ -61,6 +61,9 @@ type Node struct {
 	// ChartDigest is the digest of the OCI artifact Chart came from (spec.chartRef), if any.
 	ChartDigest string
 	Err         error
+	// Warnings are things the build did not stop for but a user must hear: unsupported fields in use,
+	// objects accepted although converge cannot validate them as the cluster will.
+	Warnings []string
 }
 
 // TreeOptions configure a tree build.
