@@ -1,0 +1,32 @@
+package build
+
+// SourceUse says what stood in for one source of a build: the work tree, a ref of the local
+// repository, a fetched artifact or a --local-source folder.
+type SourceUse struct {
+	// ID is the source as "Kind/namespace/name".
+	ID string
+	// From says where its files came from, e.g. "work tree", "local ref dev-team@sha1:<hash>
+	// (refs/heads/dev-team), not the work tree", "fetched main@sha1:<hash>", "--local-source <folder>".
+	From string
+	// Dir is the folder the build read.
+	Dir string
+}
+
+// SourceReporter is a SourceResolver that tells what stood in for each source it resolved
+// (fetch.Resolver is one).
+type SourceReporter interface {
+	Uses(fn func(id, from, dir string))
+}
+
+// UsedSources returns what r reports, by ID; nil when r does not report.
+func UsedSources(r any) []SourceUse {
+	rep, ok := r.(SourceReporter)
+	if !ok {
+		return nil
+	}
+	var out []SourceUse
+	rep.Uses(func(id, from, dir string) {
+		out = append(out, SourceUse{ID: id, From: from, Dir: dir})
+	})
+	return out
+}
