@@ -1,5 +1,7 @@
 package build
 
+import sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+
 // SourceUse says what stood in for one source of a build: the work tree, a ref of the local
 // repository, a fetched artifact or a --local-source folder.
 type SourceUse struct {
@@ -29,4 +31,13 @@ func UsedSources(r any) []SourceUse {
 		out = append(out, SourceUse{ID: id, From: from, Dir: dir})
 	})
 	return out
+}
+
+// declaresIncludes reports whether the tree declares key as a GitRepository with spec.include: its
+// files are then more than the root folder, and the SourceResolver provides them.
+func (t *treeBuild) declaresIncludes(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g, ok := t.declared[key].(*sourcev1.GitRepository)
+	return ok && len(g.Spec.Include) > 0
 }

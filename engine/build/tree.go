@@ -334,7 +334,7 @@ func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent 
 	}
 	srcID := sourceID(ks)
 	var dir string
-	if srcID == t.opts.RootSource {
+	if srcID == t.opts.RootSource && !t.declaresIncludes(srcID) {
 		dir = t.root
 	}
 	t.mu.Lock()

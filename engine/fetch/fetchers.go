@@ -107,9 +107,9 @@ func (f *Fetchers) Source(ctx context.Context, obj runtime.Object, declared map[
 		fa, ferr := g.Fetch(ctx, o)
 		if ferr != nil {
 			id := objectID(o)
-			return Use{}, fmt.Errorf("%s: ref %s is not in the local repository %s (%v), and fetching it failed: %w; "+
+			return Use{}, fmt.Errorf("%s: ref %s is not in the local repository %s, and fetching it failed: %w; "+
 				"run `git fetch %s` there, or map the source to a folder with --local-source %s=DIR",
-				id, describeRef(o.Spec.Reference), f.WorkTree.Root, err, ferr, remote, id)
+				id, describeRef(o.Spec.Reference), f.WorkTree.Root, ferr, remote, id)
 		}
 		return Use{Dir: fa.Dir, From: "fetched " + fa.Revision + " (ref " + describeRef(o.Spec.Reference) + " is not in the local repository)", Artifact: fa}, nil
 	case *sourcev1.OCIRepository:

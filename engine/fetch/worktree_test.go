@@ -175,7 +175,7 @@ func TestWorkTreeAtAnotherRef(t *testing.T) {
 			absent: []string{"app/secret.txt"}, present: []string{"app/extra.yaml"}},
 		{name: "spec.ignore", ref: &sourcev1.GitRepositoryRef{Branch: "dev-team"}, ignore: sourcetest.Str("extra.yaml\n"),
 			from: "local ref dev-team@sha1:" + f.dev + " (refs/remotes/origin/dev-team), not the work tree", config: "team: dev\n",
-			absent: []string{"app/extra.yaml"}, present: []string{"app/secret.txt"}},
+			absent: []string{"app/extra.yaml", "app/secret.txt"}, present: []string{".sourceignore"}},
 		{name: "local branch", ref: &sourcev1.GitRepositoryRef{Branch: "local-only"},
 			from: "local ref local-only@sha1:" + f.local + " (refs/heads/local-only), not the work tree", config: "team: local\n"},
 		{name: "annotated tag", ref: &sourcev1.GitRepositoryRef{Tag: "v1.0.0"},
@@ -277,7 +277,7 @@ func TestIncludeInPushMode(t *testing.T) {
 				o.Spec.Include = []sourcev1.GitRepositoryInclude{include("shared", "deploy", "shared"), include("self", "app", "")}
 				return o
 			}(),
-			declared: []*sourcev1.GitRepository{gitRepo("shared", f.shared.URL, nil),
+			declared: []*sourcev1.GitRepository{gitRepo("shared", f.shared.URL, &sourcev1.GitRepositoryRef{Branch: "main"}),
 				gitRepo("self", f.origin.URL, &sourcev1.GitRepositoryRef{Branch: "main"})},
 			want:     map[string]string{"app/config.yaml": "team: main-v0\n", "shared/cm.yaml": "shared: yes\n", "self/config.yaml": "team: uncommitted\n"},
 			absent:   []string{"shared/README.md"},
@@ -288,7 +288,7 @@ func TestIncludeInPushMode(t *testing.T) {
 				o.Spec.Include = []sourcev1.GitRepositoryInclude{include("shared", "", "")}
 				return o
 			}(),
-			declared: []*sourcev1.GitRepository{gitRepo("shared", f.shared.URL, nil)},
+			declared: []*sourcev1.GitRepository{gitRepo("shared", f.shared.URL, &sourcev1.GitRepositoryRef{Branch: "main"})},
 			want:     map[string]string{"app/config.yaml": "team: uncommitted\n", "shared/deploy/cm.yaml": "shared: yes\n"},
 			revision: "main@sha1:" + f.head + "-dirty"},
 		{name: "missing included repository",

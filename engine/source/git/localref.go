@@ -130,6 +130,10 @@ func (f *Fetcher) LocalRef(ctx context.Context, w *WorkTree, remote string, obj 
 	w.mu.Lock()
 	links, err := w.checkoutCommit(ctx, t.commit, dir, sparse)
 	w.mu.Unlock()
+	if errors.Is(err, errCorruptCache) {
+		// Objects missing from the local repository (a partial clone): the remote has them.
+		return nil, "", fmt.Errorf("%s: checking out %s from %s: %v: %w", ref, t.what, w.Root, err, ErrNotLocal)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: checking out %s from %s: %w", ref, t.what, w.Root, err)
 	}
