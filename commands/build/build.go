@@ -298,8 +298,9 @@ func Run(ctx context.Context, opts *Options) error {
 }
 
 // AttachFetchers lets resolver fetch the sources it has no folder for into the --cache-dir store, and
-// serve the GitRepository of the work tree wt (nil outside Git) from the work tree itself; root is the
-// tree's own source. It returns the chart loader for HelmReleases, using the same store.
+// serve the GitRepositories of the work tree wt (nil outside Git) from the work tree itself or, at
+// another ref, from the local repository (see fetch.Fetchers.Source); spec.include resolves through
+// resolver; root is the tree's own source. It returns the chart loader for HelmReleases, using the same store.
 func AttachFetchers(opts *Options, resolver *fetch.Resolver, wt *git.WorkTree, root string, secrets source.Secrets) (*fetch.Charts, error) {
 	store, err := source.OpenStore(opts.CacheDir)
 	if err != nil {
