@@ -231,13 +231,20 @@ func Run(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// markLocalSources records, on the GitRepositories this apply served from the work tree, that they are
+// markLocalSources records, on the GitRepositories this apply served from the work tree (not those
+// served from another ref of the local repository, nor fetched ones), that they are
 // at the work tree's revision (as the agent would after fetching it).
 func markLocalSources(ctx context.Context, p *Prepared, io *cmdutil.IOStreams, st cmdutil.Styles) {
 	if p.WorkTree == nil {
 		return
 	}
 	seen := map[string]bool{}
+	for _, u := range p.Tree.Sources {
+		// Served from a ref of the local repository or fetched: not at the work tree's revision.
+		if kind, id, _ := strings.Cut(u.ID, "/"); kind == sourcev1.GitRepositoryKind && !strings.HasPrefix(u.From, "work tree") {
+			seen[id] = true
+		}
+	}
 	for _, n := range p.Tree.Nodes {
 		for _, o := range n.Objects {
 			if o.GetKind() != sourcev1.GitRepositoryKind || o.GroupVersionKind().Group != sourcev1.GroupVersion.Group {

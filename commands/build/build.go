@@ -262,6 +262,12 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if tree.Sources == nil {
+		tree.Sources = build.UsedSources(resolver)
+	}
+	for _, s := range tree.Sources {
+		fmt.Fprintf(opts.IO.ErrOut, "source %s: %s\n", s.ID, s.From)
+	}
 	if !opts.ShowSecrets {
 		for _, n := range tree.Nodes {
 			for _, o := range n.Objects {
@@ -292,8 +298,9 @@ func Run(ctx context.Context, opts *Options) error {
 }
 
 // AttachFetchers lets resolver fetch the sources it has no folder for into the --cache-dir store, and
-// serve the GitRepository of the work tree wt (nil outside Git) from the work tree itself; root is the
-// tree's own source. It returns the chart loader for HelmReleases, using the same store.
+// serve the GitRepositories of the work tree wt (nil outside Git) from the work tree itself or, at
+// another ref, from the local repository (see fetch.Fetchers.Source); spec.include resolves through
+// resolver; root is the tree's own source. It returns the chart loader for HelmReleases, using the same store.
 func AttachFetchers(opts *Options, resolver *fetch.Resolver, wt *git.WorkTree, root string, secrets source.Secrets) (*fetch.Charts, error) {
 	store, err := source.OpenStore(opts.CacheDir)
 	if err != nil {
@@ -302,11 +309,29 @@ func AttachFetchers(opts *Options, resolver *fetch.Resolver, wt *git.WorkTree, r
 	f := fetch.NewFetchers(store, secrets)
 	f.Git.Local = git.LocalAuthFromEnv()
 	f.WorkTree = wt
+	f.RootSource = build.DefaultRootSource
+	f.Sources = resolver
 	resolver.Remote = f.Dir
+	resolver.Source = f.Source
+	resolver.Folder = f.Folder
 	if _, ok := resolver.Local[build.DefaultRootSource]; !ok {
 		resolver.Local[build.DefaultRootSource] = root
+		if resolver.LocalFrom == nil {
+			resolver.LocalFrom = map[string]string{}
+		}
+		resolver.LocalFrom[build.DefaultRootSource] = "the build's root folder " + root
+		if wt != nil && sameDir(wt.Root, root) {
+			resolver.LocalFrom[build.DefaultRootSource] = "work tree"
+		}
 	}
 	return &fetch.Charts{Sources: resolver, Fetcher: srchelm.New(store, secrets)}, nil
+}
+
+// sameDir reports whether a and b name the same folder.
+func sameDir(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 // DetectWorkTree returns the Git work tree at root, or nil outside Git.

@@ -88,6 +88,8 @@ type TreeOptions struct {
 // Tree is the result of a tree build, in a stable order (parents before children, then by name).
 type Tree struct {
 	Nodes []*Node
+	// Sources says what stood in for each source the build resolved (see SourceUse).
+	Sources []SourceUse
 }
 
 // Err joins the errors of every failed node.
@@ -146,7 +148,7 @@ func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts Tre
 		}
 		return tb.nodes[i].Kustomization < tb.nodes[j].Kustomization
 	})
-	return &Tree{Nodes: tb.nodes}, nil
+	return &Tree{Nodes: tb.nodes, Sources: UsedSources(opts.Sources)}, nil
 }
 
 type treeBuild struct {
@@ -332,7 +334,7 @@ func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent 
 	}
 	srcID := sourceID(ks)
 	var dir string
-	if srcID == t.opts.RootSource {
+	if srcID == t.opts.RootSource && !t.declaresIncludes(srcID) {
 		dir = t.root
 	}
 	t.mu.Lock()

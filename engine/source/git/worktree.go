@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	gogit "github.com/go-git/go-git/v5"
@@ -21,6 +22,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -38,6 +40,8 @@ type WorkTree struct {
 	// ignore exist.
 	Dirty bool
 
+	// mu serialises reads of repo: go-git's storage is not safe for concurrent use.
+	mu   sync.Mutex
 	repo *gogit.Repository
 }
 
@@ -123,10 +127,27 @@ func (w *WorkTree) revision(head string, dirty bool) string {
 // Git does not ignore, never .git, filtered by Flux's ignore rules (spec is the GitRepository's
 // spec.ignore). The revision is "<branch>@sha1:<HEAD>", with "-dirty" when the work tree differs from HEAD.
 func (w *WorkTree) Artifact(ctx context.Context, store *source.Store, ref source.Ref, spec *string) (*source.Artifact, error) {
+	return w.artifact(ctx, store, ref, spec, nil)
+}
+
+// WorkTreeArtifact stores the work tree as WorkTree.Artifact does, for obj: with its spec.include
+// copied in (resolved with f.ResolveInclude) before its ignore rules apply.
+func (f *Fetcher) WorkTreeArtifact(ctx context.Context, w *WorkTree, obj *sourcev1.GitRepository) (*source.Artifact, error) {
+	ref := source.Ref{Kind: sourcev1.GitRepositoryKind, Namespace: obj.Namespace, Name: obj.Name}
+	includes, err := f.resolveIncludes(ctx, obj)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	return w.artifact(ctx, f.Store, ref, obj.Spec.Ignore, includes)
+}
+
+func (w *WorkTree) artifact(ctx context.Context, store *source.Store, ref source.Ref, spec *string, includes []include) (*source.Artifact, error) {
 	if w.Head == "" {
 		return nil, fmt.Errorf("work tree %s has no commit yet", w.Root)
 	}
+	w.mu.Lock()
 	scan, err := w.scan(ctx)
+	w.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +171,11 @@ func (w *WorkTree) Artifact(ctx context.Context, store *source.Store, ref source
 		}
 		if err := copyFile(filepath.Join(w.Root, filepath.FromSlash(rel)), target); err != nil {
 			return nil, fmt.Errorf("copying %s: %w", rel, err)
+		}
+	}
+	for _, inc := range includes {
+		if err := copyInclude(inc, dir); err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
 		}
 	}
 	ign, err := source.LoadIgnore(dir, spec, spec == nil)
