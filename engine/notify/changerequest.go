@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -180,10 +181,13 @@ func changeRequestComment(t target, e Event) ([]request, error) {
 		}
 	}
 	marker := fmt.Sprintf("<!-- %s:%s/%s/%s/%s -->", api.markerKeyLabel, t.ProviderUID, e.InvolvedObject.Kind, e.InvolvedObject.Namespace, e.InvolvedObject.Name)
-	body, err := json.Marshal(map[string]string{"body": marker + "\n\n" + statusMarkdown(e)})
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the marker is an HTML comment, sent as is (as Git hosts' clients do)
+	if err := enc.Encode(map[string]string{"body": marker + "\n\n" + statusMarkdown(e)}); err != nil {
 		return nil, err
 	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	r := request{Method: http.MethodPost, URL: api.create, Header: api.header, Body: body}
 	r.build = func(get func(string) ([]byte, error)) (request, error) {
 		b, err := get(api.user)

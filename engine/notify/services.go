@@ -108,8 +108,8 @@ func larkCard(e Event) map[string]any {
 		msg += k + ": " + e.Metadata[k] + "\n"
 	}
 	return map[string]any{"msg_type": "interactive", "card": map[string]any{
-		"config": map[string]bool{"wide_screen_mode": true},
-		"header": map[string]any{"title": map[string]string{"tag": "plain_text", "content": emoji + " " + objectName(e)}, "template": color},
+		"config":   map[string]bool{"wide_screen_mode": true},
+		"header":   map[string]any{"title": map[string]string{"tag": "plain_text", "content": emoji + " " + objectName(e)}, "template": color},
 		"elements": []any{map[string]any{"tag": "div", "text": map[string]string{"tag": "lark_md", "content": msg}}},
 	}}
 }
@@ -434,7 +434,9 @@ func otel(t target, e Event) ([]request, error) {
 	traceSum := sha256.Sum256([]byte(t.Alert.UID + ":" + rev))
 	raw, _ := json.Marshal(e)
 	spanSum := sha256.Sum256(raw)
-	str := func(k, v string) map[string]any { return map[string]any{"key": k, "value": map[string]string{"stringValue": v}} }
+	str := func(k, v string) map[string]any {
+		return map[string]any{"key": k, "value": map[string]string{"stringValue": v}}
+	}
 	attrs := []any{str("object.uid", string(e.InvolvedObject.UID)), str("object.kind", e.InvolvedObject.Kind),
 		str("object.name", e.InvolvedObject.Name), str("object.namespace", e.InvolvedObject.Namespace)}
 	for _, k := range sortedKeys(e.Metadata) {
