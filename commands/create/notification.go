@@ -91,6 +91,9 @@ func newCmdAlertProvider(f *cmdutil.Factory) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&typ, "type", "", "provider type: "+strings.Join(notify.Types(), ", "))
+	_ = cmd.RegisterFlagCompletionFunc("type", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return notify.Types(), cobra.ShellCompDirectiveNoFileComp
+	})
 	fl.StringVar(&channel, "channel", "", "channel (Slack, Rocket), chat id (Telegram), room id (Matrix, Webex), routing key (PagerDuty), "+
 		"stream/topic (Zulip), topic (Google Pub/Sub), subject (NATS), environment (Sentry) or Event Hubs namespace (Azure Event Hub with a JWT)")
 	fl.StringVar(&username, "username", "", "the name to post as")

@@ -519,3 +519,40 @@ func TestNATSRealServer(t *testing.T) {
 		t.Errorf("wrong password: warnings %q", msgs)
 	}
 }
+
+// The addresses, channels and secrets of the new types are parsed from user input: whatever they
+// hold, building the requests returns requests or an error, never a panic, and a built request has a
+// URL or a transport.
+func FuzzNewTypeRequests(f *testing.F) {
+	f.Add("azuredevops", "https://dev.azure.com/org/p/_git/r", "", "t", "")
+	f.Add("bitbucketserver", "https://h/ctx/scm/k/s.git", "", "t", "")
+	f.Add("sentry", "https://key@o1.ingest.sentry.io/42", "prod", "", "")
+	f.Add("azureeventhub", "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=n;SharedAccessKey=k;EntityPath=h", "", "", "")
+	f.Add("azureeventhub", "hub", "ns", "jwt", "")
+	f.Add("nats", "nats://u:p@127.0.0.1:4222,tls://h", "flux.events", "", "")
+	f.Add("zulip", "https://z.example.com", "s/t", "", "pw")
+	f.Add("googlepubsub", "project", "topic", `{"client_email":"a@b","private_key":"x"}`, "")
+	f.Add("githubpullrequestcomment", "git@github.com:org/fleet.git", "", "t", "")
+	f.Add("gitlabmergerequestcomment", "https://gitlab.com/a/b/c", "", "", "pw")
+	f.Add("otel", "https://collector:4318", "", "", "pw")
+	f.Fuzz(func(t *testing.T, typ, address, channel, token, password string) {
+		if !supported[typ] {
+			return
+		}
+		e := notification(testEvent("error", "ReconciliationFailed", "boom"), func() *notificationv1beta3.Alert { a := testAlert("svc"); return &a }(), testInstance)
+		e.Metadata["change_request"] = "7"
+		tg := target{Type: typ, Address: address, Channel: channel, Token: token, Password: password, Username: "u",
+			ProviderUID: providerUID, CommitStatus: "kustomization/apps/0c9c2e41", Now: testNow, Secret: map[string][]byte{}}
+		reqs, err := requests(tg, e)
+		if err != nil {
+			return
+		}
+		for _, r := range reqs {
+			if r.transport == nil {
+				if _, err := url.Parse(r.URL); err != nil {
+					t.Errorf("%s: request URL %q: %v", typ, r.URL, err)
+				}
+			}
+		}
+	})
+}
