@@ -127,8 +127,25 @@ func jsonRequest(method, u string, payload any) (request, error) {
 	return request{Method: method, URL: u, Header: h, Body: b}, nil
 }
 
-// requests builds the calls t makes for e.
+// requests builds the calls t makes for e; a call whose URL does not parse (built from an address,
+// channel or connection string that is not what the type needs) is an error naming the type.
 func requests(t target, e Event) ([]request, error) {
+	reqs, err := buildRequests(t, e)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reqs {
+		if r.transport != nil {
+			continue
+		}
+		if u, err := url.Parse(r.URL); err != nil || u.Host == "" {
+			return nil, fmt.Errorf("%s: invalid address or channel: they make no valid URL", t.Type)
+		}
+	}
+	return reqs, nil
+}
+
+func buildRequests(t target, e Event) ([]request, error) {
 	if !supported[t.Type] {
 		return nil, fmt.Errorf("provider type %q is not supported by converge", t.Type)
 	}
