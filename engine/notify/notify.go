@@ -394,6 +394,9 @@ func mask(s string, t target) string {
 func (n *Notifier) resolve(ctx context.Context, p *notificationv1beta3.Provider) (target, *http.Client, error) {
 	t := target{Type: p.Spec.Type, Address: strings.TrimSpace(p.Spec.Address), Channel: p.Spec.Channel, Sender: p.Spec.Username, ProviderUID: string(p.UID)}
 	proxy := p.Spec.Proxy
+	if p.Spec.ServiceAccountName != "" {
+		return t, nil, fmt.Errorf("spec.serviceAccountName %q: workload identity is not supported by converge; put the credentials in spec.secretRef", p.Spec.ServiceAccountName)
+	}
 	if p.Spec.SecretRef != nil {
 		s, err := n.Store.Secret(ctx, p.Namespace, p.Spec.SecretRef.Name)
 		if err != nil {

@@ -397,6 +397,7 @@ func TestNewTypesInvalidConfig(t *testing.T) {
 		{notificationv1beta3.ProviderSpec{Type: "sentry", Address: rc.srv.URL + "/1"}, nil, "DSN"},
 		{notificationv1beta3.ProviderSpec{Type: "nats", Address: "nats://127.0.0.1:1", Channel: "flux"}, map[string]string{"nkey": "SUAx"}, "nkey and creds"},
 		{notificationv1beta3.ProviderSpec{Type: "zoom", Address: rc.srv.URL}, nil, "verification token"},
+		{notificationv1beta3.ProviderSpec{Type: "googlepubsub", Address: "p", Channel: "topic", ServiceAccountName: "flux-pubsub"}, nil, "workload identity is not supported"},
 		{notificationv1beta3.ProviderSpec{Type: "githubpullrequestcomment", Address: rc.srv.URL + "/org/fleet"}, nil, "needs a token"},
 	} {
 		if tt.secret != nil {
