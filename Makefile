@@ -22,11 +22,12 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/converge ./cmd/converge
 
-## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN), and Gitea (cached)
+## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN), Gitea and nats-server (cached)
 testbin: deps
 	hack/testbin.sh
 	hack/s3server.sh
 	hack/gitea.sh
+	hack/nats.sh
 
 ## deps: Debian packages the tests use as real servers
 deps:

@@ -11,6 +11,7 @@ import (
 	"github.com/converge-gitops/converge/crds/meta"
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
+	"github.com/converge-gitops/converge/engine/notify"
 	"github.com/converge-gitops/converge/engine/receiver"
 )
 
@@ -61,6 +62,9 @@ func newCmdAlertProvider(f *cmdutil.Factory) *cobra.Command {
 			if typ == "" {
 				return cmdutil.FlagErrorf("--type is required")
 			}
+			if !notify.Supported(typ) {
+				return cmdutil.FlagErrorf("--type %q: not a provider type; want one of %s", typ, strings.Join(notify.Types(), ", "))
+			}
 			if address == "" && secretRef == "" && typ != notificationv1beta3.TelegramProvider {
 				return cmdutil.FlagErrorf("--address or --secret-ref (with an address key) is required")
 			}
@@ -86,10 +90,14 @@ func newCmdAlertProvider(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&typ, "type", "", "provider type: generic, generic-hmac, slack, discord, msteams, googlechat, rocket, telegram, matrix, alertmanager, pagerduty, opsgenie, github, gitlab, gitea, bitbucket, ...")
-	fl.StringVar(&channel, "channel", "", "channel (Slack, Rocket), chat id (Telegram), room id (Matrix) or routing key (PagerDuty)")
+	fl.StringVar(&typ, "type", "", "provider type: "+strings.Join(notify.Types(), ", "))
+	_ = cmd.RegisterFlagCompletionFunc("type", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return notify.Types(), cobra.ShellCompDirectiveNoFileComp
+	})
+	fl.StringVar(&channel, "channel", "", "channel (Slack, Rocket), chat id (Telegram), room id (Matrix, Webex), routing key (PagerDuty), "+
+		"stream/topic (Zulip), topic (Google Pub/Sub), subject (NATS), environment (Sentry) or Event Hubs namespace (Azure Event Hub with a JWT)")
 	fl.StringVar(&username, "username", "", "the name to post as")
-	fl.StringVar(&address, "address", "", "webhook URL or API address")
+	fl.StringVar(&address, "address", "", "webhook URL, API address or repository URL; the project ID (Google Pub/Sub), server URL (NATS), DSN (Sentry) or connection string (Azure Event Hub)")
 	fl.StringVar(&secretRef, "secret-ref", "", "Secret with address, token, username/password or headers")
 	fl.StringVar(&certSecretRef, "cert-secret-ref", "", "Secret with the CA (ca.crt) to trust")
 	fl.StringVar(&proxy, "proxy", "", "HTTP(S) proxy URL")

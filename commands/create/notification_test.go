@@ -103,3 +103,43 @@ func TestCreateNotificationUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// Every Provider type Flux's v1beta3 API has is accepted with Flux's flags (--type, --channel,
+// --username, --address, --secret-ref); the golden file holds one exported Provider per type.
+func TestCreateAlertProviderTypes(t *testing.T) {
+	tests := [][]string{
+		{"azuredevops", "--address", "https://dev.azure.com/org/project/_git/fleet", "--secret-ref", "ado-pat"},
+		{"bitbucketserver", "--address", "https://bitbucket.example.com/scm/ops/fleet.git", "--secret-ref", "bb-token"},
+		{"githubdispatch", "--address", "https://github.com/org/fleet", "--secret-ref", "github-token"},
+		{"githubpullrequestcomment", "--address", "https://github.com/org/fleet", "--secret-ref", "github-token"},
+		{"gitlabmergerequestcomment", "--address", "https://gitlab.com/group/fleet", "--secret-ref", "gitlab-token"},
+		{"giteapullrequestcomment", "--address", "https://gitea.example.com/org/fleet", "--secret-ref", "gitea-token"},
+		{"webex", "--channel", "Y2lzY29zcGFyazovL3VzL1JPT00", "--address", "https://webexapis.com/v1/messages", "--secret-ref", "webex-token"},
+		{"grafana", "--address", "https://grafana.example.com/api/annotations", "--secret-ref", "grafana-token"},
+		{"datadog", "--address", "https://api.datadoghq.eu", "--secret-ref", "datadog-key"},
+		{"sentry", "--channel", "production", "--secret-ref", "sentry-dsn"},
+		{"googlepubsub", "--address", "my-project", "--channel", "flux-events", "--secret-ref", "gcp-key"},
+		{"azureeventhub", "--secret-ref", "eventhub-connection"},
+		{"lark", "--secret-ref", "lark-webhook"},
+		{"nats", "--address", "nats://nats.messaging:4222", "--channel", "flux.events", "--secret-ref", "nats-auth"},
+		{"zulip", "--address", "https://org.zulipchat.com", "--channel", "ops/flux", "--username", "flux-bot@org.zulipchat.com", "--secret-ref", "zulip-key"},
+		{"otel", "--address", "https://otel-collector.monitoring:4318/v1/traces", "--secret-ref", "otel-headers"},
+		{"zoom", "--secret-ref", "zoom-webhook"},
+		{"incident.io", "--address", "https://api.incident.io/v2/alert_events/http/01H", "--secret-ref", "incidentio-token"},
+	}
+	var all strings.Builder
+	for _, tt := range tests {
+		args := append([]string{"alert-provider", strings.ReplaceAll(tt[0], ".", "-"), "--type", tt[0]}, tt[1:]...)
+		out, errOut, code := runCreate(t, "", append(args, "--export")...)
+		if code != 0 {
+			t.Errorf("%s: exit %d: %s", tt[0], code, errOut)
+			continue
+		}
+		all.WriteString(out)
+	}
+	checkGolden(t, filepath.Join("..", "..", "testdata", "notify", "create", "alert-provider-types.yaml"), all.String())
+	_, errOut, code := runCreate(t, "", "alert-provider", "p", "--type", "carrier-pigeon", "--address", "https://x", "--export")
+	if code < 2 || !strings.Contains(errOut, `--type "carrier-pigeon": not a provider type`) || !strings.Contains(errOut, "incident.io") {
+		t.Errorf("unknown type: exit %d, stderr %q", code, errOut)
+	}
+}

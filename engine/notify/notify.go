@@ -66,6 +66,9 @@ type Notifier struct {
 	// and counted, so a hung Provider cannot pile up goroutines.
 	MaxPending int
 	Now        func() time.Time
+	// PubSubEndpoint replaces https://pubsub.googleapis.com for googlepubsub Providers (an emulator,
+	// as PUBSUB_EMULATOR_HOST does for Google's SDK).
+	PubSubEndpoint string
 
 	once      sync.Once
 	sem       chan struct{}
@@ -297,6 +300,7 @@ func (n *Notifier) dispatch(ctx context.Context, alert *notificationv1beta3.Aler
 		return
 	}
 	ev := notification(e, alert, n.Instance)
+	t.Alert, t.Now, t.PubSubEndpoint = AlertRef{Namespace: alert.Namespace, Name: alert.Name, UID: string(alert.UID)}, n.Now(), n.PubSubEndpoint
 	if t.CommitStatus, err = n.commitStatusName(ctx, p, alert, ev); err != nil {
 		n.fail(ctx, alert, p.Spec.Type, fmt.Errorf("failed to dispatch notification for %s: Provider %s/%s: %w", ref, p.Namespace, p.Name, err))
 		return
@@ -328,6 +332,19 @@ func (n *Notifier) dispatch(ctx context.Context, alert *notificationv1beta3.Aler
 		bg := context.WithoutCancel(ctx)
 		sent := 0
 		for _, r := range reqs {
+			if r.build != nil {
+				get := func(u string) ([]byte, error) {
+					h := r.Header.Clone()
+					h.Del("Content-Type")
+					return n.send(bg, client, request{Method: http.MethodGet, URL: u, Header: h}, timeout, maxStatusList)
+				}
+				built, err := r.build(get)
+				if err != nil {
+					n.fail(bg, alert, p.Spec.Type, fmt.Errorf("failed to send notification for %s to Provider %s/%s: %s", ref, p.Namespace, p.Name, mask(err.Error(), t)))
+					return
+				}
+				r = built
+			}
 			if r.check != nil {
 				same, err := n.alreadySet(bg, client, r.check, timeout)
 				if err != nil {
@@ -362,6 +379,9 @@ func (n *Notifier) fail(ctx context.Context, alert *notificationv1beta3.Alert, p
 
 // mask hides the Secret's values (token, address, password) in s.
 func mask(s string, t target) string {
+	if u, err := url.Parse(t.Address); err == nil && u.User != nil { // a DSN's or NATS URL's credentials
+		s = strings.ReplaceAll(s, u.User.String(), "*****")
+	}
 	for _, v := range []string{t.Token, t.Password, t.Address} {
 		if len(v) >= 4 {
 			s = strings.ReplaceAll(s, v, "*****")
@@ -374,6 +394,9 @@ func mask(s string, t target) string {
 func (n *Notifier) resolve(ctx context.Context, p *notificationv1beta3.Provider) (target, *http.Client, error) {
 	t := target{Type: p.Spec.Type, Address: strings.TrimSpace(p.Spec.Address), Channel: p.Spec.Channel, Sender: p.Spec.Username, ProviderUID: string(p.UID)}
 	proxy := p.Spec.Proxy
+	if p.Spec.ServiceAccountName != "" {
+		return t, nil, fmt.Errorf("spec.serviceAccountName %q: workload identity is not supported by converge; put the credentials in spec.secretRef", p.Spec.ServiceAccountName)
+	}
 	if p.Spec.SecretRef != nil {
 		s, err := n.Store.Secret(ctx, p.Namespace, p.Spec.SecretRef.Name)
 		if err != nil {
@@ -382,6 +405,7 @@ func (n *Notifier) resolve(ctx context.Context, p *notificationv1beta3.Provider)
 		if v, ok := s.Data["address"]; ok {
 			t.Address = strings.TrimSpace(string(v))
 		}
+		t.Secret = s.Data
 		t.Token = strings.TrimSpace(string(s.Data["token"]))
 		t.Username = string(s.Data["username"])
 		t.Password = string(s.Data["password"])
@@ -434,6 +458,7 @@ func (n *Notifier) resolve(ctx context.Context, p *notificationv1beta3.Provider)
 			return t, nil, fmt.Errorf("certSecretRef %s: %w", p.Spec.CertSecretRef.Name, err)
 		}
 		tr.TLSClientConfig = cfg
+		t.TLS = cfg
 	}
 	return t, &http.Client{Transport: tr}, nil
 }
@@ -507,6 +532,10 @@ func (n *Notifier) send(ctx context.Context, client *http.Client, r request, tim
 func (n *Notifier) try(ctx context.Context, client *http.Client, r request, timeout time.Duration, keep int64) (_ []byte, retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if r.transport != nil {
+		retry, err := r.transport(ctx)
+		return nil, retry, err
+	}
 	var rd io.Reader
 	if r.Body != nil {
 		rd = bytes.NewReader(r.Body)

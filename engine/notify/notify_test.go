@@ -11,10 +11,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -195,6 +198,27 @@ func render(t *testing.T, reqs []recorded) []byte {
 			fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(r.Header[k], ", "))
 		}
 		if len(r.Body) == 0 {
+			continue
+		}
+		switch ct := r.Header.Get("Content-Type"); {
+		case ct == "application/x-www-form-urlencoded":
+			form, err := url.ParseQuery(string(r.Body))
+			if err != nil {
+				t.Fatalf("body of %s %s is not a form: %v", r.Method, r.Path, err)
+			}
+			for _, k := range slices.Sorted(maps.Keys(form)) {
+				fmt.Fprintf(&b, "%s=%q\n", k, form.Get(k))
+			}
+			continue
+		case ct == "application/x-sentry-envelope": // one JSON document a line
+			for _, line := range strings.Split(strings.TrimSuffix(string(r.Body), "\n"), "\n") {
+				var pretty bytes.Buffer
+				if err := json.Indent(&pretty, []byte(line), "", "  "); err != nil {
+					t.Fatalf("envelope line of %s %s is not JSON: %v\n%s", r.Method, r.Path, err, line)
+				}
+				b.Write(pretty.Bytes())
+				b.WriteString("\n")
+			}
 			continue
 		}
 		var pretty bytes.Buffer

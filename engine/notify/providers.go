@@ -1,9 +1,11 @@
 package notify
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -30,6 +32,16 @@ type target struct {
 	Sender      string // spec.username
 	ProviderUID string
 	Headers     map[string]string
+	// Secret is the whole secretRef data, for the keys only some types read (nats: nkey, creds).
+	Secret map[string][]byte
+	// TLS is the certSecretRef's configuration (nil without one), for transports other than HTTP.
+	TLS *tls.Config
+	// Alert is the Alert the event goes out for (otel names its service after it).
+	Alert AlertRef
+	// Now is the delivery's clock (signed tokens' issue time).
+	Now time.Time
+	// PubSubEndpoint replaces Google Pub/Sub's API root (an emulator), from Notifier.PubSubEndpoint.
+	PubSubEndpoint string
 	// CommitStatus is the commit status context (key) of git providers: spec.commitStatusExpr's value or
 	// Flux's default.
 	CommitStatus string
@@ -47,6 +59,17 @@ type request struct {
 	check *statusCheck
 	// notFoundOK makes a 404 answer errNotFound.
 	notFoundOK bool
+	// build, when set, makes the request to send from what it reads first with get (a change request's
+	// comments, to edit Flux's own rather than add another); get sends the request's headers.
+	build func(get func(u string) ([]byte, error)) (request, error)
+	// transport, when set, delivers the request other than over HTTP (NATS); retry says whether a
+	// failure may pass on a second attempt.
+	transport func(ctx context.Context) (retry bool, err error)
+}
+
+// AlertRef names the Alert a delivery is for.
+type AlertRef struct {
+	Namespace, Name, UID string
 }
 
 // errSkip drops an event a provider does not send (a commit status without a Git commit, a Progressing
@@ -63,6 +86,35 @@ var supported = map[string]bool{
 	notificationv1beta3.PagerDutyProvider: true, notificationv1beta3.OpsgenieProvider: true,
 	notificationv1beta3.GitHubProvider: true, notificationv1beta3.GitLabProvider: true,
 	notificationv1beta3.GiteaProvider: true, notificationv1beta3.BitbucketProvider: true,
+	notificationv1beta3.AzureDevOpsProvider: true, notificationv1beta3.BitbucketServerProvider: true,
+	notificationv1beta3.GitHubDispatchProvider: true, notificationv1beta3.GitHubPullRequestCommentProvider: true,
+	notificationv1beta3.GitLabMergeRequestCommentProvider: true, notificationv1beta3.GiteaPullRequestCommentProvider: true,
+	notificationv1beta3.WebexProvider: true, notificationv1beta3.GrafanaProvider: true,
+	notificationv1beta3.DataDogProvider: true, notificationv1beta3.SentryProvider: true,
+	notificationv1beta3.GooglePubSubProvider: true, notificationv1beta3.AzureEventHubProvider: true,
+	notificationv1beta3.LarkProvider: true, notificationv1beta3.NATSProvider: true,
+	notificationv1beta3.ZulipProvider: true, notificationv1beta3.OTELProvider: true,
+	notificationv1beta3.ZoomProvider: true, notificationv1beta3.IncidentioProvider: true,
+}
+
+// Supported reports whether converge sends to Providers of type typ.
+func Supported(typ string) bool { return supported[typ] }
+
+// Types lists the Provider types converge sends to, sorted.
+func Types() []string {
+	out := make([]string, 0, len(supported))
+	for k := range supported {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// notURLAddress are the types whose address is not an HTTP URL: a Google Cloud project ID, an Event
+// Hubs connection string or hub name, a NATS server URL, a Sentry DSN (checked by its provider).
+var notURLAddress = map[string]bool{
+	notificationv1beta3.GooglePubSubProvider: true, notificationv1beta3.AzureEventHubProvider: true,
+	notificationv1beta3.NATSProvider: true, notificationv1beta3.SentryProvider: true,
 }
 
 func jsonRequest(method, u string, payload any) (request, error) {
@@ -75,15 +127,32 @@ func jsonRequest(method, u string, payload any) (request, error) {
 	return request{Method: method, URL: u, Header: h, Body: b}, nil
 }
 
-// requests builds the calls t makes for e.
+// requests builds the calls t makes for e; a call whose URL does not parse (built from an address,
+// channel or connection string that is not what the type needs) is an error naming the type.
 func requests(t target, e Event) ([]request, error) {
+	reqs, err := buildRequests(t, e)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reqs {
+		if r.transport != nil {
+			continue
+		}
+		if u, err := url.Parse(r.URL); err != nil || u.Host == "" {
+			return nil, fmt.Errorf("%s: invalid address or channel: they make no valid URL", t.Type)
+		}
+	}
+	return reqs, nil
+}
+
+func buildRequests(t target, e Event) ([]request, error) {
 	if !supported[t.Type] {
 		return nil, fmt.Errorf("provider type %q is not supported by converge", t.Type)
 	}
 	if t.Address == "" && t.Type != notificationv1beta3.TelegramProvider {
 		return nil, errors.New("no address: set spec.address or the address key of spec.secretRef")
 	}
-	if t.Address != "" {
+	if t.Address != "" && !notURLAddress[t.Type] {
 		if _, err := url.ParseRequestURI(t.Address); err != nil {
 			return nil, errors.New("invalid address")
 		}
@@ -107,6 +176,35 @@ func requests(t target, e Event) ([]request, error) {
 		return pagerDuty(t, e)
 	case notificationv1beta3.OpsgenieProvider:
 		return opsgenie(t, e)
+	case notificationv1beta3.WebexProvider:
+		return webex(t, e)
+	case notificationv1beta3.GrafanaProvider:
+		return grafana(t, e)
+	case notificationv1beta3.DataDogProvider:
+		return datadog(t, e)
+	case notificationv1beta3.LarkProvider:
+		return one(jsonRequest(http.MethodPost, t.Address, larkCard(e)))
+	case notificationv1beta3.ZulipProvider:
+		return zulip(t, e)
+	case notificationv1beta3.ZoomProvider:
+		return zoom(t, e)
+	case notificationv1beta3.IncidentioProvider:
+		return incidentio(t, e)
+	case notificationv1beta3.SentryProvider:
+		return sentry(t, e)
+	case notificationv1beta3.GooglePubSubProvider:
+		return pubsub(t, e)
+	case notificationv1beta3.AzureEventHubProvider:
+		return eventHub(t, e)
+	case notificationv1beta3.OTELProvider:
+		return otel(t, e)
+	case notificationv1beta3.NATSProvider:
+		return natsPublish(t, e)
+	case notificationv1beta3.GitHubDispatchProvider:
+		return githubDispatch(t, e)
+	case notificationv1beta3.GitHubPullRequestCommentProvider, notificationv1beta3.GitLabMergeRequestCommentProvider,
+		notificationv1beta3.GiteaPullRequestCommentProvider:
+		return changeRequestComment(t, e)
 	default:
 		return commitStatus(t, e)
 	}
@@ -489,6 +587,15 @@ func commitStatus(t target, e Event) ([]request, error) {
 	if !ok {
 		return nil, errSkip
 	}
+	switch t.Type {
+	case notificationv1beta3.AzureDevOpsProvider:
+		return azureDevOps(t, e, sha)
+	case notificationv1beta3.BitbucketServerProvider:
+		return bitbucketServer(t, e, sha)
+	}
+	if t.Token == "" && t.Type != notificationv1beta3.BitbucketProvider {
+		t.Token = t.Password // Flux takes the password as the token of GitHub, GitLab and Gitea
+	}
 	if t.Token == "" {
 		return nil, fmt.Errorf("%s needs a token in spec.secretRef", t.Type)
 	}
@@ -520,10 +627,7 @@ func commitStatus(t target, e Event) ([]request, error) {
 		if err != nil {
 			return nil, err
 		}
-		api := host + "/api/v3"
-		if u, _ := url.Parse(host); u.Host == "github.com" {
-			api = "https://api.github.com"
-		}
+		api := githubAPI(host)
 		st := state("success", "failure")
 		req, err := jsonRequest(http.MethodPost, fmt.Sprintf("%s/repos/%s/%s/statuses/%s", api, owner, r, sha),
 			map[string]string{"state": st, "description": desc, "context": id})
@@ -564,7 +668,7 @@ func commitStatus(t target, e Event) ([]request, error) {
 		req.check = getCheck(withQuery(fmt.Sprintf("%s/api/v1/repos/%s/%s/statuses/%s", host, owner, r, sha), url.Values{"page": {"1"}, "limit": {"50"}}),
 			req.Header, giteaSame(id, st, desc))
 		return []request{req}, nil
-	default: // bitbucket
+	case notificationv1beta3.BitbucketProvider:
 		owner, r, err := ownerRepo()
 		if err != nil {
 			return nil, err
@@ -588,5 +692,15 @@ func commitStatus(t target, e Event) ([]request, error) {
 		req.check = getCheck(statuses+"/"+url.PathEscape(key), req.Header, bitbucketSame(st, desc))
 		req.check.notFoundOK = true
 		return []request{req}, nil
+	default:
+		return nil, fmt.Errorf("provider type %q sets no commit status", t.Type)
 	}
+}
+
+// githubAPI is the REST API root of a GitHub host: api.github.com, or GitHub Enterprise's /api/v3.
+func githubAPI(host string) string {
+	if u, _ := url.Parse(host); u != nil && u.Host == "github.com" {
+		return "https://api.github.com"
+	}
+	return host + "/api/v3"
 }
