@@ -529,9 +529,27 @@ func (a *Agent) emit(ctx context.Context, ref corev1.ObjectReference, severity, 
 		Reason:     reason,
 		Message:    msg,
 		Revision:   revision,
+		Metadata:   a.eventMetadata(ref),
 		Timestamp:  a.clock.Now(),
 		Controller: a.controllers[ref.Kind],
 	})
+}
+
+// eventMetadata returns the event.toolkit.fluxcd.io annotations of the object ref names, from the cache.
+func (a *Agent) eventMetadata(ref corev1.ObjectReference) map[string]string {
+	inf, ok := a.informers[ref.Kind]
+	if !ok {
+		return nil
+	}
+	item, exists, err := inf.GetStore().GetByKey(cacheKey(Key{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}))
+	if err != nil || !exists {
+		return nil
+	}
+	u, ok := item.(*unstructured.Unstructured)
+	if !ok {
+		return nil
+	}
+	return events.MetadataFromAnnotations(u.GetAnnotations())
 }
 
 func intervalOf(u *unstructured.Unstructured, fallback time.Duration) time.Duration {

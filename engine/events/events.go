@@ -160,3 +160,22 @@ func truncate(s string, n int) string {
 	}
 	return s[:n-3] + "..."
 }
+
+// AnnotationPrefix marks the annotations of a Flux object that its events carry in their metadata, as
+// Flux's controllers do (e.g. event.toolkit.fluxcd.io/change_request for the pull request comments).
+const AnnotationPrefix = "event.toolkit.fluxcd.io/"
+
+// MetadataFromAnnotations returns the annotations of an object that go into its events' metadata (keys
+// kept whole), or nil when there are none.
+func MetadataFromAnnotations(annotations map[string]string) map[string]string {
+	var md map[string]string
+	for k, v := range annotations {
+		if strings.HasPrefix(k, AnnotationPrefix) && len(k) > len(AnnotationPrefix) {
+			if md == nil {
+				md = map[string]string{}
+			}
+			md[k] = v
+		}
+	}
+	return md
+}
