@@ -167,21 +167,39 @@ func newCmdAlert(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
+// receiverTypes are the Receiver types `create receiver` accepts, in Flux's order.
+const receiverTypes = "generic, generic-hmac, generic-oidc, github, gitlab, bitbucket, harbor, dockerhub, quay, gcr, nexus, acr, cdevents"
+
 func newCmdReceiver(f *cmdutil.Factory) *cobra.Command {
-	var typ, secretRef string
-	var events, resources, labels []string
+	var typ, secretRef, oidcIssuer, oidcAudience string
+	var events, resources, labels, oidcValidations []string
 	cmd := &cobra.Command{
 		Use:   "receiver NAME",
 		Short: "Create or update a Receiver: a webhook that reconciles objects at once",
 		Example: `  converge create receiver github --type github --event ping --event push \
-    --secret-ref webhook-token --resource GitRepository/flux-system --export`,
+    --secret-ref webhook-token --resource GitRepository/flux-system --export
+  converge create receiver ci --type generic-oidc --oidc-issuer-url https://token.actions.githubusercontent.com \
+    --oidc-validation "claims.repository == 'my-org/fleet'" --resource GitRepository/flux-system --export`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !receiver.Supported(typ) {
-				return cmdutil.FlagErrorf("--type %q: want generic, generic-hmac, github, gitlab, bitbucket, harbor, dockerhub or quay", typ)
+				return cmdutil.FlagErrorf("--type %q: want one of %s", typ, receiverTypes)
 			}
-			if secretRef == "" {
+			isOIDC := typ == notificationv1.GenericOIDCReceiver
+			switch {
+			case isOIDC && secretRef != "":
+				return cmdutil.FlagErrorf("--secret-ref cannot be set with --type generic-oidc: the caller's OIDC token authenticates the calls")
+			case isOIDC && oidcIssuer == "":
+				return cmdutil.FlagErrorf("--oidc-issuer-url is required with --type generic-oidc")
+			case isOIDC && len(oidcValidations) == 0:
+				return cmdutil.FlagErrorf("at least one --oidc-validation is required with --type generic-oidc: without one, anyone who can get a token from the issuer can trigger the Receiver")
+			case !isOIDC && (oidcIssuer != "" || oidcAudience != "" || len(oidcValidations) > 0):
+				return cmdutil.FlagErrorf("--oidc-issuer-url, --oidc-audience and --oidc-validation are for --type generic-oidc only")
+			case !isOIDC && secretRef == "":
 				return cmdutil.FlagErrorf("--secret-ref is required")
+			}
+			if isOIDC && !strings.HasPrefix(oidcIssuer, "https://") && !strings.HasPrefix(oidcIssuer, "http://") {
+				return cmdutil.FlagErrorf("--oidc-issuer-url %q: want an http(s) URL", oidcIssuer)
 			}
 			if len(resources) == 0 {
 				return cmdutil.FlagErrorf("at least one --resource is required")
@@ -193,8 +211,16 @@ func newCmdReceiver(f *cmdutil.Factory) *cobra.Command {
 			r := &notificationv1.Receiver{
 				TypeMeta:   metav1.TypeMeta{APIVersion: notificationv1.GroupVersion.String(), Kind: notificationv1.ReceiverKind},
 				ObjectMeta: om,
-				Spec: notificationv1.ReceiverSpec{Type: typ, Events: events, SecretRef: &meta.LocalObjectReference{Name: secretRef},
-					Resources: []notificationv1.ReceiverResource{}},
+				Spec:       notificationv1.ReceiverSpec{Type: typ, Events: events, Resources: []notificationv1.ReceiverResource{}},
+			}
+			if isOIDC {
+				p := notificationv1.OIDCProvider{IssuerURL: oidcIssuer, Audience: oidcAudience}
+				for _, v := range oidcValidations {
+					p.Validations = append(p.Validations, notificationv1.OIDCValidation{Expression: v, Message: "the token's claims do not satisfy " + v})
+				}
+				r.Spec.OIDCProviders = []notificationv1.OIDCProvider{p}
+			} else {
+				r.Spec.SecretRef = &meta.LocalObjectReference{Name: secretRef}
 			}
 			for _, s := range resources {
 				ref, err := parseRef("resource", s)
@@ -207,10 +233,13 @@ func newCmdReceiver(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&typ, "type", "", "receiver type: generic, generic-hmac, github, gitlab, bitbucket, harbor, dockerhub, quay")
+	fl.StringVar(&typ, "type", "", "receiver type: "+receiverTypes)
 	fl.StringArrayVar(&events, "event", nil, "accepted event (e.g. push); none accepts all (repeatable)")
 	fl.StringArrayVar(&resources, "resource", nil, "object to reconcile: Kind/name or Kind/name.namespace (repeatable)")
-	fl.StringVar(&secretRef, "secret-ref", "", "Secret whose token key authenticates the calls and derives the webhook path")
+	fl.StringVar(&secretRef, "secret-ref", "", "Secret whose token key authenticates the calls and derives the webhook path (gcr: also the email and audience keys; not for generic-oidc)")
+	fl.StringVar(&oidcIssuer, "oidc-issuer-url", "", "generic-oidc: the issuer of the callers' tokens (its discovery document and keys verify them)")
+	fl.StringVar(&oidcAudience, "oidc-audience", "", "generic-oidc: the audience the tokens must have (default notification-controller)")
+	fl.StringArrayVar(&oidcValidations, "oidc-validation", nil, "generic-oidc: CEL expression over claims that must hold, e.g. \"claims.repository == 'org/repo'\" (repeatable)")
 	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
 	return cmd
 }

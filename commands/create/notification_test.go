@@ -70,6 +70,11 @@ func TestCreateNotificationExport(t *testing.T) {
 			"--exclusion", "^Dependencies", "--event-metadata", "cluster=prod", "--summary", "prod cluster", "--export"}},
 		{"receiver.yaml", "", []string{"receiver", "github", "--type", "github", "--event", "ping", "--event", "push",
 			"--secret-ref", "webhook-token", "--resource", "GitRepository/flux-system", "--resource", "Kustomization/apps.apps", "--export"}},
+		{"receiver-generic-oidc.yaml", "", []string{"receiver", "ci", "--type", "generic-oidc", "--oidc-issuer-url", "https://token.actions.githubusercontent.com",
+			"--oidc-validation", "claims.repository_owner == 'my-org'", "--oidc-validation", "claims.ref == 'refs/heads/main'",
+			"--resource", "GitRepository/flux-system", "--export"}},
+		{"receiver-cdevents.yaml", "", []string{"receiver", "cd", "--type", "cdevents", "--event", "dev.cdevents.change.merged.0.2.0",
+			"--secret-ref", "webhook-token", "--resource", "GitRepository/flux-system", "--export"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
@@ -93,7 +98,14 @@ func TestCreateNotificationUsageErrors(t *testing.T) {
 		{[]string{"alert", "a", "--provider-ref", "p", "--event-source", "Kustomization/x", "--event-severity", "warn"}, "want info or error"},
 		{[]string{"alert-provider", "p", "--address", "https://x"}, "--type is required"},
 		{[]string{"alert-provider", "p", "--type", "slack"}, "--address or --secret-ref"},
-		{[]string{"receiver", "r", "--type", "gcr", "--secret-ref", "s", "--resource", "GitRepository/x"}, `--type "gcr"`},
+		{[]string{"receiver", "r", "--type", "gcs", "--secret-ref", "s", "--resource", "GitRepository/x"}, `--type "gcs"`},
+		{[]string{"receiver", "r", "--type", "generic-oidc", "--secret-ref", "s", "--oidc-issuer-url", "https://i", "--oidc-validation", "true",
+			"--resource", "GitRepository/x"}, "--secret-ref cannot be set"},
+		{[]string{"receiver", "r", "--type", "generic-oidc", "--oidc-validation", "true", "--resource", "GitRepository/x"}, "--oidc-issuer-url is required"},
+		{[]string{"receiver", "r", "--type", "generic-oidc", "--oidc-issuer-url", "https://i", "--resource", "GitRepository/x"}, "at least one --oidc-validation"},
+		{[]string{"receiver", "r", "--type", "generic-oidc", "--oidc-issuer-url", "token.actions.githubusercontent.com", "--oidc-validation", "true",
+			"--resource", "GitRepository/x"}, "want an http(s) URL"},
+		{[]string{"receiver", "r", "--type", "github", "--secret-ref", "s", "--oidc-issuer-url", "https://i", "--resource", "GitRepository/x"}, "for --type generic-oidc only"},
 		{[]string{"receiver", "r", "--type", "github", "--resource", "GitRepository/x"}, "--secret-ref is required"},
 		{[]string{"receiver", "r", "--type", "github", "--secret-ref", "s"}, "--resource"},
 	} {
@@ -141,5 +153,23 @@ func TestCreateAlertProviderTypes(t *testing.T) {
 	_, errOut, code := runCreate(t, "", "alert-provider", "p", "--type", "carrier-pigeon", "--address", "https://x", "--export")
 	if code < 2 || !strings.Contains(errOut, `--type "carrier-pigeon": not a provider type`) || !strings.Contains(errOut, "incident.io") {
 		t.Errorf("unknown type: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestCreateReceiverTypes: every Receiver type Flux has is accepted (generic-oidc with its own flags).
+func TestCreateReceiverTypes(t *testing.T) {
+	for _, typ := range strings.Split(receiverTypes, ", ") {
+		t.Run(typ, func(t *testing.T) {
+			args := []string{"receiver", "r", "--type", typ, "--resource", "ImageRepository/app", "--export"}
+			if typ == "generic-oidc" {
+				args = append(args, "--oidc-issuer-url", "https://issuer.example.com", "--oidc-validation", "claims.sub == 'ci'")
+			} else {
+				args = append(args, "--secret-ref", "webhook-token")
+			}
+			out, errOut, code := runCreate(t, "", args...)
+			if code != 0 || !strings.Contains(out, "  type: "+typ+"\n") {
+				t.Errorf("exit %d, stderr %q, output:\n%s", code, errOut, out)
+			}
+		})
 	}
 }

@@ -36,17 +36,22 @@ func (f *filters) none() bool {
 }
 
 // compileFilter compiles a resource filter as Flux does: a CEL expression returning a bool over res
-// (the target's apiVersion, kind and metadata) and req (the JSON body of the call), with Flux's CEL
-// options (strings, sets, encoders, optional types).
-func compileFilter(expr string) (cel.Program, error) {
+// (the target's apiVersion, kind and metadata), req (the JSON body of the call) and, for generic-oidc
+// Receivers only, claims (the verified token's), with Flux's CEL options (strings, sets, encoders,
+// optional types).
+func compileFilter(expr string, withClaims bool) (cel.Program, error) {
+	if withClaims {
+		return health.CompileExpr(expr, types.BoolType, "res", "req", "claims")
+	}
 	return health.CompileExpr(expr, types.BoolType, "res", "req")
 }
 
 // compileFilters compiles rcv's filters; the error names the field, as Flux's Ready message does.
 func compileFilters(rcv *notificationv1.Receiver) *filters {
 	f := &filters{perResource: make([]cel.Program, len(rcv.Spec.Resources))}
+	withClaims := rcv.Spec.Type == notificationv1.GenericOIDCReceiver
 	if expr := rcv.Spec.ResourceFilter; expr != "" {
-		p, err := compileFilter(expr)
+		p, err := compileFilter(expr, withClaims)
 		if err != nil {
 			f.err = fmt.Errorf("invalid resourceFilter expression: %w", err)
 			return f
@@ -57,7 +62,7 @@ func compileFilters(rcv *notificationv1.Receiver) *filters {
 		if res.Filter == "" {
 			continue
 		}
-		p, err := compileFilter(res.Filter)
+		p, err := compileFilter(res.Filter, withClaims)
 		if err != nil {
 			f.err = fmt.Errorf("invalid filter expression for resources[%d] (kind=%q, name=%q): %w", i, res.Kind, res.Name, err)
 			return f
@@ -113,8 +118,9 @@ func requestBody(hd http.Header, body []byte) (map[string]any, error) {
 	return req, nil
 }
 
-// accept evaluates the top-level filter and the resource's own (both must be true) for obj.
-func (f *filters) accept(ctx context.Context, i int, obj *unstructured.Unstructured, req map[string]any) (bool, error) {
+// accept evaluates the top-level filter and the resource's own (both must be true) for obj; claims
+// is nil except for generic-oidc Receivers.
+func (f *filters) accept(ctx context.Context, i int, obj *unstructured.Unstructured, req, claims map[string]any) (bool, error) {
 	if f == nil {
 		return true, nil
 	}
@@ -126,7 +132,11 @@ func (f *filters) accept(ctx context.Context, i int, obj *unstructured.Unstructu
 		if p == nil {
 			continue
 		}
-		val, _, err := p.ContextEval(ctx, map[string]any{"res": res, "req": req})
+		in := map[string]any{"res": res, "req": req}
+		if claims != nil {
+			in["claims"] = claims
+		}
+		val, _, err := p.ContextEval(ctx, in)
 		if err != nil {
 			return false, fmt.Errorf("evaluating the resource filter: %w", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -69,9 +70,22 @@ type Handler struct {
 	Logger    *slog.Logger
 	// MaxBody bounds request bodies (default MaxBody).
 	MaxBody int64
+	// HTTPClient fetches the discovery documents and keys of OIDC issuers (default http.DefaultClient).
+	HTTPClient *http.Client
+	// GoogleIssuer is the issuer whose keys verify the tokens of gcr Receivers (default GoogleIssuer,
+	// the only one Flux accepts); tests point it at a loopback issuer.
+	GoogleIssuer string
 
 	mu      sync.Mutex
-	filters map[string]*filters // compiled resource filters by Receiver UID and generation
+	filters map[string]*filters     // compiled resource filters by Receiver UID and generation
+	issuers map[string]cachedIssuer // discovered OIDC issuers by URL
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
 }
 
 // defaultAPIVersions are the versions of target kinds given without apiVersion.
@@ -89,14 +103,17 @@ func Supported(t string) bool {
 	switch t {
 	case notificationv1.GenericReceiver, notificationv1.GenericHMACReceiver, notificationv1.GitHubReceiver, GiteaReceiver,
 		notificationv1.GitLabReceiver, notificationv1.BitbucketReceiver, notificationv1.HarborReceiver,
-		notificationv1.DockerHubReceiver, notificationv1.QuayReceiver:
+		notificationv1.DockerHubReceiver, notificationv1.QuayReceiver, notificationv1.GenericOIDCReceiver,
+		notificationv1.GCRReceiver, notificationv1.NexusReceiver, notificationv1.ACRReceiver, notificationv1.CDEventsReceiver:
 		return true
 	}
 	return false
 }
 
 // Status computes a Receiver's status.webhookPath and Ready condition: the path from the token of its
-// Secret, or Ready=False when the Secret or its token is missing or the type is not served.
+// Secret (generic-oidc: from its name and namespace only, as Flux), or Ready=False when the type is not
+// served, the secretRef/oidcProviders fields or a CEL expression are invalid, or the Secret lacks a key
+// the type needs.
 func Status(ctx context.Context, secrets Secrets, r *notificationv1.Receiver) (path string, ready metav1.Condition) {
 	ready = metav1.Condition{Type: meta.ReadyCondition, Status: metav1.ConditionFalse, ObservedGeneration: r.Generation}
 	if !Supported(r.Spec.Type) {
@@ -107,34 +124,61 @@ func Status(ctx context.Context, secrets Secrets, r *notificationv1.Receiver) (p
 		ready.Reason, ready.Message = meta.InvalidCELExpressionReason, err.Error()
 		return "", ready
 	}
-	token, err := Token(ctx, secrets, r)
+	if err := ValidateOIDCSpec(r); err != nil {
+		ready.Reason, ready.Message = notificationv1.ValidationFailedReason, err.Error()
+		return "", ready
+	}
+	if err := CompileOIDCProviders(r); err != nil {
+		ready.Reason, ready.Message = meta.InvalidCELExpressionReason, err.Error()
+		return "", ready
+	}
+	data, err := secretData(ctx, secrets, r)
 	if err != nil {
 		ready.Reason, ready.Message = notificationv1.TokenNotFoundReason, err.Error()
 		return "", ready
+	}
+	token := string(data["token"])
+	if r.Spec.Type == notificationv1.GCRReceiver {
+		for _, k := range []string{"email", "audience"} {
+			if len(data[k]) == 0 {
+				ready.Reason = notificationv1.TokenNotFoundReason
+				ready.Message = fmt.Sprintf("invalid '%s/%s' secret data: a gcr receiver requires the field '%s'", r.Namespace, r.Spec.SecretRef.Name, k)
+				return "", ready
+			}
+		}
 	}
 	path = r.GetWebhookPath(token)
 	ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, meta.SucceededReason, "Receiver initialized for path: "+path
 	return path, ready
 }
 
-// Token reads the token of r's Secret.
+// Token reads the token of r's Secret; a generic-oidc Receiver has none (""), as in Flux.
 func Token(ctx context.Context, secrets Secrets, r *notificationv1.Receiver) (string, error) {
+	data, err := secretData(ctx, secrets, r)
+	return string(data["token"]), err
+}
+
+// secretData reads r's Secret, which must have a non-empty token; nil for a generic-oidc Receiver.
+func secretData(ctx context.Context, secrets Secrets, r *notificationv1.Receiver) (map[string][]byte, error) {
+	if r.Spec.Type == notificationv1.GenericOIDCReceiver {
+		return nil, nil
+	}
 	if r.Spec.SecretRef == nil {
-		return "", fmt.Errorf("Receiver %s/%s: spec.secretRef is required", r.Namespace, r.Name)
+		return nil, fmt.Errorf("Receiver %s/%s: spec.secretRef is required", r.Namespace, r.Name)
 	}
 	s, err := secrets.GetSecret(ctx, r.Namespace, r.Spec.SecretRef.Name)
 	if err != nil {
-		return "", fmt.Errorf("unable to read token from secret '%s/%s': %w", r.Namespace, r.Spec.SecretRef.Name, err)
+		return nil, fmt.Errorf("unable to read token from secret '%s/%s': %w", r.Namespace, r.Spec.SecretRef.Name, err)
 	}
 	tok, ok := s.Data["token"]
 	if !ok {
-		return "", fmt.Errorf("invalid '%s/%s' secret data: required fields 'token'", r.Namespace, r.Spec.SecretRef.Name)
+		return nil, fmt.Errorf("invalid '%s/%s' secret data: required fields 'token'", r.Namespace, r.Spec.SecretRef.Name)
 	}
 	if len(tok) == 0 {
 		// An empty token makes the webhook path computable by anyone and the HMAC key known.
-		return "", fmt.Errorf("invalid '%s/%s' secret data: 'token' is empty", r.Namespace, r.Spec.SecretRef.Name)
+		return nil, fmt.Errorf("invalid '%s/%s' secret data: 'token' is empty", r.Namespace, r.Spec.SecretRef.Name)
 	}
-	return string(tok), nil
+	return s.Data, nil
 }
 
 // WriteStatus records path and ready on the Receiver u when they changed; it reports whether it wrote.
@@ -196,10 +240,11 @@ func Find(items []unstructured.Unstructured, path string) (*notificationv1.Recei
 	return nil, nil
 }
 
-// httpError is an answer with a status code.
+// httpError is an answer with a status code; detail goes to the log only.
 type httpError struct {
-	code int
-	msg  string
+	code   int
+	msg    string
+	detail string
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -253,8 +298,8 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 	if !apimeta.IsStatusConditionTrue(rcv.Status.Conditions, meta.ReadyCondition) {
 		return http.StatusServiceUnavailable, "receiver is not ready"
 	}
-	token, err := Token(ctx, h.Secrets, rcv)
-	if err != nil || rcv.GetWebhookPath(token) != r.URL.Path {
+	secret, err := secretData(ctx, h.Secrets, rcv)
+	if err != nil || rcv.GetWebhookPath(string(secret["token"])) != r.URL.Path {
 		return http.StatusServiceUnavailable, "receiver token changed"
 	}
 	// The body is read only for a known path: an unknown caller cannot make the agent buffer it.
@@ -269,13 +314,19 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 	if int64(len(body)) > limit {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the body exceeds %d bytes", limit)
 	}
-	trigger, err := validate(rcv, r.Header, body, token)
+	trigger, err := h.validate(ctx, rcv, r.Header, body, secret)
 	if err != nil {
 		var he *httpError
 		if errors.As(err, &he) {
+			if he.detail != "" {
+				h.logger().Warn("webhook: "+he.msg, "receiver", rcv.Namespace+"/"+rcv.Name, "detail", he.detail)
+			}
 			return he.code, he.msg
 		}
 		return http.StatusBadRequest, err.Error()
+	}
+	if trigger.body != nil {
+		body = trigger.body
 	}
 	if !trigger.ok {
 		return http.StatusOK, trigger.why
@@ -290,7 +341,7 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 	} else if req, err = requestBody(r.Header, body); err != nil {
 		return http.StatusBadRequest, err.Error()
 	}
-	n, err := h.requestReconciliation(ctx, rcv, f, req)
+	n, err := h.requestReconciliation(ctx, rcv, f, req, trigger.claims)
 	if err != nil {
 		// The caller is told no more than that: the details (targets, RBAC messages) go to the log.
 		h.logger().Error("webhook: requesting reconciliations", "receiver", rcv.Namespace+"/"+rcv.Name, "error", err.Error())
@@ -300,8 +351,10 @@ func (h *Handler) serve(r *http.Request) (int, string) {
 }
 
 type verdict struct {
-	ok  bool
-	why string
+	ok     bool
+	why    string
+	claims map[string]any // generic-oidc: the verified token's claims, the filters' claims
+	body   []byte         // when set, the filters' req instead of the call's body (gcr: the unwrapped event)
 }
 
 var triggerAll = verdict{ok: true}
@@ -320,7 +373,8 @@ func allowed(rcv *notificationv1.Receiver, event string) error {
 }
 
 // validate authenticates the call as rcv's type says and reports whether to trigger the targets.
-func validate(rcv *notificationv1.Receiver, hd http.Header, body []byte, token string) (verdict, error) {
+func (h *Handler) validate(ctx context.Context, rcv *notificationv1.Receiver, hd http.Header, body []byte, secret map[string][]byte) (verdict, error) {
+	token := string(secret["token"])
 	switch rcv.Spec.Type {
 	case notificationv1.GenericReceiver:
 		return triggerAll, nil
@@ -402,8 +456,89 @@ func validate(rcv *notificationv1.Receiver, hd http.Header, body []byte, token s
 			return verdict{}, fail(http.StatusBadRequest, "cannot decode Quay webhook payload")
 		}
 		return triggerAll, nil
+	case notificationv1.NexusReceiver:
+		// Nexus signs the body with HMAC-SHA1 keyed with the token, in hex, without a prefix.
+		sig := hd.Get("X-Nexus-Webhook-Signature")
+		if sig == "" {
+			return verdict{}, fail(http.StatusUnauthorized, "X-Nexus-Webhook-Signature: missing signature")
+		}
+		if err := checkHMAC(sha1.New, sig, body, token); err != nil {
+			return verdict{}, fail(http.StatusUnauthorized, "X-Nexus-Webhook-Signature: %v", err)
+		}
+		var p struct {
+			Action         string `json:"action"`
+			RepositoryName string `json:"repositoryName"`
+		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			return verdict{}, fail(http.StatusBadRequest, "cannot decode Nexus webhook payload")
+		}
+		return triggerAll, nil
+	case notificationv1.ACRReceiver:
+		// Azure Container Registry does not sign its calls: the secret path is the authentication.
+		var p struct {
+			Action string `json:"action"`
+			Target struct {
+				Repository string `json:"repository"`
+				Tag        string `json:"tag"`
+			} `json:"target"`
+		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			return verdict{}, fail(http.StatusBadRequest, "cannot decode ACR webhook payload")
+		}
+		return triggerAll, nil
+	case notificationv1.CDEventsReceiver:
+		// A binary-mode CloudEvent: the CDEvent is the body, its type also in the Ce-Type header,
+		// which spec.events filters on.
+		if _, err := parseCDEvent(body); err != nil {
+			return verdict{}, fail(http.StatusBadRequest, "invalid CDEvent: %v", err)
+		}
+		if err := allowed(rcv, hd.Get("Ce-Type")); err != nil {
+			return verdict{}, err
+		}
+		return triggerAll, nil
+	case notificationv1.GCRReceiver:
+		if err := h.validateGCR(ctx, hd, secret); err != nil {
+			return verdict{}, err
+		}
+		unwrapped, err := gcrEvent(body)
+		if err != nil {
+			return verdict{}, fail(http.StatusBadRequest, "%v", err)
+		}
+		return verdict{ok: true, body: unwrapped}, nil
+	case notificationv1.GenericOIDCReceiver:
+		claims, err := h.validateGenericOIDC(ctx, rcv, hd)
+		if err != nil {
+			return verdict{}, err
+		}
+		return verdict{ok: true, claims: claims}, nil
 	}
 	return verdict{}, fail(http.StatusBadRequest, "receiver type %q is not supported by converge", rcv.Spec.Type)
+}
+
+// gcrEvent unwraps the registry event of a Pub/Sub push: message.data is base64 JSON with the action,
+// digest and tag, which is what the filters see as req (as in Flux).
+func gcrEvent(body []byte) ([]byte, error) {
+	var p struct {
+		Message struct {
+			Data string `json:"data"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, errors.New("cannot decode GCR webhook payload: not a Pub/Sub push message")
+	}
+	raw, err := base64.StdEncoding.DecodeString(p.Message.Data)
+	if err != nil {
+		return nil, errors.New("cannot decode GCR webhook payload: message.data is not base64")
+	}
+	var d struct {
+		Action string `json:"action"`
+		Digest string `json:"digest"`
+		Tag    string `json:"tag"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, errors.New("cannot decode GCR webhook body: message.data is not a registry event")
+	}
+	return json.Marshal(d)
 }
 
 // checkPrefixedHMAC checks a `sha1=`, `sha256=` or `sha512=` hex HMAC of body keyed with token.
@@ -440,14 +575,10 @@ func checkHMAC(h func() hash.Hash, hexSig string, body []byte, token string) err
 }
 
 // requestReconciliation annotates each target of rcv that the filters (nil: none) accept for the
-// request body req; it returns how many objects it annotated.
-func (h *Handler) requestReconciliation(ctx context.Context, rcv *notificationv1.Receiver, f *filters, req map[string]any) (int, error) {
-	now := time.Now
-	if h.Now != nil {
-		now = h.Now
-	}
+// request body req (and, for generic-oidc, the token's claims); it returns how many objects it annotated.
+func (h *Handler) requestReconciliation(ctx context.Context, rcv *notificationv1.Receiver, f *filters, req, claims map[string]any) (int, error) {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
-		meta.ReconcileRequestAnnotation: now().Format(time.RFC3339Nano)}}})
+		meta.ReconcileRequestAnnotation: h.now().Format(time.RFC3339Nano)}}})
 	n := 0
 	var errs []error
 	for i, res := range rcv.Spec.Resources {
@@ -499,7 +630,7 @@ func (h *Handler) requestReconciliation(ctx context.Context, rcv *notificationv1
 		}
 		for j, name := range names {
 			if f != nil {
-				ok, err := f.accept(ctx, i, &objs[j], req)
+				ok, err := f.accept(ctx, i, &objs[j], req, claims)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("%s %s/%s: %w", res.Kind, ns, name, err))
 					continue

@@ -50,6 +50,12 @@ type env struct {
 
 func setup(t *testing.T, ns string) *env {
 	t.Helper()
+	return setupHandler(t, ns, nil)
+}
+
+// setupHandler is setup with configure (when not nil) applied to the Handler before it serves.
+func setupHandler(t *testing.T, ns string, configure func(*Handler)) *env {
+	t.Helper()
 	clients, err := kube.New(cluster.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +78,9 @@ spec: {url: "https://example.com/repo.git", interval: 1h}
 `, name, ns, labels))
 	}
 	h := &Handler{Receivers: ClusterLookup{Dynamic: clients.Dynamic}, Secrets: clients, Dynamic: clients.Dynamic, Mapper: clients.Mapper, MaxBody: 64 << 10}
+	if configure != nil {
+		configure(h)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{clients: clients, srv: srv, ns: ns}
@@ -177,6 +186,12 @@ spec: {type: generic, secretRef: {name: empty}, resources: [{kind: GitRepository
 	}
 }
 
+var (
+	nexusBody   = []byte(`{"timestamp":"2026-12-07T12:00:00.000+0000","nodeId":"52905AF3","initiator":"admin/127.0.0.1","repositoryName":"docker-hosted","action":"CREATED","component":{"format":"docker","name":"app","version":"1.1"}}`)
+	acrBody     = []byte(`{"id":"cb8c3971","timestamp":"2026-12-07T12:00:00Z","action":"push","target":{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"sha256:00","repository":"app","tag":"1.1"},"request":{"host":"myregistry.azurecr.io","method":"PUT"}}`)
+	cdeventBody = []byte(`{"context":{"version":"0.4.1","id":"5555","source":"github","type":"dev.cdevents.change.merged.0.2.0","timestamp":"2026-12-07T12:00:00.5Z"},"subject":{"id":"5555","type":"change","content":{"repository":{"id":"org/app"}}}}`)
+)
+
 func TestReceiverTypes(t *testing.T) {
 	e := setup(t, "rcv-types")
 	body := []byte(`{"ref":"refs/heads/main","push_data":{"tag":"v1"},"repository":{"repo_url":"https://hub.docker.com/r/x/y"},"docker_url":"quay.io/x/y","updated_tags":["v1"]}`)
@@ -213,6 +228,21 @@ func TestReceiverTypes(t *testing.T) {
 		{name: "dockerhub", typ: "dockerhub", want: 200, triggers: true},
 		{name: "dockerhub-garbage", typ: "dockerhub", body: []byte("not json"), want: 400},
 		{name: "quay", typ: "quay", want: 200, triggers: true},
+		{name: "nexus", typ: "nexus", headers: map[string]string{"X-Nexus-Webhook-Signature": sign(sha1.New, nexusBody)}, body: nexusBody, want: 200, triggers: true},
+		{name: "nexus-wrong-signature", typ: "nexus", headers: map[string]string{"X-Nexus-Webhook-Signature": sign(sha1.New, body)}, body: nexusBody, want: 401},
+		{name: "nexus-sha256", typ: "nexus", headers: map[string]string{"X-Nexus-Webhook-Signature": sign(sha256.New, nexusBody)}, body: nexusBody, want: 401},
+		{name: "nexus-unsigned", typ: "nexus", body: nexusBody, want: 401},
+		{name: "nexus-signed-garbage", typ: "nexus", headers: map[string]string{"X-Nexus-Webhook-Signature": sign(sha1.New, []byte("x"))}, body: []byte("x"), want: 400},
+		{name: "acr", typ: "acr", body: acrBody, want: 200, triggers: true},
+		{name: "acr-garbage", typ: "acr", body: []byte("<xml/>"), want: 400},
+		{name: "cdevents", typ: "cdevents", extra: "  events: [dev.cdevents.change.merged.0.2.0]\n",
+			headers: map[string]string{"Ce-Type": "dev.cdevents.change.merged.0.2.0", "Ce-Specversion": "1.0", "Ce-Id": "5555", "Ce-Source": "github"}, body: cdeventBody, want: 200, triggers: true},
+		{name: "cdevents-no-events-filter", typ: "cdevents", headers: map[string]string{"Ce-Type": "dev.cdevents.change.merged.0.2.0"}, body: cdeventBody, want: 200, triggers: true},
+		{name: "cdevents-type-not-in-events", typ: "cdevents", extra: "  events: [dev.cdevents.environment.modified.0.2.0]\n",
+			headers: map[string]string{"Ce-Type": "dev.cdevents.change.merged.0.2.0"}, body: cdeventBody, want: 202},
+		{name: "cdevents-unknown-type", typ: "cdevents", headers: map[string]string{"Ce-Type": "dev.cdevents.change.exploded.0.1.0"},
+			body: []byte(strings.Replace(string(cdeventBody), "change.merged", "change.exploded", 1)), want: 400},
+		{name: "cdevents-not-a-cdevent", typ: "cdevents", headers: map[string]string{"Ce-Type": "dev.cdevents.change.merged.0.2.0"}, body: body, want: 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
