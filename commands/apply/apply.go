@@ -61,7 +61,9 @@ func NewCmdApply(f *cmdutil.Factory) *cobra.Command {
 		Short: "Make the cluster match a tree of Kustomizations now: server-side apply, prune, wait for health",
 		Long: `Apply builds the tree at PATH (as converge build does), then reconciles each Kustomization in
 dependency order exactly as the agent would: validate with a server-side dry-run, apply in stages, prune
-what left the inventory, wait for health, and write the Kustomization's status.`,
+what left the inventory, wait for health, and write the Kustomization's status. A dependsOn outside the
+tree is waited for as the agent does (Ready for its current generation, or its readyExpr): checked again
+every --requeue-dependency until --timeout; nothing of the dependent is applied before.`,
 		Example: `  converge apply clusters/production
   converge apply clusters/production --install-crds`,
 		Args: cobra.MaximumNArgs(1),

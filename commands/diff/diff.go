@@ -48,7 +48,11 @@ the server's message. Secret values are masked.
 
 -o json writes {"changes": [{"owner", "name", "subject", "action", "reason", "diff"}], "unchanged": N,
 "errors": [...]}, action being created, changed, recreated, deleted or failed. Exit codes: 0 no changes,
-1 changes, 2 errors (including objects that will fail).`,
+1 changes, 2 errors (including objects that will fail).
+
+With --base, the diffs are headed base/… and head/…; a Kustomization or HelmRelease that fails to build on
+one side is an entry of action failed with "side": "base" or "head" (its objects, and those under it, are
+not compared) and an error naming that side.`,
 		Example: `  converge diff clusters/production
   converge diff clusters/production -o json`,
 		Args: cobra.MaximumNArgs(1),
