@@ -88,7 +88,10 @@ func writeMarkdown(w io.Writer, entries []diff.Entry, unchanged int, failed []st
 		fmt.Fprintf(&sec, "\n<details><summary>%s <code>%s</code>: %s</summary>\n\n", o.kind, o.name, summary)
 		for _, e := range o.entries {
 			item := fmt.Sprintf("**%s** %s\n\n", e.Subject, verb(e))
-			if e.Reason != "" {
+			switch {
+			case e.Side != "": // the reason names the side
+				item = fmt.Sprintf("**%s** %s\n\n", e.Subject, strings.ReplaceAll(e.Reason, "\n", " "))
+			case e.Reason != "":
 				item = fmt.Sprintf("**%s** %s: %s\n\n", e.Subject, verb(e), e.Reason)
 			}
 			if e.Diff != "" {
