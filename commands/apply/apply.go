@@ -48,6 +48,9 @@ type Options struct {
 	NoNotify bool
 	// NoEvents turns off the core/v1 Events recorded on the Kustomizations and HelmReleases.
 	NoEvents bool
+	// DependencyRequeue is how often a dependsOn outside the tree that is not ready is checked again
+	// (default 5s), until the apply's timeout.
+	DependencyRequeue time.Duration
 }
 
 // NewCmdApply returns the apply command.
@@ -58,7 +61,9 @@ func NewCmdApply(f *cmdutil.Factory) *cobra.Command {
 		Short: "Make the cluster match a tree of Kustomizations now: server-side apply, prune, wait for health",
 		Long: `Apply builds the tree at PATH (as converge build does), then reconciles each Kustomization in
 dependency order exactly as the agent would: validate with a server-side dry-run, apply in stages, prune
-what left the inventory, wait for health, and write the Kustomization's status.`,
+what left the inventory, wait for health, and write the Kustomization's status. A dependsOn outside the
+tree is waited for as the agent does (Ready for its current generation, or its readyExpr): checked again
+every --requeue-dependency until --timeout; nothing of the dependent is applied before.`,
 		Example: `  converge apply clusters/production
   converge apply clusters/production --install-crds`,
 		Args: cobra.MaximumNArgs(1),
@@ -85,6 +90,7 @@ what left the inventory, wait for health, and write the Kustomization's status.`
 	fl.IntVar(&opts.Concurrent, "concurrent", 4, "how many independent Kustomizations to reconcile at once")
 	fl.BoolVar(&opts.NoNotify, "no-notify", false, "do not send the reconcile events to the Providers of the cluster's Alerts")
 	fl.BoolVar(&opts.NoEvents, "no-events", false, "do not record the reconcile results as Kubernetes Events on the Flux objects")
+	fl.DurationVar(&opts.DependencyRequeue, "requeue-dependency", 5*time.Second, "how often to check again a dependsOn outside the tree that is not ready (waited for until --timeout)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON)
 	return cmd
 }
@@ -105,6 +111,8 @@ type Prepared struct {
 	// Events, when set, records each result as a core/v1 Event on its object, as the agent does.
 	Events events.Sink
 	Now    func() time.Time
+	// DependencyRequeue is how often a dependency outside the tree is checked again while it is not ready.
+	DependencyRequeue time.Duration
 }
 
 // Prepare connects to the cluster, checks (or installs) the CRDs and builds the tree.
@@ -167,6 +175,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	deps := dependencyIndexes(p.Tree, order)
+	p.DependencyRequeue = opts.DependencyRequeue
 	if !opts.NoEvents {
 		host, _ := os.Hostname()
 		p.Events = &events.Kubernetes{Client: p.Clients.Core, Host: host, Now: opts.Now}
@@ -267,6 +276,28 @@ func markLocalSources(ctx context.Context, p *Prepared, io *cmdutil.IOStreams, s
 	}
 }
 
+// statusWriteTimeout bounds a status write made after the apply's own context may have ended.
+const statusWriteTimeout = 10 * time.Second
+
+// inTree returns whether a node of kind namespace/name is in the tree (ordered by the apply itself).
+func (p *Prepared) inTree(kind string) func(namespace, name string) bool {
+	return func(namespace, name string) bool {
+		for _, n := range p.Tree.Nodes {
+			if n.Kind == kind && n.Kustomization == namespace+"/"+name {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func (p *Prepared) requeue() time.Duration {
+	if p.DependencyRequeue <= 0 {
+		return 5 * time.Second
+	}
+	return p.DependencyRequeue
+}
+
 func relation(n, dep *build.Node) string {
 	if n.Parent == dep.Kustomization {
 		return "its parent"
@@ -283,7 +314,7 @@ func runNode(ctx context.Context, p *Prepared, n *build.Node, d *display, i int,
 	}
 	if n.Parent == "" {
 		// The root declares itself (flux-system): its own object must exist before its status can be written.
-		if self := findKustomization(n.Objects, ns, name); self != nil {
+		if self := reconcile.RootKustomization(n); self != nil {
 			pre := []*unstructured.Unstructured{self}
 			if _, err := p.Clients.Core.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 				nsObj := &unstructured.Unstructured{}
@@ -299,7 +330,7 @@ func runNode(ctx context.Context, p *Prepared, n *build.Node, d *display, i int,
 				return res, false
 			}
 		} else {
-			d.line(i, st.WarningLine(fmt.Sprintf("no Kustomization points at %s: its objects are applied without an inventory, so nothing is pruned", p.Path)))
+			d.line(i, st.WarningLine(reconcile.NoInventoryReason(p.Path)))
 			cs, err := p.Apply.Apply(ctx, n.Objects, engineapply.Options{})
 			res := &reconcile.KustomizationResult{Kustomization: n.Kustomization, Revision: p.Revision, ChangeSet: cs, Err: err}
 			if cs == nil {
@@ -312,16 +343,39 @@ func runNode(ctx context.Context, p *Prepared, n *build.Node, d *display, i int,
 	d.line(i, st.ActionLine("reconciling Kustomization "+n.Kustomization))
 	ks := &kustomizev1.Kustomization{}
 	ks.Namespace, ks.Name = ns, name
-	// The tree orders dependsOn; a readyExpr is evaluated against the live dependency, applied by now.
-	if err := p.Kustomizations.CheckDependencies(ctx, ks, reconcile.DependencyOptions{ReadyExprsOnly: true}); err != nil {
-		if live, gerr := p.Kustomizations.Get(ctx, ns, name); gerr == nil && live != nil {
+	// The tree orders the dependsOn it builds: their readyExpr is evaluated against the live dependency,
+	// applied by now. A dependency outside the tree is checked as the agent does and waited for.
+	inTree := p.inTree(build.KindKustomization)
+	notReady := func(err error) (*reconcile.KustomizationResult, bool) {
+		// Also when the wait ended with the apply's context: the status says why nothing was applied.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
+		defer cancel()
+		if live, gerr := p.Kustomizations.Get(wctx, ns, name); gerr == nil && live != nil {
 			ks = live
 		}
-		res := p.Kustomizations.NotReady(ctx, ks, meta.DependencyNotReadyReason, err)
+		res := p.Kustomizations.NotReady(wctx, ks, meta.DependencyNotReadyReason, err)
 		res.Revision = p.Revision
 		report(d, i, st, res)
-		p.notifyKustomization(ctx, res)
+		p.notifyKustomization(wctx, res)
 		return res, false
+	}
+	if err := p.Kustomizations.CheckDependencies(ctx, ks, reconcile.DependencyOptions{ReadyExprsOnly: true, Only: inTree}); err != nil {
+		return notReady(err)
+	}
+	outside := func(namespace, name string) bool { return !inTree(namespace, name) }
+	check := func(ctx context.Context) error {
+		return p.Kustomizations.CheckDependencies(ctx, ks, reconcile.DependencyOptions{Only: outside})
+	}
+	if err := reconcile.WaitDependencies(ctx, p.requeue(), check, func(err error) {
+		d.line(i, st.WarningLine(fmt.Sprintf("Kustomization %s: %v: waiting (checked every %s)", n.Kustomization, err, p.requeue())))
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
+		defer cancel()
+		live, gerr := p.Kustomizations.Get(wctx, ns, name)
+		if gerr == nil && live != nil {
+			p.Kustomizations.NotReady(wctx, live, meta.DependencyNotReadyReason, fmt.Errorf("%w, retrying in %s", err, p.requeue()))
+		}
+	}); err != nil {
+		return notReady(err)
 	}
 	res := p.Kustomizations.Reconcile(ctx, ks, p.Revision, n.Objects, n.Err)
 	report(d, i, st, res)
@@ -335,6 +389,20 @@ func runHelmRelease(ctx context.Context, p *Prepared, n *build.Node, d *display,
 	d.line(i, st.ActionLine("reconciling HelmRelease "+n.Kustomization))
 	hr := &helmv2.HelmRelease{}
 	hr.Namespace, hr.Name = ns, name
+	// A dependsOn outside the tree is waited for as the agent requeues; the tree orders the others.
+	outside := func(namespace, name string) bool { return !p.inTree(build.KindHelmRelease)(namespace, name) }
+	check := func(ctx context.Context) error {
+		return p.HelmReleases.CheckDependencies(ctx, ns, name, reconcile.DependencyOptions{Only: outside})
+	}
+	if err := reconcile.WaitDependencies(ctx, p.requeue(), check, func(err error) {
+		d.line(i, st.WarningLine(fmt.Sprintf("HelmRelease %s: %v: waiting (checked every %s)", n.Kustomization, err, p.requeue())))
+	}); err != nil {
+		err = fmt.Errorf("HelmRelease %s: %w", n.Kustomization, err)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			d.line(i, st.FailureLine(line))
+		}
+		return &reconcile.KustomizationResult{Kustomization: "HelmRelease/" + n.Kustomization, ChangeSet: &engineapply.ChangeSet{}, Err: err}, false
+	}
 	var chartErr error
 	if n.Chart == nil {
 		chartErr = n.Err
@@ -390,15 +458,6 @@ func ensureCRDs(ctx context.Context, opts *Options, clients *kube.Clients, am *e
 		return fmt.Errorf("installing the Flux CRDs: %w", err)
 	}
 	clients.Mapper.Reset()
-	return nil
-}
-
-func findKustomization(objs []*unstructured.Unstructured, ns, name string) *unstructured.Unstructured {
-	for _, o := range objs {
-		if o.GetKind() == "Kustomization" && o.GroupVersionKind().Group == kustomizev1.GroupVersion.Group && o.GetNamespace() == ns && o.GetName() == name {
-			return o
-		}
-	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/diff"
 	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/reconcile"
 )
 
 // Options are the inputs of `converge diff`.
@@ -47,7 +48,11 @@ the server's message. Secret values are masked.
 
 -o json writes {"changes": [{"owner", "name", "subject", "action", "reason", "diff"}], "unchanged": N,
 "errors": [...]}, action being created, changed, recreated, deleted or failed. Exit codes: 0 no changes,
-1 changes, 2 errors (including objects that will fail).`,
+1 changes, 2 errors (including objects that will fail).
+
+With --base, the diffs are headed base/… and head/…; a Kustomization or HelmRelease that fails to build on
+one side is an entry of action failed with "side": "base" or "head" (its objects, and those under it, are
+not compared) and an error naming that side.`,
 		Example: `  converge diff clusters/production
   converge diff clusters/production -o json`,
 		Args: cobra.MaximumNArgs(1),
@@ -92,7 +97,9 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		unchanged, failures = same, errs
 		for _, f := range errs {
-			fmt.Fprintln(io.ErrOut, st.FailureLine(f))
+			for _, line := range strings.Split(f, "\n") {
+				fmt.Fprintln(io.ErrOut, st.FailureLine(line))
+			}
 		}
 		for _, e := range entries {
 			all = append(all, e)
@@ -131,6 +138,10 @@ func Run(ctx context.Context, opts *Options) error {
 			} else {
 				entries, err = d.HelmRelease(ctx, hr, n.Chart, n.Objects)
 			}
+		} else if !reconcile.NodeOwnsInventory(n) {
+			// As apply: a root no Kustomization points at is applied without an inventory, nothing pruned.
+			fmt.Fprintln(io.ErrOut, st.WarningLine(reconcile.NoInventoryReason(p.Path)))
+			entries, err = d.Objects(ctx, n.Kustomization, n.Objects)
 		} else {
 			entries, err = d.Kustomization(ctx, ns, name, declared.kustomizations[n.Kustomization], n.Objects)
 		}
@@ -191,8 +202,11 @@ func printEntry(opts *Options, e diff.Entry) {
 	}
 	io := opts.Apply.Build.IO
 	out := io.Styles()
-	line := fmt.Sprintf("%s %s %s (%s %s)", marker(out, e.Action), e.Subject, verb(e.Action), e.Owner, e.Kustomization)
-	if e.Reason != "" {
+	line := fmt.Sprintf("%s %s %s (%s %s)", marker(out, e.Action), e.Subject, verb(e), e.Owner, e.Kustomization)
+	if e.Side != "" {
+		// A build failure on one side of an offline diff: the error lines say it (each names the side).
+		line = fmt.Sprintf("%s %s %s: its objects are not compared", marker(out, e.Action), e.Subject, verb(e))
+	} else if e.Reason != "" {
 		line += ": " + e.Reason
 	}
 	fmt.Fprintln(io.Out, line)
@@ -201,14 +215,16 @@ func printEntry(opts *Options, e diff.Entry) {
 	}
 }
 
-func verb(action string) string {
-	switch action {
-	case diff.Recreated:
+func verb(e diff.Entry) string {
+	switch {
+	case e.Action == diff.Failed && e.Side != "":
+		return "failed to build on " + e.Side
+	case e.Action == diff.Recreated:
 		return "will be recreated"
-	case diff.Failed:
+	case e.Action == diff.Failed:
 		return "will fail"
 	}
-	return action
+	return e.Action
 }
 
 // finish prints the machine-readable output and the summary, and returns the exit status: 2 when
@@ -231,14 +247,18 @@ func finish(opts *Options, all []diff.Entry, unchanged int, failures []string, s
 	if n := count(all, diff.Recreated); n > 0 {
 		summary += fmt.Sprintf(", %d to recreate", n)
 	}
-	failing := count(all, diff.Failed)
+	failing := count(all, diff.Failed) - countBuildFailures(all)
 	if failing > 0 {
 		summary += fmt.Sprintf(", %d will fail", failing)
 	}
 	summary += fmt.Sprintf(" (%s)", time.Since(start).Round(time.Millisecond))
 	switch {
 	case len(failures) > 0:
-		fmt.Fprintln(io.ErrOut, st.FailureLine(summary+"; some Kustomizations could not be diffed"))
+		what := "; some Kustomizations could not be diffed"
+		if opts.Base != "" {
+			what = "; some Kustomizations or HelmReleases failed to build on one side: their objects are not compared"
+		}
+		fmt.Fprintln(io.ErrOut, st.FailureLine(summary+what))
 		return &cmdutil.SilentError{Code: cmdutil.ExitError}
 	case failing > 0:
 		fmt.Fprintln(io.ErrOut, st.FailureLine(summary+"; apply would fail on the objects the server rejects"))
@@ -263,6 +283,17 @@ func nonNil(e []diff.Entry) []diff.Entry {
 		return []diff.Entry{}
 	}
 	return e
+}
+
+// countBuildFailures counts the entries of an offline diff for nodes that failed to build on one side.
+func countBuildFailures(entries []diff.Entry) int {
+	n := 0
+	for _, e := range entries {
+		if e.Action == diff.Failed && e.Side != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func count(entries []diff.Entry, action string) int {

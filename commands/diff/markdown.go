@@ -21,6 +21,7 @@ func writeMarkdown(w io.Writer, entries []diff.Entry, unchanged int, failed []st
 	type owner struct {
 		kind, name                         string
 		created, changed, deleted, failing int
+		failedOn                           []string // offline: the sides it failed to build on
 		entries                            []diff.Entry
 	}
 	owners := map[string]*owner{}
@@ -39,7 +40,11 @@ func writeMarkdown(w io.Writer, entries []diff.Entry, unchanged int, failed []st
 		case diff.Deleted:
 			o.deleted++
 		case diff.Failed:
-			o.failing++
+			if e.Side != "" {
+				o.failedOn = append(o.failedOn, e.Side)
+			} else {
+				o.failing++
+			}
 		}
 		o.entries = append(o.entries, e)
 	}
@@ -59,7 +64,11 @@ func writeMarkdown(w io.Writer, entries []diff.Entry, unchanged int, failed []st
 	b.WriteString("| | created | changed | deleted | will fail |\n|---|---:|---:|---:|---:|\n")
 	for _, k := range keys {
 		o := owners[k]
-		fmt.Fprintf(&b, "| %s `%s` | %d | %d | %d | %d |\n", o.kind, o.name, o.created, o.changed, o.deleted, o.failing)
+		name := fmt.Sprintf("%s `%s`", o.kind, o.name)
+		if len(o.failedOn) > 0 {
+			name += " (failed to build on " + strings.Join(o.failedOn, " and ") + ", not compared)"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d |\n", name, o.created, o.changed, o.deleted, o.failing)
 	}
 	fmt.Fprintf(&b, "\n%d objects unchanged.\n", unchanged)
 	for _, f := range failed {
@@ -73,11 +82,17 @@ func writeMarkdown(w io.Writer, entries []diff.Entry, unchanged int, failed []st
 		if o.failing > 0 {
 			summary += fmt.Sprintf(", %d will fail", o.failing)
 		}
+		if len(o.failedOn) > 0 {
+			summary = "failed to build on " + strings.Join(o.failedOn, " and ") + ", not compared"
+		}
 		fmt.Fprintf(&sec, "\n<details><summary>%s <code>%s</code>: %s</summary>\n\n", o.kind, o.name, summary)
 		for _, e := range o.entries {
-			item := fmt.Sprintf("**%s** %s\n\n", e.Subject, verb(e.Action))
-			if e.Reason != "" {
-				item = fmt.Sprintf("**%s** %s: %s\n\n", e.Subject, verb(e.Action), e.Reason)
+			item := fmt.Sprintf("**%s** %s\n\n", e.Subject, verb(e))
+			switch {
+			case e.Side != "": // the reason names the side
+				item = fmt.Sprintf("**%s** %s\n\n", e.Subject, strings.ReplaceAll(e.Reason, "\n", " "))
+			case e.Reason != "":
+				item = fmt.Sprintf("**%s** %s: %s\n\n", e.Subject, verb(e), e.Reason)
 			}
 			if e.Diff != "" {
 				item += fmt.Sprintf("```diff\n%s```\n\n", e.Diff)

@@ -58,22 +58,25 @@ func runOffline(ctx context.Context, opts *Options) ([]diff.Entry, int, []string
 	}
 	baseTree, err := buildAt(filepath.Join(wt, rel))
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, nil, diff.SideError(diff.Base, fmt.Errorf("building %s at %s: %w", path, opts.Base, err))
 	}
 	headTree, err := buildAt(root)
 	if err != nil {
-		return nil, 0, nil, err
-	}
-	var failures []string
-	for _, t := range []*build.Tree{baseTree, headTree} {
-		for _, n := range t.Nodes {
-			if n.Err != nil {
-				failures = append(failures, n.Err.Error())
-			}
-		}
+		return nil, 0, nil, diff.SideError(diff.Head, fmt.Errorf("building %s in the work tree: %w", path, err))
 	}
 	entries, unchanged, err := diff.Trees(baseTree, headTree, opts.ShowSecrets)
-	return entries, unchanged, failures, err
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	// A node that failed on one side is an entry of Trees (its objects not compared) and an error naming
+	// the side.
+	var failures []string
+	for _, e := range entries {
+		if e.Action == diff.Failed && e.Side != "" {
+			failures = append(failures, e.Reason)
+		}
+	}
+	return entries, unchanged, failures, nil
 }
 
 func gitOutput(ctx context.Context, dir string, args ...string) (string, error) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -14,29 +13,38 @@ import (
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
-	fluxmeta "github.com/converge-gitops/converge/crds/meta"
 	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/reconcile"
 )
 
 // finalizer is the finalizer Flux and the converge agent put on the Kustomizations and HelmReleases they
 // reconcile: only then does deleting one delete its objects (a push-mode apply alone never does).
 const finalizer = "finalizers.fluxcd.io"
 
-// deleted returns an entry for each of the objects (owned by kind id) that exists and is not protected by
-// kustomize.toolkit.fluxcd.io/prune: disabled, followed by what deleting each Kustomization or
-// HelmRelease among them deletes in turn. seen holds the owners already expanded.
+// deleted returns an entry for each of the objects (owned by kind id) that apply.Manager.Prune would
+// delete (those that exist and are not protected by kustomize.toolkit.fluxcd.io/prune: disabled: it is
+// run as a dry run), followed by what deleting each Kustomization or HelmRelease among them deletes in
+// turn. seen holds the owners already expanded.
 func (d *Differ) deleted(ctx context.Context, kind, id string, objs []apply.ObjMeta, reason string, seen map[string]bool) ([]Entry, error) {
+	if len(objs) == 0 {
+		return nil, nil
+	}
+	cs, err := d.Apply.Prune(ctx, append([]apply.ObjMeta(nil), objs...), apply.PruneOptions{DryRun: true})
+	if err != nil {
+		return nil, err
+	}
 	var out []Entry
-	for _, o := range objs {
+	for _, c := range cs.Entries {
+		if c.Action != apply.Deleted {
+			continue
+		}
+		o := c.Object
 		live, err := d.Apply.Get(ctx, o)
 		switch {
 		case apierrors.IsNotFound(err), err != nil && apimeta.IsNoMatchError(errors.Unwrap(err)):
 			continue
 		case err != nil:
 			return nil, fmt.Errorf("reading %s: %w", o, err)
-		}
-		if hasMeta(live, fluxmeta.PruneAnnotation, fluxmeta.DisabledValue) {
-			continue
 		}
 		text, err := d.unified(o.String(), live, nil)
 		if err != nil {
@@ -71,17 +79,11 @@ func (d *Differ) cascade(ctx context.Context, live *unstructured.Unstructured, s
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, ks); err != nil {
 			return nil, fmt.Errorf("Kustomization %s: %w", id, err)
 		}
-		if !DeletesInventory(ks) {
-			return nil, nil
+		plan, err := reconcile.PlanFinalize(ks)
+		if err != nil {
+			return nil, err
 		}
-		var objs []apply.ObjMeta
-		for _, e := range ks.Status.Inventory.Entries {
-			o, err := apply.ParseID(e.ID, e.Version)
-			if err != nil {
-				return nil, fmt.Errorf("Kustomization %s: %w", id, err)
-			}
-			objs = append(objs, o)
-		}
+		objs := plan.Stale
 		reason := fmt.Sprintf("Kustomization %s is deleted and its deletionPolicy %s deletes its inventory", id, ks.GetDeletionPolicy())
 		return d.deleted(ctx, "Kustomization", id, objs, reason, seen)
 	case gvk.Group == helmv2.GroupVersion.Group && gvk.Kind == helmv2.HelmReleaseKind:
@@ -125,27 +127,8 @@ func (d *Differ) cascade(ctx context.Context, live *unstructured.Unstructured, s
 }
 
 // DeletesInventory reports whether deleting ks (with its finalizer) deletes the objects of its
-// inventory, as reconcile.Kustomizations.Finalize decides: not when suspended or without inventory;
-// MirrorPrune (the default) when spec.prune is true, Delete and WaitForTermination always, Orphan never.
+// inventory, as reconcile.PlanFinalize decides for the agent's finalizer.
 func DeletesInventory(ks *kustomizev1.Kustomization) bool {
-	if ks.Spec.Suspend || ks.Status.Inventory == nil || len(ks.Status.Inventory.Entries) == 0 {
-		return false
-	}
-	switch ks.GetDeletionPolicy() {
-	case kustomizev1.DeletionPolicyMirrorPrune:
-		return ks.Spec.Prune
-	case kustomizev1.DeletionPolicyDelete, kustomizev1.DeletionPolicyWaitForTermination:
-		return true
-	}
-	return false
-}
-
-// hasMeta reports whether u carries key=value as an annotation or label (value case-insensitive), as
-// apply matches its per-object settings.
-func hasMeta(u *unstructured.Unstructured, key, value string) bool {
-	if v := u.GetAnnotations()[key]; v != "" && strings.EqualFold(v, value) {
-		return true
-	}
-	v := u.GetLabels()[key]
-	return v != "" && strings.EqualFold(v, value)
+	plan, err := reconcile.PlanFinalize(ks)
+	return err == nil && len(plan.Stale) > 0
 }

@@ -44,8 +44,11 @@ type Entry struct {
 	Action        string `json:"action"`
 	// Reason says why an object is skipped, recreated, failing or deleted through another object.
 	Reason string `json:"reason,omitempty"`
-	// Diff is a unified diff of the object's YAML (live, then after apply), Secret values masked.
+	// Diff is a unified diff of the object's YAML (live, then after apply; base, then head offline),
+	// Secret values masked.
 	Diff string `json:"diff,omitempty"`
+	// Side is, in an offline diff, the side (Base or Head) a Failed entry failed to build on.
+	Side string `json:"side,omitempty"`
 }
 
 // Differ diffs Kustomizations and HelmReleases against a cluster.
@@ -61,10 +64,11 @@ type Differ struct {
 }
 
 // Kustomization returns the changes reconciling Kustomization namespace/name with the built objects objs
-// would make: apply (with spec.force), and prune (when spec.prune), including the objects a pruned
-// Kustomization or HelmRelease deletes in turn when the agent finalizes it. desired is the Kustomization
-// as the tree declares it (its parent applies it first); nil uses the cluster's. A suspended
-// Kustomization changes nothing. Unchanged objects are returned with no diff.
+// would make: apply (with spec.force), and prune as reconcile.PlanPrune decides for apply, including the
+// objects a pruned Kustomization or HelmRelease deletes in turn when the agent finalizes it. desired is the
+// Kustomization as the tree declares it (its parent applies it first); nil uses the cluster's. A suspended
+// Kustomization changes nothing. Unchanged objects are returned with no diff. A tree's root that no
+// Kustomization points at owns no inventory (reconcile.NodeOwnsInventory): diff it with Objects.
 func (d *Differ) Kustomization(ctx context.Context, namespace, name string, desired *kustomizev1.Kustomization, objs []*unstructured.Unstructured) ([]Entry, error) {
 	id := namespace + "/" + name
 	live, err := d.Kustomizations.Get(ctx, namespace, name)
@@ -83,16 +87,31 @@ func (d *Differ) Kustomization(ctx context.Context, namespace, name string, desi
 	if err != nil {
 		return nil, err
 	}
-	if live != nil && spec.Spec.Prune {
-		stale, err := apply.Stale(live.Status.Inventory, objs)
-		if err != nil {
-			return nil, fmt.Errorf("Kustomization %s: %w", id, err)
-		}
-		pruned, err := d.deleted(ctx, "Kustomization", id, stale, "", map[string]bool{id: true})
-		if err != nil {
-			return nil, fmt.Errorf("Kustomization %s: %w", id, err)
-		}
-		out = append(out, pruned...)
+	// Apply prunes by the live inventory, with the spec the parent has just applied.
+	var current *kustomizev1.Kustomization
+	if live != nil {
+		current = live.DeepCopy()
+		current.Spec = spec.Spec
+	}
+	plan, err := reconcile.PlanPrune(current, objs)
+	if err != nil {
+		return nil, fmt.Errorf("Kustomization %s: %w", id, err)
+	}
+	pruned, err := d.deleted(ctx, "Kustomization", id, plan.Stale, "", map[string]bool{id: true})
+	if err != nil {
+		return nil, fmt.Errorf("Kustomization %s: %w", id, err)
+	}
+	out = append(out, pruned...)
+	sortEntries(out)
+	return out, nil
+}
+
+// Objects returns the changes applying objs without an inventory makes (a tree's root that no
+// Kustomization points at, named id): nothing is pruned, as apply prunes nothing there.
+func (d *Differ) Objects(ctx context.Context, id string, objs []*unstructured.Unstructured) ([]Entry, error) {
+	out, err := d.objects(ctx, "Kustomization", id, objs, apply.Options{})
+	if err != nil {
+		return nil, err
 	}
 	sortEntries(out)
 	return out, nil
@@ -278,21 +297,26 @@ func projectValue(live, desired any) any {
 }
 
 func (d *Differ) unified(subject string, before, after *unstructured.Unstructured) (string, error) {
+	return d.unifiedLabels(subject+" (live)", subject+" (after apply)", before, after)
+}
+
+// unifiedLabels is the unified diff of before and after headed from and to.
+func (d *Differ) unifiedLabels(from, to string, before, after *unstructured.Unstructured) (string, error) {
 	b, a := clean(before), clean(after)
 	if !d.ShowSecrets {
 		maskSecrets(b, a)
 	}
-	from, err := toYAML(b)
+	bText, err := toYAML(b)
 	if err != nil {
 		return "", err
 	}
-	to, err := toYAML(a)
+	aText, err := toYAML(a)
 	if err != nil {
 		return "", err
 	}
 	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: splitLines(from), B: splitLines(to),
-		FromFile: subject + " (live)", ToFile: subject + " (after apply)", Context: 3,
+		A: splitLines(bText), B: splitLines(aText),
+		FromFile: from, ToFile: to, Context: 3,
 	})
 }
 

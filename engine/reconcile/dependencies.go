@@ -127,6 +127,9 @@ type DependencyOptions struct {
 	// ReadyExprsOnly checks only the entries with a readyExpr (`converge apply` orders the others
 	// within its tree).
 	ReadyExprsOnly bool
+	// Only, when set, selects the entries checked by the dependency's namespace and name (`converge
+	// apply` checks those of its tree apart from those it does not build).
+	Only func(namespace, name string) bool
 }
 
 // CheckDependencies checks self's spec.dependsOn (self a Kustomization or a HelmRelease; its
@@ -155,6 +158,9 @@ func (c *ReadyExprs) CheckDependencies(ctx context.Context, self *unstructured.U
 	}
 	for i, d := range deps {
 		if opts.ReadyExprsOnly && exprs[i] == nil {
+			continue
+		}
+		if opts.Only != nil && !opts.Only(depNamespace(d, self.GetNamespace()), d.Name) {
 			continue
 		}
 		ref := depNamespace(d, self.GetNamespace()) + "/" + d.Name

@@ -39,37 +39,16 @@ type FinalizeResult struct {
 // service account, as apply did. Finalize does not remove the finalizer: the caller does, unless Err is set.
 func (r *Kustomizations) Finalize(ctx context.Context, ks *kustomizev1.Kustomization) *FinalizeResult {
 	res := &FinalizeResult{Kustomization: ks.Namespace + "/" + ks.Name, Policy: ks.GetDeletionPolicy(), ChangeSet: &apply.ChangeSet{}}
+	plan, err := PlanFinalize(ks)
 	switch {
-	case ks.Spec.Suspend:
-		res.Kept = "the Kustomization is suspended"
+	case err != nil:
+		res.Err = err
 		return res
-	case ks.Status.Inventory == nil || len(ks.Status.Inventory.Entries) == 0:
-		res.Kept = "the inventory is empty"
-		return res
-	}
-	switch res.Policy {
-	case kustomizev1.DeletionPolicyMirrorPrune:
-		if !ks.Spec.Prune {
-			res.Kept = "deletionPolicy MirrorPrune and spec.prune is false"
-			return res
-		}
-	case kustomizev1.DeletionPolicyDelete, kustomizev1.DeletionPolicyWaitForTermination:
-	case kustomizev1.DeletionPolicyOrphan:
-		res.Kept = "deletionPolicy Orphan"
-		return res
-	default:
-		res.Err = fmt.Errorf("Kustomization %s: unknown deletionPolicy %q", res.Kustomization, res.Policy)
+	case plan.Reason != "":
+		res.Kept = plan.Reason
 		return res
 	}
-	var objs []apply.ObjMeta
-	for _, e := range ks.Status.Inventory.Entries {
-		o, err := apply.ParseID(e.ID, e.Version)
-		if err != nil {
-			res.Err = fmt.Errorf("Kustomization %s: %w", res.Kustomization, err)
-			return res
-		}
-		objs = append(objs, o)
-	}
+	objs := plan.Stale
 	am, _, err := r.clientsFor(ctx, ks)
 	if err != nil {
 		res.Warning = fmt.Errorf("Kustomization %s: objects not deleted: %w", res.Kustomization, err)

@@ -141,12 +141,12 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 		return fail(kustomizev1.ReconciliationFailedReason, err)
 	}
 	newInventory := apply.Inventory(applied(objs, cs))
-	if ks.Spec.Prune {
-		stale, err := apply.Stale(ks.Status.Inventory, objs)
-		if err != nil {
-			return fail(kustomizev1.PruneFailedReason, err)
-		}
-		pcs, err := am.Prune(ctx, stale, apply.PruneOptions{})
+	plan, err := PlanPrune(ks, objs)
+	if err != nil {
+		return fail(kustomizev1.PruneFailedReason, err)
+	}
+	if len(plan.Stale) > 0 {
+		pcs, err := am.Prune(ctx, plan.Stale, apply.PruneOptions{})
 		res.ChangeSet.Entries = append(res.ChangeSet.Entries, pcs.Entries...)
 		if err != nil {
 			return fail(kustomizev1.PruneFailedReason, err)
