@@ -146,7 +146,7 @@ func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts Tre
 		}
 		return tb.nodes[i].Kustomization < tb.nodes[j].Kustomization
 	})
-	checkPassThrough(tb, tb.nodes)
+	checkObjects(tb, tb.nodes)
 	return &Tree{Nodes: tb.nodes}, nil
 }
 
@@ -251,7 +251,7 @@ func (t *treeBuild) collect(objs []*unstructured.Unstructured, file string) ([]*
 	var releases []*helmv2.HelmRelease
 	for _, o := range objs {
 		if !t.dec.IsFluxKind(o.GroupVersionKind()) || manifest.IsPassThrough(o.GroupVersionKind()) {
-			continue // pass-through kinds are validated once the tree is built (checkPassThrough)
+			continue // pass-through kinds are validated once the tree is built (checkObjects)
 		}
 		typed, err := t.dec.DecodeObject(t.ctx, file, o)
 		if err != nil {

@@ -102,3 +102,44 @@ func TestBuildTreeValidatesAsTheCluster(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildTreeWarnsUnsupported: the unsupported fields a tree's objects set are warnings of the node
+// whose output declares them (golden), the supported ones and the values that ask for what converge does
+// anyway are not; nothing fails.
+func TestBuildTreeWarnsUnsupported(t *testing.T) {
+	dec, err := manifest.NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Builder{Strict: true}
+	tree, err := b.BuildTree(context.Background(), dec, TreeOptions{Root: validateRepo(t), Path: "clusters/unsupported", Sources: dirSources{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	for _, n := range tree.Nodes {
+		for _, w := range n.Warnings {
+			out.WriteString(n.Kustomization + ": " + w + "\n")
+		}
+	}
+	checkWarningsGolden(t, "../../testdata/build/validate/unsupported.golden", out.String())
+}
+
+func checkWarningsGolden(t *testing.T, golden, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("warnings differ from %s:\n%s", golden, got)
+	}
+}

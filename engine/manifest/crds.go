@@ -35,7 +35,8 @@ func CRDsOf(file string, objs []*unstructured.Unstructured) ([]*apiextensionsv1.
 }
 
 // ClusterCRDs reads from the cluster the CRDs of every Flux kind converge serves, those it has: the
-// schemas the API server will validate the tree's Flux objects with (see Decoder.WithCRDs).
+// schemas the API server will validate the tree's Flux objects with (see Decoder.WithCRDs). A CRD the
+// cluster lacks, or that the credentials may not read, is left out.
 func ClusterCRDs(ctx context.Context, client dynamic.Interface) ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	own, err := crds.CustomResourceDefinitions()
 	if err != nil {
@@ -44,8 +45,8 @@ func ClusterCRDs(ctx context.Context, client dynamic.Interface) ([]*apiextension
 	var out []*apiextensionsv1.CustomResourceDefinition
 	for _, c := range own {
 		u, err := client.Resource(crdResource).Get(ctx, c.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
+		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+			continue // converge cannot know this schema: its own stands in, with warnings (see WithCRDs)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reading CustomResourceDefinition %s from the cluster: %w", c.Name, err)

@@ -266,7 +266,7 @@ func (d *Decoder) decodeDocument(ctx context.Context, file string, doc Document)
 			warnings = append(warnings, e)
 			continue
 		}
-		if given && fe.Type != field.ErrorTypeForbidden && !strings.HasPrefix(e.Field, "metadata.") {
+		if given && IsPassThrough(gvk) && fe.Type == field.ErrorTypeNotSupported {
 			e.Detail += " (schema of the CRD in " + crdSource + ")"
 		}
 		out = append(out, e)

@@ -351,6 +351,7 @@ func (r *Kustomizations) writeStatus(ctx context.Context, ks *kustomizev1.Kustom
 		fresh = true
 		before := live.Status.DeepCopy()
 		mutate(&live.Status)
+		noteUnsupported(kustomizev1.KustomizationKind, live, live.Status.Conditions)
 		if v, ok := live.Annotations[meta.ReconcileRequestAnnotation]; ok {
 			live.Status.LastHandledReconcileAt = v
 		}
