@@ -64,6 +64,7 @@ func runOffline(ctx context.Context, opts *Options) ([]diff.Entry, int, []string
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	buildcmd.PrintWarnings(bo.IO.ErrOut, bo.IO.ErrStyles(), headTree) // the change under review
 	var failures []string
 	for _, t := range []*build.Tree{baseTree, headTree} {
 		for _, n := range t.Nodes {
