@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/converge-gitops/converge/crds/meta"
 )
 
 // Field is a spec field of a Flux kind that converge does not support yet.
@@ -178,4 +181,24 @@ func Table() string {
 		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", f.Kind, f.Path, strings.ReplaceAll(happens, "|", `\|`))
 	}
 	return b.String()
+}
+
+// NoteConditions adds Note(kind, obj) to the Ready and Reconciling messages among conds, once: the
+// agent says what it does not support where users look, never ignoring a field in silence.
+func NoteConditions(kind string, obj runtime.Object, conds []metav1.Condition) {
+	note := Note(kind, obj)
+	if note == "" {
+		return
+	}
+	for i := range conds {
+		c := &conds[i]
+		if c.Type != meta.ReadyCondition && c.Type != meta.ReconcilingCondition || strings.HasSuffix(c.Message, note) {
+			continue
+		}
+		if c.Message == "" {
+			c.Message = note
+		} else {
+			c.Message += "\n" + note
+		}
+	}
 }
