@@ -17,7 +17,7 @@ func TestHelmReleaseConditionNamesUnsupported(t *testing.T) {
 	createHelmRelease(t, r, ns, "web", `  waitStrategy:
     name: poller
   values:
-    replicas: 1
+    replicas: 0
 `)
 	res := r.Reconcile(ctx, hrRef(ns, "web"), loadTestChart(t, ""), "", nil)
 	if res.Err != nil {
