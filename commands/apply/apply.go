@@ -131,6 +131,15 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Flux objects are validated with the schemas the cluster has (a notification CRD flux-operator
+	// patched accepts more event-source kinds), the tree's own CRDs above them.
+	clusterCRDs, err := manifest.ClusterCRDs(ctx, clients.Dynamic)
+	if err != nil {
+		return nil, err
+	}
+	if dec, err = dec.WithCRDs("the cluster", clusterCRDs); err != nil {
+		return nil, err
+	}
 	local, resolver, err := buildcmd.Inputs(&opts.Build)
 	if err != nil {
 		return nil, err
@@ -152,6 +161,7 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	buildcmd.PrintWarnings(io.ErrOut, st, tree)
 	rec := reconcile.NewKustomizations(clients, opts.Now)
 	rec.Apply = am
 	builder.Helm.IsNamespaced = clients.IsNamespaced

@@ -283,6 +283,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	PrintWarnings(opts.IO.ErrOut, opts.IO.ErrStyles(), tree)
 	if berr := tree.Err(); berr != nil {
 		st := opts.IO.ErrStyles()
 		for _, n := range tree.Nodes {
@@ -408,6 +409,16 @@ func Inputs(opts *Options) (*build.LocalResources, *fetch.Resolver, error) {
 		resolver.Local[key] = dir
 	}
 	return local, resolver, nil
+}
+
+// PrintWarnings writes the warnings of every node of tree (unsupported fields in use, objects converge
+// could not validate as the cluster will) as warning lines.
+func PrintWarnings(w io.Writer, st cmdutil.Styles, tree *build.Tree) {
+	for _, n := range tree.Nodes {
+		for _, warning := range n.Warnings {
+			fmt.Fprintln(w, st.WarningLine(warning))
+		}
+	}
 }
 
 func flatten(err error) []error {

@@ -181,3 +181,29 @@ func TestNewBuilderLocalKeys(t *testing.T) {
 		t.Errorf("keys %v, error %v without any key", none.Keys, err)
 	}
 }
+
+// TestBuildWarnings: what a build does not stop for is printed on stderr as warning lines: an
+// event-source kind converge's Alert schema lacks (exit 0), an unsupported field in use (here beside a
+// failure: the HelmRelease's chart repository is not declared).
+func TestBuildWarnings(t *testing.T) {
+	const validate = "../../testdata/build/validate"
+	tests := []struct {
+		path string
+		code int
+		want string
+	}{
+		{"clusters/warn", 0, `⚠️ build output of Kustomization flux-system/flux-system: Alert flux-system/operator: spec.eventSources[1].kind: Unsupported value: "FluxInstance"`},
+		{"clusters/unsupported", 2, "⚠️ build output of Kustomization flux-system/flux-system: HelmRelease apps/web: spec.waitStrategy is not supported yet: ignored: converge waits with Helm's own logic (legacy)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			_, errOut, code := run(t, validate+"/"+tt.path, "--root", validate)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstderr: %s", code, tt.code, errOut)
+			}
+			if !strings.Contains(errOut, tt.want) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, errOut)
+			}
+		})
+	}
+}

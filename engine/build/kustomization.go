@@ -477,7 +477,8 @@ func (b *Builder) loadVars(ctx context.Context, ks *kustomizev1.Kustomization) (
 			return nil, fmt.Errorf("variable name %q is invalid: it must match %s", k, varNameRE)
 		}
 	}
-	if len(vars) == 0 {
+	if len(vars) == 0 && ks.GetSubstituteStrategy() != kustomizev1.SubstituteStrategyAlways {
+		// WithVariables (the default): nothing to substitute, ${x:=default} expressions are left as is.
 		return nil, nil
 	}
 	return vars, nil

@@ -148,6 +148,7 @@ func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts Tre
 		}
 		return tb.nodes[i].Kustomization < tb.nodes[j].Kustomization
 	})
+	checkObjects(tb, tb.nodes)
 	return &Tree{Nodes: tb.nodes, Sources: UsedSources(opts.Sources)}, nil
 }
 
@@ -251,8 +252,8 @@ func (t *treeBuild) collect(objs []*unstructured.Unstructured, file string) ([]*
 	var out []*kustomizev1.Kustomization
 	var releases []*helmv2.HelmRelease
 	for _, o := range objs {
-		if !t.dec.IsFluxKind(o.GroupVersionKind()) {
-			continue
+		if !t.dec.IsFluxKind(o.GroupVersionKind()) || manifest.IsPassThrough(o.GroupVersionKind()) {
+			continue // pass-through kinds are validated once the tree is built (checkObjects)
 		}
 		typed, err := t.dec.DecodeObject(t.ctx, file, o)
 		if err != nil {

@@ -42,6 +42,10 @@ func (c *Charts) ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, decla
 		return nil, "", errors.New("neither spec.chart nor spec.chartRef is set")
 	}
 	tpl := hr.Spec.Chart.Spec
+	if v := tpl.Verify; v != nil {
+		// Never install unverified what the user asked to verify.
+		return nil, "", fmt.Errorf("spec.chart.spec.verify: %s signature verification of charts is not supported yet: the chart is not installed unverified", v.Provider)
+	}
 	ns := tpl.SourceRef.Namespace
 	if ns == "" {
 		ns = hr.Namespace

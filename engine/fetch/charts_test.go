@@ -310,3 +310,35 @@ func TestResolveChartRefExternalArtifactDownload(t *testing.T) {
 		t.Fatalf("tampered artifact: %v", err)
 	}
 }
+
+// TestResolveChartRefusesVerify: a HelmRelease whose chart must be verified is refused, with the reason,
+// before anything is downloaded, and the same chart without spec.chart.spec.verify installs: build,
+// diff, apply and the agent all load charts here, so none of them installs it unverified.
+func TestResolveChartRefusesVerify(t *testing.T) {
+	archive := helmtest.Package(t, helmtest.ChartDir("simple"), func(c *chart.Chart) { c.Metadata.Version = "0.3.0" })
+	srv := helmtest.NewRepository(t)
+	srv.Publish(t, "simple", map[string][]byte{"0.3.0": archive})
+	charts := newCharts(t, nil)
+	helmRepo := &sourcev1.HelmRepository{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "repo"},
+		Spec: sourcev1.HelmRepositorySpec{URL: srv.URL, Interval: metav1.Duration{Duration: 1e9}}}
+	release := func(verify *helmv2.HelmChartTemplateVerification) *helmv2.HelmRelease {
+		hr := &helmv2.HelmRelease{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web"}}
+		hr.Spec.Chart = &helmv2.HelmChartTemplate{Spec: helmv2.HelmChartTemplateSpec{Chart: "simple", Version: "0.3.0",
+			SourceRef: helmv2.CrossNamespaceObjectReference{Kind: "HelmRepository", Name: "repo"}, Verify: verify}}
+		return hr
+	}
+	for _, provider := range []string{"cosign", "notation"} {
+		chrt, _, err := charts.ResolveChart(context.Background(), release(&helmv2.HelmChartTemplateVerification{Provider: provider}), declare(helmRepo))
+		want := "spec.chart.spec.verify: " + provider + " signature verification of charts is not supported yet: the chart is not installed unverified"
+		if err == nil || err.Error() != want || chrt != nil {
+			t.Errorf("%s: chart %v, error %v\nwant the error %s", provider, chrt, err, want)
+		}
+	}
+	if n := srv.Downloads(); n != 0 {
+		t.Errorf("a chart to verify was downloaded %d times", n)
+	}
+	chrt, _, err := charts.ResolveChart(context.Background(), release(nil), declare(helmRepo))
+	if err != nil || chrt.Metadata.Version != "0.3.0" {
+		t.Fatalf("without verify: chart %v, error %v", chrt, err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/support"
 )
 
 // FieldManager is the field manager of the status converge writes.
@@ -67,6 +68,7 @@ func (r *Reconciler) ReconcileRepository(ctx context.Context, repo *imagev1.Imag
 	}
 	st.ObservedGeneration = repo.Generation
 	st.LastHandledReconcileAt = repo.GetAnnotations()[meta.ReconcileRequestAnnotation]
+	support.NoteConditions(imagev1.ImageRepositoryKind, repo, st.Conditions)
 	if werr := r.writeStatus(ctx, RepositoriesResource, imagev1.ImageRepositoryKind, &repo.ObjectMeta, st); werr != nil {
 		err = errors.Join(err, werr)
 	}

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -34,6 +36,9 @@ type Object struct {
 	Unstructured *unstructured.Unstructured
 	// Typed is set for Flux kinds: the object converted to its kind's storage version.
 	Typed runtime.Object
+	// Warnings are what converge's own schema rejects but the cluster may accept (see Decoder.WithCRDs):
+	// an enum value of a pass-through kind whose CRD converge was not given.
+	Warnings []*Error
 }
 
 // Error is a decoding error located in a file.
@@ -77,6 +82,9 @@ func (e *Error) Error() string {
 type Decoder struct {
 	scheme  *runtime.Scheme
 	schemas map[schema.GroupVersionKind]*crdSchema
+	// given holds the kinds whose schema came from WithCRDs: the schema the cluster applies, so every
+	// violation is an error.
+	given map[schema.GroupVersionKind]string
 }
 
 // NewDecoder returns a decoder that knows every Flux kind converge serves.
@@ -90,6 +98,45 @@ func NewDecoder() (*Decoder, error) {
 		return nil, err
 	}
 	return &Decoder{scheme: crds.NewScheme(), schemas: schemas}, nil
+}
+
+// WithCRDs returns a decoder that validates the Flux kinds defined by defs against defs rather than
+// converge's own schemas: give it the CRDs the cluster will apply (those of the cluster, then those of
+// the tree being built, which apply replaces them with). Every served version of a CRD replaces
+// converge's schema for that version; CRDs of kinds converge does not decode are ignored. source names
+// where defs came from, for messages ("cluster", "build output of Kustomization flux-system/infra").
+// Objects of a kind given here get errors for every violation, never warnings.
+func (d *Decoder) WithCRDs(source string, defs []*apiextensionsv1.CustomResourceDefinition) (*Decoder, error) {
+	if len(defs) == 0 {
+		return d, nil
+	}
+	add, err := newSchemas(defs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	out := &Decoder{scheme: d.scheme, schemas: maps.Clone(d.schemas), given: maps.Clone(d.given)}
+	if out.given == nil {
+		out.given = map[schema.GroupVersionKind]string{}
+	}
+	for gvk, s := range add {
+		if _, ok := d.schemas[gvk]; !ok {
+			continue
+		}
+		out.schemas[gvk] = s
+		out.given[gvk] = source
+	}
+	return out, nil
+}
+
+// IsPassThrough reports whether gvk is a Flux kind that build, diff and apply only apply, never act on
+// (notifications and image automation): converge cannot know that the cluster runs the same schema for
+// it, so without its CRD (WithCRDs) an enum value converge's schema lacks is a warning, not an error.
+func IsPassThrough(gvk schema.GroupVersionKind) bool {
+	switch gvk.Group {
+	case "notification.toolkit.fluxcd.io", "image.toolkit.fluxcd.io":
+		return true
+	}
+	return false
 }
 
 // IsFluxKind reports whether gvk is a Flux kind this decoder validates.
@@ -207,10 +254,22 @@ func (d *Decoder) decodeDocument(ctx context.Context, file string, doc Document)
 	if !sch.namespaced && u.GetNamespace() != "" {
 		errs = append(errs, field.Forbidden(field.NewPath("metadata", "namespace"), "the kind is cluster-scoped"))
 	}
+	var warnings []*Error
+	crdSource, given := d.given[gvk]
 	for _, fe := range append(errs, sch.defaultAndValidate(ctx, content)...) {
-		if !reported[strings.TrimPrefix(fe.Field, "<nil>.")] {
-			out = append(out, d.fieldError(loc, doc, &node, fe))
+		if reported[strings.TrimPrefix(fe.Field, "<nil>.")] {
+			continue
 		}
+		e := d.fieldError(loc, doc, &node, fe)
+		if fe.Type == field.ErrorTypeNotSupported && !given && IsPassThrough(gvk) {
+			e.Detail += " in converge's schema; the cluster's CRD may allow it (not validated: no CRD for " + gvk.Kind + " in the tree or the cluster)"
+			warnings = append(warnings, e)
+			continue
+		}
+		if given && IsPassThrough(gvk) && fe.Type == field.ErrorTypeNotSupported {
+			e.Detail += " (schema of the CRD in " + crdSource + ")"
+		}
+		out = append(out, e)
 	}
 	if len(out) == 0 && fatal != nil {
 		out = append(out, jsonError(loc, doc, &node, fatal))
@@ -229,7 +288,7 @@ func (d *Decoder) decodeDocument(ctx context.Context, file string, doc Document)
 	if err != nil {
 		return Object{}, fail("", err.Error(), &node)
 	}
-	return Object{File: file, Line: doc.Line, Unstructured: u, Typed: stored}, nil
+	return Object{File: file, Line: doc.Line, Unstructured: u, Typed: stored, Warnings: warnings}, nil
 }
 
 func validateName(u *unstructured.Unstructured) field.ErrorList {
@@ -252,7 +311,7 @@ func validateName(u *unstructured.Unstructured) field.ErrorList {
 	return errs
 }
 
-func (d *Decoder) fieldError(loc *Error, doc Document, node *yaml.Node, fe *field.Error) error {
+func (d *Decoder) fieldError(loc *Error, doc Document, node *yaml.Node, fe *field.Error) *Error {
 	e := *loc
 	e.Field = strings.TrimPrefix(fe.Field, "<nil>.")
 	e.Detail = fieldDetail(fe)
@@ -357,19 +416,29 @@ func lineOf(doc *yaml.Node, p string) int {
 }
 
 // DecodeObject decodes and validates an object that is already parsed (e.g. a build output), returning
-// its typed storage version. u must be a Flux kind.
+// its typed storage version. u must be a Flux kind. Warnings are not returned: a caller that reports
+// them (the tree build does, for every object of its output) uses DecodeUnstructured.
 func (d *Decoder) DecodeObject(ctx context.Context, file string, u *unstructured.Unstructured) (runtime.Object, error) {
-	data, err := sigsyaml.Marshal(u.Object)
+	obj, err := d.DecodeUnstructured(ctx, file, u)
 	if err != nil {
 		return nil, err
+	}
+	return obj.Typed, nil
+}
+
+// DecodeUnstructured is DecodeObject returning the whole Object, warnings included.
+func (d *Decoder) DecodeUnstructured(ctx context.Context, file string, u *unstructured.Unstructured) (Object, error) {
+	data, err := sigsyaml.Marshal(u.Object)
+	if err != nil {
+		return Object{}, err
 	}
 	name := u.GetKind() + " " + u.GetNamespace() + "/" + u.GetName()
 	objs, err := d.Decode(ctx, file, data)
 	if err != nil {
-		return nil, err
+		return Object{}, err
 	}
 	if len(objs) != 1 || objs[0].Typed == nil {
-		return nil, fmt.Errorf("%s: not a Flux object", name)
+		return Object{}, fmt.Errorf("%s: not a Flux object", name)
 	}
-	return objs[0].Typed, nil
+	return objs[0], nil
 }

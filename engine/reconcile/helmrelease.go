@@ -22,6 +22,7 @@ import (
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/helm/release"
+	"github.com/converge-gitops/converge/engine/support"
 )
 
 // HelmReleasesResource is the HelmRelease API resource.
@@ -302,6 +303,7 @@ func (r *HelmReleases) writeStatus(ctx context.Context, hr *helmv2.HelmRelease, 
 // statusUnchanged reports whether hr's status, once marked observed as patchStatus marks it, equals orig.
 func statusUnchanged(hr *helmv2.HelmRelease, orig *helmv2.HelmReleaseStatus) bool {
 	st := hr.Status.DeepCopy()
+	support.NoteConditions(helmv2.HelmReleaseKind, hr, st.Conditions)
 	if v, ok := hr.Annotations[meta.ReconcileRequestAnnotation]; ok {
 		st.LastHandledReconcileAt = v
 	}
@@ -312,6 +314,7 @@ func statusUnchanged(hr *helmv2.HelmRelease, orig *helmv2.HelmReleaseStatus) boo
 // patchStatus writes hr's status over the live object's, retrying on conflicts; observed also records
 // the generation as observed. The reconcile request handled is recorded as Flux does.
 func (r *HelmReleases) patchStatus(ctx context.Context, hr *helmv2.HelmRelease, observed bool) error {
+	support.NoteConditions(helmv2.HelmReleaseKind, hr, hr.Status.Conditions)
 	if v, ok := hr.Annotations[meta.ReconcileRequestAnnotation]; ok {
 		hr.Status.LastHandledReconcileAt = v
 	}

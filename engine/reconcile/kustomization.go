@@ -25,6 +25,7 @@ import (
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/health"
 	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/support"
 )
 
 // KustomizationsResource is the Kustomization API resource.
@@ -351,6 +352,7 @@ func (r *Kustomizations) writeStatus(ctx context.Context, ks *kustomizev1.Kustom
 		fresh = true
 		before := live.Status.DeepCopy()
 		mutate(&live.Status)
+		support.NoteConditions(kustomizev1.KustomizationKind, live, live.Status.Conditions)
 		if v, ok := live.Annotations[meta.ReconcileRequestAnnotation]; ok {
 			live.Status.LastHandledReconcileAt = v
 		}

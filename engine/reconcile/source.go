@@ -22,6 +22,7 @@ import (
 	"github.com/converge-gitops/converge/engine/source/git"
 	srchelm "github.com/converge-gitops/converge/engine/source/helm"
 	"github.com/converge-gitops/converge/engine/source/oci"
+	"github.com/converge-gitops/converge/engine/support"
 )
 
 // SourceResources maps the source kinds converge fetches to their API resources.
@@ -166,6 +167,7 @@ func (r *Sources) patchStatus(ctx context.Context, obj *unstructured.Unstructure
 	if !ok {
 		return nil
 	}
+	support.NoteConditions(obj.GetKind(), obj, st.Conditions)
 	body := map[string]any{"status": map[string]any{
 		"observedGeneration":     st.ObservedGeneration,
 		"conditions":             st.Conditions,
