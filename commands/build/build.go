@@ -254,7 +254,7 @@ func Run(ctx context.Context, opts *Options) error {
 		if err != nil {
 			return err
 		}
-		tree, err = b.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts, Concurrency: opts.Concurrency})
+		tree, err = b.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts, Concurrency: opts.Concurrency, Given: local})
 		if err != nil {
 			return err
 		}
@@ -277,17 +277,26 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if berr := tree.Err(); berr != nil {
-		st := opts.IO.ErrStyles()
-		for _, n := range tree.Nodes {
-			if n.Err != nil {
-				for _, line := range flatten(n.Err) {
-					fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(line.Error()))
-				}
+	st := opts.IO.ErrStyles()
+	for _, n := range tree.Nodes {
+		for _, w := range n.Warnings {
+			fmt.Fprintln(opts.IO.ErrOut, st.WarningLine(n.Kind+" "+n.Kustomization+": "+w))
+		}
+	}
+	for _, n := range tree.Nodes {
+		if n.Err != nil {
+			for _, line := range flatten(n.Err) {
+				fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(line.Error()))
 			}
 		}
+	}
+	built, failed, skipped := tree.Counts()
+	summary := fmt.Sprintf("%d built, %d failed, %d skipped", built, failed, skipped)
+	if failed+skipped > 0 {
+		fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(summary))
 		return &cmdutil.SilentError{Code: cmdutil.ExitError}
 	}
+	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(summary))
 	return nil
 }
 
@@ -533,22 +542,30 @@ func MaskSecret(o *unstructured.Unstructured) {
 }
 
 type jsonNode struct {
-	Kind          string           `json:"kind"`
-	Kustomization string           `json:"name"`
-	Parent        string           `json:"parent,omitempty"`
-	Objects       []map[string]any `json:"objects"`
-	Error         string           `json:"error,omitempty"`
+	Kind          string `json:"kind"`
+	Kustomization string `json:"name"`
+	Parent        string `json:"parent,omitempty"`
+	// Status is built, failed or skipped; Reason says why a node was skipped.
+	Status   string           `json:"status"`
+	Reason   string           `json:"reason,omitempty"`
+	Objects  []map[string]any `json:"objects"`
+	Error    string           `json:"error,omitempty"`
+	Warnings []string         `json:"warnings,omitempty"`
 }
 
 func write(w io.Writer, format string, tree *build.Tree) error {
 	if format == cmdutil.OutputJSON {
 		out := make([]jsonNode, 0, len(tree.Nodes))
 		for _, n := range tree.Nodes {
-			jn := jsonNode{Kind: n.Kind, Kustomization: n.Kustomization, Parent: n.Parent, Objects: []map[string]any{}}
+			jn := jsonNode{Kind: n.Kind, Kustomization: n.Kustomization, Parent: n.Parent, Status: n.Status(), Objects: []map[string]any{}, Warnings: n.Warnings}
 			for _, o := range n.Objects {
 				jn.Objects = append(jn.Objects, o.Object)
 			}
-			if n.Err != nil {
+			var skip *build.SkippedError
+			switch {
+			case errors.As(n.Err, &skip):
+				jn.Reason = skip.Reason
+			case n.Err != nil:
 				jn.Error = n.Err.Error()
 			}
 			out = append(out, jn)
