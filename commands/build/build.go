@@ -75,7 +75,10 @@ func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
 With a PATH (default: the current folder), the whole tree is built: every Flux object under PATH,
 then every Kustomization those declare, recursively, each from its source. The repository you stand in
 is the source of Kustomizations that refer to the GitRepository of the tree (flux-system); map other
-sources to folders with --local-source.
+sources to folders with --local-source. Every Kustomization and HelmRelease of the tree is reported as
+built, failed or skipped (with the reason); a source the tree declares anywhere is found whatever the
+order of the builds. ConfigMaps and Secrets the tree applies feed postBuild.substituteFrom as the
+cluster will hold them: --local-resource wins over them, and they win over the cluster's.
 
 Kustomizations with spec.decryption.provider sops have their SOPS-encrypted objects and files
 decrypted (age and PGP) with the keys of their decryption Secret (from --local-resource) and the
