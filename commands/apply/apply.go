@@ -157,7 +157,7 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	}
 	revision := opts.Revision(wt)
 	fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("building %s at %s", path, revision)))
-	tree, err := builder.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts})
+	tree, err := builder.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts, Given: local})
 	if err != nil {
 		return nil, err
 	}

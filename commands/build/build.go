@@ -75,7 +75,10 @@ func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
 With a PATH (default: the current folder), the whole tree is built: every Flux object under PATH,
 then every Kustomization those declare, recursively, each from its source. The repository you stand in
 is the source of Kustomizations that refer to the GitRepository of the tree (flux-system); map other
-sources to folders with --local-source.
+sources to folders with --local-source. Every Kustomization and HelmRelease of the tree is reported as
+built, failed or skipped (with the reason); a source the tree declares anywhere is found whatever the
+order of the builds. ConfigMaps and Secrets the tree applies feed postBuild.substituteFrom as the
+cluster will hold them: --local-resource wins over them, and they win over the cluster's.
 
 Kustomizations with spec.decryption.provider sops have their SOPS-encrypted objects and files
 decrypted (age and PGP) with the keys of their decryption Secret (from --local-resource) and the
@@ -254,7 +257,7 @@ func Run(ctx context.Context, opts *Options) error {
 		if err != nil {
 			return err
 		}
-		tree, err = b.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts, Concurrency: opts.Concurrency})
+		tree, err = b.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts, Concurrency: opts.Concurrency, Given: local})
 		if err != nil {
 			return err
 		}
@@ -283,18 +286,22 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	PrintWarnings(opts.IO.ErrOut, opts.IO.ErrStyles(), tree)
-	if berr := tree.Err(); berr != nil {
-		st := opts.IO.ErrStyles()
-		for _, n := range tree.Nodes {
-			if n.Err != nil {
-				for _, line := range flatten(n.Err) {
-					fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(line.Error()))
-				}
+	st := opts.IO.ErrStyles()
+	PrintWarnings(opts.IO.ErrOut, st, tree)
+	for _, n := range tree.Nodes {
+		if n.Err != nil {
+			for _, line := range flatten(n.Err) {
+				fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(line.Error()))
 			}
 		}
+	}
+	built, failed, skipped := tree.Counts()
+	summary := fmt.Sprintf("%d built, %d failed, %d skipped", built, failed, skipped)
+	if failed+skipped > 0 {
+		fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(summary))
 		return &cmdutil.SilentError{Code: cmdutil.ExitError}
 	}
+	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(summary))
 	return nil
 }
 
@@ -569,22 +576,30 @@ func MaskSecret(o *unstructured.Unstructured) {
 }
 
 type jsonNode struct {
-	Kind          string           `json:"kind"`
-	Kustomization string           `json:"name"`
-	Parent        string           `json:"parent,omitempty"`
-	Objects       []map[string]any `json:"objects"`
-	Error         string           `json:"error,omitempty"`
+	Kind          string `json:"kind"`
+	Kustomization string `json:"name"`
+	Parent        string `json:"parent,omitempty"`
+	// Status is built, failed or skipped; Reason says why a node was skipped.
+	Status   string           `json:"status"`
+	Reason   string           `json:"reason,omitempty"`
+	Objects  []map[string]any `json:"objects"`
+	Error    string           `json:"error,omitempty"`
+	Warnings []string         `json:"warnings,omitempty"`
 }
 
 func write(w io.Writer, format string, tree *build.Tree) error {
 	if format == cmdutil.OutputJSON {
 		out := make([]jsonNode, 0, len(tree.Nodes))
 		for _, n := range tree.Nodes {
-			jn := jsonNode{Kind: n.Kind, Kustomization: n.Kustomization, Parent: n.Parent, Objects: []map[string]any{}}
+			jn := jsonNode{Kind: n.Kind, Kustomization: n.Kustomization, Parent: n.Parent, Status: n.Status(), Objects: []map[string]any{}, Warnings: n.Warnings}
 			for _, o := range n.Objects {
 				jn.Objects = append(jn.Objects, o.Object)
 			}
-			if n.Err != nil {
+			var skip *build.SkippedError
+			switch {
+			case errors.As(n.Err, &skip):
+				jn.Reason = skip.Reason
+			case n.Err != nil:
 				jn.Error = n.Err.Error()
 			}
 			out = append(out, jn)

@@ -51,6 +51,8 @@ func golden(t *testing.T, name, got string) {
 
 const keys = "../../testdata/build/keys"
 
+const trees = "../../testdata/build/trees"
+
 func TestBuildCommand(t *testing.T) {
 	t.Setenv("SOPS_AGE_KEY", "")
 	t.Setenv("SOPS_AGE_KEY_FILE", "")
@@ -94,6 +96,11 @@ func TestBuildCommand(t *testing.T) {
 			stderr: `--kube-version "banana": want a version such as 1.33.2`},
 		{name: "bad api version", args: []string{repo + "/clusters/helm-caps", "--root", repo, "--api-versions", "a/b/c/d"}, code: 2,
 			stderr: `--api-versions "a/b/c/d": want group/version or group/version/Kind`},
+		{name: "tree: a bad object hides no sibling", args: []string{trees + "/invalid-child/clusters/main", "--root", trees + "/invalid-child", "-o", "json"}, code: 2,
+			golden: "build-tree-invalid-child.json", stderr: "✗ 3 built, 2 failed, 1 skipped"},
+		{name: "tree: removed API version refused, exit 2", args: []string{trees + "/old-versions/clusters/main", "--root", trees + "/old-versions",
+			"--local-source", "GitRepository/flux-system/legacy=" + trees + "/old-versions"}, code: 2,
+			stderr: "Alert flux-system/slack: apiVersion: notification.toolkit.fluxcd.io/v1beta1 is no longer served by Flux for Alert and cannot be converted without loss: use notification.toolkit.fluxcd.io/v1beta3"},
 		{name: "cycle", args: []string{repo + "/clusters/cycle", "--root", repo}, code: 2, stderr: "dependency cycle"},
 		{name: "bad local source", args: []string{repo, "--local-source", "GitRepository/x=/tmp"}, code: 2, stderr: "want Kind/namespace/name=PATH"},
 		{name: "kustomization not in file", args: []string{"kustomization", "nope", "--kustomization-file", repo + "/clusters/production/apps.yaml"}, code: 2,

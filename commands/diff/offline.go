@@ -54,7 +54,7 @@ func runOffline(ctx context.Context, opts *Options) ([]diff.Entry, int, []string
 		if err != nil {
 			return nil, err
 		}
-		return buildcmd.NewBuilder(local).BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts})
+		return buildcmd.NewBuilder(local).BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts, Given: local})
 	}
 	baseTree, err := buildAt(filepath.Join(wt, rel))
 	if err != nil {

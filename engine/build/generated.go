@@ -31,7 +31,11 @@ type generatedSet struct {
 // generatorOf returns the ArtifactGenerator the tree declares in namespace that produces the
 // ExternalArtifact name (the first by name when several claim it), or nil.
 func (t *treeBuild) generatorOf(namespace, name string) *v1beta1.ArtifactGenerator {
-	declared := t.declaredCopy()
+	return generatorIn(t.declaredCopy(), namespace, name)
+}
+
+// generatorIn is generatorOf among the declared objects.
+func generatorIn(declared map[string]runtime.Object, namespace, name string) *v1beta1.ArtifactGenerator {
 	keys := make([]string, 0, len(declared))
 	prefix := v1beta1.ArtifactGeneratorKind + "/" + namespace + "/"
 	for k := range declared {

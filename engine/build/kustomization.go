@@ -62,6 +62,24 @@ func (b *Builder) KustomizeLock() sync.Locker { return &b.mu }
 // Result is what one Kustomization renders to.
 type Result struct {
 	Objects []*unstructured.Unstructured
+	// Files holds, for each object, the file of the source it came from (relative to the source's root,
+	// from kustomize's origin annotations), or "" when kustomize does not say (generated objects).
+	Files []string
+}
+
+// inputs supply postBuild.substituteFrom.
+type inputs struct {
+	configMaps source.ConfigMaps
+	secrets    source.Secrets
+	// hint, when set, says how a user supplies a missing input.
+	hint func(kind, namespace, name string) string
+}
+
+func (in inputs) missing(kind, namespace, name string) string {
+	if in.hint == nil {
+		return ""
+	}
+	return in.hint(kind, namespace, name)
 }
 
 // Error is a build failure of one Kustomization.
@@ -94,8 +112,18 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Build renders ks from the source files under root (the source artifact's folder).
 func (b *Builder) Build(ctx context.Context, ks *kustomizev1.Kustomization, root string) (*Result, error) {
+	res, _, err := b.build(ctx, ks, root, inputs{configMaps: b.ConfigMaps, secrets: b.Secrets})
+	return res, err
+}
+
+// build is Build reading substituteFrom through in. When it fails after kustomize ran, rendered holds
+// kustomize's output (before substitution), from which the tree learns which children it cannot build.
+func (b *Builder) build(ctx context.Context, ks *kustomizev1.Kustomization, root string, in inputs) (_ *Result, rendered []*unstructured.Unstructured, _ error) {
 	id := ks.Namespace + "/" + ks.Name
-	fail := func(err error) (*Result, error) { return nil, &Error{Kustomization: id, Err: err} }
+	fail := func(err error) (*Result, []*unstructured.Unstructured, error) {
+		return nil, rendered, &Error{Kustomization: id, Err: err}
+	}
+	failAt := func(e *Error) (*Result, []*unstructured.Unstructured, error) { return nil, rendered, e }
 
 	root, err := filepath.Abs(root)
 	if err != nil {
@@ -122,28 +150,31 @@ func (b *Builder) Build(ctx context.Context, ks *kustomizev1.Kustomization, root
 	dec := b.newDecryptor(ks)
 	if dec != nil {
 		if file, err := dec.decryptSources(ctx, fs, dir); err != nil {
-			return nil, &Error{Kustomization: id, File: file, Err: fmt.Errorf("SOPS decryption: %w", err)}
+			return failAt(&Error{Kustomization: id, File: file, Err: fmt.Errorf("SOPS decryption: %w", err)})
 		}
 	}
 	objs, err := b.kustomize(fs, dir)
 	if err != nil {
 		return fail(err)
 	}
+	rendered = objs
 
-	vars, err := b.loadVars(ctx, ks)
+	vars, err := b.loadVars(ctx, ks, in)
 	if err != nil {
 		return fail(err)
 	}
+	files := make([]string, len(objs))
 	for i, obj := range objs {
 		origin := ""
 		if p := originPath(obj); p != "" {
 			origin = relTo(root, filepath.Join(dir, p))
 		}
+		files[i] = origin
 		if stripOrigin {
 			removeAnnotation(obj, originKey)
 		}
 		if obj.GetName() == "" || obj.GetKind() == "" || obj.GetAPIVersion() == "" {
-			return nil, &Error{Kustomization: id, File: origin, Err: errors.New("object without apiVersion, kind or name")}
+			return failAt(&Error{Kustomization: id, File: origin, Err: errors.New("object without apiVersion, kind or name")})
 		}
 		if dec != nil {
 			out, field, err := dec.decryptObject(ctx, obj)
@@ -151,7 +182,7 @@ func (b *Builder) Build(ctx context.Context, ks *kustomizev1.Kustomization, root
 				if field != "" {
 					err = fmt.Errorf("%s: %w", field, err)
 				}
-				return nil, &Error{Kustomization: id, File: origin, Object: describe(obj), Err: fmt.Errorf("SOPS decryption: %w", err)}
+				return failAt(&Error{Kustomization: id, File: origin, Object: describe(obj), Err: fmt.Errorf("SOPS decryption: %w", err)})
 			}
 			objs[i] = out
 			obj = out
@@ -164,7 +195,7 @@ func (b *Builder) Build(ctx context.Context, ks *kustomizev1.Kustomization, root
 				if errors.As(err, &se) && origin != "" {
 					e.Line = lineOfText(filepath.Join(root, origin), se.Expr)
 				}
-				return nil, e
+				return failAt(e)
 			}
 			objs[i] = out
 			obj = out
@@ -175,7 +206,7 @@ func (b *Builder) Build(ctx context.Context, ks *kustomizev1.Kustomization, root
 		}
 		manifest.MergeLabels(obj, map[string]string{NameLabel: ks.Name, NamespaceLabel: ks.Namespace})
 	}
-	return &Result{Objects: objs}, nil
+	return &Result{Objects: objs, Files: files}, nil, nil
 }
 
 // SecurePath joins path to root, refusing paths that leave root.
@@ -425,7 +456,7 @@ func resIDSelector(group, version, kind, name, namespace string) resid.ResId {
 	return resid.ResId{Gvk: resid.Gvk{Group: group, Version: version, Kind: kind}, Name: name, Namespace: namespace}
 }
 
-func (b *Builder) loadVars(ctx context.Context, ks *kustomizev1.Kustomization) (map[string]string, error) {
+func (b *Builder) loadVars(ctx context.Context, ks *kustomizev1.Kustomization, in inputs) (map[string]string, error) {
 	pb := ks.Spec.PostBuild
 	if pb == nil {
 		return nil, nil
@@ -435,25 +466,31 @@ func (b *Builder) loadVars(ctx context.Context, ks *kustomizev1.Kustomization) (
 		var data map[string]string
 		switch ref.Kind {
 		case "ConfigMap":
-			if b.ConfigMaps == nil {
-				return nil, fmt.Errorf("substituteFrom ConfigMap/%s: no cluster or local resource supplies ConfigMaps", ref.Name)
+			if in.configMaps == nil {
+				return nil, fmt.Errorf("substituteFrom ConfigMap/%s: no cluster or local resource supplies ConfigMaps%s", ref.Name, in.missing("ConfigMap", ks.Namespace, ref.Name))
 			}
-			cm, err := b.ConfigMaps.GetConfigMap(ctx, ks.Namespace, ref.Name)
+			cm, err := in.configMaps.GetConfigMap(ctx, ks.Namespace, ref.Name)
 			if err != nil {
 				if ref.Optional && apierrors.IsNotFound(err) {
 					continue
+				}
+				if apierrors.IsNotFound(err) {
+					return nil, fmt.Errorf("substituteFrom ConfigMap/%s: %w%s", ref.Name, err, in.missing("ConfigMap", ks.Namespace, ref.Name))
 				}
 				return nil, fmt.Errorf("substituteFrom ConfigMap/%s: %w", ref.Name, err)
 			}
 			data = cm.Data
 		case "Secret":
-			if b.Secrets == nil {
-				return nil, fmt.Errorf("substituteFrom Secret/%s: no cluster or local resource supplies Secrets", ref.Name)
+			if in.secrets == nil {
+				return nil, fmt.Errorf("substituteFrom Secret/%s: no cluster or local resource supplies Secrets%s", ref.Name, in.missing("Secret", ks.Namespace, ref.Name))
 			}
-			sec, err := b.Secrets.GetSecret(ctx, ks.Namespace, ref.Name)
+			sec, err := in.secrets.GetSecret(ctx, ks.Namespace, ref.Name)
 			if err != nil {
 				if ref.Optional && apierrors.IsNotFound(err) {
 					continue
+				}
+				if apierrors.IsNotFound(err) {
+					return nil, fmt.Errorf("substituteFrom Secret/%s: %w%s", ref.Name, err, in.missing("Secret", ks.Namespace, ref.Name))
 				}
 				return nil, fmt.Errorf("substituteFrom Secret/%s: %w", ref.Name, err)
 			}
@@ -482,6 +519,11 @@ func (b *Builder) loadVars(ctx context.Context, ks *kustomizev1.Kustomization) (
 		return nil, nil
 	}
 	return vars, nil
+}
+
+// supplyHint says how to give an input no cluster, tree or local file supplied.
+func supplyHint(kind, namespace, name string) string {
+	return fmt.Sprintf(" (the tree does not declare it: supply it with --local-resource %s/%s/%s=FILE, or build against the cluster that holds it)", kind, namespace, name)
 }
 
 func (b *Builder) substitute(obj *unstructured.Unstructured, vars map[string]string) (*unstructured.Unstructured, error) {

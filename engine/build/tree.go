@@ -20,6 +20,7 @@ import (
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/source"
 )
 
 // SourceResolver returns the folder holding the files of the source a Kustomization refers to.
@@ -83,6 +84,42 @@ type TreeOptions struct {
 	Charts ChartResolver
 	// Concurrency bounds parallel builds (default 4).
 	Concurrency int
+	// Given are the ConfigMaps and Secrets the user supplied explicitly (--local-resource); they win over
+	// those the tree declares, which win over the Builder's (a cluster's): what the tree applies is what
+	// the cluster holds when a later Kustomization is reconciled. May be nil.
+	Given interface {
+		source.ConfigMaps
+		source.Secrets
+	}
+}
+
+// Node statuses.
+const (
+	StatusBuilt   = "built"
+	StatusFailed  = "failed"
+	StatusSkipped = "skipped"
+)
+
+// SkippedError is the Err of a node that was not built because something it needs failed (its parent,
+// its source) or cannot be done by this build; Reason says which.
+type SkippedError struct {
+	// Node is "Kind namespace/name".
+	Node   string
+	Reason string
+}
+
+func (e *SkippedError) Error() string { return e.Node + ": skipped: " + e.Reason }
+
+// Status is StatusBuilt, StatusFailed or StatusSkipped.
+func (n *Node) Status() string {
+	var skip *SkippedError
+	switch {
+	case n.Err == nil:
+		return StatusBuilt
+	case errors.As(n.Err, &skip):
+		return StatusSkipped
+	}
+	return StatusFailed
 }
 
 // Tree is the result of a tree build, in a stable order (parents before children, then by name).
@@ -92,7 +129,7 @@ type Tree struct {
 	Sources []SourceUse
 }
 
-// Err joins the errors of every failed node.
+// Err joins the errors of every failed or skipped node.
 func (t *Tree) Err() error {
 	var errs []error
 	for _, n := range t.Nodes {
@@ -103,10 +140,28 @@ func (t *Tree) Err() error {
 	return errors.Join(errs...)
 }
 
+// Counts returns how many nodes were built, failed and skipped.
+func (t *Tree) Counts() (built, failed, skipped int) {
+	for _, n := range t.Nodes {
+		switch n.Status() {
+		case StatusBuilt:
+			built++
+		case StatusFailed:
+			failed++
+		default:
+			skipped++
+		}
+	}
+	return built, failed, skipped
+}
+
 // BuildTree builds the Kustomization tree rooted at opts.Path: the path itself, then every Kustomization
-// its output declares, recursively, each from its own source. Independent builds run concurrently; a
-// failing node does not stop the others. A Kustomization that (through its children) builds itself is an
-// error naming the chain.
+// and HelmRelease its output declares, recursively, each from its own source. Every one of them is a
+// node of the result, built, failed or skipped (see Node.Status). Independent builds run concurrently;
+// a failing node or object does not stop the others. A node whose source, or postBuild.substituteFrom
+// input, the tree has not declared (yet) waits until no build still running could declare it, then
+// falls back to the resolver (and the Builder's ConfigMaps and Secrets). A Kustomization that (through
+// its children) builds itself is an error naming the chain.
 func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts TreeOptions) (*Tree, error) {
 	if opts.RootSource == "" {
 		opts.RootSource = DefaultRootSource
@@ -125,19 +180,25 @@ func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts Tre
 	if err != nil {
 		return nil, err
 	}
-	tb := &treeBuild{b: b, dec: dec, opts: opts, root: root, declared: map[string]runtime.Object{}, seen: map[string]bool{}}
+	tb := &treeBuild{b: b, dec: dec, opts: opts, root: root, declared: map[string]runtime.Object{},
+		failedSources: map[string]string{}, seen: map[string]string{}, seenReleases: map[string]string{}, depth: map[*Node]int{}}
+	tb.inputs = &treeInputs{t: tb, tree: NewLocalResources(), encrypted: map[string]string{}, base: inputs{configMaps: b.ConfigMaps, secrets: b.Secrets}}
+	if opts.Given != nil {
+		tb.inputs.given = opts.Given
+	}
 	rootKs := &kustomizev1.Kustomization{}
 	rootKs.Name, rootKs.Namespace = rootName, rootNs
 	rootKs.Spec.Path = opts.Path
 	rootKs.Spec.Prune = true
-	tb.depth = map[*Node]int{}
 
 	// Tasks schedule their children from inside the group, so the group itself is unbounded (a limited
-	// errgroup would deadlock once every slot waits to schedule); sem bounds the work instead.
+	// errgroup would deadlock once every slot waits to schedule); sem bounds the work instead, and no
+	// task holds a slot while it waits for or schedules another.
 	g, gctx := errgroup.WithContext(ctx)
 	tb.g, tb.ctx, tb.sem = g, gctx, make(chan struct{}, opts.Concurrency)
 	defer tb.removeGenerated()
-	tb.schedule(rootKs, root, nil)
+	rootNode := tb.addNode(KindKustomization, rootNs+"/"+rootName, nil)
+	tb.schedule(rootKs, root, nil, rootNode)
 	_ = g.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -146,7 +207,10 @@ func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts Tre
 		if di, dj := tb.depth[tb.nodes[i]], tb.depth[tb.nodes[j]]; di != dj {
 			return di < dj
 		}
-		return tb.nodes[i].Kustomization < tb.nodes[j].Kustomization
+		if tb.nodes[i].Kustomization != tb.nodes[j].Kustomization {
+			return tb.nodes[i].Kustomization < tb.nodes[j].Kustomization
+		}
+		return tb.nodes[i].Kind > tb.nodes[j].Kind
 	})
 	checkObjects(tb, tb.nodes)
 	return &Tree{Nodes: tb.nodes, Sources: UsedSources(opts.Sources)}, nil
@@ -161,16 +225,44 @@ type treeBuild struct {
 	ctx  context.Context
 	sem  chan struct{}
 
+	inputs *treeInputs
+
 	mu       sync.Mutex
 	declared map[string]runtime.Object
-	seen     map[string]bool
-	// seenReleases are the HelmReleases already scheduled.
-	seenReleases map[string]bool
+	// failedSources are the sources the tree declares but that failed to decode, with the reason their
+	// users are skipped.
+	failedSources map[string]string
+	// seen and seenReleases map the Kustomizations and HelmReleases already made nodes to the
+	// Kustomization that declares them.
+	seen         map[string]string
+	seenReleases map[string]string
 	nodes        []*Node
 	depth        map[*Node]int
+	// active counts the tasks that may still declare sources or inputs; gen counts declarations.
+	active  int
+	gen     int
+	waiting []*waiter
 	// generated holds the ArtifactGenerators of the tree run so far, by "namespace/name".
 	generated map[string]*generatedSet
 	genDir    string
+}
+
+// need is an object a node needs that the tree may declare: a source, or a ConfigMap or Secret.
+type need struct {
+	kind, namespace, name string
+	optional              bool
+}
+
+func (n need) key() string { return n.kind + "/" + n.namespace + "/" + n.name }
+
+// waiter is a node waiting for its needs. run proceeds; with canRetry, a failure to find what it
+// needs returns retry (the node waits again, in case a build still running declares it) instead of
+// failing the node.
+type waiter struct {
+	needs []need
+	run   func(canRetry bool) (retry bool)
+	// tried is the declaration generation of the last attempt (-1: none).
+	tried int
 }
 
 // acquire waits for one of opts.Concurrency work slots. A task holds its slot while it works, never
@@ -184,143 +276,453 @@ func (t *treeBuild) acquire() (release func(), err error) {
 	}
 }
 
-// schedule builds ks from dir in the background; chain holds the Kustomizations above it.
-func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []string) {
-	id := ks.Namespace + "/" + ks.Name
-	node := &Node{Kind: KindKustomization, Kustomization: id}
+// addNode records a node of kind id under chain.
+func (t *treeBuild) addNode(kind, id string, chain []string) *Node {
+	node := &Node{Kind: kind, Kustomization: id}
 	if len(chain) > 0 {
 		node.Parent = chain[len(chain)-1]
 	}
 	t.mu.Lock()
 	t.nodes = append(t.nodes, node)
-	if t.depth == nil {
-		t.depth = map[*Node]int{}
-	}
 	t.depth[node] = len(chain)
 	t.mu.Unlock()
+	return node
+}
+
+// await runs w now when the tree declares all it needs (inline: the caller is an active task), else
+// parks it until a declaration or the end of every build that could declare one.
+func (t *treeBuild) await(w *waiter) {
+	t.mu.Lock()
+	if t.satisfiedLocked(w.needs) {
+		t.mu.Unlock()
+		w.run(false)
+		return
+	}
+	t.waiting = append(t.waiting, w)
+	t.mu.Unlock()
+}
+
+func (t *treeBuild) satisfiedLocked(needs []need) bool {
+	for _, n := range needs {
+		key := n.key()
+		if _, ok := t.declared[key]; ok {
+			continue
+		}
+		if _, ok := t.failedSources[key]; ok {
+			continue
+		}
+		switch n.kind {
+		case "ConfigMap", "Secret":
+			if t.inputs.declaredLocked(n.kind, n.namespace, n.name) {
+				continue
+			}
+		case sourcev1.ExternalArtifactKind:
+			if generatorIn(t.declared, n.namespace, n.name) != nil {
+				continue
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// startLocked runs w in a task of its own, counted as active: once it found its source, its build may
+// declare more.
+func (t *treeBuild) startLocked(w *waiter, canRetry bool) {
+	t.active++
+	gen := t.gen
+	t.g.Go(func() error {
+		if w.run(canRetry) {
+			t.mu.Lock()
+			w.tried = gen
+			t.waiting = append(t.waiting, w)
+			t.mu.Unlock()
+		}
+		t.finish()
+		return nil
+	})
+}
+
+// declare records that the tree declares key (already stored by the caller, under t.mu) and starts the
+// waiters that now have all they need.
+func (t *treeBuild) declareLocked() {
+	t.gen++
+	kept := t.waiting[:0]
+	var ready []*waiter
+	for _, w := range t.waiting {
+		if t.satisfiedLocked(w.needs) {
+			ready = append(ready, w)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	t.waiting = kept
+	for _, w := range ready {
+		t.startLocked(w, false)
+	}
+}
+
+// finish ends an active task. When none is left, nothing more can be declared: the waiters try what
+// else supplies their needs (the resolver, the cluster), those that fail wait again as long as another
+// attempt declared something new, and finally fail with their own error.
+func (t *treeBuild) finish() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.active--
+	if t.active > 0 || len(t.waiting) == 0 {
+		return
+	}
+	var retry, rest []*waiter
+	for _, w := range t.waiting {
+		if w.tried < t.gen {
+			retry = append(retry, w)
+		} else {
+			rest = append(rest, w)
+		}
+	}
+	if len(retry) > 0 {
+		t.waiting = rest
+		for _, w := range retry {
+			t.startLocked(w, true)
+		}
+		return
+	}
+	t.waiting = nil
+	for _, w := range rest {
+		t.startLocked(w, false)
+	}
+}
+
+// schedule builds ks from dir in the background as node; chain holds the Kustomizations above it.
+func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []string, node *Node) {
+	id := ks.Namespace + "/" + ks.Name
 	chain = append(append([]string{}, chain...), id)
+	t.mu.Lock()
+	t.active++
+	t.mu.Unlock()
 
 	t.g.Go(func() error {
+		defer t.finish()
 		done, err := t.acquire()
 		if err != nil {
 			node.Err = err
 			return nil
 		}
-		res, err := t.b.Build(t.ctx, ks, dir)
-		if err != nil {
-			done()
-			node.Err = err
-			return nil
-		}
-		node.Objects = res.Objects
-		children, releases, err := t.collect(res.Objects, "build output of Kustomization "+id)
+		res, rendered, err := t.b.build(t.ctx, ks, dir, inputs{configMaps: t.inputs, secrets: t.inputs, hint: supplyHint})
 		done()
 		if err != nil {
 			node.Err = err
+			t.skipChildren(rendered, chain, node)
 			return nil
 		}
-		for _, hr := range releases {
-			t.release(hr, chain)
-		}
+		node.Objects = res.Objects
+		out := t.collect(res, node)
 		if len(chain) == 1 {
 			// The Kustomization that points at the tree's own path (flux-system) is the root itself.
-			for i, child := range children {
-				if t.isRoot(child) {
-					node.Kustomization = child.Namespace + "/" + child.Name
+			for i, child := range out.children {
+				if t.isRoot(child.ks) {
+					node.Kustomization = child.ks.Namespace + "/" + child.ks.Name
 					chain = []string{node.Kustomization}
 					for _, o := range node.Objects {
-						manifest.MergeLabels(o, map[string]string{NameLabel: child.Name, NamespaceLabel: child.Namespace})
+						manifest.MergeLabels(o, map[string]string{NameLabel: child.ks.Name, NamespaceLabel: child.ks.Namespace})
 					}
 					t.mu.Lock()
-					t.seen[node.Kustomization] = true
+					t.seen[node.Kustomization] = node.Kustomization
 					t.mu.Unlock()
-					children = append(children[:i:i], children[i+1:]...)
+					out.children = append(out.children[:i:i], out.children[i+1:]...)
 					break
 				}
 			}
 		}
-		for _, child := range children {
-			t.child(child, chain, node)
+		for _, bad := range out.bad {
+			t.badNode(bad, chain, node)
+		}
+		for _, hr := range out.releases {
+			t.release(hr, chain, node)
+		}
+		for _, child := range out.children {
+			t.child(child.ks, chain, node)
 		}
 		return nil
 	})
 }
 
-// collect decodes the Flux objects of a build output, records the sources it declares and returns the
-// Kustomizations to build next.
-func (t *treeBuild) collect(objs []*unstructured.Unstructured, file string) ([]*kustomizev1.Kustomization, []*helmv2.HelmRelease, error) {
-	var out []*kustomizev1.Kustomization
-	var releases []*helmv2.HelmRelease
-	for _, o := range objs {
-		if !t.dec.IsFluxKind(o.GroupVersionKind()) || manifest.IsPassThrough(o.GroupVersionKind()) {
-			continue // pass-through kinds are validated once the tree is built (checkObjects)
+// declaredChild is a Kustomization of a build output.
+type declaredChild struct {
+	ks   *kustomizev1.Kustomization
+	file string
+}
+
+// badObject is a Kustomization or HelmRelease of a build output that failed to decode.
+type badObject struct {
+	kind, id string
+	err      error
+}
+
+type collected struct {
+	children []declaredChild
+	releases []*helmv2.HelmRelease
+	bad      []badObject
+}
+
+// collect decodes the Flux objects of a build output one by one, records the sources, ConfigMaps and
+// Secrets it declares and returns the Kustomizations and HelmReleases to build next. An object that
+// fails is reported (on the node it would have been, or on node) and the others go on; objects of
+// older Flux versions are replaced by their conversion, which is what must be applied.
+func (t *treeBuild) collect(res *Result, node *Node) collected {
+	var out collected
+	parent := node.Kustomization
+	for i, o := range res.Objects {
+		gvk := o.GroupVersionKind()
+		file := ""
+		if i < len(res.Files) {
+			file = res.Files[i]
 		}
-		typed, err := t.dec.DecodeObject(t.ctx, file, o)
+		if gvk.Group == "" && gvk.Version == "v1" && (gvk.Kind == "ConfigMap" || gvk.Kind == "Secret") {
+			if t.inputs.add(o, parent) {
+				t.mu.Lock()
+				t.declareLocked()
+				t.mu.Unlock()
+			}
+			continue
+		}
+		if !manifest.IsFluxGroup(gvk.Group) {
+			continue
+		}
+		if manifest.IsPassThrough(gvk) && t.dec.IsFluxKind(gvk) {
+			continue // validated once the tree is built (checkObjects)
+		}
+		label := file
+		if label == "" {
+			label = "build output of Kustomization " + parent
+		}
+		typed, err := t.decode(res, i, label, node)
 		if err != nil {
-			return nil, nil, err
+			e := &Error{Kustomization: parent, Err: err}
+			id := o.GetNamespace() + "/" + o.GetName()
+			switch {
+			case gvk.Kind == KindKustomization && strings.HasPrefix(gvk.Group, "kustomize."),
+				gvk.Kind == KindHelmRelease && strings.HasPrefix(gvk.Group, "helm."):
+				out.bad = append(out.bad, badObject{kind: gvk.Kind, id: id, err: e})
+			default:
+				node.Err = errors.Join(node.Err, e)
+				if strings.HasPrefix(gvk.Group, "source.") {
+					t.mu.Lock()
+					t.failedSources[gvk.Kind+"/"+id] = fmt.Sprintf("its source %s %s, declared by Kustomization %s, is invalid (%s)", gvk.Kind, id, parent, label)
+					t.declareLocked()
+					t.mu.Unlock()
+				}
+			}
+			continue
 		}
 		switch v := typed.(type) {
 		case *kustomizev1.Kustomization:
-			out = append(out, v)
+			out.children = append(out.children, declaredChild{ks: v, file: file})
 		case *helmv2.HelmRelease:
-			releases = append(releases, v)
+			out.releases = append(out.releases, v)
 		default:
-			gvk := typed.GetObjectKind().GroupVersionKind()
-			if strings.HasPrefix(gvk.Group, "source.") {
+			kgvk := typed.GetObjectKind().GroupVersionKind()
+			if strings.HasPrefix(kgvk.Group, "source.") {
 				t.mu.Lock()
-				t.declared[gvk.Kind+"/"+o.GetNamespace()+"/"+o.GetName()] = typed
+				t.declared[kgvk.Kind+"/"+o.GetNamespace()+"/"+o.GetName()] = typed
+				t.declareLocked()
 				t.mu.Unlock()
 			}
 		}
 	}
-	return out, releases, nil
+	return out
 }
 
-// release renders hr in the background, as a node under the Kustomization that declares it.
-func (t *treeBuild) release(hr *helmv2.HelmRelease, chain []string) {
-	id := hr.Namespace + "/" + hr.Name
-	t.mu.Lock()
-	if t.seenReleases == nil {
-		t.seenReleases = map[string]bool{}
+// decode decodes object i of res (from file label), converting an older Flux version in place; its
+// errors name the source file, without the lines of the re-serialized object they were found on.
+func (t *treeBuild) decode(res *Result, i int, label string, node *Node) (runtime.Object, error) {
+	o := res.Objects[i]
+	up, notes, err := t.dec.Upgrade(o)
+	if err != nil {
+		return nil, &manifest.Error{File: label, Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(), Field: "apiVersion", Detail: err.Error()}
 	}
-	dup := t.seenReleases[id]
-	t.seenReleases[id] = true
+	if up != o {
+		res.Objects[i], o = up, up
+		for _, n := range notes {
+			node.Warnings = append(node.Warnings, fmt.Sprintf("%s: %s: %s", label, describe(o), n))
+		}
+	}
+	typed, err := t.dec.DecodeObject(t.ctx, label, o)
+	if err != nil {
+		return nil, withoutLines(err)
+	}
+	return typed, nil
+}
+
+// withoutLines drops the line numbers of decoding errors found in a re-serialized object.
+func withoutLines(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, withoutLines(e))
+		}
+		return errors.Join(out...)
+	}
+	var me *manifest.Error
+	if errors.As(err, &me) {
+		c := *me
+		c.Line = 0
+		return &c
+	}
+	return err
+}
+
+// badNode reports a Kustomization or HelmRelease that failed to decode as a failed node.
+func (t *treeBuild) badNode(bad badObject, chain []string, parent *Node) {
+	t.mu.Lock()
+	seen := t.seen
+	if bad.kind == KindHelmRelease {
+		seen = t.seenReleases
+	}
+	_, dup := seen[bad.id]
+	seen[bad.id] = parent.Kustomization
 	t.mu.Unlock()
-	if dup || t.b.Helm == nil || t.opts.Charts == nil {
+	if dup {
+		parent.Err = errors.Join(parent.Err, bad.err)
 		return
 	}
-	node := &Node{Kind: KindHelmRelease, Kustomization: id, Parent: chain[len(chain)-1]}
+	node := t.addNode(bad.kind, bad.id, chain)
+	node.Err = bad.err
+}
+
+// skipChildren reports the Kustomizations and HelmReleases a failed build would have declared (as far
+// as kustomize's output before substitution tells) as skipped.
+func (t *treeBuild) skipChildren(rendered []*unstructured.Unstructured, chain []string, parent *Node) {
+	for _, o := range rendered {
+		gvk := o.GroupVersionKind()
+		var kind string
+		switch {
+		case gvk.Kind == KindKustomization && strings.HasPrefix(gvk.Group, "kustomize.toolkit."):
+			kind = KindKustomization
+			if p, _, _ := unstructured.NestedString(o.Object, "spec", "path"); len(chain) == 1 && filepath.Clean("/"+p) == filepath.Clean("/"+t.opts.Path) {
+				continue // the root itself
+			}
+		case gvk.Kind == KindHelmRelease && strings.HasPrefix(gvk.Group, "helm.toolkit."):
+			kind = KindHelmRelease
+		default:
+			continue
+		}
+		ns := o.GetNamespace()
+		if ns == "" {
+			ns = parent.Kustomization[:strings.Index(parent.Kustomization, "/")]
+		}
+		id := ns + "/" + o.GetName()
+		if strings.Contains(id, "${") {
+			continue // its name depends on the substitution that failed
+		}
+		t.mu.Lock()
+		seen := t.seen
+		if kind == KindHelmRelease {
+			seen = t.seenReleases
+		}
+		_, dup := seen[id]
+		if !dup {
+			seen[id] = parent.Kustomization
+		}
+		t.mu.Unlock()
+		if dup {
+			continue
+		}
+		node := t.addNode(kind, id, chain)
+		node.Err = &SkippedError{Node: kind + " " + id, Reason: "its parent Kustomization " + parent.Kustomization + " failed"}
+	}
+}
+
+// release renders hr in the background, as a node under the Kustomization that declares it, once the
+// tree declares its chart's source (or nothing more can).
+func (t *treeBuild) release(hr *helmv2.HelmRelease, chain []string, parent *Node) {
+	id := hr.Namespace + "/" + hr.Name
 	t.mu.Lock()
-	t.nodes = append(t.nodes, node)
-	t.depth[node] = len(chain)
+	first, dup := t.seenReleases[id]
+	if !dup {
+		t.seenReleases[id] = parent.Kustomization
+	}
 	t.mu.Unlock()
-	declared := t.declaredCopy()
-	t.g.Go(func() error {
+	if dup {
+		parent.Warnings = append(parent.Warnings, fmt.Sprintf("HelmRelease %s is declared by Kustomization %s too: rendered once, from %s", id, first, first))
+		return
+	}
+	node := t.addNode(KindHelmRelease, id, chain)
+	if t.b.Helm == nil || t.opts.Charts == nil {
+		node.Err = &SkippedError{Node: "HelmRelease " + id, Reason: "this build renders no HelmReleases (no chart resolver or Helm renderer)"}
+		return
+	}
+	var needs []need
+	if ref := hr.Spec.ChartRef; ref != nil {
+		needs = append(needs, need{kind: ref.Kind, namespace: orDefault(ref.Namespace, hr.Namespace), name: ref.Name})
+	} else if hr.Spec.Chart != nil {
+		ref := hr.Spec.Chart.Spec.SourceRef
+		needs = append(needs, need{kind: ref.Kind, namespace: orDefault(ref.Namespace, hr.Namespace), name: ref.Name})
+	}
+	w := &waiter{needs: needs, tried: -1}
+	w.run = func(canRetry bool) bool {
+		if reason := t.failedSource(needs); reason != "" {
+			node.Err = &SkippedError{Node: "HelmRelease " + id, Reason: reason}
+			return false
+		}
 		done, err := t.acquire()
 		if err != nil {
 			node.Err = err
-			return nil
+			return false
 		}
 		defer done()
 		chrt, digest, err := t.generatedChart(hr)
 		if chrt == nil && err == nil {
-			chrt, digest, err = t.opts.Charts.ResolveChart(t.ctx, hr, declared)
+			chrt, digest, err = t.opts.Charts.ResolveChart(t.ctx, hr, t.declaredCopy())
 		}
 		if err != nil {
+			if canRetry {
+				return true
+			}
 			node.Err = fmt.Errorf("HelmRelease %s: chart: %w", id, err)
-			return nil
+			return false
 		}
 		node.Chart, node.ChartDigest = chrt, digest
 		res, err := t.b.Helm.Render(t.ctx, hr, chrt)
 		if err != nil {
 			node.Err = err
-			return nil
+			return false
 		}
 		node.Objects = res.Objects
-		return nil
-	})
+		return false
+	}
+	t.mu.Lock()
+	if t.satisfiedLocked(needs) {
+		// Rendering declares nothing: it runs in a task of its own, not counted as active.
+		t.mu.Unlock()
+		t.g.Go(func() error { w.run(false); return nil })
+		return
+	}
+	t.waiting = append(t.waiting, w)
+	t.mu.Unlock()
 }
 
+// failedSource returns why a node needing needs is skipped: one of them failed to decode.
+func (t *treeBuild) failedSource(needs []need) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, n := range needs {
+		if r, ok := t.failedSources[n.key()]; ok {
+			return r
+		}
+	}
+	return ""
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// child makes ks a node under chain and builds it once its source (and substituteFrom inputs) are
+// known.
 func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent *Node) {
 	id := ks.Namespace + "/" + ks.Name
 	for i, c := range chain {
@@ -329,51 +731,86 @@ func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent 
 			return
 		}
 	}
-	srcNs := ks.Spec.SourceRef.Namespace
-	if srcNs == "" {
-		srcNs = ks.Namespace
-	}
+	srcNs := orDefault(ks.Spec.SourceRef.Namespace, ks.Namespace)
 	srcID := sourceID(ks)
-	var dir string
-	if srcID == t.opts.RootSource && !t.declaresIncludes(srcID) {
-		dir = t.root
-	}
 	t.mu.Lock()
-	if t.seen[id] {
-		t.mu.Unlock()
+	first, dup := t.seen[id]
+	if !dup {
+		t.seen[id] = parent.Kustomization
+	}
+	t.mu.Unlock()
+	if dup {
+		if first != parent.Kustomization {
+			parent.Warnings = append(parent.Warnings, fmt.Sprintf("Kustomization %s is declared by Kustomization %s too: built once, from %s", id, first, first))
+		}
 		return
 	}
-	t.seen[id] = true
-	t.mu.Unlock()
-	if dir == "" && ks.Spec.SourceRef.Kind == sourcev1.ExternalArtifactKind {
+	node := t.addNode(KindKustomization, id, chain)
+	var needs []need
+	if srcID != t.opts.RootSource {
+		needs = append(needs, need{kind: ks.Spec.SourceRef.Kind, namespace: srcNs, name: ks.Spec.SourceRef.Name})
+	}
+	sourceNeeds := len(needs)
+	if pb := ks.Spec.PostBuild; pb != nil {
+		for _, ref := range pb.SubstituteFrom {
+			if t.inputs.givenHas(ref.Kind, ks.Namespace, ref.Name) {
+				continue
+			}
+			needs = append(needs, need{kind: ref.Kind, namespace: ks.Namespace, name: ref.Name, optional: ref.Optional})
+		}
+	}
+	w := &waiter{needs: needs, tried: -1}
+	w.run = func(canRetry bool) bool {
+		if reason := t.failedSource(needs); reason != "" {
+			node.Err = &SkippedError{Node: "Kustomization " + id, Reason: reason}
+			return false
+		}
+		dir, err := t.sourceDir(ks, srcNs, srcID)
+		if err != nil {
+			if canRetry {
+				return true
+			}
+			node.Err = fmt.Errorf("Kustomization %s: source %s: %w", id, srcID, err)
+			return false
+		}
+		if canRetry {
+			// Inputs nobody declared yet: another build still running may declare them.
+			for _, n := range needs[sourceNeeds:] {
+				if !t.inputs.available(t.ctx, n) {
+					return true
+				}
+			}
+		}
+		t.schedule(ks, dir, chain, node)
+		return false
+	}
+	t.await(w)
+}
+
+// sourceDir returns the folder of the source ks builds from.
+func (t *treeBuild) sourceDir(ks *kustomizev1.Kustomization, srcNs, srcID string) (string, error) {
+	if srcID == t.opts.RootSource && !t.declaresIncludes(srcID) {
+		return t.root, nil
+	}
+	if ks.Spec.SourceRef.Kind == sourcev1.ExternalArtifactKind {
 		if gen := t.generatorOf(srcNs, ks.Spec.SourceRef.Name); gen != nil {
 			art, err := t.generate(gen, ks.Spec.SourceRef.Name)
 			if err != nil {
-				t.fail(id, chain, fmt.Errorf("Kustomization %s: source %s: %w", id, srcID, err))
-				return
+				return "", err
 			}
-			dir = art.Dir
+			return art.Dir, nil
 		}
 	}
-	if dir == "" {
-		if t.opts.Sources == nil {
-			t.fail(id, chain, fmt.Errorf("Kustomization %s: source %s: no way to fetch sources was given", id, srcID))
-			return
-		}
-		declared := t.declaredCopy()
-		done, err := t.acquire()
-		if err != nil {
-			t.fail(id, chain, err)
-			return
-		}
-		dir, err = t.opts.Sources.ResolveSource(t.ctx, ks.Spec.SourceRef.Kind, srcNs, ks.Spec.SourceRef.Name, declared)
-		done()
-		if err != nil {
-			t.fail(id, chain, fmt.Errorf("Kustomization %s: source %s: %w", id, srcID, err))
-			return
-		}
+	if t.opts.Sources == nil {
+		return "", errors.New("no way to fetch sources was given")
 	}
-	t.schedule(ks, dir, chain)
+	declared := t.declaredCopy()
+	done, err := t.acquire()
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	return t.opts.Sources.ResolveSource(t.ctx, ks.Spec.SourceRef.Kind, srcNs, ks.Spec.SourceRef.Name, declared)
 }
 
 func (t *treeBuild) declaredCopy() map[string]runtime.Object {
@@ -415,12 +852,4 @@ func (t *treeBuild) isRoot(ks *kustomizev1.Kustomization) bool {
 	a, errA := filepath.Abs(dir)
 	b, errB := filepath.Abs(t.root)
 	return errA == nil && errB == nil && a == b
-}
-
-func (t *treeBuild) fail(id string, chain []string, err error) {
-	node := &Node{Kind: KindKustomization, Kustomization: id, Parent: chain[len(chain)-1], Err: err}
-	t.mu.Lock()
-	t.nodes = append(t.nodes, node)
-	t.depth[node] = len(chain)
-	t.mu.Unlock()
 }

@@ -73,30 +73,3 @@ func checkObjects(t *treeBuild, nodes []*Node) {
 		}
 	}
 }
-
-// withoutLines drops the line numbers of decoding errors about a build output: they count lines of the
-// serialized object, not of a file the user has.
-func withoutLines(err error) error {
-	var errs []error
-	for _, e := range flattenErrors(err) {
-		var me *manifest.Error
-		if errors.As(e, &me) {
-			c := *me
-			c.Line = 0
-			e = &c
-		}
-		errs = append(errs, e)
-	}
-	return errors.Join(errs...)
-}
-
-func flattenErrors(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flattenErrors(e)...)
-		}
-		return out
-	}
-	return []error{err}
-}

@@ -218,6 +218,20 @@ func (d *Decoder) decodeDocument(ctx context.Context, file string, doc Document)
 		}
 	}
 	gvk := u.GroupVersionKind()
+	if IsFluxGroup(gvk.Group) {
+		// An older Flux version is converted to the served one, or refused (versions.go).
+		upgraded, _, err := d.upgradeContent(content)
+		if err != nil {
+			return Object{}, fail("apiVersion", err.Error(), &node)
+		}
+		if upgraded["apiVersion"] != content["apiVersion"] {
+			content, u = upgraded, &unstructured.Unstructured{Object: upgraded}
+			gvk = u.GroupVersionKind()
+			if jsonData, err = json.Marshal(content); err != nil {
+				return Object{}, fail("", err.Error(), &node)
+			}
+		}
+	}
 	sch, flux := d.schemas[gvk]
 	if !flux {
 		if errs := validateName(u); len(errs) > 0 {
