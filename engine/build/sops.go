@@ -608,7 +608,8 @@ const SOPSMask = "**SOPS**"
 //   - otherwise each data entry that is a SOPS-encrypted file becomes base64("**SOPS**"), and so does
 //     a stringData entry holding one (base64 there too, as Flux does).
 //
-// Other values are left as they are, as Flux leaves them; objects of other kinds are not changed.
+// Other values are left as they are, as Flux leaves them (but an empty data is dropped, as Flux's CLI
+// drops it); objects of other kinds are not changed.
 func maskSOPS(obj *unstructured.Unstructured) error {
 	if obj.GetKind() != "Secret" {
 		return nil
@@ -620,6 +621,9 @@ func maskSOPS(obj *unstructured.Unstructured) error {
 	b64 := base64.StdEncoding.EncodeToString([]byte(SOPSMask))
 	data, _ := obj.Object["data"].(map[string]any)
 	stringData, _ := obj.Object["stringData"].(map[string]any)
+	if v, ok := obj.Object["data"]; ok && (v == nil || data != nil && len(data) == 0) {
+		delete(obj.Object, "data") // Flux's CLI rewrites data, and drops it when empty
+	}
 	if bytes.Contains(y, []byte("sops:")) && bytes.Contains(y, []byte("mac: ENC[")) {
 		delete(obj.Object, "sops")
 		plain := SOPSMask

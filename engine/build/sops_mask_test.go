@@ -121,6 +121,8 @@ func TestMaskSOPS(t *testing.T) {
 			want: "data:\n  file: " + b64("**SOPS**") + "\n  plain: " + b64("clear") + "\nkind: Secret\nstringData:\n  s: " + b64("**SOPS**") + "\n  t: clear\n"},
 		{name: "plain Secret", in: "kind: Secret\ndata:\n  a: " + b64("clear") + "\nstringData:\n  b: clear\n",
 			want: "data:\n  a: " + b64("clear") + "\nkind: Secret\nstringData:\n  b: clear\n"},
+		{name: "empty data dropped", in: "kind: Secret\ndata: {}\nstringData:\n  b: clear\n", want: "kind: Secret\nstringData:\n  b: clear\n"},
+		{name: "null data dropped", in: "kind: Secret\ndata:\n", want: "kind: Secret\n"},
 		{name: "encrypted ConfigMap left as it is", in: "kind: ConfigMap\ndata:\n  a: ENC[x]\nsops:\n  mac: ENC[AES256_GCM,data:x]\n",
 			want: "data:\n  a: ENC[x]\nkind: ConfigMap\nsops:\n  mac: ENC[AES256_GCM,data:x]\n"},
 	}
