@@ -7,7 +7,7 @@ import (
 
 const fidelity = "../../testdata/build/fidelity"
 
-// TestBuildOutputAsFlux: block scalars (folded, literal, every chomping), YAML 1.1 plain scalars
+// TestBuildOutputAsFlux: block scalars (folded, literal, every chomping), ambiguous plain scalars
 // (yes, on, 0755, timestamps), quoting, comments, key order, empty and null values, anchors, and the
 // same manifests through postBuild substitution print as `flux build ks --recursive` prints them. The
 // golden was checked against Flux's CLI when written; only converge's "# Source:" comments differ.

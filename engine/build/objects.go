@@ -14,8 +14,8 @@ import (
 // that its objects are the same to the byte:
 //
 //   - kustomize writes each resource as YAML (kyaml, keeping the source's scalar styles), and Flux reads
-//     that YAML with sigs.k8s.io/yaml, which follows YAML 1.1: an unquoted yes, on or y is a boolean,
-//     0755 an octal number, and block scalars keep their chomping.
+//     that YAML with sigs.k8s.io/yaml (go-yaml v2 rules: an unquoted 0755 is the octal number 493, an
+//     unquoted date a timestamp), and block scalars keep their chomping.
 //   - an object Flux rewrites (a SOPS-decrypted object, postBuild substitution) goes through JSON
 //     into a kyaml node (encoding/json: every number a float64), which is written as YAML again and read
 //     as above.
