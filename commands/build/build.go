@@ -82,7 +82,9 @@ cluster will hold them: --local-resource wins over them, and they win over the c
 
 Kustomizations with spec.decryption.provider sops have their SOPS-encrypted objects and files
 decrypted (age and PGP) with the keys of their decryption Secret (from --local-resource) and the
-local keys: --decryption-key files, SOPS_AGE_KEY and SOPS_AGE_KEY_FILE. HelmReleases are rendered
+local keys: --decryption-key files, SOPS_AGE_KEY and SOPS_AGE_KEY_FILE. Unless --show-secrets, what
+SOPS encrypted is printed as **SOPS**, as flux build prints it (nothing is decrypted without a key);
+--local-resource files may be SOPS-encrypted too. HelmReleases are rendered
 for --kube-version and --api-versions (default: the Kubernetes version converge is built with).`,
 		Example: `  # Everything a cluster folder applies
   converge build clusters/production
@@ -220,6 +222,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	b := NewBuilder(local)
 	b.Helm.KubeVersion, b.Helm.APIVersions = opts.KubeVersion, opts.APIVersions
+	b.MaskSOPS = !opts.ShowSecrets
 
 	var tree *build.Tree
 	if opts.HelmRelease != "" {
@@ -272,7 +275,12 @@ func Run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "source %s: %s\n", s.ID, s.From)
 	}
 	if !opts.ShowSecrets {
+		// Kustomizations print Secrets as Flux does (the builder masks what SOPS encrypted); the
+		// Secrets a chart renders, which Flux never prints, may hold values from the cluster.
 		for _, n := range tree.Nodes {
+			if n.Kind != build.KindHelmRelease {
+				continue
+			}
 			for _, o := range n.Objects {
 				MaskSecret(o)
 			}
@@ -381,16 +389,6 @@ func localKeys(vars any) *build.DecryptionKeys {
 // and SOPS_AGE_KEY_FILE environment variables.
 func Inputs(opts *Options) (*build.LocalResources, *fetch.Resolver, error) {
 	local := build.NewLocalResources()
-	for _, spec := range opts.LocalResources {
-		ref, file, ok := strings.Cut(spec, "=")
-		parts := strings.Split(ref, "/")
-		if !ok || len(parts) != 3 {
-			return nil, nil, cmdutil.FlagErrorf("--local-resource %q: want Kind/namespace/name=FILE", spec)
-		}
-		if err := local.AddFile(parts[0], parts[1], parts[2], file); err != nil {
-			return nil, nil, err
-		}
-	}
 	keys := &build.DecryptionKeys{}
 	if err := keys.AddFromEnv(os.Getenv); err != nil {
 		return nil, nil, err
@@ -406,6 +404,19 @@ func Inputs(opts *Options) (*build.LocalResources, *fetch.Resolver, error) {
 	}
 	if !keys.Empty() {
 		local.Keys = keys
+	}
+	for _, spec := range opts.LocalResources {
+		ref, file, ok := strings.Cut(spec, "=")
+		parts := strings.Split(ref, "/")
+		if !ok || len(parts) != 3 {
+			return nil, nil, cmdutil.FlagErrorf("--local-resource %q: want Kind/namespace/name=FILE", spec)
+		}
+		if err := local.AddFile(parts[0], parts[1], parts[2], file); err != nil {
+			if errors.Is(err, build.ErrNoDecryptionKey) {
+				err = fmt.Errorf("%w (give the key with --decryption-key FILE, SOPS_AGE_KEY or SOPS_AGE_KEY_FILE)", err)
+			}
+			return nil, nil, err
+		}
 	}
 	resolver := &fetch.Resolver{Local: map[string]string{}}
 	for _, spec := range opts.LocalSources {
@@ -608,7 +619,7 @@ func write(w io.Writer, format string, tree *build.Tree) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	for _, n := range tree.Nodes {
+	for _, n := range fluxOrder(tree.Nodes) {
 		for _, o := range n.Objects {
 			b, err := yaml.Marshal(o.Object)
 			if err != nil {

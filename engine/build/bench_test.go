@@ -2,10 +2,12 @@ package build
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/metrics"
 	"strings"
 	"sync"
@@ -27,13 +29,20 @@ const (
 	benchReleases       = 20
 )
 
+// -bench-repo writes the repository of BenchmarkBuildTreeRepository into a folder that is kept, to
+// time other tools (flux build ks --recursive) on the same tree.
+var benchRepo = flag.String("bench-repo", "", "write BenchmarkBuildTreeRepository's repository into this folder and keep it")
+
 // writeBenchRepo generates a Flux repository: clusters/bench declares benchKustomizations
 // Kustomizations (targetNamespace, postBuild substitution), each of an app folder with a Deployment,
-// Service and ConfigMap; the first benchReleases apps also hold a HelmRelease of the repository's own
-// chart (a GitRepository chart, packaged and rendered as helm-controller would).
-func writeBenchRepo(b *testing.B) (root string, appDirs []string) {
+// Service and ConfigMap; the first releases apps also hold a HelmRelease of the repository's own
+// chart (a GitRepository chart, packaged and rendered as helm-controller would). root is a new
+// temporary folder unless given.
+func writeBenchRepo(b *testing.B, root string, releases int) (_ string, appDirs []string) {
 	b.Helper()
-	root = b.TempDir()
+	if root == "" {
+		root = b.TempDir()
+	}
 	write := func(p, content string) {
 		p = filepath.Join(root, p)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -103,7 +112,7 @@ spec:
       replicas: "2"
 `, app, dir)
 		resources := "  - deployment.yaml\n  - service.yaml\n  - configmap.yaml\n"
-		if i < benchReleases {
+		if i < releases {
 			resources += "  - release.yaml\n"
 			write(dir+"/release.yaml", fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
@@ -213,7 +222,7 @@ func BenchmarkBuildTree(b *testing.B) {
 	if _, err := os.Stat(kubectl); err != nil {
 		b.Fatalf("kubectl: %v (run make testbin)", err)
 	}
-	root, appDirs := writeBenchRepo(b)
+	root, appDirs := writeBenchRepo(b, "", benchReleases)
 	dec, err := manifest.NewDecoder()
 	if err != nil {
 		b.Fatal(err)
@@ -277,4 +286,55 @@ func BenchmarkBuildTree(b *testing.B) {
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 		})
 	}
+}
+
+// BenchmarkBuildTreeRepository builds a generated repository of 200 Kustomizations and 50 HelmReleases
+// of a chart in the repository, offline, with the default concurrency, as `converge build` does.
+// Metrics: tree-s (seconds per whole tree), peak-heap-MB (live heap objects during the build),
+// alloc-MB (bytes allocated per build). Time the same tree as a whole process, beside other tools, with
+// -bench-repo DIR.
+func BenchmarkBuildTreeRepository(b *testing.B) {
+	const releases = 50
+	root, _ := writeBenchRepo(b, *benchRepo, releases)
+	dec, err := manifest.NewDecoder()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var total time.Duration
+	var peak uint64
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		store, err := source.OpenStore(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		resolver := &fetch.Resolver{Local: map[string]string{DefaultRootSource: root}}
+		charts := &fetch.Charts{Sources: resolver, Fetcher: srchelm.New(store, nil)}
+		bld := &Builder{Strict: true, MaskSOPS: true}
+		bld.Helm = &helm.Renderer{KustomizeLock: bld.KustomizeLock()}
+		b.StartTimer()
+
+		start := time.Now()
+		stop := peakHeap()
+		tree, err := bld.BuildTree(ctx, dec, TreeOptions{Root: root, Path: "clusters/bench", Sources: resolver, Charts: charts})
+		peak = max(peak, stop())
+		total += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := tree.Err(); err != nil {
+			b.Fatal(err)
+		}
+		if want := 1 + benchKustomizations + releases; len(tree.Nodes) != want {
+			b.Fatalf("%d nodes, want %d", len(tree.Nodes), want)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	n := float64(b.N)
+	b.ReportMetric(total.Seconds()/n, "tree-s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n/(1<<20), "alloc-MB")
 }

@@ -47,6 +47,12 @@ type Builder struct {
 	Strict bool
 	// Helm renders the HelmReleases a tree declares; nil leaves them unrendered.
 	Helm *helm.Renderer
+	// MaskSOPS renders what SOPS encrypted as Flux's CLI prints it instead of decrypting it: the values
+	// of a SOPS-encrypted Secret, and Secret data entries that are SOPS-encrypted files, become
+	// "**SOPS**" and the sops metadata is removed (for `build` without --show-secrets; never for diff or
+	// apply). When keys can be had, a Kustomization with spec.decryption is also built decrypted, to
+	// report what fails to decrypt, and that result is thrown away.
+	MaskSOPS bool
 	// LocalKeys decrypt the SOPS-encrypted files and objects of every Kustomization with
 	// spec.decryption.provider sops, beside the age and PGP keys of its decryption.secretRef Secret
 	// (read through Secrets). Offline, they stand in for that Secret when it cannot be found.
@@ -112,13 +118,28 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Build renders ks from the source files under root (the source artifact's folder).
 func (b *Builder) Build(ctx context.Context, ks *kustomizev1.Kustomization, root string) (*Result, error) {
-	res, _, err := b.build(ctx, ks, root, inputs{configMaps: b.ConfigMaps, secrets: b.Secrets})
+	res, _, err := b.buildMasked(ctx, ks, root, inputs{configMaps: b.ConfigMaps, secrets: b.Secrets})
 	return res, err
 }
 
-// build is Build reading substituteFrom through in. When it fails after kustomize ran, rendered holds
-// kustomize's output (before substitution), from which the tree learns which children it cannot build.
-func (b *Builder) build(ctx context.Context, ks *kustomizev1.Kustomization, root string, in inputs) (_ *Result, rendered []*unstructured.Unstructured, _ error) {
+// buildMasked is build; with b.MaskSOPS, SOPS-encrypted Secrets come out as Flux's CLI prints them, after
+// one decrypting build (when keys are given) that reports what does not decrypt.
+func (b *Builder) buildMasked(ctx context.Context, ks *kustomizev1.Kustomization, root string, in inputs) (*Result, []*unstructured.Unstructured, error) {
+	if !b.MaskSOPS {
+		return b.build(ctx, ks, root, in, false)
+	}
+	if dec := b.newDecryptor(ks); dec != nil && !dec.noKeys(ctx) {
+		if res, rendered, err := b.build(ctx, ks, root, in, false); err != nil {
+			return res, rendered, err
+		}
+	}
+	return b.build(ctx, ks, root, in, true)
+}
+
+// build is Build reading substituteFrom through in; mask prints SOPS-encrypted Secrets as Flux's CLI
+// does (nothing decrypted). When it fails after kustomize ran, rendered holds kustomize's output (before
+// substitution), from which the tree learns which children it cannot build.
+func (b *Builder) build(ctx context.Context, ks *kustomizev1.Kustomization, root string, in inputs, mask bool) (_ *Result, rendered []*unstructured.Unstructured, _ error) {
 	id := ks.Namespace + "/" + ks.Name
 	fail := func(err error) (*Result, []*unstructured.Unstructured, error) {
 		return nil, rendered, &Error{Kustomization: id, Err: err}
@@ -148,12 +169,15 @@ func (b *Builder) build(ctx context.Context, ks *kustomizev1.Kustomization, root
 		return fail(err)
 	}
 	dec := b.newDecryptor(ks)
+	if mask {
+		dec = nil // printed as Flux's CLI prints it, which decrypts nothing
+	}
 	if dec != nil {
 		if file, err := dec.decryptSources(ctx, fs, dir); err != nil {
 			return failAt(&Error{Kustomization: id, File: file, Err: fmt.Errorf("SOPS decryption: %w", err)})
 		}
 	}
-	objs, err := b.kustomize(fs, dir)
+	objs, texts, err := b.kustomize(fs, dir)
 	if err != nil {
 		return fail(err)
 	}
@@ -176,19 +200,31 @@ func (b *Builder) build(ctx context.Context, ks *kustomizev1.Kustomization, root
 		if obj.GetName() == "" || obj.GetKind() == "" || obj.GetAPIVersion() == "" {
 			return failAt(&Error{Kustomization: id, File: origin, Err: errors.New("object without apiVersion, kind or name")})
 		}
+		text := texts[i]
 		if dec != nil {
-			out, field, err := dec.decryptObject(ctx, obj)
+			out, so, field, err := dec.decryptObject(ctx, obj)
 			if err != nil {
 				if field != "" {
 					err = fmt.Errorf("%s: %w", field, err)
 				}
 				return failAt(&Error{Kustomization: id, File: origin, Object: describe(obj), Err: fmt.Errorf("SOPS decryption: %w", err)})
 			}
+			if so.whole || len(so.entries) > 0 {
+				// Flux rewrites a decrypted object from JSON (only its data entries, when they were what
+				// SOPS held): substitution reads that YAML, not the source's.
+				rewritten := out
+				if text, rewritten, err = rewrittenFromObject(out); err != nil {
+					return failAt(&Error{Kustomization: id, File: origin, Object: describe(obj), Err: fmt.Errorf("SOPS decryption: %w", err)})
+				}
+				if so.whole {
+					out = rewritten
+				}
+			}
 			objs[i] = out
 			obj = out
 		}
 		if ks.Spec.PostBuild != nil && vars != nil {
-			out, err := b.substitute(obj, vars)
+			out, err := b.substitute(obj, text, vars)
 			if err != nil {
 				e := &Error{Kustomization: id, File: origin, Object: describe(obj), Err: err}
 				var se *SubstituteError
@@ -205,6 +241,11 @@ func (b *Builder) build(ctx context.Context, ks *kustomizev1.Kustomization, root
 			manifest.MergeAnnotations(obj, cm.Annotations)
 		}
 		manifest.MergeLabels(obj, map[string]string{NameLabel: ks.Name, NamespaceLabel: ks.Namespace})
+		if mask {
+			if err := maskSOPS(obj); err != nil {
+				return failAt(&Error{Kustomization: id, File: origin, Object: describe(obj), Err: err})
+			}
+		}
 	}
 	return &Result{Objects: objs, Files: files}, nil, nil
 }
@@ -219,7 +260,9 @@ func SecurePath(root, path string) (string, error) {
 	return joined, nil
 }
 
-func (b *Builder) kustomize(fs *confinedFS, dir string) (objs []*unstructured.Unstructured, err error) {
+// kustomize runs kustomize on dir and returns its objects as Flux reads them, with the YAML kustomize
+// wrote for each (what postBuild substitution works on).
+func (b *Builder) kustomize(fs *confinedFS, dir string) (objs []*unstructured.Unstructured, texts []string, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	defer func() {
@@ -235,16 +278,21 @@ func (b *Builder) kustomize(fs *confinedFS, dir string) (objs []*unstructured.Un
 	})
 	resMap, err := k.Run(fs, dir)
 	if err != nil {
-		return nil, fmt.Errorf("kustomize build failed: %w", err)
+		return nil, nil, fmt.Errorf("kustomize build failed: %w", err)
 	}
 	for _, r := range resMap.Resources() {
-		m, err := r.Map()
+		y, err := r.AsYAML()
 		if err != nil {
-			return nil, err
+			return nil, nil, fmt.Errorf("%s: %w", r.CurId(), err)
 		}
-		objs = append(objs, &unstructured.Unstructured{Object: m})
+		obj, err := objectFromYAML(y)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", r.CurId(), err)
+		}
+		objs = append(objs, obj)
+		texts = append(texts, string(y))
 	}
-	return objs, nil
+	return objs, texts, nil
 }
 
 // writeOverlay writes Flux's version of dir's kustomization file into the overlay: generated from the
@@ -526,21 +574,27 @@ func supplyHint(kind, namespace, name string) string {
 	return fmt.Sprintf(" (the tree does not declare it: supply it with --local-resource %s/%s/%s=FILE, or build against the cluster that holds it)", kind, namespace, name)
 }
 
-func (b *Builder) substitute(obj *unstructured.Unstructured, vars map[string]string) (*unstructured.Unstructured, error) {
+// substitute runs postBuild substitution on text, the YAML of obj as kustomize wrote it (as Flux does:
+// the same expression in a quoted and a plain scalar yields a string and, say, a boolean), and reads the
+// result back as Flux does.
+func (b *Builder) substitute(obj *unstructured.Unstructured, text string, vars map[string]string) (*unstructured.Unstructured, error) {
 	if obj.GetLabels()[meta.SubstituteAnnotation] == meta.DisabledValue || obj.GetAnnotations()[meta.SubstituteAnnotation] == meta.DisabledValue {
 		return obj, nil
 	}
-	data, err := yaml.Marshal(obj.Object)
+	out, err := Substitute(text, func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, b.Strict)
 	if err != nil {
 		return nil, err
 	}
-	out, err := Substitute(string(data), func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, b.Strict)
+	j, err := yaml.YAMLToJSON([]byte(out))
 	if err != nil {
-		return nil, err
-	}
-	res := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(out), &res.Object); err != nil {
 		return nil, fmt.Errorf("the substituted object is no longer valid YAML: %w", err)
+	}
+	_, res, err := rewrittenFromJSON(j)
+	if err != nil {
+		return nil, fmt.Errorf("the substituted object is not valid: %w", err)
+	}
+	if _, ok, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "annotations", originKey); !ok {
+		removeAnnotation(res, originKey)
 	}
 	return res, nil
 }
@@ -575,13 +629,15 @@ func describe(obj *unstructured.Unstructured) string {
 }
 
 func removeAnnotation(obj *unstructured.Unstructured, key string) {
-	a := obj.GetAnnotations()
+	// On the map itself: GetAnnotations gives nothing when a value is not a string (substitution can
+	// make one a number).
+	md, _ := obj.Object["metadata"].(map[string]any)
+	a, _ := md["annotations"].(map[string]any)
 	if _, ok := a[key]; !ok {
 		return
 	}
 	delete(a, key)
 	if len(a) == 0 {
-		a = nil
+		delete(md, "annotations")
 	}
-	obj.SetAnnotations(a)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/getsops/sops/v3/cmd/sops/formats"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -26,11 +28,14 @@ func NewLocalResources() *LocalResources {
 }
 
 // AddFile reads a ConfigMap or Secret manifest from file and registers it as kind namespace/name, which
-// must match the manifest.
+// must match the manifest. A SOPS-encrypted file (YAML or JSON) is decrypted with Keys: set them first.
 func (l *LocalResources) AddFile(kind, namespace, name, file string) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("local resource %s/%s/%s: %w", kind, namespace, name, err)
+	}
+	if data, err = l.decrypt(file, data); err != nil {
+		return fmt.Errorf("local resource %s: %w", file, err)
 	}
 	switch kind {
 	case "ConfigMap":
@@ -92,4 +97,30 @@ func (l *LocalResources) GetSecret(_ context.Context, namespace, name string) (*
 		return s, nil
 	}
 	return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "secrets"}, namespace+"/"+name)
+}
+
+// decrypt returns data decrypted when it is a SOPS-encrypted YAML or JSON document, else data.
+func (l *LocalResources) decrypt(file string, data []byte) (out []byte, err error) {
+	format, ok := detectFormat(data)
+	if !ok {
+		return data, nil
+	}
+	if format != formats.Yaml && format != formats.Json {
+		return nil, fmt.Errorf("SOPS-encrypted %s file: a manifest must be YAML or JSON", formatName(format))
+	}
+	defer func() {
+		// Malformed input can make SOPS panic.
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("malformed SOPS %s document: %v", formatName(format), r)
+		}
+	}()
+	keys := l.Keys
+	if keys == nil {
+		keys = &DecryptionKeys{}
+	}
+	plain, err := decryptDocument(keys, data, format, format)
+	if err != nil {
+		return nil, fmt.Errorf("SOPS decryption: %w", err)
+	}
+	return plain, nil
 }

@@ -237,6 +237,9 @@ func (s *keyService) Decrypt(_ context.Context, req *keyservice.DecryptRequest) 
 	return &keyservice.DecryptResponse{Plaintext: plain}, nil
 }
 
+// ErrNoDecryptionKey is returned when a SOPS document is to be decrypted and no key at all was given.
+var ErrNoDecryptionKey = errors.New("no decryption key was given")
+
 var errUnsupportedKey = errors.New("only age and PGP keys are supported")
 
 func (s *keyService) decryptAge(ciphertext []byte) ([]byte, error) {
@@ -377,7 +380,7 @@ func decryptDocument(keys *DecryptionKeys, data []byte, in, out formats.Format) 
 					recipients = append(recipients, mk.TypeToIdentifier()+" "+mk.ToString())
 				}
 			}
-			return nil, fmt.Errorf("no decryption key was given; it is encrypted for %s", strings.Join(recipients, ", "))
+			return nil, fmt.Errorf("%w; it is encrypted for %s", ErrNoDecryptionKey, strings.Join(recipients, ", "))
 		}
 		reasons := svc.failures
 		if len(reasons) == 0 {
@@ -514,34 +517,42 @@ func (d *decryptor) decryptSources(ctx context.Context, fs *confinedFS, dir stri
 	return failed, err
 }
 
+// sopsOrigin is what of an object SOPS held encrypted: all of it, or some Secret data entries.
+type sopsOrigin struct {
+	whole   bool
+	entries []string
+}
+
 // decryptObject returns obj decrypted: the whole object when it carries SOPS metadata, else, for a
 // Secret, each data entry that is a SOPS-encrypted file. Objects annotated decrypt: disabled are
 // returned as they are. field names the Secret entry that failed, if any.
-func (d *decryptor) decryptObject(ctx context.Context, obj *unstructured.Unstructured) (_ *unstructured.Unstructured, field string, _ error) {
+func (d *decryptor) decryptObject(ctx context.Context, obj *unstructured.Unstructured) (_ *unstructured.Unstructured, _ sopsOrigin, field string, _ error) {
+	var so sopsOrigin
 	if strings.EqualFold(obj.GetAnnotations()[DecryptAnnotation], "disabled") {
-		return obj, "", nil
+		return obj, so, "", nil
 	}
-	if mac, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "sops", "mac"); mac != nil && mac != "" {
+	if hasSOPSMetadata(obj) {
 		data, err := json.Marshal(obj.Object)
 		if err != nil {
-			return nil, "", err
+			return nil, so, "", err
 		}
 		plain, err := d.decrypt(ctx, data, formats.Json, formats.Json)
 		if err != nil {
-			return nil, "", err
+			return nil, so, "", err
 		}
 		out := &unstructured.Unstructured{}
 		if err := out.UnmarshalJSON(plain); err != nil {
-			return nil, "", fmt.Errorf("the decrypted object is not valid: %w", err)
+			return nil, so, "", fmt.Errorf("the decrypted object is not valid: %w", err)
 		}
-		return out, "", nil
+		so.whole = true
+		return out, so, "", nil
 	}
 	if obj.GetKind() != "Secret" {
-		return obj, "", nil
+		return obj, so, "", nil
 	}
 	data, ok := obj.Object["data"].(map[string]any)
 	if !ok {
-		return obj, "", nil
+		return obj, so, "", nil
 	}
 	keys := make([]string, 0, len(data))
 	for k := range data {
@@ -563,11 +574,108 @@ func (d *decryptor) decryptObject(ctx context.Context, obj *unstructured.Unstruc
 		}
 		plain, err := d.decrypt(ctx, raw, in, formatForPath(k))
 		if err != nil {
-			return nil, "data." + k, err
+			return nil, so, "data." + k, err
 		}
 		data[k] = base64.StdEncoding.EncodeToString(plain)
+		so.entries = append(so.entries, k)
 	}
-	return obj, "", nil
+	return obj, so, "", nil
+}
+
+func hasSOPSMetadata(obj *unstructured.Unstructured) bool {
+	mac, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "sops", "mac")
+	return mac != nil && mac != ""
+}
+
+// noKeys reports whether no key at all can be had for this Kustomization: none given locally, and
+// no decryption Secret (none named, none found, or no cluster to read it from). A Secret that cannot
+// be read for another reason is not "no key": that error is reported when decrypting.
+func (d *decryptor) noKeys(ctx context.Context) bool {
+	keys, err := d.loadKeys(ctx)
+	if !keys.Empty() {
+		return false
+	}
+	return err == nil || d.b.Secrets == nil || apierrors.IsNotFound(err)
+}
+
+// SOPSMask is the value Flux's CLI prints for each value of a SOPS-encrypted Secret.
+const SOPSMask = "**SOPS**"
+
+// sopsMasked reports whether maskSOPS masked a value of the Secret o: its values are not the cluster's.
+func sopsMasked(o *unstructured.Unstructured) bool {
+	data, _, _ := unstructured.NestedStringMap(o.Object, "data")
+	for _, v := range data {
+		if b, err := base64.StdEncoding.DecodeString(v); err == nil && strings.Contains(string(b), SOPSMask) {
+			return true
+		}
+	}
+	strs, _, _ := unstructured.NestedStringMap(o.Object, "stringData")
+	for _, v := range strs {
+		if strings.Contains(v, SOPSMask) {
+			return true
+		}
+		if b, err := base64.StdEncoding.DecodeString(v); err == nil && strings.Contains(string(b), SOPSMask) {
+			return true
+		}
+	}
+	return false
+}
+
+// maskSOPS masks what SOPS encrypted in a Secret as `flux build` prints it:
+//   - a SOPS-encrypted Secret loses its sops metadata and every data value becomes base64("**SOPS**"),
+//     every stringData value "**SOPS**"; in a kubernetes.io/dockerconfigjson Secret, the JSON
+//     {"mask":"**SOPS**"} instead, so the value stays JSON;
+//   - otherwise each data entry that is a SOPS-encrypted file becomes base64("**SOPS**"), and so does
+//     a stringData entry holding one (base64 there too, as Flux does).
+//
+// Other values are left as they are, as Flux leaves them (but an empty data is dropped, as Flux's CLI
+// drops it); objects of other kinds are not changed.
+func maskSOPS(obj *unstructured.Unstructured) error {
+	if obj.GetKind() != "Secret" {
+		return nil
+	}
+	y, err := yaml.Marshal(obj.Object)
+	if err != nil {
+		return err
+	}
+	b64 := base64.StdEncoding.EncodeToString([]byte(SOPSMask))
+	data, _ := obj.Object["data"].(map[string]any)
+	stringData, _ := obj.Object["stringData"].(map[string]any)
+	if v, ok := obj.Object["data"]; ok && (v == nil || data != nil && len(data) == 0) {
+		delete(obj.Object, "data") // Flux's CLI rewrites data, and drops it when empty
+	}
+	if bytes.Contains(y, []byte("sops:")) && bytes.Contains(y, []byte("mac: ENC[")) {
+		delete(obj.Object, "sops")
+		plain := SOPSMask
+		if t, _ := obj.Object["type"].(string); t == "kubernetes.io/dockerconfigjson" {
+			plain = `{"mask":"` + SOPSMask + `"}`
+		}
+		for k := range data {
+			data[k] = base64.StdEncoding.EncodeToString([]byte(plain))
+		}
+		for k := range stringData {
+			stringData[k] = plain
+		}
+		return nil
+	}
+	for k, v := range data {
+		if s, ok := v.(string); ok {
+			if raw, err := base64.StdEncoding.DecodeString(s); err == nil && isSOPSText(raw) {
+				data[k] = b64
+			}
+		}
+	}
+	for k, v := range stringData {
+		if s, ok := v.(string); ok && isSOPSText([]byte(s)) {
+			stringData[k] = b64
+		}
+	}
+	return nil
+}
+
+// isSOPSText is Flux's test for a SOPS-encrypted file in a Secret value.
+func isSOPSText(b []byte) bool {
+	return bytes.Contains(b, []byte("sops")) && bytes.Contains(b, []byte("ENC["))
 }
 
 // AddFromEnv adds the age identities SOPS itself reads from the environment: SOPS_AGE_KEY (the

@@ -30,7 +30,7 @@ func (e *SubstituteError) Error() string {
 // forms: ${var}, ${var:-default}, ${var:=default}, ${var-default}, ${var=default}, ${var:offset},
 // ${var:offset:length}, ${#var}, ${var^}, ${var^^}, ${var,}, ${var,,}, ${var#pat}, ${var##pat},
 // ${var%pat}, ${var%%pat}, ${var/pat/rep}, ${var//pat/rep}, ${var/#pat/rep}, ${var/%pat/rep}).
-// "$${" is an escape that yields a literal "${". A bare $var is left alone. With strict, a variable that
+// "$$" is an escape that yields a literal "$" (so "$${" a literal "${"). A bare $var is left alone. With strict, a variable that
 // is not set and has no default is an error; otherwise it expands to the empty string.
 func Substitute(s string, lookup func(string) (string, bool), strict bool) (string, error) {
 	var b strings.Builder
@@ -44,9 +44,10 @@ func Substitute(s string, lookup func(string) (string, bool), strict bool) (stri
 		b.WriteString(s[i : i+j])
 		i += j
 		switch {
-		case strings.HasPrefix(s[i:], "$${"):
-			b.WriteString("${")
-			i += 3
+		case strings.HasPrefix(s[i:], "$$"):
+			// Flux's envsubst reads "$$" as an escaped "$" anywhere, not only before "{".
+			b.WriteByte('$')
+			i += 2
 		case strings.HasPrefix(s[i:], "${"):
 			end, err := matchBrace(s, i+2)
 			if err != nil {

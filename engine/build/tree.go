@@ -408,7 +408,7 @@ func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []
 			node.Err = err
 			return nil
 		}
-		res, rendered, err := t.b.build(t.ctx, ks, dir, inputs{configMaps: t.inputs, secrets: t.inputs, hint: supplyHint})
+		res, rendered, err := t.b.buildMasked(t.ctx, ks, dir, inputs{configMaps: t.inputs, secrets: t.inputs, hint: supplyHint})
 		done()
 		if err != nil {
 			node.Err = err

@@ -56,7 +56,7 @@ func (in *treeInputs) add(o *unstructured.Unstructured, parent string) bool {
 		if _, ok := in.encrypted[key]; ok {
 			return false
 		}
-		if _, ok := o.Object["sops"]; ok {
+		if _, ok := o.Object["sops"]; ok || sopsMasked(o) {
 			in.encrypted[key] = parent
 			return true
 		}

@@ -1,0 +1,66 @@
+package build
+
+import (
+	"sort"
+
+	"github.com/converge-gitops/converge/engine/build"
+)
+
+// fluxOrder is the order in which `flux build ks --recursive` prints a tree: a Kustomization's own
+// objects, then, depth first, each Kustomization it declares in the order its output declares them
+// (converge puts HelmReleases there too; Flux does not render them). Nodes whose parent is not in the
+// tree follow, in the tree's order.
+func fluxOrder(nodes []*build.Node) []*build.Node {
+	isKs := map[string]bool{}
+	for _, n := range nodes {
+		if n.Kind == build.KindKustomization {
+			isKs[n.Kustomization] = true
+		}
+	}
+	children := map[string][]*build.Node{}
+	var roots []*build.Node
+	for _, n := range nodes {
+		if n.Parent == "" || !isKs[n.Parent] {
+			roots = append(roots, n)
+			continue
+		}
+		children[n.Parent] = append(children[n.Parent], n)
+	}
+	out := make([]*build.Node, 0, len(nodes))
+	done := map[*build.Node]bool{}
+	var visit func(n *build.Node)
+	visit = func(n *build.Node) {
+		if done[n] {
+			return
+		}
+		done[n] = true
+		out = append(out, n)
+		if n.Kind != build.KindKustomization {
+			return
+		}
+		kids := children[n.Kustomization]
+		pos := map[string]int{}
+		for i, o := range n.Objects {
+			if k := o.GetKind(); k == build.KindKustomization || k == build.KindHelmRelease {
+				key := k + "/" + o.GetNamespace() + "/" + o.GetName()
+				if _, ok := pos[key]; !ok {
+					pos[key] = i
+				}
+			}
+		}
+		at := func(c *build.Node) int {
+			if i, ok := pos[c.Kind+"/"+c.Kustomization]; ok {
+				return i
+			}
+			return len(n.Objects)
+		}
+		sort.SliceStable(kids, func(i, j int) bool { return at(kids[i]) < at(kids[j]) })
+		for _, c := range kids {
+			visit(c)
+		}
+	}
+	for _, r := range roots {
+		visit(r)
+	}
+	return out
+}
