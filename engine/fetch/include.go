@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -64,29 +63,7 @@ func (f *Fetchers) folderArtifact(ctx context.Context, ref source.Ref, folder st
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	err = filepath.WalkDir(folder, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.Name() == ".git" && p != folder {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		rel, _ := filepath.Rel(folder, p)
-		target := filepath.Join(dir, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
-		case d.Type().IsRegular():
-			return copyFile(p, target)
-		}
-		return nil
-	})
+	err = source.CopyTree(ctx, folder, dir, func(_ string, d fs.DirEntry) bool { return d.Name() == ".git" })
 	if err != nil {
 		return nil, fmt.Errorf("%s: copying %s: %w", ref, folder, err)
 	}
@@ -105,16 +82,4 @@ func (f *Fetchers) folderArtifact(ctx context.Context, ref source.Ref, folder st
 	local := *a
 	local.Local = true
 	return &local, nil
-}
-
-func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, fi.Mode().Perm()|0o600)
 }

@@ -113,21 +113,7 @@ func changeRequestComment(t target, e Event) ([]request, error) {
 		api.create = fmt.Sprintf("%s/repos/%s/%s/issues/%d/comments", base, owner, repo, n)
 		api.editMethod = http.MethodPatch
 		api.login = loginField("login")
-		api.parseComments = func(b []byte) ([]hostComment, error) {
-			var list []struct {
-				ID   int64  `json:"id"`
-				Body string `json:"body"`
-				User struct {
-					Login string `json:"login"`
-				} `json:"user"`
-			}
-			err := json.Unmarshal(b, &list)
-			out := make([]hostComment, 0, len(list))
-			for _, c := range list {
-				out = append(out, hostComment{ID: c.ID, Author: c.User.Login, Body: c.Body})
-			}
-			return out, err
-		}
+		api.parseComments = issueComments
 	case notificationv1beta3.GiteaPullRequestCommentProvider:
 		base := host + "/api/v1"
 		api.header.Set("Authorization", "token "+token)
@@ -137,23 +123,7 @@ func changeRequestComment(t target, e Event) ([]request, error) {
 		api.create = fmt.Sprintf("%s/repos/%s/%s/issues/%d/comments", base, owner, repo, n)
 		api.editMethod = http.MethodPatch
 		api.login = loginField("login")
-		api.parseComments = func(b []byte) ([]hostComment, error) {
-			var list []struct {
-				ID   int64  `json:"id"`
-				Body string `json:"body"`
-				User *struct {
-					Login string `json:"login"`
-				} `json:"user"`
-			}
-			err := json.Unmarshal(b, &list)
-			out := make([]hostComment, 0, len(list))
-			for _, c := range list {
-				if c.User != nil {
-					out = append(out, hostComment{ID: c.ID, Author: c.User.Login, Body: c.Body})
-				}
-			}
-			return out, err
-		}
+		api.parseComments = issueComments
 	default: // gitlabmergerequestcomment
 		base := fmt.Sprintf("%s/api/v4/projects/%s/merge_requests/%d/notes", host, url.PathEscape(repo), n)
 		api.markerKeyLabel = "flux-mr-comment-key"
@@ -230,4 +200,24 @@ func loginField(field string) func([]byte) (string, error) {
 		}
 		return login, nil
 	}
+}
+
+// issueComments parses the comments of a GitHub or Gitea issue (pull requests are issues there); a comment
+// without a user (a deleted account) is nobody's, so never ours to edit.
+func issueComments(b []byte) ([]hostComment, error) {
+	var list []struct {
+		ID   int64  `json:"id"`
+		Body string `json:"body"`
+		User *struct {
+			Login string `json:"login"`
+		} `json:"user"`
+	}
+	err := json.Unmarshal(b, &list)
+	out := make([]hostComment, 0, len(list))
+	for _, c := range list {
+		if c.User != nil {
+			out = append(out, hostComment{ID: c.ID, Author: c.User.Login, Body: c.Body})
+		}
+	}
+	return out, err
 }

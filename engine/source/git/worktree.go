@@ -169,7 +169,7 @@ func (w *WorkTree) artifact(ctx context.Context, store *source.Store, ref source
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return nil, err
 		}
-		if err := copyFile(filepath.Join(w.Root, filepath.FromSlash(rel)), target); err != nil {
+		if err := source.CopyFile(filepath.Join(w.Root, filepath.FromSlash(rel)), target); err != nil {
 			return nil, fmt.Errorf("copying %s: %w", rel, err)
 		}
 	}
