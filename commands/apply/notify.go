@@ -41,8 +41,8 @@ func (p *Prepared) notifyKustomization(ctx context.Context, res *reconcile.Kusto
 		return
 	}
 	ns, name, _ := strings.Cut(res.Kustomization, "/")
-	ref := p.objectRef(ctx, kustomizev1.GroupVersion.WithResource("kustomizations"), kustomizev1.KustomizationKind, ns, name)
-	e := events.Event{Object: ref, Revision: res.Revision, Timestamp: p.now(), Controller: "kustomize-controller"}
+	ref, md := p.objectRef(ctx, kustomizev1.GroupVersion.WithResource("kustomizations"), kustomizev1.KustomizationKind, ns, name)
+	e := events.Event{Object: ref, Revision: res.Revision, Metadata: md, Timestamp: p.now(), Controller: "kustomize-controller"}
 	switch {
 	case res.Err != nil:
 		e.Severity, e.Reason, e.Message = events.SeverityError, reconcile.FailureReason(res.Err), res.Err.Error()
@@ -59,8 +59,8 @@ func (p *Prepared) notifyHelmRelease(ctx context.Context, ns, name string, res *
 	if (p.Notifier == nil && p.Events == nil) || res == nil || res.Suspended {
 		return
 	}
-	ref := p.objectRef(ctx, helmv2.GroupVersion.WithResource("helmreleases"), helmv2.HelmReleaseKind, ns, name)
-	e := events.Event{Object: ref, Revision: res.Revision, Timestamp: p.now(), Controller: "helm-controller"}
+	ref, md := p.objectRef(ctx, helmv2.GroupVersion.WithResource("helmreleases"), helmv2.HelmReleaseKind, ns, name)
+	e := events.Event{Object: ref, Revision: res.Revision, Metadata: md, Timestamp: p.now(), Controller: "helm-controller"}
 	switch {
 	case res.Err != nil:
 		e.Severity, e.Reason, e.Message = events.SeverityError, meta.ReconciliationFailedReason, res.Err.Error()
@@ -84,12 +84,16 @@ func (p *Prepared) emit(ctx context.Context, e events.Event) {
 }
 
 // objectRef names the object with its UID when it can be read.
-func (p *Prepared) objectRef(ctx context.Context, gvr schema.GroupVersionResource, kind, ns, name string) corev1.ObjectReference {
+// objectRef returns the reference of the object events are about and the metadata its annotations give
+// them (events.MetadataFromAnnotations, as the agent's events).
+func (p *Prepared) objectRef(ctx context.Context, gvr schema.GroupVersionResource, kind, ns, name string) (corev1.ObjectReference, map[string]string) {
 	ref := corev1.ObjectReference{Kind: kind, APIVersion: gvr.GroupVersion().String(), Namespace: ns, Name: name}
+	var md map[string]string
 	if u, err := p.Clients.Dynamic.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
 		ref.UID, ref.ResourceVersion = u.GetUID(), u.GetResourceVersion()
+		md = events.MetadataFromAnnotations(u.GetAnnotations())
 	}
-	return ref
+	return ref, md
 }
 
 func (p *Prepared) now() time.Time {

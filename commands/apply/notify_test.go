@@ -15,11 +15,13 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/notify"
+	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source/git"
 )
 
@@ -83,6 +85,15 @@ spec:
 	}
 	mu.Unlock()
 
+	// The object's event.toolkit.fluxcd.io annotations travel with its events, as the agent's do.
+	clients, err := kube.New(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clients.Dynamic.Resource(reconcile.KustomizationsResource).Namespace("flux-system").Patch(context.Background(), "apps",
+		types.MergePatchType, []byte(`{"metadata":{"annotations":{"event.toolkit.fluxcd.io/change_request":"42"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	setVersion(3)
 	if errOut, code := applyNotify(t, root, false); code != 0 {
 		t.Fatalf("apply failed:\n%s", errOut)
@@ -92,7 +103,7 @@ spec:
 	var apps bool
 	for _, e := range got {
 		if e.InvolvedObject.Kind == "Kustomization" && e.InvolvedObject.Name == "apps" && e.Reason == "ReconciliationSucceeded" &&
-			e.Metadata["revision"] == notifyRevision && e.InvolvedObject.UID != "" {
+			e.Metadata["revision"] == notifyRevision && e.Metadata["change_request"] == "42" && e.InvolvedObject.UID != "" {
 			apps = true
 		}
 		if e.InvolvedObject.Name == "infrastructure" {
@@ -103,10 +114,6 @@ spec:
 		t.Errorf("no ReconciliationSucceeded for apps delivered before apply exited: %+v", got)
 	}
 
-	clients, err := kube.New(cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	evs, err := clients.Core.CoreV1().Events("flux-system").List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
