@@ -161,7 +161,7 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	buildcmd.PrintWarnings(io.ErrOut, st, tree)
+	cmdutil.PrintWarnings(io.ErrOut, st, tree.Warnings())
 	rec := reconcile.NewKustomizations(clients, opts.Now)
 	rec.Apply = am
 	builder.Helm.IsNamespaced = clients.IsNamespaced

@@ -295,7 +295,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	st := opts.IO.ErrStyles()
-	PrintWarnings(opts.IO.ErrOut, st, tree)
+	cmdutil.PrintWarnings(opts.IO.ErrOut, st, tree.Warnings())
 	for _, n := range tree.Nodes {
 		if n.Err != nil {
 			for _, line := range flatten(n.Err) {
@@ -427,16 +427,6 @@ func Inputs(opts *Options) (*build.LocalResources, *fetch.Resolver, error) {
 		resolver.Local[key] = dir
 	}
 	return local, resolver, nil
-}
-
-// PrintWarnings writes the warnings of every node of tree (unsupported fields in use, objects converge
-// could not validate as the cluster will) as warning lines.
-func PrintWarnings(w io.Writer, st cmdutil.Styles, tree *build.Tree) {
-	for _, n := range tree.Nodes {
-		for _, warning := range n.Warnings {
-			fmt.Fprintln(w, st.WarningLine(warning))
-		}
-	}
 }
 
 func flatten(err error) []error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	buildcmd "github.com/converge-gitops/converge/commands/build"
+	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/diff"
 	"github.com/converge-gitops/converge/engine/manifest"
@@ -64,7 +65,7 @@ func runOffline(ctx context.Context, opts *Options) ([]diff.Entry, int, []string
 	if err != nil {
 		return nil, 0, nil, diff.SideError(diff.Head, fmt.Errorf("building %s in the work tree: %w", path, err))
 	}
-	buildcmd.PrintWarnings(bo.IO.ErrOut, bo.IO.ErrStyles(), headTree) // the change under review
+	cmdutil.PrintWarnings(bo.IO.ErrOut, bo.IO.ErrStyles(), headTree.Warnings()) // the change under review
 	entries, unchanged, err := diff.Trees(baseTree, headTree, opts.ShowSecrets)
 	if err != nil {
 		return nil, 0, nil, err

@@ -129,6 +129,15 @@ type Tree struct {
 	Sources []SourceUse
 }
 
+// Warnings returns the warnings of every node, in the tree's order.
+func (t *Tree) Warnings() []string {
+	var out []string
+	for _, n := range t.Nodes {
+		out = append(out, n.Warnings...)
+	}
+	return out
+}
+
 // Err joins the errors of every failed or skipped node.
 func (t *Tree) Err() error {
 	var errs []error
