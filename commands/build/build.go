@@ -609,7 +609,7 @@ func write(w io.Writer, format string, tree *build.Tree) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	for _, n := range fluxOrder(tree.Nodes) {
+	for _, n := range tree.FluxOrder() {
 		for _, o := range n.Objects {
 			b, err := yaml.Marshal(o.Object)
 			if err != nil {

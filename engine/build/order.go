@@ -1,24 +1,21 @@
 package build
 
-import (
-	"sort"
+import "sort"
 
-	"github.com/converge-gitops/converge/engine/build"
-)
-
-// fluxOrder is the order in which `flux build ks --recursive` prints a tree: a Kustomization's own
-// objects, then, depth first, each Kustomization it declares in the order its output declares them
+// FluxOrder returns the nodes in the order `flux build ks --recursive` prints a tree: a Kustomization's
+// own objects, then, depth first, each Kustomization it declares in the order its output declares them
 // (converge puts HelmReleases there too; Flux does not render them). Nodes whose parent is not in the
 // tree follow, in the tree's order.
-func fluxOrder(nodes []*build.Node) []*build.Node {
+func (t *Tree) FluxOrder() []*Node {
+	nodes := t.Nodes
 	isKs := map[string]bool{}
 	for _, n := range nodes {
-		if n.Kind == build.KindKustomization {
+		if n.Kind == KindKustomization {
 			isKs[n.Kustomization] = true
 		}
 	}
-	children := map[string][]*build.Node{}
-	var roots []*build.Node
+	children := map[string][]*Node{}
+	var roots []*Node
 	for _, n := range nodes {
 		if n.Parent == "" || !isKs[n.Parent] {
 			roots = append(roots, n)
@@ -26,29 +23,29 @@ func fluxOrder(nodes []*build.Node) []*build.Node {
 		}
 		children[n.Parent] = append(children[n.Parent], n)
 	}
-	out := make([]*build.Node, 0, len(nodes))
-	done := map[*build.Node]bool{}
-	var visit func(n *build.Node)
-	visit = func(n *build.Node) {
+	out := make([]*Node, 0, len(nodes))
+	done := map[*Node]bool{}
+	var visit func(n *Node)
+	visit = func(n *Node) {
 		if done[n] {
 			return
 		}
 		done[n] = true
 		out = append(out, n)
-		if n.Kind != build.KindKustomization {
+		if n.Kind != KindKustomization {
 			return
 		}
 		kids := children[n.Kustomization]
 		pos := map[string]int{}
 		for i, o := range n.Objects {
-			if k := o.GetKind(); k == build.KindKustomization || k == build.KindHelmRelease {
+			if k := o.GetKind(); k == KindKustomization || k == KindHelmRelease {
 				key := k + "/" + o.GetNamespace() + "/" + o.GetName()
 				if _, ok := pos[key]; !ok {
 					pos[key] = i
 				}
 			}
 		}
-		at := func(c *build.Node) int {
+		at := func(c *Node) int {
 			if i, ok := pos[c.Kind+"/"+c.Kustomization]; ok {
 				return i
 			}
