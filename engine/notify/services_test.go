@@ -28,6 +28,7 @@ import (
 	"github.com/converge-gitops/converge/crds/meta"
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
 	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
 // testNow is the notifier's clock in the golden tests: the tokens it signs (Pub/Sub, Event Hubs) and
@@ -556,4 +557,58 @@ func FuzzNewTypeRequests(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The Gitea pull request comment against a real Gitea: a pull request made through its API gets one
+// comment from the Provider's token that the second event edits, and another user's comment quoting the
+// marker is left as it is.
+func TestGiteaPullRequestCommentRealServer(t *testing.T) {
+	g := sourcetest.StartGitea(t)
+	ctx := context.Background()
+	api := func(token, method, path string, body, out any) {
+		t.Helper()
+		if err := g.API(ctx, token, method, path, body, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.CreateOrg(t, "platform")
+	api(g.Token, http.MethodPost, "/orgs/platform/repos", map[string]any{"name": "fleet", "auto_init": true, "default_branch": "main"}, nil)
+	api(g.Token, http.MethodPost, "/repos/platform/fleet/branches", map[string]any{"new_branch_name": "feature", "old_branch_name": "main"}, nil)
+	api(g.Token, http.MethodPost, "/repos/platform/fleet/contents/apps.yaml", map[string]any{"branch": "feature", "message": "apps",
+		"content": base64.StdEncoding.EncodeToString([]byte("kind: ConfigMap\n"))}, nil)
+	var pr struct {
+		Number int `json:"number"`
+	}
+	api(g.Token, http.MethodPost, "/repos/platform/fleet/pulls", map[string]any{"head": "feature", "base": "main", "title": "apps"}, &pr)
+	other := g.CreateUser(t, "someone")
+	quoted := "<!-- flux-pr-comment-key:" + providerUID + "/Kustomization/flux-system/apps -->\nquoted"
+	api(other, http.MethodPost, fmt.Sprintf("/repos/platform/fleet/issues/%d/comments", pr.Number), map[string]any{"body": quoted}, nil)
+
+	st, _ := setup(notificationv1beta3.ProviderSpec{Type: "giteapullrequestcomment", Address: g.URL + "/platform/fleet", SecretRef: &meta.LocalObjectReference{Name: "s"}},
+		secret("s", map[string]string{"token": g.Token}))
+	first := testEvent("info", "Progressing", "Kustomization applied, waiting for health checks")
+	first.Metadata = map[string]string{"event.toolkit.fluxcd.io/change_request": strconv.Itoa(pr.Number)}
+	second := testEvent("error", "HealthCheckFailed", "health check failed after 5m0s")
+	second.Metadata = first.Metadata
+	for _, e := range []events.Event{first, second} {
+		if n := deliver(t, st, e, nil); n.Metrics.Count("giteapullrequestcomment", "success") != 1 {
+			t.Fatalf("%s: not delivered", e.Reason)
+		}
+	}
+	var comments []struct {
+		Body string `json:"body"`
+		User struct {
+			Login string `json:"login"`
+		} `json:"user"`
+	}
+	api(g.Token, http.MethodGet, fmt.Sprintf("/repos/platform/fleet/issues/%d/comments", pr.Number), nil, &comments)
+	if len(comments) != 2 {
+		t.Fatalf("%d comments, want the other user's and one of the Provider's: %+v", len(comments), comments)
+	}
+	if comments[0].Body != quoted || comments[0].User.Login != "someone" {
+		t.Errorf("the other user's comment changed: %+v", comments[0])
+	}
+	if c := comments[1]; c.User.Login != g.Admin || !strings.Contains(c.Body, "health check failed") || strings.Contains(c.Body, "waiting") {
+		t.Errorf("the Provider's comment was not edited in place: %+v", c)
+	}
 }
