@@ -239,19 +239,18 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 		return nil, err
 	}
 	res.Message = msg
+	var files []string
 	for _, f := range result.Files() {
 		rel, err := filepath.Rel(dir, filepath.Join(updateDir, filepath.FromSlash(f)))
 		if err != nil {
 			return nil, err
 		}
-		if _, err := wt.Add(filepath.ToSlash(rel)); err != nil {
-			return nil, gitErr("staging %s: %w", f, err)
-		}
+		files = append(files, filepath.ToSlash(rel))
 	}
-	sig := &object.Signature{Name: gs.Commit.Author.Name, Email: gs.Commit.Author.Email, When: a.now()}
-	hash, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig, Signer: signer})
+	sig := object.Signature{Name: gs.Commit.Author.Name, Email: gs.Commit.Author.Email, When: a.now()}
+	hash, err := sourcegit.CommitFiles(r, files, msg, sig, signer)
 	if err != nil {
-		return nil, gitErr("committing: %w", err)
+		return nil, gitErr("%w", err)
 	}
 	if a.beforePush != nil {
 		a.beforePush(attempt)
@@ -287,7 +286,7 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 	if err := remote.Push(ctx, r, specs, pushOptions); err != nil {
 		return nil, gitErr("pushing to %s: %w", repo.Spec.URL, ctxErr(ctx, err))
 	}
-	res.Commit = hash.String()
+	res.Commit = hash
 	return res, nil
 }
 
