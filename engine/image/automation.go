@@ -102,6 +102,14 @@ func (a *Automation) Run(ctx context.Context, auto *imagev1.ImageUpdateAutomatio
 		}
 		repoSecret = s
 	}
+	var proxySecret *corev1.Secret
+	if repo.Spec.ProxySecretRef != nil {
+		s, err := a.secret(ctx, repo.Namespace, repo.Spec.ProxySecretRef.Name)
+		if err != nil {
+			return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("GitRepository %s/%s proxySecretRef: %w", repo.Namespace, repo.Name, err)})
+		}
+		proxySecret = s
+	}
 	var signer git.Signer
 	if sk := gs.Commit.SigningKey; sk != nil {
 		s, err := a.secret(ctx, auto.Namespace, sk.SecretRef.Name)
@@ -114,7 +122,7 @@ func (a *Automation) Run(ctx context.Context, auto *imagev1.ImageUpdateAutomatio
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		res, err := a.attempt(ctx, auto, repo, ref, pushBranch, repoSecret, signer, policies, known, attempt)
+		res, err := a.attempt(ctx, auto, repo, ref, pushBranch, repoSecret, proxySecret, signer, policies, known, attempt)
 		if err != nil && isNonFastForward(err) && attempt < maxPushAttempts {
 			continue
 		}
@@ -149,7 +157,7 @@ func (a *Automation) now() time.Time {
 
 // attempt clones a fresh copy, updates, commits and pushes once.
 func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutomation, repo *sourcev1.GitRepository,
-	ref sourcev1.GitRepositoryRef, pushBranch string, repoSecret *corev1.Secret, signer git.Signer,
+	ref sourcev1.GitRepositoryRef, pushBranch string, repoSecret, proxySecret *corev1.Secret, signer git.Signer,
 	policies Policies, known func(namespace, name string) bool, attempt int) (*AutomationResult, error) {
 	gs := auto.Spec.GitSpec
 	tmp, err := a.tempDir()
@@ -157,7 +165,7 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	remote, err := sourcegit.RemoteFromSecret(repo.Spec.URL, repoSecret, tmp)
+	remote, err := sourcegit.RemoteFromSecret(repo.Spec.URL, repoSecret, proxySecret, tmp)
 	if err != nil {
 		return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Err: err}
 	}

@@ -423,16 +423,9 @@ func (n *Notifier) resolve(ctx context.Context, p *notificationv1beta3.Provider)
 		if err != nil {
 			return t, nil, fmt.Errorf("reading proxySecretRef %s: %w", p.Spec.ProxySecretRef.Name, err)
 		}
-		proxy = strings.TrimSpace(string(s.Data["address"]))
-		if proxy == "" {
-			return t, nil, fmt.Errorf("proxySecretRef %s: no address", p.Spec.ProxySecretRef.Name)
-		}
-		u, err := url.Parse(proxy)
+		u, err := source.ProxyURLFromSecret(s)
 		if err != nil {
-			return t, nil, errors.New("proxySecretRef: invalid address")
-		}
-		if user := string(s.Data["username"]); user != "" {
-			u.User = url.UserPassword(user, string(s.Data["password"]))
+			return t, nil, fmt.Errorf("proxySecretRef: %w", err)
 		}
 		proxyURL = u
 	} else if proxy != "" {

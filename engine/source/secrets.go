@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -123,14 +124,16 @@ func TLSConfigFromSecret(secret *corev1.Secret) (*tls.Config, error) {
 }
 
 // ProxyURLFromSecret reads Flux's proxy Secret (proxySecretRef): address (required), username and password.
+// This is the one reader of proxy Secrets (Git, OCI, Bucket, image scans, notification providers).
 func ProxyURLFromSecret(secret *corev1.Secret) (*url.URL, error) {
-	addr := string(secret.Data["address"])
+	addr := strings.TrimSpace(string(secret.Data["address"]))
 	if addr == "" {
 		return nil, fmt.Errorf("secret %s/%s has no address", secret.Namespace, secret.Name)
 	}
 	u, err := url.Parse(addr)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("secret %s/%s: address %q is not a URL such as http://proxy:3128", secret.Namespace, secret.Name, addr)
+		// The address is not repeated: it may hold credentials.
+		return nil, fmt.Errorf("secret %s/%s: address is not a URL such as http://proxy:3128", secret.Namespace, secret.Name)
 	}
 	if user := string(secret.Data["username"]); user != "" {
 		u.User = url.UserPassword(user, string(secret.Data["password"]))

@@ -99,6 +99,8 @@ type credentials struct {
 	caBundle   []byte
 	clientCert []byte
 	clientKey  []byte
+	// proxy is the HTTP(S) proxy (spec.proxySecretRef); nil is none.
+	proxy *url.URL
 	// askHTTP, when set, is asked for a username and password after the server required authentication.
 	askHTTP func(ctx context.Context, u *url.URL) (string, string, error)
 
@@ -122,7 +124,7 @@ func (c *credentials) forURL(u *url.URL) *credentials {
 	if u.Scheme == "ssh" || u.Scheme+"://"+u.Host == c.origin {
 		return c
 	}
-	return &credentials{origin: u.Scheme + "://" + u.Host, caBundle: c.caBundle, askHTTP: c.askHTTP,
+	return &credentials{origin: u.Scheme + "://" + u.Host, caBundle: c.caBundle, askHTTP: c.askHTTP, proxy: c.proxy,
 		sshAuth: c.sshAuth, hostKeys: c.hostKeys, sshSource: c.sshSource}
 }
 
@@ -138,6 +140,39 @@ func authErrorf(format string, args ...any) error {
 
 // credentials builds the credentials for obj from its secretRef, or from Local in push mode.
 func (f *Fetcher) credentials(ctx context.Context, obj *sourcev1.GitRepository, u *url.URL) (*credentials, error) {
+	proxy, err := f.proxy(ctx, obj, u)
+	if err != nil {
+		return nil, err
+	}
+	c, err := f.secretRefCredentials(ctx, obj, u)
+	if err != nil {
+		return nil, err
+	}
+	c.proxy = proxy
+	return c, nil
+}
+
+// proxy reads spec.proxySecretRef: the proxy HTTP(S) remotes are reached through; nil without one.
+func (f *Fetcher) proxy(ctx context.Context, obj *sourcev1.GitRepository, u *url.URL) (*url.URL, error) {
+	ref := obj.Spec.ProxySecretRef
+	if ref == nil || ref.Name == "" {
+		return nil, nil
+	}
+	if f.Secrets == nil {
+		return nil, authErrorf("cannot read proxy Secret %s/%s: no Secrets source configured", obj.Namespace, ref.Name)
+	}
+	secret, err := f.Secrets.GetSecret(ctx, obj.Namespace, ref.Name)
+	if err != nil {
+		return nil, authErrorf("reading proxy Secret %s/%s: %w", obj.Namespace, ref.Name, err)
+	}
+	p, err := ProxyFromSecret(u, secret)
+	if err != nil {
+		return nil, &authError{err}
+	}
+	return p, nil
+}
+
+func (f *Fetcher) secretRefCredentials(ctx context.Context, obj *sourcev1.GitRepository, u *url.URL) (*credentials, error) {
 	if obj.Spec.SecretRef == nil || obj.Spec.SecretRef.Name == "" {
 		if f.Local != nil {
 			return f.localCredentials(u)

@@ -218,18 +218,54 @@ type Remote struct {
 	Auth transport.AuthMethod
 	// TLS adds a CA bundle to the system's and a client certificate (HTTPS); nil is neither.
 	TLS *source.TLSData
+	// Proxy is the proxy to reach the remote through (source.ProxyURLFromSecret); nil is none.
+	Proxy *url.URL
 }
 
-// RemoteFromSecret returns the remote at rawURL authenticated with secret (nil: anonymous); tmp is a
-// folder for known_hosts ("" is the system's).
-func RemoteFromSecret(rawURL string, secret *corev1.Secret, tmp string) (*Remote, error) {
+// proxyOptions is go-git's form of proxy; nil is no proxy.
+func proxyOptions(p *url.URL) transport.ProxyOptions {
+	if p == nil {
+		return transport.ProxyOptions{}
+	}
+	o := transport.ProxyOptions{URL: (&url.URL{Scheme: p.Scheme, Host: p.Host}).String()}
+	if p.User != nil {
+		o.Username = p.User.Username()
+		o.Password, _ = p.User.Password()
+	}
+	return o
+}
+
+// ProxyFromSecret reads a GitRepository's proxySecretRef Secret for the remote at u. converge reaches
+// ssh:// remotes directly: a proxy for one is refused.
+func ProxyFromSecret(u *url.URL, secret *corev1.Secret) (*url.URL, error) {
+	if u.Scheme == "ssh" {
+		return nil, errors.New("spec.proxySecretRef: converge reaches ssh:// remotes directly; a proxy is supported for http(s):// URLs only")
+	}
+	p, err := source.ProxyURLFromSecret(secret)
+	if err != nil {
+		return nil, fmt.Errorf("spec.proxySecretRef: %w", err)
+	}
+	return p, nil
+}
+
+// RemoteFromSecret returns the remote at rawURL authenticated with secret (nil: anonymous) and reached
+// through the proxy of proxySecret (nil: directly); tmp is a folder for known_hosts ("" is the system's).
+func RemoteFromSecret(rawURL string, secret, proxySecret *corev1.Secret, tmp string) (*Remote, error) {
 	r := &Remote{URL: rawURL}
-	if secret == nil {
+	if secret == nil && proxySecret == nil {
 		return r, nil
 	}
 	u, err := parseRemoteURL(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if proxySecret != nil {
+		if r.Proxy, err = ProxyFromSecret(u, proxySecret); err != nil {
+			return nil, err
+		}
+	}
+	if secret == nil {
+		return r, nil
 	}
 	creds, err := CredentialsFromSecret(secret)
 	if err != nil {
@@ -270,7 +306,7 @@ func (r *Remote) tls() (ca, cert, key []byte) {
 func (r *Remote) List(ctx context.Context) ([]*plumbing.Reference, error) {
 	ca, cert, key := r.tls()
 	rem := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{r.URL}})
-	refs, err := rem.ListContext(ctx, &gogit.ListOptions{Auth: r.Auth, CABundle: ca, ClientCert: cert, ClientKey: key})
+	refs, err := rem.ListContext(ctx, &gogit.ListOptions{Auth: r.Auth, CABundle: ca, ClientCert: cert, ClientKey: key, ProxyOptions: proxyOptions(r.Proxy)})
 	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil, nil
 	}
@@ -280,7 +316,8 @@ func (r *Remote) List(ctx context.Context) ([]*plumbing.Reference, error) {
 // Clone clones the remote into dir as origin, without tags; a non-empty ref clones only that reference.
 func (r *Remote) Clone(ctx context.Context, dir string, ref plumbing.ReferenceName) (*gogit.Repository, error) {
 	ca, cert, key := r.tls()
-	opts := &gogit.CloneOptions{URL: r.URL, Auth: r.Auth, CABundle: ca, ClientCert: cert, ClientKey: key, Tags: gogit.NoTags}
+	opts := &gogit.CloneOptions{URL: r.URL, Auth: r.Auth, CABundle: ca, ClientCert: cert, ClientKey: key, Tags: gogit.NoTags,
+		ProxyOptions: proxyOptions(r.Proxy)}
 	if ref != "" {
 		opts.ReferenceName, opts.SingleBranch = ref, true
 	}
@@ -291,7 +328,7 @@ func (r *Remote) Clone(ctx context.Context, dir string, ref plumbing.ReferenceNa
 func (r *Remote) Fetch(ctx context.Context, repo *gogit.Repository, specs ...config.RefSpec) error {
 	ca, cert, key := r.tls()
 	err := repo.FetchContext(ctx, &gogit.FetchOptions{RemoteName: "origin", RefSpecs: specs, Auth: r.Auth,
-		CABundle: ca, ClientCert: cert, ClientKey: key, Tags: gogit.NoTags})
+		CABundle: ca, ClientCert: cert, ClientKey: key, Tags: gogit.NoTags, ProxyOptions: proxyOptions(r.Proxy)})
 	if errors.Is(err, gogit.NoErrAlreadyUpToDate) {
 		return nil
 	}
@@ -303,7 +340,7 @@ func (r *Remote) Fetch(ctx context.Context, repo *gogit.Repository, specs ...con
 func (r *Remote) Push(ctx context.Context, repo *gogit.Repository, specs []config.RefSpec, options map[string]string) error {
 	ca, cert, key := r.tls()
 	err := repo.PushContext(ctx, &gogit.PushOptions{RemoteName: "origin", RefSpecs: specs, Auth: r.Auth,
-		CABundle: ca, ClientCert: cert, ClientKey: key, Options: options})
+		CABundle: ca, ClientCert: cert, ClientKey: key, Options: options, ProxyOptions: proxyOptions(r.Proxy)})
 	if errors.Is(err, gogit.NoErrAlreadyUpToDate) {
 		return nil
 	}

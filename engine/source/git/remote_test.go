@@ -15,12 +15,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
 // TestRemotePush clones, commits and pushes through Remote with each kind of Flux credentials Secret,
 // against real Git servers: HTTPS with a private CA and a client certificate (standard and legacy
-// keys), HTTP basic and bearer authentication, SSH.
+// keys), HTTP basic and bearer authentication, SSH, through an HTTP proxy.
 func TestRemotePush(t *testing.T) {
 	root := t.TempDir()
 	newHistory(t, root)
@@ -33,13 +34,25 @@ func TestRemotePush(t *testing.T) {
 	sshSrv := sourcetest.StartSSHGitServer(t, root, client.PublicKey())
 	identity := privateKeyPEM(t, key, "")
 	caPEM := mtls.serverCAPEM()
+	proxy := sourcetest.StartProxy(t, "p", "pw")
+	viaProxy := map[string][]byte{"address": []byte(proxy.URL), "username": []byte("p"), "password": []byte("pw")}
 
 	for _, tt := range []struct {
 		name    string
 		url     string
 		data    map[string][]byte
+		proxy   map[string][]byte
 		wantErr string
 	}{
+		{name: "HTTPS through a proxy", url: mtls.URL + "/app.git", proxy: viaProxy,
+			data: map[string][]byte{"ca.crt": caPEM, "tls.crt": clientCert, "tls.key": clientKey}},
+		{name: "HTTP through a proxy", url: basic.URL + "/app.git", proxy: viaProxy,
+			data: map[string][]byte{"username": []byte("alice"), "password": []byte("s3cret")}},
+		{name: "wrong proxy password", url: basic.URL + "/app.git",
+			proxy: map[string][]byte{"address": []byte(proxy.URL), "username": []byte("p"), "password": []byte("nope")},
+			data:  map[string][]byte{"username": []byte("alice"), "password": []byte("s3cret")}, wantErr: "407"},
+		{name: "SSH through a proxy", url: sshSrv.URL("app"), proxy: viaProxy,
+			data: map[string][]byte{"identity": identity, "known_hosts": []byte(sshSrv.KnownHosts())}, wantErr: "a proxy is supported for http(s):// URLs only"},
 		{name: "HTTPS with ca.crt and a client pair", url: mtls.URL + "/app.git",
 			data: map[string][]byte{"ca.crt": caPEM, "tls.crt": clientCert, "tls.key": clientKey}},
 		{name: "HTTPS with the legacy keys", url: mtls.URL + "/app.git",
@@ -65,7 +78,12 @@ func TestRemotePush(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "creds"}, Data: tt.data}
-			err := pushOnce(ctx, t, tt.url, secret, tt.name)
+			var proxySecret *corev1.Secret
+			if tt.proxy != nil {
+				proxySecret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "proxy"}, Data: tt.proxy}
+			}
+			before := proxy.Requests.Load()
+			err := pushOnce(ctx, t, tt.url, secret, proxySecret, tt.name)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want %q", err, tt.wantErr)
@@ -78,14 +96,17 @@ func TestRemotePush(t *testing.T) {
 			if got := runGit(t, filepath.Join(root, "app.git"), "log", "-1", "--format=%s", "master"); got != tt.name {
 				t.Errorf("master's last commit is %q, want %q", got, tt.name)
 			}
+			if through := proxy.Requests.Load() - before; (tt.proxy != nil) != (through > 0) {
+				t.Errorf("%d requests went through the proxy", through)
+			}
 		})
 	}
 }
 
-// pushOnce clones master of url with secret, commits a file with msg and pushes master.
-func pushOnce(ctx context.Context, t *testing.T, url string, secret *corev1.Secret, msg string) error {
+// pushOnce clones master of url with secret (through the proxy of proxySecret), commits a file with msg and pushes master.
+func pushOnce(ctx context.Context, t *testing.T, url string, secret, proxySecret *corev1.Secret, msg string) error {
 	tmp := t.TempDir()
-	r, err := RemoteFromSecret(url, secret, tmp)
+	r, err := RemoteFromSecret(url, secret, proxySecret, tmp)
 	if err != nil {
 		return err
 	}
@@ -115,4 +136,50 @@ func pushOnce(ctx context.Context, t *testing.T, url string, secret *corev1.Secr
 		return err
 	}
 	return r.Push(ctx, repo, []config.RefSpec{"refs/heads/master:refs/heads/master"}, nil)
+}
+
+// TestFetchThroughProxy fetches GitRepositories with spec.proxySecretRef through a real forward proxy.
+func TestFetchThroughProxy(t *testing.T) {
+	root := t.TempDir()
+	newHistory(t, root)
+	basic := startHTTPGitServer(t, root, httpAuth{user: "alice", password: "s3cret"})
+	proxy := sourcetest.StartProxy(t, "p", "pw")
+	secrets := secretStore{}
+	secrets.add("creds", map[string][]byte{"username": []byte("alice"), "password": []byte("s3cret")})
+	secrets.add("proxy", map[string][]byte{"address": []byte(proxy.URL), "username": []byte("p"), "password": []byte("pw")})
+	secrets.add("bad-proxy", map[string][]byte{"address": []byte(proxy.URL), "username": []byte("p"), "password": []byte("nope")})
+	secrets.add("no-address", map[string][]byte{"username": []byte("p")})
+	f := &Fetcher{Store: newStore(t), Secrets: secrets}
+	withProxy := func(name string) func(*sourcev1.GitRepository) {
+		return func(r *sourcev1.GitRepository) { r.Spec.ProxySecretRef = withSecretRef(name) }
+	}
+	for _, tt := range []struct {
+		name, proxySecret, wantErr string
+	}{
+		{name: "through the proxy", proxySecret: "proxy"},
+		{name: "refused by the proxy", proxySecret: "bad-proxy", wantErr: "407"},
+		{name: "proxy Secret without address", proxySecret: "no-address", wantErr: "spec.proxySecretRef: secret default/no-address has no address"},
+		{name: "missing proxy Secret", proxySecret: "missing", wantErr: "reading proxy Secret default/missing"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := proxy.Requests.Load()
+			obj := gitRepository(objectName(t), basic.URL+"/app.git", withSecret("creds"), withProxy(tt.proxySecret))
+			art, err := f.Fetch(context.Background(), obj)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(art.Revision, "master@sha1:") {
+				t.Errorf("revision %s", art.Revision)
+			}
+			if proxy.Requests.Load() == before {
+				t.Error("nothing went through the proxy")
+			}
+		})
+	}
 }
