@@ -2,6 +2,7 @@ package git
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,4 +183,29 @@ func TestFetchThroughProxy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCredentialsFromSecret reads arbitrary Secret values: never a panic, and every refusal names the
+// Secret.
+func FuzzCredentialsFromSecret(f *testing.F) {
+	f.Add([]byte("alice"), []byte("pw"), []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n"), []byte("host ssh-ed25519 AAAA"), []byte("junk"), true)
+	f.Add([]byte(""), []byte("pw"), []byte(""), []byte(""), []byte(""), false)
+	f.Fuzz(func(t *testing.T, user, pass, identity, known, ca []byte, ssh bool) {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s"}, Data: map[string][]byte{
+			"username": user, "password": pass, "identity": identity, "known_hosts": known, "ca.crt": ca}}
+		c, err := CredentialsFromSecret(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), "ns/s") {
+				t.Errorf("error does not name the Secret: %v", err)
+			}
+			return
+		}
+		u, _ := url.Parse("https://example.com/repo.git")
+		if ssh {
+			u, _ = url.Parse("ssh://git@example.com/repo.git")
+		}
+		if _, err := c.Auth(u, t.TempDir()); err != nil && !strings.Contains(err.Error(), "ns/s") {
+			t.Errorf("error does not name the Secret: %v", err)
+		}
+	})
 }
