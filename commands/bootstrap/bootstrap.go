@@ -84,7 +84,7 @@ func completeCommon(f *cmdutil.Factory, io *cmdutil.IOStreams, b *enginebootstra
 }
 
 func newCmdGit(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, Clients: f.KubeClients}
+	opts := &Options{}
 	b := &opts.Bootstrap
 	cmd := &cobra.Command{
 		Use:   "git",
@@ -106,14 +106,7 @@ credentials are given.`,
   converge bootstrap git --url https://example.com/fleet.git --token-auth --password "$TOKEN" --path clusters/dev
   converge bootstrap git --url ssh://git@example.com/fleet.git --private-key-file ~/.ssh/fleet --path clusters/dev --silent`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := opts.complete(f); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return Run(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&b.URL, "url", "", "Git repository URL: ssh://user@host/path, https://host/path")
@@ -126,24 +119,40 @@ credentials are given.`,
 	return cmd
 }
 
-func (o *Options) complete(f *cmdutil.Factory) error {
+var _ cmdutil.Runner = (*Options)(nil)
+
+// Complete fills the namespace, the version, the key algorithm, the password from $GIT_PASSWORD, the SSH
+// agent and the private key file (SSH URLs only: Validate refuses it for others).
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.IO, o.Clients = f.IO, f.KubeClients
 	b := &o.Bootstrap
 	completeCommon(f, o.IO, b, o.KeyAlgorithm)
 	if o.Password == "" {
 		o.Password = os.Getenv("GIT_PASSWORD")
 	}
-	isSSH := strings.HasPrefix(b.URL, "ssh://")
+	b.Credentials = enginebootstrap.Credentials{Username: o.Username, Password: o.Password}
+	if o.isSSH() {
+		b.SSHAgentSocket = os.Getenv("SSH_AUTH_SOCK")
+	}
+	return nil
+}
+
+func (o *Options) isSSH() bool { return strings.HasPrefix(o.Bootstrap.URL, "ssh://") }
+
+// Validate refuses flags that do not fit the URL's scheme and bad bootstrap options; it reads the
+// private key file once the flags are known to fit.
+func (o *Options) Validate() error {
+	b := &o.Bootstrap
 	if o.TokenAuth {
-		if isSSH {
+		if o.isSSH() {
 			return cmdutil.FlagErrorf("--token-auth needs an https:// URL, not %s", b.URL)
 		}
 		if o.Password == "" {
 			return cmdutil.FlagErrorf("--token-auth needs the token as --password (or $GIT_PASSWORD)")
 		}
 	}
-	b.Credentials = enginebootstrap.Credentials{Username: o.Username, Password: o.Password}
 	if o.PrivateKeyFile != "" {
-		if !isSSH {
+		if !o.isSSH() {
 			return cmdutil.FlagErrorf("--private-key-file needs an ssh:// URL")
 		}
 		key, err := os.ReadFile(o.PrivateKeyFile)
@@ -152,28 +161,25 @@ func (o *Options) complete(f *cmdutil.Factory) error {
 		}
 		b.Credentials.PrivateKey = key
 	}
-	if isSSH {
-		b.SSHAgentSocket = os.Getenv("SSH_AUTH_SOCK")
-	}
 	if err := b.Validate(); err != nil {
 		return cmdutil.FlagErrorf("%v", err)
 	}
 	return nil
 }
 
-// Run bootstraps and prints each step.
-func Run(ctx context.Context, opts *Options) error {
-	st := opts.IO.ErrStyles()
-	b := opts.Bootstrap
-	b.Events = printer(opts.IO)
-	in := bufio.NewReader(opts.IO.In)
+// Run bootstraps (one engine call) and prints each step.
+func (o *Options) Run(ctx context.Context) error {
+	st := o.IO.ErrStyles()
+	b := o.Bootstrap
+	b.Events = printer(o.IO)
+	in := bufio.NewReader(o.IO.In)
 	b.ConfirmDeployKey = func(ctx context.Context, pub string) error {
-		fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("add this public key to the repository as a deploy key:"))
-		fmt.Fprintln(opts.IO.Out, pub)
-		if opts.Silent {
+		fmt.Fprintln(o.IO.ErrOut, st.ActionLine("add this public key to the repository as a deploy key:"))
+		fmt.Fprintln(o.IO.Out, pub)
+		if o.Silent {
 			return nil
 		}
-		fmt.Fprint(opts.IO.ErrOut, "Has the deploy key been added to the repository? [y/N] ")
+		fmt.Fprint(o.IO.ErrOut, "Has the deploy key been added to the repository? [y/N] ")
 		line, err := in.ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
 			return err
@@ -183,12 +189,12 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return nil
 	}
-	clients, err := opts.Clients()
+	clients, err := o.Clients()
 	if err != nil {
 		return err
 	}
 	res, err := enginebootstrap.Run(ctx, clients, b)
-	return finish(opts.IO, res, err)
+	return finish(o.IO, res, err)
 }
 
 func printer(io *cmdutil.IOStreams) func(enginebootstrap.Event) {

@@ -25,7 +25,12 @@ type ProviderOptions struct {
 	APIURL       string
 	Token        string
 	KeyAlgorithm string
+
+	// apiURLErr is why no default API URL could be derived, reported by Validate.
+	apiURLErr error
 }
+
+var _ cmdutil.Runner = (*ProviderOptions)(nil)
 
 var providerNames = map[enginebootstrap.ProviderKind]string{
 	enginebootstrap.GitHub: "GitHub", enginebootstrap.GitLab: "GitLab", enginebootstrap.Gitea: "Gitea",
@@ -35,7 +40,7 @@ var providerNames = map[enginebootstrap.ProviderKind]string{
 func tokenEnv(k enginebootstrap.ProviderKind) string { return strings.ToUpper(string(k)) + "_TOKEN" }
 
 func newCmdProvider(f *cmdutil.Factory, kind enginebootstrap.ProviderKind) *cobra.Command {
-	opts := &ProviderOptions{IO: f.IO, Clients: f.KubeClients, Kind: kind}
+	opts := &ProviderOptions{Kind: kind}
 	name := providerNames[kind]
 	cmd := &cobra.Command{
 		Use:   string(kind),
@@ -49,14 +54,7 @@ HTTPS with the token instead. Then as `+"`converge bootstrap git`"+`.`, name, to
   converge bootstrap %[1]s --owner my-org --repository fleet --path clusters/production
   converge bootstrap %[1]s --owner me --personal --repository fleet --path clusters/dev --token-auth`, kind, tokenEnv(kind)),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := opts.complete(f); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return RunProvider(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	fl := cmd.Flags()
 	ro := &opts.Provider.Repository
@@ -72,21 +70,29 @@ HTTPS with the token instead. Then as `+"`converge bootstrap git`"+`.`, name, to
 	return cmd
 }
 
-func (o *ProviderOptions) complete(f *cmdutil.Factory) error {
+// Complete fills the namespace, the version, the key algorithm, the token from the provider's
+// environment variable and the default API URL.
+func (o *ProviderOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.IO, o.Clients = f.IO, f.KubeClients
 	completeCommon(f, o.IO, &o.Bootstrap, o.KeyAlgorithm)
+	o.Token = os.Getenv(tokenEnv(o.Kind))
+	if o.APIURL == "" {
+		o.APIURL, o.apiURLErr = enginebootstrap.DefaultAPIURL(o.Kind, o.Hostname)
+	}
+	return nil
+}
+
+// Validate refuses a missing repository or token, a host without a default API URL and bad bootstrap
+// options.
+func (o *ProviderOptions) Validate() error {
 	if o.Provider.Repository.Owner == "" || o.Provider.Repository.Name == "" {
 		return cmdutil.FlagErrorf("--owner and --repository are required")
 	}
-	o.Token = os.Getenv(tokenEnv(o.Kind))
 	if o.Token == "" {
 		return cmdutil.FlagErrorf("$%s is not set: export the %s API token", tokenEnv(o.Kind), providerNames[o.Kind])
 	}
-	if o.APIURL == "" {
-		u, err := enginebootstrap.DefaultAPIURL(o.Kind, o.Hostname)
-		if err != nil {
-			return cmdutil.FlagErrorf("%v", err)
-		}
-		o.APIURL = u
+	if o.apiURLErr != nil {
+		return cmdutil.FlagErrorf("%v", o.apiURLErr)
 	}
 	// The URL is the provider's; validate the rest with a stand-in.
 	check := o.Bootstrap
@@ -97,15 +103,15 @@ func (o *ProviderOptions) complete(f *cmdutil.Factory) error {
 	return nil
 }
 
-// RunProvider bootstraps through the provider's API and prints each step.
-func RunProvider(ctx context.Context, opts *ProviderOptions) error {
-	b := opts.Bootstrap
-	b.Events = printer(opts.IO)
-	clients, err := opts.Clients()
+// Run bootstraps through the provider's API (one engine call) and prints each step.
+func (o *ProviderOptions) Run(ctx context.Context) error {
+	b := o.Bootstrap
+	b.Events = printer(o.IO)
+	clients, err := o.Clients()
 	if err != nil {
 		return err
 	}
-	p := &enginebootstrap.Provider{Kind: opts.Kind, BaseURL: opts.APIURL, Token: opts.Token}
-	res, err := enginebootstrap.RunProvider(ctx, clients, p, opts.Provider, b)
-	return finish(opts.IO, res, err)
+	p := &enginebootstrap.Provider{Kind: o.Kind, BaseURL: o.APIURL, Token: o.Token}
+	res, err := enginebootstrap.RunProvider(ctx, clients, p, o.Provider, b)
+	return finish(o.IO, res, err)
 }

@@ -5,14 +5,9 @@ package images
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/spf13/cobra"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
@@ -43,13 +38,10 @@ type Options struct {
 	Now     func() time.Time
 }
 
+var _ cmdutil.Runner = (*Options)(nil)
+
 // Report is what `images update -o json` prints.
-type Report struct {
-	Policies []image.Election     `json:"policies"`
-	Changes  []image.Change       `json:"changes"`
-	Errors   []*image.MarkerError `json:"markerErrors,omitempty"`
-	Commit   string               `json:"commit,omitempty"`
-}
+type Report = image.WorkTreeResult
 
 // NewCmdImages returns `converge images` with its update subcommand.
 func NewCmdImages(f *cmdutil.Factory) *cobra.Command {
@@ -59,7 +51,7 @@ func NewCmdImages(f *cmdutil.Factory) *cobra.Command {
 }
 
 func newCmdUpdate(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, Now: f.Now}
+	opts := &Options{}
 	cmd := &cobra.Command{
 		Use:   "update [PATH]",
 		Short: "Move the image tags marked with $imagepolicy comments to the latest images",
@@ -81,33 +73,7 @@ policy that elects nothing, an unreachable registry, a marker naming an ImagePol
   converge images update . --commit --author-email bot@example.com
   converge images update apps --from-cluster -n flux-system --dry-run -o json`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Path = "."
-			if len(args) == 1 {
-				opts.Path = args[0]
-			}
-			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML); err != nil {
-				return err
-			}
-			if opts.Commit && opts.AuthorEmail == "" {
-				return cmdutil.FlagErrorf("--commit needs --author-email")
-			}
-			if opts.Commit && opts.DryRun {
-				return cmdutil.FlagErrorf("--commit and --dry-run exclude each other")
-			}
-			opts.Namespace = f.Namespace()
-			opts.Secrets = func() (source.Secrets, error) { return f.KubeClients() }
-			opts.Cluster = func(ctx context.Context, namespace string) (*image.Objects, error) {
-				c, err := f.KubeClients()
-				if err != nil {
-					return nil, err
-				}
-				return clusterObjects(ctx, c.Dynamic, namespace)
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return Run(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.FromCluster, "from-cluster", false, "use the ImageRepositories and ImagePolicies of the cluster's -n namespace instead of those under PATH")
@@ -122,88 +88,63 @@ policy that elects nothing, an unreachable registry, a marker naming an ImagePol
 	return cmd
 }
 
-// Run performs the update and reports it.
-func Run(ctx context.Context, opts *Options) error {
-	root, err := filepath.Abs(opts.Path)
+// Complete takes PATH (default ".") and the namespace, and wires the cluster's Secrets and objects.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.IO, o.Now = f.IO, f.Now
+	o.Path = "."
+	if len(args) == 1 {
+		o.Path = args[0]
+	}
+	o.Namespace = f.Namespace()
+	o.Secrets = func() (source.Secrets, error) { return f.KubeClients() }
+	o.Cluster = func(ctx context.Context, namespace string) (*image.Objects, error) {
+		c, err := f.KubeClients()
+		if err != nil {
+			return nil, err
+		}
+		return clusterObjects(ctx, c.Dynamic, namespace)
+	}
+	return nil
+}
+
+// Validate refuses an unknown output format and --commit without an author email or with --dry-run.
+func (o *Options) Validate() error {
+	if err := cmdutil.ValidateOutput(o.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML); err != nil {
+		return err
+	}
+	if o.Commit && o.AuthorEmail == "" {
+		return cmdutil.FlagErrorf("--commit needs --author-email")
+	}
+	if o.Commit && o.DryRun {
+		return cmdutil.FlagErrorf("--commit and --dry-run exclude each other")
+	}
+	return nil
+}
+
+// Run performs the update (one engine call) and reports it.
+func (o *Options) Run(ctx context.Context) error {
+	u := image.WorkTreeUpdate{Root: o.Path, Namespace: o.Namespace, FromCluster: o.FromCluster, Cluster: o.Cluster,
+		CacheDir: o.CacheDir, Secrets: o.Secrets, DryRun: o.DryRun, Now: o.Now}
+	if o.Commit {
+		u.Commit = &image.WorkTreeCommit{AuthorName: o.AuthorName, AuthorEmail: o.AuthorEmail, MessageTemplate: o.Message}
+	}
+	report, err := image.UpdateWorkTree(ctx, u)
 	if err != nil {
 		return err
 	}
-	if opts.Commit {
-		if err := checkNothingStaged(root); err != nil {
-			return err
-		}
-	}
-	var objs *image.Objects
-	if opts.FromCluster {
-		objs, err = opts.Cluster(ctx, opts.Namespace)
-	} else {
-		objs, err = image.LoadObjects(root, opts.Namespace)
-	}
-	if err != nil {
+	if err := render(o, report); err != nil {
 		return err
-	}
-	if len(objs.Policies) == 0 {
-		where := root
-		if opts.FromCluster {
-			where = "namespace " + opts.Namespace
-		}
-		return fmt.Errorf("no ImagePolicy found in %s", where)
-	}
-	store, err := source.OpenStore(opts.CacheDir)
-	if err != nil {
-		return err
-	}
-	scanner := &image.Scanner{Store: store, Now: opts.Now}
-	if needsSecrets(objs) && opts.Secrets != nil {
-		if scanner.Secrets, err = opts.Secrets(); err != nil {
-			return fmt.Errorf("ImageRepositories reference Secrets, which are read from the cluster: %w", err)
-		}
-	}
-	policies, elections := scanner.Elect(ctx, objs)
-	known := map[string]bool{}
-	for _, p := range objs.Policies {
-		known[p.Namespace+"/"+p.Name] = true
-	}
-	res, problems, err := image.UpdateFiles(root, root, policies, image.UpdateOptions{DryRun: opts.DryRun,
-		Known: func(ns, name string) bool { return known[ns+"/"+name] }})
-	if err != nil {
-		return err
-	}
-	report := Report{Policies: elections, Changes: res.All(), Errors: problems}
-	if report.Changes == nil {
-		report.Changes = []image.Change{}
-	}
-	if opts.Commit && len(report.Changes) > 0 {
-		if report.Commit, err = commit(root, res, opts); err != nil {
-			return err
-		}
-	}
-	if err := render(opts, report); err != nil {
-		return err
-	}
-	failed := len(problems) > 0
-	for _, e := range elections {
-		failed = failed || e.Error != ""
 	}
 	switch {
-	case failed:
+	case report.Failed():
 		return &cmdutil.SilentError{Code: 2}
-	case opts.ExitCode && len(report.Changes) > 0:
+	case o.ExitCode && len(report.Changes) > 0:
 		return &cmdutil.SilentError{Code: 1}
 	}
 	return nil
 }
 
-func needsSecrets(objs *image.Objects) bool {
-	for _, r := range objs.Repositories {
-		if r.Spec.SecretRef != nil || r.Spec.CertSecretRef != nil || r.Spec.ProxySecretRef != nil {
-			return true
-		}
-	}
-	return false
-}
-
-func render(opts *Options, r Report) error {
+func render(opts *Options, r *Report) error {
 	if opts.Output != cmdutil.OutputTable {
 		return cmdutil.WriteData(opts.IO.Out, opts.Output, r)
 	}
@@ -232,68 +173,4 @@ func render(opts *Options, r Report) error {
 		fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("committed "+r.Commit))
 	}
 	return nil
-}
-
-// checkNothingStaged refuses a work tree whose index differs from HEAD: the image update commit would
-// carry the user's staged changes too. It runs before any file is rewritten.
-func checkNothingStaged(root string) error {
-	repo, err := git.PlainOpenWithOptions(root, &git.PlainOpenOptions{DetectDotGit: true})
-	if err != nil {
-		return fmt.Errorf("--commit: %s is not in a Git work tree: %w", root, err)
-	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		return err
-	}
-	st, err := wt.Status()
-	if err != nil {
-		return fmt.Errorf("--commit: reading the work tree status: %w", err)
-	}
-	var staged []string
-	for name, fs := range st {
-		if fs.Staging != git.Unmodified && fs.Staging != git.Untracked {
-			staged = append(staged, name)
-		}
-	}
-	if len(staged) > 0 {
-		sort.Strings(staged)
-		return fmt.Errorf("--commit: the index already has staged changes (%s): commit or unstage them first, the image update commit would include them", strings.Join(staged, ", "))
-	}
-	return nil
-}
-
-// commit commits the changed files (named relative to root) in the work tree holding root.
-func commit(root string, res image.Result, opts *Options) (string, error) {
-	repo, err := git.PlainOpenWithOptions(root, &git.PlainOpenOptions{DetectDotGit: true})
-	if err != nil {
-		return "", fmt.Errorf("--commit: %s is not in a Git work tree: %w", root, err)
-	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		return "", err
-	}
-	top := wt.Filesystem.Root()
-	for _, f := range res.Files() {
-		rel, err := filepath.Rel(top, filepath.Join(root, filepath.FromSlash(f)))
-		if err != nil {
-			return "", err
-		}
-		if _, err := wt.Add(filepath.ToSlash(rel)); err != nil {
-			return "", fmt.Errorf("staging %s: %w", rel, err)
-		}
-	}
-	msg, err := image.RenderMessage(opts.Message, image.TemplateData{Changed: res})
-	if err != nil {
-		return "", err
-	}
-	now := time.Now()
-	if opts.Now != nil {
-		now = opts.Now()
-	}
-	sig := &object.Signature{Name: opts.AuthorName, Email: opts.AuthorEmail, When: now}
-	h, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig})
-	if err != nil {
-		return "", fmt.Errorf("committing: %w", err)
-	}
-	return h.String(), nil
 }

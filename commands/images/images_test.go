@@ -139,7 +139,7 @@ func run(t *testing.T, opts *Options) (string, string, error) {
 	opts.Now = func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := Run(ctx, opts)
+	err := opts.Run(ctx)
 	return out.String(), errOut.String(), err
 }
 

@@ -28,15 +28,16 @@ import (
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/install"
 	"github.com/converge-gitops/converge/engine/kube"
+	sourcegit "github.com/converge-gitops/converge/engine/source/git"
 )
 
-// Keys of the credentials Secret, as Flux's source-controller reads them.
+// Keys of the credentials Secret, as Flux's source-controller reads them (git.CredentialsFromSecret).
 const (
-	SecretIdentity    = "identity"
-	SecretIdentityPub = "identity.pub"
-	SecretKnownHosts  = "known_hosts"
-	SecretUsername    = "username"
-	SecretPassword    = "password"
+	SecretIdentity    = sourcegit.KeyIdentity
+	SecretIdentityPub = sourcegit.KeyIdentityPub
+	SecretKnownHosts  = sourcegit.KeyKnownHosts
+	SecretUsername    = sourcegit.KeyUsername
+	SecretPassword    = sourcegit.KeyPassword
 )
 
 // Credentials are what the user gave to reach the repository; they are also stored in the cluster.
@@ -350,12 +351,13 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 		}
 		pushAuth = httpAuth(opts.Push.Username, opts.Push.Password)
 	}
+	remote := &sourcegit.Remote{URL: pushURL.String(), Auth: pushAuth}
 	opts.event(EventAction, "cloning branch %q from %s", opts.Branch, redact(pushURL))
 	tmp := opts.TempDir
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	w, err := clone(ctx, tmp, pushURL.String(), opts.Branch, pushAuth)
+	w, err := clone(ctx, tmp, remote, opts.Branch)
 	if err != nil {
 		return nil, err
 	}
@@ -552,17 +554,20 @@ func (c *credentials) close() {
 }
 
 func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.Secret) (*credentials, error) {
-	var old map[string][]byte
+	old := &sourcegit.Credentials{}
 	if existing != nil {
-		old = existing.Data
+		var err error
+		if old, err = sourcegit.CredentialsFromSecret(existing); err != nil {
+			return nil, err
+		}
 	}
 	c := &credentials{}
 	if u.Scheme != "ssh" {
 		user, pass := o.Credentials.Username, o.Credentials.Password
 		if o.Credentials.given(false) {
 			c.replace = true
-		} else if old != nil {
-			user, pass = string(old[SecretUsername]), string(old[SecretPassword])
+		} else if existing != nil {
+			user, pass = old.Username, old.Password
 		}
 		c.push = httpAuth(user, pass)
 		c.secret = map[string][]byte{}
@@ -576,14 +581,14 @@ func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.
 	}
 
 	hp := hostPort(u.Host)
-	knownHosts := old[SecretKnownHosts]
-	var checker *hostKeyChecker
+	knownHosts := old.KnownHosts
+	var checker ssh.HostKeyCallback
 	if len(knownHosts) > 0 {
-		hk, err := newHostKeyChecker(knownHosts)
+		hk, err := sourcegit.KnownHosts(knownHosts, o.TempDir)
 		if err != nil {
 			return nil, fmt.Errorf("Secret %s/%s: %q: %w", o.Install.Namespace, SyncName, SecretKnownHosts, err)
 		}
-		if hk.algorithms(hp) != nil {
+		if sourcegit.HostKeyAlgorithms(hk, hp) != nil {
 			checker = hk
 		}
 	}
@@ -595,10 +600,10 @@ func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.
 		}
 		o.event(EventSuccess, "host key %s %s (trusted on first use)", key.Type(), ssh.FingerprintSHA256(key))
 		knownHosts = append(append([]byte{}, knownHosts...), line...)
-		if checker, err = newHostKeyChecker(knownHosts); err != nil {
+		if checker, err = sourcegit.KnownHosts(knownHosts, o.TempDir); err != nil {
 			return nil, err
 		}
-		if old != nil {
+		if existing != nil {
 			c.replace = true
 		}
 	}
@@ -612,9 +617,9 @@ func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.
 			return nil, fmt.Errorf("private key: %w", err)
 		}
 		c.replace = true
-	case len(old[SecretIdentity]) > 0:
-		passphrase = old[SecretPassword]
-		if deploy, err = ParseKey(old[SecretIdentity], passphrase); err != nil {
+	case len(old.Identity) > 0:
+		passphrase = []byte(old.Password)
+		if deploy, err = ParseKey(old.Identity, passphrase); err != nil {
 			return nil, fmt.Errorf("Secret %s/%s: %q: %w", o.Install.Namespace, SyncName, SecretIdentity, err)
 		}
 	default:
@@ -640,19 +645,19 @@ func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.
 	if u.User != nil && u.User.Username() != "" {
 		user = u.User.Username()
 	}
-	auth := &sshAuth{user: user, hostKeys: checker, hostport: hp, timeout: o.DialTimeout}
+	auth := &sourcegit.SSHAuth{User: user, HostKeys: checker, HostPort: hp, Timeout: o.DialTimeout}
 	switch {
 	case len(o.Credentials.PrivateKey) > 0:
-		auth.signers, auth.source = staticSigners(deploy.Signer), "the private key file"
+		auth.Signers, auth.Source = staticSigners(deploy.Signer), "the private key file"
 	case o.SSHAgentSocket != "":
 		conn, err := net.Dial("unix", o.SSHAgentSocket)
 		if err != nil {
 			return nil, fmt.Errorf("connecting to the SSH agent at %s: %w", o.SSHAgentSocket, err)
 		}
 		c.closers = append(c.closers, conn)
-		auth.signers, auth.source = agent.NewClient(conn).Signers, "the SSH agent"
+		auth.Signers, auth.Source = agent.NewClient(conn).Signers, "the SSH agent"
 	default:
-		auth.signers, auth.source = staticSigners(deploy.Signer), "the deploy key"
+		auth.Signers, auth.Source = staticSigners(deploy.Signer), "the deploy key"
 		c.pushWithDeployKey = true
 	}
 	c.push = auth

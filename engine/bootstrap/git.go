@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path"
 	"path/filepath"
-	"time"
 
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -17,62 +15,31 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	"github.com/go-git/go-git/v5/storage/memory"
-	"golang.org/x/crypto/ssh"
+
+	sourcegit "github.com/converge-gitops/converge/engine/source/git"
 )
-
-// sshAuth is go-git's SSH AuthMethod with the host key algorithms limited to those known_hosts has for
-// the host, so that the server presents a key that can be verified.
-type sshAuth struct {
-	user     string
-	signers  func() ([]ssh.Signer, error)
-	hostKeys *hostKeyChecker
-	hostport string
-	timeout  time.Duration
-	source   string
-}
-
-func (a *sshAuth) Name() string   { return "ssh-public-keys" }
-func (a *sshAuth) String() string { return "user: " + a.user + ", keys: " + a.source }
-
-func (a *sshAuth) ClientConfig() (*ssh.ClientConfig, error) {
-	return &ssh.ClientConfig{
-		User:              a.user,
-		Auth:              []ssh.AuthMethod{ssh.PublicKeysCallback(a.signers)},
-		HostKeyCallback:   a.checkHostKey,
-		HostKeyAlgorithms: a.hostKeys.algorithms(a.hostport),
-		Timeout:           a.timeout,
-	}, nil
-}
-
-func (a *sshAuth) checkHostKey(hostname string, remote net.Addr, key ssh.PublicKey) error {
-	if err := a.hostKeys.callback(hostname, remote, key); err != nil {
-		return fmt.Errorf("host key verification failed for %s (%s): %w", hostname, ssh.FingerprintSHA256(key), err)
-	}
-	return nil
-}
 
 // workTree is the clone of the branch the bootstrap writes to.
 type workTree struct {
 	dir    string
 	repo   *gogit.Repository
 	branch plumbing.ReferenceName
-	auth   transport.AuthMethod
+	remote *sourcegit.Remote
 	// fresh is set when the branch did not exist on the remote.
 	fresh bool
 }
 
 // clone clones branch of url into a new folder under tmp; a missing branch (or an empty repository)
 // starts a new, orphan branch.
-func clone(ctx context.Context, tmp, url, branch string, auth transport.AuthMethod) (*workTree, error) {
+func clone(ctx context.Context, tmp string, remote *sourcegit.Remote, branch string) (*workTree, error) {
 	dir, err := os.MkdirTemp(tmp, "converge-bootstrap-")
 	if err != nil {
 		return nil, err
 	}
-	w := &workTree{dir: dir, branch: plumbing.NewBranchReferenceName(branch), auth: auth}
-	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
-	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
-	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
+	url := remote.URL
+	w := &workTree{dir: dir, branch: plumbing.NewBranchReferenceName(branch), remote: remote}
+	refs, err := remote.List(ctx)
+	if err != nil {
 		os.RemoveAll(dir)
 		if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
 			return nil, fmt.Errorf("listing the branches of %s: %w (check the username and password or token)", url, err)
@@ -86,9 +53,7 @@ func clone(ctx context.Context, tmp, url, branch string, auth transport.AuthMeth
 		}
 	}
 	if exists {
-		w.repo, err = gogit.PlainCloneContext(ctx, dir, false, &gogit.CloneOptions{
-			URL: url, Auth: auth, ReferenceName: w.branch, SingleBranch: true, Tags: gogit.NoTags,
-		})
+		w.repo, err = remote.Clone(ctx, dir, w.branch)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("cloning branch %s of %s: %w", branch, url, err)
@@ -146,18 +111,11 @@ func (w *workTree) writeAndCommit(p string, content []byte, msg string, author o
 	if err := os.WriteFile(full, content, 0o644); err != nil {
 		return nil, err
 	}
-	wt, err := w.repo.Worktree()
+	h, err := sourcegit.CommitFiles(w.repo, []string{path.Clean(p)}, msg, author, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	if _, err := wt.Add(path.Clean(p)); err != nil {
-		return nil, fmt.Errorf("git add %s: %w", p, err)
-	}
-	h, err := wt.Commit(msg, &gogit.CommitOptions{Author: &author})
-	if err != nil {
-		return nil, fmt.Errorf("committing %s: %w", p, err)
-	}
-	return &Commit{Hash: h.String(), Message: msg, Files: []string{p}}, nil
+	return &Commit{Hash: h, Message: msg, Files: []string{p}}, nil
 }
 
 // head returns the commit the branch points at ("" for a new branch without commits).
@@ -175,11 +133,7 @@ func (w *workTree) head() (string, error) {
 // push pushes the branch to origin; the remote must not have moved since the clone.
 func (w *workTree) push(ctx context.Context) error {
 	spec := config.RefSpec(w.branch.String() + ":" + w.branch.String())
-	err := w.repo.PushContext(ctx, &gogit.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: w.auth})
-	if errors.Is(err, gogit.NoErrAlreadyUpToDate) {
-		return nil
-	}
-	if err != nil {
+	if err := w.remote.Push(ctx, w.repo, []config.RefSpec{spec}, nil); err != nil {
 		return fmt.Errorf("pushing branch %s: %w", w.branch.Short(), err)
 	}
 	return nil

@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -127,53 +125,6 @@ func ScanHostKey(ctx context.Context, hostport string, timeout time.Duration) ([
 	}
 	return []byte(knownhosts.Line([]string{knownhosts.Normalize(hostport)}, key) + "\n"), key, nil
 }
-
-// hostKeyChecker verifies host keys against known_hosts content.
-type hostKeyChecker struct {
-	callback ssh.HostKeyCallback
-}
-
-func newHostKeyChecker(knownHosts []byte) (*hostKeyChecker, error) {
-	dir, err := os.MkdirTemp("", "converge-known-hosts-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	p := filepath.Join(dir, "known_hosts")
-	if err := os.WriteFile(p, knownHosts, 0o600); err != nil {
-		return nil, err
-	}
-	cb, err := knownhosts.New(p)
-	if err != nil {
-		return nil, fmt.Errorf("parsing known_hosts: %w", err)
-	}
-	return &hostKeyChecker{callback: cb}, nil
-}
-
-// algorithms returns the host key algorithms known for hostport, nil when the host is unknown.
-func (h *hostKeyChecker) algorithms(hostport string) []string {
-	err := h.callback(hostport, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}, probeKey{})
-	var ke *knownhosts.KeyError
-	if !errors.As(err, &ke) {
-		return nil
-	}
-	var out []string
-	for _, w := range ke.Want {
-		if w.Key.Type() == ssh.KeyAlgoRSA {
-			out = append(out, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
-			continue
-		}
-		out = append(out, w.Key.Type())
-	}
-	return out
-}
-
-// probeKey matches no known_hosts line; checking it lists the keys known for a host.
-type probeKey struct{}
-
-func (probeKey) Type() string                        { return "probe" }
-func (probeKey) Marshal() []byte                     { return []byte("\x00\x00\x00\x05probe") }
-func (probeKey) Verify([]byte, *ssh.Signature) error { return errors.New("probe key") }
 
 // fingerprint returns the SHA256 fingerprint of an authorized_keys line, for messages.
 func fingerprint(authorized []byte) string {

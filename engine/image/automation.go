@@ -20,6 +20,7 @@ import (
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
+	sourcegit "github.com/converge-gitops/converge/engine/source/git"
 )
 
 // maxPushAttempts bounds the clone-update-push cycles when the push is rejected as non-fast-forward
@@ -101,6 +102,14 @@ func (a *Automation) Run(ctx context.Context, auto *imagev1.ImageUpdateAutomatio
 		}
 		repoSecret = s
 	}
+	var proxySecret *corev1.Secret
+	if repo.Spec.ProxySecretRef != nil {
+		s, err := a.secret(ctx, repo.Namespace, repo.Spec.ProxySecretRef.Name)
+		if err != nil {
+			return fail(&Error{Reason: imagev1.InvalidSourceConfigReason, Err: fmt.Errorf("GitRepository %s/%s proxySecretRef: %w", repo.Namespace, repo.Name, err)})
+		}
+		proxySecret = s
+	}
 	var signer git.Signer
 	if sk := gs.Commit.SigningKey; sk != nil {
 		s, err := a.secret(ctx, auto.Namespace, sk.SecretRef.Name)
@@ -113,7 +122,7 @@ func (a *Automation) Run(ctx context.Context, auto *imagev1.ImageUpdateAutomatio
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		res, err := a.attempt(ctx, auto, repo, ref, pushBranch, repoSecret, signer, policies, known, attempt)
+		res, err := a.attempt(ctx, auto, repo, ref, pushBranch, repoSecret, proxySecret, signer, policies, known, attempt)
 		if err != nil && isNonFastForward(err) && attempt < maxPushAttempts {
 			continue
 		}
@@ -148,7 +157,7 @@ func (a *Automation) now() time.Time {
 
 // attempt clones a fresh copy, updates, commits and pushes once.
 func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutomation, repo *sourcev1.GitRepository,
-	ref sourcev1.GitRepositoryRef, pushBranch string, repoSecret *corev1.Secret, signer git.Signer,
+	ref sourcev1.GitRepositoryRef, pushBranch string, repoSecret, proxySecret *corev1.Secret, signer git.Signer,
 	policies Policies, known func(namespace, name string) bool, attempt int) (*AutomationResult, error) {
 	gs := auto.Spec.GitSpec
 	tmp, err := a.tempDir()
@@ -156,21 +165,21 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	auth, err := authFromSecret(repo.Spec.URL, repoSecret, tmp)
+	remote, err := sourcegit.RemoteFromSecret(repo.Spec.URL, repoSecret, proxySecret, tmp)
 	if err != nil {
 		return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Err: err}
 	}
 	dir := filepath.Join(tmp, "work")
-	clone := &git.CloneOptions{URL: repo.Spec.URL, Auth: auth.method, CABundle: auth.caBundle, Tags: git.NoTags}
+	var cloneRef plumbing.ReferenceName
 	switch {
 	case ref.Branch != "":
-		clone.ReferenceName, clone.SingleBranch = plumbing.NewBranchReferenceName(ref.Branch), true
+		cloneRef = plumbing.NewBranchReferenceName(ref.Branch)
 	case ref.Name != "":
-		clone.ReferenceName, clone.SingleBranch = plumbing.ReferenceName(ref.Name), true
+		cloneRef = plumbing.ReferenceName(ref.Name)
 	case ref.Tag != "":
-		clone.ReferenceName, clone.SingleBranch = plumbing.NewTagReferenceName(ref.Tag), true
+		cloneRef = plumbing.NewTagReferenceName(ref.Tag)
 	}
-	r, err := git.PlainCloneContext(ctx, dir, false, clone)
+	r, err := remote.Clone(ctx, dir, cloneRef)
 	if err != nil {
 		return nil, gitErr("cloning %s: %w", repo.Spec.URL, ctxErr(ctx, err))
 	}
@@ -194,7 +203,7 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 		// continues from its remote head when it exists, else starts from the checked out commit; it is
 		// force-pushed.
 		res.SwitchBranch = true
-		if err := switchBranch(ctx, r, wt, pushBranch, auth); err != nil {
+		if err := switchBranch(ctx, remote, r, wt, pushBranch); err != nil {
 			return nil, err
 		}
 		localBranch = pushBranch
@@ -238,19 +247,18 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 		return nil, err
 	}
 	res.Message = msg
+	var files []string
 	for _, f := range result.Files() {
 		rel, err := filepath.Rel(dir, filepath.Join(updateDir, filepath.FromSlash(f)))
 		if err != nil {
 			return nil, err
 		}
-		if _, err := wt.Add(filepath.ToSlash(rel)); err != nil {
-			return nil, gitErr("staging %s: %w", f, err)
-		}
+		files = append(files, filepath.ToSlash(rel))
 	}
-	sig := &object.Signature{Name: gs.Commit.Author.Name, Email: gs.Commit.Author.Email, When: a.now()}
-	hash, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig, Signer: signer})
+	sig := object.Signature{Name: gs.Commit.Author.Name, Email: gs.Commit.Author.Email, When: a.now()}
+	hash, err := sourcegit.CommitFiles(r, files, msg, sig, signer)
 	if err != nil {
-		return nil, gitErr("committing: %w", err)
+		return nil, gitErr("%w", err)
 	}
 	if a.beforePush != nil {
 		a.beforePush(attempt)
@@ -279,14 +287,14 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 			return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Stalled: true, Err: fmt.Errorf("push refspec %q: %w", s, err)}
 		}
 	}
-	push := &git.PushOptions{RemoteName: "origin", RefSpecs: specs, Auth: auth.method, CABundle: auth.caBundle}
+	var pushOptions map[string]string
 	if gs.Push != nil {
-		push.Options = gs.Push.Options
+		pushOptions = gs.Push.Options
 	}
-	if err := r.PushContext(ctx, push); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if err := remote.Push(ctx, r, specs, pushOptions); err != nil {
 		return nil, gitErr("pushing to %s: %w", repo.Spec.URL, ctxErr(ctx, err))
 	}
-	res.Commit = hash.String()
+	res.Commit = hash
 	return res, nil
 }
 
@@ -345,13 +353,13 @@ func (r *AutomationResult) Summary() string {
 }
 
 // switchBranch checks out branch: from its remote head when the remote has it, else created at HEAD.
-func switchBranch(ctx context.Context, r *git.Repository, wt *git.Worktree, branch string, auth *gitAuth) error {
+func switchBranch(ctx context.Context, remote *sourcegit.Remote, r *git.Repository, wt *git.Worktree, branch string) error {
 	remoteRef := plumbing.NewRemoteReferenceName("origin", branch)
 	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", branch, remoteRef))
-	err := r.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: auth.method, CABundle: auth.caBundle, Tags: git.NoTags})
+	err := remote.Fetch(ctx, r, spec)
 	opts := &git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName(branch), Create: true, Force: true}
 	switch {
-	case err == nil || errors.Is(err, git.NoErrAlreadyUpToDate):
+	case err == nil:
 		ref, rerr := r.Reference(remoteRef, true)
 		if rerr != nil {
 			return gitErr("switching to branch %s: %w", branch, rerr)

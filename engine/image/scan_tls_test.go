@@ -87,7 +87,7 @@ func TestScanTLSRegistry(t *testing.T) {
 		{"no certSecretRef", imageRepository(image, withSecret("regcred")), imagev1.ReadOperationFailedReason, "certificate signed by unknown authority"},
 		{"hint", imageRepository(image, withSecret("regcred")), imagev1.ReadOperationFailedReason, "set spec.certSecretRef to a Secret with its CA as ca.crt"},
 		{"another authority", imageRepository(image, withSecret("regcred"), withCert("other-ca")), imagev1.ReadOperationFailedReason, "certificate signed by unknown authority"},
-		{"not a certificate", imageRepository(image, withSecret("regcred"), withCert("garbage-ca")), imagev1.AuthenticationFailedReason, "certSecretRef: secret flux-system/garbage-ca: ca.crt holds no PEM certificate"},
+		{"not a certificate", imageRepository(image, withSecret("regcred"), withCert("garbage-ca")), imagev1.AuthenticationFailedReason, `certSecretRef: secret flux-system/garbage-ca: "ca.crt" holds no PEM certificate`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := s.Scan(ctx, tt.repo)

@@ -6,8 +6,6 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -31,6 +29,7 @@ import (
 
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
 	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/source"
 )
 
 // Store gives the notifier the cluster's Alerts and Providers, the Providers' Secrets and the labels of
@@ -424,16 +423,9 @@ func (n *Notifier) resolve(ctx context.Context, p *notificationv1beta3.Provider)
 		if err != nil {
 			return t, nil, fmt.Errorf("reading proxySecretRef %s: %w", p.Spec.ProxySecretRef.Name, err)
 		}
-		proxy = strings.TrimSpace(string(s.Data["address"]))
-		if proxy == "" {
-			return t, nil, fmt.Errorf("proxySecretRef %s: no address", p.Spec.ProxySecretRef.Name)
-		}
-		u, err := url.Parse(proxy)
+		u, err := source.ProxyURLFromSecret(s)
 		if err != nil {
-			return t, nil, errors.New("proxySecretRef: invalid address")
-		}
-		if user := string(s.Data["username"]); user != "" {
-			u.User = url.UserPassword(user, string(s.Data["password"]))
+			return t, nil, fmt.Errorf("proxySecretRef: %w", err)
 		}
 		proxyURL = u
 	} else if proxy != "" {
@@ -453,7 +445,7 @@ func (n *Notifier) resolve(ctx context.Context, p *notificationv1beta3.Provider)
 		if err != nil {
 			return t, nil, fmt.Errorf("reading certSecretRef %s: %w", p.Spec.CertSecretRef.Name, err)
 		}
-		cfg, err := tlsConfig(s)
+		cfg, err := source.TLSConfigFromSecret(s)
 		if err != nil {
 			return t, nil, fmt.Errorf("certSecretRef %s: %w", p.Spec.CertSecretRef.Name, err)
 		}
@@ -461,29 +453,6 @@ func (n *Notifier) resolve(ctx context.Context, p *notificationv1beta3.Provider)
 		t.TLS = cfg
 	}
 	return t, &http.Client{Transport: tr}, nil
-}
-
-func tlsConfig(s *corev1.Secret) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	ca := s.Data["ca.crt"]
-	if len(ca) == 0 {
-		ca = s.Data["caFile"]
-	}
-	if len(ca) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(ca) {
-			return nil, errors.New("ca.crt holds no PEM certificate")
-		}
-		cfg.RootCAs = pool
-	}
-	if crt, key := s.Data["tls.crt"], s.Data["tls.key"]; len(crt) > 0 && len(key) > 0 {
-		pair, err := tls.X509KeyPair(crt, key)
-		if err != nil {
-			return nil, fmt.Errorf("tls.crt/tls.key: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	return cfg, nil
 }
 
 // maxStatusList bounds the commit status list read before a commit status is set.

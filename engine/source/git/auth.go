@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -23,19 +21,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
-)
-
-// Keys of a GitRepository's credential Secret, as Flux reads them.
-const (
-	secretUsername    = "username"
-	secretPassword    = "password"
-	secretBearerToken = "bearerToken"
-	secretCACert      = "ca.crt"
-	secretCAFile      = "caFile" // older spelling of ca.crt; ca.crt wins
-	secretTLSCert     = "tls.crt"
-	secretTLSKey      = "tls.key"
-	secretIdentity    = "identity"
-	secretKnownHosts  = "known_hosts"
 )
 
 // LocalAuth is push mode's fallback to the user's own credentials, used when a GitRepository has no
@@ -114,6 +99,8 @@ type credentials struct {
 	caBundle   []byte
 	clientCert []byte
 	clientKey  []byte
+	// proxy is the HTTP(S) proxy (spec.proxySecretRef); nil is none.
+	proxy *url.URL
 	// askHTTP, when set, is asked for a username and password after the server required authentication.
 	askHTTP func(ctx context.Context, u *url.URL) (string, string, error)
 
@@ -137,7 +124,7 @@ func (c *credentials) forURL(u *url.URL) *credentials {
 	if u.Scheme == "ssh" || u.Scheme+"://"+u.Host == c.origin {
 		return c
 	}
-	return &credentials{origin: u.Scheme + "://" + u.Host, caBundle: c.caBundle, askHTTP: c.askHTTP,
+	return &credentials{origin: u.Scheme + "://" + u.Host, caBundle: c.caBundle, askHTTP: c.askHTTP, proxy: c.proxy,
 		sshAuth: c.sshAuth, hostKeys: c.hostKeys, sshSource: c.sshSource}
 }
 
@@ -153,13 +140,46 @@ func authErrorf(format string, args ...any) error {
 
 // credentials builds the credentials for obj from its secretRef, or from Local in push mode.
 func (f *Fetcher) credentials(ctx context.Context, obj *sourcev1.GitRepository, u *url.URL) (*credentials, error) {
+	proxy, err := f.proxy(ctx, obj, u)
+	if err != nil {
+		return nil, err
+	}
+	c, err := f.secretRefCredentials(ctx, obj, u)
+	if err != nil {
+		return nil, err
+	}
+	c.proxy = proxy
+	return c, nil
+}
+
+// proxy reads spec.proxySecretRef: the proxy HTTP(S) remotes are reached through; nil without one.
+func (f *Fetcher) proxy(ctx context.Context, obj *sourcev1.GitRepository, u *url.URL) (*url.URL, error) {
+	ref := obj.Spec.ProxySecretRef
+	if ref == nil || ref.Name == "" {
+		return nil, nil
+	}
+	if f.Secrets == nil {
+		return nil, authErrorf("cannot read proxy Secret %s/%s: no Secrets source configured", obj.Namespace, ref.Name)
+	}
+	secret, err := f.Secrets.GetSecret(ctx, obj.Namespace, ref.Name)
+	if err != nil {
+		return nil, authErrorf("reading proxy Secret %s/%s: %w", obj.Namespace, ref.Name, err)
+	}
+	p, err := ProxyFromSecret(u, secret)
+	if err != nil {
+		return nil, &authError{err}
+	}
+	return p, nil
+}
+
+func (f *Fetcher) secretRefCredentials(ctx context.Context, obj *sourcev1.GitRepository, u *url.URL) (*credentials, error) {
 	if obj.Spec.SecretRef == nil || obj.Spec.SecretRef.Name == "" {
 		if f.Local != nil {
 			return f.localCredentials(u)
 		}
 		if u.Scheme == "ssh" {
 			return nil, authErrorf("%s needs SSH credentials: set spec.secretRef to a Secret with %q and %q",
-				redactURL(u), secretIdentity, secretKnownHosts)
+				redactURL(u), KeyIdentity, KeyKnownHosts)
 		}
 		return &credentials{origin: u.Scheme + "://" + u.Host}, nil
 	}
@@ -192,61 +212,29 @@ func secretData(s *corev1.Secret) map[string][]byte {
 }
 
 func (f *Fetcher) secretCredentials(s *corev1.Secret, u *url.URL) (*credentials, error) {
-	data := secretData(s)
-	where := fmt.Sprintf("Secret %s/%s", s.Namespace, s.Name)
+	creds, err := CredentialsFromSecret(s)
+	if err != nil {
+		return nil, &authError{err}
+	}
+	tmp, err := f.Store.TempDir("known-hosts-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	a, err := creds.Auth(u, tmp)
+	if err != nil {
+		return nil, &authError{err}
+	}
 	c := &credentials{origin: u.Scheme + "://" + u.Host}
 	if u.Scheme == "ssh" {
-		identity, known := data[secretIdentity], data[secretKnownHosts]
-		if len(identity) == 0 {
-			return nil, authErrorf("%s has no %q key: SSH needs a private key", where, secretIdentity)
-		}
-		if len(known) == 0 {
-			return nil, authErrorf("%s has no %q key: SSH host keys are always verified", where, secretKnownHosts)
-		}
-		signer, err := parseIdentity(identity, data[secretPassword])
-		if err != nil {
-			return nil, authErrorf("%s: %q: %w", where, secretIdentity, err)
-		}
-		hostKeys, err := f.knownHostsFromBytes(known)
-		if err != nil {
-			return nil, authErrorf("%s: %q: %w", where, secretKnownHosts, err)
-		}
-		c.sshAuth = []ssh.AuthMethod{ssh.PublicKeys(signer)}
-		c.hostKeys = hostKeys
-		c.sshSource = where
+		c.sshAuth = []ssh.AuthMethod{ssh.PublicKeys(a.Signer)}
+		c.hostKeys = a.HostKeys
+		c.sshSource = "Secret " + creds.Secret
 		return c, nil
 	}
-
-	user, pass, token := string(data[secretUsername]), string(data[secretPassword]), string(data[secretBearerToken])
-	switch {
-	case token != "":
-		c.httpAuth = &githttp.TokenAuth{Token: token}
-	case user != "":
-		c.httpAuth = &githttp.BasicAuth{Username: user, Password: pass}
-	case pass != "":
-		return nil, authErrorf("%s has %q without %q", where, secretPassword, secretUsername)
-	}
-	ca := data[secretCACert]
-	if len(ca) == 0 {
-		ca = data[secretCAFile]
-	}
-	if len(ca) > 0 {
-		if !x509.NewCertPool().AppendCertsFromPEM(ca) {
-			return nil, authErrorf("%s: %q holds no PEM certificate", where, secretCACert)
-		}
-		c.caBundle = ca
-	}
-	cert, key := data[secretTLSCert], data[secretTLSKey]
-	switch {
-	case len(cert) > 0 && len(key) > 0:
-		if _, err := tls.X509KeyPair(cert, key); err != nil {
-			return nil, authErrorf("%s: %q and %q: %w", where, secretTLSCert, secretTLSKey, err)
-		}
-		c.clientCert, c.clientKey = cert, key
-	case len(cert) > 0:
-		return nil, authErrorf("%s has %q without %q", where, secretTLSCert, secretTLSKey)
-	case len(key) > 0:
-		return nil, authErrorf("%s has %q without %q", where, secretTLSKey, secretTLSCert)
+	c.httpAuth = a.httpAuth()
+	if creds.TLS != nil {
+		c.caBundle, c.clientCert, c.clientKey = creds.TLS.CA, creds.TLS.Cert, creds.TLS.Key
 	}
 	return c, nil
 }
@@ -256,7 +244,7 @@ func parseIdentity(pem, password []byte) (ssh.Signer, error) {
 	var missing *ssh.PassphraseMissingError
 	if errors.As(err, &missing) {
 		if len(password) == 0 {
-			return nil, fmt.Errorf("the private key is encrypted: put its passphrase under %q", secretPassword)
+			return nil, fmt.Errorf("the private key is encrypted: put its passphrase under %q", KeyPassword)
 		}
 		signer, err = ssh.ParsePrivateKeyWithPassphrase(pem, password)
 	}
@@ -264,25 +252,6 @@ func parseIdentity(pem, password []byte) (ssh.Signer, error) {
 		return nil, fmt.Errorf("parsing private key: %w", err)
 	}
 	return signer, nil
-}
-
-// knownHostsFromBytes builds a host key callback from known_hosts content. x/crypto's parser reads only
-// files, so the content goes through a short-lived file in the store's tmp folder.
-func (f *Fetcher) knownHostsFromBytes(content []byte) (ssh.HostKeyCallback, error) {
-	dir, err := f.Store.TempDir("known-hosts-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	p := filepath.Join(dir, "known_hosts")
-	if err := os.WriteFile(p, content, 0o600); err != nil {
-		return nil, err
-	}
-	cb, err := knownhosts.New(p)
-	if err != nil {
-		return nil, fmt.Errorf("parsing known_hosts: %w", err)
-	}
-	return cb, nil
 }
 
 func (f *Fetcher) localCredentials(u *url.URL) (*credentials, error) {
@@ -353,23 +322,7 @@ func (c *credentials) sshClientConfig(user, hostport string) (*ssh.ClientConfig,
 			return nil
 		},
 	}
-	err := c.hostKeys(hostport, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}, probeKey{})
-	var ke *knownhosts.KeyError
-	if errors.As(err, &ke) {
-		seen := map[string]bool{}
-		for _, w := range ke.Want {
-			algos := []string{w.Key.Type()}
-			if w.Key.Type() == ssh.KeyAlgoRSA {
-				algos = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
-			}
-			for _, a := range algos {
-				if !seen[a] {
-					seen[a] = true
-					cfg.HostKeyAlgorithms = append(cfg.HostKeyAlgorithms, a)
-				}
-			}
-		}
-	}
+	cfg.HostKeyAlgorithms = HostKeyAlgorithms(c.hostKeys, hostport)
 	return cfg, nil
 }
 

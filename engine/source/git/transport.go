@@ -79,6 +79,7 @@ func (f *Fetcher) newSession(ctx context.Context, u *url.URL, creds *credentials
 		return nil, err
 	}
 	ep.CaBundle, ep.ClientCert, ep.ClientKey = creds.caBundle, creds.clientCert, creds.clientKey
+	ep.Proxy = proxyOptions(creds.proxy)
 	client := f.HTTPClient
 	if client == nil {
 		client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}

@@ -3,7 +3,6 @@ package helm
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,18 +13,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/source"
 )
 
-// Secret keys, as Flux reads them. The legacy TLS keys are read when the standard ones are absent.
+// Secret keys of basic authentication, as Flux reads them. The TLS keys are source.TLSDataFromSecret's.
 const (
-	keyUsername     = "username"
-	keyPassword     = "password"
-	keyTLSCert      = "tls.crt"
-	keyTLSKey       = "tls.key"
-	keyCACert       = "ca.crt"
-	legacyKeyCert   = "certFile"
-	legacyKeyKey    = "keyFile"
-	legacyKeyCACert = "caFile"
+	keyUsername = "username"
+	keyPassword = "password"
 )
 
 // credentials are what a HelmRepository's Secrets provide.
@@ -42,10 +36,6 @@ type credentials struct {
 
 func (c *credentials) hasBasicAuth() bool { return c.username != "" && c.password != "" }
 
-// errMissingTLSData is a TLS Secret with neither a certificate pair nor a CA; Flux ignores it in
-// secretRef and rejects it in certSecretRef.
-var errMissingTLSData = errors.New("must contain either 'ca.crt' or both 'tls.crt' and 'tls.key'")
-
 // repoCredentials reads the Secrets of repo: certSecretRef for TLS first, then secretRef for basic auth
 // and (deprecated) TLS when certSecretRef gave none.
 func (f *Fetcher) repoCredentials(ctx context.Context, repo *sourcev1.HelmRepository) (*credentials, error) {
@@ -55,7 +45,7 @@ func (f *Fetcher) repoCredentials(ctx context.Context, repo *sourcev1.HelmReposi
 		if err != nil {
 			return nil, fmt.Errorf("failed to get TLS authentication secret '%s/%s': %w", repo.Namespace, ref.Name, err)
 		}
-		cfg, err := tlsConfigFromSecret(s)
+		cfg, err := source.TLSConfigFromSecret(s)
 		if err != nil {
 			return nil, fmt.Errorf("failed to construct Helm client's TLS config from secret '%s/%s': %w", repo.Namespace, ref.Name, err)
 		}
@@ -78,11 +68,11 @@ func (f *Fetcher) repoCredentials(ctx context.Context, repo *sourcev1.HelmReposi
 			return nil, fmt.Errorf("secret '%s/%s': malformed basic auth: '%s' present but '%s' missing", repo.Namespace, ref.Name, keyPassword, keyUsername)
 		}
 		if c.tls == nil {
-			cfg, err := tlsConfigFromSecret(s)
+			cfg, err := source.TLSConfigFromSecret(s)
 			switch {
 			case err == nil:
 				c.tls, c.deprecatedTLS = cfg, true
-			case errors.Is(err, errMissingTLSData), errors.Is(err, errIncompleteKeyPair):
+			case errors.Is(err, source.ErrNoTLSData), errors.Is(err, source.ErrIncompleteKeyPair):
 				// Flux ignores incomplete TLS data in secretRef.
 			default:
 				return nil, fmt.Errorf("secret '%s/%s': %w", repo.Namespace, ref.Name, err)
@@ -97,49 +87,6 @@ func (f *Fetcher) getSecret(ctx context.Context, namespace, name string) (*corev
 		return nil, errors.New("no Secrets source configured")
 	}
 	return f.Secrets.GetSecret(ctx, namespace, name)
-}
-
-var errIncompleteKeyPair = errors.New("'tls.crt' and 'tls.key' must be given together")
-
-// secretValue returns data[key], or data[legacy] when key is absent.
-func secretValue(s *corev1.Secret, key, legacy string) []byte {
-	if v, ok := s.Data[key]; ok {
-		return v
-	}
-	return s.Data[legacy]
-}
-
-// tlsConfigFromSecret builds a client TLS config from tls.crt/tls.key (client certificate) and ca.crt
-// (added to the system roots, as Flux does for Helm repositories), with the legacy keys as fallback.
-func tlsConfigFromSecret(s *corev1.Secret) (*tls.Config, error) {
-	cert := secretValue(s, keyTLSCert, legacyKeyCert)
-	key := secretValue(s, keyTLSKey, legacyKeyKey)
-	ca := secretValue(s, keyCACert, legacyKeyCACert)
-	if (len(cert) > 0) != (len(key) > 0) {
-		return nil, errIncompleteKeyPair
-	}
-	if len(cert) == 0 && len(ca) == 0 {
-		return nil, errMissingTLSData
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if len(cert) > 0 {
-		pair, err := tls.X509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("failed to parse TLS certificate and key: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	if len(ca) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(ca) {
-			return nil, errors.New("failed to parse CA certificate")
-		}
-		cfg.RootCAs = pool
-	}
-	return cfg, nil
 }
 
 // registryLogin returns the username and password for an OCI registry host from the secretRef Secret:

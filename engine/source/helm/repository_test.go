@@ -233,7 +233,7 @@ func TestFetchRepositoryTLS(t *testing.T) {
 		{name: "deprecated CA in secretRef with basic auth", server: plain, secretRef: "legacy-ca-and-auth"},
 		{name: "certSecretRef wins over secretRef", server: mutual, certSecretRef: "client", secretRef: "legacy-ca-and-auth"},
 		{name: "certificate without key", server: plain, certSecretRef: "cert-no-key", reason: sourcev1.AuthenticationFailedReason, want: []string{"tls.key"}},
-		{name: "unparsable CA", server: plain, certSecretRef: "bad-ca", reason: sourcev1.AuthenticationFailedReason, want: []string{"failed to parse CA certificate"}},
+		{name: "unparsable CA", server: plain, certSecretRef: "bad-ca", reason: sourcev1.AuthenticationFailedReason, want: []string{`"ca.crt" holds no PEM certificate`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
