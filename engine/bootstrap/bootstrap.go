@@ -1,7 +1,3 @@
-// Package bootstrap installs converge so that the cluster manages itself, converge included, from a Git
-// repository: it commits converge's manifests and the sync objects under <path>/flux-system, pushes them,
-// applies them with the credentials Secret, and waits for the agent to sync. Running it again changes
-// nothing when nothing changed.
 package bootstrap
 
 import (

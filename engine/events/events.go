@@ -1,5 +1,3 @@
-// Package events carries what the engine did to a Flux object — applied, failed, drifted, pruned — to
-// whoever listens: Kubernetes Events, notification providers, logs.
 package events
 
 import (

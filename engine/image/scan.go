@@ -1,6 +1,3 @@
-// Package image implements Flux's image automation: scanning registries for tags (ImageRepository),
-// electing the latest image (ImagePolicy), rewriting `$imagepolicy` markers in YAML files, and committing
-// and pushing the result to Git (ImageUpdateAutomation). It returns results and never prints.
 package image
 
 import (

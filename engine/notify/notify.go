@@ -1,6 +1,3 @@
-// Package notify sends the engine's events to the notification services the cluster's Alerts and
-// Providers (notification.toolkit.fluxcd.io/v1beta3) name, with the payload each service documents,
-// as Flux's notification-controller does.
 package notify
 
 import (

@@ -1,7 +1,3 @@
-// Package receiver serves Flux's webhook Receivers (notification.toolkit.fluxcd.io/v1): a Git host or
-// registry calls /hook/<sha256(token+name+namespace)>, the call is authenticated as the Receiver's type
-// says, and each target object is annotated with reconcile.fluxcd.io/requestedAt so that it reconciles
-// at once.
 package receiver
 
 import (

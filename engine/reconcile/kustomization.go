@@ -1,5 +1,3 @@
-// Package reconcile runs one reconciliation of a Flux object — the same function for `converge apply`
-// and the agent — and records the outcome in the object's status exactly where Flux keeps it.
 package reconcile
 
 import (
