@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
@@ -505,25 +507,30 @@ var errNotFound = errors.New("not found")
 // send makes r, retrying 5xx answers, 429 and network errors (timeouts included) up to Attempts times;
 // it returns up to keep bytes of the answer.
 func (n *Notifier) send(ctx context.Context, client *http.Client, r request, timeout time.Duration, keep int64) ([]byte, error) {
-	wait := n.Backoff
-	for attempt := 1; ; attempt++ {
-		body, retry, err := n.try(ctx, client, r, timeout, keep)
+	var body []byte
+	var last error
+	attempt, done := 0, false
+	backoff := wait.Backoff{Duration: n.Backoff, Factor: 2, Cap: 30 * time.Second, Steps: math.MaxInt32}
+	err := backoff.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
+		attempt++
+		b, retry, err := n.try(ctx, client, r, timeout, keep)
 		if err == nil || errors.Is(err, errNotFound) {
-			return body, err
+			body, done = b, true
+			return true, err
 		}
-		if !retry || attempt >= n.Attempts {
+		last = err
+		if done = !retry || attempt >= n.Attempts; done {
 			if attempt > 1 {
-				return nil, fmt.Errorf("%w (after %d attempts)", err, attempt)
+				return true, fmt.Errorf("%w (after %d attempts)", err, attempt)
 			}
-			return nil, err
+			return true, err
 		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 30*time.Second)
+		return false, nil
+	})
+	if !done && last != nil {
+		return nil, last // cancelled while waiting: the delivery's own error
 	}
+	return body, err
 }
 
 func (n *Notifier) try(ctx context.Context, client *http.Client, r request, timeout time.Duration, keep int64) (_ []byte, retry bool, err error) {
