@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 
 	applycmd "github.com/converge-gitops/converge/commands/apply"
 	buildcmd "github.com/converge-gitops/converge/commands/build"
@@ -43,7 +44,7 @@ func scenarioOptions(t *testing.T, ios *cmdutil.IOStreams, root string) applycmd
 	return applycmd.Options{
 		Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/test"), Root: root, CacheDir: t.TempDir(),
 			LocalSources: []string{"GitRepository/diff-system/diff-system=" + root}, DecryptionKeys: []string{key}},
-		Now: time.Now, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
+		Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
 		Output: cmdutil.OutputTable, Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) },
 	}
 }

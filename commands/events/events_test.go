@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+	testingclock "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
@@ -64,7 +65,7 @@ func event(t *testing.T, ns, name, apiVersion, kind, object, typ, reason, msg st
 func run(ctx context.Context, t *testing.T, out, errOut *syncBuffer, args ...string) error {
 	ios := &cmdutil.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
 	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
-	f.Now = func() time.Time { return now }
+	f.Clock = testingclock.NewFakeClock(now)
 	f.Timeout = time.Minute
 	cmd := NewCmdEvents(f)
 	f.KubeFlags.AddFlags(cmd.PersistentFlags())

@@ -9,11 +9,11 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/spf13/cobra"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/image"
@@ -40,7 +40,7 @@ type Options struct {
 	Secrets func() (source.Secrets, error)
 	// Cluster lists the image objects of the namespace (--from-cluster).
 	Cluster func(ctx context.Context, namespace string) (*image.Objects, error)
-	Now     func() time.Time
+	Clock   clock.PassiveClock
 }
 
 // Report is what `images update -o json` prints.
@@ -59,7 +59,7 @@ func NewCmdImages(f *cmdutil.Factory) *cobra.Command {
 }
 
 func newCmdUpdate(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, Now: f.Now}
+	opts := &Options{IO: f.IO, Clock: f.Clock}
 	cmd := &cobra.Command{
 		Use:   "update [PATH]",
 		Short: "Move the image tags marked with $imagepolicy comments to the latest images",
@@ -153,7 +153,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	scanner := &image.Scanner{Store: store, Now: opts.Now}
+	scanner := &image.Scanner{Store: store, Clock: opts.Clock}
 	if needsSecrets(objs) && opts.Secrets != nil {
 		if scanner.Secrets, err = opts.Secrets(); err != nil {
 			return fmt.Errorf("ImageRepositories reference Secrets, which are read from the cluster: %w", err)
@@ -286,10 +286,7 @@ func commit(root string, res image.Result, opts *Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	now := time.Now()
-	if opts.Now != nil {
-		now = opts.Now()
-	}
+	now := opts.Clock.Now()
 	sig := &object.Signature{Name: opts.AuthorName, Email: opts.AuthorEmail, When: now}
 	h, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig})
 	if err != nil {

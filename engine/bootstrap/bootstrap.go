@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/install"
@@ -113,8 +114,8 @@ type Options struct {
 	Events func(Event)
 	// TempDir holds the clone (default os.TempDir()).
 	TempDir string
-	// Now stamps commits (default time.Now).
-	Now func() time.Time
+	// Clock stamps commits and reconcile requests (required).
+	Clock clock.PassiveClock
 	// DialTimeout bounds SSH connections (default 30s).
 	DialTimeout time.Duration
 }
@@ -198,9 +199,6 @@ func (o *Options) defaults() {
 	}
 	if o.Author.Name == "" {
 		o.Author.Name = "converge"
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 30 * time.Second
@@ -370,7 +368,7 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 	if err := checkPathOwner(ctx, clients, w, dir, ns, sync, res, &opts); err != nil {
 		return nil, err
 	}
-	author := object.Signature{Name: opts.Author.Name, Email: opts.Author.Email, When: opts.Now()}
+	author := object.Signature{Name: opts.Author.Name, Email: opts.Author.Email, When: opts.Clock.Now()}
 	type file struct {
 		name, addMsg, updateMsg string
 		content                 []byte

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/install"
 	"github.com/converge-gitops/converge/engine/manifest"
@@ -117,7 +118,7 @@ func FuzzCleanPath(f *testing.F) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := Options{URL: "ssh://git@example.com/fleet.git", Path: "clusters/dev", Install: install.Options{Version: "v1"}}
+	ok := Options{Clock: clock.RealClock{}, URL: "ssh://git@example.com/fleet.git", Path: "clusters/dev", Install: install.Options{Version: "v1"}}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid options: %v", err)
 	}

@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/yaml"
 
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
@@ -64,7 +65,7 @@ type Notifier struct {
 	// MaxPending bounds the deliveries waiting for a slot (default 1024); beyond it new ones are dropped
 	// and counted, so a hung Provider cannot pile up goroutines.
 	MaxPending int
-	Now        func() time.Time
+	Clock      clock.PassiveClock
 	// PubSubEndpoint replaces https://pubsub.googleapis.com for googlepubsub Providers (an emulator,
 	// as PUBSUB_EMULATOR_HOST does for Google's SDK).
 	PubSubEndpoint string
@@ -109,9 +110,6 @@ func (n *Notifier) init() {
 		}
 		if n.Logger == nil {
 			n.Logger = slog.New(slog.DiscardHandler)
-		}
-		if n.Now == nil {
-			n.Now = time.Now
 		}
 	})
 }
@@ -160,7 +158,7 @@ func dedupeKey(e events.Event) string {
 }
 
 func (n *Notifier) duplicate(key string) bool {
-	now := n.Now()
+	now := n.Clock.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	t, ok := n.sent[key]
@@ -169,7 +167,7 @@ func (n *Notifier) duplicate(key string) bool {
 
 // markSent records key as sent now, and forgets expired keys at most once a minute.
 func (n *Notifier) markSent(key string) {
-	now := n.Now()
+	now := n.Clock.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if now.Sub(n.lastPrune) >= time.Minute {
@@ -278,7 +276,7 @@ func (n *Notifier) warn(ctx context.Context, alert *notificationv1beta3.Alert, r
 	n.Warnings.Emit(ctx, events.Event{
 		Object: corev1.ObjectReference{Kind: notificationv1beta3.AlertKind, APIVersion: notificationv1beta3.GroupVersion.String(),
 			Namespace: alert.Namespace, Name: alert.Name, UID: alert.UID},
-		Severity: events.SeverityError, Reason: reason, Message: msg, Timestamp: n.Now(), Controller: "notification-controller",
+		Severity: events.SeverityError, Reason: reason, Message: msg, Timestamp: n.Clock.Now(), Controller: "notification-controller",
 	})
 }
 
@@ -299,7 +297,7 @@ func (n *Notifier) dispatch(ctx context.Context, alert *notificationv1beta3.Aler
 		return
 	}
 	ev := notification(e, alert, n.Instance)
-	t.Alert, t.Now, t.PubSubEndpoint = AlertRef{Namespace: alert.Namespace, Name: alert.Name, UID: string(alert.UID)}, n.Now(), n.PubSubEndpoint
+	t.Alert, t.Now, t.PubSubEndpoint = AlertRef{Namespace: alert.Namespace, Name: alert.Name, UID: string(alert.UID)}, n.Clock.Now(), n.PubSubEndpoint
 	if t.CommitStatus, err = n.commitStatusName(ctx, p, alert, ev); err != nil {
 		n.fail(ctx, alert, p.Spec.Type, fmt.Errorf("failed to dispatch notification for %s: Provider %s/%s: %w", ref, p.Namespace, p.Name, err))
 		return

@@ -29,6 +29,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/converge-gitops/converge/crds/meta"
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
@@ -253,7 +255,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func deliver(t *testing.T, st Store, e events.Event, tweak func(*Notifier)) *Notifier {
 	t.Helper()
-	n := &Notifier{Store: st, Instance: testInstance, Backoff: 10 * time.Millisecond, Metrics: NewMetrics(prometheus.NewRegistry())}
+	n := &Notifier{Clock: clock.RealClock{}, Store: st, Instance: testInstance, Backoff: 10 * time.Millisecond, Metrics: NewMetrics(prometheus.NewRegistry())}
 	if tweak != nil {
 		tweak(n)
 	}
@@ -525,7 +527,7 @@ func TestDuplicatesWithinWindowSentOnce(t *testing.T) {
 	rc := newRecorder(t)
 	st, _ := setup(notificationv1beta3.ProviderSpec{Type: "generic", Address: rc.srv.URL})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	n := &Notifier{Store: st, Window: time.Minute, Now: func() time.Time { return now }}
+	n := &Notifier{Clock: testingclock.NewFakePassiveClock(now), Store: st, Window: time.Minute}
 	e := testEvent("info", "ReconciliationSucceeded", "ok")
 	n.Emit(context.Background(), e)
 	n.Emit(context.Background(), e)
@@ -606,7 +608,7 @@ func TestMatches(t *testing.T) {
 			if tt.event != nil {
 				tt.event(&e)
 			}
-			n := &Notifier{Store: st}
+			n := &Notifier{Clock: clock.RealClock{}, Store: st}
 			if got := n.Matches(context.Background(), &a, e); got != tt.want {
 				t.Errorf("Matches = %v, want %v", got, tt.want)
 			}
@@ -668,7 +670,7 @@ func TestPendingDeliveriesBounded(t *testing.T) {
 	defer srv.Close()
 	st, _ := setup(notificationv1beta3.ProviderSpec{Type: "generic", Address: srv.URL})
 	m := NewMetrics(prometheus.NewRegistry())
-	n := &Notifier{Store: st, Metrics: m, Parallel: 1, MaxPending: 2}
+	n := &Notifier{Clock: clock.RealClock{}, Store: st, Metrics: m, Parallel: 1, MaxPending: 2}
 	for i := range 5 {
 		n.Emit(context.Background(), testEvent("info", "ReconciliationSucceeded", fmt.Sprintf("event %d", i)))
 	}
@@ -690,7 +692,7 @@ func TestUnmatchedEventNotSuppressed(t *testing.T) {
 	st, _ := setup(notificationv1beta3.ProviderSpec{Type: "generic", Address: rc.srv.URL})
 	alerts := st.alerts
 	st.alerts = nil
-	n := &Notifier{Store: st}
+	n := &Notifier{Clock: clock.RealClock{}, Store: st}
 	e := testEvent("info", "ReconciliationSucceeded", "ok")
 	n.Emit(context.Background(), e)
 	st.alerts = alerts

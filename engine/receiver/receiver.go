@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/crds/meta"
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
@@ -62,7 +63,7 @@ type Handler struct {
 	Secrets   Secrets
 	Dynamic   dynamic.Interface
 	Mapper    apimeta.RESTMapper
-	Now       func() time.Time
+	Clock     clock.PassiveClock
 	Logger    *slog.Logger
 	// MaxBody bounds request bodies (default MaxBody).
 	MaxBody int64
@@ -78,10 +79,7 @@ type Handler struct {
 }
 
 func (h *Handler) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
-	}
-	return time.Now()
+	return h.Clock.Now()
 }
 
 // defaultAPIVersions are the versions of target kinds given without apiVersion.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 // objects lists the hex digests of the artifact folders in the store.
@@ -81,7 +83,7 @@ func TestStoreRetention(t *testing.T) {
 				t.Fatal(err)
 			}
 			now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-			s.Now = func() time.Time { return now }
+			s.Clock = testingclock.NewFakePassiveClock(now)
 			s.Retention = tc.retention
 			ref := Ref{Kind: "ExternalArtifact", Namespace: "apps", Name: "gen"}
 			a := commitFiles(t, s, ref, "latest@a", "a\n")
@@ -106,7 +108,7 @@ func TestStoreRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		s.Now = func() time.Time { return now }
+		s.Clock = testingclock.NewFakePassiveClock(now)
 		ref := Ref{Kind: "GitRepository", Namespace: "flux-system", Name: "repo"}
 		var last, prev *Artifact
 		for i := range 50 {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
@@ -28,7 +30,7 @@ func TestStoreCommitIsContentAddressed(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s.Now = func() time.Time { return now }
+	s.Clock = testingclock.NewFakePassiveClock(now)
 	ref := Ref{Kind: "GitRepository", Namespace: "flux-system", Name: "app"}
 	commit := func(files map[string]string, rev string) *Artifact {
 		dir, err := s.TempDir("w-")

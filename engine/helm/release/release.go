@@ -17,6 +17,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -38,8 +39,8 @@ type Releaser struct {
 	// Renderer post-renders manifests and hooks as `converge build helmrelease` does; nil installs
 	// without post-rendering (no origin labels).
 	Renderer *helm.Renderer
-	// Now is the clock of status times; nil is time.Now.
-	Now func() time.Time
+	// Clock gives the status times (required).
+	Clock clock.PassiveClock
 }
 
 // Request is one reconciliation of a HelmRelease's release.
@@ -112,10 +113,7 @@ const (
 )
 
 func (r *Releaser) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
+	return r.Clock.Now()
 }
 
 // Reconcile brings req's release to the desired state as helm-controller does for one
