@@ -3,7 +3,6 @@ package events
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,10 +21,10 @@ import (
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
 	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 var (
-	update  = flag.Bool("update", false, "rewrite golden files")
 	cluster *testenv.Cluster
 	now     = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 )
@@ -114,18 +113,7 @@ spec: {interval: 1h, path: ./, prune: true, sourceRef: {kind: GitRepository, nam
 				t.Fatalf("%v\n%s", err, errOut)
 			}
 			p := filepath.Join("../../testdata/golden/commands", tt.golden)
-			if *update {
-				if err := os.WriteFile(p, []byte(out.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatalf("%v (go test -update)", err)
-			}
-			if string(want) != out.String() {
-				t.Errorf("output differs from %s (go test -update):\n%s", p, out)
-			}
+			goldenfile.CheckString(t, p, out.String())
 		})
 	}
 

@@ -8,14 +8,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -36,9 +34,8 @@ import (
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
 	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const (
 	testSHA      = "3f8c2e9d1b7a4c6e8f0a2b4c6d8e0f1a3b5c7d9e"
@@ -235,22 +232,7 @@ func render(t *testing.T, reqs []recorded) []byte {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join("..", "..", "testdata", "notify", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test -update)", err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("requests differ from %s (go test -update):\n%s", p, got)
-	}
+	goldenfile.Check(t, filepath.Join("..", "..", "testdata", "notify", name), got)
 }
 
 func deliver(t *testing.T, st Store, e events.Event, tweak func(*Notifier)) *Notifier {
