@@ -29,6 +29,7 @@ import (
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source/git"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 // testAgeRecipient is the public key of testdata/build/keys/test.agekey (a test-only key).
@@ -106,15 +107,7 @@ func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
 	got = ipAddress.ReplaceAllString(got, "<ip>")
 	golden := filepath.Join("../../testdata/golden/commands", name)
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil || string(want) != got {
-		t.Errorf("differs from %s (%v); run go test -update to accept:\n%s", golden, err, got)
-	}
+	goldenfile.CheckString(t, golden, got)
 }
 
 // TestDiffScenario walks the live cases on one tree (testdata/diff/repo) against the real API
