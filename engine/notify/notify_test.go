@@ -508,15 +508,15 @@ func TestCommitStatusSkipsEventsWithoutCommit(t *testing.T) {
 func TestDuplicatesWithinWindowSentOnce(t *testing.T) {
 	rc := newRecorder(t)
 	st, _ := setup(notificationv1beta3.ProviderSpec{Type: "generic", Address: rc.srv.URL})
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	n := &Notifier{Clock: testingclock.NewFakePassiveClock(now), Store: st, Window: time.Minute}
+	clk := testingclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	n := &Notifier{Clock: clk, Store: st, Window: time.Minute}
 	e := testEvent("info", "ReconciliationSucceeded", "ok")
 	n.Emit(context.Background(), e)
 	n.Emit(context.Background(), e)
 	other := e
 	other.Message = "something else"
 	n.Emit(context.Background(), other)
-	now = now.Add(2 * time.Minute)
+	clk.Step(2 * time.Minute)
 	n.Emit(context.Background(), e)
 	if err := n.Wait(context.Background()); err != nil {
 		t.Fatal(err)
