@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	engineagent "github.com/converge-gitops/converge/engine/agent"
@@ -49,11 +50,12 @@ type Options struct {
 	DependencyRetry  time.Duration
 	JitterPercentage float64
 	TrimMemory       bool
+	Clock            clock.WithTicker
 }
 
 // NewCmdAgent returns the agent command.
 func NewCmdAgent(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO}
+	opts := &Options{IO: f.IO, Clock: f.Clock}
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Reconcile every Flux object continuously (the in-cluster reconciler)",
@@ -204,12 +206,12 @@ func Run(ctx context.Context, opts *Options) error {
 
 	// Events are written, and matched against Alerts, from their own goroutine: a reconciliation never
 	// waits on them. It outlives the agent so that the last reconciliations' events are delivered too.
-	kubeEvents := &events.Kubernetes{Client: clients.Core, Host: host}
-	notifier := &notify.Notifier{Warnings: kubeEvents, Metrics: notify.NewMetrics(metrics.Registry), Logger: log, Instance: host}
+	kubeEvents := &events.Kubernetes{Client: clients.Core, Host: host, Clock: opts.Clock}
+	notifier := &notify.Notifier{Clock: opts.Clock, Warnings: kubeEvents, Metrics: notify.NewMetrics(metrics.Registry), Logger: log, Instance: host}
 	recorder := events.NewAsync(events.Sinks{kubeEvents, notifier}, 1024)
 
 	agent, err := engineagent.New(engineagent.Options{
-		Clients: clients, Store: store, Workers: opts.Workers, Namespace: opts.WatchNamespace, Logger: log,
+		Clients: clients, Store: store, Workers: opts.Workers, Namespace: opts.WatchNamespace, Logger: log, Clock: opts.Clock,
 		Metrics: metrics, Events: recorder,
 		ArtifactBaseURL: baseURL, JitterPercent: opts.JitterPercentage, DependencyRequeue: opts.DependencyRetry,
 		DetectDriftOnly: opts.DetectDriftOnly, ShutdownGrace: opts.ShutdownGrace,
@@ -236,7 +238,7 @@ func Run(ctx context.Context, opts *Options) error {
 		if rln, err := net.Listen("tcp", opts.ReceiverAddr); err != nil {
 			log.Error("webhook receivers not served", "addr", opts.ReceiverAddr, "error", err.Error())
 		} else {
-			serveReceivers(ctx, rln, agent, clients, log)
+			serveReceivers(ctx, rln, agent, clients, log, opts.Clock)
 		}
 	}
 	probes.Serve(agent)
@@ -279,10 +281,10 @@ func (w warningLogger) HandleWarningHeaderWithContext(_ context.Context, code in
 }
 
 // serveReceivers serves the agent's webhook Receivers on ln until ctx ends.
-func serveReceivers(ctx context.Context, ln net.Listener, agent *engineagent.Agent, clients *kube.Clients, log *slog.Logger) {
+func serveReceivers(ctx context.Context, ln net.Listener, agent *engineagent.Agent, clients *kube.Clients, log *slog.Logger, clk clock.PassiveClock) {
 	srv := &http.Server{
 		Handler: &receiver.Handler{Receivers: agent.ReceiverLookup(), Secrets: clients, Dynamic: clients.Dynamic,
-			Mapper: clients.Mapper, Logger: log.With("component", "receiver")},
+			Mapper: clients.Mapper, Logger: log.With("component", "receiver"), Clock: clk},
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxHeaderBytes: 256 << 10,
 	}
 	go func() { _ = srv.Serve(ln) }()

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/clock"
 
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
@@ -41,7 +42,7 @@ type Options struct {
 	Clients     func() (*kube.Clients, error)
 	// Revision names what is applied: the work tree's revision (nil outside Git).
 	Revision func(wt *git.WorkTree) string
-	Now      func() time.Time
+	Clock    clock.PassiveClock
 	// Concurrent bounds how many independent Kustomizations are reconciled at once (default 4).
 	Concurrent int
 	// NoNotify turns off the notifications to the Providers of the cluster's Alerts.
@@ -55,7 +56,7 @@ type Options struct {
 
 // NewCmdApply returns the apply command.
 func NewCmdApply(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{Build: buildcmd.Options{IO: f.IO}, Now: f.Now, Revision: LocalRevision, Clients: f.KubeClients}
+	opts := &Options{Build: buildcmd.Options{IO: f.IO}, Clock: f.Clock, Revision: LocalRevision, Clients: f.KubeClients}
 	cmd := &cobra.Command{
 		Use:   "apply [PATH]",
 		Short: "Make the cluster match a tree of Kustomizations now: server-side apply, prune, wait for health",
@@ -110,7 +111,7 @@ type Prepared struct {
 	Notifier *notify.Notifier
 	// Events, when set, records each result as a core/v1 Event on its object, as the agent does.
 	Events events.Sink
-	Now    func() time.Time
+	Clock  clock.PassiveClock
 	// DependencyRequeue is how often a dependency outside the tree is checked again while it is not ready.
 	DependencyRequeue time.Duration
 }
@@ -162,12 +163,12 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 		return nil, err
 	}
 	cmdutil.PrintWarnings(io.ErrOut, st, tree.Warnings())
-	rec := reconcile.NewKustomizations(clients, opts.Now)
+	rec := reconcile.NewKustomizations(clients, opts.Clock)
 	rec.Apply = am
 	builder.Helm.IsNamespaced = clients.IsNamespaced
-	hrs := reconcile.NewHelmReleases(clients, builder.Helm, opts.Now)
+	hrs := reconcile.NewHelmReleases(clients, builder.Helm, opts.Clock)
 	return &Prepared{Clients: clients, Apply: am, Kustomizations: rec, HelmReleases: hrs, Tree: tree, Path: path, Revision: revision,
-		Sources: &reconcile.Sources{Client: clients.Dynamic, Now: opts.Now}, WorkTree: wt, Now: opts.Now}, nil
+		Sources: &reconcile.Sources{Client: clients.Dynamic, Clock: opts.Clock}, WorkTree: wt, Clock: opts.Clock}, nil
 }
 
 // Run builds the tree and reconciles every Kustomization: those that depend on none of each other
@@ -175,7 +176,7 @@ func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
 func Run(ctx context.Context, opts *Options) error {
 	io := opts.Build.IO
 	st := io.ErrStyles()
-	start := opts.Now()
+	start := opts.Clock.Now()
 	p, err := Prepare(ctx, opts)
 	if err != nil {
 		return err
@@ -188,7 +189,7 @@ func Run(ctx context.Context, opts *Options) error {
 	p.DependencyRequeue = opts.DependencyRequeue
 	if !opts.NoEvents {
 		host, _ := os.Hostname()
-		p.Events = &events.Kubernetes{Client: p.Clients.Core, Host: host, Now: opts.Now}
+		p.Events = &events.Kubernetes{Client: p.Clients.Core, Host: host, Clock: opts.Clock}
 	}
 	if !opts.NoNotify {
 		n, err := startNotifier(ctx, p, opts)
@@ -238,7 +239,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		cancel()
 	}
-	summary(io, st, done, opts.Now().Sub(start))
+	summary(io, st, done, opts.Clock.Now().Sub(start))
 	if opts.Output == cmdutil.OutputJSON {
 		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, jsonResults(done)); err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/clock"
 
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
@@ -50,7 +51,7 @@ func TestApplyWaitsForDependencyOutsideTheTree(t *testing.T) {
 	if _, err := kss.Create(ctx, external, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	rec := reconcile.NewKustomizations(clients, nil)
+	rec := reconcile.NewKustomizations(clients, clock.RealClock{})
 	waiterReady := func() string {
 		ks, err := rec.Get(ctx, "flux-system", "dep-waiter")
 		if err != nil || ks == nil {
@@ -100,7 +101,7 @@ spec:
 			}
 			ios, _, _, errOut := cmdutil.Test()
 			opts := &Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/wait"), Root: root, CacheDir: t.TempDir()},
-				Now: time.Now, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
+				Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
 				Output: cmdutil.OutputTable, Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) },
 				DependencyRequeue: requeue, NoNotify: true}
 			runCtx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a bound for a broken build, not a timing

@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/clock"
 
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
@@ -42,7 +42,7 @@ func TestApplyArtifactGenerator(t *testing.T) {
 		ios, _, _, errOut := cmdutil.Test()
 		opts := &Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/staging"), Root: root, CacheDir: t.TempDir(),
 			LocalSources: []string{"GitRepository/mono-system/flux-system=" + root}},
-			Now: time.Now, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
+			Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
 			Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, InstallCRDs: true}
 		err := Run(ctx, opts)
 		return errOut.String(), cmdutil.ExitCode(err, errOut)

@@ -30,8 +30,8 @@ func startNotifier(ctx context.Context, p *Prepared, opts *Options) (*notify.Not
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	return &notify.Notifier{Store: store, Warnings: &events.Kubernetes{Client: p.Clients.Core, Host: host, Now: opts.Now},
-		Instance: "converge-apply", Now: opts.Now}, nil
+	return &notify.Notifier{Store: store, Warnings: &events.Kubernetes{Client: p.Clients.Core, Host: host, Clock: opts.Clock},
+		Instance: "converge-apply", Clock: opts.Clock}, nil
 }
 
 // notifyKustomization sends a Kustomization's result as the agent reports it: a failure, or the
@@ -97,8 +97,5 @@ func (p *Prepared) objectRef(ctx context.Context, gvr schema.GroupVersionResourc
 }
 
 func (p *Prepared) now() time.Time {
-	if p.Now != nil {
-		return p.Now()
-	}
-	return time.Now()
+	return p.Clock.Now()
 }

@@ -16,6 +16,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
@@ -135,7 +136,7 @@ func applyNotify(t *testing.T, root string, noNotify bool) (string, int) {
 	t.Helper()
 	ios, _, _, errOut := cmdutil.Test()
 	opts := &Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/demo"), Root: root, CacheDir: t.TempDir()},
-		Now: time.Now, Revision: func(*git.WorkTree) string { return notifyRevision }, Output: cmdutil.OutputTable,
+		Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return notifyRevision }, Output: cmdutil.OutputTable,
 		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, NoNotify: noNotify}
 	err := Run(context.Background(), opts)
 	return errOut.String(), cmdutil.ExitCode(err, errOut)

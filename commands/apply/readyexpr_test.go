@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
@@ -39,7 +40,7 @@ func TestApplyDependsOnReadyExpr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := reconcile.NewKustomizations(clients, nil)
+	rec := reconcile.NewKustomizations(clients, clock.RealClock{})
 	apps := func() (ready, stalled string) {
 		ks, err := rec.Get(ctx, "flux-system", "apps")
 		if err != nil || ks == nil {

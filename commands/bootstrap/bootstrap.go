@@ -70,7 +70,7 @@ func addCommonFlags(cmd *cobra.Command, b *enginebootstrap.Options, keyAlgorithm
 	_ = cmd.RegisterFlagCompletionFunc("ssh-key-algorithm", cobra.FixedCompletions([]string{"ecdsa", "ed25519", "rsa"}, cobra.ShellCompDirectiveNoFileComp))
 }
 
-// completeCommon fills the namespace, the version and the key algorithm.
+// completeCommon fills the namespace, the version, the clock and the key algorithm.
 func completeCommon(f *cmdutil.Factory, io *cmdutil.IOStreams, b *enginebootstrap.Options, keyAlgorithm string) {
 	b.Install.Namespace = f.Namespace()
 	if b.Install.Version == "" {
@@ -81,6 +81,7 @@ func completeCommon(f *cmdutil.Factory, io *cmdutil.IOStreams, b *enginebootstra
 		}
 	}
 	b.KeyAlgorithm = enginebootstrap.KeyAlgorithm(keyAlgorithm)
+	b.Clock = f.Clock
 }
 
 func newCmdGit(f *cmdutil.Factory) *cobra.Command {

@@ -2,7 +2,6 @@ package build
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +11,8 @@ import (
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const repo = "../../testdata/build/repo"
 
@@ -34,19 +32,7 @@ func run(t *testing.T, args ...string) (string, string, int) {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("../../testdata/golden/commands", name)
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n%s", name, got)
-	}
+	goldenfile.CheckString(t, filepath.Join("../../testdata/golden/commands", name), got)
 }
 
 const keys = "../../testdata/build/keys"

@@ -7,6 +7,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/kube"
 )
@@ -28,7 +29,7 @@ type Factory struct {
 	KubeFlags *genericclioptions.ConfigFlags
 	Timeout   time.Duration
 	Verbose   bool
-	Now       func() time.Time
+	Clock     clock.WithTicker
 }
 
 // NewFactory returns a factory over io with kubeconfig flags defaulting to the flux-system namespace.
@@ -36,7 +37,7 @@ func NewFactory(io *IOStreams, build BuildInfo) *Factory {
 	kf := genericclioptions.NewConfigFlags(true)
 	ns := DefaultNamespace
 	kf.Namespace = &ns
-	return &Factory{IO: io, Build: build, KubeFlags: kf, Timeout: 5 * time.Minute, Now: time.Now}
+	return &Factory{IO: io, Build: build, KubeFlags: kf, Timeout: 5 * time.Minute, Clock: clock.RealClock{}}
 }
 
 // RESTConfig returns the client configuration the kubeconfig flags select.

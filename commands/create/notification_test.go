@@ -1,43 +1,18 @@
 package create
 
 import (
-	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
-// updateGolden rewrites the golden files with `go test -update` (when the package registers the flag)
-// or UPDATE_GOLDEN=1.
-func updateGolden() bool {
-	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
-		return true
-	}
-	return os.Getenv("UPDATE_GOLDEN") == "1"
-}
-
-// checkGolden compares out with the golden file p (rewritten with UPDATE_GOLDEN=1 or -update).
+// checkGolden compares out with the golden file p (rewritten with go test -update).
 func checkGolden(t *testing.T, p, out string) {
 	t.Helper()
-	if updateGolden() {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (UPDATE_GOLDEN=1 go test)", err)
-	}
-	if !bytes.Equal(want, []byte(out)) {
-		t.Errorf("output differs from %s (UPDATE_GOLDEN=1 go test):\n%s", p, out)
-	}
+	goldenfile.CheckString(t, p, out)
 }
 
 func runCreate(t *testing.T, namespace string, args ...string) (string, string, int) {

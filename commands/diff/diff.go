@@ -32,7 +32,7 @@ type Options struct {
 
 // NewCmdDiff returns the diff command.
 func NewCmdDiff(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{Apply: applycmd.Options{Build: buildcmd.Options{IO: f.IO}, Now: f.Now, Revision: applycmd.LocalRevision, Clients: f.KubeClients}}
+	opts := &Options{Apply: applycmd.Options{Build: buildcmd.Options{IO: f.IO}, Clock: f.Clock, Revision: applycmd.LocalRevision, Clients: f.KubeClients}}
 	cmd := &cobra.Command{
 		Use:   "diff [PATH]",
 		Short: "Show what apply would change in the cluster; exit 1 when anything would",

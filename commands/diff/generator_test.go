@@ -7,7 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"k8s.io/utils/clock"
 
 	applycmd "github.com/converge-gitops/converge/commands/apply"
 	buildcmd "github.com/converge-gitops/converge/commands/build"
@@ -39,7 +40,7 @@ func TestDiffArtifactGenerator(t *testing.T) {
 	options := func(ios *cmdutil.IOStreams) applycmd.Options {
 		return applycmd.Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/staging"), Root: root, CacheDir: t.TempDir(),
 			LocalSources: []string{"GitRepository/gendiff-system/flux-system=" + root}},
-			Now: time.Now, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
+			Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
 			Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, InstallCRDs: true}
 	}
 	type change struct{ Owner, Name, Subject, Action, Diff string }

@@ -1,16 +1,13 @@
 package diff
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/converge-gitops/converge/engine/diff"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestMarkdown(t *testing.T) {
 	entries := []diff.Entry{
@@ -58,15 +55,7 @@ func TestMarkdown(t *testing.T) {
 				return
 			}
 			golden := filepath.Join("../../testdata/golden/commands", "diff-"+strings.ReplaceAll(tt.name, " ", "-")+".md")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil || string(want) != got {
-				t.Errorf("differs from %s (%v):\n%s", golden, err, got)
-			}
+			goldenfile.CheckString(t, golden, got)
 		})
 	}
 }

@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/clock"
 
 	applycmd "github.com/converge-gitops/converge/commands/apply"
 	buildcmd "github.com/converge-gitops/converge/commands/build"
@@ -26,7 +26,7 @@ import (
 // any Kustomization: it is named flux-system/flux-system, as bootstrap's).
 func pruneOptions(ios *cmdutil.IOStreams, root, cache string) applycmd.Options {
 	return applycmd.Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/prune"), Root: root, CacheDir: cache},
-		Now: time.Now, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
+		Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
 		Output: cmdutil.OutputJSON, Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, InstallCRDs: true, NoNotify: true}
 }
 

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 
 	applycmd "github.com/converge-gitops/converge/commands/apply"
 	buildcmd "github.com/converge-gitops/converge/commands/build"
@@ -28,6 +29,7 @@ import (
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source/git"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 // testAgeRecipient is the public key of testdata/build/keys/test.agekey (a test-only key).
@@ -43,7 +45,7 @@ func scenarioOptions(t *testing.T, ios *cmdutil.IOStreams, root string) applycmd
 	return applycmd.Options{
 		Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/test"), Root: root, CacheDir: t.TempDir(),
 			LocalSources: []string{"GitRepository/diff-system/diff-system=" + root}, DecryptionKeys: []string{key}},
-		Now: time.Now, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
+		Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
 		Output: cmdutil.OutputTable, Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) },
 	}
 }
@@ -105,15 +107,7 @@ func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
 	got = ipAddress.ReplaceAllString(got, "<ip>")
 	golden := filepath.Join("../../testdata/golden/commands", name)
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil || string(want) != got {
-		t.Errorf("differs from %s (%v); run go test -update to accept:\n%s", golden, err, got)
-	}
+	goldenfile.CheckString(t, golden, got)
 }
 
 // TestDiffScenario walks the live cases on one tree (testdata/diff/repo) against the real API

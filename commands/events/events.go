@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
@@ -22,7 +23,7 @@ type Options struct {
 	IO            *cmdutil.IOStreams
 	Core          func() (kubernetes.Interface, error)
 	Dynamic       func() (dynamic.Interface, error)
-	Now           func() time.Time
+	Clock         clock.PassiveClock
 	Namespace     string
 	AllNamespaces bool
 	For           string
@@ -32,7 +33,7 @@ type Options struct {
 
 // NewCmdEvents returns the events command.
 func NewCmdEvents(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, Now: f.Now}
+	opts := &Options{IO: f.IO, Clock: f.Clock}
 	opts.Core = func() (kubernetes.Interface, error) {
 		cfg, err := f.RESTConfig()
 		if err != nil {
@@ -108,7 +109,7 @@ func Run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "no events found in %s\n", where)
 		return nil
 	}
-	now := opts.Now()
+	now := opts.Clock.Now()
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header(opts.AllNamespaces), "\t"))
 	for _, r := range rows {
@@ -124,7 +125,7 @@ func Run(ctx context.Context, opts *Options) error {
 		if len(keepTypes([]inspect.EventRow{r}, opts.Types)) == 0 {
 			return nil
 		}
-		_, err := fmt.Fprintln(opts.IO.Out, strings.Join(columns(r, opts.Now(), opts.AllNamespaces), "   "))
+		_, err := fmt.Fprintln(opts.IO.Out, strings.Join(columns(r, opts.Clock.Now(), opts.AllNamespaces), "   "))
 		return err
 	})
 	if ctx.Err() != nil {
@@ -150,7 +151,7 @@ func (o *Options) filter(ctx context.Context, ns string) (inspect.EventFilter, e
 		return f, err
 	}
 	kind, _ := inspect.KindNamed(obj.Kind)
-	op := &inspect.Operator{Client: dyn}
+	op := &inspect.Operator{Client: dyn, Clock: o.Clock}
 	sources, err := op.Sources(ctx, inspect.Ref{Kind: kind, Namespace: ns, Name: obj.Name})
 	if err != nil {
 		return f, nil // the object may be gone while its events remain

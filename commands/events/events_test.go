@@ -3,7 +3,6 @@ package events
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,15 +15,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+	testingclock "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
 	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 var (
-	update  = flag.Bool("update", false, "rewrite golden files")
 	cluster *testenv.Cluster
 	now     = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 )
@@ -64,7 +64,7 @@ func event(t *testing.T, ns, name, apiVersion, kind, object, typ, reason, msg st
 func run(ctx context.Context, t *testing.T, out, errOut *syncBuffer, args ...string) error {
 	ios := &cmdutil.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
 	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
-	f.Now = func() time.Time { return now }
+	f.Clock = testingclock.NewFakeClock(now)
 	f.Timeout = time.Minute
 	cmd := NewCmdEvents(f)
 	f.KubeFlags.AddFlags(cmd.PersistentFlags())
@@ -113,18 +113,7 @@ spec: {interval: 1h, path: ./, prune: true, sourceRef: {kind: GitRepository, nam
 				t.Fatalf("%v\n%s", err, errOut)
 			}
 			p := filepath.Join("../../testdata/golden/commands", tt.golden)
-			if *update {
-				if err := os.WriteFile(p, []byte(out.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatalf("%v (go test -update)", err)
-			}
-			if string(want) != out.String() {
-				t.Errorf("output differs from %s (go test -update):\n%s", p, out)
-			}
+			goldenfile.CheckString(t, p, out.String())
 		})
 	}
 

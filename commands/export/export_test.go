@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,10 +16,10 @@ import (
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
 	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 var (
-	update  = flag.Bool("update", false, "rewrite golden files")
 	cluster *testenv.Cluster
 )
 
@@ -105,18 +104,7 @@ spec:
 				t.Fatalf("%v\n%s", err, errOut)
 			}
 			p := filepath.Join("../../testdata/golden/commands", tt.golden)
-			if *update {
-				if err := os.WriteFile(p, out.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatalf("%v (go test -update)", err)
-			}
-			if string(want) != out.String() {
-				t.Errorf("output differs from %s (go test -update):\n%s", p, out)
-			}
+			goldenfile.Check(t, p, out.Bytes())
 		})
 	}
 }

@@ -6,9 +6,9 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/image"
@@ -35,7 +35,7 @@ type Options struct {
 	Secrets func() (source.Secrets, error)
 	// Cluster lists the image objects of the namespace (--from-cluster).
 	Cluster func(ctx context.Context, namespace string) (*image.Objects, error)
-	Now     func() time.Time
+	Clock   clock.PassiveClock
 }
 
 var _ cmdutil.Runner = (*Options)(nil)
@@ -90,7 +90,7 @@ policy that elects nothing, an unreachable registry, a marker naming an ImagePol
 
 // Complete takes PATH (default ".") and the namespace, and wires the cluster's Secrets and objects.
 func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
-	o.IO, o.Now = f.IO, f.Now
+	o.IO, o.Clock = f.IO, f.Clock
 	o.Path = "."
 	if len(args) == 1 {
 		o.Path = args[0]
@@ -124,7 +124,7 @@ func (o *Options) Validate() error {
 // Run performs the update (one engine call) and reports it.
 func (o *Options) Run(ctx context.Context) error {
 	u := image.WorkTreeUpdate{Root: o.Path, Namespace: o.Namespace, FromCluster: o.FromCluster, Cluster: o.Cluster,
-		CacheDir: o.CacheDir, Secrets: o.Secrets, DryRun: o.DryRun, Now: o.Now}
+		CacheDir: o.CacheDir, Secrets: o.Secrets, DryRun: o.DryRun, Clock: o.Clock}
 	if o.Commit {
 		u.Commit = &image.WorkTreeCommit{AuthorName: o.AuthorName, AuthorEmail: o.AuthorEmail, MessageTemplate: o.Message}
 	}

@@ -2,7 +2,6 @@ package install
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,10 +15,10 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 var (
-	update  = flag.Bool("update", false, "rewrite golden files")
 	cluster *testenv.Cluster
 )
 
@@ -27,19 +26,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &cluster)) }
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("../../testdata/golden/commands", name)
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("output differs from %s (go test -update to accept):\n%s", p, got)
-	}
+	goldenfile.CheckString(t, filepath.Join("../../testdata/golden/commands", name), got)
 }
 
 func run(t *testing.T, timeout time.Duration, args ...string) (string, string, error) {

@@ -2,7 +2,6 @@ package logs
 
 import (
 	"context"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,10 +15,10 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 var (
-	update  = flag.Bool("update", false, "rewrite golden files")
 	cluster *testenv.Cluster
 )
 
@@ -83,18 +82,7 @@ func TestLogs(t *testing.T) {
 				t.Errorf("opened the logs of %v, want the agent's pod only", opened)
 			}
 			p := filepath.Join("../../testdata/golden/commands", tt.golden)
-			if *update {
-				if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatalf("%v (go test -update)", err)
-			}
-			if string(want) != out {
-				t.Errorf("output differs from %s (go test -update):\n%s", p, out)
-			}
+			goldenfile.CheckString(t, p, out)
 		})
 	}
 	if _, _, err := run("--level", "fatal"); err == nil || !strings.Contains(err.Error(), `--level "fatal"`) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/source/oci"
@@ -25,6 +26,7 @@ type ArtifactOptions struct {
 	Insecure     bool
 	DockerConfig string
 	Output       string
+	Clock        clock.PassiveClock
 }
 
 // NewCmdPush returns the push command group.
@@ -35,7 +37,7 @@ func NewCmdPush(f *cmdutil.Factory) *cobra.Command {
 }
 
 func newCmdArtifact(f *cmdutil.Factory) *cobra.Command {
-	opts := &ArtifactOptions{IO: f.IO}
+	opts := &ArtifactOptions{IO: f.IO, Clock: f.Clock}
 	cmd := &cobra.Command{
 		Use:   "artifact oci://REGISTRY/REPOSITORY:TAG",
 		Short: "Package a folder as a Flux OCI artifact and push it",
@@ -75,7 +77,8 @@ source/revision annotations) so CI can publish manifests and clusters pull them.
 
 // RunArtifact pushes and reports the digest.
 func RunArtifact(ctx context.Context, opts *ArtifactOptions) error {
-	po := oci.PushOptions{URL: opts.URL, Path: opts.Path, Source: opts.Source, Revision: opts.Revision, Insecure: opts.Insecure}
+	po := oci.PushOptions{URL: opts.URL, Path: opts.Path, Source: opts.Source, Revision: opts.Revision, Insecure: opts.Insecure,
+		Clock: opts.Clock}
 	if len(opts.Ignore) > 0 {
 		po.Ignore = opts.Ignore
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/commands/get"
@@ -19,7 +20,7 @@ import (
 type Options struct {
 	IO         *cmdutil.IOStreams
 	Client     func() (dynamic.Interface, error)
-	Now        func() time.Time
+	Clock      clock.PassiveClock
 	Namespace  string
 	Kind       inspect.Kind
 	Name       string
@@ -43,7 +44,7 @@ then prints the Ready condition. It fails (exit code 2) with the condition's mes
   converge reconcile image repository podinfo`,
 	}
 	get.AddKindCommands(f, cmd, reconcilable(), func(spec get.KindCommand, kind inspect.Kind) *cobra.Command {
-		opts := &Options{IO: f.IO, Now: f.Now, Kind: kind, Client: client(f)}
+		opts := &Options{IO: f.IO, Clock: f.Clock, Kind: kind, Client: client(f)}
 		c := &cobra.Command{
 			Use:   "NAME",
 			Short: "Reconcile one " + kind.Kind,
@@ -90,7 +91,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	op := &inspect.Operator{Client: c, Now: opts.Now, Interval: opts.Interval}
+	op := &inspect.Operator{Client: c, Clock: opts.Clock, Interval: opts.Interval}
 	ref := inspect.Ref{Kind: opts.Kind, Namespace: opts.Namespace, Name: opts.Name}
 	if opts.WithSource {
 		sources, err := op.Sources(ctx, ref)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/commands/get"
@@ -20,7 +21,7 @@ import (
 type Options struct {
 	IO        *cmdutil.IOStreams
 	Client    func() (dynamic.Interface, error)
-	Now       func() time.Time
+	Clock     clock.PassiveClock
 	Namespace string
 	Kind      inspect.Kind
 	Names     []string
@@ -57,7 +58,7 @@ waits until the agent handled it and prints the Ready condition, as reconcile do
 		Example: fmt.Sprintf("  converge %[1]s kustomization apps\n  converge %[1]s source git --all -n flux-system", verb),
 	}
 	get.AddKindCommands(f, cmd, get.Suspendable, func(_ get.KindCommand, kind inspect.Kind) *cobra.Command {
-		opts := &Options{IO: f.IO, Now: f.Now, Kind: kind, Suspend: suspend}
+		opts := &Options{IO: f.IO, Clock: f.Clock, Kind: kind, Suspend: suspend}
 		opts.Client = func() (dynamic.Interface, error) {
 			cfg, err := f.RESTConfig()
 			if err != nil {
@@ -95,7 +96,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	op := &inspect.Operator{Client: c, Now: opts.Now, Interval: opts.Interval}
+	op := &inspect.Operator{Client: c, Clock: opts.Clock, Interval: opts.Interval}
 	names := opts.Names
 	if opts.All {
 		if names, err = op.Names(ctx, opts.Kind, opts.Namespace); err != nil {

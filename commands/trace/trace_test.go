@@ -3,7 +3,6 @@ package trace
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,10 +22,10 @@ import (
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 var (
-	update  = flag.Bool("update", false, "rewrite golden files")
 	cluster *testenv.Cluster
 )
 
@@ -83,18 +82,7 @@ func TestRenderGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := "../../testdata/golden/commands/trace.txt"
-	if *update {
-		if err := os.WriteFile(p, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test -update)", err)
-	}
-	if string(want) != out.String() {
-		t.Errorf("output differs from %s (go test -update):\n%s", p, out)
-	}
+	goldenfile.Check(t, p, out.Bytes())
 }
 
 // The real agent applies a ConfigMap: trace names its Kustomization, the GitRepository and the revision.

@@ -3,7 +3,6 @@ package tree
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,10 +23,10 @@ import (
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 var (
-	update  = flag.Bool("update", false, "rewrite golden files")
 	cluster *testenv.Cluster
 )
 
@@ -35,19 +34,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &cluster)) }
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("../../testdata/golden/commands", name)
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("output differs from %s (go test -update):\n%s", p, got)
-	}
+	goldenfile.CheckString(t, filepath.Join("../../testdata/golden/commands", name), got)
 }
 
 func fixture(t *testing.T) []*unstructured.Unstructured {

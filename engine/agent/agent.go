@@ -1,6 +1,3 @@
-// Package agent runs the engine continuously: informers watch the Flux objects, a work queue schedules
-// each on its interval, on a spec change, on a new source revision and on a reconcile request, and
-// workers call the same reconcile functions `converge apply` calls.
 package agent
 
 import (
@@ -155,7 +152,6 @@ func New(opts Options) (*Agent, error) {
 		opts.ShutdownGrace = 30 * time.Second
 	}
 	c := opts.Clients
-	now := opts.Clock.Now
 	a := &Agent{opts: opts, log: opts.Logger, clock: opts.Clock, schedule: map[Key]*schedule{}, waiting: map[Key]map[Key]bool{},
 		informers: map[string]cache.SharedIndexInformer{}, controllers: map[string]string{}}
 	a.fetchers = fetch.NewFetchers(opts.Store, c)
@@ -163,13 +159,13 @@ func New(opts Options) (*Agent, error) {
 		return opts.Store.Current(source.Ref{Kind: sourcev1.GitRepositoryKind, Namespace: namespace, Name: name})
 	}
 	a.sources = &reconcile.Sources{Client: c.Dynamic, Git: a.fetchers.Git, OCI: a.fetchers.OCI, Bucket: a.fetchers.Bucket,
-		Helm: srchelm.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Now: now}
-	a.kustomizations = reconcile.NewKustomizations(c, now)
+		Helm: srchelm.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Clock: opts.Clock}
+	a.kustomizations = reconcile.NewKustomizations(c, opts.Clock)
 	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true}
 	renderer := &helm.Renderer{ConfigMaps: c, Secrets: c, KustomizeLock: a.builder.KustomizeLock(), IsNamespaced: c.IsNamespaced}
 	a.builder.Helm = renderer
 	a.scheme = crds.NewScheme()
-	a.helmReleases = reconcile.NewHelmReleases(c, renderer, now)
+	a.helmReleases = reconcile.NewHelmReleases(c, renderer, opts.Clock)
 	a.kustomizations.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
 	a.helmReleases.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
 	a.charts = &fetch.Charts{Sources: &fetch.Resolver{Lookup: a.lookupSource, Remote: a.storedDir}, Fetcher: a.sources.Helm}

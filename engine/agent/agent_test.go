@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/kube"
@@ -55,7 +56,7 @@ func startAgent(t *testing.T, opts Options) (*Agent, *Metrics) {
 		opts.Metrics = NewMetrics()
 	}
 	if opts.Events == nil {
-		opts.Events = &events.Kubernetes{Client: clients.Core, Host: "test"}
+		opts.Events = &events.Kubernetes{Clock: clock.RealClock{}, Client: clients.Core, Host: "test"}
 	}
 	if opts.DependencyRequeue == 0 {
 		opts.DependencyRequeue = time.Second

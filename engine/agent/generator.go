@@ -36,7 +36,7 @@ func (a *Agent) reconcileGenerator(ctx context.Context, u *unstructured.Unstruct
 		return outcome{err: fmt.Errorf("ArtifactGenerator %s/%s: %w", u.GetNamespace(), u.GetName(), err), requeue: a.opts.DependencyRequeue}
 	}
 	self := keyOf(kind, u)
-	gens := &reconcile.Generators{Client: a.opts.Clients.Dynamic, BaseURL: a.opts.ArtifactBaseURL, Now: a.clock.Now}
+	gens := &reconcile.Generators{Client: a.opts.Clients.Dynamic, BaseURL: a.opts.ArtifactBaseURL, Clock: a.clock}
 	live := a.generatedBy(gen)
 	if gen.DeletionTimestamp != nil {
 		if !slices.Contains(gen.Finalizers, v1beta1.Finalizer) {

@@ -9,6 +9,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/kube"
@@ -91,7 +92,7 @@ func TestAgentUnchangedReconcileRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := NewMetrics()
-	a, err := New(Options{Clients: clients, Store: store, Metrics: m, Events: &events.Kubernetes{Client: clients.Core, Host: "test"}, Namespace: ns,
+	a, err := New(Options{Clients: clients, Store: store, Metrics: m, Events: &events.Kubernetes{Clock: clock.RealClock{}, Client: clients.Core, Host: "test"}, Namespace: ns,
 		DependencyRequeue: time.Second, ShutdownGrace: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

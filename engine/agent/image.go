@@ -36,9 +36,9 @@ func (a *Agent) imageReconciler() *image.Reconciler {
 	c := a.opts.Clients
 	return &image.Reconciler{
 		Client:     c.Dynamic,
-		Scanner:    &image.Scanner{Store: a.opts.Store, Secrets: c, Now: a.clock.Now},
-		Automation: &image.Automation{Secrets: c, TempDir: a.opts.Store.TempDir, Now: a.clock.Now},
-		Now:        a.clock.Now,
+		Scanner:    &image.Scanner{Store: a.opts.Store, Secrets: c, Clock: a.clock},
+		Automation: &image.Automation{Secrets: c, TempDir: a.opts.Store.TempDir, Clock: a.clock},
+		Clock:      a.clock,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/kube"
@@ -57,8 +58,8 @@ func TestAgentWebhookAndAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubeEvents := &events.Kubernetes{Client: clients.Core, Host: "test"}
-	notifier := &notify.Notifier{Warnings: kubeEvents, Metrics: notify.NewMetrics(prometheus.NewRegistry()), Backoff: 10 * time.Millisecond}
+	kubeEvents := &events.Kubernetes{Clock: clock.RealClock{}, Client: clients.Core, Host: "test"}
+	notifier := &notify.Notifier{Clock: clock.RealClock{}, Warnings: kubeEvents, Metrics: notify.NewMetrics(prometheus.NewRegistry()), Backoff: 10 * time.Millisecond}
 	a, err := New(Options{Clients: clients, Store: store, Metrics: NewMetrics(), Events: events.Sinks{kubeEvents, notifier},
 		DependencyRequeue: time.Second, ShutdownGrace: 5 * time.Second})
 	if err != nil {
@@ -74,7 +75,7 @@ func TestAgentWebhookAndAlerts(t *testing.T) {
 			t.Errorf("agent: %v", err)
 		}
 	}()
-	webhooks := httptest.NewServer(&receiver.Handler{Receivers: a.ReceiverLookup(), Secrets: clients, Dynamic: clients.Dynamic, Mapper: clients.Mapper})
+	webhooks := httptest.NewServer(&receiver.Handler{Clock: clock.RealClock{}, Receivers: a.ReceiverLookup(), Secrets: clients, Dynamic: clients.Dynamic, Mapper: clients.Mapper})
 	defer webhooks.Close()
 
 	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: notification.toolkit.fluxcd.io/v1beta3

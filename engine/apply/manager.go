@@ -1,7 +1,3 @@
-// Package apply makes the cluster match a set of objects the way Flux's kustomize-controller does:
-// validate everything with a server-side dry-run first, then server-side apply in stages (CRDs, Namespaces
-// and cluster roles before the rest), prune by inventory and wait for health. It returns a ChangeSet and
-// never prints.
 package apply
 
 import (
@@ -21,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
 	fluxmeta "github.com/converge-gitops/converge/crds/meta"
@@ -534,17 +531,16 @@ func (m *Manager) write(ctx context.Context, s *step) error {
 }
 
 func (m *Manager) waitGone(ctx context.Context, ri dynamic.ResourceInterface, name string) error {
-	for {
+	return pollEvery(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 		_, err := ri.Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return apierrors.IsNotFound(err), nil
+	})
+}
+
+// pollEvery calls done until it says so, waiting interval after each call; it returns ctx's error when ctx
+// ends first.
+func pollEvery(ctx context.Context, interval time.Duration, done wait.ConditionWithContextFunc) error {
+	return wait.Backoff{Duration: interval}.DelayFunc().Until(ctx, true, true, done)
 }
 
 func (m *Manager) waitForCRDs(ctx context.Context, stage1 []*unstructured.Unstructured) error {
@@ -556,16 +552,11 @@ func (m *Manager) waitForCRDs(ctx context.Context, stage1 []*unstructured.Unstru
 		if err != nil {
 			return err
 		}
-		for {
+		if err := pollEvery(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 			live, err := ri.Get(ctx, c.GetName(), metav1.GetOptions{})
-			if err == nil && crdEstablished(live) {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("CustomResourceDefinition %s not established: %w", c.GetName(), ctx.Err())
-			case <-time.After(100 * time.Millisecond):
-			}
+			return err == nil && crdEstablished(live), nil
+		}); err != nil {
+			return fmt.Errorf("CustomResourceDefinition %s not established: %w", c.GetName(), err)
 		}
 	}
 	return nil

@@ -1,7 +1,3 @@
-// Package bootstrap installs converge so that the cluster manages itself, converge included, from a Git
-// repository: it commits converge's manifests and the sync objects under <path>/flux-system, pushes them,
-// applies them with the credentials Secret, and waits for the agent to sync. Running it again changes
-// nothing when nothing changed.
 package bootstrap
 
 import (
@@ -24,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/install"
@@ -118,8 +115,8 @@ type Options struct {
 	Events func(Event)
 	// TempDir holds the clone (default os.TempDir()).
 	TempDir string
-	// Now stamps commits (default time.Now).
-	Now func() time.Time
+	// Clock stamps commits and reconcile requests (required).
+	Clock clock.PassiveClock
 	// DialTimeout bounds SSH connections (default 30s).
 	DialTimeout time.Duration
 }
@@ -203,9 +200,6 @@ func (o *Options) defaults() {
 	}
 	if o.Author.Name == "" {
 		o.Author.Name = "converge"
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 30 * time.Second
@@ -376,7 +370,7 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 	if err := checkPathOwner(ctx, clients, w, dir, ns, sync, res, &opts); err != nil {
 		return nil, err
 	}
-	author := object.Signature{Name: opts.Author.Name, Email: opts.Author.Email, When: opts.Now()}
+	author := object.Signature{Name: opts.Author.Name, Email: opts.Author.Email, When: opts.Clock.Now()}
 	type file struct {
 		name, addMsg, updateMsg string
 		content                 []byte

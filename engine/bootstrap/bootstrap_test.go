@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/install"
@@ -76,7 +77,8 @@ func TestBootstrapHTTP(t *testing.T) {
 	const ns = "boot-http"
 	c := clients(t)
 	base := Options{
-		URL: srv.URL + "/fleet.git", Path: "clusters/dev",
+		Clock: clock.RealClock{},
+		URL:   srv.URL + "/fleet.git", Path: "clusters/dev",
 		Install:     install.Options{Namespace: ns, Version: "v0.1.0"},
 		Credentials: Credentials{Username: "fleet-user", Password: "s3cret"},
 		Author:      Author{Name: "Bot", Email: "bot@example.com"},
@@ -291,7 +293,8 @@ func TestBootstrapSSHSelfManaged(t *testing.T) {
 	c := clients(t)
 	var confirmed []string
 	opts := Options{
-		URL: srv.URL("fleet"), Path: "clusters/prod",
+		Clock: clock.RealClock{},
+		URL:   srv.URL("fleet"), Path: "clusters/prod",
 		Install:        install.Options{Namespace: ns, Version: "v0.1.0"},
 		SSHAgentSocket: startSSHAgent(t, keyring),
 		ConfirmDeployKey: func(_ context.Context, pub string) error {
@@ -439,7 +442,8 @@ func TestBootstrapSSHPrivateKey(t *testing.T) {
 	srv := sourcetest.StartSSHGitServer(t, root, signer.PublicKey())
 	c := clients(t)
 	opts := Options{
-		URL: srv.URL("fleet"), Branch: "fleet", Path: "clusters/a",
+		Clock: clock.RealClock{},
+		URL:   srv.URL("fleet"), Branch: "fleet", Path: "clusters/a",
 		Install:          install.Options{Namespace: ns, Version: "v0.1.0"},
 		Credentials:      Credentials{PrivateKey: keyPEM, Password: "passphrase"},
 		ConfirmDeployKey: func(context.Context, string) error { t.Error("confirmation asked for a given key"); return nil },

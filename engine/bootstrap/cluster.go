@@ -126,7 +126,7 @@ func waitReady(ctx context.Context, clients *kube.Clients, ns string, components
 			repo, err := clients.Dynamic.Resource(gitRepositoriesGVR).Namespace(ns).Get(ctx, SyncName, metav1.GetOptions{})
 			if err == nil {
 				if rev, _, _ := unstructured.NestedString(repo.Object, "status", "artifact", "revision"); rev != "" && rev != revision {
-					if err := requestReconcile(ctx, clients, ns, opts.Now()); err != nil {
+					if err := requestReconcile(ctx, clients, ns, opts.Clock.Now()); err != nil {
 						return err
 					}
 					requested = true

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
-	"flag"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -13,31 +11,16 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/install"
 	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join("../../testdata/golden/bootstrap", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test -update)", err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs (go test -update to accept):\n%s", p, got)
-	}
+	goldenfile.Check(t, filepath.Join("../../testdata/golden/bootstrap", name), got)
 }
 
 func TestManifests(t *testing.T) {
@@ -117,7 +100,7 @@ func FuzzCleanPath(f *testing.F) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := Options{URL: "ssh://git@example.com/fleet.git", Path: "clusters/dev", Install: install.Options{Version: "v1"}}
+	ok := Options{Clock: clock.RealClock{}, URL: "ssh://git@example.com/fleet.git", Path: "clusters/dev", Install: install.Options{Version: "v1"}}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid options: %v", err)
 	}

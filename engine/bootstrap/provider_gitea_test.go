@@ -13,6 +13,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/install"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
@@ -132,6 +133,7 @@ func TestBootstrapGitea(t *testing.T) {
 	p := &Provider{Kind: Gitea, BaseURL: g.APIURL(), Token: g.Token}
 	po := ProviderOptions{Repository: RepositoryOptions{Owner: org, Name: name, Private: true}}
 	opts := Options{
+		Clock: clock.RealClock{},
 		// A long path makes a long deploy key title.
 		Path:    "clusters/production/eu-west-1/cluster-blue",
 		Install: install.Options{Namespace: ns, Version: "v0.1.0"},
@@ -306,7 +308,7 @@ func TestGiteaProvider(t *testing.T) {
 	// --token-auth: the cluster fetches over HTTP with the token, which also pushes.
 	const ns = "boot-gitea-token"
 	po := ProviderOptions{Repository: RepositoryOptions{Owner: "alice", Name: "token-fleet", Personal: true, Private: true}, TokenAuth: true}
-	res, err := RunProvider(ctx, clients(t), p, po, Options{Path: "clusters/dev", Install: install.Options{Namespace: ns, Version: "v0.1.0"}})
+	res, err := RunProvider(ctx, clients(t), p, po, Options{Clock: clock.RealClock{}, Path: "clusters/dev", Install: install.Options{Namespace: ns, Version: "v0.1.0"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 const monorepo = "../../testdata/generator/monorepo"
@@ -57,21 +58,7 @@ func TestBuildTreeArtifactGenerator(t *testing.T) {
 				}
 			}
 			golden := filepath.Join(monorepo, "..", "golden", "tree-"+env+".yaml")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if out.String() != string(want) {
-				t.Errorf("tree output differs from %s:\n%s", golden, out.String())
-			}
+			goldenfile.CheckString(t, golden, out.String())
 		})
 	}
 }

@@ -1,6 +1,3 @@
-// Package build renders Flux Kustomizations (and, through engine/helm, HelmReleases) into the objects
-// Flux would apply: kustomize with Flux's generated overlay, postBuild substitution, common metadata and
-// owner labels.
 package build
 
 import (

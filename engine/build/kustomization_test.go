@@ -3,8 +3,6 @@ package build
 import (
 	"context"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,9 +13,8 @@ import (
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const repo = "../../testdata/build/repo"
 
@@ -129,19 +126,7 @@ func TestBuildGolden(t *testing.T) {
 				out.Write(y)
 			}
 			golden := filepath.Join("../../testdata/build/golden", tt.name+".yaml")
-			if *update {
-				_ = os.MkdirAll(filepath.Dir(golden), 0o755)
-				if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (go test -update)", err)
-			}
-			if out.String() != string(want) {
-				t.Errorf("output differs from %s:\n%s", golden, out.String())
-			}
+			goldenfile.CheckString(t, golden, out.String())
 		})
 	}
 }

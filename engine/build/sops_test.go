@@ -14,6 +14,8 @@ import (
 	"github.com/getsops/sops/v3/kms"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 // keySecret is the decryption Secret of the test repository, from testdata/build/keys.
@@ -58,18 +60,7 @@ func renderObjects(t *testing.T, res *Result) string {
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
 	golden := filepath.Join("../../testdata/build/golden", name)
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (go test -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s:\n%s", golden, got)
-	}
+	goldenfile.CheckString(t, golden, got)
 }
 
 // TestSOPSGolden builds the encrypted fixtures with keys from the decryption Secret (Flux's way) and

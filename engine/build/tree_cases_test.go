@@ -2,7 +2,6 @@ package build
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/converge-gitops/converge/engine/fetch"
 	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 const trees = "../../testdata/build/trees"
@@ -114,18 +114,7 @@ func TestBuildTreeCases(t *testing.T) {
 			}
 			text := describeTree(tree)
 			golden := filepath.Join(trees, tt.name, "want.txt")
-			if *update {
-				if err := os.WriteFile(golden, []byte(text), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (go test -update)", err)
-			}
-			if text != string(want) {
-				t.Errorf("tree differs from %s:\n%s", golden, text)
-			}
+			goldenfile.CheckString(t, golden, text)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package build
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 type dirSources map[string]string
@@ -53,15 +53,7 @@ func TestBuildTreeGolden(t *testing.T) {
 		}
 	}
 	golden := filepath.Join("../../testdata/build/golden", "tree-clusters-production.yaml")
-	if *update {
-		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, _ := os.ReadFile(golden)
-	if out.String() != string(want) {
-		t.Errorf("tree output differs from %s", golden)
-	}
+	goldenfile.CheckString(t, golden, out.String())
 	var names []string
 	for _, n := range tree.Nodes {
 		names = append(names, n.Kustomization+"<"+n.Parent)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/converge-gitops/converge/engine/manifest"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 // validateRepo copies testdata/build/validate into a temporary folder with converge's own notification
@@ -133,16 +134,5 @@ func TestBuildTreeWarnsUnsupported(t *testing.T) {
 
 func checkWarningsGolden(t *testing.T, golden, got string) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("warnings differ from %s:\n%s", golden, got)
-	}
+	goldenfile.CheckString(t, golden, got)
 }

@@ -1,5 +1,3 @@
-// Package diff computes what an apply would change, object by object, as unified diffs of the live
-// object against the server's dry-run result, with Secret values masked.
 package diff
 
 import (

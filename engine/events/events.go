@@ -1,5 +1,3 @@
-// Package events carries what the engine did to a Flux object — applied, failed, drifted, pruned — to
-// whoever listens: Kubernetes Events, notification providers, logs.
 package events
 
 import (
@@ -12,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 )
 
 // Severities, as Flux's event recorder names them.
@@ -73,8 +72,8 @@ func RevisionAnnotation(apiVersion string) string {
 type Kubernetes struct {
 	Client kubernetes.Interface
 	// Host is the reporting instance (the pod name).
-	Host string
-	Now  func() time.Time
+	Host  string
+	Clock clock.PassiveClock
 
 	mu   sync.Mutex
 	seen map[string]string // dedupe key -> Event name
@@ -148,10 +147,7 @@ func (k *Kubernetes) Emit(ctx context.Context, e Event) {
 }
 
 func (k *Kubernetes) now() time.Time {
-	if k.Now == nil {
-		return time.Now()
-	}
-	return k.Now()
+	return k.Clock.Now()
 }
 
 func truncate(s string, n int) string {

@@ -1,5 +1,3 @@
-// Package fetch turns source references into folders of files: local folders and work trees in push mode,
-// fetched and cached artifacts otherwise. It is the one place commands and the agent resolve sources.
 package fetch
 
 import (

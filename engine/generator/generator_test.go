@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -18,9 +17,8 @@ import (
 
 	"github.com/converge-gitops/converge/crds/sourceext/v1beta1"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const testdata = "../../testdata/generator"
 
@@ -154,19 +152,7 @@ func TestGenerateGolden(t *testing.T) {
 				t.Errorf("error = %v; cases named err-* must fail, the others succeed", err)
 			}
 			golden := filepath.Join(dir, "golden.txt")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs:\n--- got\n%s--- want\n%s", golden, got, want)
-			}
+			goldenfile.CheckString(t, golden, got)
 		})
 	}
 }

@@ -1,5 +1,3 @@
-// Package health decides whether applied objects are ready, with kstatus (the same rules Flux uses), and
-// waits for them.
 package health
 
 import (

@@ -3,7 +3,6 @@ package helm
 import (
 	"context"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,9 +13,8 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const goldenDir = "../../testdata/helm-render"
 
@@ -167,21 +165,7 @@ func TestRenderGolden(t *testing.T) {
 			}
 			got := golden(t, res)
 			file := filepath.Join(goldenDir, tt.name+".yaml")
-			if *update {
-				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (go test ./engine/helm -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("render differs from %s:\n%s", file, got)
-			}
+			goldenfile.CheckString(t, file, got)
 		})
 	}
 	// The chart given to Render is not modified: rendering the defaults again gives the same result.

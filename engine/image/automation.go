@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
@@ -33,7 +34,7 @@ type Automation struct {
 	Secrets source.Secrets
 	// TempDir creates work folders (the artifact store's TempDir); os.MkdirTemp when nil.
 	TempDir func(pattern string) (string, error)
-	Now     func() time.Time
+	Clock   clock.PassiveClock
 
 	// beforePush runs before each push attempt (tests race a concurrent commit in here).
 	beforePush func(attempt int)
@@ -149,10 +150,7 @@ func (a *Automation) tempDir() (string, error) {
 }
 
 func (a *Automation) now() time.Time {
-	if a.Now == nil {
-		return time.Now()
-	}
-	return a.Now()
+	return a.Clock.Now()
 }
 
 // attempt clones a fresh copy, updates, commits and pushes once.

@@ -16,6 +16,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -103,7 +105,7 @@ func TestAutomationCycle(t *testing.T) {
 	repo := pushableRepo(t)
 	ctx := context.Background()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	a := &Automation{Now: func() time.Time { return now }}
+	a := &Automation{Clock: testingclock.NewFakePassiveClock(now)}
 	policies := Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.2.3"}}
 
 	res, err := a.Run(ctx, automation(), gitRepository(repo.URL), policies, nil)
@@ -151,7 +153,7 @@ func TestAutomationCycle(t *testing.T) {
 func TestAutomationNonFastForwardRetried(t *testing.T) {
 	repo := pushableRepo(t)
 	var concurrent string
-	a := &Automation{beforePush: func(attempt int) {
+	a := &Automation{Clock: clock.RealClock{}, beforePush: func(attempt int) {
 		if attempt == 1 {
 			concurrent = repo.Commit("concurrent change", map[string]*string{"README.md": sourcetest.Str("moved on\n")})
 		}
@@ -174,7 +176,7 @@ func TestAutomationNonFastForwardRetried(t *testing.T) {
 	}
 
 	// A push that keeps being rejected gives up after the last attempt.
-	always := &Automation{beforePush: func(attempt int) {
+	always := &Automation{Clock: clock.RealClock{}, beforePush: func(attempt int) {
 		repo.Commit("race "+string(rune('a'+attempt)), map[string]*string{"README.md": sourcetest.Str(strings.Repeat("x", attempt) + "\n")})
 	}}
 	_, err = always.Run(context.Background(), automation(), gitRepository(repo.URL),
@@ -193,7 +195,7 @@ func TestAutomationCheckoutCommit(t *testing.T) {
 		a.Spec.GitSpec.Checkout.Reference = sourcev1.GitRepositoryRef{Branch: "main", Commit: initial.String()}
 	}
 	policies := Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.2.3"}}
-	res, err := (&Automation{}).Run(context.Background(), automation(atCommit), gitRepository(repo.URL), policies, nil)
+	res, err := (&Automation{Clock: clock.RealClock{}}).Run(context.Background(), automation(atCommit), gitRepository(repo.URL), policies, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +204,7 @@ func TestAutomationCheckoutCommit(t *testing.T) {
 	if res.Commit == "" || head.String() != res.Commit || len(c.ParentHashes) != 1 || c.ParentHashes[0] != initial || !strings.Contains(content, "app:1.2.3") {
 		t.Fatalf("main %s (pushed %q), parents %v, want the update on %s:\n%s", head, res.Commit, c.ParentHashes, initial, content)
 	}
-	_, err = (&Automation{}).Run(context.Background(), automation(atCommit), gitRepository(repo.URL),
+	_, err = (&Automation{Clock: clock.RealClock{}}).Run(context.Background(), automation(atCommit), gitRepository(repo.URL),
 		Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.3.0"}}, nil)
 	if err == nil || !isNonFastForward(err) || ReasonOf(err) != imagev1.GitOperationFailedReason {
 		t.Fatalf("err %v (reason %s), want a refused non-fast-forward push", err, ReasonOf(err))
@@ -215,7 +217,7 @@ func TestAutomationPushRefspec(t *testing.T) {
 	auto := automation(func(a *imagev1.ImageUpdateAutomation) {
 		a.Spec.GitSpec.Push = &imagev1.PushSpec{Refspec: "refs/heads/main:refs/heads/release"}
 	})
-	res, err := (&Automation{}).Run(context.Background(), auto, gitRepository(repo.URL), Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.2.3"}}, nil)
+	res, err := (&Automation{Clock: clock.RealClock{}}).Run(context.Background(), auto, gitRepository(repo.URL), Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.2.3"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +230,7 @@ func TestAutomationPushRefspec(t *testing.T) {
 		t.Errorf("summary %q, want %q...", res.Summary(), want)
 	}
 	auto.Spec.GitSpec.Push.Refspec = "+refs/heads/main:refs/heads/release"
-	if _, err := (&Automation{}).Run(context.Background(), auto, gitRepository(repo.URL), Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.3.0"}}, nil); ReasonOf(err) != imagev1.InvalidSourceConfigReason {
+	if _, err := (&Automation{Clock: clock.RealClock{}}).Run(context.Background(), auto, gitRepository(repo.URL), Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.3.0"}}, nil); ReasonOf(err) != imagev1.InvalidSourceConfigReason {
 		t.Errorf("force refspec: err %v", err)
 	}
 }
@@ -247,7 +249,7 @@ func TestAutomationPushBranchAndSigning(t *testing.T) {
 	w.Close()
 	sec := secrets{}.add(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "signing", Namespace: "flux-system"},
 		Data: map[string][]byte{"git.asc": armored.Bytes()}})
-	a := &Automation{Secrets: sec}
+	a := &Automation{Clock: clock.RealClock{}, Secrets: sec}
 	auto := automation(func(a *imagev1.ImageUpdateAutomation) {
 		a.Spec.GitSpec.Push = &imagev1.PushSpec{Branch: "image-updates"}
 		a.Spec.GitSpec.Commit.SigningKey = &imagev1.SigningKey{SecretRef: meta.LocalObjectReference{Name: "signing"}}
@@ -314,7 +316,7 @@ func TestAutomationBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := (&Automation{Secrets: secrets{}}).Run(context.Background(), tt.auto, gitRepository(tt.url), policies, nil)
+			_, err := (&Automation{Clock: clock.RealClock{}, Secrets: secrets{}}).Run(context.Background(), tt.auto, gitRepository(tt.url), policies, nil)
 			if err == nil || ReasonOf(err) != tt.reason || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("err %v (reason %s), want %s with %q", err, ReasonOf(err), tt.reason, tt.msg)
 			}
@@ -323,7 +325,7 @@ func TestAutomationBadInput(t *testing.T) {
 
 	// A marker naming a missing policy is reported with its file and line; the others still apply.
 	repo.Commit("add a broken marker", map[string]*string{"apps/broken.yaml": sourcetest.Str("image: x:1 # {\"$imagepolicy\": \"flux-system:gone\"}\n")})
-	res, err := (&Automation{}).Run(context.Background(), automation(), gitRepository(repo.URL), policies, nil)
+	res, err := (&Automation{Clock: clock.RealClock{}}).Run(context.Background(), automation(), gitRepository(repo.URL), policies, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

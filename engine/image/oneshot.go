@@ -134,7 +134,7 @@ func (s *Scanner) Elect(ctx context.Context, objs *Objects) (Policies, []Electio
 }
 
 func electWithRepo(ctx context.Context, s *Scanner, pol *imagev1.ImagePolicy, repo *imagev1.ImageRepository) (*imagev1.ImageRef, error) {
-	r := &Reconciler{Scanner: s}
+	r := &Reconciler{Scanner: s, Clock: s.Clock}
 	out := r.electPolicy(ctx, pol, repo)
 	return out.Latest, out.Err
 }

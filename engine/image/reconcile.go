@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/clock"
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -37,14 +38,11 @@ type Reconciler struct {
 	Client     dynamic.Interface
 	Scanner    *Scanner
 	Automation *Automation
-	Now        func() time.Time
+	Clock      clock.PassiveClock
 }
 
 func (r *Reconciler) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
+	return r.Clock.Now()
 }
 
 // RepositoryOutcome is the result of reconciling an ImageRepository.

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
@@ -86,7 +88,7 @@ func TestReconcileStatusWrites(t *testing.T) {
 	c := clusterClients(t)
 	reg := sourcetest.StartRegistry(t, "")
 	pushTags(t, reg.Host+"/org/app", []string{"1.0.0", "1.1.0", "x.sig"})
-	r := &Reconciler{Client: c.Dynamic, Scanner: &Scanner{Store: openStore(t)}, Automation: &Automation{}}
+	r := &Reconciler{Clock: clock.RealClock{}, Client: c.Dynamic, Scanner: &Scanner{Clock: clock.RealClock{}, Store: openStore(t)}, Automation: &Automation{Clock: clock.RealClock{}}}
 	ctx := context.Background()
 
 	// An image with a tag is Stalled; fixed, it scans and Stalled is gone.
@@ -214,8 +216,8 @@ func TestReconcileAutomationStatus(t *testing.T) {
 	c := clusterClients(t)
 	repo := pushableRepo(t)
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	r := &Reconciler{Client: c.Dynamic, Scanner: &Scanner{Store: openStore(t)}, Automation: &Automation{Now: func() time.Time { return now }},
-		Now: func() time.Time { return now }}
+	fixed := testingclock.NewFakePassiveClock(now)
+	r := &Reconciler{Clock: fixed, Client: c.Dynamic, Scanner: &Scanner{Clock: clock.RealClock{}, Store: openStore(t)}, Automation: &Automation{Clock: fixed}}
 	ctx := context.Background()
 	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: image.toolkit.fluxcd.io/v1
 kind: ImageUpdateAutomation

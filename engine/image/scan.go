@@ -1,6 +1,3 @@
-// Package image implements Flux's image automation: scanning registries for tags (ImageRepository),
-// electing the latest image (ImagePolicy), rewriting `$imagepolicy` markers in YAML files, and committing
-// and pushing the result to Git (ImageUpdateAutomation). It returns results and never prints.
 package image
 
 import (
@@ -23,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -82,7 +80,7 @@ type Scanner struct {
 	Store *source.Store
 	// Secrets resolves secretRef, certSecretRef and proxySecretRef; nil when none may be used.
 	Secrets source.Secrets
-	Now     func() time.Time
+	Clock   clock.PassiveClock
 }
 
 // ScanResult is the outcome of one scan.
@@ -341,8 +339,5 @@ func (s *Scanner) Digest(ctx context.Context, repo *imagev1.ImageRepository, tag
 }
 
 func (s *Scanner) now() time.Time {
-	if s.Now == nil {
-		return time.Now()
-	}
-	return s.Now()
+	return s.Clock.Now()
 }

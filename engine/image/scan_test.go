@@ -9,6 +9,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -37,7 +38,7 @@ func TestScanPrivateRegistry(t *testing.T) {
 	store := openStore(t)
 	sec := secrets{}.add(dockerConfigSecret("flux-system", "regcred", host, regUser, regPass)).
 		add(dockerConfigSecret("flux-system", "wrong", host, regUser, "nope"))
-	s := &Scanner{Store: store, Secrets: sec}
+	s := &Scanner{Clock: clock.RealClock{}, Store: store, Secrets: sec}
 	ctx := context.Background()
 
 	res, err := s.Scan(ctx, imageRepository(host+"/org/app", withSecret("regcred")))
@@ -108,7 +109,7 @@ func TestScanPrivateRegistry(t *testing.T) {
 
 func TestScanUnreachableRegistry(t *testing.T) {
 	port := sourcetest.FreePort(t) // nothing listens there
-	s := &Scanner{Store: openStore(t)}
+	s := &Scanner{Clock: clock.RealClock{}, Store: openStore(t)}
 	start := time.Now()
 	_, err := s.Scan(context.Background(), imageRepository("127.0.0.1:"+itoa(port)+"/org/app", func(r *imagev1.ImageRepository) {
 		r.Spec.Insecure = true

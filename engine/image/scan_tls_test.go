@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -62,7 +63,7 @@ func TestScanTLSRegistry(t *testing.T) {
 
 	sec := secrets{}.add(dockerConfigSecret("flux-system", "regcred", reg.Host, regUser, regPass)).
 		add(caSecret("registry-ca", reg.CA)).add(caSecret("other-ca", other.CA)).add(caSecret("garbage-ca", []byte("not a certificate")))
-	s := &Scanner{Store: openStore(t), Secrets: sec}
+	s := &Scanner{Clock: clock.RealClock{}, Store: openStore(t), Secrets: sec}
 	ctx := context.Background()
 	image := reg.Host + "/org/secure"
 

@@ -2,7 +2,6 @@ package image
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,9 +9,8 @@ import (
 	"testing"
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const goldenDir = "../../testdata/image/setters"
 
@@ -22,23 +20,6 @@ func testPolicies() Policies {
 		"flux-system/sidecar":  {Name: "registry.example/org/sidecar", Tag: "0.2"},
 		"flux-system/digested": {Name: "registry.example/org/app", Tag: "2.1.0", Digest: "sha256:" + strings.Repeat("ab", 32)},
 		"flux-system/numbered": {Name: "registry.example/org/numbered", Tag: "42"},
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
 
@@ -57,7 +38,7 @@ func TestUpdateYAMLGoldens(t *testing.T) {
 				t.Fatal(err)
 			}
 			out, changes, problems := UpdateYAML(filepath.Base(in), data, testPolicies(), nil)
-			golden(t, base+".out.yaml", out)
+			goldenfile.Check(t, base+".out.yaml", out)
 			var report bytes.Buffer
 			for _, c := range changes {
 				fmt.Fprintf(&report, "change %s:%d %s %q -> %q (%s)\n", c.File, c.Line, c.Object, c.OldValue, c.NewValue, c.Setter)
@@ -65,7 +46,7 @@ func TestUpdateYAMLGoldens(t *testing.T) {
 			for _, p := range problems {
 				fmt.Fprintf(&report, "error %s\n", p)
 			}
-			golden(t, base+".report.txt", report.Bytes())
+			goldenfile.Check(t, base+".report.txt", report.Bytes())
 
 			// Outside the changed lines every byte is kept.
 			inLines, outLines := splitLines(data), splitLines(out)

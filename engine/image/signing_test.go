@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -170,7 +171,7 @@ func TestAutomationSSHSigning(t *testing.T) {
 	auto := automation(func(a *imagev1.ImageUpdateAutomation) {
 		a.Spec.GitSpec.Commit.SigningKey = &imagev1.SigningKey{SecretRef: meta.LocalObjectReference{Name: sec.Name}, Type: imagev1.SigningKeyTypeSSH}
 	})
-	res, err := (&Automation{Secrets: secrets{}.add(sec)}).Run(context.Background(), auto, gitRepository(repo.URL), Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.5.0"}}, nil)
+	res, err := (&Automation{Clock: clock.RealClock{}, Secrets: secrets{}.add(sec)}).Run(context.Background(), auto, gitRepository(repo.URL), Policies{"flux-system/app": {Name: "registry.example/org/app", Tag: "1.5.0"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
@@ -34,7 +36,7 @@ type WorkTreeUpdate struct {
 	DryRun bool
 	// Commit, when set, commits the changed files in the Git work tree holding Root.
 	Commit *WorkTreeCommit
-	Now    func() time.Time
+	Clock  clock.PassiveClock
 }
 
 // WorkTreeCommit is how WorkTreeUpdate commits.
@@ -96,7 +98,7 @@ func UpdateWorkTree(ctx context.Context, u WorkTreeUpdate) (*WorkTreeResult, err
 	if err != nil {
 		return nil, err
 	}
-	scanner := &Scanner{Store: store, Now: u.Now}
+	scanner := &Scanner{Store: store, Clock: u.Clock}
 	if needsSecrets(objs) && u.Secrets != nil {
 		if scanner.Secrets, err = u.Secrets(); err != nil {
 			return nil, fmt.Errorf("ImageRepositories reference Secrets, which are read from the cluster: %w", err)
@@ -117,18 +119,11 @@ func UpdateWorkTree(ctx context.Context, u WorkTreeUpdate) (*WorkTreeResult, err
 		out.Changes = []Change{}
 	}
 	if commitTo != nil && len(out.Changes) > 0 {
-		if out.Commit, err = commitTo.commit(root, res, u.Commit, u.now()); err != nil {
+		if out.Commit, err = commitTo.commit(root, res, u.Commit, u.Clock.Now()); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
-}
-
-func (u WorkTreeUpdate) now() time.Time {
-	if u.Now == nil {
-		return time.Now()
-	}
-	return u.Now()
 }
 
 func needsSecrets(objs *Objects) bool {

@@ -1,5 +1,3 @@
-// Package inspect reads and operates on Flux objects in the cluster for `converge get` and the commands
-// that operate the agent: reconcile requests, suspend/resume, export, tree, trace, events and logs.
 package inspect
 
 import (

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 )
 
 // Flux's reconcile request annotations.
@@ -37,17 +38,14 @@ func (r Ref) String() string { return r.Kind.Kind + "/" + r.Namespace + "/" + r.
 // Operator asks the agent (or Flux's controllers) to act on Flux objects and waits for their answer.
 type Operator struct {
 	Client dynamic.Interface
-	// Now gives the request timestamps (default time.Now).
-	Now func() time.Time
+	// Clock gives the request timestamps (required).
+	Clock clock.PassiveClock
 	// Interval between polls while waiting (default 500ms).
 	Interval time.Duration
 }
 
 func (o *Operator) now() time.Time {
-	if o.Now == nil {
-		return time.Now()
-	}
-	return o.Now()
+	return o.Clock.Now()
 }
 
 // Get returns the object ref names.

@@ -1,5 +1,3 @@
-// Package install generates the objects that run converge's agent in a cluster (`converge install`,
-// and the bootstrap that reuses its export) and removes them again (`converge uninstall`).
 package install
 
 import (

@@ -1,5 +1,3 @@
-// Package kube builds the Kubernetes clients the engine uses from one rest.Config, and reads the
-// ConfigMaps and Secrets that builds need.
 package kube
 
 import (

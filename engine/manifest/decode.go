@@ -1,5 +1,3 @@
-// Package manifest decodes multi-document YAML into Kubernetes objects, strictly for Flux kinds: unknown
-// fields, wrong types and values the CRD schema rejects are errors naming the file, line, object and field.
 package manifest
 
 import (

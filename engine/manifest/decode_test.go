@@ -3,7 +3,6 @@ package manifest
 import (
 	"context"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +11,8 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func newTestDecoder(t testing.TB) *Decoder {
 	t.Helper()
@@ -48,18 +46,7 @@ func TestDecodeBadInputGolden(t *testing.T) {
 			}
 			got := err.Error() + "\n"
 			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create)", err)
-			}
-			if got != string(want) {
-				t.Errorf("error mismatch\n got: %s\nwant: %s", got, want)
-			}
+			goldenfile.CheckString(t, golden, got)
 		})
 	}
 }

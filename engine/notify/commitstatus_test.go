@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/crds/meta"
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
@@ -143,7 +144,7 @@ func TestCommitStatusName(t *testing.T) {
 		{name: "missing field", typ: "github", expr: "event.metadata.absent", err: "no such key"},
 		{name: "empty", typ: "github", expr: "''", err: "empty string"},
 	}
-	n := &Notifier{}
+	n := &Notifier{Clock: clock.RealClock{}}
 	n.init()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +173,7 @@ func TestCommitStatusExprCompiledOncePerGeneration(t *testing.T) {
 	p.Generation = 1
 	var mu sync.Mutex
 	var msgs []string
-	n := &Notifier{Store: st, Window: 1, Warnings: events.Func(func(_ context.Context, e events.Event) {
+	n := &Notifier{Clock: clock.RealClock{}, Store: st, Window: 1, Warnings: events.Func(func(_ context.Context, e events.Event) {
 		mu.Lock()
 		msgs = append(msgs, e.Message)
 		mu.Unlock()

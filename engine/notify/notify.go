@@ -1,6 +1,3 @@
-// Package notify sends the engine's events to the notification services the cluster's Alerts and
-// Providers (notification.toolkit.fluxcd.io/v1beta3) name, with the payload each service documents,
-// as Flux's notification-controller does.
 package notify
 
 import (
@@ -12,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/yaml"
 
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
@@ -64,7 +64,7 @@ type Notifier struct {
 	// MaxPending bounds the deliveries waiting for a slot (default 1024); beyond it new ones are dropped
 	// and counted, so a hung Provider cannot pile up goroutines.
 	MaxPending int
-	Now        func() time.Time
+	Clock      clock.PassiveClock
 	// PubSubEndpoint replaces https://pubsub.googleapis.com for googlepubsub Providers (an emulator,
 	// as PUBSUB_EMULATOR_HOST does for Google's SDK).
 	PubSubEndpoint string
@@ -109,9 +109,6 @@ func (n *Notifier) init() {
 		}
 		if n.Logger == nil {
 			n.Logger = slog.New(slog.DiscardHandler)
-		}
-		if n.Now == nil {
-			n.Now = time.Now
 		}
 	})
 }
@@ -160,7 +157,7 @@ func dedupeKey(e events.Event) string {
 }
 
 func (n *Notifier) duplicate(key string) bool {
-	now := n.Now()
+	now := n.Clock.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	t, ok := n.sent[key]
@@ -169,7 +166,7 @@ func (n *Notifier) duplicate(key string) bool {
 
 // markSent records key as sent now, and forgets expired keys at most once a minute.
 func (n *Notifier) markSent(key string) {
-	now := n.Now()
+	now := n.Clock.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if now.Sub(n.lastPrune) >= time.Minute {
@@ -278,7 +275,7 @@ func (n *Notifier) warn(ctx context.Context, alert *notificationv1beta3.Alert, r
 	n.Warnings.Emit(ctx, events.Event{
 		Object: corev1.ObjectReference{Kind: notificationv1beta3.AlertKind, APIVersion: notificationv1beta3.GroupVersion.String(),
 			Namespace: alert.Namespace, Name: alert.Name, UID: alert.UID},
-		Severity: events.SeverityError, Reason: reason, Message: msg, Timestamp: n.Now(), Controller: "notification-controller",
+		Severity: events.SeverityError, Reason: reason, Message: msg, Timestamp: n.Clock.Now(), Controller: "notification-controller",
 	})
 }
 
@@ -299,7 +296,7 @@ func (n *Notifier) dispatch(ctx context.Context, alert *notificationv1beta3.Aler
 		return
 	}
 	ev := notification(e, alert, n.Instance)
-	t.Alert, t.Now, t.PubSubEndpoint = AlertRef{Namespace: alert.Namespace, Name: alert.Name, UID: string(alert.UID)}, n.Now(), n.PubSubEndpoint
+	t.Alert, t.Now, t.PubSubEndpoint = AlertRef{Namespace: alert.Namespace, Name: alert.Name, UID: string(alert.UID)}, n.Clock.Now(), n.PubSubEndpoint
 	if t.CommitStatus, err = n.commitStatusName(ctx, p, alert, ev); err != nil {
 		n.fail(ctx, alert, p.Spec.Type, fmt.Errorf("failed to dispatch notification for %s: Provider %s/%s: %w", ref, p.Namespace, p.Name, err))
 		return
@@ -477,25 +474,30 @@ var errNotFound = errors.New("not found")
 // send makes r, retrying 5xx answers, 429 and network errors (timeouts included) up to Attempts times;
 // it returns up to keep bytes of the answer.
 func (n *Notifier) send(ctx context.Context, client *http.Client, r request, timeout time.Duration, keep int64) ([]byte, error) {
-	wait := n.Backoff
-	for attempt := 1; ; attempt++ {
-		body, retry, err := n.try(ctx, client, r, timeout, keep)
+	var body []byte
+	var last error
+	attempt, done := 0, false
+	backoff := wait.Backoff{Duration: n.Backoff, Factor: 2, Cap: 30 * time.Second, Steps: math.MaxInt32}
+	err := backoff.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
+		attempt++
+		b, retry, err := n.try(ctx, client, r, timeout, keep)
 		if err == nil || errors.Is(err, errNotFound) {
-			return body, err
+			body, done = b, true
+			return true, err
 		}
-		if !retry || attempt >= n.Attempts {
+		last = err
+		if done = !retry || attempt >= n.Attempts; done {
 			if attempt > 1 {
-				return nil, fmt.Errorf("%w (after %d attempts)", err, attempt)
+				return true, fmt.Errorf("%w (after %d attempts)", err, attempt)
 			}
-			return nil, err
+			return true, err
 		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 30*time.Second)
+		return false, nil
+	})
+	if !done && last != nil {
+		return nil, last // cancelled while waiting: the delivery's own error
 	}
+	return body, err
 }
 
 func (n *Notifier) try(ctx context.Context, client *http.Client, r request, timeout time.Duration, keep int64) (_ []byte, retry bool, err error) {

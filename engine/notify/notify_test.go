@@ -8,14 +8,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -29,14 +27,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/converge-gitops/converge/crds/meta"
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
 	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const (
 	testSHA      = "3f8c2e9d1b7a4c6e8f0a2b4c6d8e0f1a3b5c7d9e"
@@ -233,27 +232,12 @@ func render(t *testing.T, reqs []recorded) []byte {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join("..", "..", "testdata", "notify", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test -update)", err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("requests differ from %s (go test -update):\n%s", p, got)
-	}
+	goldenfile.Check(t, filepath.Join("..", "..", "testdata", "notify", name), got)
 }
 
 func deliver(t *testing.T, st Store, e events.Event, tweak func(*Notifier)) *Notifier {
 	t.Helper()
-	n := &Notifier{Store: st, Instance: testInstance, Backoff: 10 * time.Millisecond, Metrics: NewMetrics(prometheus.NewRegistry())}
+	n := &Notifier{Clock: clock.RealClock{}, Store: st, Instance: testInstance, Backoff: 10 * time.Millisecond, Metrics: NewMetrics(prometheus.NewRegistry())}
 	if tweak != nil {
 		tweak(n)
 	}
@@ -524,15 +508,15 @@ func TestCommitStatusSkipsEventsWithoutCommit(t *testing.T) {
 func TestDuplicatesWithinWindowSentOnce(t *testing.T) {
 	rc := newRecorder(t)
 	st, _ := setup(notificationv1beta3.ProviderSpec{Type: "generic", Address: rc.srv.URL})
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	n := &Notifier{Store: st, Window: time.Minute, Now: func() time.Time { return now }}
+	clk := testingclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	n := &Notifier{Clock: clk, Store: st, Window: time.Minute}
 	e := testEvent("info", "ReconciliationSucceeded", "ok")
 	n.Emit(context.Background(), e)
 	n.Emit(context.Background(), e)
 	other := e
 	other.Message = "something else"
 	n.Emit(context.Background(), other)
-	now = now.Add(2 * time.Minute)
+	clk.Step(2 * time.Minute)
 	n.Emit(context.Background(), e)
 	if err := n.Wait(context.Background()); err != nil {
 		t.Fatal(err)
@@ -606,7 +590,7 @@ func TestMatches(t *testing.T) {
 			if tt.event != nil {
 				tt.event(&e)
 			}
-			n := &Notifier{Store: st}
+			n := &Notifier{Clock: clock.RealClock{}, Store: st}
 			if got := n.Matches(context.Background(), &a, e); got != tt.want {
 				t.Errorf("Matches = %v, want %v", got, tt.want)
 			}
@@ -668,7 +652,7 @@ func TestPendingDeliveriesBounded(t *testing.T) {
 	defer srv.Close()
 	st, _ := setup(notificationv1beta3.ProviderSpec{Type: "generic", Address: srv.URL})
 	m := NewMetrics(prometheus.NewRegistry())
-	n := &Notifier{Store: st, Metrics: m, Parallel: 1, MaxPending: 2}
+	n := &Notifier{Clock: clock.RealClock{}, Store: st, Metrics: m, Parallel: 1, MaxPending: 2}
 	for i := range 5 {
 		n.Emit(context.Background(), testEvent("info", "ReconciliationSucceeded", fmt.Sprintf("event %d", i)))
 	}
@@ -690,7 +674,7 @@ func TestUnmatchedEventNotSuppressed(t *testing.T) {
 	st, _ := setup(notificationv1beta3.ProviderSpec{Type: "generic", Address: rc.srv.URL})
 	alerts := st.alerts
 	st.alerts = nil
-	n := &Notifier{Store: st}
+	n := &Notifier{Clock: clock.RealClock{}, Store: st}
 	e := testEvent("info", "ReconciliationSucceeded", "ok")
 	n.Emit(context.Background(), e)
 	st.alerts = alerts

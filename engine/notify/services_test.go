@@ -24,6 +24,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/converge-gitops/converge/crds/meta"
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
@@ -35,7 +36,7 @@ import (
 // the end of OTLP spans depend on it.
 var testNow = time.Date(2026, 3, 4, 5, 6, 9, 0, time.UTC)
 
-func fixedClock(n *Notifier) { n.Now = func() time.Time { return testNow } }
+func fixedClock(n *Notifier) { n.Clock = testingclock.NewFakePassiveClock(testNow) }
 
 // TestMoreProviderPayloads holds the golden request of each Provider type beyond the chat webhooks and
 // commit statuses of TestProviderPayloads; the loopback server's host:port reads HOST in the files.

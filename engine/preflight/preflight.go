@@ -1,4 +1,3 @@
-// Package preflight checks that a cluster can run converge.
 package preflight
 
 import (

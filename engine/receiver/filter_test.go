@@ -9,6 +9,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/crds/meta"
 )
@@ -132,7 +133,7 @@ func TestInvalidFilterIsNotReady(t *testing.T) {
 // The filters are compiled once per Receiver generation, not per call.
 func TestFiltersCompiledOncePerGeneration(t *testing.T) {
 	e := setup(t, "rcv-filter-once")
-	h := &Handler{Receivers: ClusterLookup{Dynamic: e.clients.Dynamic}, Secrets: e.clients, Dynamic: e.clients.Dynamic, Mapper: e.clients.Mapper}
+	h := &Handler{Clock: clock.RealClock{}, Receivers: ClusterLookup{Dynamic: e.clients.Dynamic}, Secrets: e.clients, Dynamic: e.clients.Dynamic, Mapper: e.clients.Mapper}
 	path := e.receiverSpec(t, "r", labelled+"  resourceFilter: req.tag == res.metadata.name\n")
 	post := func(tag string) int {
 		req, _ := http.NewRequest(http.MethodPost, path, strings.NewReader(`{"tag":"`+tag+`"}`))

@@ -1,7 +1,3 @@
-// Package receiver serves Flux's webhook Receivers (notification.toolkit.fluxcd.io/v1): a Git host or
-// registry calls /hook/<sha256(token+name+namespace)>, the call is authenticated as the Receiver's type
-// says, and each target object is annotated with reconcile.fluxcd.io/requestedAt so that it reconciles
-// at once.
 package receiver
 
 import (
@@ -33,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/crds/meta"
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
@@ -66,7 +63,7 @@ type Handler struct {
 	Secrets   Secrets
 	Dynamic   dynamic.Interface
 	Mapper    apimeta.RESTMapper
-	Now       func() time.Time
+	Clock     clock.PassiveClock
 	Logger    *slog.Logger
 	// MaxBody bounds request bodies (default MaxBody).
 	MaxBody int64
@@ -82,10 +79,7 @@ type Handler struct {
 }
 
 func (h *Handler) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
-	}
-	return time.Now()
+	return h.Clock.Now()
 }
 
 // defaultAPIVersions are the versions of target kinds given without apiVersion.

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/crds/meta"
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
@@ -77,7 +78,7 @@ metadata:
 spec: {url: "https://example.com/repo.git", interval: 1h}
 `, name, ns, labels))
 	}
-	h := &Handler{Receivers: ClusterLookup{Dynamic: clients.Dynamic}, Secrets: clients, Dynamic: clients.Dynamic, Mapper: clients.Mapper, MaxBody: 64 << 10}
+	h := &Handler{Clock: clock.RealClock{}, Receivers: ClusterLookup{Dynamic: clients.Dynamic}, Secrets: clients, Dynamic: clients.Dynamic, Mapper: clients.Mapper, MaxBody: 64 << 10}
 	if configure != nil {
 		configure(h)
 	}

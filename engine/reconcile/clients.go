@@ -1,9 +1,8 @@
 package reconcile
 
 import (
-	"time"
-
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/health"
@@ -13,12 +12,12 @@ import (
 
 // NewKustomizations returns the Kustomization reconciler over c that `converge apply` and the agent share:
 // spec.serviceAccountName through impersonation.
-func NewKustomizations(c *kube.Clients, now func() time.Time) *Kustomizations {
+func NewKustomizations(c *kube.Clients, clk clock.PassiveClock) *Kustomizations {
 	managers := func(cc *kube.Clients) (*apply.Manager, *health.Checker) {
 		return &apply.Manager{Client: cc.Dynamic, Mapper: cc.Mapper}, &health.Checker{Client: cc.Dynamic, Mapper: cc.Mapper}
 	}
 	am, hc := managers(c)
-	return &Kustomizations{Client: c.Dynamic, Apply: am, Health: hc, Now: now, ReadyExprs: &ReadyExprs{},
+	return &Kustomizations{Client: c.Dynamic, Apply: am, Health: hc, Clock: clk, ReadyExprs: &ReadyExprs{},
 		Impersonate: func(namespace, name string) (*apply.Manager, *health.Checker, error) {
 			sa, err := c.Impersonating(namespace, name)
 			if err != nil {
@@ -32,8 +31,8 @@ func NewKustomizations(c *kube.Clients, now func() time.Time) *Kustomizations {
 
 // NewHelmReleases returns the HelmRelease reconciler over c that `converge apply` and the agent share;
 // renderer computes values and post-renders as `converge build` does.
-func NewHelmReleases(c *kube.Clients, renderer *helm.Renderer, now func() time.Time) *HelmReleases {
-	return &HelmReleases{Client: c.Dynamic, Config: c.Config, Renderer: renderer, Now: now, ReadyExprs: &ReadyExprs{},
+func NewHelmReleases(c *kube.Clients, renderer *helm.Renderer, clk clock.PassiveClock) *HelmReleases {
+	return &HelmReleases{Client: c.Dynamic, Config: c.Config, Renderer: renderer, Clock: clk, ReadyExprs: &ReadyExprs{},
 		Impersonate: func(namespace, name string) (*rest.Config, error) {
 			sa, err := c.Impersonating(namespace, name)
 			if err != nil {

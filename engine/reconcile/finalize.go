@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/apply"
@@ -79,9 +80,11 @@ func waitTerminated(ctx context.Context, am *apply.Manager, cs *apply.ChangeSet,
 			pending = append(pending, e.Object)
 		}
 	}
-	for {
+	var errs []error
+	// Checked every 250ms until all are gone or ctx ends.
+	err := wait.Backoff{Duration: 250 * time.Millisecond}.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
 		var still []apply.ObjMeta
-		var errs []error
+		errs = nil
 		for _, o := range pending {
 			_, err := am.Get(ctx, o)
 			switch {
@@ -93,19 +96,16 @@ func waitTerminated(ctx context.Context, am *apply.Manager, cs *apply.ChangeSet,
 				still = append(still, o)
 			}
 		}
-		if len(still) == 0 {
-			return nil
-		}
 		pending = still
-		select {
-		case <-ctx.Done():
-			names := make([]string, 0, len(still))
-			for _, o := range still {
-				names = append(names, o.String())
-			}
-			sort.Strings(names)
-			return errors.Join(append([]error{fmt.Errorf("Kustomization %s: objects not terminated after %s: %s", id, time.Since(start).Round(time.Second), strings.Join(names, ", "))}, errs...)...)
-		case <-time.After(250 * time.Millisecond):
-		}
+		return len(still) == 0, nil
+	})
+	if err == nil {
+		return nil
 	}
+	names := make([]string, 0, len(pending))
+	for _, o := range pending {
+		names = append(names, o.String())
+	}
+	sort.Strings(names)
+	return errors.Join(append([]error{fmt.Errorf("Kustomization %s: objects not terminated after %s: %s", id, time.Since(start).Round(time.Second), strings.Join(names, ", "))}, errs...)...)
 }

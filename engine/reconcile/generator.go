@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/converge-gitops/converge/crds/meta"
@@ -45,7 +46,7 @@ type Generators struct {
 	Client dynamic.Interface
 	// BaseURL prefixes status.artifact.url (the agent serves the store there).
 	BaseURL string
-	Now     func() time.Time
+	Clock   clock.PassiveClock
 }
 
 // Published is what one successful generator run changed.
@@ -267,10 +268,7 @@ func (r *Generators) patchGeneratorStatus(ctx context.Context, gen *v1beta1.Arti
 }
 
 func (r *Generators) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
+	return r.Clock.Now()
 }
 
 func hasAll(have, want map[string]string) bool {

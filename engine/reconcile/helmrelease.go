@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/clock"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -42,7 +43,7 @@ type HelmReleases struct {
 	// Renderer composes the values (spec.valuesFrom from the cluster: give it the cluster's
 	// ConfigMaps and Secrets) and post-renders the releases.
 	Renderer *helm.Renderer
-	Now      func() time.Time
+	Clock    clock.PassiveClock
 	// Impersonate returns the configuration acting as the ServiceAccount namespace/name, for
 	// HelmReleases with spec.serviceAccountName. Nil refuses such HelmReleases.
 	Impersonate func(namespace, name string) (*rest.Config, error)
@@ -77,10 +78,7 @@ type HelmReleaseResult struct {
 const DependencyRequeueInterval = 30 * time.Second
 
 func (r *HelmReleases) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
+	return r.Clock.Now()
 }
 
 // Get reads a HelmRelease from the cluster; nil when it does not exist.
@@ -123,7 +121,7 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 		res.Suspended = true
 		return res
 	}
-	rel := &release.Releaser{Renderer: r.Renderer, Now: r.Now}
+	rel := &release.Releaser{Renderer: r.Renderer, Clock: r.Clock}
 	fail := func(reason string, err error) *HelmReleaseResult {
 		res.Err = fmt.Errorf("HelmRelease %s: %w", id, err)
 		setHRCondition(hr, meta.ReadyCondition, metav1.ConditionFalse, reason, err.Error(), r.now())
@@ -229,7 +227,7 @@ func (r *HelmReleases) Uninstall(ctx context.Context, hr *helmv2.HelmRelease) er
 	if err != nil {
 		return fmt.Errorf("HelmRelease %s: uninstall: %w", id, err)
 	}
-	rel := &release.Releaser{Config: cfg, Now: r.Now}
+	rel := &release.Releaser{Config: cfg, Clock: r.Clock}
 	err = rel.Uninstall(ctx, hr)
 	if err != nil {
 		setHRCondition(hr, meta.ReadyCondition, metav1.ConditionFalse, helmv2.UninstallFailedReason, err.Error(), r.now())

@@ -12,6 +12,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/helm"
 	"github.com/converge-gitops/converge/engine/kube"
@@ -123,7 +124,7 @@ func TestHelmReleaseServiceAccountImpersonation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewHelmReleases(clients, &helm.Renderer{Secrets: clients, ConfigMaps: clients}, nil)
+	r := NewHelmReleases(clients, &helm.Renderer{Secrets: clients, ConfigMaps: clients}, clock.RealClock{})
 	ns := "hr-tenant"
 	createHelmRelease(t, r, ns, "app", "  serviceAccountName: helm-deployer\n")
 

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/yaml"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
@@ -29,7 +30,7 @@ func newHelmReleases(t testing.TB) *HelmReleases {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &HelmReleases{Client: clients.Dynamic, Config: cluster.Config,
+	return &HelmReleases{Clock: clock.RealClock{}, Client: clients.Dynamic, Config: cluster.Config,
 		Renderer: &helm.Renderer{Secrets: clients, ConfigMaps: clients}}
 }
 

@@ -1,5 +1,3 @@
-// Package reconcile runs one reconciliation of a Flux object — the same function for `converge apply`
-// and the agent — and records the outcome in the object's status exactly where Flux keeps it.
 package reconcile
 
 import (
@@ -19,6 +17,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/clock"
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -36,7 +35,7 @@ type Kustomizations struct {
 	Client dynamic.Interface
 	Apply  *apply.Manager
 	Health *health.Checker
-	Now    func() time.Time
+	Clock  clock.PassiveClock
 	// Impersonate returns the apply manager and health checker acting as the ServiceAccount
 	// namespace/name, for Kustomizations with spec.serviceAccountName. Nil refuses such Kustomizations.
 	Impersonate func(namespace, name string) (*apply.Manager, *health.Checker, error)
@@ -262,10 +261,7 @@ func (r *Kustomizations) remote(ctx context.Context, ks *kustomizev1.Kustomizati
 }
 
 func (r *Kustomizations) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
+	return r.Clock.Now()
 }
 
 // applied returns the objects that are now in the cluster because of this apply (skipped ones are not

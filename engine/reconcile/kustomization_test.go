@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/engine/apply"
@@ -34,7 +35,7 @@ func newReconciler(t *testing.T) *Kustomizations {
 		t.Fatal(err)
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cluster.Client.Discovery()))
-	return &Kustomizations{Client: dyn, Apply: &apply.Manager{Client: dyn, Mapper: mapper},
+	return &Kustomizations{Clock: clock.RealClock{}, Client: dyn, Apply: &apply.Manager{Client: dyn, Mapper: mapper},
 		Health: &health.Checker{Client: dyn, Mapper: mapper, Interval: 100 * time.Millisecond}}
 }
 

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/crds/meta"
 	"github.com/converge-gitops/converge/engine/apply"
@@ -79,7 +80,7 @@ func countingReconciler(t *testing.T) (*Kustomizations, *requestCounter) {
 		t.Fatal(err)
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cluster.Client.Discovery()))
-	return &Kustomizations{Client: dyn, Apply: &apply.Manager{Client: dyn, Mapper: mapper},
+	return &Kustomizations{Clock: clock.RealClock{}, Client: dyn, Apply: &apply.Manager{Client: dyn, Mapper: mapper},
 		Health: &health.Checker{Client: dyn, Mapper: mapper, Interval: 100 * time.Millisecond}}, counter
 }
 

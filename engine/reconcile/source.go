@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
@@ -43,7 +44,7 @@ type Sources struct {
 	Helm   *srchelm.Fetcher
 	// BaseURL prefixes status.artifact.url (the agent serves the store there).
 	BaseURL string
-	Now     func() time.Time
+	Clock   clock.PassiveClock
 }
 
 // SourceResult is the outcome of one source reconciliation.
@@ -202,10 +203,7 @@ func fromUnstructured(obj *unstructured.Unstructured, into runtime.Object) error
 }
 
 func (r *Sources) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
+	return r.Clock.Now()
 }
 
 // MarkLocal records on a source that push mode applied it from a local work tree at revision: Ready with

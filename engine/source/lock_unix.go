@@ -5,10 +5,12 @@ package source
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 func lockFile(ctx context.Context, path string) (func(), error) {
@@ -16,20 +18,22 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	for delay := time.Millisecond; ; delay = min(delay*2, 100*time.Millisecond) {
+	var unlock func()
+	backoff := wait.Backoff{Duration: time.Millisecond, Factor: 2, Cap: 100 * time.Millisecond, Steps: math.MaxInt32}
+	err = backoff.DelayFunc().Until(ctx, true, true, func(context.Context) (bool, error) {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+			unlock = func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }
+			return true, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, err
+			return true, err
 		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(delay):
-		}
+		return false, nil
+	})
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
+	return unlock, nil
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 )
 
 // Store is the content-addressed artifact cache shared by commands and the agent. Layout under Root:
@@ -38,8 +39,8 @@ import (
 // after it was superseded. Objects are shared by content, so one is removed only when no source
 // references it any more. Delete drops a source and its objects.
 type Store struct {
-	Root string
-	Now  func() time.Time
+	Root  string
+	Clock clock.PassiveClock
 	// Retention bounds the superseded artifacts kept; the zero value means Flux's defaults.
 	Retention Retention
 }
@@ -83,7 +84,7 @@ func OpenStore(root string) (*Store, error) {
 			return nil, fmt.Errorf("artifact store %s: %w", abs, err)
 		}
 	}
-	return &Store{Root: abs, Now: time.Now}, nil
+	return &Store{Root: abs, Clock: clock.RealClock{}}, nil
 }
 
 // TempDir returns a new empty work folder inside the store.
@@ -166,7 +167,7 @@ func (s *Store) Commit(ref Ref, revision, dir string, metadata map[string]string
 	}
 	hexDigest := hex.EncodeToString(h.Sum(nil))
 	objDir := filepath.Join(s.Root, "objects", hexDigest)
-	now := s.Now().UTC()
+	now := s.Clock.Now().UTC()
 	p := pointer{Revision: revision, Digest: "sha256:" + hexDigest, Size: cw.n, LastUpdateTime: now.Truncate(time.Second), Metadata: metadata}
 	ptr := s.pointerPath(ref)
 	// The rest runs under the store-wide lock so that a collection never removes an object another
@@ -255,7 +256,7 @@ func (s *Store) Sweep() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cutoff := s.Now().Add(-s.ttl())
+	cutoff := s.Clock.Now().Add(-s.ttl())
 	removed := 0
 	for _, e := range entries {
 		hexDigest := strings.TrimSuffix(e.Name(), ".tar.gz")

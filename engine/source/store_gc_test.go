@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 // objects lists the hex digests of the artifact folders in the store.
@@ -80,16 +82,16 @@ func TestStoreRetention(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-			s.Now = func() time.Time { return now }
+			clk := testingclock.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+			s.Clock = clk
 			s.Retention = tc.retention
 			ref := Ref{Kind: "ExternalArtifact", Namespace: "apps", Name: "gen"}
 			a := commitFiles(t, s, ref, "latest@a", "a\n")
-			now = now.Add(time.Second)
+			clk.Step(time.Second)
 			b := commitFiles(t, s, ref, "latest@b", "b\n")
-			now = now.Add(time.Second)
+			clk.Step(time.Second)
 			c := commitFiles(t, s, ref, "latest@c", "c\n")
-			now = now.Add(time.Second)
+			clk.Step(time.Second)
 			commitFiles(t, s, ref, "latest@c", "c\n")
 			if got, want := objects(t, s), tc.wantAfterThree(a, b, c); strings.Join(got, ",") != strings.Join(want, ",") {
 				t.Errorf("after three revisions: objects %v, want %v", got, want)
@@ -105,21 +107,21 @@ func TestStoreRetention(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		s.Now = func() time.Time { return now }
+		clk := testingclock.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+		s.Clock = clk
 		ref := Ref{Kind: "GitRepository", Namespace: "flux-system", Name: "repo"}
 		var last, prev *Artifact
 		for i := range 50 {
 			prev = last
 			last = commitFiles(t, s, ref, "main@sha1:"+string(rune('a'+i%26))+strings.Repeat("x", i), strings.Repeat("line\n", i+1))
-			now = now.Add(10 * time.Second)
+			clk.Step(10 * time.Second)
 		}
 		if got, want := objects(t, s), hexes(prev, last); strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("after 50 revisions: objects %v, want the last two %v", got, want)
 		}
 		// The same revision again, after the TTL: the previous artifact goes, the current one stays
 		// with its first LastUpdateTime.
-		now = now.Add(2 * time.Minute)
+		clk.Step(2 * time.Minute)
 		again := commitFiles(t, s, ref, last.Revision, strings.Repeat("line\n", 50))
 		if again.Digest != last.Digest || !again.LastUpdateTime.Equal(last.LastUpdateTime) {
 			t.Errorf("unchanged commit gave %+v, was %+v", again, last)

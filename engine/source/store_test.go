@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
@@ -27,8 +29,8 @@ func TestStoreCommitIsContentAddressed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s.Now = func() time.Time { return now }
+	clk := testingclock.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	s.Clock = clk
 	ref := Ref{Kind: "GitRepository", Namespace: "flux-system", Name: "app"}
 	commit := func(files map[string]string, rev string) *Artifact {
 		dir, err := s.TempDir("w-")
@@ -43,7 +45,7 @@ func TestStoreCommitIsContentAddressed(t *testing.T) {
 		return a
 	}
 	a1 := commit(map[string]string{"a.yaml": "a: 1\n", "sub/b.yaml": "b: 2\n"}, "main@sha1:1")
-	now = now.Add(time.Hour)
+	clk.Step(time.Hour)
 	a2 := commit(map[string]string{"sub/b.yaml": "b: 2\n", "a.yaml": "a: 1\n"}, "main@sha1:1")
 	if a1.Digest != a2.Digest || !a2.LastUpdateTime.Equal(a1.LastUpdateTime) {
 		t.Errorf("same content, different artifact: %+v %+v", a1, a2)

@@ -1,7 +1,6 @@
 package support
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"reflect"
@@ -12,9 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/converge-gitops/converge/crds"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
-
-var update = flag.Bool("update", false, "rewrite the README's table")
 
 // specFields returns, by kind, the JSON paths of every spec field of the storage version of every kind
 // the CRDs serve, recursively: a struct of converge's own is walked into, anything else (Kubernetes
@@ -180,7 +178,7 @@ func TestREADMETable(t *testing.T) {
 	}
 	want := Table()
 	if got := text[i+len(begin) : j]; got != want {
-		if *update {
+		if goldenfile.Update() {
 			if err := os.WriteFile(file, []byte(text[:i+len(begin)]+want+text[j:]), 0o644); err != nil {
 				t.Fatal(err)
 			}

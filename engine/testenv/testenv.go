@@ -1,5 +1,3 @@
-// Package testenv runs a real local Kubernetes control plane (etcd, kube-apiserver with RBAC and
-// kube-controller-manager) built from source by `make testbin`, for tests and the demo.
 package testenv
 
 import (

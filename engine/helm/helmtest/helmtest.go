@@ -1,5 +1,3 @@
-// Package helmtest packages test charts and pushes them to OCI registries, for tests: the testdata
-// charts under testdata/helm-release, with Helm's own chartutil and registry client.
 package helmtest
 
 import (

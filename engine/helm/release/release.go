@@ -1,13 +1,3 @@
-// Package release installs, upgrades, tests, rolls back and uninstalls the Helm release of a
-// HelmRelease with Helm's action package, keeping Helm's own release records (Secrets in the storage
-// namespace, so `helm list` and `helm history` show them), and records the outcome in the
-// HelmRelease's status as Flux's helm-controller does: the Released, TestSuccess, Remediated and Ready
-// conditions with Flux's reasons and messages, the history of release snapshots, the failure counters
-// and the last attempted revision and config digest.
-//
-// An unchanged HelmRelease is a no-op: Helm's upgrade runs only when the chart name or version, the
-// values digest or the post-renderers changed, when the release in storage is not the one last
-// recorded, or when reconcile.fluxcd.io/forceAt asks for it.
 package release
 
 import (
@@ -27,6 +17,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -48,8 +39,8 @@ type Releaser struct {
 	// Renderer post-renders manifests and hooks as `converge build helmrelease` does; nil installs
 	// without post-rendering (no origin labels).
 	Renderer *helm.Renderer
-	// Now is the clock of status times; nil is time.Now.
-	Now func() time.Time
+	// Clock gives the status times (required).
+	Clock clock.PassiveClock
 }
 
 // Request is one reconciliation of a HelmRelease's release.
@@ -122,10 +113,7 @@ const (
 )
 
 func (r *Releaser) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
+	return r.Clock.Now()
 }
 
 // Reconcile brings req's release to the desired state as helm-controller does for one

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 )
@@ -67,7 +68,7 @@ func TestSummarize(t *testing.T) {
 			hr.Generation = 2
 			hr.Spec.Test = tt.test
 			hr.Status.Conditions = append([]metav1.Condition(nil), tt.conds...)
-			(&Releaser{}).summarize(hr)
+			(&Releaser{Clock: clock.RealClock{}}).summarize(hr)
 			var ready, testOK *metav1.Condition
 			for i := range hr.Status.Conditions {
 				switch hr.Status.Conditions[i].Type {

@@ -1,4 +1,3 @@
-// Package bucket fetches Bucket sources from S3-compatible object stores (minio-go).
 package bucket
 
 import (

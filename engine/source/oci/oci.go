@@ -1,5 +1,3 @@
-// Package oci fetches OCIRepository sources from container registries (go-containerregistry), and packages
-// folders as Flux OCI artifacts (Push), the format `flux push artifact` writes.
 package oci
 
 import (

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
@@ -54,7 +55,7 @@ func TestPushThenFetchRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	created := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	digest, err := Push(context.Background(), PushOptions{
+	digest, err := Push(context.Background(), PushOptions{Clock: clock.RealClock{},
 		URL: "oci://" + reg.Host + "/manifests/app:v1.0.0", Path: src,
 		Source: "https://github.com/example/app.git", Revision: "main@sha1:0123456789abcdef0123456789abcdef01234567",
 		Created: created,
@@ -120,7 +121,7 @@ func TestPushIsReproducibleAndChecksOptions(t *testing.T) {
 	reg := sourcetest.StartRegistry(t, "")
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{"a.yaml": "a: 1\n", "keep.png": "png", "skip/me.yaml": "x"})
-	opts := PushOptions{
+	opts := PushOptions{Clock: clock.RealClock{},
 		URL: "oci://" + reg.Host + "/repro:one", Path: src, Source: "s", Revision: "r",
 		Created: time.Unix(1700000000, 0), Ignore: []string{"skip/"},
 	}
@@ -152,11 +153,11 @@ func TestPushIsReproducibleAndChecksOptions(t *testing.T) {
 		opts PushOptions
 		want string
 	}{
-		{"no source", PushOptions{URL: reg.Host + "/x:1", Path: src, Revision: "r"}, "source"},
-		{"no revision", PushOptions{URL: reg.Host + "/x:1", Path: src, Source: "s"}, "revision"},
-		{"digest URL", PushOptions{URL: reg.Host + "/x@sha256:" + strings.Repeat("a", 64), Path: src, Source: "s", Revision: "r"}, "digest"},
-		{"missing path", PushOptions{URL: reg.Host + "/x:1", Path: filepath.Join(src, "nope"), Source: "s", Revision: "r"}, "no such file"},
-		{"bad docker config", PushOptions{URL: reg.Host + "/x:1", Path: src, Source: "s", Revision: "r", DockerConfig: []byte("{")}, "docker config"},
+		{"no source", PushOptions{Clock: clock.RealClock{}, URL: reg.Host + "/x:1", Path: src, Revision: "r"}, "source"},
+		{"no revision", PushOptions{Clock: clock.RealClock{}, URL: reg.Host + "/x:1", Path: src, Source: "s"}, "revision"},
+		{"digest URL", PushOptions{Clock: clock.RealClock{}, URL: reg.Host + "/x@sha256:" + strings.Repeat("a", 64), Path: src, Source: "s", Revision: "r"}, "digest"},
+		{"missing path", PushOptions{Clock: clock.RealClock{}, URL: reg.Host + "/x:1", Path: filepath.Join(src, "nope"), Source: "s", Revision: "r"}, "no such file"},
+		{"bad docker config", PushOptions{Clock: clock.RealClock{}, URL: reg.Host + "/x:1", Path: src, Source: "s", Revision: "r", DockerConfig: []byte("{")}, "docker config"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Push(context.Background(), tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -369,10 +370,10 @@ func TestFetchAuthentication(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{"p.yaml": "p"})
 	cfg := good.Data[corev1.DockerConfigJsonKey]
-	if _, err := Push(context.Background(), PushOptions{URL: repo + ":pushed", Path: src, Source: "s", Revision: "r", DockerConfig: cfg}); err != nil {
+	if _, err := Push(context.Background(), PushOptions{Clock: clock.RealClock{}, URL: repo + ":pushed", Path: src, Source: "s", Revision: "r", DockerConfig: cfg}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Push(context.Background(), PushOptions{URL: repo + ":anon", Path: src, Source: "s", Revision: "r"}); err == nil || !strings.Contains(err.Error(), "authentication failed") {
+	if _, err := Push(context.Background(), PushOptions{Clock: clock.RealClock{}, URL: repo + ":anon", Path: src, Source: "s", Revision: "r"}); err == nil || !strings.Contains(err.Error(), "authentication failed") {
 		t.Errorf("anonymous push to an authenticated registry: %v", err)
 	}
 }
@@ -433,7 +434,7 @@ func TestFetchIgnoreRules(t *testing.T) {
 	writeTree(t, withSourceIgnore, map[string]string{"sub/.sourceignore": "secret.yaml\n", "sub/secret.yaml": "s", "sub/ok.yaml": "ok"})
 	for tag, dir := range map[string]string{"plain": plain, "sourceignore": withSourceIgnore} {
 		// Ignore: nothing, so that the layer holds every file and the fetch side decides.
-		if _, err := Push(context.Background(), PushOptions{URL: reg.Host + "/ign/app:" + tag, Path: dir, Source: "s", Revision: "r", Ignore: []string{}}); err != nil {
+		if _, err := Push(context.Background(), PushOptions{Clock: clock.RealClock{}, URL: reg.Host + "/ign/app:" + tag, Path: dir, Source: "s", Revision: "r", Ignore: []string{}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"k8s.io/utils/clock"
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 )
@@ -47,7 +48,7 @@ type PushOptions struct {
 	Source, Revision string
 	// Annotations are added to the manifest; they win over the standard ones.
 	Annotations map[string]string
-	// Created is the org.opencontainers.image.created annotation; Now (UTC) when zero.
+	// Created is the org.opencontainers.image.created annotation; Clock's time (UTC) when zero.
 	Created time.Time
 	// Ignore lists .gitignore-style patterns, relative to Path, left out of the layer; nil means
 	// DefaultPushIgnore, an empty non-nil slice leaves nothing out. Symbolic links are always left out.
@@ -59,8 +60,8 @@ type PushOptions struct {
 	DockerConfig []byte
 	// Transport carries the registry requests (for TLS settings and proxies); nil means the default.
 	Transport http.RoundTripper
-	// Now is the clock for Created; time.Now when nil.
-	Now func() time.Time
+	// Clock gives Created when that is zero.
+	Clock clock.PassiveClock
 }
 
 // Push packages opts.Path the way `flux push artifact` does — one tar.gz layer of media type
@@ -101,11 +102,7 @@ func Push(ctx context.Context, opts PushOptions) (string, error) {
 
 	created := opts.Created
 	if created.IsZero() {
-		now := time.Now
-		if opts.Now != nil {
-			now = opts.Now
-		}
-		created = now()
+		created = opts.Clock.Now()
 	}
 	annotations := map[string]string{
 		CreatedAnnotation:  created.UTC().Format(time.RFC3339),

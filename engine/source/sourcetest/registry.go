@@ -1,5 +1,3 @@
-// Package sourcetest starts real servers on loopback for source tests: Debian's docker-registry as the
-// OCI registry.
 package sourcetest
 
 import (
