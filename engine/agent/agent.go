@@ -257,7 +257,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	factory.Start(ctx.Done())
 	for kind, inf := range a.informers {
 		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-			return fmt.Errorf("waiting for the %s cache: %w", kind, ctx.Err())
+			// ctx ended before the caches synced: a stop, not a failure (nothing was reconciled).
+			factory.Shutdown()
+			a.log.Info("stopped before the caches synced", "kind", kind)
+			return nil
 		}
 	}
 	a.log.Info("caches synced, reconciling", "workers", a.opts.Workers, "kinds", len(a.informers))
@@ -273,7 +276,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		})
 	}
-	go a.gauges(ctx)
+	var gauges sync.WaitGroup
+	gauges.Go(func() { a.gauges(ctx) })
+	defer gauges.Wait()
 	<-ctx.Done()
 	a.log.Info("shutting down: finishing in-flight reconciliations", "grace", a.opts.ShutdownGrace.String())
 	a.queue.ShutDown()
