@@ -540,6 +540,16 @@ func (a *Agent) emit(ctx context.Context, ref corev1.ObjectReference, severity, 
 	})
 }
 
+// emitEvents sends evs, built by the engine for a result, to the agent's event sink.
+func (a *Agent) emitEvents(ctx context.Context, evs []events.Event) {
+	if a.opts.Events == nil {
+		return
+	}
+	for _, e := range evs {
+		a.opts.Events.Emit(ctx, e)
+	}
+}
+
 // eventMetadata returns the event.toolkit.fluxcd.io annotations of the object ref names, from the cache.
 func (a *Agent) eventMetadata(ref corev1.ObjectReference) map[string]string {
 	inf, ok := a.informers[ref.Kind]
