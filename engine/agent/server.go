@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -146,6 +147,14 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 		LockConfig: resourcelock.ResourceLockConfig{Identity: le.Identity},
 	}
 	var led, lost atomic.Bool
+	// client-go starts OnStartedLeading in a goroutine it does not wait for: RunLeader waits for lead
+	// itself, so that in-flight work ends (within the agent's grace) before it returns. A lead that
+	// would start after the election ended does not run.
+	var (
+		leadMu   sync.Mutex
+		leading  sync.WaitGroup
+		finished bool
+	)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   le.LeaseDuration,
@@ -155,6 +164,14 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 		Name:            le.Name,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
+				leadMu.Lock()
+				if finished {
+					leadMu.Unlock()
+					return
+				}
+				leading.Add(1)
+				leadMu.Unlock()
+				defer leading.Done()
 				led.Store(true)
 				log.Info("leading", "lease", le.Namespace+"/"+le.Name, "identity", le.Identity)
 				lead(ctx)
@@ -175,6 +192,10 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 		return fmt.Errorf("leader election: %w", err)
 	}
 	elector.Run(ctx)
+	leadMu.Lock()
+	finished = true
+	leadMu.Unlock()
+	leading.Wait()
 	if lost.Load() {
 		return ErrLeadershipLost
 	}
