@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -240,7 +241,9 @@ func TestProcessInProcess(t *testing.T) {
 // the namespace, keeps checking (as Flux's controllers keep retrying their Lease), and takes the Lease
 // once the namespace is created.
 func TestProcessLeaseNamespaceMissing(t *testing.T) {
-	const watched, leaseNS, lease = "inprocess-nolease", "inprocess-lease-later", "converge-later"
+	const watched, lease = "inprocess-nolease", "converge-later"
+	// A namespace of its own per run (namespaces are not deleted here: no namespace controller runs).
+	leaseNS := "inprocess-lease-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	namespace(t, watched)
 	ip := startProcess(t, ProcessOptions{
 		Host: "later-test", Agent: Options{Namespace: watched},
