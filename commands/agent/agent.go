@@ -4,10 +4,7 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -15,14 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
+	"k8s.io/klog/v2"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	engineagent "github.com/converge-gitops/converge/engine/agent"
-	"github.com/converge-gitops/converge/engine/events"
-	"github.com/converge-gitops/converge/engine/kube"
-	"github.com/converge-gitops/converge/engine/notify"
-	"github.com/converge-gitops/converge/engine/receiver"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -50,12 +43,13 @@ type Options struct {
 	DependencyRetry  time.Duration
 	JitterPercentage float64
 	TrimMemory       bool
-	Clock            clock.WithTicker
+	// Host names this instance (the pod name); Identity names it in the Lease. Set by Complete.
+	Host, Identity string
 }
 
 // NewCmdAgent returns the agent command.
 func NewCmdAgent(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, Clock: f.Clock}
+	opts := &Options{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Reconcile every Flux object continuously (the in-cluster reconciler)",
@@ -71,21 +65,7 @@ Provider. Logs are JSON lines on stderr.`,
 		Example: `  converge agent --concurrent 8 --storage-path /data
   converge agent --kubeconfig ~/.kube/config --leader-elect=false --log-format text`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Config = func() (*rest.Config, error) {
-				cfg, err := f.RESTConfig()
-				if err != nil {
-					return nil, err
-				}
-				cfg.Timeout = 0 // watches are long-lived
-				cfg.UserAgent = "converge-agent/" + f.Build.Version
-				return cfg, nil
-			}
-			if err := validate(opts); err != nil {
-				return err
-			}
-			return Run(cmd.Context(), opts)
-		},
+		RunE: cmdutil.RunE(f, opts, false),
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&opts.Workers, "concurrent", 4, "objects reconciled at once")
@@ -120,26 +100,50 @@ func (o *Options) featureGate(name string) bool {
 	return v
 }
 
-func validate(opts *Options) error {
-	for name, v := range opts.FeatureGates {
+// Complete derives the REST config (read when the agent runs), the Lease's namespace ($POD_NAMESPACE,
+// else flux-system) and the instance's identity.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Config = func() (*rest.Config, error) {
+		cfg, err := f.RESTConfig()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Timeout = 0 // watches are long-lived
+		cfg.UserAgent = "converge-agent/" + f.Build.Version
+		return cfg, nil
+	}
+	if o.LeaseNamespace == "" {
+		o.LeaseNamespace = os.Getenv("POD_NAMESPACE")
+	}
+	if o.LeaseNamespace == "" {
+		o.LeaseNamespace = cmdutil.DefaultNamespace
+	}
+	o.Host, _ = os.Hostname()
+	o.Identity = o.Host + "_" + strconv.Itoa(os.Getpid())
+	return nil
+}
+
+// Validate refuses bad flags before the agent touches the cluster.
+func (o *Options) Validate() error {
+	for name, v := range o.FeatureGates {
 		if _, err := strconv.ParseBool(v); err != nil {
 			return cmdutil.FlagErrorf("--feature-gates %s=%s: the value must be true or false", name, v)
 		}
 	}
-	if opts.Workers < 1 {
+	if o.Workers < 1 {
 		return cmdutil.FlagErrorf("--concurrent must be at least 1")
 	}
-	if opts.LogFormat != "json" && opts.LogFormat != "text" {
-		return cmdutil.FlagErrorf("--log-format %q: want json or text", opts.LogFormat)
+	if o.LogFormat != "json" && o.LogFormat != "text" {
+		return cmdutil.FlagErrorf("--log-format %q: want json or text", o.LogFormat)
 	}
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(opts.LogLevel)); err != nil {
-		return cmdutil.FlagErrorf("--log-level %q: want debug, info, warn or error", opts.LogLevel)
+	if err := lvl.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return cmdutil.FlagErrorf("--log-level %q: want debug, info, warn or error", o.LogLevel)
 	}
-	if opts.LeaderElect && !(opts.LeaseDuration > opts.RenewDeadline && opts.RenewDeadline > opts.RetryPeriod && opts.RetryPeriod > 0) {
+	if o.LeaderElect && !(o.LeaseDuration > o.RenewDeadline && o.RenewDeadline > o.RetryPeriod && o.RetryPeriod > 0) {
 		return cmdutil.FlagErrorf("leader election needs lease duration > renew deadline > retry period > 0")
 	}
-	if opts.JitterPercentage < 0 || opts.JitterPercentage >= 100 {
+	if o.JitterPercentage < 0 || o.JitterPercentage >= 100 {
 		return cmdutil.FlagErrorf("--interval-jitter-percentage must be in [0, 100)")
 	}
 	return nil
@@ -155,144 +159,43 @@ func (o *Options) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(o.IO.ErrOut, hopts))
 }
 
-// Run runs the agent until ctx ends (SIGTERM), or until it loses leadership.
-func Run(ctx context.Context, opts *Options) error {
-	log := opts.logger()
-	metrics := engineagent.NewMetrics()
-	cfg, err := opts.Config()
+// Run runs the agent process until ctx ends (SIGTERM), or until it loses leadership.
+func (o *Options) Run(ctx context.Context) error {
+	log := o.logger()
+	// client-go logs through klog's global logger where it has no context (informers, the REST client):
+	// the process's only logger, so that every line is in the agent's format.
+	klog.SetSlogLogger(log)
+	cfg, err := o.Config()
 	if err != nil {
 		return err
 	}
-	cfg.WrapTransport = metrics.WrapTransport
-	cfg.WarningHandlerWithContext = warningLogger{log}
-	clients, err := kube.New(cfg)
-	if err != nil {
-		return err
-	}
-	store, err := source.OpenStore(opts.StoragePath)
-	if err != nil {
-		return fmt.Errorf("opening the artifact store %s: %w", opts.StoragePath, err)
-	}
-	probes := &engineagent.Probes{}
-	ln, err := net.Listen("tcp", opts.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("--http-addr: %w", err)
-	}
-	srv := &http.Server{Handler: engineagent.Handler(probes, metrics, store), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	baseURL := opts.ArtifactBaseURL
-	if baseURL == "" {
-		baseURL = "http://" + ln.Addr().String() + "/artifacts"
-	}
-	host, _ := os.Hostname()
-	if opts.TrimMemory {
-		if n, err := trimBinaryPages(); err != nil {
-			log.Warn("could not release the executable's start-up pages", "error", err.Error())
-		} else {
-			log.Debug("released the executable's start-up pages", "mappings", n)
-		}
-	}
-	log.Info("starting", "http", ln.Addr().String(), "storage", opts.StoragePath, "workers", opts.Workers, "leaderElection", opts.LeaderElect)
-	for name := range opts.FeatureGates {
+	var ignored []string
+	for name := range o.FeatureGates {
 		if !slices.Contains(supportedFeatureGates(), name) {
-			log.Warn("feature gate not implemented by converge: ignored", "gate", name)
+			ignored = append(ignored, name)
 		}
 	}
-
-	// Events are written, and matched against Alerts, from their own goroutine: a reconciliation never
-	// waits on them. It outlives the agent so that the last reconciliations' events are delivered too.
-	kubeEvents := &events.Kubernetes{Client: clients.Core, Host: host, Clock: opts.Clock}
-	notifier := &notify.Notifier{Clock: opts.Clock, Warnings: kubeEvents, Metrics: notify.NewMetrics(metrics.Registry), Logger: log, Instance: host}
-	recorder := events.NewAsync(events.Sinks{kubeEvents, notifier}, 1024)
-
-	agent, err := engineagent.New(engineagent.Options{
-		Clients: clients, Store: store, Workers: opts.Workers, Namespace: opts.WatchNamespace, Logger: log, Clock: opts.Clock,
-		Metrics: metrics, Events: recorder,
-		ArtifactBaseURL: baseURL, JitterPercent: opts.JitterPercentage, DependencyRequeue: opts.DependencyRetry,
-		DetectDriftOnly: opts.DetectDriftOnly, ShutdownGrace: opts.ShutdownGrace,
-		AdditiveCELDependencyCheck: opts.featureGate("AdditiveCELDependencyCheck"),
-	})
+	slices.Sort(ignored)
+	po := engineagent.ProcessOptions{
+		Config: cfg, Logger: log, StoragePath: o.StoragePath, HTTPAddr: o.HTTPAddr, ReceiverAddr: o.ReceiverAddr,
+		ArtifactBaseURL: o.ArtifactBaseURL, Host: o.Host, TrimMemory: o.TrimMemory, IgnoredFeatureGates: ignored,
+		Agent: engineagent.Options{
+			Workers: o.Workers, Namespace: o.WatchNamespace, JitterPercent: o.JitterPercentage,
+			DependencyRequeue: o.DependencyRetry, DetectDriftOnly: o.DetectDriftOnly, ShutdownGrace: o.ShutdownGrace,
+			AdditiveCELDependencyCheck: o.featureGate("AdditiveCELDependencyCheck"),
+		},
+	}
+	if o.LeaderElect {
+		po.LeaderElection = &engineagent.LeaderElection{Namespace: o.LeaseNamespace, Name: o.LeaseName, Identity: o.Identity,
+			LeaseDuration: o.LeaseDuration, RenewDeadline: o.RenewDeadline, RetryPeriod: o.RetryPeriod}
+	}
+	p, err := engineagent.NewProcess(po)
 	if err != nil {
 		return err
 	}
-	notifier.Store = agent.NotificationStore()
-	evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
-	evDone := make(chan struct{})
-	go func() { recorder.Run(evCtx); close(evDone) }()
-	defer func() {
-		stopEvents()
-		<-evDone
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := notifier.Wait(wctx); err != nil {
-			log.Warn("notifications still in flight at exit", "error", err.Error())
-		}
-	}()
-	if opts.ReceiverAddr != "" {
-		// A busy receiver port costs the webhooks, not the reconciliation: reported, not fatal.
-		if rln, err := net.Listen("tcp", opts.ReceiverAddr); err != nil {
-			log.Error("webhook receivers not served", "addr", opts.ReceiverAddr, "error", err.Error())
-		} else {
-			serveReceivers(ctx, rln, agent, clients, log, opts.Clock)
-		}
-	}
-	probes.Serve(agent)
-	if !opts.LeaderElect {
-		return agent.Run(ctx)
-	}
-	leaseNS := opts.LeaseNamespace
-	if leaseNS == "" {
-		leaseNS = os.Getenv("POD_NAMESPACE")
-	}
-	if leaseNS == "" {
-		leaseNS = cmdutil.DefaultNamespace
-	}
-	identity := host + "_" + fmt.Sprint(os.Getpid())
-	probes.Standby(true)
-	var runErr error
-	err = engineagent.RunLeader(ctx, engineagent.LeaderElection{
-		Client: clients.Core, Namespace: leaseNS, Name: opts.LeaseName, Identity: identity, Log: log,
-		LeaseDuration: opts.LeaseDuration, RenewDeadline: opts.RenewDeadline, RetryPeriod: opts.RetryPeriod,
-	}, func(lctx context.Context) {
-		probes.Standby(false)
-		runErr = agent.Run(lctx)
-	})
+	err = p.Run(ctx)
 	if errors.Is(err, engineagent.ErrLeadershipLost) {
-		log.Error("leadership lost: exiting so that a fresh process stands by")
 		return &cmdutil.SilentError{Code: cmdutil.ExitError}
 	}
-	if err != nil {
-		return err
-	}
-	log.Info("stopped")
-	return runErr
-}
-
-// warningLogger sends the API server's warnings to the log at debug level.
-type warningLogger struct{ log *slog.Logger }
-
-func (w warningLogger) HandleWarningHeaderWithContext(_ context.Context, code int, agent, text string) {
-	w.log.Debug("API server warning", "code", code, "text", text)
-}
-
-// serveReceivers serves the agent's webhook Receivers on ln until ctx ends.
-func serveReceivers(ctx context.Context, ln net.Listener, agent *engineagent.Agent, clients *kube.Clients, log *slog.Logger, clk clock.PassiveClock) {
-	srv := &http.Server{
-		Handler: &receiver.Handler{Receivers: agent.ReceiverLookup(), Secrets: clients, Dynamic: clients.Dynamic,
-			Mapper: clients.Mapper, Logger: log.With("component", "receiver"), Clock: clk},
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxHeaderBytes: 256 << 10,
-	}
-	go func() { _ = srv.Serve(ln) }()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	log.Info("serving webhook receivers", "addr", ln.Addr().String())
+	return err
 }

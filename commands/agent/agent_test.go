@@ -38,7 +38,7 @@ func TestAgentFlagErrors(t *testing.T) {
 
 func TestFeatureGates(t *testing.T) {
 	o := &Options{FeatureGates: map[string]string{"AdditiveCELDependencyCheck": "true", "CacheSecretsAndConfigMaps": "false"}}
-	if err := validate(&Options{FeatureGates: o.FeatureGates, Workers: 1, LogFormat: "json", LogLevel: "info"}); err != nil {
+	if err := (&Options{FeatureGates: o.FeatureGates, Workers: 1, LogFormat: "json", LogLevel: "info"}).Validate(); err != nil {
 		t.Fatal(err)
 	}
 	if !o.featureGate("AdditiveCELDependencyCheck") || o.featureGate("CacheSecretsAndConfigMaps") || o.featureGate("Unset") {

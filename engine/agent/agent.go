@@ -253,7 +253,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	factory.Start(ctx.Done())
 	for kind, inf := range a.informers {
 		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-			return fmt.Errorf("waiting for the %s cache: %w", kind, ctx.Err())
+			// ctx ended before the caches synced: a stop, not a failure (nothing was reconciled).
+			factory.Shutdown()
+			a.log.Info("stopped before the caches synced", "kind", kind)
+			return nil
 		}
 	}
 	a.log.Info("caches synced, reconciling", "workers", a.opts.Workers, "kinds", len(a.informers))
@@ -269,7 +272,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		})
 	}
-	go a.gauges(ctx)
+	var gauges sync.WaitGroup
+	gauges.Go(func() { a.gauges(ctx) })
+	defer gauges.Wait()
 	<-ctx.Done()
 	a.log.Info("shutting down: finishing in-flight reconciliations", "grace", a.opts.ShutdownGrace.String())
 	a.queue.ShutDown()
@@ -529,6 +534,16 @@ func (a *Agent) emit(ctx context.Context, ref corev1.ObjectReference, severity, 
 		Timestamp:  a.clock.Now(),
 		Controller: a.controllers[ref.Kind],
 	})
+}
+
+// emitEvents sends evs, built by the engine for a result, to the agent's event sink.
+func (a *Agent) emitEvents(ctx context.Context, evs []events.Event) {
+	if a.opts.Events == nil {
+		return
+	}
+	for _, e := range evs {
+		a.opts.Events.Emit(ctx, e)
+	}
 }
 
 // eventMetadata returns the event.toolkit.fluxcd.io annotations of the object ref names, from the cache.

@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
-	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/reconcile"
@@ -58,27 +57,27 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 	if res.RequeueAfter > 0 {
 		requeue = res.RequeueAfter
 	}
+	a.emitHelmReleaseResult(ctx, u, res)
 	if reconcile.IsTerminal(res.Err) {
 		// A readyExpr that does not compile: Stalled until the spec changes (which triggers a reconciliation).
 		a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionFalse, false)
-		a.emit(ctx, ref, events.SeverityError, meta.InvalidCELExpressionReason, res.Err.Error(), res.Revision)
 		return outcome{err: res.Err, waiting: true}
 	}
 	if res.Err != nil {
 		a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionFalse, false)
-		a.emit(ctx, ref, events.SeverityError, meta.ReconciliationFailedReason, res.Err.Error(), res.Revision)
 		return outcome{err: res.Err, requeue: requeue, waiting: res.RequeueAfter > 0 && chartErr == nil && len(res.Actions) == 0, revision: res.Revision}
 	}
 	a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionTrue, false)
-	for _, e := range res.Drift.Events() {
-		a.emit(ctx, ref, e.Severity, e.Reason, e.Message, res.Revision)
-	}
 	if len(res.Actions) > 0 {
-		a.emit(ctx, ref, events.SeverityInfo, meta.ReconciliationSucceededReason,
-			fmt.Sprintf("Helm %v succeeded for release %s with chart version %s", res.Actions, res.Release, res.Revision), res.Revision)
 		a.triggerHelmDependents(hr.Namespace, hr.Name)
 	}
 	return outcome{requeue: requeue, revision: res.Revision}
+}
+
+// emitHelmReleaseResult sends the events of a HelmRelease's result (reconcile.HelmReleaseResult.Events,
+// as `converge apply` sends them); u is the HelmRelease as the cache holds it.
+func (a *Agent) emitHelmReleaseResult(ctx context.Context, u *unstructured.Unstructured, res *reconcile.HelmReleaseResult) {
+	a.emitEvents(ctx, res.Events(objectRef(helmv2.HelmReleaseKind, u), u.GetAnnotations(), a.clock.Now()))
 }
 
 // lookupSource returns the typed source object kind namespace/name from the informers; nil when absent.

@@ -44,6 +44,7 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 	}
 	waiting := func(reason string, err error) outcome {
 		res := a.kustomizations.NotReady(ctx, ks, reason, err)
+		a.emitResult(ctx, u, res)
 		a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionFalse, false)
 		return outcome{err: res.Err, waiting: true, requeue: a.opts.DependencyRequeue}
 	}
@@ -60,8 +61,9 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 		if reconcile.IsTerminal(err) {
 			// A readyExpr that does not compile: Stalled until the spec changes (which triggers a reconciliation).
 			res := a.kustomizations.NotReady(ctx, ks, meta.InvalidCELExpressionReason, err)
+			res.Revision = art.Revision
 			a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionFalse, false)
-			a.emit(ctx, objectRef(kind, u), events.SeverityError, meta.InvalidCELExpressionReason, err.Error(), art.Revision)
+			a.emitResult(ctx, u, res)
 			return outcome{err: res.Err, waiting: true}
 		}
 		return waiting(meta.DependencyNotReadyReason, fmt.Errorf("%w, retrying in %s", err, a.opts.DependencyRequeue))
@@ -74,22 +76,19 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 	}
 	if buildErr == nil && a.detectOnly(ks, art.Revision) {
 		res := a.kustomizations.DetectDrift(ctx, ks, art.Revision, objs)
-		a.reportDrift(ctx, u, res)
+		a.emitResult(ctx, u, res)
 		return outcome{requeue: ks.GetRequeueAfter(), err: res.Err, revision: art.Revision}
 	}
 	res := a.kustomizations.Reconcile(ctx, ks, art.Revision, objs, buildErr)
 	if res.Suspended {
 		return outcome{skipped: true}
 	}
+	a.emitResult(ctx, u, res)
 	if res.Err != nil {
 		a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionFalse, false)
-		a.emit(ctx, objectRef(kind, u), events.SeverityError, reconcile.FailureReason(res.Err), res.Err.Error(), art.Revision)
 		return outcome{requeue: ks.GetRetryInterval(), err: res.Err, revision: art.Revision}
 	}
 	a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionTrue, false)
-	if res.ChangeSet.Changed() || ks.Status.LastAppliedRevision != art.Revision {
-		a.emit(ctx, objectRef(kind, u), events.SeverityInfo, kustomizev1.ReconciliationSucceededReason, reconcile.ChangeSummary(res.ChangeSet, art.Revision), art.Revision)
-	}
 	if !apimeta.IsStatusConditionTrue(ks.Status.Conditions, meta.ReadyCondition) || ks.Status.LastAppliedRevision != art.Revision {
 		// Now ready, or at a new revision its dependants from the same source wait for.
 		a.triggerDependents(ks)
@@ -184,15 +183,10 @@ func (a *Agent) detectOnly(ks *kustomizev1.Kustomization, revision string) bool 
 	return ks.Status.LastAppliedRevision == revision && ks.Status.ObservedGeneration == ks.Generation
 }
 
-func (a *Agent) reportDrift(ctx context.Context, u *unstructured.Unstructured, res *reconcile.KustomizationResult) {
-	kind := kustomizev1.KustomizationKind
-	if res.Err != nil {
-		a.emit(ctx, objectRef(kind, u), events.SeverityError, meta.FailedReason, res.Err.Error(), res.Revision)
-		return
-	}
-	if res.ChangeSet.Changed() {
-		a.emit(ctx, objectRef(kind, u), events.SeverityError, reconcile.DriftDetectedReason, reconcile.ChangeSummary(res.ChangeSet, res.Revision), res.Revision)
-	}
+// emitResult sends the events of a Kustomization's result (reconcile.KustomizationResult.Events, as
+// `converge apply` sends them); u is the Kustomization as the cache holds it.
+func (a *Agent) emitResult(ctx context.Context, u *unstructured.Unstructured, res *reconcile.KustomizationResult) {
+	a.emitEvents(ctx, res.Events(objectRef(kustomizev1.KustomizationKind, u), u.GetAnnotations(), a.clock.Now()))
 }
 
 func (a *Agent) finalizeKustomization(ctx context.Context, ks *kustomizev1.Kustomization) outcome {

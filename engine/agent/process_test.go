@@ -194,6 +194,10 @@ func TestAgentProcess(t *testing.T) {
 	if !strings.Contains(b.log(), `"msg":"reconciled"`) {
 		t.Errorf("no JSON reconcile log lines:\n%.2000s", b.log())
 	}
+	// client-go's lines (leader election, informers) included: klog goes through the same handler.
+	if bad := notJSON(b.log()); len(bad) > 0 {
+		t.Errorf("log lines that are not JSON:\n%s", strings.Join(bad, "\n"))
+	}
 }
 
 // TestAgentTakesOverFromApply: `converge apply` from a clone of the repository, then the agent: nothing is

@@ -7,14 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/clock"
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
@@ -104,13 +108,16 @@ type LeaderElection struct {
 	// LeaseDuration, RenewDeadline and RetryPeriod default to 15s, 10s and 2s.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	Log                                       *slog.Logger
+	// Clock times the wait for the Lease's namespace (client-go's elector keeps its own); default real.
+	Clock clock.Clock
 }
 
 // ErrLeadershipLost ends RunLeader when another replica took the Lease over.
 var ErrLeadershipLost = errors.New("leader election lost")
 
 // RunLeader runs lead while this process holds the Lease; it returns when ctx ends (the Lease is
-// released) or with ErrLeadershipLost.
+// released) or with ErrLeadershipLost. While the Lease's namespace does not exist, it says so once and
+// waits for it, as Flux's controllers keep retrying their Lease.
 func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Context)) error {
 	if le.LeaseDuration == 0 {
 		le.LeaseDuration = 15 * time.Second
@@ -125,12 +132,29 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if le.Clock == nil {
+		le.Clock = clock.RealClock{}
+	}
+	if err := awaitLeaseNamespace(ctx, le, log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: le.Namespace, Name: le.Name},
 		Client:     le.Client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: le.Identity},
 	}
 	var led, lost atomic.Bool
+	// client-go starts OnStartedLeading in a goroutine it does not wait for: RunLeader waits for lead
+	// itself, so that in-flight work ends (within the agent's grace) before it returns. A lead that
+	// would start after the election ended does not run.
+	var (
+		leadMu   sync.Mutex
+		leading  sync.WaitGroup
+		finished bool
+	)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   le.LeaseDuration,
@@ -140,6 +164,14 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 		Name:            le.Name,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
+				leadMu.Lock()
+				if finished {
+					leadMu.Unlock()
+					return
+				}
+				leading.Add(1)
+				leadMu.Unlock()
+				defer leading.Done()
 				led.Store(true)
 				log.Info("leading", "lease", le.Namespace+"/"+le.Name, "identity", le.Identity)
 				lead(ctx)
@@ -160,8 +192,54 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 		return fmt.Errorf("leader election: %w", err)
 	}
 	elector.Run(ctx)
+	leadMu.Lock()
+	finished = true
+	leadMu.Unlock()
+	leading.Wait()
 	if lost.Load() {
 		return ErrLeadershipLost
 	}
 	return nil
+}
+
+// awaitLeaseNamespace returns once a Lease can be created in le.Namespace (checked by a dry-run create,
+// which needs no permission beyond the Lease's). A namespace that does not exist is logged once, naming
+// it, then checked again every RetryPeriod until it appears or ctx ends. Other errors are left to the
+// leader election, which reports and retries them.
+func awaitLeaseNamespace(ctx context.Context, le LeaderElection, log *slog.Logger) error {
+	leases := le.Client.CoordinationV1().Leases(le.Namespace)
+	probe := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: le.Name, Namespace: le.Namespace}}
+	missing := false
+	for {
+		_, err := leases.Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if !namespaceNotFound(err) {
+			if missing {
+				log.Info("leader election namespace exists now", "namespace", le.Namespace)
+			}
+			return nil
+		}
+		if !missing {
+			missing = true
+			log.Error(fmt.Sprintf("leader election: namespace %q does not exist: the Lease %s cannot be created; waiting for the namespace (checked every %s)",
+				le.Namespace, le.Name, le.RetryPeriod), "namespace", le.Namespace, "lease", le.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-le.Clock.After(le.RetryPeriod):
+		}
+	}
+}
+
+// namespaceNotFound is true when err says the namespace of the request does not exist.
+func namespaceNotFound(err error) bool {
+	if !apierrors.IsNotFound(err) {
+		return false
+	}
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) {
+		return false
+	}
+	d := st.Status().Details
+	return d != nil && d.Kind == "namespaces"
 }

@@ -29,7 +29,7 @@ const (
 // apply would change.
 func (r *Kustomizations) DetectDrift(ctx context.Context, ks *kustomizev1.Kustomization, revision string, objs []*unstructured.Unstructured) *KustomizationResult {
 	id := ks.Namespace + "/" + ks.Name
-	res := &KustomizationResult{Kustomization: id, Revision: revision, ChangeSet: &apply.ChangeSet{}}
+	res := &KustomizationResult{Kustomization: id, Revision: revision, ChangeSet: &apply.ChangeSet{}, DriftDetection: true}
 	cs, err := r.Apply.Apply(ctx, objs, apply.Options{DryRun: true, Force: ks.Spec.Force})
 	if cs != nil {
 		res.ChangeSet = cs

@@ -59,6 +59,14 @@ type KustomizationResult struct {
 	Suspended     bool             `json:"suspended,omitempty"`
 	Err           error            `json:"-"`
 	Duration      time.Duration    `json:"duration"`
+	// PreviousRevision is status.lastAppliedRevision before this reconciliation: a different Revision
+	// is a new revision, announced by an event even when no object changed.
+	PreviousRevision string `json:"previousRevision,omitempty"`
+	// Reason is the reason of the Ready condition written when the reconciliation failed or stopped
+	// (BuildFailed, PruneFailed, HealthCheckFailed, DependencyNotReady, ...); its events carry it.
+	Reason string `json:"reason,omitempty"`
+	// DriftDetection marks a result of DetectDrift: its ChangeSet is the drift, nothing was applied.
+	DriftDetection bool `json:"driftDetection,omitempty"`
 }
 
 // Get reads a Kustomization from the cluster; nil when it does not exist.
@@ -86,7 +94,7 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 	res := &KustomizationResult{Kustomization: id, Revision: revision, ChangeSet: &apply.ChangeSet{}}
 	defer func() { res.Duration = r.now().Sub(start) }()
 	fail := func(reason string, err error) *KustomizationResult {
-		res.Err = fmt.Errorf("Kustomization %s: %w", id, err)
+		res.Err, res.Reason = fmt.Errorf("Kustomization %s: %w", id, err), reason
 		r.writeStatus(ctx, ks, func(st *kustomizev1.KustomizationStatus) {
 			st.LastAttemptedRevision = revision
 			setReady(st, ks.Generation, metav1.ConditionFalse, reason, err.Error(), r.now())
@@ -104,6 +112,7 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 		return res
 	}
 	ks = live.DeepCopy()
+	res.PreviousRevision = ks.Status.LastAppliedRevision
 	if ks.Spec.Suspend {
 		res.Suspended = true
 		return res
@@ -159,7 +168,7 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 		states, err := hc.Wait(ctx, checks, ks.GetTimeout())
 		res.Health = states
 		if err != nil {
-			res.Err = fmt.Errorf("Kustomization %s: %w", id, err)
+			res.Err, res.Reason = fmt.Errorf("Kustomization %s: %w", id, err), kustomizev1.HealthCheckFailedReason
 			r.writeStatus(ctx, ks, func(st *kustomizev1.KustomizationStatus) {
 				st.LastAttemptedRevision = revision
 				st.Inventory = newInventory

@@ -23,6 +23,7 @@ func (r *Kustomizations) NotReady(ctx context.Context, ks *kustomizev1.Kustomiza
 	if IsTerminal(cause) {
 		reason, msg = meta.InvalidCELExpressionReason, TerminalErrorMessage+": "+msg
 	}
+	res.Reason = reason
 	r.writeStatus(ctx, ks, func(st *kustomizev1.KustomizationStatus) {
 		setReady(st, ks.Generation, metav1.ConditionFalse, reason, msg, r.now())
 	}, res)
