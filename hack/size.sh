@@ -61,7 +61,7 @@ report)
 			name = $4
 			sub(/^(type:|go:itab\.)/, "", name); sub(/^\*/, "", name)
 			n = split(name, p, "/")
-			if (p[1] !~ /\./ || n == 1) { mod = "std" }
+			if (p[1] !~ /\./ || n == 1) { mod = "std library, runtime tables, type data" }
 			else if (p[1] ~ /^(github\.com|gitlab\.com|golang\.org|cloud\.google\.com)$/ && n > 2) { x = p[3]; sub(/\..*$/, "", x); mod = p[1] "/" p[2] "/" x }
 			else { x = p[2]; sub(/\..*$/, "", x); mod = p[1] "/" x }
 			sizes[mod] += $2
