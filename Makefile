@@ -15,7 +15,7 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 TEST_FLAGS ?=
 
-.PHONY: all build test deps testbin generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean
+.PHONY: all build test deps testbin generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean tidy-check size-check size-budget size-report
 
 all: build
 
@@ -69,6 +69,20 @@ completions:
 check-generated: generate
 	@if [ -n "$$(git status --porcelain -- crds completions)" ]; then \
 		echo "generated files are stale; run 'make generate' and commit:"; git status --porcelain -- crds completions; git diff --stat -- crds completions; exit 1; fi
+
+## tidy-check: fail when go.mod and go.sum are not what `go mod tidy` writes
+tidy-check:
+	$(GO) mod tidy -diff
+
+## size-check: fail when the release-built binary outgrows hack/size-budget (size-budget raises it, size-report explains it)
+size-check:
+	GO=$(GO) hack/size.sh check
+
+size-budget:
+	GO=$(GO) hack/size.sh budget
+
+size-report:
+	GO=$(GO) hack/size.sh report
 
 ## demo: start (or reuse) a local control plane and run converge against it
 demo: testbin build

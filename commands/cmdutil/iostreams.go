@@ -5,9 +5,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/charmbracelet/lipgloss"
+	"strings"
+
 	"github.com/mattn/go-isatty"
-	"github.com/muesli/termenv"
 )
 
 // IOStreams are the standard streams a command reads and writes, and whether its output may be coloured.
@@ -22,13 +22,17 @@ type IOStreams struct {
 
 // System returns the process's streams; colour is on only for terminals and when NO_COLOR is unset.
 func System() *IOStreams {
-	noColor := os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb"
+	return newIOStreams(os.Stdin, os.Stdout, os.Stderr, os.Getenv, isTerminal)
+}
+
+func newIOStreams(in io.Reader, out, errOut io.Writer, getenv func(string) string, terminal func(io.Writer) bool) *IOStreams {
+	noColor := getenv("NO_COLOR") != "" || getenv("TERM") == "dumb"
 	return &IOStreams{
-		In:       os.Stdin,
-		Out:      os.Stdout,
-		ErrOut:   os.Stderr,
-		colorOut: !noColor && isTerminal(os.Stdout),
-		colorErr: !noColor && isTerminal(os.Stderr),
+		In:       in,
+		Out:      out,
+		ErrOut:   errOut,
+		colorOut: !noColor && terminal(out),
+		colorErr: !noColor && terminal(errOut),
 	}
 }
 
@@ -42,46 +46,60 @@ func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
 func (s *IOStreams) ColorEnabled() bool { return s.colorOut }
 
 // Styles returns the styles for stdout.
-func (s *IOStreams) Styles() Styles { return newStyles(s.Out, s.colorOut) }
+func (s *IOStreams) Styles() Styles { return newStyles(s.colorOut) }
 
 // ErrStyles returns the styles for stderr, where progress and check lines go.
-func (s *IOStreams) ErrStyles() Styles { return newStyles(s.ErrOut, s.colorErr) }
+func (s *IOStreams) ErrStyles() Styles { return newStyles(s.colorErr) }
 
-func isTerminal(f *os.File) bool {
-	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
 // Styles are the only place colours and symbols are chosen.
 type Styles struct {
-	Success lipgloss.Style
-	Failure lipgloss.Style
-	Warning lipgloss.Style
-	Action  lipgloss.Style
-	Waiting lipgloss.Style
-	Header  lipgloss.Style
-	Added   lipgloss.Style
-	Removed lipgloss.Style
-	Dim     lipgloss.Style
+	Success Style
+	Failure Style
+	Warning Style
+	Action  Style
+	Waiting Style
+	Header  Style
+	Added   Style
+	Removed Style
+	Dim     Style
 }
 
-func newStyles(w io.Writer, color bool) Styles {
-	r := lipgloss.NewRenderer(w)
-	if color {
-		r.SetColorProfile(termenv.ANSI256)
-	} else {
-		r.SetColorProfile(termenv.Ascii)
+// Style is an ANSI SGR attribute (a colour, bold, faint), applied only where colour is enabled.
+type Style struct {
+	sgr string
+}
+
+// Render returns s styled, each line on its own so that a line stays whole; s as it is without colour.
+func (st Style) Render(s string) string {
+	if st.sgr == "" {
+		return s
 	}
-	st := r.NewStyle()
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = "\x1b[" + st.sgr + "m" + l + "\x1b[0m"
+	}
+	return strings.Join(lines, "\n")
+}
+
+func newStyles(color bool) Styles {
+	if !color {
+		return Styles{}
+	}
 	return Styles{
-		Success: st.Foreground(lipgloss.Color("2")),
-		Failure: st.Foreground(lipgloss.Color("1")),
-		Warning: st.Foreground(lipgloss.Color("3")),
-		Action:  st.Foreground(lipgloss.Color("6")),
-		Waiting: st.Foreground(lipgloss.Color("4")),
-		Header:  st.Bold(true),
-		Added:   st.Foreground(lipgloss.Color("2")),
-		Removed: st.Foreground(lipgloss.Color("1")),
-		Dim:     st.Faint(true),
+		Success: Style{"32"},
+		Failure: Style{"31"},
+		Warning: Style{"33"},
+		Action:  Style{"36"},
+		Waiting: Style{"34"},
+		Header:  Style{"1"},
+		Added:   Style{"32"},
+		Removed: Style{"31"},
+		Dim:     Style{"2"},
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/converge-gitops/converge/commands/agent"
 	"github.com/converge-gitops/converge/commands/apply"
@@ -97,33 +97,91 @@ func defaultConfigPath() string {
 	return filepath.Join(dir, "converge", "config.yaml")
 }
 
-// loadSettings fills every flag the user did not set from CONVERGE_<FLAG> or the config file.
+// loadSettings fills every flag the user did not set from CONVERGE_<FLAG> or the config file (YAML,
+// keys named like the flags). A key that names no flag of any command is refused: it is a typo.
 func loadSettings(cmd *cobra.Command, configFile string) error {
-	v := viper.New()
-	v.SetEnvPrefix("CONVERGE")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
 	explicit := configFile != ""
 	if !explicit {
 		configFile = defaultConfigPath()
 	}
-	v.SetConfigFile(configFile)
-	if err := v.ReadInConfig(); err != nil {
-		var notFound viper.ConfigFileNotFoundError
-		if explicit || !(errors.As(err, &notFound) || errors.Is(err, os.ErrNotExist)) {
-			return fmt.Errorf("config file %s: %w", configFile, err)
-		}
+	file, err := readConfigFile(configFile, explicit, knownFlags(cmd.Root()))
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", configFile, err)
 	}
 	var firstErr error
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
-		if fl.Changed || firstErr != nil || fl.Name == "config" || !v.IsSet(fl.Name) {
+		if fl.Changed || firstErr != nil || fl.Name == "config" {
 			return
 		}
-		if err := setFlag(fl, v.Get(fl.Name)); err != nil {
-			firstErr = fmt.Errorf("setting --%s from %s: %w", fl.Name, settingSource(v, fl.Name, configFile), err)
+		var value any
+		source := envName(fl.Name)
+		if v, ok := os.LookupEnv(source); ok && v != "" {
+			value = v
+		} else if v, ok := file[fl.Name]; ok {
+			value, source = v, configFile
+		} else {
+			return
+		}
+		if err := setFlag(fl, value); err != nil {
+			firstErr = fmt.Errorf("setting --%s from %s: %w", fl.Name, source, err)
 		}
 	})
 	return firstErr
+}
+
+// envName is the environment variable that sets a flag: CONVERGE_ and the flag's name in upper case,
+// dashes as underscores.
+func envName(flag string) string {
+	return "CONVERGE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// knownFlags are the names of the flags of every command of the tree.
+func knownFlags(root *cobra.Command) map[string]bool {
+	names := map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, fs := range []*pflag.FlagSet{c.PersistentFlags(), c.LocalNonPersistentFlags(), c.Flags()} {
+			fs.VisitAll(func(fl *pflag.Flag) { names[fl.Name] = true })
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	return names
+}
+
+// readConfigFile reads the settings of a YAML (or JSON) config file, keys in lower case. A missing file
+// is an error only when it was named explicitly.
+func readConfigFile(path string, explicit bool, known map[string]bool) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if !explicit && errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml", ".json":
+	default:
+		return nil, errors.New("only YAML (.yaml, .yml) or JSON (.json) config files are supported")
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, err
+	}
+	settings := make(map[string]any, len(raw))
+	for k, v := range raw {
+		name := strings.ToLower(k)
+		if !known[name] || name == "config" {
+			return nil, fmt.Errorf("%q is not a flag of any converge command", k)
+		}
+		if _, dup := settings[name]; dup {
+			return nil, fmt.Errorf("%q is set twice", name)
+		}
+		settings[name] = v
+	}
+	return settings, nil
 }
 
 func setFlag(fl *pflag.Flag, value any) error {
@@ -142,13 +200,4 @@ func setFlag(fl *pflag.Flag, value any) error {
 		return sv.Replace(items)
 	}
 	return fl.Value.Set(fmt.Sprint(value))
-}
-
-func settingSource(v *viper.Viper, name, configFile string) string {
-	env := "CONVERGE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	if _, ok := os.LookupEnv(env); ok {
-		return env
-	}
-	_ = v
-	return configFile
 }

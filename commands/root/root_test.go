@@ -176,3 +176,54 @@ func TestBadConfigFileIsAnError(t *testing.T) {
 		t.Fatalf("an explicit missing config file must be an error, got exit %d", res.code)
 	}
 }
+
+// TestConfigFileKeys: keys are flag names in any case; a key that is a flag of another command is
+// accepted; a key that names no flag, or a config file that is not YAML or JSON, is refused naming the
+// file; an empty CONVERGE_* variable does not override the file.
+func TestConfigFileKeys(t *testing.T) {
+	tests := []struct {
+		name, file, content string
+		env                 map[string]string
+		timeout             time.Duration
+		wantErr             string
+	}{
+		{name: "upper-case key", file: "config.yaml", content: "Timeout: 3m\n", timeout: 3 * time.Minute},
+		{name: "flag of another command", file: "config.yaml", content: "show-secrets: true\ntimeout: 2m\n", timeout: 2 * time.Minute},
+		{name: "JSON", file: "config.json", content: `{"timeout": "4m"}`, timeout: 4 * time.Minute},
+		{name: "empty env variable", file: "config.yaml", content: "timeout: 6m\n", env: map[string]string{"CONVERGE_TIMEOUT": ""}, timeout: 6 * time.Minute},
+		{name: "unknown key", file: "config.yaml", content: "timout: 1m\n", wantErr: `"timout" is not a flag of any converge command`},
+		{name: "key set twice", file: "config.yaml", content: "timeout: 1m\nTIMEOUT: 2m\n", wantErr: "set twice"},
+		{name: "not YAML", file: "config.toml", content: "timeout = \"1m\"\n", wantErr: "only YAML"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			p := filepath.Join(t.TempDir(), tt.file)
+			if err := os.WriteFile(p, []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f := newFactory()
+			ios, _, _, _ := cmdutil.Test()
+			f.IO = ios
+			cmd := NewCmdRoot(f)
+			cmd.AddCommand(&cobra.Command{Use: "probe", RunE: func(*cobra.Command, []string) error { return nil }})
+			cmd.SetArgs([]string{"probe", "--config", p})
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), p) {
+					t.Fatalf("error %v, want %q naming %s", err, tt.wantErr, p)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Timeout != tt.timeout {
+				t.Errorf("timeout %v, want %v", f.Timeout, tt.timeout)
+			}
+		})
+	}
+}

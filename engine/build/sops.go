@@ -12,21 +12,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"filippo.io/age"
 	agearmor "filippo.io/age/armor"
 	"github.com/ProtonMail/go-crypto/openpgp"
 	pgparmor "github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/getsops/sops/v3"
-	"github.com/getsops/sops/v3/aes"
 	"github.com/getsops/sops/v3/cmd/sops/formats"
-	"github.com/getsops/sops/v3/config"
-	"github.com/getsops/sops/v3/keyservice"
-	"github.com/getsops/sops/v3/stores/dotenv"
-	"github.com/getsops/sops/v3/stores/ini"
-	sopsjson "github.com/getsops/sops/v3/stores/json"
-	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/konfig"
@@ -34,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/engine/sopsdoc"
 )
 
 // SOPS decryption as Flux's kustomize-controller does it: the files a kustomization's secretGenerator
@@ -191,95 +183,47 @@ func (k *DecryptionKeys) describe() string {
 	return fmt.Sprintf("%d age, %d PGP, from %s", len(k.age), len(k.pgp), strings.Join(k.sources, ", "))
 }
 
-// keyService answers SOPS' data key requests from in-memory keys; it never looks at the environment,
-// the GnuPG keyring or a cloud KMS.
-type keyService struct {
-	keys *DecryptionKeys
-
-	mu       sync.Mutex
-	failures []string
-}
-
-func (s *keyService) Encrypt(context.Context, *keyservice.EncryptRequest) (*keyservice.EncryptResponse, error) {
-	return nil, errors.New("encryption is not supported")
-}
-
-func (s *keyService) Decrypt(_ context.Context, req *keyservice.DecryptRequest) (*keyservice.DecryptResponse, error) {
-	var (
-		plain []byte
-		err   error
-		name  string
-	)
-	switch k := req.GetKey().GetKeyType().(type) {
-	case *keyservice.Key_AgeKey:
-		name = "age " + k.AgeKey.GetRecipient()
-		plain, err = s.decryptAge(req.GetCiphertext())
-	case *keyservice.Key_PgpKey:
-		name = "PGP " + k.PgpKey.GetFingerprint()
-		plain, err = s.decryptPGP(req.GetCiphertext())
-	case *keyservice.Key_KmsKey:
-		name, err = "AWS KMS "+k.KmsKey.GetArn(), errUnsupportedKey
-	case *keyservice.Key_GcpKmsKey:
-		name, err = "GCP KMS "+k.GcpKmsKey.GetResourceId(), errUnsupportedKey
-	case *keyservice.Key_AzureKeyvaultKey:
-		name, err = "Azure Key Vault "+k.AzureKeyvaultKey.GetVaultUrl(), errUnsupportedKey
-	case *keyservice.Key_VaultKey:
-		name, err = "Vault "+k.VaultKey.GetVaultAddress(), errUnsupportedKey
-	default:
-		name, err = fmt.Sprintf("%T", k), errUnsupportedKey
-	}
-	if err != nil {
-		s.mu.Lock()
-		s.failures = append(s.failures, name+": "+err.Error())
-		s.mu.Unlock()
-		return nil, err
-	}
-	return &keyservice.DecryptResponse{Plaintext: plain}, nil
-}
-
 // ErrNoDecryptionKey is returned when a SOPS document is to be decrypted and no key at all was given.
 var ErrNoDecryptionKey = errors.New("no decryption key was given")
 
 var errUnsupportedKey = errors.New("only age and PGP keys are supported")
 
-func (s *keyService) decryptAge(ciphertext []byte) ([]byte, error) {
-	if len(s.keys.age) == 0 {
+// decryptDataKey decrypts a document's data key (or Shamir share) with the in-memory keys; it never
+// looks at the environment, the GnuPG keyring or a cloud KMS: keys of other types are refused.
+func (k *DecryptionKeys) decryptDataKey(mk sopsdoc.MasterKey) ([]byte, error) {
+	switch mk.Type {
+	case sopsdoc.KeyTypeAge:
+		return k.decryptAge([]byte(mk.EncryptedKey))
+	case sopsdoc.KeyTypePGP:
+		return k.decryptPGP([]byte(mk.EncryptedKey))
+	}
+	return nil, errUnsupportedKey
+}
+
+func (k *DecryptionKeys) decryptAge(ciphertext []byte) ([]byte, error) {
+	if len(k.age) == 0 {
 		return nil, errors.New("no age identity given")
 	}
-	r, err := age.Decrypt(agearmor.NewReader(bytes.NewReader(ciphertext)), s.keys.age...)
+	r, err := age.Decrypt(agearmor.NewReader(bytes.NewReader(ciphertext)), k.age...)
 	if err != nil {
 		return nil, err
 	}
 	return io.ReadAll(r)
 }
 
-func (s *keyService) decryptPGP(ciphertext []byte) ([]byte, error) {
-	if len(s.keys.pgp) == 0 {
+func (k *DecryptionKeys) decryptPGP(ciphertext []byte) ([]byte, error) {
+	if len(k.pgp) == 0 {
 		return nil, errors.New("no PGP private key given")
 	}
 	block, err := pgparmor.Decode(bytes.NewReader(ciphertext))
 	if err != nil {
 		return nil, fmt.Errorf("reading the encrypted data key: %w", err)
 	}
-	md, err := openpgp.ReadMessage(block.Body, s.keys.pgp, nil, nil)
+	md, err := openpgp.ReadMessage(block.Body, k.pgp, nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	return io.ReadAll(md.UnverifiedBody)
-}
-
-func storeFor(f formats.Format) sops.Store {
-	switch f {
-	case formats.Dotenv:
-		return dotenv.NewStore(&config.DotenvStoreConfig{})
-	case formats.Ini:
-		return ini.NewStore(&config.INIStoreConfig{})
-	case formats.Json:
-		return sopsjson.NewStore(&config.JSONStoreConfig{})
-	case formats.Yaml:
-		return sopsyaml.NewStore(&config.YAMLStoreConfig{})
-	}
-	return sopsjson.NewBinaryStore(&config.JSONBinaryStoreConfig{})
 }
 
 // decryptor decrypts for one Kustomization. Its keys (the local ones and those of the decryption
@@ -350,8 +294,12 @@ func (d *decryptor) loadKeys(ctx context.Context) (*DecryptionKeys, error) {
 	return d.keys, nil
 }
 
-// decrypt decrypts a SOPS document of format in and returns it in format out.
-func (d *decryptor) decrypt(ctx context.Context, data []byte, in, out formats.Format) (res []byte, err error) {
+// decrypt decrypts a SOPS document of format in and returns it in format out, verifying its MAC.
+func (d *decryptor) decrypt(ctx context.Context, data []byte, in, out formats.Format) ([]byte, error) {
+	return d.decryptMAC(ctx, data, in, out, true)
+}
+
+func (d *decryptor) decryptMAC(ctx context.Context, data []byte, in, out formats.Format, checkMAC bool) (res []byte, err error) {
 	defer func() {
 		// Malformed input can make SOPS panic.
 		if r := recover(); r != nil {
@@ -362,51 +310,56 @@ func (d *decryptor) decrypt(ctx context.Context, data []byte, in, out formats.Fo
 	if err != nil {
 		return nil, err
 	}
-	return decryptDocument(keys, data, in, out)
+	return decryptWith(keys, data, in, out, checkMAC)
 }
 
+// decryptDocument decrypts a SOPS document of format in, verifying its MAC, and returns it in format out.
 func decryptDocument(keys *DecryptionKeys, data []byte, in, out formats.Format) ([]byte, error) {
-	tree, err := storeFor(in).LoadEncryptedFile(data)
+	return decryptWith(keys, data, in, out, true)
+}
+
+// decryptWith decrypts a SOPS document; checkMAC false skips the MAC check, for objects that kustomize
+// rewrote (fields reordered, labels and namespaces added), as Flux skips it for every document.
+func decryptWith(keys *DecryptionKeys, data []byte, in, out formats.Format, checkMAC bool) ([]byte, error) {
+	doc, err := sopsdoc.Parse(data, in)
 	if err != nil {
 		return nil, fmt.Errorf("not a valid SOPS %s document: %w", formatName(in), err)
 	}
-	svc := &keyService{keys: keys}
-	key, err := tree.Metadata.GetDataKeyWithKeyServices([]keyservice.KeyServiceClient{keyservice.NewCustomLocalClient(svc)}, sops.DefaultDecryptionOrder)
+	var failures []string
+	key, err := doc.DataKey(func(mk sopsdoc.MasterKey) ([]byte, error) {
+		key, err := keys.decryptDataKey(mk)
+		if err != nil {
+			failures = append(failures, mk.Describe()+": "+err.Error())
+		}
+		return key, err
+	})
 	if err != nil {
 		if keys.Empty() {
 			var recipients []string
-			for _, g := range tree.Metadata.KeyGroups {
+			for _, g := range doc.Metadata.KeyGroups {
 				for _, mk := range g {
-					recipients = append(recipients, mk.TypeToIdentifier()+" "+mk.ToString())
+					recipients = append(recipients, mk.Type+" "+mk.ID)
 				}
 			}
 			return nil, fmt.Errorf("%w; it is encrypted for %s", ErrNoDecryptionKey, strings.Join(recipients, ", "))
 		}
-		reasons := svc.failures
-		if len(reasons) == 0 {
-			reasons = []string{err.Error()}
+		if len(failures) == 0 {
+			failures = []string{err.Error()}
 		}
-		return nil, fmt.Errorf("none of the keys given (%s) can decrypt it: %s", keys.describe(), strings.Join(reasons, "; "))
+		return nil, fmt.Errorf("none of the keys given (%s) can decrypt it: %s", keys.describe(), strings.Join(failures, "; "))
 	}
-	if _, err := tree.Decrypt(key, aes.NewCipher()); err != nil {
-		return nil, fmt.Errorf("decrypting values: %w", redact(err))
+	decrypt := doc.Decrypt
+	if !checkMAC {
+		decrypt = doc.DecryptIgnoringMAC
 	}
-	plain, err := storeFor(out).EmitPlainFile(tree.Branches)
+	if err := decrypt(key); err != nil {
+		return nil, fmt.Errorf("decrypting values: %w", err)
+	}
+	plain, err := doc.Emit(out)
 	if err != nil {
 		return nil, fmt.Errorf("writing the decrypted %s document as %s: %w", formatName(in), formatName(out), err)
 	}
 	return plain, nil
-}
-
-// redact hides the value SOPS quotes when a value is not in its format.
-func redact(err error) error {
-	const prefix, suffix = "Input string ", " does not match sops' data format"
-	msg := err.Error()
-	i, j := strings.Index(msg, prefix), strings.Index(msg, suffix)
-	if i < 0 || j < i {
-		return err
-	}
-	return errors.New(msg[:i] + prefix + "<redacted>" + msg[j:])
 }
 
 // decryptSources decrypts, into the overlay, the SOPS-encrypted files that the secretGenerators
@@ -536,7 +489,9 @@ func (d *decryptor) decryptObject(ctx context.Context, obj *unstructured.Unstruc
 		if err != nil {
 			return nil, so, "", err
 		}
-		plain, err := d.decrypt(ctx, data, formats.Json, formats.Json)
+		// A built object is not the file SOPS encrypted: kustomize reordered its fields and may have
+		// added some, so its MAC cannot match (Flux does not check it either).
+		plain, err := d.decryptMAC(ctx, data, formats.Json, formats.Json, false)
 		if err != nil {
 			return nil, so, "", err
 		}
