@@ -15,16 +15,18 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 TEST_FLAGS ?=
 
-.PHONY: all build test deps testbin generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean
+.PHONY: all build test test-node deps testbin generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/converge ./cmd/converge
 
-## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN), Gitea and nats-server (cached)
+## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN), the node's kubelet,
+## kube-proxy, kube-scheduler, CoreDNS and pause, Gitea and nats-server (cached)
 testbin: deps
 	hack/testbin.sh
+	hack/testbin-node.sh
 	hack/s3server.sh
 	hack/gitea.sh
 	hack/nats.sh
@@ -36,6 +38,10 @@ deps:
 ## test: every test, against a real local control plane and real source servers
 test: testbin deps
 	$(GO) test $(TEST_FLAGS) ./...
+
+## test-node: the tests that need a real worker node (kubelet, containerd, kube-proxy; root): the agent as a Pod
+test-node: testbin deps
+	$(GO) test -tags node $(TEST_FLAGS) -timeout 30m ./engine/testenv/node/
 
 vet:
 	$(GO) vet ./...
