@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +41,9 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	code := node.Main(m, &env)
+	if static.path != "" {
+		_ = os.RemoveAll(filepath.Dir(static.path))
+	}
 	after, err := node.HostState()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -63,19 +67,9 @@ func TestAgentPod(t *testing.T) {
 	ctx := context.Background()
 	bin := staticConverge(t)
 
-	start := time.Now()
-	idx, err := agentimage.Build(ctx, agentimage.Options{
-		Binaries: map[string]string{"linux/amd64": bin},
-		Version:  "node-test",
-		Revision: "test",
-		Source:   "https://github.com/converge-gitops/converge",
-		Created:  time.Unix(0, 0),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const tag = "node-test"
-	digest, err := agentimage.Push(ctx, idx, env.Registry+"/converge:"+tag)
+	start := time.Now()
+	digest, err := agentimagePush(ctx, bin, tag)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +124,43 @@ spec:
 	}
 	logMemory(t, ctx, pod.Name)
 
+	// Two replicas: the standby takes the Lease over when the leader's Pod is deleted.
+	scale := []byte(`{"spec":{"replicas":2}}`)
+	if _, err := env.Client.AppsV1().Deployments("flux-system").Patch(ctx, install.AgentName, types.MergePatchType, scale, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Minute, "two Ready agent Pods", func() (bool, string) {
+		n := len(readyAgentPods(t, ctx))
+		return n == 2, fmt.Sprintf("%d Ready", n)
+	})
+	leader := leaseHolder(t, ctx)
+	var standby string
+	for _, p := range readyAgentPods(t, ctx) {
+		if p.Name != leader {
+			standby = p.Name
+		}
+	}
+	if standby == "" {
+		t.Fatalf("the Lease holder %q is not one of the two Ready agent Pods", leader)
+	}
+	start = time.Now()
+	if err := env.Client.CoreV1().Pods("flux-system").Delete(ctx, leader, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "the standby "+standby+" to hold the Lease", func() (bool, string) {
+		h := leaseHolder(t, ctx)
+		return h == standby, "holder " + h
+	})
+	t.Logf("leader Pod deleted, standby leads after %s", time.Since(start).Round(time.Millisecond))
+	// The new leader reconciles: a new commit is applied.
+	next := repo.Commit("app two", map[string]*string{
+		"deploy/cm.yaml": sourcetest.Str("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-git, namespace: default}\ndata: {at: two}\n"),
+	})
+	requestReconcile(t, ctx, gitGVR, "fleet")
+	waitFor(t, 3*time.Minute, "Kustomization app Ready at the new commit", func() (bool, string) {
+		return readyAt(t, ksGVR, "app", "main@sha1:"+next)
+	})
+
 	converge(t, bin, "uninstall", "--silent")
 	if _, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "from-git", metav1.GetOptions{}); err != nil {
 		t.Errorf("after uninstall, the workload the agent applied is gone: %v", err)
@@ -139,21 +170,54 @@ spec:
 	}
 }
 
-// staticConverge builds cmd/converge without cgo, as the image needs it.
+// agentimagePush builds the converge image of bin for linux/amd64 and pushes it to the node's registry as
+// converge:tag; it returns the index digest.
+func agentimagePush(ctx context.Context, bin, tag string) (string, error) {
+	idx, err := agentimage.Build(ctx, agentimage.Options{
+		Binaries: map[string]string{"linux/amd64": bin},
+		Version:  tag,
+		Revision: "test",
+		Source:   "https://github.com/converge-gitops/converge",
+		Created:  time.Unix(0, 0),
+	})
+	if err != nil {
+		return "", err
+	}
+	return agentimage.Push(ctx, idx, env.Registry+"/converge:"+tag)
+}
+
+// staticConverge builds cmd/converge without cgo, as the image needs it, once per test binary.
 func staticConverge(t *testing.T) string {
 	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
+	static.once.Do(func() {
+		root, err := testenv.RepoRoot()
+		if err != nil {
+			static.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "converge-static-")
+		if err != nil {
+			static.err = err
+			return
+		}
+		static.path = filepath.Join(dir, "converge")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", static.path, "./cmd/converge")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			static.err = fmt.Errorf("go build: %v\n%s", err, b)
+		}
+	})
+	if static.err != nil {
+		t.Fatal(static.err)
 	}
-	out := filepath.Join(t.TempDir(), "converge")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/converge")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return out
+	return static.path
+}
+
+var static struct {
+	once sync.Once
+	path string
+	err  error
 }
 
 // converge runs the converge binary against the node's API server and returns its combined output.
@@ -233,20 +297,56 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 // agentPod returns the agent's Ready Pod.
 func agentPod(t *testing.T, ctx context.Context) *corev1.Pod {
 	t.Helper()
+	pods := readyAgentPods(t, ctx)
+	if len(pods) == 0 {
+		t.Fatal("no Ready agent Pod")
+	}
+	return &pods[0]
+}
+
+// readyAgentPods returns the agent's Ready Pods that are not being deleted.
+func readyAgentPods(t *testing.T, ctx context.Context) []corev1.Pod {
+	t.Helper()
 	pods, err := env.Client.CoreV1().Pods("flux-system").List(ctx, metav1.ListOptions{LabelSelector: install.AppLabel + "=" + install.AgentName})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
+	var ready []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil || len(p.Status.ContainerStatuses) == 0 {
+			continue
+		}
 		for _, c := range p.Status.Conditions {
-			if c.Type == "Ready" && c.Status == "True" && len(p.Status.ContainerStatuses) > 0 {
-				return p
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				ready = append(ready, p)
 			}
 		}
 	}
-	t.Fatalf("no Ready agent Pod among %d", len(pods.Items))
-	return nil
+	return ready
+}
+
+// leaseHolder returns the Pod name of the agent Lease's holder (its identity is "<pod>_<pid>").
+func leaseHolder(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	l, err := env.Client.CoordinationV1().Leases("flux-system").Get(ctx, install.AgentName, metav1.GetOptions{})
+	if err != nil || l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	pod, _, _ := strings.Cut(*l.Spec.HolderIdentity, "_")
+	return pod
+}
+
+// requestReconcile sets the reconcile.fluxcd.io/requestedAt annotation on flux-system/name.
+func requestReconcile(t *testing.T, ctx context.Context, gvr schema.GroupVersionResource, name string) {
+	t.Helper()
+	clients, err := kube.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":%q}}}`, time.Now().Format(time.RFC3339Nano)))
+	if _, err := clients.Dynamic.Resource(gvr).Namespace("flux-system").Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // logMemory logs the agent container's working set from the kubelet's summary API.
@@ -287,4 +387,58 @@ func logMemory(t *testing.T, ctx context.Context, pod string) {
 		}
 	}
 	t.Errorf("the kubelet summary has no memory figures for the agent container of Pod %s", pod)
+}
+
+// TestBootstrapGit bootstraps a Git repository served to Pods: bootstrap's own wait sees the agent Pod
+// Ready and flux-system applied, a second bootstrap changes nothing, and the agent applies a commit pushed
+// afterwards.
+func TestBootstrapGit(t *testing.T) {
+	ctx := context.Background()
+	bin := staticConverge(t)
+	const tag = "node-test"
+	if _, err := agentimagePush(ctx, bin, tag); err != nil {
+		t.Fatal(err)
+	}
+	srv := sourcetest.StartGitServerOn(t, node.Gateway)
+	repo := srv.NewRepo(t, "fleet")
+	repo.Commit("init", map[string]*string{"README.md": sourcetest.Str("fleet\n")})
+	bare := filepath.Join(srv.Root, "fleet.git")
+	sourcetest.RunGit(t, srv.Root, "--git-dir", bare, "config", "http.receivepack", "true")
+	bootstrap := func() string {
+		return converge(t, bin, "bootstrap", "git", "--url", repo.URL, "--token-auth", "--password", "unused-token",
+			"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
+			"--silent", "--timeout", "5m")
+	}
+	start := time.Now()
+	bootstrap()
+	t.Logf("bootstrap to flux-system applied (agent Pod Ready): %s", time.Since(start).Round(time.Millisecond))
+	agentPod(t, ctx)
+	head := sourcetest.RunGit(t, srv.Root, "--git-dir", bare, "rev-parse", "main")
+	if ok, state := readyAt(t, ksGVR, "flux-system", "main@sha1:"+head); !ok {
+		t.Fatalf("after bootstrap, Kustomization flux-system: %s", state)
+	}
+
+	bootstrap()
+	if again := sourcetest.RunGit(t, srv.Root, "--git-dir", bare, "rev-parse", "main"); again != head {
+		t.Errorf("a second bootstrap pushed %s over %s, want no commit", again, head)
+	}
+
+	work := filepath.Join(t.TempDir(), "work")
+	sourcetest.RunGit(t, "/", "clone", "-q", bare, work)
+	if err := os.WriteFile(filepath.Join(work, "clusters", "node", "pushed.yaml"),
+		[]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: pushed, namespace: default}\ndata: {at: two}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sourcetest.RunGit(t, work, "add", "-A")
+	sourcetest.RunGit(t, work, "commit", "-q", "-m", "a ConfigMap")
+	sourcetest.RunGit(t, work, "push", "-q", "origin", "HEAD:main")
+	pushed := sourcetest.RunGit(t, work, "rev-parse", "HEAD")
+	start = time.Now()
+	waitFor(t, 5*time.Minute, "the pushed commit applied", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+pushed)
+	})
+	t.Logf("pushed commit applied after %s (GitRepository interval)", time.Since(start).Round(time.Millisecond))
+	if _, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "pushed", metav1.GetOptions{}); err != nil {
+		t.Errorf("the pushed ConfigMap: %v", err)
+	}
 }

@@ -139,7 +139,25 @@ func (h *hostState) kubepodsPIDs() []int {
 // expects every process to be stopped.
 func (h *hostState) restore(dir string) error {
 	var errs []error
-	errs = append(errs, unmountUnder(dir, "/run/netns/", "/run/containerd/", "/var/lib/kubelet/"))
+	// What the components mounted: under dir, and under the outside paths that were absent or are new.
+	var created []string
+	for _, p := range outside {
+		seen, ok := h.existed[p]
+		if !ok {
+			continue
+		}
+		if seen == nil {
+			created = append(created, p)
+			continue
+		}
+		entries, _ := os.ReadDir(p)
+		for _, e := range entries {
+			if !seen[e.Name()] {
+				created = append(created, filepath.Join(p, e.Name()))
+			}
+		}
+	}
+	errs = append(errs, unmountUnder(dir, created...))
 	for _, root := range cgroupRoots() {
 		if !h.cgroups[root] {
 			errs = append(errs, removeCgroup(filepath.Join(root, "kubepods")))
@@ -183,9 +201,8 @@ func (h *hostState) restore(dir string) error {
 	return errors.Join(errs...)
 }
 
-// unmountUnder lazily unmounts every mount point under dir, and the new ones under the other prefixes,
-// deepest first.
-func unmountUnder(dir string, prefixes ...string) error {
+// unmountUnder lazily unmounts every mount point under dir and at or under paths, deepest first.
+func unmountUnder(dir string, paths ...string) error {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return err
@@ -204,9 +221,10 @@ func unmountUnder(dir string, prefixes ...string) error {
 			points = append(points, mp)
 			continue
 		}
-		for _, p := range prefixes {
-			if strings.HasPrefix(mp, p) {
+		for _, p := range paths {
+			if mp == p || strings.HasPrefix(mp, p+"/") {
 				points = append(points, mp)
+				break
 			}
 		}
 	}
