@@ -76,7 +76,9 @@ func TestAgentPod(t *testing.T) {
 	t.Logf("image built and pushed in %s: %s/converge:%s@%s", time.Since(start).Round(time.Millisecond), env.Registry, tag, digest)
 
 	start = time.Now()
-	converge(t, bin, "install", "--image", env.Registry+"/converge", "--version", tag, "--timeout", "5m")
+	// Every extra component, so that converge check finds every CRD it checks.
+	converge(t, bin, "install", "--image", env.Registry+"/converge", "--version", tag, "--timeout", "5m",
+		"--components-extra", strings.Join(install.ExtraComponents, ","))
 	t.Logf("install to agent Ready: %s", time.Since(start).Round(time.Millisecond))
 	pod := agentPod(t, ctx)
 	if got := pod.Status.ContainerStatuses[0].ImageID; !strings.HasSuffix(got, digest) {
