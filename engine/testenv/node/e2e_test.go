@@ -401,6 +401,18 @@ func TestBootstrapGit(t *testing.T) {
 	if _, err := agentimagePush(ctx, bin, tag); err != nil {
 		t.Fatal(err)
 	}
+	// converge uninstall (TestAgentPod) returns while flux-system still terminates; bootstrapping into a
+	// terminating namespace fails ("namespaces flux-system not found"), so wait until it is gone.
+	waitFor(t, 3*time.Minute, "namespace flux-system gone", func() (bool, string) {
+		ns, err := env.Client.CoreV1().Namespaces().Get(ctx, "flux-system", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, ""
+		}
+		if err != nil {
+			return false, err.Error()
+		}
+		return false, string(ns.Status.Phase)
+	})
 	srv := sourcetest.StartGitServerOn(t, node.Gateway)
 	repo := srv.NewRepo(t, "fleet")
 	repo.Commit("init", map[string]*string{"README.md": sourcetest.Str("fleet\n")})

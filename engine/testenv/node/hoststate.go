@@ -12,8 +12,8 @@ import (
 )
 
 // HostState describes, one fact a line, the host settings a node environment changes while it runs: the
-// sysctls, the paths outside its folder, the kubepods cgroups, the network namespaces, the bridge and the
-// iptables rules and chains. Compare it before Start and after Stop to see that Stop put everything back.
+// sysctls, the paths outside its folder, the kubepods cgroups, the network namespaces, the bridge, the
+// iptables rules and chains, and processes running from an environment's folder. Compare it before Start and after Stop to see that Stop put everything back.
 func HostState() (string, error) {
 	var lines []string
 	for _, s := range sysctls {
@@ -47,6 +47,17 @@ func HostState() (string, error) {
 	for _, l := range strings.Split(string(mounts), "\n") {
 		if f := strings.Fields(l); len(f) > 4 && (strings.Contains(f[4], "converge-node-") || strings.HasPrefix(f[4], "/run/netns/")) {
 			lines = append(lines, "mount "+f[4])
+		}
+	}
+	// Processes whose command line names a node environment's folder (containerd's shims).
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if p.Name()[0] < '0' || p.Name()[0] > '9' {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), "/converge-node-") {
+			lines = append(lines, "process "+strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}
 	for _, tool := range []string{"iptables-save", "ip6tables-save"} {

@@ -1,10 +1,5 @@
 //go:build linux
 
-// Package node runs a real Kubernetes node on this machine for tests: a control plane a node can join,
-// a loopback registry holding the pause image, containerd, kubelet, kube-proxy and a cluster DNS that answers
-// only the cluster domain, so no traffic leaves the machine. hack/testbin-node.sh builds its binaries and
-// hack/deps.sh installs the Debian packages it runs. It needs root and changes host state (a bridge,
-// iptables rules, sysctls, cgroups, a few folders under /var and /run), all of which Stop puts back.
 package node
 
 import (
@@ -584,7 +579,7 @@ func (e *Env) Stop() error {
 	if p := byName["containerd"]; p != nil {
 		p.stop(10 * time.Second)
 	}
-	for _, pid := range shims {
+	for _, pid := range append(shims, e.shimPIDs()...) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	for i := len(e.procs) - 1; i >= 0; i-- {
@@ -611,7 +606,9 @@ func (e *Env) Stop() error {
 	return errors.Join(errs...)
 }
 
-// shimPIDs returns the PIDs of containerd's shims and containers, from the pid files in its state folder.
+// shimPIDs returns the PIDs of containerd's shims and containers: from the pid files in its state folder,
+// and the shims whose command line names this environment's containerd socket (a shim whose task was
+// deleted may outlive its folder).
 func (e *Env) shimPIDs() []int {
 	var pids []int
 	_ = filepath.WalkDir(filepath.Join(e.Dir, "containerd", "state"), func(p string, d os.DirEntry, err error) error {
@@ -627,6 +624,27 @@ func (e *Env) shimPIDs() []int {
 		}
 		return nil
 	})
+	sock := filepath.Join(e.Dir, "containerd", "containerd.sock")
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") {
+			continue
+		}
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-address" && args[i+1] == sock {
+				pids = append(pids, pid)
+			}
+		}
+	}
 	return pids
 }
 
