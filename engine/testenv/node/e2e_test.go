@@ -1,0 +1,458 @@
+//go:build node && linux
+
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	"github.com/converge-gitops/converge/engine/agentimage"
+	"github.com/converge-gitops/converge/engine/install"
+	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/source/sourcetest"
+	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/testenv/node"
+)
+
+var env *node.Env
+
+// TestMain runs every test against one node environment and fails when stopping it did not put the host
+// back as it was.
+func TestMain(m *testing.M) {
+	before, err := node.HostState()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	code := node.Main(m, &env)
+	if static.path != "" {
+		_ = os.RemoveAll(filepath.Dir(static.path))
+	}
+	after, err := node.HostState()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if before != after {
+		fmt.Fprintf(os.Stderr, "the node environment left the host changed:\nbefore:\n%s\nafter:\n%s\n", before, after)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+var (
+	ksGVR  = schema.GroupVersionResource{Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Resource: "kustomizations"}
+	gitGVR = schema.GroupVersionResource{Group: "source.toolkit.fluxcd.io", Version: "v1", Resource: "gitrepositories"}
+)
+
+// TestAgentPod builds the converge image, pushes it to the node's registry, installs it, checks the
+// installation, lets the agent Pod reconcile a Git repository served to Pods, and uninstalls it.
+func TestAgentPod(t *testing.T) {
+	ctx := context.Background()
+	bin := staticConverge(t)
+
+	const tag = "node-test"
+	start := time.Now()
+	digest, err := agentimagePush(ctx, bin, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image built and pushed in %s: %s/converge:%s@%s", time.Since(start).Round(time.Millisecond), env.Registry, tag, digest)
+
+	start = time.Now()
+	// Every extra component, so that converge check finds every CRD it checks.
+	converge(t, bin, "install", "--image", env.Registry+"/converge", "--version", tag, "--timeout", "5m",
+		"--components-extra", strings.Join(install.ExtraComponents, ","))
+	t.Logf("install to agent Ready: %s", time.Since(start).Round(time.Millisecond))
+	pod := agentPod(t, ctx)
+	if got := pod.Status.ContainerStatuses[0].ImageID; !strings.HasSuffix(got, digest) {
+		t.Errorf("the agent runs image %s, want the index pushed (%s)", got, digest)
+	}
+
+	out := converge(t, bin, "check")
+	if strings.Contains(out, "✗") {
+		t.Errorf("converge check reported a failure:\n%s", out)
+	}
+
+	// The agent, inside its Pod, fetches from a Git server on the bridge and applies what it holds.
+	srv := sourcetest.StartGitServerOn(t, node.Gateway)
+	repo := srv.NewRepo(t, "fleet")
+	head := repo.Commit("app", map[string]*string{
+		"deploy/cm.yaml": sourcetest.Str("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-git, namespace: default}\ndata: {at: one}\n"),
+	})
+	apply(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: fleet, namespace: flux-system}
+spec:
+  interval: 1m
+  url: %s
+  ref: {branch: main}
+`, repo.URL))
+	apply(t, `apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: app, namespace: flux-system}
+spec:
+  interval: 1m
+  path: ./deploy
+  prune: true
+  sourceRef: {kind: GitRepository, name: fleet}
+`)
+	rev := "main@sha1:" + head
+	waitFor(t, 3*time.Minute, "Kustomization app Ready at "+rev, func() (bool, string) {
+		return readyAt(t, ksGVR, "app", rev)
+	})
+	cm, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "from-git", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the agent did not apply the ConfigMap from Git: %v", err)
+	}
+	if cm.Data["at"] != "one" {
+		t.Errorf("ConfigMap from-git data = %v, want at=one", cm.Data)
+	}
+	logMemory(t, ctx, pod.Name)
+
+	// Two replicas: the standby takes the Lease over when the leader's Pod is deleted.
+	scale := []byte(`{"spec":{"replicas":2}}`)
+	if _, err := env.Client.AppsV1().Deployments("flux-system").Patch(ctx, install.AgentName, types.MergePatchType, scale, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Minute, "two Ready agent Pods", func() (bool, string) {
+		n := len(readyAgentPods(t, ctx))
+		return n == 2, fmt.Sprintf("%d Ready", n)
+	})
+	leader := leaseHolder(t, ctx)
+	var standby string
+	for _, p := range readyAgentPods(t, ctx) {
+		if p.Name != leader {
+			standby = p.Name
+		}
+	}
+	if standby == "" {
+		t.Fatalf("the Lease holder %q is not one of the two Ready agent Pods", leader)
+	}
+	start = time.Now()
+	if err := env.Client.CoreV1().Pods("flux-system").Delete(ctx, leader, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "the standby "+standby+" to hold the Lease", func() (bool, string) {
+		h := leaseHolder(t, ctx)
+		return h == standby, "holder " + h
+	})
+	t.Logf("leader Pod deleted, standby leads after %s", time.Since(start).Round(time.Millisecond))
+	// The new leader reconciles: a new commit is applied.
+	next := repo.Commit("app two", map[string]*string{
+		"deploy/cm.yaml": sourcetest.Str("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-git, namespace: default}\ndata: {at: two}\n"),
+	})
+	requestReconcile(t, ctx, gitGVR, "fleet")
+	waitFor(t, 3*time.Minute, "Kustomization app Ready at the new commit", func() (bool, string) {
+		return readyAt(t, ksGVR, "app", "main@sha1:"+next)
+	})
+
+	converge(t, bin, "uninstall", "--silent")
+	if _, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "from-git", metav1.GetOptions{}); err != nil {
+		t.Errorf("after uninstall, the workload the agent applied is gone: %v", err)
+	}
+	if _, err := env.Client.AppsV1().Deployments("flux-system").Get(ctx, install.AgentName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("after uninstall, the agent Deployment: err = %v, want not found", err)
+	}
+}
+
+// agentimagePush builds the converge image of bin for linux/amd64 and pushes it to the node's registry as
+// converge:tag; it returns the index digest.
+func agentimagePush(ctx context.Context, bin, tag string) (string, error) {
+	idx, err := agentimage.Build(ctx, agentimage.Options{
+		Binaries: map[string]string{"linux/amd64": bin},
+		Version:  tag,
+		Revision: "test",
+		Source:   "https://github.com/converge-gitops/converge",
+		Created:  time.Unix(0, 0),
+	})
+	if err != nil {
+		return "", err
+	}
+	return agentimage.Push(ctx, idx, env.Registry+"/converge:"+tag)
+}
+
+// staticConverge builds cmd/converge without cgo, as the image needs it, once per test binary.
+func staticConverge(t *testing.T) string {
+	t.Helper()
+	static.once.Do(func() {
+		root, err := testenv.RepoRoot()
+		if err != nil {
+			static.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "converge-static-")
+		if err != nil {
+			static.err = err
+			return
+		}
+		static.path = filepath.Join(dir, "converge")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", static.path, "./cmd/converge")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			static.err = fmt.Errorf("go build: %v\n%s", err, b)
+		}
+	})
+	if static.err != nil {
+		t.Fatal(static.err)
+	}
+	return static.path
+}
+
+var static struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// converge runs the converge binary against the node's API server and returns its combined output.
+func converge(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, append(args, "--kubeconfig", env.KubeconfigPath)...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("converge %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func apply(t *testing.T, doc string) {
+	t.Helper()
+	clients, err := kube.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	m, err := clients.Mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := u.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	force := true
+	if _, err := clients.Dynamic.Resource(m.Resource).Namespace(u.GetNamespace()).Patch(context.Background(), u.GetName(),
+		types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "test", Force: &force}); err != nil {
+		t.Fatalf("applying %s %s: %v", u.GetKind(), u.GetName(), err)
+	}
+}
+
+// readyAt reports whether flux-system/name has Ready True with rev in its message or revision.
+func readyAt(t *testing.T, gvr schema.GroupVersionResource, name, rev string) (bool, string) {
+	clients, err := kube.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := clients.Dynamic.Resource(gvr).Namespace("flux-system").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		return false, err.Error()
+	}
+	applied, _, _ := unstructured.NestedString(u.Object, "status", "lastAppliedRevision")
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Ready" {
+			state := fmt.Sprintf("Ready=%v %v: %v (applied %s)", m["status"], m["reason"], m["message"], applied)
+			return m["status"] == "True" && applied == rev, state
+		}
+	}
+	return false, "no Ready condition (applied " + applied + ")"
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s; last: %s", what, timeout, state)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// agentPod returns the agent's Ready Pod.
+func agentPod(t *testing.T, ctx context.Context) *corev1.Pod {
+	t.Helper()
+	pods := readyAgentPods(t, ctx)
+	if len(pods) == 0 {
+		t.Fatal("no Ready agent Pod")
+	}
+	return &pods[0]
+}
+
+// readyAgentPods returns the agent's Ready Pods that are not being deleted.
+func readyAgentPods(t *testing.T, ctx context.Context) []corev1.Pod {
+	t.Helper()
+	pods, err := env.Client.CoreV1().Pods("flux-system").List(ctx, metav1.ListOptions{LabelSelector: install.AppLabel + "=" + install.AgentName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil || len(p.Status.ContainerStatuses) == 0 {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				ready = append(ready, p)
+			}
+		}
+	}
+	return ready
+}
+
+// leaseHolder returns the Pod name of the agent Lease's holder (its identity is "<pod>_<pid>").
+func leaseHolder(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	l, err := env.Client.CoordinationV1().Leases("flux-system").Get(ctx, install.AgentName, metav1.GetOptions{})
+	if err != nil || l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	pod, _, _ := strings.Cut(*l.Spec.HolderIdentity, "_")
+	return pod
+}
+
+// requestReconcile sets the reconcile.fluxcd.io/requestedAt annotation on flux-system/name.
+func requestReconcile(t *testing.T, ctx context.Context, gvr schema.GroupVersionResource, name string) {
+	t.Helper()
+	clients, err := kube.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":%q}}}`, time.Now().Format(time.RFC3339Nano)))
+	if _, err := clients.Dynamic.Resource(gvr).Namespace("flux-system").Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logMemory logs the agent container's working set from the kubelet's summary API.
+func logMemory(t *testing.T, ctx context.Context, pod string) {
+	t.Helper()
+	raw, err := env.Client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", node.NodeName, "proxy/stats/summary").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("kubelet summary: %v", err)
+	}
+	var summary struct {
+		Pods []struct {
+			PodRef     struct{ Name string } `json:"podRef"`
+			Containers []struct {
+				Name   string
+				Memory struct {
+					WorkingSetBytes *uint64 `json:"workingSetBytes"`
+					RSSBytes        *uint64 `json:"rssBytes"`
+				} `json:"memory"`
+			} `json:"containers"`
+		} `json:"pods"`
+	}
+	if err := json.Unmarshal(raw, &summary); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range summary.Pods {
+		if p.PodRef.Name != pod {
+			continue
+		}
+		for _, c := range p.Containers {
+			if c.Name == "agent" && c.Memory.WorkingSetBytes != nil {
+				rss := uint64(0)
+				if c.Memory.RSSBytes != nil {
+					rss = *c.Memory.RSSBytes
+				}
+				t.Logf("agent container memory: working set %.1f MiB, RSS %.1f MiB", float64(*c.Memory.WorkingSetBytes)/(1<<20), float64(rss)/(1<<20))
+				return
+			}
+		}
+	}
+	t.Errorf("the kubelet summary has no memory figures for the agent container of Pod %s", pod)
+}
+
+// TestBootstrapGit bootstraps a Git repository served to Pods: bootstrap's own wait sees the agent Pod
+// Ready and flux-system applied, a second bootstrap changes nothing, and the agent applies a commit pushed
+// afterwards.
+func TestBootstrapGit(t *testing.T) {
+	ctx := context.Background()
+	bin := staticConverge(t)
+	const tag = "node-test"
+	if _, err := agentimagePush(ctx, bin, tag); err != nil {
+		t.Fatal(err)
+	}
+	// converge uninstall (TestAgentPod) returns while flux-system still terminates; bootstrapping into a
+	// terminating namespace fails ("namespaces flux-system not found"), so wait until it is gone.
+	waitFor(t, 3*time.Minute, "namespace flux-system gone", func() (bool, string) {
+		ns, err := env.Client.CoreV1().Namespaces().Get(ctx, "flux-system", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, ""
+		}
+		if err != nil {
+			return false, err.Error()
+		}
+		return false, string(ns.Status.Phase)
+	})
+	srv := sourcetest.StartGitServerOn(t, node.Gateway)
+	repo := srv.NewRepo(t, "fleet")
+	repo.Commit("init", map[string]*string{"README.md": sourcetest.Str("fleet\n")})
+	bare := filepath.Join(srv.Root, "fleet.git")
+	sourcetest.RunGit(t, srv.Root, "--git-dir", bare, "config", "http.receivepack", "true")
+	bootstrap := func() string {
+		return converge(t, bin, "bootstrap", "git", "--url", repo.URL, "--token-auth", "--password", "unused-token",
+			"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
+			"--silent", "--timeout", "5m")
+	}
+	start := time.Now()
+	bootstrap()
+	t.Logf("bootstrap to flux-system applied (agent Pod Ready): %s", time.Since(start).Round(time.Millisecond))
+	agentPod(t, ctx)
+	head := sourcetest.RunGit(t, srv.Root, "--git-dir", bare, "rev-parse", "main")
+	if ok, state := readyAt(t, ksGVR, "flux-system", "main@sha1:"+head); !ok {
+		t.Fatalf("after bootstrap, Kustomization flux-system: %s", state)
+	}
+
+	bootstrap()
+	if again := sourcetest.RunGit(t, srv.Root, "--git-dir", bare, "rev-parse", "main"); again != head {
+		t.Errorf("a second bootstrap pushed %s over %s, want no commit", again, head)
+	}
+
+	work := filepath.Join(t.TempDir(), "work")
+	sourcetest.RunGit(t, "/", "clone", "-q", bare, work)
+	if err := os.WriteFile(filepath.Join(work, "clusters", "node", "pushed.yaml"),
+		[]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: pushed, namespace: default}\ndata: {at: two}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sourcetest.RunGit(t, work, "add", "-A")
+	sourcetest.RunGit(t, work, "commit", "-q", "-m", "a ConfigMap")
+	sourcetest.RunGit(t, work, "push", "-q", "origin", "HEAD:main")
+	pushed := sourcetest.RunGit(t, work, "rev-parse", "HEAD")
+	start = time.Now()
+	waitFor(t, 5*time.Minute, "the pushed commit applied", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+pushed)
+	})
+	t.Logf("pushed commit applied after %s (GitRepository interval)", time.Since(start).Round(time.Millisecond))
+	if _, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "pushed", metav1.GetOptions{}); err != nil {
+		t.Errorf("the pushed ConfigMap: %v", err)
+	}
+}
