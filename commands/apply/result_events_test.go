@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"errors"
+	testingclock "k8s.io/utils/clock/testing"
 	"reflect"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ spec:
 	}
 	now := time.Date(2026, 12, 7, 15, 0, 0, 0, time.UTC)
 	var got []events.Event
-	p := &Prepared{Clients: clients, Now: func() time.Time { return now },
+	p := &Prepared{Clients: clients, Clock: testingclock.NewFakePassiveClock(now),
 		Events: events.Func(func(_ context.Context, e events.Event) { got = append(got, e) })}
 	const rev = "main@sha1:1111111111111111111111111111111111111111"
 	cs := func(subject string, action apply.Action) *apply.ChangeSet {
