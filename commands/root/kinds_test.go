@@ -4,13 +4,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/kinds"
 )
 
 // TestKindCommands checks that every kind of the registry has the subcommands its flags promise, under
 // every name the registry gives it, and none it does not promise.
 func TestKindCommands(t *testing.T) {
-	root := NewCmdRoot(newFactory())
+	f := newFactory()
+	f.IO, _, _, _ = cmdutil.Test()
+	root := NewCmdRoot(f)
 	resolves := func(path ...string) bool {
 		c, rest, err := root.Find(path)
 		last := path[len(path)-1]
