@@ -28,7 +28,7 @@ type Options struct {
 
 // NewCmdCheck returns the check command.
 func NewCmdCheck(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, Discovery: f.Discovery, Host: f.Host, Clients: f.KubeClients}
+	opts := &Options{}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check the prerequisites, the installed CRDs and the agent's health",
@@ -41,52 +41,67 @@ Deployment in the namespace (-n, default flux-system) has a ready replica. It fa
   # After converge install: CRDs and agent
   converge check`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON); err != nil {
-				return err
-			}
-			opts.Namespace = f.Namespace()
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return Run(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	cmd.Flags().BoolVar(&opts.Pre, "pre", false, "only check the prerequisites (cluster reachable, Kubernetes version)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON)
 	return cmd
 }
 
+// Complete fills the streams, clients and namespace.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Discovery == nil {
+		o.Discovery = f.Discovery
+	}
+	if o.Host == nil {
+		o.Host = f.Host
+	}
+	if o.Clients == nil {
+		o.Clients = f.KubeClients
+	}
+	o.Namespace = f.Namespace()
+	return nil
+}
+
+// Validate checks the output format.
+func (o *Options) Validate() error {
+	return cmdutil.ValidateOutput(o.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON)
+}
+
 // Run performs the checks and reports them.
-func Run(ctx context.Context, opts *Options) error {
-	st := opts.IO.ErrStyles()
-	dc, err := opts.Discovery()
+func (o *Options) Run(ctx context.Context) error {
+	st := o.IO.ErrStyles()
+	dc, err := o.Discovery()
 	if err != nil {
 		return err
 	}
-	if opts.Output == cmdutil.OutputTable {
-		fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("checking prerequisites"))
+	if o.Output == cmdutil.OutputTable {
+		fmt.Fprintln(o.IO.ErrOut, st.ActionLine("checking prerequisites"))
 	}
 	res, err := preflight.Check(ctx, dc)
 	if err != nil {
-		return fmt.Errorf("%w (server %s)", err, opts.Host())
+		return fmt.Errorf("%w (server %s)", err, o.Host())
 	}
 	report := Report{Prerequisites: res}
-	table := opts.Output == cmdutil.OutputTable
+	table := o.Output == cmdutil.OutputTable
 	if table {
 		if res.Supported {
-			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(fmt.Sprintf("Kubernetes %s %s", res.ServerVersion, res.Constraint)))
+			fmt.Fprintln(o.IO.ErrOut, st.SuccessLine(fmt.Sprintf("Kubernetes %s %s", res.ServerVersion, res.Constraint)))
 		} else {
-			fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(fmt.Sprintf("Kubernetes %s does not match %s", res.ServerVersion, res.Constraint)))
+			fmt.Fprintln(o.IO.ErrOut, st.FailureLine(fmt.Sprintf("Kubernetes %s does not match %s", res.ServerVersion, res.Constraint)))
 		}
 	}
 	failed := !res.Supported
-	if !opts.Pre && res.Supported {
-		clients, err := opts.Clients()
+	if !o.Pre && res.Supported {
+		clients, err := o.Clients()
 		if err != nil {
 			return err
 		}
 		if table {
-			fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("checking CRDs"))
+			fmt.Fprintln(o.IO.ErrOut, st.ActionLine("checking CRDs"))
 		}
 		if report.CRDs, err = preflight.CRDs(ctx, clients.Dynamic); err != nil {
 			return err
@@ -98,19 +113,19 @@ func Run(ctx context.Context, opts *Options) error {
 			}
 			switch {
 			case c.OK:
-				fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(fmt.Sprintf("%s %s", c.Name, strings.Join(c.Versions, ", "))))
+				fmt.Fprintln(o.IO.ErrOut, st.SuccessLine(fmt.Sprintf("%s %s", c.Name, strings.Join(c.Versions, ", "))))
 			case !c.Installed:
-				fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(fmt.Sprintf("%s not installed (converge install)", c.Name)))
+				fmt.Fprintln(o.IO.ErrOut, st.FailureLine(fmt.Sprintf("%s not installed (converge install)", c.Name)))
 			case len(c.Missing) > 0:
-				fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(fmt.Sprintf("%s lacks versions %s (converge install upgrades it)", c.Name, strings.Join(c.Missing, ", "))))
+				fmt.Fprintln(o.IO.ErrOut, st.FailureLine(fmt.Sprintf("%s lacks versions %s (converge install upgrades it)", c.Name, strings.Join(c.Missing, ", "))))
 			default:
-				fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(fmt.Sprintf("%s stores %s, converge stores another version (converge install upgrades it)", c.Name, c.Storage)))
+				fmt.Fprintln(o.IO.ErrOut, st.FailureLine(fmt.Sprintf("%s stores %s, converge stores another version (converge install upgrades it)", c.Name, c.Storage)))
 			}
 		}
 		if table {
-			fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("checking the agent"))
+			fmt.Fprintln(o.IO.ErrOut, st.ActionLine("checking the agent"))
 		}
-		agent, err := preflight.Agent(ctx, clients.Core, opts.Namespace, install.AgentName)
+		agent, err := preflight.Agent(ctx, clients.Core, o.Namespace, install.AgentName)
 		if err != nil {
 			return err
 		}
@@ -122,14 +137,14 @@ func Run(ctx context.Context, opts *Options) error {
 				line += " (" + agent.Image + ")"
 			}
 			if agent.OK {
-				fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(line))
+				fmt.Fprintln(o.IO.ErrOut, st.SuccessLine(line))
 			} else {
-				fmt.Fprintln(opts.IO.ErrOut, st.FailureLine(line))
+				fmt.Fprintln(o.IO.ErrOut, st.FailureLine(line))
 			}
 		}
 	}
 	if !table {
-		if err := cmdutil.WriteData(opts.IO.Out, opts.Output, report); err != nil {
+		if err := cmdutil.WriteData(o.IO.Out, o.Output, report); err != nil {
 			return err
 		}
 	}
@@ -138,15 +153,15 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if failed {
 		if table {
-			fmt.Fprintln(opts.IO.ErrOut, st.FailureLine("checks failed"))
+			fmt.Fprintln(o.IO.ErrOut, st.FailureLine("checks failed"))
 		}
 		return &cmdutil.SilentError{Code: cmdutil.ExitError}
 	}
 	if table {
-		if opts.Pre {
-			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("prerequisites checks passed"))
+		if o.Pre {
+			fmt.Fprintln(o.IO.ErrOut, st.SuccessLine("prerequisites checks passed"))
 		} else {
-			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("all checks passed"))
+			fmt.Fprintln(o.IO.ErrOut, st.SuccessLine("all checks passed"))
 		}
 	}
 	return nil

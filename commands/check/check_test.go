@@ -30,7 +30,7 @@ func run(t *testing.T, pre bool, output string) (string, string, int) {
 		Discovery: func() (discovery.DiscoveryInterface, error) { return cluster.Client.Discovery(), nil },
 		Host:      cluster.Host,
 		Clients:   func() (*kube.Clients, error) { return kube.New(cluster.Config) }}
-	err := Run(context.Background(), opts)
+	err := opts.Run(context.Background())
 	return out.String(), errOut.String(), cmdutil.ExitCode(err, errOut)
 }
 

@@ -15,8 +15,14 @@ type Runner interface {
 	Run(ctx context.Context) error
 }
 
+// Streamer is a Runner that may run until interrupted (--watch, --follow): while Streaming reports true
+// (after Complete), RunE applies no --timeout.
+type Streamer interface {
+	Streaming() bool
+}
+
 // RunE returns a cobra RunE that completes, validates and runs o, in that order, under the factory's
-// --timeout when withTimeout is set.
+// --timeout when withTimeout is set (and o is not streaming).
 func RunE(f *Factory, o Runner, withTimeout bool) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := o.Complete(f, cmd, args); err != nil {
@@ -26,7 +32,11 @@ func RunE(f *Factory, o Runner, withTimeout bool) func(*cobra.Command, []string)
 			return err
 		}
 		ctx := cmd.Context()
-		if withTimeout && f.Timeout > 0 {
+		timeout := withTimeout && f.Timeout > 0
+		if s, ok := o.(Streamer); ok && s.Streaming() {
+			timeout = false
+		}
+		if timeout {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, f.Timeout)
 			defer cancel()

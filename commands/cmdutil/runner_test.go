@@ -67,3 +67,24 @@ func TestRunEOrderAndStops(t *testing.T) {
 		}
 	}
 }
+
+type streamingRunner struct {
+	recordingRunner
+	streaming bool
+}
+
+func (r *streamingRunner) Streaming() bool { return r.streaming }
+
+func TestRunEStreamingHasNoTimeout(t *testing.T) {
+	for _, streaming := range []bool{false, true} {
+		r := &streamingRunner{streaming: streaming}
+		cmd := &cobra.Command{}
+		cmd.SetContext(context.Background())
+		if err := RunE(&Factory{Timeout: time.Minute}, r, true)(cmd, nil); err != nil {
+			t.Fatal(err)
+		}
+		if r.hadDeadline == streaming {
+			t.Errorf("streaming %v: deadline %v", streaming, r.hadDeadline)
+		}
+	}
+}

@@ -92,3 +92,28 @@ func (c Common) emit(ctx context.Context, objs ...runtime.Object) error {
 	}
 	return err
 }
+
+// createRunner runs a create subcommand: build makes the object from the arguments and flags, refusing
+// bad ones, before anything is applied.
+type createRunner struct {
+	Common
+	build func(args []string) (runtime.Object, error)
+	args  []string
+	obj   runtime.Object
+}
+
+// Complete reads --export and fills the streams and clients.
+func (r *createRunner) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	r.Common, r.args = common(f, cmd), args
+	return nil
+}
+
+// Validate builds the object from the flags.
+func (r *createRunner) Validate() error {
+	obj, err := r.build(r.args)
+	r.obj = obj
+	return err
+}
+
+// Run prints or applies the object.
+func (r *createRunner) Run(ctx context.Context) error { return r.emit(ctx, r.obj) }

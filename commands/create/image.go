@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
@@ -36,16 +37,16 @@ func newCmdImageRepository(f *cmdutil.Factory) *cobra.Command {
 		Example: `  converge create image repository podinfo --image ghcr.io/stefanprodan/podinfo --interval 5m --export
   converge create image repository app --image registry.example/org/app --secret-ref regcred`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: cmdutil.RunE(f, &createRunner{build: func(args []string) (runtime.Object, error) {
 			if img == "" {
-				return cmdutil.FlagErrorf("--image is required")
+				return nil, cmdutil.FlagErrorf("--image is required")
 			}
 			if _, err := image.ParseRepository(img, insecure); err != nil {
-				return cmdutil.FlagErrorf("--image: %v", err)
+				return nil, cmdutil.FlagErrorf("--image: %v", err)
 			}
 			om, err := objectMeta(f, args[0], labels)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			r := &imagev1.ImageRepository{TypeMeta: imageTypeMeta(imagev1.ImageRepositoryKind), ObjectMeta: om,
 				Spec: imagev1.ImageRepositorySpec{Image: img, Interval: interval, ExclusionList: exclusions, Insecure: insecure, Provider: provider}}
@@ -58,8 +59,8 @@ func newCmdImageRepository(f *cmdutil.Factory) *cobra.Command {
 			if timeout.Duration > 0 {
 				r.Spec.Timeout = &timeout
 			}
-			return common(f, cmd).emit(cmd.Context(), r)
-		},
+			return r, nil
+		}}, false),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&img, "image", "", "image repository to scan, e.g. ghcr.io/org/app (no tag)")
@@ -85,9 +86,9 @@ func newCmdImagePolicy(f *cmdutil.Factory) *cobra.Command {
   converge create image policy builds --image-ref app --filter-regex '^main-[a-f0-9]+-(?P<ts>[0-9]+)' \
     --filter-extract '$ts' --select-numeric asc`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: cmdutil.RunE(f, &createRunner{build: func(args []string) (runtime.Object, error) {
 			if repoRef == "" {
-				return cmdutil.FlagErrorf("--image-ref is required")
+				return nil, cmdutil.FlagErrorf("--image-ref is required")
 			}
 			var choice imagev1.ImagePolicyChoice
 			n := 0
@@ -101,14 +102,14 @@ func newCmdImagePolicy(f *cmdutil.Factory) *cobra.Command {
 				choice.Numerical, n = &imagev1.NumericalPolicy{Order: numeric}, n+1
 			}
 			if n != 1 {
-				return cmdutil.FlagErrorf("give exactly one of --select-semver, --select-alpha and --select-numeric")
+				return nil, cmdutil.FlagErrorf("give exactly one of --select-semver, --select-alpha and --select-numeric")
 			}
 			if filterExtract != "" && filterRegex == "" {
-				return cmdutil.FlagErrorf("--filter-extract needs --filter-regex")
+				return nil, cmdutil.FlagErrorf("--filter-extract needs --filter-regex")
 			}
 			om, err := objectMeta(f, args[0], labels)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			p := &imagev1.ImagePolicy{TypeMeta: imageTypeMeta(imagev1.ImagePolicyKind), ObjectMeta: om,
 				Spec: imagev1.ImagePolicySpec{ImageRepositoryRef: meta.NamespacedObjectReference{Name: repoRef}, Policy: choice}}
@@ -120,21 +121,21 @@ func newCmdImagePolicy(f *cmdutil.Factory) *cobra.Command {
 			case imagev1.ReflectNever, imagev1.ReflectIfNotPresent, imagev1.ReflectAlways:
 				p.Spec.DigestReflectionPolicy = imagev1.ReflectionPolicy(reflect)
 			default:
-				return cmdutil.FlagErrorf("--reflect-digest %q: want Never, IfNotPresent or Always", reflect)
+				return nil, cmdutil.FlagErrorf("--reflect-digest %q: want Never, IfNotPresent or Always", reflect)
 			}
 			if interval.Duration > 0 {
 				if p.Spec.DigestReflectionPolicy != imagev1.ReflectAlways {
-					return cmdutil.FlagErrorf("--interval is only accepted with --reflect-digest Always")
+					return nil, cmdutil.FlagErrorf("--interval is only accepted with --reflect-digest Always")
 				}
 				p.Spec.Interval = &interval
 			} else if p.Spec.DigestReflectionPolicy == imagev1.ReflectAlways {
-				return cmdutil.FlagErrorf("--reflect-digest Always needs --interval")
+				return nil, cmdutil.FlagErrorf("--reflect-digest Always needs --interval")
 			}
 			if _, err := image.NewPolicy(p.Spec); err != nil {
-				return cmdutil.FlagErrorf("%v", err)
+				return nil, cmdutil.FlagErrorf("%v", err)
 			}
-			return common(f, cmd).emit(cmd.Context(), p)
-		},
+			return p, nil
+		}}, false),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&repoRef, "image-ref", "", "name of the ImageRepository")
@@ -159,16 +160,16 @@ func newCmdImageUpdate(f *cmdutil.Factory) *cobra.Command {
 		Example: `  converge create image update flux-system --git-repo-ref flux-system --git-repo-path ./clusters/prod \
     --checkout-branch main --push-branch main --author-name fluxbot --author-email fluxbot@example.com --export`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: cmdutil.RunE(f, &createRunner{build: func(args []string) (runtime.Object, error) {
 			if gitRepo == "" {
-				return cmdutil.FlagErrorf("--git-repo-ref is required")
+				return nil, cmdutil.FlagErrorf("--git-repo-ref is required")
 			}
 			if authorEmail == "" {
-				return cmdutil.FlagErrorf("--author-email is required")
+				return nil, cmdutil.FlagErrorf("--author-email is required")
 			}
 			om, err := objectMeta(f, args[0], labels)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			u := &imagev1.ImageUpdateAutomation{TypeMeta: imageTypeMeta(imagev1.ImageUpdateAutomationKind), ObjectMeta: om,
 				Spec: imagev1.ImageUpdateAutomationSpec{
@@ -189,21 +190,21 @@ func newCmdImageUpdate(f *cmdutil.Factory) *cobra.Command {
 			switch imagev1.SigningKeyType(signingKeyType) {
 			case "", imagev1.SigningKeyTypeGPG, imagev1.SigningKeyTypeSSH:
 			default:
-				return cmdutil.FlagErrorf("--signing-key-type %q: want gpg or ssh", signingKeyType)
+				return nil, cmdutil.FlagErrorf("--signing-key-type %q: want gpg or ssh", signingKeyType)
 			}
 			if signingKey != "" {
 				u.Spec.GitSpec.Commit.SigningKey = &imagev1.SigningKey{SecretRef: meta.LocalObjectReference{Name: signingKey},
 					Type: imagev1.SigningKeyType(signingKeyType)}
 			} else if signingKeyType != "" {
-				return cmdutil.FlagErrorf("--signing-key-type needs --signing-key-ref")
+				return nil, cmdutil.FlagErrorf("--signing-key-type needs --signing-key-ref")
 			}
 			if template != "" {
 				if _, err := image.RenderMessage(template, image.TemplateData{}); err != nil {
-					return cmdutil.FlagErrorf("--commit-template: %v", err)
+					return nil, cmdutil.FlagErrorf("--commit-template: %v", err)
 				}
 			}
-			return common(f, cmd).emit(cmd.Context(), u)
-		},
+			return u, nil
+		}}, false),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&gitRepo, "git-repo-ref", "", "name of the GitRepository to update")

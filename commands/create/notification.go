@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/crds/meta"
@@ -58,19 +59,19 @@ func newCmdAlertProvider(f *cmdutil.Factory) *cobra.Command {
 		Example: `  converge create alert-provider slack --type slack --channel general --secret-ref slack-url --export
   converge create alert-provider github --type github --address https://github.com/org/fleet --secret-ref github-token`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: cmdutil.RunE(f, &createRunner{build: func(args []string) (runtime.Object, error) {
 			if typ == "" {
-				return cmdutil.FlagErrorf("--type is required")
+				return nil, cmdutil.FlagErrorf("--type is required")
 			}
 			if !notify.Supported(typ) {
-				return cmdutil.FlagErrorf("--type %q: not a provider type; want one of %s", typ, strings.Join(notify.Types(), ", "))
+				return nil, cmdutil.FlagErrorf("--type %q: not a provider type; want one of %s", typ, strings.Join(notify.Types(), ", "))
 			}
 			if address == "" && secretRef == "" && typ != notificationv1beta3.TelegramProvider {
-				return cmdutil.FlagErrorf("--address or --secret-ref (with an address key) is required")
+				return nil, cmdutil.FlagErrorf("--address or --secret-ref (with an address key) is required")
 			}
 			om, err := objectMeta(f, args[0], labels)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			p := &notificationv1beta3.Provider{
 				TypeMeta:   metav1.TypeMeta{APIVersion: notificationv1beta3.GroupVersion.String(), Kind: notificationv1beta3.ProviderKind},
@@ -86,8 +87,8 @@ func newCmdAlertProvider(f *cmdutil.Factory) *cobra.Command {
 			if timeout.Duration > 0 {
 				p.Spec.Timeout = &timeout
 			}
-			return common(f, cmd).emit(cmd.Context(), p)
-		},
+			return p, nil
+		}}, false),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&typ, "type", "", "provider type: "+strings.Join(notify.Types(), ", "))
@@ -115,19 +116,19 @@ func newCmdAlert(f *cmdutil.Factory) *cobra.Command {
 		Example: `  converge create alert on-call --provider-ref slack --event-severity error \
     --event-source 'Kustomization/*' --event-source 'HelmRelease/*.apps' --export`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: cmdutil.RunE(f, &createRunner{build: func(args []string) (runtime.Object, error) {
 			if providerRef == "" {
-				return cmdutil.FlagErrorf("--provider-ref is required")
+				return nil, cmdutil.FlagErrorf("--provider-ref is required")
 			}
 			if len(sources) == 0 {
-				return cmdutil.FlagErrorf("at least one --event-source is required")
+				return nil, cmdutil.FlagErrorf("at least one --event-source is required")
 			}
 			if severity != notificationv1beta3.EventSeverityInfo && severity != notificationv1beta3.EventSeverityError {
-				return cmdutil.FlagErrorf("--event-severity %q: want info or error", severity)
+				return nil, cmdutil.FlagErrorf("--event-severity %q: want info or error", severity)
 			}
 			om, err := objectMeta(f, args[0], labels)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			a := &notificationv1beta3.Alert{
 				TypeMeta:   metav1.TypeMeta{APIVersion: notificationv1beta3.GroupVersion.String(), Kind: notificationv1beta3.AlertKind},
@@ -138,22 +139,22 @@ func newCmdAlert(f *cmdutil.Factory) *cobra.Command {
 			for _, s := range sources {
 				ref, err := parseRef("event-source", s)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				a.Spec.EventSources = append(a.Spec.EventSources, ref)
 			}
 			for _, m := range metadata {
 				k, v, ok := strings.Cut(m, "=")
 				if !ok || k == "" {
-					return cmdutil.FlagErrorf("--event-metadata %q: want key=value", m)
+					return nil, cmdutil.FlagErrorf("--event-metadata %q: want key=value", m)
 				}
 				if a.Spec.EventMetadata == nil {
 					a.Spec.EventMetadata = map[string]string{}
 				}
 				a.Spec.EventMetadata[k] = v
 			}
-			return common(f, cmd).emit(cmd.Context(), a)
-		},
+			return a, nil
+		}}, false),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&providerRef, "provider-ref", "", "the Provider (in the same namespace)")
@@ -181,32 +182,32 @@ func newCmdReceiver(f *cmdutil.Factory) *cobra.Command {
   converge create receiver ci --type generic-oidc --oidc-issuer-url https://token.actions.githubusercontent.com \
     --oidc-validation "claims.repository == 'my-org/fleet'" --resource GitRepository/flux-system --export`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: cmdutil.RunE(f, &createRunner{build: func(args []string) (runtime.Object, error) {
 			if !receiver.Supported(typ) {
-				return cmdutil.FlagErrorf("--type %q: want one of %s", typ, receiverTypes)
+				return nil, cmdutil.FlagErrorf("--type %q: want one of %s", typ, receiverTypes)
 			}
 			isOIDC := typ == notificationv1.GenericOIDCReceiver
 			switch {
 			case isOIDC && secretRef != "":
-				return cmdutil.FlagErrorf("--secret-ref cannot be set with --type generic-oidc: the caller's OIDC token authenticates the calls")
+				return nil, cmdutil.FlagErrorf("--secret-ref cannot be set with --type generic-oidc: the caller's OIDC token authenticates the calls")
 			case isOIDC && oidcIssuer == "":
-				return cmdutil.FlagErrorf("--oidc-issuer-url is required with --type generic-oidc")
+				return nil, cmdutil.FlagErrorf("--oidc-issuer-url is required with --type generic-oidc")
 			case isOIDC && len(oidcValidations) == 0:
-				return cmdutil.FlagErrorf("at least one --oidc-validation is required with --type generic-oidc: without one, anyone who can get a token from the issuer can trigger the Receiver")
+				return nil, cmdutil.FlagErrorf("at least one --oidc-validation is required with --type generic-oidc: without one, anyone who can get a token from the issuer can trigger the Receiver")
 			case !isOIDC && (oidcIssuer != "" || oidcAudience != "" || len(oidcValidations) > 0):
-				return cmdutil.FlagErrorf("--oidc-issuer-url, --oidc-audience and --oidc-validation are for --type generic-oidc only")
+				return nil, cmdutil.FlagErrorf("--oidc-issuer-url, --oidc-audience and --oidc-validation are for --type generic-oidc only")
 			case !isOIDC && secretRef == "":
-				return cmdutil.FlagErrorf("--secret-ref is required")
+				return nil, cmdutil.FlagErrorf("--secret-ref is required")
 			}
 			if isOIDC && !strings.HasPrefix(oidcIssuer, "https://") && !strings.HasPrefix(oidcIssuer, "http://") {
-				return cmdutil.FlagErrorf("--oidc-issuer-url %q: want an http(s) URL", oidcIssuer)
+				return nil, cmdutil.FlagErrorf("--oidc-issuer-url %q: want an http(s) URL", oidcIssuer)
 			}
 			if len(resources) == 0 {
-				return cmdutil.FlagErrorf("at least one --resource is required")
+				return nil, cmdutil.FlagErrorf("at least one --resource is required")
 			}
 			om, err := objectMeta(f, args[0], labels)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			r := &notificationv1.Receiver{
 				TypeMeta:   metav1.TypeMeta{APIVersion: notificationv1.GroupVersion.String(), Kind: notificationv1.ReceiverKind},
@@ -225,12 +226,12 @@ func newCmdReceiver(f *cmdutil.Factory) *cobra.Command {
 			for _, s := range resources {
 				ref, err := parseRef("resource", s)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				r.Spec.Resources = append(r.Spec.Resources, notificationv1.ReceiverResource{CrossNamespaceObjectReference: ref})
 			}
-			return common(f, cmd).emit(cmd.Context(), r)
-		},
+			return r, nil
+		}}, false),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&typ, "type", "", "receiver type: "+receiverTypes)

@@ -29,28 +29,12 @@ type Options struct {
 	For           string
 	Types         []string
 	Watch         bool
+	forObject     *inspect.EventObject
 }
 
 // NewCmdEvents returns the events command.
 func NewCmdEvents(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, Clock: f.Clock}
-	opts.Core = func() (kubernetes.Interface, error) {
-		cfg, err := f.RESTConfig()
-		if err != nil {
-			return nil, err
-		}
-		if opts.Watch {
-			cfg.Timeout = 0
-		}
-		return kubernetes.NewForConfig(cfg)
-	}
-	opts.Dynamic = func() (dynamic.Interface, error) {
-		cfg, err := f.RESTConfig()
-		if err != nil {
-			return nil, err
-		}
-		return dynamic.NewForConfig(cfg)
-	}
+	opts := &Options{}
 	cmd := &cobra.Command{
 		Use:   "events",
 		Short: "Show the Kubernetes Events of Flux objects",
@@ -60,39 +44,79 @@ func NewCmdEvents(f *cmdutil.Factory) *cobra.Command {
   converge events --for Kustomization/apps
   converge events --for GitRepository --watch`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Namespace = f.Namespace()
-			for _, t := range opts.Types {
-				if t != "Normal" && t != "Warning" {
-					return cmdutil.FlagErrorf("--types %q: want Normal or Warning", t)
-				}
-			}
-			if opts.Watch {
-				return Run(cmd.Context(), opts) // until interrupted
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return Run(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	cmd.Flags().BoolVarP(&opts.AllNamespaces, "all-namespaces", "A", false, "events of Flux objects in every namespace")
 	cmd.Flags().StringVar(&opts.For, "for", "", "only events of this object (Kind/name) and its sources, or of every object of a Kind")
 	cmd.Flags().StringSliceVar(&opts.Types, "types", nil, "only events of these types (Normal, Warning)")
 	cmd.Flags().BoolVarP(&opts.Watch, "watch", "w", false, "after listing, print new events as they come (until interrupted)")
+	cmdutil.CompleteKinds(cmd, "for")
 	return cmd
 }
 
+// Complete fills the streams, clock, namespace and clients (a watching client has no request timeout).
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Clock == nil {
+		o.Clock = f.Clock
+	}
+	if o.Core == nil {
+		o.Core = func() (kubernetes.Interface, error) {
+			cfg, err := f.RESTConfig()
+			if err != nil {
+				return nil, err
+			}
+			if o.Watch {
+				cfg.Timeout = 0
+			}
+			return kubernetes.NewForConfig(cfg)
+		}
+	}
+	if o.Dynamic == nil {
+		o.Dynamic = f.DynamicClient
+	}
+	o.Namespace = f.Namespace()
+	return nil
+}
+
+// Validate checks --types and parses --for.
+func (o *Options) Validate() error {
+	for _, t := range o.Types {
+		if t != "Normal" && t != "Warning" {
+			return cmdutil.FlagErrorf("--types %q: want Normal or Warning", t)
+		}
+	}
+	o.forObject = nil
+	if o.For != "" {
+		obj, err := inspect.ParseEventObject(o.For, o.namespace())
+		if err != nil {
+			return cmdutil.FlagErrorf("--for %v", err)
+		}
+		o.forObject = &obj
+	}
+	return nil
+}
+
+// Streaming is true with --watch: it runs until interrupted.
+func (o *Options) Streaming() bool { return o.Watch }
+
+func (o *Options) namespace() string {
+	if o.AllNamespaces {
+		return ""
+	}
+	return o.Namespace
+}
+
 // Run lists (and watches) the events.
-func Run(ctx context.Context, opts *Options) error {
-	core, err := opts.Core()
+func (o *Options) Run(ctx context.Context) error {
+	core, err := o.Core()
 	if err != nil {
 		return err
 	}
-	ns := opts.Namespace
-	if opts.AllNamespaces {
-		ns = ""
-	}
-	filter, err := opts.filter(ctx, ns)
+	ns := o.namespace()
+	filter, err := o.filter(ctx, ns)
 	if err != nil {
 		return err
 	}
@@ -100,32 +124,32 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	rows = keepTypes(rows, opts.Types)
-	if len(rows) == 0 && !opts.Watch {
+	rows = keepTypes(rows, o.Types)
+	if len(rows) == 0 && !o.Watch {
 		where := "namespace " + ns
 		if ns == "" {
 			where = "any namespace"
 		}
-		fmt.Fprintf(opts.IO.ErrOut, "no events found in %s\n", where)
+		fmt.Fprintf(o.IO.ErrOut, "no events found in %s\n", where)
 		return nil
 	}
-	now := opts.Clock.Now()
-	tw := tabwriter.NewWriter(opts.IO.Out, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header(opts.AllNamespaces), "\t"))
+	now := o.Clock.Now()
+	tw := tabwriter.NewWriter(o.IO.Out, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header(o.AllNamespaces), "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(columns(r, now, opts.AllNamespaces), "\t"))
+		fmt.Fprintln(tw, strings.Join(columns(r, now, o.AllNamespaces), "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if !opts.Watch {
+	if !o.Watch {
 		return nil
 	}
 	err = inspect.WatchEvents(ctx, core, ns, rv, filter, func(r inspect.EventRow) error {
-		if len(keepTypes([]inspect.EventRow{r}, opts.Types)) == 0 {
+		if len(keepTypes([]inspect.EventRow{r}, o.Types)) == 0 {
 			return nil
 		}
-		_, err := fmt.Fprintln(opts.IO.Out, strings.Join(columns(r, opts.Clock.Now(), opts.AllNamespaces), "   "))
+		_, err := fmt.Fprintln(o.IO.Out, strings.Join(columns(r, o.Clock.Now(), o.AllNamespaces), "   "))
 		return err
 	})
 	if ctx.Err() != nil {
@@ -135,13 +159,10 @@ func Run(ctx context.Context, opts *Options) error {
 }
 
 func (o *Options) filter(ctx context.Context, ns string) (inspect.EventFilter, error) {
-	if o.For == "" {
+	if o.forObject == nil {
 		return inspect.EventFilter{}, nil
 	}
-	obj, err := inspect.ParseEventObject(o.For, ns)
-	if err != nil {
-		return inspect.EventFilter{}, cmdutil.FlagErrorf("--for %v", err)
-	}
+	obj := *o.forObject
 	f := inspect.EventFilter{For: []inspect.EventObject{obj}}
 	if obj.Name == "" || ns == "" {
 		return f, nil

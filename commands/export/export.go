@@ -3,15 +3,14 @@ package export
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	"github.com/converge-gitops/converge/commands/get"
 	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 )
 
 // Options are the inputs of `converge export`.
@@ -35,55 +34,54 @@ last-applied annotation are left out.`,
 		Example: `  converge export kustomization apps > apps.yaml
   converge export source git --all -n flux-system`,
 	}
-	get.AddKindCommands(f, cmd, get.Exportable, func(_ get.KindCommand, kind inspect.Kind) *cobra.Command {
-		opts := &Options{IO: f.IO, Kind: kind}
-		opts.Client = func() (dynamic.Interface, error) {
-			cfg, err := f.RESTConfig()
-			if err != nil {
-				return nil, err
-			}
-			return dynamic.NewForConfig(cfg)
-		}
+	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Exportable }), func(kind kinds.Kind) *cobra.Command {
+		opts := &Options{Kind: kind}
 		c := &cobra.Command{
-			Use:   "[NAME...]",
-			Short: "Export " + kind.Kind + " objects",
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if opts.All == (len(args) > 0) {
-					return cmdutil.FlagErrorf("give object names or --all, not both or neither")
-				}
-				opts.Namespace, opts.Names = f.Namespace(), args
-				ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-				defer cancel()
-				return Run(ctx, opts)
-			},
+			Use:               "[NAME...]",
+			Short:             "Export " + kind.Kind + " objects",
+			ValidArgsFunction: cmdutil.CompleteManyNames(f, kind),
+			RunE:              cmdutil.RunE(f, opts, true),
 		}
-		c.ValidArgsFunction = get.CompleteManyNames(f, kind)
 		c.Flags().BoolVar(&opts.All, "all", false, "export every "+kind.Kind+" in the namespace")
 		return c
 	})
 	return cmd
 }
 
+// Complete fills the streams, namespace, names and client.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Client == nil {
+		o.Client = f.DynamicClient
+	}
+	o.Namespace, o.Names = f.Namespace(), args
+	return nil
+}
+
+// Validate wants names or --all.
+func (o *Options) Validate() error {
+	if o.All == (len(o.Names) > 0) {
+		return cmdutil.FlagErrorf("give object names or --all, not both or neither")
+	}
+	return nil
+}
+
 // Run reads and prints the objects.
-func Run(ctx context.Context, opts *Options) error {
-	c, err := opts.Client()
+func (o *Options) Run(ctx context.Context) error {
+	c, err := o.Client()
 	if err != nil {
 		return err
 	}
 	op := &inspect.Operator{Client: c}
-	names := opts.Names
-	if opts.All {
-		if names, err = op.Names(ctx, opts.Kind, opts.Namespace); err != nil {
-			return err
-		}
-		if len(names) == 0 {
-			fmt.Fprintf(opts.IO.ErrOut, "no %s objects found in namespace %s\n", opts.Kind.Kind, opts.Namespace)
-			return nil
-		}
+	names, err := cmdutil.ObjectNames(ctx, o.IO, op, o.Kind, o.Namespace, o.Names, o.All)
+	if err != nil || len(names) == 0 {
+		return err
 	}
 	var objs []*unstructured.Unstructured
 	for _, name := range names {
-		u, err := op.Get(ctx, inspect.Ref{Kind: opts.Kind, Namespace: opts.Namespace, Name: name})
+		u, err := op.Get(ctx, inspect.Ref{Kind: o.Kind, Namespace: o.Namespace, Name: name})
 		if err != nil {
 			return err
 		}
@@ -93,6 +91,6 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	_, err = opts.IO.Out.Write(out)
+	_, err = o.IO.Out.Write(out)
 	return err
 }

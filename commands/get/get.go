@@ -16,6 +16,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 )
 
 // Options are the inputs of `converge get`.
@@ -33,123 +34,139 @@ type Options struct {
 	selector       *inspect.StatusSelector
 }
 
-// NewCmdGet returns the get command with its kind subcommands.
+// getGroup is a grouping subcommand of get and its "all" subcommand.
+type getGroup struct {
+	use      string
+	aliases  []string
+	short    string
+	allShort string
+}
+
+var getGroups = map[string]getGroup{
+	"source": {use: "sources", aliases: []string{"source"}, short: "Show the status of sources", allShort: "All sources"},
+	"image":  {use: "images", aliases: []string{"image"}, short: "Show the status of image automation objects", allShort: "All image objects"},
+}
+
+// NewCmdGet returns the get command with one subcommand per kind of the kinds registry.
 func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO}
-	opts.Client = func() (dynamic.Interface, error) {
-		cfg, err := f.RESTConfig()
-		if err != nil {
-			return nil, err
-		}
-		return dynamic.NewForConfig(cfg)
-	}
+	opts := &Options{}
 	cmd := &cobra.Command{Use: "get", Short: "Show the status of Flux objects"}
 	cmd.PersistentFlags().BoolVarP(&opts.AllNamespaces, "all-namespaces", "A", false, "list across all namespaces")
 	cmd.PersistentFlags().StringVarP(&opts.Output, "output", "o", cmdutil.OutputTable, "output format, one of [table yaml json]")
 	cmd.PersistentFlags().BoolVarP(&opts.Watch, "watch", "w", false, "after listing, print a row for every change (until interrupted)")
 	cmd.PersistentFlags().StringVar(&opts.StatusSelector, "status-selector", "", "only objects whose condition has this status, e.g. ready=false")
 
-	add := func(use string, aliases []string, short string, kinds ...string) *cobra.Command {
-		c := &cobra.Command{Use: use, Aliases: aliases, Short: short, Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				opts.Namespace = f.Namespace()
-				opts.Kinds = nil
-				for _, k := range kinds {
-					opts.Kinds = append(opts.Kinds, inspect.Kinds[k])
-				}
-				if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON); err != nil {
-					return err
-				}
-				sel, err := inspect.ParseStatusSelector(opts.StatusSelector)
-				if err != nil {
-					return cmdutil.FlagErrorf("--status-selector: %v", err)
-				}
-				opts.selector = sel
-				if opts.Watch {
-					if opts.Output != cmdutil.OutputTable {
-						return cmdutil.FlagErrorf("--watch prints a table: it cannot be combined with -o %s", opts.Output)
-					}
-					return Run(cmd.Context(), opts) // until interrupted
-				}
-				ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-				defer cancel()
-				return Run(ctx, opts)
-			}}
-		return c
+	add := func(use string, aliases []string, short string, ks []inspect.Kind) *cobra.Command {
+		return &cobra.Command{Use: use, Aliases: aliases, Short: short, Args: cobra.NoArgs,
+			RunE: cmdutil.RunE(f, listRunner{opts, ks}, true)}
 	}
-	sources := &cobra.Command{Use: "sources", Aliases: []string{"source"}, Short: "Show the status of sources"}
-	sources.AddCommand(
-		add("all", nil, "All sources", "git", "oci", "helm", "chart", "bucket"),
-		add("git", nil, "GitRepositories", "git"),
-		add("oci", nil, "OCIRepositories", "oci"),
-		add("helm", nil, "HelmRepositories", "helm"),
-		add("chart", nil, "HelmCharts", "chart"),
-		add("bucket", nil, "Buckets", "bucket"),
-		add("external", []string{"externalartifacts"}, "ExternalArtifacts", "external"),
-	)
-	images := &cobra.Command{Use: "images", Aliases: []string{"image"}, Short: "Show the status of image automation objects"}
-	images.AddCommand(
-		add("all", nil, "All image objects", "imagerepositories", "imagepolicies", "imageupdateautomations"),
-		add("repository", []string{"repositories"}, "ImageRepositories", "imagerepositories"),
-		add("policy", []string{"policies"}, "ImagePolicies", "imagepolicies"),
-		add("update", []string{"updates"}, "ImageUpdateAutomations", "imageupdateautomations"),
-	)
-	cmd.AddCommand(
-		add("alerts", []string{"alert"}, "Alerts", "alerts"),
-		add("alert-providers", []string{"alert-provider", "providers"}, "Providers", "providers"),
-		add("receivers", []string{"receiver"}, "Receivers", "receivers"),
-		add("artifactgenerators", []string{"artifactgenerator", "generators"}, "ArtifactGenerators", "artifactgenerators"),
-		images,
-		add("kustomizations", []string{"kustomization", "ks"}, "Kustomizations", "kustomizations"),
-		add("helmreleases", []string{"helmrelease", "hr"}, "HelmReleases", "helmreleases"),
-		add("all", nil, "Every Flux object", "git", "oci", "helm", "chart", "bucket", "kustomizations", "helmreleases"),
-		sources,
-	)
+	groups := map[string]*cobra.Command{}
+	for _, k := range kinds.All() {
+		c := add(k.GetName, k.GetAliases, k.Plural(), []inspect.Kind{k})
+		if k.CLIGroup == "" {
+			cmd.AddCommand(c)
+			continue
+		}
+		g, ok := groups[k.CLIGroup]
+		if !ok {
+			spec := getGroups[k.CLIGroup]
+			g = &cobra.Command{Use: spec.use, Aliases: spec.aliases, Short: spec.short}
+			g.AddCommand(add("all", nil, spec.allShort, kinds.Select(func(o kinds.Kind) bool {
+				return o.CLIGroup == k.CLIGroup && o.InGetGroupAll
+			})))
+			groups[k.CLIGroup] = g
+			cmd.AddCommand(g)
+		}
+		g.AddCommand(c)
+	}
+	cmd.AddCommand(add("all", nil, "Every Flux object", kinds.Select(func(k kinds.Kind) bool { return k.InGetAll })))
 	return cmd
 }
 
+// listRunner runs get for one subcommand's kinds, with the flags parsed into the shared Options.
+type listRunner struct {
+	*Options
+	kinds []inspect.Kind
+}
+
+func (r listRunner) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	r.Kinds = r.kinds
+	return r.Options.Complete(f, cmd, args)
+}
+
+// Complete fills the streams, namespace and client.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Client == nil {
+		o.Client = f.DynamicClient
+	}
+	o.Namespace = f.Namespace()
+	return nil
+}
+
+// Validate checks the output format and the status selector.
+func (o *Options) Validate() error {
+	if err := cmdutil.ValidateOutput(o.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON); err != nil {
+		return err
+	}
+	sel, err := inspect.ParseStatusSelector(o.StatusSelector)
+	if err != nil {
+		return cmdutil.FlagErrorf("--status-selector: %v", err)
+	}
+	o.selector = sel
+	if o.Watch && o.Output != cmdutil.OutputTable {
+		return cmdutil.FlagErrorf("--watch prints a table: it cannot be combined with -o %s", o.Output)
+	}
+	return nil
+}
+
+// Streaming is true with --watch: it runs until interrupted.
+func (o *Options) Streaming() bool { return o.Watch }
+
 // Run lists and prints.
-func Run(ctx context.Context, opts *Options) error {
-	client, err := opts.Client()
+func (o *Options) Run(ctx context.Context) error {
+	client, err := o.Client()
 	if err != nil {
 		return err
 	}
-	ns := opts.Namespace
-	if opts.AllNamespaces {
+	ns := o.Namespace
+	if o.AllNamespaces {
 		ns = ""
 	}
 	var all []inspect.Row
-	versions := make([]string, len(opts.Kinds))
-	for i, k := range opts.Kinds {
+	versions := make([]string, len(o.Kinds))
+	for i, k := range o.Kinds {
 		rows, rv, err := inspect.ListFrom(ctx, client, k, ns)
 		if err != nil {
 			return err
 		}
 		versions[i] = rv
 		for _, r := range rows {
-			if opts.selector.Match(r) {
+			if o.selector.Match(r) {
 				all = append(all, r)
 			}
 		}
 	}
-	if opts.Watch {
-		return watchRows(ctx, opts, client, ns, all, versions)
+	if o.Watch {
+		return watchRows(ctx, o, client, ns, all, versions)
 	}
-	if opts.Output != cmdutil.OutputTable {
+	if o.Output != cmdutil.OutputTable {
 		if all == nil {
 			all = []inspect.Row{}
 		}
-		return cmdutil.WriteData(opts.IO.Out, opts.Output, all)
+		return cmdutil.WriteData(o.IO.Out, o.Output, all)
 	}
 	if len(all) == 0 {
 		where := "namespace " + ns
 		if ns == "" {
 			where = "any namespace"
 		}
-		fmt.Fprintf(opts.IO.ErrOut, "no objects found in %s\n", where)
+		fmt.Fprintf(o.IO.ErrOut, "no objects found in %s\n", where)
 		return nil
 	}
-	return table(opts.IO.Out, all, opts.AllNamespaces, len(opts.Kinds) > 1)
+	return table(o.IO.Out, all, o.AllNamespaces, len(o.Kinds) > 1)
 }
 
 func table(w io.Writer, rows []inspect.Row, withNamespace, withKind bool) error {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/testenv"
 )
 
@@ -218,7 +219,7 @@ spec: {interval: 5m, prune: true, sourceRef: {kind: GitRepository, name: repo}}
 	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
 	f.KubeFlags.AddFlags(root.PersistentFlags())
 	root.SetOut(compOut)
-	AddKindCommands(f, root, Reconcilable, func(KindCommand, inspect.Kind) *cobra.Command {
+	cmdutil.AddKindCommands(f, root, kinds.Select(func(k kinds.Kind) bool { return k.Reconcilable }), func(kinds.Kind) *cobra.Command {
 		return &cobra.Command{Use: "NAME", RunE: func(*cobra.Command, []string) error { return nil }}
 	})
 	root.SetArgs([]string{"__complete", "kustomization", "-n", ns, "--kubeconfig", kc, ""})
@@ -235,8 +236,8 @@ spec: {interval: 5m, prune: true, sourceRef: {kind: GitRepository, name: repo}}
 	f = cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
 	f.KubeFlags.AddFlags(root.PersistentFlags())
 	root.SetOut(compOut)
-	AddKindCommands(f, root, Suspendable, func(_ KindCommand, kind inspect.Kind) *cobra.Command {
-		return &cobra.Command{Use: "[NAME...]", ValidArgsFunction: CompleteManyNames(f, kind), RunE: func(*cobra.Command, []string) error { return nil }}
+	cmdutil.AddKindCommands(f, root, kinds.Select(func(k kinds.Kind) bool { return k.Suspendable }), func(kind kinds.Kind) *cobra.Command {
+		return &cobra.Command{Use: "[NAME...]", ValidArgsFunction: cmdutil.CompleteManyNames(f, kind), RunE: func(*cobra.Command, []string) error { return nil }}
 	})
 	root.SetArgs([]string{"__complete", "ks", "bad", "-n", ns, "--kubeconfig", kc, ""})
 	if err := root.ExecuteContext(ctx); err != nil {

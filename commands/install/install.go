@@ -30,7 +30,7 @@ type Options struct {
 
 // NewCmdInstall returns the install command.
 func NewCmdInstall(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, Clients: f.KubeClients}
+	opts := &Options{}
 	cmd := &cobra.Command{
 		Use:   "install",
 		Short: "Install the converge agent, the Flux CRDs and their RBAC in the cluster",
@@ -48,23 +48,7 @@ tenant's objects may do.
   converge install --export > clusters/production/flux-system/converge.yaml
   converge install --version v0.3.0 --components-extra image-reflector-controller,image-automation-controller`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Install.Namespace = f.Namespace()
-			if opts.Install.Version == "" {
-				opts.Install.Version = f.Build.Version
-				if opts.Install.Version == "" || opts.Install.Version == "dev" {
-					opts.Install.Version = "latest"
-					fmt.Fprintln(f.IO.ErrOut, f.IO.ErrStyles().WarningLine("this is a development build: installing the image tag \"latest\" (set --version)"))
-				}
-			}
-			if err := opts.Install.Validate(); err != nil {
-				return cmdutil.FlagErrorf("%v", err)
-			}
-			opts.Timeout = f.Timeout
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return Run(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Export, "export", false, "print the manifests instead of applying them")
@@ -77,48 +61,77 @@ tenant's objects may do.
 	return cmd
 }
 
+// Complete fills the streams, clients, namespace, timeout and the version (this binary's, or "latest"
+// for a development build).
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Clients == nil {
+		o.Clients = f.KubeClients
+	}
+	o.Install.Namespace = f.Namespace()
+	if o.Install.Version == "" {
+		o.Install.Version = f.Build.Version
+		if o.Install.Version == "" || o.Install.Version == "dev" {
+			o.Install.Version = "latest"
+			fmt.Fprintln(o.IO.ErrOut, o.IO.ErrStyles().WarningLine("this is a development build: installing the image tag \"latest\" (set --version)"))
+		}
+	}
+	o.Timeout = f.Timeout
+	return nil
+}
+
+// Validate checks the installation's options.
+func (o *Options) Validate() error {
+	if err := o.Install.Validate(); err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	return nil
+}
+
 // Run exports or applies the installation.
-func Run(ctx context.Context, opts *Options) error {
-	objs, err := engineinstall.Objects(opts.Install)
+func (o *Options) Run(ctx context.Context) error {
+	objs, err := engineinstall.Objects(o.Install)
 	if err != nil {
 		return err
 	}
-	if opts.Export {
-		return export(opts, objs)
+	if o.Export {
+		return export(o, objs)
 	}
-	st := opts.IO.ErrStyles()
-	clients, err := opts.Clients()
+	st := o.IO.ErrStyles()
+	clients, err := o.Clients()
 	if err != nil {
 		return err
 	}
-	ns := opts.Install.Namespace
-	fmt.Fprintln(opts.IO.ErrOut, st.ActionLine(fmt.Sprintf("installing converge %s in %s namespace", opts.Install.Version, ns)))
+	ns := o.Install.Namespace
+	fmt.Fprintln(o.IO.ErrOut, st.ActionLine(fmt.Sprintf("installing converge %s in %s namespace", o.Install.Version, ns)))
 	m := &apply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}
 	cs, err := m.Apply(ctx, objs, apply.Options{})
 	if cs != nil {
 		for _, e := range cs.Entries {
-			fmt.Fprintf(opts.IO.Out, "%s %s\n", e.Subject, e.Action)
+			fmt.Fprintf(o.IO.Out, "%s %s\n", e.Subject, e.Action)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("installing: %w", err)
 	}
-	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("install applied"))
-	if !opts.Wait {
+	fmt.Fprintln(o.IO.ErrOut, st.SuccessLine("install applied"))
+	if !o.Wait {
 		return nil
 	}
-	fmt.Fprintln(opts.IO.ErrOut, st.WaitingLine("waiting for the agent to become ready"))
+	fmt.Fprintln(o.IO.ErrOut, st.WaitingLine("waiting for the agent to become ready"))
 	checker := &health.Checker{Client: clients.Dynamic, Mapper: clients.Mapper}
 	deploy := health.Object{GVK: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, Namespace: ns, Name: engineinstall.AgentName}
-	timeout := opts.Timeout
+	timeout := o.Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
 	if _, err := checker.Wait(ctx, []health.Object{deploy}, timeout); err != nil {
 		return fmt.Errorf("the agent did not become ready: %w", err)
 	}
-	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(engineinstall.AgentName+": deployment ready"))
-	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("install finished"))
+	fmt.Fprintln(o.IO.ErrOut, st.SuccessLine(engineinstall.AgentName+": deployment ready"))
+	fmt.Fprintln(o.IO.ErrOut, st.SuccessLine("install finished"))
 	return nil
 }
 

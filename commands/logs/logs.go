@@ -37,20 +37,10 @@ type Options struct {
 
 // NewCmdLogs returns the logs command.
 func NewCmdLogs(f *cmdutil.Factory) *cobra.Command {
-	return newCmd(f, &Options{IO: f.IO, OpenLogs: openLogs})
+	return newCmd(f, &Options{})
 }
 
 func newCmd(f *cmdutil.Factory, opts *Options) *cobra.Command {
-	opts.Core = func() (kubernetes.Interface, error) {
-		cfg, err := f.RESTConfig()
-		if err != nil {
-			return nil, err
-		}
-		if opts.Follow {
-			cfg.Timeout = 0
-		}
-		return kubernetes.NewForConfig(cfg)
-	}
 	cmd := &cobra.Command{
 		Use:   "logs",
 		Short: "Show the agent's logs, filtered by level, kind, namespace and name",
@@ -60,25 +50,7 @@ Lines about the agent itself (no object) pass the namespace filter.`,
 		Example: `  converge logs --level error -A
   converge logs --kind Kustomization --name apps -f`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cmdutil.ValidateOutput(opts.Output, "text", cmdutil.OutputJSON); err != nil {
-				return err
-			}
-			switch opts.Filter.Level {
-			case "", "debug", "info", "warn", "error":
-			default:
-				return cmdutil.FlagErrorf("--level %q: want debug, info, warn or error", opts.Filter.Level)
-			}
-			if !opts.AllNamespaces {
-				opts.Filter.Namespace = f.Namespace()
-			}
-			if opts.Follow {
-				return Run(cmd.Context(), opts)
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return Run(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.AgentNamespace, "agent-namespace", install.DefaultNamespace, "namespace the agent runs in")
@@ -91,49 +63,94 @@ Lines about the agent itself (no object) pass the namespace filter.`,
 	fl.Int64Var(&opts.Tail, "tail", -1, "only the last N lines of each pod (before filtering)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, "text", cmdutil.OutputJSON)
 	_ = cmd.RegisterFlagCompletionFunc("level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
+	cmdutil.CompleteKinds(cmd, "kind")
 	return cmd
 }
+
+// Complete fills the streams, the client (a following client has no request timeout) and the
+// namespace filter.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Core == nil {
+		o.Core = func() (kubernetes.Interface, error) {
+			cfg, err := f.RESTConfig()
+			if err != nil {
+				return nil, err
+			}
+			if o.Follow {
+				cfg.Timeout = 0
+			}
+			return kubernetes.NewForConfig(cfg)
+		}
+	}
+	if o.OpenLogs == nil {
+		o.OpenLogs = openLogs
+	}
+	o.Filter.Namespace = ""
+	if !o.AllNamespaces {
+		o.Filter.Namespace = f.Namespace()
+	}
+	return nil
+}
+
+// Validate checks the output format and the level.
+func (o *Options) Validate() error {
+	if err := cmdutil.ValidateOutput(o.Output, "text", cmdutil.OutputJSON); err != nil {
+		return err
+	}
+	switch o.Filter.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return cmdutil.FlagErrorf("--level %q: want debug, info, warn or error", o.Filter.Level)
+	}
+	return nil
+}
+
+// Streaming is true with --follow: it runs until interrupted.
+func (o *Options) Streaming() bool { return o.Follow }
 
 func openLogs(ctx context.Context, core kubernetes.Interface, pod *corev1.Pod, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
 	return core.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
 }
 
 // Run reads the logs of every agent pod and prints the selected lines.
-func Run(ctx context.Context, opts *Options) error {
-	core, err := opts.Core()
+func (o *Options) Run(ctx context.Context) error {
+	core, err := o.Core()
 	if err != nil {
 		return err
 	}
-	pods, err := core.CoreV1().Pods(opts.AgentNamespace).List(ctx, metav1.ListOptions{LabelSelector: install.AppLabel + "=" + install.AgentName})
+	pods, err := core.CoreV1().Pods(o.AgentNamespace).List(ctx, metav1.ListOptions{LabelSelector: install.AppLabel + "=" + install.AgentName})
 	if err != nil {
-		return fmt.Errorf("listing the agent's pods in %s: %w", opts.AgentNamespace, err)
+		return fmt.Errorf("listing the agent's pods in %s: %w", o.AgentNamespace, err)
 	}
 	if len(pods.Items) == 0 {
-		return fmt.Errorf("no agent pods (label %s=%s) in namespace %s", install.AppLabel, install.AgentName, opts.AgentNamespace)
+		return fmt.Errorf("no agent pods (label %s=%s) in namespace %s", install.AppLabel, install.AgentName, o.AgentNamespace)
 	}
 	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
-	logOpts := &corev1.PodLogOptions{Container: "agent", Follow: opts.Follow}
-	if opts.Since > 0 {
-		secs := int64(opts.Since.Seconds())
+	logOpts := &corev1.PodLogOptions{Container: "agent", Follow: o.Follow}
+	if o.Since > 0 {
+		secs := int64(o.Since.Seconds())
 		logOpts.SinceSeconds = &secs
 	}
-	if opts.Tail >= 0 {
-		logOpts.TailLines = &opts.Tail
+	if o.Tail >= 0 {
+		logOpts.TailLines = &o.Tail
 	}
 	var mu sync.Mutex
 	emit := func(pod string) func(inspect.LogLine) error {
 		return func(l inspect.LogLine) error {
 			mu.Lock()
 			defer mu.Unlock()
-			if opts.Output == cmdutil.OutputJSON {
-				_, err := fmt.Fprintln(opts.IO.Out, l.Raw)
+			if o.Output == cmdutil.OutputJSON {
+				_, err := fmt.Fprintln(o.IO.Out, l.Raw)
 				return err
 			}
 			prefix := ""
 			if len(pods.Items) > 1 {
 				prefix = pod + " "
 			}
-			_, err := fmt.Fprintln(opts.IO.Out, prefix+l.Format())
+			_, err := fmt.Fprintln(o.IO.Out, prefix+l.Format())
 			return err
 		}
 	}
@@ -141,16 +158,16 @@ func Run(ctx context.Context, opts *Options) error {
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		g.Go(func() error {
-			rc, err := opts.OpenLogs(gctx, core, pod, logOpts)
+			rc, err := o.OpenLogs(gctx, core, pod, logOpts)
 			if err != nil {
 				return fmt.Errorf("logs of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 			}
 			defer rc.Close()
-			return inspect.FilterLogs(rc, opts.Filter, emit(pod.Name))
+			return inspect.FilterLogs(rc, o.Filter, emit(pod.Name))
 		})
 	}
 	err = g.Wait()
-	if opts.Follow && ctx.Err() != nil {
+	if o.Follow && ctx.Err() != nil {
 		return nil
 	}
 	return err

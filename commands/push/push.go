@@ -37,7 +37,7 @@ func NewCmdPush(f *cmdutil.Factory) *cobra.Command {
 }
 
 func newCmdArtifact(f *cmdutil.Factory) *cobra.Command {
-	opts := &ArtifactOptions{IO: f.IO, Clock: f.Clock}
+	opts := &ArtifactOptions{}
 	cmd := &cobra.Command{
 		Use:   "artifact oci://REGISTRY/REPOSITORY:TAG",
 		Short: "Package a folder as a Flux OCI artifact and push it",
@@ -47,21 +47,7 @@ source/revision annotations) so CI can publish manifests and clusters pull them.
     --path ./deploy --source "$(git config --get remote.origin.url)" \
     --revision "$(git branch --show-current)@sha1:$(git rev-parse HEAD)"`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.URL = args[0]
-			if !strings.HasPrefix(opts.URL, "oci://") {
-				return cmdutil.FlagErrorf("the artifact address must start with oci://, got %q", opts.URL)
-			}
-			if opts.Path == "" || opts.Source == "" || opts.Revision == "" {
-				return cmdutil.FlagErrorf("--path, --source and --revision are required")
-			}
-			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return RunArtifact(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Path, "path", "", "folder (or file) to package")
@@ -75,16 +61,39 @@ source/revision annotations) so CI can publish manifests and clusters pull them.
 	return cmd
 }
 
-// RunArtifact pushes and reports the digest.
-func RunArtifact(ctx context.Context, opts *ArtifactOptions) error {
-	po := oci.PushOptions{URL: opts.URL, Path: opts.Path, Source: opts.Source, Revision: opts.Revision, Insecure: opts.Insecure,
-		Clock: opts.Clock}
-	if len(opts.Ignore) > 0 {
-		po.Ignore = opts.Ignore
+// Complete fills the streams and the address.
+func (o *ArtifactOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
 	}
-	if len(opts.Annotations) > 0 {
+	if o.Clock == nil {
+		o.Clock = f.Clock
+	}
+	o.URL = args[0]
+	return nil
+}
+
+// Validate checks the address, the required flags, the annotations and the output format.
+func (o *ArtifactOptions) Validate() error {
+	if !strings.HasPrefix(o.URL, "oci://") {
+		return cmdutil.FlagErrorf("the artifact address must start with oci://, got %q", o.URL)
+	}
+	if o.Path == "" || o.Source == "" || o.Revision == "" {
+		return cmdutil.FlagErrorf("--path, --source and --revision are required")
+	}
+	return cmdutil.ValidateOutput(o.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
+}
+
+// Run pushes and reports the digest.
+func (o *ArtifactOptions) Run(ctx context.Context) error {
+	po := oci.PushOptions{URL: o.URL, Path: o.Path, Source: o.Source, Revision: o.Revision, Insecure: o.Insecure,
+		Clock: o.Clock}
+	if len(o.Ignore) > 0 {
+		po.Ignore = o.Ignore
+	}
+	if len(o.Annotations) > 0 {
 		po.Annotations = map[string]string{}
-		for _, a := range opts.Annotations {
+		for _, a := range o.Annotations {
 			k, v, ok := strings.Cut(a, "=")
 			if !ok || k == "" {
 				return cmdutil.FlagErrorf("annotation %q: want key=value", a)
@@ -92,24 +101,24 @@ func RunArtifact(ctx context.Context, opts *ArtifactOptions) error {
 			po.Annotations[k] = v
 		}
 	}
-	if opts.DockerConfig != "" {
-		b, err := os.ReadFile(opts.DockerConfig)
+	if o.DockerConfig != "" {
+		b, err := os.ReadFile(o.DockerConfig)
 		if err != nil {
 			return fmt.Errorf("--creds-file: %w", err)
 		}
 		po.DockerConfig = b
 	}
-	st := opts.IO.ErrStyles()
-	if opts.Output == cmdutil.OutputTable {
-		fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("pushing artifact to "+opts.URL))
+	st := o.IO.ErrStyles()
+	if o.Output == cmdutil.OutputTable {
+		fmt.Fprintln(o.IO.ErrOut, st.ActionLine("pushing artifact to "+o.URL))
 	}
 	digest, err := oci.Push(ctx, po)
 	if err != nil {
 		return err
 	}
-	if opts.Output != cmdutil.OutputTable {
-		return cmdutil.WriteData(opts.IO.Out, opts.Output, map[string]string{"url": opts.URL, "digest": digest, "revision": opts.Revision})
+	if o.Output != cmdutil.OutputTable {
+		return cmdutil.WriteData(o.IO.Out, o.Output, map[string]string{"url": o.URL, "digest": digest, "revision": o.Revision})
 	}
-	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("artifact successfully pushed to "+strings.TrimPrefix(opts.URL, "oci://")+"@"+digest))
+	fmt.Fprintln(o.IO.ErrOut, st.SuccessLine("artifact successfully pushed to "+strings.TrimPrefix(o.URL, "oci://")+"@"+digest))
 	return nil
 }

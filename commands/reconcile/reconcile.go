@@ -4,7 +4,6 @@ package reconcile
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,8 +11,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	"github.com/converge-gitops/converge/commands/get"
 	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 )
 
 // Options are the inputs of `converge reconcile`.
@@ -43,20 +42,15 @@ then prints the Ready condition. It fails (exit code 2) with the condition's mes
   converge reconcile helmrelease podinfo -n apps --timeout 2m
   converge reconcile image repository podinfo`,
 	}
-	get.AddKindCommands(f, cmd, reconcilable(), func(spec get.KindCommand, kind inspect.Kind) *cobra.Command {
-		opts := &Options{IO: f.IO, Clock: f.Clock, Kind: kind, Client: client(f)}
+	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Reconcilable }), func(kind kinds.Kind) *cobra.Command {
+		opts := &Options{Kind: kind}
 		c := &cobra.Command{
 			Use:   "NAME",
 			Short: "Reconcile one " + kind.Kind,
 			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				opts.Namespace, opts.Name = f.Namespace(), args[0]
-				ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-				defer cancel()
-				return Run(ctx, opts)
-			},
+			RunE:  cmdutil.RunE(f, opts, true),
 		}
-		if spec.Parent == "" {
+		if kind.CLIGroup == "" {
 			c.Flags().BoolVar(&opts.WithSource, "with-source", false, "reconcile the source(s) first")
 		}
 		if kind.Kind == "HelmRelease" {
@@ -67,78 +61,43 @@ then prints the Ready condition. It fails (exit code 2) with the condition's mes
 	return cmd
 }
 
-// reconcilable are the kinds the agent reconciles on request: get.Reconcilable and the image kinds with
-// an interval (an ImagePolicy follows its ImageRepository).
-func reconcilable() []get.KindCommand {
-	return append(append([]get.KindCommand{}, get.Reconcilable...),
-		get.KindCommand{Parent: "image", Use: "repository", Kind: "imagerepositories"},
-		get.KindCommand{Parent: "image", Use: "update", Kind: "imageupdateautomations"})
+// Complete fills the streams, clock, namespace, name and client.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Clock == nil {
+		o.Clock = f.Clock
+	}
+	if o.Client == nil {
+		o.Client = f.DynamicClient
+	}
+	o.Namespace, o.Name = f.Namespace(), args[0]
+	return nil
 }
 
-func client(f *cmdutil.Factory) func() (dynamic.Interface, error) {
-	return func() (dynamic.Interface, error) {
-		cfg, err := f.RESTConfig()
-		if err != nil {
-			return nil, err
-		}
-		return dynamic.NewForConfig(cfg)
-	}
-}
+// Validate has nothing to check: cobra checks the one argument.
+func (o *Options) Validate() error { return nil }
 
 // Run requests the reconciliations and waits for each.
-func Run(ctx context.Context, opts *Options) error {
-	c, err := opts.Client()
+func (o *Options) Run(ctx context.Context) error {
+	c, err := o.Client()
 	if err != nil {
 		return err
 	}
-	op := &inspect.Operator{Client: c, Clock: opts.Clock, Interval: opts.Interval}
-	ref := inspect.Ref{Kind: opts.Kind, Namespace: opts.Namespace, Name: opts.Name}
-	if opts.WithSource {
+	op := &inspect.Operator{Client: c, Clock: o.Clock, Interval: o.Interval}
+	ref := inspect.Ref{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}
+	if o.WithSource {
 		sources, err := op.Sources(ctx, ref)
 		if err != nil {
 			return err
 		}
 		for _, src := range sources {
-			if _, err := Once(ctx, opts.IO, op, src, false); err != nil {
+			if _, err := cmdutil.RequestReconcile(ctx, o.IO, op, src, false); err != nil {
 				return err
 			}
 		}
 	}
-	_, err = Once(ctx, opts.IO, op, ref, opts.Force)
+	_, err = cmdutil.RequestReconcile(ctx, o.IO, op, ref, o.Force)
 	return err
-}
-
-// Once requests one reconciliation, waits for it and reports progress on stderr, as Flux's CLI does.
-func Once(ctx context.Context, io *cmdutil.IOStreams, op *inspect.Operator, ref inspect.Ref, force bool) (inspect.Result, error) {
-	st := io.ErrStyles()
-	fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("annotating %s %s in %s namespace", ref.Kind.Kind, ref.Name, ref.Namespace)))
-	token, err := op.RequestReconcile(ctx, ref, force)
-	if err != nil {
-		return inspect.Result{}, err
-	}
-	fmt.Fprintln(io.ErrOut, st.SuccessLine(ref.Kind.Kind+" annotated"))
-	return Wait(ctx, io, op, ref, token)
-}
-
-// Wait waits for the request token and reports the Ready condition.
-func Wait(ctx context.Context, io *cmdutil.IOStreams, op *inspect.Operator, ref inspect.Ref, token string) (inspect.Result, error) {
-	st := io.ErrStyles()
-	fmt.Fprintln(io.ErrOut, st.WaitingLine(fmt.Sprintf("waiting for %s reconciliation", ref.Kind.Kind)))
-	res, err := op.WaitReconciled(ctx, ref, token)
-	if err != nil { // Ready=False included: the error carries the condition's message
-		return res, err
-	}
-	fmt.Fprintln(io.ErrOut, st.SuccessLine(successMessage(ref.Kind.Kind, res)))
-	return res, nil
-}
-
-func successMessage(kind string, res inspect.Result) string {
-	switch {
-	case res.Revision == "":
-		return kind + " reconciliation completed: " + res.Message
-	case kind == "Kustomization" || kind == "HelmRelease":
-		return "applied revision " + res.Revision
-	default:
-		return "fetched revision " + res.Revision
-	}
 }

@@ -12,9 +12,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	"github.com/converge-gitops/converge/commands/get"
-	"github.com/converge-gitops/converge/commands/reconcile"
 	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 )
 
 // Options are the inputs of `converge suspend` and `converge resume`.
@@ -57,29 +56,14 @@ waits until the agent handled it and prints the Ready condition, as reconcile do
 		Long:    long,
 		Example: fmt.Sprintf("  converge %[1]s kustomization apps\n  converge %[1]s source git --all -n flux-system", verb),
 	}
-	get.AddKindCommands(f, cmd, get.Suspendable, func(_ get.KindCommand, kind inspect.Kind) *cobra.Command {
-		opts := &Options{IO: f.IO, Clock: f.Clock, Kind: kind, Suspend: suspend}
-		opts.Client = func() (dynamic.Interface, error) {
-			cfg, err := f.RESTConfig()
-			if err != nil {
-				return nil, err
-			}
-			return dynamic.NewForConfig(cfg)
-		}
+	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Suspendable }), func(kind kinds.Kind) *cobra.Command {
+		opts := &Options{Kind: kind, Suspend: suspend}
 		c := &cobra.Command{
-			Use:   "[NAME...]",
-			Short: fmt.Sprintf("%s %s objects", verb, kind.Kind),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if opts.All == (len(args) > 0) {
-					return cmdutil.FlagErrorf("give object names or --all, not both or neither")
-				}
-				opts.Namespace, opts.Names = f.Namespace(), args
-				ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-				defer cancel()
-				return Run(ctx, opts)
-			},
+			Use:               "[NAME...]",
+			Short:             fmt.Sprintf("%s %s objects", verb, kind.Kind),
+			ValidArgsFunction: cmdutil.CompleteManyNames(f, kind),
+			RunE:              cmdutil.RunE(f, opts, true),
 		}
-		c.ValidArgsFunction = get.CompleteManyNames(f, kind)
 		c.Flags().BoolVar(&opts.All, "all", false, verb+" every "+kind.Kind+" in the namespace")
 		if !suspend {
 			c.Flags().BoolVar(&opts.Wait, "wait", true, "wait for the reconciliation the resume requests")
@@ -89,59 +73,71 @@ waits until the agent handled it and prints the Ready condition, as reconcile do
 	return cmd
 }
 
+// Complete fills the streams, clock, namespace, names and client.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Clock == nil {
+		o.Clock = f.Clock
+	}
+	if o.Client == nil {
+		o.Client = f.DynamicClient
+	}
+	o.Namespace, o.Names = f.Namespace(), args
+	return nil
+}
+
+// Validate wants names or --all.
+func (o *Options) Validate() error {
+	if o.All == (len(o.Names) > 0) {
+		return cmdutil.FlagErrorf("give object names or --all, not both or neither")
+	}
+	return nil
+}
+
 // Run suspends or resumes the objects (all of the namespace with All), then, when resuming with Wait,
 // waits for each reconciliation; it fails if any object fails.
-func Run(ctx context.Context, opts *Options) error {
-	c, err := opts.Client()
+func (o *Options) Run(ctx context.Context) error {
+	c, err := o.Client()
 	if err != nil {
 		return err
 	}
-	op := &inspect.Operator{Client: c, Clock: opts.Clock, Interval: opts.Interval}
-	names := opts.Names
-	if opts.All {
-		if names, err = op.Names(ctx, opts.Kind, opts.Namespace); err != nil {
-			return err
-		}
-		if len(names) == 0 {
-			fmt.Fprintf(opts.IO.ErrOut, "no %s objects found in namespace %s\n", opts.Kind.Kind, opts.Namespace)
-			return nil
-		}
+	op := &inspect.Operator{Client: c, Clock: o.Clock, Interval: o.Interval}
+	names, err := cmdutil.ObjectNames(ctx, o.IO, op, o.Kind, o.Namespace, o.Names, o.All)
+	if err != nil || len(names) == 0 {
+		return err
 	}
-	st := opts.IO.ErrStyles()
+	st := o.IO.ErrStyles()
 	tokens := map[string]string{}
 	for _, name := range names {
-		ref := inspect.Ref{Kind: opts.Kind, Namespace: opts.Namespace, Name: name}
+		ref := inspect.Ref{Kind: o.Kind, Namespace: o.Namespace, Name: name}
 		verb := "suspending"
-		if !opts.Suspend {
+		if !o.Suspend {
 			verb = "resuming"
 		}
-		fmt.Fprintln(opts.IO.ErrOut, st.ActionLine(fmt.Sprintf("%s %s %s in %s namespace", verb, opts.Kind.Kind, name, opts.Namespace)))
-		token, err := op.SetSuspend(ctx, ref, opts.Suspend)
+		fmt.Fprintln(o.IO.ErrOut, st.ActionLine(fmt.Sprintf("%s %s %s in %s namespace", verb, o.Kind.Kind, name, o.Namespace)))
+		token, err := op.SetSuspend(ctx, ref, o.Suspend)
 		if err != nil {
 			return err
 		}
 		tokens[name] = token
-		if opts.Suspend {
-			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(opts.Kind.Kind+" suspended"))
+		if o.Suspend {
+			fmt.Fprintln(o.IO.ErrOut, st.SuccessLine(o.Kind.Kind+" suspended"))
 		} else {
-			fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine(opts.Kind.Kind+" resumed"))
+			fmt.Fprintln(o.IO.ErrOut, st.SuccessLine(o.Kind.Kind+" resumed"))
 		}
 	}
-	if opts.Suspend || !opts.Wait || !reconciled(opts.Kind) {
+	// Alerts and Providers (notification v1beta3) have no status: a resume has nothing to wait for.
+	if o.Suspend || !o.Wait || !o.Kind.HandlesRequests {
 		return nil
 	}
 	var errs []error
 	for _, name := range names {
-		ref := inspect.Ref{Kind: opts.Kind, Namespace: opts.Namespace, Name: name}
-		if _, err := reconcile.Wait(ctx, opts.IO, op, ref, tokens[name]); err != nil {
+		ref := inspect.Ref{Kind: o.Kind, Namespace: o.Namespace, Name: name}
+		if _, err := cmdutil.WaitReconciled(ctx, o.IO, op, ref, tokens[name]); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// reconciled tells whether the agent records handling a request on objects of kind: Alerts and Providers
-// (notification v1beta3) have no status, so a resume has nothing to wait for.
-func reconciled(kind inspect.Kind) bool {
-	return kind.Kind != "Alert" && kind.Kind != "Provider"
 }

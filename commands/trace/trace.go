@@ -29,14 +29,7 @@ type Options struct {
 
 // NewCmdTrace returns the trace command.
 func NewCmdTrace(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO}
-	opts.Getter = func() (inspect.Getter, error) {
-		c, err := f.KubeClients()
-		if err != nil {
-			return nil, err
-		}
-		return inspect.ClusterGetter(c.Dynamic, c.Mapper), nil
-	}
+	opts := &Options{}
 	cmd := &cobra.Command{
 		Use:   "trace APIVERSION/KIND NAME",
 		Short: "Show which Kustomization or HelmRelease manages an object, and from which source revision",
@@ -46,22 +39,31 @@ HelmRelease, its sources and their revisions, then whoever manages the manager, 
 		Example: `  converge trace apps/v1/Deployment podinfo -n apps
   converge trace v1/ConfigMap settings -n apps -o json`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			gvk, err := ParseKind(args[0])
-			if err != nil {
-				return cmdutil.FlagErrorf("%v", err)
-			}
-			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML); err != nil {
-				return err
-			}
-			opts.GVK, opts.Name, opts.Namespace = gvk, args[1], f.Namespace()
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return Run(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
 	return cmd
+}
+
+// Complete parses the object's APIVERSION/KIND and fills the streams, namespace and getter.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	gvk, err := ParseKind(args[0])
+	if err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	o.GVK, o.Name, o.Namespace = gvk, args[1], f.Namespace()
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Getter == nil {
+		o.Getter = cmdutil.ClusterGetter(f)
+	}
+	return nil
+}
+
+// Validate checks the output format.
+func (o *Options) Validate() error {
+	return cmdutil.ValidateOutput(o.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
 }
 
 // ParseKind parses "group/version/Kind" or "version/Kind" (core kinds: "v1/ConfigMap").
@@ -78,23 +80,23 @@ func ParseKind(s string) (schema.GroupVersionKind, error) {
 }
 
 // Run traces the object and prints the chain.
-func Run(ctx context.Context, opts *Options) error {
-	get, err := opts.Getter()
+func (o *Options) Run(ctx context.Context) error {
+	get, err := o.Getter()
 	if err != nil {
 		return err
 	}
-	steps, err := inspect.Trace(ctx, get, opts.GVK, opts.Namespace, opts.Name)
+	steps, err := inspect.Trace(ctx, get, o.GVK, o.Namespace, o.Name)
 	var notManaged *inspect.ErrNotManaged
 	if err != nil && !errors.As(err, &notManaged) {
 		return err
 	}
-	if opts.Output != cmdutil.OutputTable {
-		if werr := cmdutil.WriteData(opts.IO.Out, opts.Output, steps); werr != nil {
+	if o.Output != cmdutil.OutputTable {
+		if werr := cmdutil.WriteData(o.IO.Out, o.Output, steps); werr != nil {
 			return werr
 		}
 		return err
 	}
-	if rerr := Render(opts.IO.Out, steps); rerr != nil {
+	if rerr := Render(o.IO.Out, steps); rerr != nil {
 		return rerr
 	}
 	return err

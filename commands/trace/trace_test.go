@@ -78,7 +78,7 @@ func TestRenderGolden(t *testing.T) {
 	gvk, _ := ParseKind("apps/v1/Deployment")
 	opts := &Options{IO: ios, Output: cmdutil.OutputTable, Getter: func() (inspect.Getter, error) { return get, nil },
 		GVK: gvk, Namespace: "apps", Name: "podinfo"}
-	if err := Run(context.Background(), opts); err != nil {
+	if err := opts.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	p := "../../testdata/golden/commands/trace.txt"

@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	"github.com/converge-gitops/converge/commands/get"
 	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 )
 
 // Options are the inputs of `converge tree`.
@@ -31,32 +31,13 @@ HelmReleases in it are expanded with their own inventories, recursively.`,
 		Example: `  converge tree kustomization flux-system
   converge tree ks apps -n flux-system -o json`,
 	}
-	specs := []get.KindCommand{
-		{Use: "kustomization", Aliases: []string{"ks", "kustomizations"}, Kind: "kustomizations"},
-		{Use: "helmrelease", Aliases: []string{"hr", "helmreleases"}, Kind: "helmreleases"},
-	}
-	get.AddKindCommands(f, cmd, specs, func(_ get.KindCommand, kind inspect.Kind) *cobra.Command {
-		opts := &Options{IO: f.IO}
-		opts.Getter = func() (inspect.Getter, error) {
-			c, err := f.KubeClients()
-			if err != nil {
-				return nil, err
-			}
-			return inspect.ClusterGetter(c.Dynamic, c.Mapper), nil
-		}
+	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Inventory }), func(kind kinds.Kind) *cobra.Command {
+		opts := &Options{Ref: inspect.Ref{Kind: kind}}
 		c := &cobra.Command{
 			Use:   "NAME",
 			Short: "Print the inventory of a " + kind.Kind,
 			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML); err != nil {
-					return err
-				}
-				opts.Ref = inspect.Ref{Kind: kind, Namespace: f.Namespace(), Name: args[0]}
-				ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-				defer cancel()
-				return Run(ctx, opts)
-			},
+			RunE:  cmdutil.RunE(f, opts, true),
 		}
 		cmdutil.AddOutputFlag(c, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
 		return c
@@ -64,20 +45,37 @@ HelmReleases in it are expanded with their own inventories, recursively.`,
 	return cmd
 }
 
+// Complete fills the streams, the object and the getter.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Getter == nil {
+		o.Getter = cmdutil.ClusterGetter(f)
+	}
+	o.Ref.Namespace, o.Ref.Name = f.Namespace(), args[0]
+	return nil
+}
+
+// Validate checks the output format.
+func (o *Options) Validate() error {
+	return cmdutil.ValidateOutput(o.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
+}
+
 // Run reads the tree and prints it.
-func Run(ctx context.Context, opts *Options) error {
-	get, err := opts.Getter()
+func (o *Options) Run(ctx context.Context) error {
+	get, err := o.Getter()
 	if err != nil {
 		return err
 	}
-	root, err := inspect.Tree(ctx, get, opts.Ref)
+	root, err := inspect.Tree(ctx, get, o.Ref)
 	if err != nil {
 		return err
 	}
-	if opts.Output != cmdutil.OutputTable {
-		return cmdutil.WriteData(opts.IO.Out, opts.Output, root)
+	if o.Output != cmdutil.OutputTable {
+		return cmdutil.WriteData(o.IO.Out, o.Output, root)
 	}
-	return Render(opts.IO.Out, root)
+	return Render(o.IO.Out, root)
 }
 
 // Render draws n with box-drawing branches, as `flux tree` does.

@@ -67,7 +67,7 @@ func TestRenderGolden(t *testing.T) {
 		ios, _, out, _ := cmdutil.Test()
 		opts := &Options{IO: ios, Output: output, Getter: func() (inspect.Getter, error) { return get, nil },
 			Ref: inspect.Ref{Kind: inspect.Kinds["kustomizations"], Namespace: "flux-system", Name: "flux-system"}}
-		if err := Run(context.Background(), opts); err != nil {
+		if err := opts.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		name := "tree.txt"

@@ -29,14 +29,7 @@ var ErrAborted = errors.New("uninstall aborted")
 
 // NewCmdUninstall returns the uninstall command.
 func NewCmdUninstall(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO}
-	opts.Client = func() (dynamic.Interface, error) {
-		cfg, err := f.RESTConfig()
-		if err != nil {
-			return nil, err
-		}
-		return dynamic.NewForConfig(cfg)
-	}
+	opts := &Options{}
 	cmd := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Remove the converge agent, the Flux CRDs and the namespace, keeping what was deployed",
@@ -48,43 +41,53 @@ applied stay in the cluster.`,
 		Example: `  converge uninstall
   converge uninstall --keep-namespace --silent`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Namespace = f.Namespace()
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return Run(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	cmd.Flags().BoolVar(&opts.KeepNamespace, "keep-namespace", false, "keep the namespace")
 	cmd.Flags().BoolVar(&opts.Silent, "silent", false, "do not ask for confirmation")
 	return cmd
 }
 
+// Complete fills the streams, the client and the namespace.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
+	}
+	if o.Client == nil {
+		o.Client = f.DynamicClient
+	}
+	o.Namespace = f.Namespace()
+	return nil
+}
+
+// Validate has nothing to check.
+func (o *Options) Validate() error { return nil }
+
 // Run asks for confirmation (unless Silent) and uninstalls.
-func Run(ctx context.Context, opts *Options) error {
-	if !opts.Silent {
-		fmt.Fprintf(opts.IO.ErrOut, "Are you sure you want to delete converge and the Flux CRDs from namespace %s (the objects they deployed are kept)? [y/N] ", opts.Namespace)
-		answer, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
+func (o *Options) Run(ctx context.Context) error {
+	if !o.Silent {
+		fmt.Fprintf(o.IO.ErrOut, "Are you sure you want to delete converge and the Flux CRDs from namespace %s (the objects they deployed are kept)? [y/N] ", o.Namespace)
+		answer, _ := bufio.NewReader(o.IO.In).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 			return ErrAborted
 		}
 	}
-	client, err := opts.Client()
+	client, err := o.Client()
 	if err != nil {
 		return err
 	}
-	st := opts.IO.ErrStyles()
-	u := &engineinstall.Uninstaller{Client: client, Namespace: opts.Namespace}
+	st := o.IO.ErrStyles()
+	u := &engineinstall.Uninstaller{Client: client, Namespace: o.Namespace}
 
-	fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("removing "+engineinstall.Finalizer+" from every Flux object"))
+	fmt.Fprintln(o.IO.ErrOut, st.ActionLine("removing "+engineinstall.Finalizer+" from every Flux object"))
 	changed, err := u.RemoveFinalizers(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("deleting the agent"))
+	fmt.Fprintln(o.IO.ErrOut, st.ActionLine("deleting the agent"))
 	deleted, err := u.DeleteComponents(ctx)
 	for _, d := range deleted {
-		fmt.Fprintln(opts.IO.Out, d+" deleted")
+		fmt.Fprintln(o.IO.Out, d+" deleted")
 	}
 	if err != nil {
 		return err
@@ -95,27 +98,27 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	for _, c := range unique(append(changed, again...)) {
-		fmt.Fprintln(opts.IO.Out, c+" finalizer removed")
+		fmt.Fprintln(o.IO.Out, c+" finalizer removed")
 	}
-	fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("deleting the Flux CRDs"))
+	fmt.Fprintln(o.IO.ErrOut, st.ActionLine("deleting the Flux CRDs"))
 	crds, err := u.DeleteCRDs(ctx)
 	for _, c := range crds {
-		fmt.Fprintln(opts.IO.Out, "CustomResourceDefinition/"+c+" deleted")
+		fmt.Fprintln(o.IO.Out, "CustomResourceDefinition/"+c+" deleted")
 	}
 	if err != nil {
 		return err
 	}
-	if !opts.KeepNamespace {
-		fmt.Fprintln(opts.IO.ErrOut, st.ActionLine("deleting namespace "+opts.Namespace))
+	if !o.KeepNamespace {
+		fmt.Fprintln(o.IO.ErrOut, st.ActionLine("deleting namespace "+o.Namespace))
 		ok, err := u.DeleteNamespace(ctx)
 		if err != nil {
 			return err
 		}
 		if ok {
-			fmt.Fprintln(opts.IO.Out, "Namespace/"+opts.Namespace+" deleted")
+			fmt.Fprintln(o.IO.Out, "Namespace/"+o.Namespace+" deleted")
 		}
 	}
-	fmt.Fprintln(opts.IO.ErrOut, st.SuccessLine("uninstall finished"))
+	fmt.Fprintln(o.IO.ErrOut, st.SuccessLine("uninstall finished"))
 	return nil
 }
 

@@ -2,6 +2,7 @@
 package version
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -18,27 +19,38 @@ type Options struct {
 
 // NewCmdVersion returns the version command.
 func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO, Build: f.Build}
+	opts := &Options{}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the converge version",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON); err != nil {
-				return err
-			}
-			return Run(opts)
-		},
+		RunE:  cmdutil.RunE(f, opts, false),
 	}
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON)
 	return cmd
 }
 
-// Run prints the build information.
-func Run(opts *Options) error {
-	if opts.Output != cmdutil.OutputTable {
-		return cmdutil.WriteData(opts.IO.Out, opts.Output, opts.Build)
+// Complete fills the streams and the build information.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	if o.IO == nil {
+		o.IO = f.IO
 	}
-	_, err := fmt.Fprintf(opts.IO.Out, "converge: %s\ncommit: %s\nbuilt: %s\n", opts.Build.Version, opts.Build.Commit, opts.Build.Date)
+	if o.Build == (cmdutil.BuildInfo{}) {
+		o.Build = f.Build
+	}
+	return nil
+}
+
+// Validate checks the output format.
+func (o *Options) Validate() error {
+	return cmdutil.ValidateOutput(o.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON)
+}
+
+// Run prints the build information.
+func (o *Options) Run(context.Context) error {
+	if o.Output != cmdutil.OutputTable {
+		return cmdutil.WriteData(o.IO.Out, o.Output, o.Build)
+	}
+	_, err := fmt.Fprintf(o.IO.Out, "converge: %s\ncommit: %s\nbuilt: %s\n", o.Build.Version, o.Build.Commit, o.Build.Date)
 	return err
 }

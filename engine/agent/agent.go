@@ -25,11 +25,14 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
+	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/crds/sourceext/v1beta1"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/fetch"
 	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source"
@@ -56,18 +59,18 @@ type watchedKind struct {
 	lookupOnly bool
 }
 
-var kustomizationKind = watchedKind{kind: kustomizev1.KustomizationKind, gvr: reconcile.KustomizationsResource, controller: "kustomize-controller"}
-
+// watchedKinds are the kinds the kinds registry has the agent watch; reconciled kinds report events as
+// their Flux component.
 func watchedKinds() []watchedKind {
-	out := []watchedKind{kustomizationKind, helmReleaseKind}
-	for _, kind := range []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.BucketKind, sourcev1.HelmRepositoryKind} {
-		out = append(out, watchedKind{kind: kind, gvr: sourcev1.GroupVersion.WithResource(reconcile.SourceResources[kind]), controller: "source-controller"})
+	var out []watchedKind
+	for _, k := range kinds.All() {
+		switch k.Agent {
+		case kinds.Reconciled:
+			out = append(out, watchedKind{kind: k.Kind, gvr: k.Resource, controller: k.Component})
+		case kinds.LookedUp:
+			out = append(out, watchedKind{kind: k.Kind, gvr: k.Resource, lookupOnly: true})
+		}
 	}
-	out = append(out,
-		watchedKind{kind: sourcev1.HelmChartKind, gvr: sourcev1.GroupVersion.WithResource("helmcharts"), lookupOnly: true},
-		watchedKind{kind: sourcev1.ExternalArtifactKind, gvr: sourcev1.GroupVersion.WithResource("externalartifacts"), lookupOnly: true},
-		generatorKind, alertKind, providerKind, receiverKind)
-	out = append(out, imageKinds()...)
 	return out
 }
 
@@ -509,9 +512,9 @@ func (a *Agent) reconcile(ctx context.Context, key Key, u *unstructured.Unstruct
 		return a.reconcileKustomization(ctx, u)
 	case helmv2.HelmReleaseKind:
 		return a.reconcileHelmRelease(ctx, u)
-	case generatorKind.kind:
+	case v1beta1.ArtifactGeneratorKind:
 		return a.reconcileGenerator(ctx, u)
-	case receiverKind.kind:
+	case notificationv1.ReceiverKind:
 		return a.reconcileReceiver(ctx, u)
 	case imageRepositoryKind, imagePolicyKind, imageAutomationKind:
 		return a.reconcileImage(ctx, key, u)

@@ -23,14 +23,12 @@ import (
 	"github.com/converge-gitops/converge/engine/source"
 )
 
-var generatorKind = watchedKind{kind: v1beta1.ArtifactGeneratorKind, gvr: reconcile.ArtifactGeneratorsResource, controller: reconcile.GeneratorController}
-
 // reconcileGenerator produces the ExternalArtifacts of an ArtifactGenerator from its sources' stored
 // artifacts. Every source wakes the generator when it stores an artifact (waitFor), and a run whose
 // sources did not change since the last success writes nothing; an artifact whose content did not change
 // keeps its revision, so its consumers are not reconciled.
 func (a *Agent) reconcileGenerator(ctx context.Context, u *unstructured.Unstructured) outcome {
-	kind := generatorKind.kind
+	kind := v1beta1.ArtifactGeneratorKind
 	gen := &v1beta1.ArtifactGenerator{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, gen); err != nil {
 		return outcome{err: fmt.Errorf("ArtifactGenerator %s/%s: %w", u.GetNamespace(), u.GetName(), err), requeue: a.opts.DependencyRequeue}
@@ -49,13 +47,13 @@ func (a *Agent) reconcileGenerator(ctx context.Context, u *unstructured.Unstruct
 			a.dropArtifact(Key{Kind: sourcev1.ExternalArtifactKind, Namespace: gen.Namespace, Name: name})
 		}
 		rest := slices.DeleteFunc(slices.Clone(gen.Finalizers), func(f string) bool { return f == v1beta1.Finalizer })
-		if err := a.patchFinalizers(ctx, generatorKind.gvr, &gen.ObjectMeta, rest); err != nil {
+		if err := a.patchFinalizers(ctx, reconcile.ArtifactGeneratorsResource, &gen.ObjectMeta, rest); err != nil {
 			return outcome{err: err, requeue: a.opts.DependencyRequeue}
 		}
 		return outcome{skipped: true}
 	}
 	if !slices.Contains(gen.Finalizers, v1beta1.Finalizer) {
-		if err := a.patchFinalizers(ctx, generatorKind.gvr, &gen.ObjectMeta, append(slices.Clone(gen.Finalizers), v1beta1.Finalizer)); err != nil {
+		if err := a.patchFinalizers(ctx, reconcile.ArtifactGeneratorsResource, &gen.ObjectMeta, append(slices.Clone(gen.Finalizers), v1beta1.Finalizer)); err != nil {
 			return outcome{err: err, requeue: a.opts.DependencyRequeue}
 		}
 	}

@@ -15,8 +15,6 @@ import (
 	"github.com/converge-gitops/converge/engine/reconcile"
 )
 
-var helmReleaseKind = watchedKind{kind: helmv2.HelmReleaseKind, gvr: helmv2.GroupVersion.WithResource("helmreleases"), controller: "helm-controller"}
-
 func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstructured) outcome {
 	kind := helmv2.HelmReleaseKind
 	hr := &helmv2.HelmRelease{}
@@ -34,13 +32,13 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 			return outcome{err: err, requeue: hr.GetRequeueAfter()}
 		}
 		rest := slices.DeleteFunc(slices.Clone(hr.Finalizers), func(f string) bool { return f == helmv2.HelmReleaseFinalizer })
-		if err := a.patchFinalizers(ctx, helmReleaseKind.gvr, &hr.ObjectMeta, rest); err != nil {
+		if err := a.patchFinalizers(ctx, reconcile.HelmReleasesResource, &hr.ObjectMeta, rest); err != nil {
 			return outcome{err: err, requeue: hr.GetRequeueAfter()}
 		}
 		return outcome{skipped: true}
 	}
 	if !slices.Contains(hr.Finalizers, helmv2.HelmReleaseFinalizer) {
-		if err := a.patchFinalizers(ctx, helmReleaseKind.gvr, &hr.ObjectMeta, append(slices.Clone(hr.Finalizers), helmv2.HelmReleaseFinalizer)); err != nil {
+		if err := a.patchFinalizers(ctx, reconcile.HelmReleasesResource, &hr.ObjectMeta, append(slices.Clone(hr.Finalizers), helmv2.HelmReleaseFinalizer)); err != nil {
 			return outcome{err: err, requeue: hr.GetRequeueAfter()}
 		}
 	}

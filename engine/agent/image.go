@@ -23,15 +23,6 @@ const (
 	imageAutomationKind = imagev1.ImageUpdateAutomationKind
 )
 
-// imageKinds are the kinds of Flux's image-reflector and image-automation controllers.
-func imageKinds() []watchedKind {
-	return []watchedKind{
-		{kind: imagev1.ImageRepositoryKind, gvr: image.RepositoriesResource, controller: "image-reflector-controller"},
-		{kind: imagev1.ImagePolicyKind, gvr: image.PoliciesResource, controller: "image-reflector-controller"},
-		{kind: imagev1.ImageUpdateAutomationKind, gvr: image.AutomationsResource, controller: "image-automation-controller"},
-	}
-}
-
 func (a *Agent) imageReconciler() *image.Reconciler {
 	c := a.opts.Clients
 	return &image.Reconciler{

@@ -34,7 +34,7 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 		return a.finalizeKustomization(ctx, ks)
 	}
 	if !slices.Contains(ks.Finalizers, Finalizer) {
-		if err := a.patchFinalizers(ctx, kustomizationKind.gvr, &ks.ObjectMeta, append(slices.Clone(ks.Finalizers), Finalizer)); err != nil {
+		if err := a.patchFinalizers(ctx, reconcile.KustomizationsResource, &ks.ObjectMeta, append(slices.Clone(ks.Finalizers), Finalizer)); err != nil {
 			return outcome{err: err, requeue: ks.GetRetryInterval()}
 		}
 	}
@@ -206,7 +206,7 @@ func (a *Agent) finalizeKustomization(ctx context.Context, ks *kustomizev1.Kusto
 		a.log.Info("pruned on deletion", "kind", kustomizev1.KustomizationKind, "namespace", ks.Namespace, "name", ks.Name, "deleted", n, "policy", res.Policy)
 	}
 	rest := slices.DeleteFunc(slices.Clone(ks.Finalizers), func(f string) bool { return f == Finalizer })
-	if err := a.patchFinalizers(ctx, kustomizationKind.gvr, &ks.ObjectMeta, rest); err != nil {
+	if err := a.patchFinalizers(ctx, reconcile.KustomizationsResource, &ks.ObjectMeta, rest); err != nil {
 		return outcome{err: err, requeue: ks.GetRetryInterval()}
 	}
 	return outcome{skipped: true}

@@ -12,12 +12,6 @@ import (
 	"github.com/converge-gitops/converge/engine/notify"
 )
 
-// Alerts and Providers are cached for the notifier; they are not reconciled (they have no status).
-var (
-	alertKind    = watchedKind{kind: notificationv1beta3.AlertKind, gvr: notify.AlertsResource, lookupOnly: true}
-	providerKind = watchedKind{kind: notificationv1beta3.ProviderKind, gvr: notify.ProvidersResource, lookupOnly: true}
-)
-
 // NotificationStore returns the notifier's view of the cluster from the agent's caches: Alerts and
 // Providers, and the labels of event sources; Secrets are read from the API server. Before the caches
 // are synced it reports no Alerts.
@@ -37,7 +31,7 @@ func (s notificationStore) informerItems(kind string) []any {
 }
 
 func (s notificationStore) Alerts(context.Context) ([]notificationv1beta3.Alert, error) {
-	items := s.informerItems(alertKind.kind)
+	items := s.informerItems(notificationv1beta3.AlertKind)
 	out := make([]notificationv1beta3.Alert, 0, len(items))
 	for _, it := range items {
 		u, ok := it.(*unstructured.Unstructured)
@@ -54,7 +48,7 @@ func (s notificationStore) Alerts(context.Context) ([]notificationv1beta3.Alert,
 }
 
 func (s notificationStore) Provider(_ context.Context, namespace, name string) (*notificationv1beta3.Provider, error) {
-	u, err := s.cached(providerKind.kind, namespace, name)
+	u, err := s.cached(notificationv1beta3.ProviderKind, namespace, name)
 	if err != nil {
 		return nil, err
 	}

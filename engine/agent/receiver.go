@@ -15,8 +15,6 @@ import (
 	"github.com/converge-gitops/converge/engine/receiver"
 )
 
-var receiverKind = watchedKind{kind: notificationv1.ReceiverKind, gvr: receiver.Resource, controller: "notification-controller"}
-
 // reconcileReceiver writes a Receiver's webhook path and Ready condition, as notification-controller.
 func (a *Agent) reconcileReceiver(ctx context.Context, u *unstructured.Unstructured) outcome {
 	if u.GetDeletionTimestamp() != nil {
@@ -31,7 +29,7 @@ func (a *Agent) reconcileReceiver(ctx context.Context, u *unstructured.Unstructu
 	if err != nil {
 		return outcome{err: err, requeue: r.GetInterval()}
 	}
-	a.opts.Metrics.setReady(receiverKind.kind, r.Namespace, r.Name, ready.Status, r.Spec.Suspend)
+	a.opts.Metrics.setReady(notificationv1.ReceiverKind, r.Namespace, r.Name, ready.Status, r.Spec.Suspend)
 	ref := corev1.ObjectReference{Kind: notificationv1.ReceiverKind, APIVersion: notificationv1.GroupVersion.String(),
 		Namespace: r.Namespace, Name: r.Name, UID: r.UID, ResourceVersion: r.ResourceVersion}
 	if ready.Status != metav1.ConditionTrue {
@@ -56,7 +54,7 @@ func (l receiverLookup) ByPath(_ context.Context, path string) (*notificationv1.
 	if !l.a.Ready() {
 		return nil, receiver.ErrNotReady
 	}
-	inf, ok := l.a.informers[receiverKind.kind]
+	inf, ok := l.a.informers[notificationv1.ReceiverKind]
 	if !ok {
 		return nil, nil
 	}

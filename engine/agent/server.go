@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/utils/clock"
 
-	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -68,24 +68,25 @@ func Handler(p *Probes, m *Metrics, store *source.Store) http.Handler {
 	return mux
 }
 
-var artifactKinds = map[string]string{
-	"gitrepository":  sourcev1.GitRepositoryKind,
-	"ocirepository":  sourcev1.OCIRepositoryKind,
-	"bucket":         sourcev1.BucketKind,
-	"helmrepository": sourcev1.HelmRepositoryKind,
-	"helmchart":      sourcev1.HelmChartKind,
-	// ExternalArtifacts of the ArtifactGenerators the agent reconciles.
-	"externalartifact": sourcev1.ExternalArtifactKind,
+// artifactKind returns the kind whose artifacts are served under /artifacts/<kind in lower case>/.
+func artifactKind(path string) (string, bool) {
+	for _, k := range kinds.Select(func(k kinds.Kind) bool { return k.Artifact }) {
+		if strings.ToLower(k.Kind) == path {
+			return k.Kind, true
+		}
+	}
+	return "", false
 }
 
 // serveArtifact serves kind/namespace/name/digest.tar.gz when it is the current artifact of that source.
 func serveArtifact(w http.ResponseWriter, r *http.Request, store *source.Store, path string) {
 	parts := strings.Split(path, "/")
-	if len(parts) != 4 || artifactKinds[parts[0]] == "" {
+	kind, ok := artifactKind(parts[0])
+	if len(parts) != 4 || !ok {
 		http.NotFound(w, r)
 		return
 	}
-	art, err := store.Current(source.Ref{Kind: artifactKinds[parts[0]], Namespace: parts[1], Name: parts[2]})
+	art, err := store.Current(source.Ref{Kind: kind, Namespace: parts[1], Name: parts[2]})
 	if err != nil || art == nil || art.Archive == "" {
 		http.NotFound(w, r)
 		return

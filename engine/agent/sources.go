@@ -9,11 +9,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
-	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
-	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -42,16 +41,9 @@ func (a *Agent) reconcileSource(ctx context.Context, key Key, u *unstructured.Un
 	return outcome{requeue: interval, revision: res.Artifact.Revision}
 }
 
-// storedKinds are the kinds whose artifacts the agent keeps in its store.
-var storedKinds = map[string]bool{
-	sourcev1.GitRepositoryKind: true, sourcev1.OCIRepositoryKind: true, sourcev1.BucketKind: true,
-	sourcev1.HelmRepositoryKind: true, sourcev1.HelmChartKind: true, sourcev1.ExternalArtifactKind: true,
-	imagev1.ImageRepositoryKind: true, // the scanned tags
-}
-
 // dropArtifact removes a deleted object's artifacts from the store (objects other sources share stay).
 func (a *Agent) dropArtifact(key Key) {
-	if !storedKinds[key.Kind] {
+	if k, _ := kinds.Named(key.Kind); !k.Stored {
 		return
 	}
 	if err := a.opts.Store.Delete(source.Ref{Kind: key.Kind, Namespace: key.Namespace, Name: key.Name}); err != nil {

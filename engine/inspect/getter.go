@@ -46,7 +46,3 @@ func ObjectsGetter(objs ...*unstructured.Unstructured) Getter {
 		return nil, apierrors.NewNotFound(schema.GroupResource{Group: gvk.Group, Resource: gvk.Kind}, name)
 	}
 }
-
-func (k Kind) gvk() schema.GroupVersionKind {
-	return schema.GroupVersionKind{Group: k.Resource.Group, Version: k.Resource.Version, Kind: k.Kind}
-}

@@ -8,50 +8,27 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/converge-gitops/converge/engine/kinds"
 )
 
-// Kind describes a Flux kind to list.
-type Kind struct {
-	Kind     string
-	Resource schema.GroupVersionResource
-	// RevisionPath is where the kind keeps the revision it last applied or stored.
-	RevisionPath []string
-}
+// Kind describes a Flux kind: the entry of the kinds registry.
+type Kind = kinds.Kind
 
-// Kinds are the Flux kinds `get` knows, by the names users type.
-var Kinds = map[string]Kind{
-	"kustomizations":         {"Kustomization", gvr("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"), []string{"status", "lastAppliedRevision"}},
-	"helmreleases":           {"HelmRelease", gvr("helm.toolkit.fluxcd.io", "v2", "helmreleases"), []string{"status", "lastAttemptedRevision"}},
-	"git":                    {"GitRepository", gvr("source.toolkit.fluxcd.io", "v1", "gitrepositories"), []string{"status", "artifact", "revision"}},
-	"oci":                    {"OCIRepository", gvr("source.toolkit.fluxcd.io", "v1", "ocirepositories"), []string{"status", "artifact", "revision"}},
-	"helm":                   {"HelmRepository", gvr("source.toolkit.fluxcd.io", "v1", "helmrepositories"), []string{"status", "artifact", "revision"}},
-	"chart":                  {"HelmChart", gvr("source.toolkit.fluxcd.io", "v1", "helmcharts"), []string{"status", "artifact", "revision"}},
-	"bucket":                 {"Bucket", gvr("source.toolkit.fluxcd.io", "v1", "buckets"), []string{"status", "artifact", "revision"}},
-	"external":               {"ExternalArtifact", gvr("source.toolkit.fluxcd.io", "v1", "externalartifacts"), []string{"status", "artifact", "revision"}},
-	"artifactgenerators":     {"ArtifactGenerator", gvr("source.extensions.fluxcd.io", "v1beta1", "artifactgenerators"), nil},
-	"alerts":                 {"Alert", gvr("notification.toolkit.fluxcd.io", "v1beta3", "alerts"), nil},
-	"providers":              {"Provider", gvr("notification.toolkit.fluxcd.io", "v1beta3", "providers"), nil},
-	"receivers":              {"Receiver", gvr("notification.toolkit.fluxcd.io", "v1", "receivers"), nil},
-	"imagerepositories":      {"ImageRepository", gvr("image.toolkit.fluxcd.io", "v1", "imagerepositories"), nil},
-	"imagepolicies":          {"ImagePolicy", gvr("image.toolkit.fluxcd.io", "v1", "imagepolicies"), []string{"status", "latestRef", "tag"}},
-	"imageupdateautomations": {"ImageUpdateAutomation", gvr("image.toolkit.fluxcd.io", "v1", "imageupdateautomations"), []string{"status", "lastPushCommit"}},
+// Kinds are the Flux kinds `get` knows, by their registry Key ("git", "kustomizations").
+var Kinds = byKey()
+
+func byKey() map[string]Kind {
+	out := map[string]Kind{}
+	for _, k := range kinds.All() {
+		out[k.Key] = k
+	}
+	return out
 }
 
 // KindNamed returns the Kind whose Kind name is kind (e.g. "GitRepository"), case-insensitively.
-func KindNamed(kind string) (Kind, bool) {
-	for _, k := range Kinds {
-		if strings.EqualFold(k.Kind, kind) {
-			return k, true
-		}
-	}
-	return Kind{}, false
-}
-
-func gvr(g, v, r string) schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: g, Version: v, Resource: r}
-}
+func KindNamed(kind string) (Kind, bool) { return kinds.Named(kind) }
 
 // Row is the state of one object.
 type Row struct {

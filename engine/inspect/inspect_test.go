@@ -513,7 +513,7 @@ metadata: {name: odd, namespace: apps}
 spec: {sourceRef: {kind: Secret, name: x}}`)
 	get := ObjectsGetter(objs...)
 	refGet := func(ctx context.Context, r Ref) (*unstructured.Unstructured, error) {
-		return get(ctx, r.Kind.gvk(), r.Namespace, r.Name)
+		return get(ctx, r.Kind.GroupVersionKind(), r.Namespace, r.Name)
 	}
 	tests := []struct {
 		kind, ns, name string

@@ -55,7 +55,7 @@ func Trace(ctx context.Context, get Getter, gvk schema.GroupVersionKind, namespa
 	steps := []TraceStep{obj}
 	seen := map[string]bool{obj.Kind + "/" + obj.Namespace + "/" + obj.Name: true}
 	refGetter := func(ctx context.Context, r Ref) (*unstructured.Unstructured, error) {
-		return get(ctx, r.Kind.gvk(), r.Namespace, r.Name)
+		return get(ctx, r.Kind.GroupVersionKind(), r.Namespace, r.Name)
 	}
 	cur := u
 	for depth := 0; depth < 20; depth++ {
@@ -68,7 +68,7 @@ func Trace(ctx context.Context, get Getter, gvk schema.GroupVersionKind, namespa
 			break // a Kustomization that applies itself
 		}
 		seen[key] = true
-		mu, err := get(ctx, mgr.Kind.gvk(), mgr.Namespace, mgr.Name)
+		mu, err := get(ctx, mgr.Kind.GroupVersionKind(), mgr.Namespace, mgr.Name)
 		if apierrors.IsNotFound(err) {
 			steps = append(steps, TraceStep{Kind: mgr.Kind.Kind, Namespace: mgr.Namespace, Name: mgr.Name, Role: "manager", Missing: true})
 			break

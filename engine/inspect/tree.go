@@ -34,7 +34,7 @@ func (n *Node) String() string {
 // from its current release in Helm's storage.
 func Tree(ctx context.Context, get Getter, ref Ref) (*Node, error) {
 	root := &Node{Group: ref.Kind.Resource.Group, Kind: ref.Kind.Kind, Namespace: ref.Namespace, Name: ref.Name}
-	u, err := get(ctx, ref.Kind.gvk(), ref.Namespace, ref.Name)
+	u, err := get(ctx, ref.Kind.GroupVersionKind(), ref.Namespace, ref.Name)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("%s %s/%s not found", ref.Kind.Kind, ref.Namespace, ref.Name)

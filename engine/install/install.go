@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/crds"
+	"github.com/converge-gitops/converge/engine/kinds"
 )
 
 // Defaults and names of the installed objects.
@@ -51,22 +52,19 @@ const (
 )
 
 // Components are the Flux controllers whose API the agent serves by default; their CRDs are installed.
-var Components = []string{"source-controller", "kustomize-controller", "helm-controller", "notification-controller"}
+var Components = components(true)
 
 // ExtraComponents may be added with Options.ComponentsExtra; each adds its CRDs.
-var ExtraComponents = []string{"image-reflector-controller", "image-automation-controller", "source-watcher"}
+var ExtraComponents = components(false)
 
-// componentCRDs maps each component to the CRDs (by name) its API consists of, as Flux splits them.
-var componentCRDs = map[string][]string{
-	"source-controller": {"buckets.source.toolkit.fluxcd.io", "externalartifacts.source.toolkit.fluxcd.io",
-		"gitrepositories.source.toolkit.fluxcd.io", "helmcharts.source.toolkit.fluxcd.io",
-		"helmrepositories.source.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io"},
-	"kustomize-controller":        {"kustomizations.kustomize.toolkit.fluxcd.io"},
-	"helm-controller":             {"helmreleases.helm.toolkit.fluxcd.io"},
-	"notification-controller":     {"alerts.notification.toolkit.fluxcd.io", "providers.notification.toolkit.fluxcd.io", "receivers.notification.toolkit.fluxcd.io"},
-	"image-reflector-controller":  {"imagepolicies.image.toolkit.fluxcd.io", "imagerepositories.image.toolkit.fluxcd.io"},
-	"image-automation-controller": {"imageupdateautomations.image.toolkit.fluxcd.io"},
-	"source-watcher":              {"artifactgenerators.source.extensions.fluxcd.io"},
+func components(defaults bool) []string {
+	var out []string
+	for _, c := range kinds.Components() {
+		if c.Default == defaults {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }
 
 // Options select what Objects generates.
@@ -214,7 +212,7 @@ func Objects(opts Options) ([]*unstructured.Unstructured, error) {
 func CRDs(extra []string, labels map[string]string) ([]*unstructured.Unstructured, error) {
 	want := map[string]bool{}
 	for _, c := range append(slices.Clone(Components), extra...) {
-		for _, name := range componentCRDs[c] {
+		for _, name := range kinds.CRDNames(c) {
 			want[name] = true
 		}
 	}

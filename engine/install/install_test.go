@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/converge-gitops/converge/engine/kinds"
 )
 
 func TestValidate(t *testing.T) {
@@ -64,8 +66,8 @@ func TestCRDsPerComponent(t *testing.T) {
 	}
 	// Every embedded CRD belongs to exactly one component.
 	owner := map[string]string{}
-	for c, crds := range componentCRDs {
-		for _, n := range crds {
+	for _, c := range append(slices.Clone(Components), ExtraComponents...) {
+		for _, n := range kinds.CRDNames(c) {
 			if prev, ok := owner[n]; ok {
 				t.Errorf("%s in %s and %s", n, prev, c)
 			}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/converge-gitops/converge/crds/meta"
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
+	"github.com/converge-gitops/converge/engine/kinds"
 )
 
 // MaxBody is the largest request body accepted, Flux's limit (3 MiB).
@@ -82,14 +83,13 @@ func (h *Handler) now() time.Time {
 	return h.Clock.Now()
 }
 
-// defaultAPIVersions are the versions of target kinds given without apiVersion.
-var defaultAPIVersions = map[string]string{
-	"Bucket": "source.toolkit.fluxcd.io/v1", "HelmChart": "source.toolkit.fluxcd.io/v1",
-	"HelmRepository": "source.toolkit.fluxcd.io/v1", "GitRepository": "source.toolkit.fluxcd.io/v1",
-	"OCIRepository": "source.toolkit.fluxcd.io/v1", "ImageRepository": "image.toolkit.fluxcd.io/v1",
-	"ImagePolicy": "image.toolkit.fluxcd.io/v1", "ImageUpdateAutomation": "image.toolkit.fluxcd.io/v1",
-	"ArtifactGenerator": "source.extensions.fluxcd.io/v1beta1", "ExternalArtifact": "source.toolkit.fluxcd.io/v1",
-	"Kustomization": "kustomize.toolkit.fluxcd.io/v1", "HelmRelease": "helm.toolkit.fluxcd.io/v2",
+// defaultAPIVersion is the apiVersion of a target kind given without one: the version converge serves
+// of the kinds a Receiver may target.
+func defaultAPIVersion(kind string) string {
+	if k, ok := kinds.Named(kind); ok && k.ReceiverTarget && k.Kind == kind {
+		return k.APIVersion()
+	}
+	return ""
 }
 
 // Supported reports whether converge serves Receivers of type t.
@@ -582,7 +582,7 @@ func (h *Handler) requestReconciliation(ctx context.Context, rcv *notificationv1
 		}
 		apiVersion := res.APIVersion
 		if apiVersion == "" {
-			apiVersion = defaultAPIVersions[res.Kind]
+			apiVersion = defaultAPIVersion(res.Kind)
 		}
 		ref := fmt.Sprintf("%s %s/%s", res.Kind, ns, res.Name)
 		gv, err := schema.ParseGroupVersion(apiVersion)
