@@ -48,7 +48,7 @@ func TestTreesLeavesOutWhatFailedOnOneSide(t *testing.T) {
 			}
 			var got []string
 			for _, e := range entries {
-				got = append(got, e.Action+" "+e.Owner+" "+e.Kustomization+" "+e.Subject+" "+e.Side)
+				got = append(got, string(e.Action)+" "+e.Owner+" "+e.OwnerName+" "+e.Subject+" "+e.Side)
 			}
 			want := []string{"failed Kustomization flux-system/apps Kustomization/flux-system/apps " + tt.side,
 				"changed Kustomization flux-system/infra ConfigMap/ns/infra "}
