@@ -198,23 +198,23 @@ func (r *renderer) event(e driver.Event) {
 	case driver.Planned:
 		names := make([]string, len(e.Nodes))
 		for i, n := range e.Nodes {
-			names[i] = n.Kustomization
+			names[i] = n.Name
 		}
 		r.d = newDisplay(r.w, st, isTerminal(r.w), names)
 	case driver.Phase:
 		r.d.phase(e.Index, e.Progress)
 	case driver.Started:
-		r.d.line(e.Index, st.ActionLine("reconciling "+e.Node.Kind+" "+e.Node.Kustomization))
+		r.d.line(e.Index, st.ActionLine("reconciling "+e.Node.Kind+" "+e.Node.Name))
 	case driver.Waiting:
-		r.d.line(e.Index, st.WarningLine(fmt.Sprintf("%s %s: %v: waiting (checked every %s)", e.Node.Kind, e.Node.Kustomization, e.Err, e.Every)))
+		r.d.line(e.Index, st.WarningLine(fmt.Sprintf("%s %s: %v: waiting (checked every %s)", e.Node.Kind, e.Node.Name, e.Err, e.Every)))
 	case driver.NoInventory:
 		r.d.line(e.Index, st.WarningLine(e.Reason))
 	case driver.Skipped:
-		r.d.line(e.Index, st.FailureLine(fmt.Sprintf("Kustomization %s skipped: %s %s failed", e.Node.Kustomization, e.Relation, e.Dependency.Kustomization)))
+		r.d.line(e.Index, st.FailureLine(fmt.Sprintf("Kustomization %s skipped: %s %s failed", e.Node.Name, e.Relation, e.Dependency.Name)))
 		r.d.finish(e.Index)
 	case driver.Finished:
 		if e.Result.HelmRelease != nil {
-			reportHelmRelease(r.d, e.Index, st, e.Result.Node.Kustomization, e.Result.HelmRelease)
+			reportHelmRelease(r.d, e.Index, st, e.Result.Node.Name, e.Result.HelmRelease)
 		} else {
 			report(r.d, e.Index, st, e.Result.Kustomization)
 		}
@@ -321,7 +321,7 @@ func jsonResults(results []*driver.Result) []jsonResult {
 			jr = jsonResult{Kustomization: k.Kustomization, Revision: k.Revision, ChangeSet: k.ChangeSet, Health: k.Health, Suspended: k.Suspended, Duration: k.Duration}
 		} else {
 			h := r.HelmRelease
-			jr = jsonResult{Kustomization: "HelmRelease/" + r.Node.Kustomization, Revision: h.Revision, ChangeSet: &engineapply.ChangeSet{}, Suspended: h.Suspended, Duration: h.Duration}
+			jr = jsonResult{Kustomization: "HelmRelease/" + r.Node.Name, Revision: h.Revision, ChangeSet: &engineapply.ChangeSet{}, Suspended: h.Suspended, Duration: h.Duration}
 		}
 		if err := r.Err(); err != nil {
 			jr.Error = err.Error()

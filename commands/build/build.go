@@ -270,9 +270,9 @@ func flatten(err error) []error {
 }
 
 type jsonNode struct {
-	Kind          string `json:"kind"`
-	Kustomization string `json:"name"`
-	Parent        string `json:"parent,omitempty"`
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Parent string `json:"parent,omitempty"`
 	// Status is built, failed or skipped; Reason says why a node was skipped.
 	Status   string           `json:"status"`
 	Reason   string           `json:"reason,omitempty"`
@@ -285,7 +285,7 @@ func write(w io.Writer, format string, tree *build.Tree) error {
 	if format == cmdutil.OutputJSON {
 		out := make([]jsonNode, 0, len(tree.Nodes))
 		for _, n := range tree.Nodes {
-			jn := jsonNode{Kind: n.Kind, Kustomization: n.Kustomization, Parent: n.Parent, Status: n.Status(), Objects: []map[string]any{}, Warnings: n.Warnings}
+			jn := jsonNode{Kind: n.Kind, Name: n.Name, Parent: n.Parent, Status: n.Status(), Objects: []map[string]any{}, Warnings: n.Warnings}
 			for _, o := range n.Objects {
 				jn.Objects = append(jn.Objects, o.Object)
 			}
@@ -308,7 +308,7 @@ func write(w io.Writer, format string, tree *build.Tree) error {
 			if err != nil {
 				return err
 			}
-			if _, err := fmt.Fprintf(w, "---\n# Source: %s %s\n%s", n.Kind, n.Kustomization, b); err != nil {
+			if _, err := fmt.Fprintf(w, "---\n# Source: %s %s\n%s", n.Kind, n.Name, b); err != nil {
 				return err
 			}
 		}
@@ -321,7 +321,7 @@ func writeDir(dir string, tree *build.Tree) error {
 		if n.Err != nil {
 			continue
 		}
-		folder := filepath.Join(dir, strings.ToLower(n.Kind), strings.ReplaceAll(n.Kustomization, "/", "_"))
+		folder := filepath.Join(dir, strings.ToLower(n.Kind), strings.ReplaceAll(n.Name, "/", "_"))
 		if err := os.MkdirAll(folder, 0o755); err != nil {
 			return err
 		}

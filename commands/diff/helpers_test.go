@@ -25,7 +25,7 @@ func applyTree(ctx context.Context, o driver.Options) ([]*driver.Result, error) 
 			return results, err
 		}
 		if r.Skipped != nil && r.Node.Kind != build.KindHelmRelease {
-			return results, fmt.Errorf("%s %s skipped after %s", r.Node.Kind, r.Node.Kustomization, r.Skipped.Kustomization)
+			return results, fmt.Errorf("%s %s skipped after %s", r.Node.Kind, r.Node.Name, r.Skipped.Name)
 		}
 	}
 	return results, nil

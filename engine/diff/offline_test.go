@@ -16,11 +16,11 @@ func TestTreesLeavesOutWhatFailedOnOneSide(t *testing.T) {
 	}
 	built := func() []*build.Node {
 		return []*build.Node{
-			{Kind: build.KindKustomization, Kustomization: "flux-system/flux-system", Objects: []*unstructured.Unstructured{cm("root", "1")}},
-			{Kind: build.KindKustomization, Kustomization: "flux-system/apps", Parent: "flux-system/flux-system",
+			{Kind: build.KindKustomization, Name: "flux-system/flux-system", Objects: []*unstructured.Unstructured{cm("root", "1")}},
+			{Kind: build.KindKustomization, Name: "flux-system/apps", Parent: "flux-system/flux-system",
 				Objects: []*unstructured.Unstructured{cm("app1", "1"), cm("app2", "1")}},
-			{Kind: build.KindHelmRelease, Kustomization: "flux-system/web", Parent: "flux-system/apps", Objects: []*unstructured.Unstructured{cm("web", "1")}},
-			{Kind: build.KindKustomization, Kustomization: "flux-system/infra", Parent: "flux-system/flux-system", Objects: []*unstructured.Unstructured{cm("infra", "1")}},
+			{Kind: build.KindHelmRelease, Name: "flux-system/web", Parent: "flux-system/apps", Objects: []*unstructured.Unstructured{cm("web", "1")}},
+			{Kind: build.KindKustomization, Name: "flux-system/infra", Parent: "flux-system/flux-system", Objects: []*unstructured.Unstructured{cm("infra", "1")}},
 		}
 	}
 	// failed: the tree as it builds when apps fails (its HelmRelease is then not declared).

@@ -53,21 +53,21 @@ func (d *Driver) Diff(ctx context.Context, showSecrets bool, progress func(Event
 			progress(ev)
 			continue
 		}
-		ns, name, _ := strings.Cut(n.Kustomization, "/")
+		ns, name, _ := strings.Cut(n.Name, "/")
 		var entries []diff.Entry
 		if n.Kind == build.KindHelmRelease {
-			hr := declared.helmReleases[n.Kustomization]
+			hr := declared.helmReleases[n.Name]
 			if hr == nil {
-				err = fmt.Errorf("HelmRelease %s: not found in the build of %s", n.Kustomization, n.Parent)
+				err = fmt.Errorf("HelmRelease %s: not found in the build of %s", n.Name, n.Parent)
 			} else {
 				entries, err = differ.HelmRelease(ctx, hr, n.Chart, n.Objects)
 			}
 		} else if !reconcile.NodeOwnsInventory(n) {
 			// As apply: a root no Kustomization points at is applied without an inventory, nothing pruned.
 			ev.Warning = reconcile.NoInventoryReason(d.Path)
-			entries, err = differ.Objects(ctx, n.Kustomization, n.Objects)
+			entries, err = differ.Objects(ctx, n.Name, n.Objects)
 		} else {
-			entries, err = differ.Kustomization(ctx, ns, name, declared.kustomizations[n.Kustomization], n.Objects)
+			entries, err = differ.Kustomization(ctx, ns, name, declared.kustomizations[n.Name], n.Objects)
 		}
 		if err != nil {
 			ev.Err = err
@@ -106,7 +106,7 @@ func declaredObjects(ctx context.Context, dec *manifest.Decoder, tree *build.Tre
 				continue
 			}
 			// Decoded to the storage version, as the tree build reads them (older versions converted).
-			typed, err := dec.DecodeObject(ctx, "build output of Kustomization "+n.Kustomization, o)
+			typed, err := dec.DecodeObject(ctx, "build output of Kustomization "+n.Name, o)
 			if err != nil {
 				continue // the tree build reported it
 			}

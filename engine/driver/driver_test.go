@@ -107,14 +107,14 @@ func (r *recorder) event(e Event) {
 	case Started:
 		r.running++
 		r.maxRunning = max(r.maxRunning, r.running)
-		r.events = append(r.events, "start "+e.Node.Kustomization)
+		r.events = append(r.events, "start "+e.Node.Name)
 	case Finished:
 		if e.Result.Node.Parent != "" {
 			r.running--
 		}
-		r.events = append(r.events, "finish "+e.Result.Node.Kustomization)
+		r.events = append(r.events, "finish "+e.Result.Node.Name)
 	case Skipped:
-		r.skipped[e.Node.Kustomization] = e.Relation + " " + e.Dependency.Kustomization
+		r.skipped[e.Node.Name] = e.Relation + " " + e.Dependency.Name
 	}
 }
 
@@ -154,12 +154,12 @@ func TestRun(t *testing.T) {
 			}
 
 			// Planned: the root first, every node after its parent and its dependencies.
-			if len(rec.planned) != len(deps)+1 || rec.planned[0].Kustomization != "flux-system/flux-system" {
+			if len(rec.planned) != len(deps)+1 || rec.planned[0].Name != "flux-system/flux-system" {
 				t.Fatalf("planned %d nodes, root %v", len(rec.planned), rec.planned)
 			}
 			at := map[string]int{}
 			for i, n := range rec.planned {
-				at[n.Kustomization] = i
+				at[n.Name] = i
 			}
 			for name, ds := range deps {
 				for _, d := range ds {
@@ -190,7 +190,7 @@ func TestRun(t *testing.T) {
 				t.Errorf("skipped %v, want %v", rec.skipped, wantSkipped)
 			}
 			for i, r := range results {
-				name := rec.planned[i].Kustomization
+				name := rec.planned[i].Name
 				_, skipped := wantSkipped[name]
 				switch {
 				case skipped && (r.Skipped == nil || r.Kustomization != nil):
@@ -245,9 +245,9 @@ func TestOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tree := &build.Tree{Nodes: []*build.Node{{Kind: build.KindKustomization, Kustomization: "flux-system/root", Objects: tt.objects}}}
+			tree := &build.Tree{Nodes: []*build.Node{{Kind: build.KindKustomization, Name: "flux-system/root", Objects: tt.objects}}}
 			for _, o := range tt.objects {
-				tree.Nodes = append(tree.Nodes, &build.Node{Kind: build.KindKustomization, Kustomization: "flux-system/" + o.GetName(), Parent: "flux-system/root"})
+				tree.Nodes = append(tree.Nodes, &build.Node{Kind: build.KindKustomization, Name: "flux-system/" + o.GetName(), Parent: "flux-system/root"})
 			}
 			order, err := Order(tree)
 			if tt.err != "" {
@@ -261,7 +261,7 @@ func TestOrder(t *testing.T) {
 			}
 			var got []string
 			for _, n := range order {
-				got = append(got, strings.TrimPrefix(n.Kustomization, "flux-system/"))
+				got = append(got, strings.TrimPrefix(n.Name, "flux-system/"))
 			}
 			if strings.Join(got, " ") != tt.want {
 				t.Errorf("order %v, want %s", got, tt.want)

@@ -17,7 +17,7 @@ import (
 func Order(tree *build.Tree) ([]*build.Node, error) {
 	byID := map[string]*build.Node{}
 	for _, n := range tree.Nodes {
-		byID[n.Kustomization] = n
+		byID[n.Name] = n
 	}
 	deps := dependencies(tree, byID)
 	var out []*build.Node
@@ -45,7 +45,7 @@ func Order(tree *build.Tree) ([]*build.Node, error) {
 		return nil
 	}
 	for _, n := range tree.Nodes {
-		if err := visit(n.Kustomization, nil); err != nil {
+		if err := visit(n.Name, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -57,13 +57,13 @@ func dependencyIndexes(tree *build.Tree, order []*build.Node) [][]int {
 	byID := map[string]*build.Node{}
 	index := map[string]int{}
 	for i, n := range order {
-		byID[n.Kustomization] = n
-		index[n.Kustomization] = i
+		byID[n.Name] = n
+		index[n.Name] = i
 	}
 	deps := dependencies(tree, byID)
 	out := make([][]int, len(order))
 	for i, n := range order {
-		for _, d := range deps[n.Kustomization] {
+		for _, d := range deps[n.Name] {
 			if j, ok := index[d]; ok && j != i {
 				out[i] = append(out[i], j)
 			}
@@ -78,7 +78,7 @@ func dependencies(tree *build.Tree, byID map[string]*build.Node) map[string][]st
 	deps := map[string][]string{}
 	for _, n := range tree.Nodes {
 		if n.Parent != "" {
-			deps[n.Kustomization] = append(deps[n.Kustomization], n.Parent)
+			deps[n.Name] = append(deps[n.Name], n.Parent)
 		}
 	}
 	for _, n := range tree.Nodes {

@@ -60,7 +60,7 @@ func (d *Driver) Run(ctx context.Context, progress func(Event)) ([]*Result, erro
 func (d *Driver) inTree(kind string) func(namespace, name string) bool {
 	return func(namespace, name string) bool {
 		for _, n := range d.Tree.Nodes {
-			if n.Kind == kind && n.Kustomization == namespace+"/"+name {
+			if n.Kind == kind && n.Name == namespace+"/"+name {
 				return true
 			}
 		}
@@ -76,7 +76,7 @@ func (d *Driver) requeue() time.Duration {
 }
 
 func relation(n, dep *build.Node) string {
-	if n.Parent == dep.Kustomization {
+	if n.Parent == dep.Name {
 		return "its parent"
 	}
 	return "its dependency"
@@ -90,7 +90,7 @@ func (d *Driver) observeKustomization(ctx context.Context, res *reconcile.Kustom
 
 // runNode reconciles node i of the tree. It returns its result and whether it succeeded.
 func (d *Driver) runNode(ctx context.Context, i int, n *build.Node, progress func(Event)) (*Result, bool) {
-	ns, name, _ := strings.Cut(n.Kustomization, "/")
+	ns, name, _ := strings.Cut(n.Name, "/")
 	if n.Kind == build.KindHelmRelease {
 		return d.runHelmRelease(ctx, i, n, progress)
 	}
@@ -109,13 +109,13 @@ func (d *Driver) runNode(ctx context.Context, i int, n *build.Node, progress fun
 				pre = append(pre, nsObj)
 			}
 			if _, err := d.Apply.Apply(engineapply.WithProgress(ctx, nil), pre, engineapply.Options{}); err != nil {
-				return result(&reconcile.KustomizationResult{Kustomization: n.Kustomization, Revision: d.Revision, ChangeSet: &engineapply.ChangeSet{},
-					Err: fmt.Errorf("applying Kustomization %s: %w", n.Kustomization, err)}, false)
+				return result(&reconcile.KustomizationResult{Kustomization: n.Name, Revision: d.Revision, ChangeSet: &engineapply.ChangeSet{},
+					Err: fmt.Errorf("applying Kustomization %s: %w", n.Name, err)}, false)
 			}
 		} else {
 			progress(NoInventory{Index: i, Reason: reconcile.NoInventoryReason(d.Path)})
 			cs, err := d.Apply.Apply(ctx, n.Objects, engineapply.Options{})
-			res := &reconcile.KustomizationResult{Kustomization: n.Kustomization, Revision: d.Revision, ChangeSet: cs, Err: err}
+			res := &reconcile.KustomizationResult{Kustomization: n.Name, Revision: d.Revision, ChangeSet: cs, Err: err}
 			if cs == nil {
 				res.ChangeSet = &engineapply.ChangeSet{}
 			}
@@ -165,7 +165,7 @@ func (d *Driver) runNode(ctx context.Context, i int, n *build.Node, progress fun
 
 // runHelmRelease installs or upgrades a HelmRelease of the tree (its parent applied it) as the agent does.
 func (d *Driver) runHelmRelease(ctx context.Context, i int, n *build.Node, progress func(Event)) (*Result, bool) {
-	ns, name, _ := strings.Cut(n.Kustomization, "/")
+	ns, name, _ := strings.Cut(n.Name, "/")
 	progress(Started{Index: i, Node: n})
 	hr := &helmv2.HelmRelease{}
 	hr.Namespace, hr.Name = ns, name
@@ -177,8 +177,8 @@ func (d *Driver) runHelmRelease(ctx context.Context, i int, n *build.Node, progr
 	if err := reconcile.WaitDependencies(ctx, d.requeue(), check, func(err error) {
 		progress(Waiting{Index: i, Node: n, Err: err, Every: d.requeue()})
 	}); err != nil {
-		err = fmt.Errorf("HelmRelease %s: %w", n.Kustomization, err)
-		return &Result{Node: n, HelmRelease: &reconcile.HelmReleaseResult{HelmRelease: n.Kustomization, Err: err}}, false
+		err = fmt.Errorf("HelmRelease %s: %w", n.Name, err)
+		return &Result{Node: n, HelmRelease: &reconcile.HelmReleaseResult{HelmRelease: n.Name, Err: err}}, false
 	}
 	var chartErr error
 	if n.Chart == nil {

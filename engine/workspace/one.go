@@ -41,11 +41,11 @@ func (w *Workspace) RenderHelmRelease(ctx context.Context, dec *manifest.Decoder
 	if hr == nil {
 		return nil, fmt.Errorf("%s defines no HelmRelease %s/%s", file, namespace, name)
 	}
-	node := &build.Node{Kind: build.KindHelmRelease, Kustomization: hr.Namespace + "/" + hr.Name}
+	node := &build.Node{Kind: build.KindHelmRelease, Name: hr.Namespace + "/" + hr.Name}
 	chrt, digest, err := w.Charts.ResolveChart(ctx, hr, declared)
 	node.ChartDigest = digest
 	if err != nil {
-		node.Err = fmt.Errorf("HelmRelease %s: chart: %w", node.Kustomization, err)
+		node.Err = fmt.Errorf("HelmRelease %s: chart: %w", node.Name, err)
 	} else if res, err := w.Builder.Helm.Render(ctx, hr, chrt); err != nil {
 		node.Err = err
 	} else {
@@ -94,7 +94,7 @@ func (w *Workspace) BuildKustomization(ctx context.Context, dec *manifest.Decode
 			return nil, fmt.Errorf("Kustomization %s/%s: %w (or give --path)", ks.Namespace, ks.Name, err)
 		}
 	}
-	node := &build.Node{Kind: build.KindKustomization, Kustomization: ks.Namespace + "/" + ks.Name}
+	node := &build.Node{Kind: build.KindKustomization, Name: ks.Namespace + "/" + ks.Name}
 	res, err := w.Builder.Build(ctx, ks, root)
 	if err != nil {
 		node.Err = err
