@@ -1,62 +1,45 @@
-// Package apply implements `converge apply`.
+// Package apply implements `converge apply`: it renders the progress events and results of the
+// engine's tree driver (engine/driver).
 package apply
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	goio "io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/clock"
 
-	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	"github.com/converge-gitops/converge/crds"
-	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
-	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
-	"github.com/converge-gitops/converge/crds/meta"
-	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	engineapply "github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/build"
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/events"
+	"github.com/converge-gitops/converge/engine/health"
 	"github.com/converge-gitops/converge/engine/kube"
-	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/notify"
 	"github.com/converge-gitops/converge/engine/reconcile"
-	"github.com/converge-gitops/converge/engine/source/git"
+	"github.com/converge-gitops/converge/engine/workspace"
 )
 
-// Options are the inputs of `converge apply`.
+// Options are the inputs of `converge apply`: the driver's (workspace, clients, revision, clock,
+// concurrency, dependency requeue) and how the result is shown and reported.
 type Options struct {
-	Build       buildcmd.Options
-	InstallCRDs bool
-	Output      string
-	Clients     func() (*kube.Clients, error)
-	// Revision names what is applied: the work tree's revision (nil outside Git).
-	Revision func(wt *git.WorkTree) string
-	Clock    clock.PassiveClock
-	// Concurrent bounds how many independent Kustomizations are reconciled at once (default 4).
-	Concurrent int
+	driver.Options
+	IO     *cmdutil.IOStreams
+	Output string
 	// NoNotify turns off the notifications to the Providers of the cluster's Alerts.
 	NoNotify bool
 	// NoEvents turns off the core/v1 Events recorded on the Kustomizations and HelmReleases.
 	NoEvents bool
-	// DependencyRequeue is how often a dependsOn outside the tree that is not ready is checked again
-	// (default 5s), until the apply's timeout.
-	DependencyRequeue time.Duration
 }
 
 // NewCmdApply returns the apply command.
 func NewCmdApply(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{Build: buildcmd.Options{IO: f.IO}, Clock: f.Clock, Revision: LocalRevision, Clients: f.KubeClients}
+	opts := &Options{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "apply [PATH]",
 		Short: "Make the cluster match a tree of Kustomizations now: server-side apply, prune, wait for health",
@@ -68,25 +51,15 @@ every --requeue-dependency until --timeout; nothing of the dependent is applied 
 		Example: `  converge apply clusters/production
   converge apply clusters/production --install-crds`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Build.Path = "."
-			if len(args) == 1 {
-				opts.Build.Path = args[0]
-			}
-			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return Run(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Build.Root, "root", "", "root folder of the repository the path belongs to (default: the enclosing Git work tree)")
-	fl.StringArrayVar(&opts.Build.LocalSources, "local-source", nil, "use a folder as a source's files: Kind/namespace/name=PATH (repeatable)")
-	fl.StringArrayVar(&opts.Build.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
-	fl.StringVar(&opts.Build.CacheDir, "cache-dir", "", "artifact store for fetched sources")
-	buildcmd.AddDecryptionKeyFlag(fl, &opts.Build)
+	ws := &opts.Workspace
+	fl.StringVar(&ws.Root, "root", "", "root folder of the repository the path belongs to (default: the enclosing Git work tree)")
+	fl.StringArrayVar(&ws.LocalSources, "local-source", nil, "use a folder as a source's files: Kind/namespace/name=PATH (repeatable)")
+	fl.StringArrayVar(&ws.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
+	fl.StringVar(&ws.CacheDir, "cache-dir", "", "artifact store for fetched sources")
+	cmdutil.AddDecryptionKeyFlag(fl, &ws.DecryptionKeys)
 	fl.BoolVar(&opts.InstallCRDs, "install-crds", false, "install or upgrade the Flux CRDs first")
 	fl.IntVar(&opts.Concurrent, "concurrent", 4, "how many independent Kustomizations to reconcile at once")
 	fl.BoolVar(&opts.NoNotify, "no-notify", false, "do not send the reconcile events to the Providers of the cluster's Alerts")
@@ -96,142 +69,104 @@ every --requeue-dependency until --timeout; nothing of the dependent is applied 
 	return cmd
 }
 
-// Prepared is a built tree with the clients to act on it.
+// Complete takes the PATH, and the clients, clock and revision of the factory where not set.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Workspace.Path = "."
+	if len(args) == 1 {
+		o.Workspace.Path = args[0]
+	}
+	if o.Clients == nil {
+		o.Clients = f.KubeClients
+	}
+	if o.Clock == nil {
+		o.Clock = f.Clock
+	}
+	if o.Revision == nil {
+		o.Revision = workspace.LocalRevision
+	}
+	return nil
+}
+
+// Validate refuses bad flags before anything is read.
+func (o *Options) Validate() error {
+	if err := cmdutil.ValidateOutput(o.Output, cmdutil.OutputTable, cmdutil.OutputJSON); err != nil {
+		return err
+	}
+	return cmdutil.ValidateWorkspace(&o.Workspace)
+}
+
+// Prepared is what the events and notifications of an apply go through (see notify.go).
 type Prepared struct {
-	Clients        *kube.Clients
-	Apply          *engineapply.Manager
-	Kustomizations *reconcile.Kustomizations
-	HelmReleases   *reconcile.HelmReleases
-	Sources        *reconcile.Sources
-	WorkTree       *git.WorkTree
-	Tree           *build.Tree
-	Path           string
-	Revision       string
+	Clients *kube.Clients
 	// Notifier, when set, sends each result to the Alerts' Providers.
 	Notifier *notify.Notifier
 	// Events, when set, records each result as a core/v1 Event on its object, as the agent does.
 	Events events.Sink
 	Clock  clock.PassiveClock
-	// DependencyRequeue is how often a dependency outside the tree is checked again while it is not ready.
-	DependencyRequeue time.Duration
 }
 
-// Prepare connects to the cluster, checks (or installs) the CRDs and builds the tree.
-func Prepare(ctx context.Context, opts *Options) (*Prepared, error) {
-	io := opts.Build.IO
-	st := io.ErrStyles()
-	clients, err := opts.Clients()
-	if err != nil {
-		return nil, err
-	}
-	am := &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}
-	if err := ensureCRDs(ctx, opts, clients, am); err != nil {
-		return nil, err
-	}
-	dec, err := manifest.NewDecoder()
-	if err != nil {
-		return nil, err
-	}
-	// Flux objects are validated with the schemas the cluster has (a notification CRD flux-operator
-	// patched accepts more event-source kinds), the tree's own CRDs above them.
-	clusterCRDs, err := manifest.ClusterCRDs(ctx, clients.Dynamic)
-	if err != nil {
-		return nil, err
-	}
-	if dec, err = dec.WithCRDs("the cluster", clusterCRDs); err != nil {
-		return nil, err
-	}
-	local, resolver, err := buildcmd.Inputs(&opts.Build)
-	if err != nil {
-		return nil, err
-	}
-	vars := kube.Chain{local, clients}
-	builder := buildcmd.NewBuilder(vars)
-	root, path, err := buildcmd.RepoRoot(opts.Build.Root, opts.Build.Path)
-	if err != nil {
-		return nil, err
-	}
-	wt := buildcmd.DetectWorkTree(root)
-	charts, err := buildcmd.AttachFetchers(&opts.Build, resolver, wt, root, vars)
-	if err != nil {
-		return nil, err
-	}
-	revision := opts.Revision(wt)
-	fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("building %s at %s", path, revision)))
-	tree, err := builder.BuildTree(ctx, dec, build.TreeOptions{Root: root, Path: path, Sources: resolver, Charts: charts, Given: local})
-	if err != nil {
-		return nil, err
-	}
-	cmdutil.PrintWarnings(io.ErrOut, st, tree.Warnings())
-	rec := reconcile.NewKustomizations(clients, opts.Clock)
-	rec.Apply = am
-	builder.Helm.IsNamespaced = clients.IsNamespaced
-	hrs := reconcile.NewHelmReleases(clients, builder.Helm, opts.Clock)
-	return &Prepared{Clients: clients, Apply: am, Kustomizations: rec, HelmReleases: hrs, Tree: tree, Path: path, Revision: revision,
-		Sources: &reconcile.Sources{Client: clients.Dynamic, Clock: opts.Clock}, WorkTree: wt, Clock: opts.Clock}, nil
+// observer hands the driver's results to the events and notifications of p.
+type observer struct{ p *Prepared }
+
+func (o observer) Kustomization(ctx context.Context, res *reconcile.KustomizationResult) {
+	o.p.notifyKustomization(ctx, res)
 }
 
-// Run builds the tree and reconciles every Kustomization: those that depend on none of each other
-// concurrently (at most Options.Concurrent at a time), each after its parent and its dependsOn.
-func Run(ctx context.Context, opts *Options) error {
-	io := opts.Build.IO
+func (o observer) HelmRelease(ctx context.Context, namespace, name string, res *reconcile.HelmReleaseResult) {
+	o.p.notifyHelmRelease(ctx, namespace, name, res)
+}
+
+// Run builds the tree and reconciles every Kustomization and HelmRelease through the engine's driver,
+// rendering its progress: those that depend on none of each other concurrently (at most
+// Options.Concurrent at a time), each after its parent and its dependsOn.
+func (o *Options) Run(ctx context.Context) error {
+	io := o.IO
 	st := io.ErrStyles()
-	start := opts.Clock.Now()
-	p, err := Prepare(ctx, opts)
+	start := o.Clock.Now()
+	building := func(e driver.Event) {
+		if b, ok := e.(driver.Building); ok {
+			fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("building %s at %s", b.Path, b.Revision)))
+		}
+	}
+	drv, err := driver.Prepare(ctx, &o.Options, building)
 	if err != nil {
 		return err
 	}
-	order, err := Order(p.Tree)
-	if err != nil {
-		return err
-	}
-	deps := dependencyIndexes(p.Tree, order)
-	p.DependencyRequeue = opts.DependencyRequeue
-	if !opts.NoEvents {
+	cmdutil.PrintWarnings(io.ErrOut, st, drv.Tree.Warnings())
+	p := &Prepared{Clients: drv.Clients, Clock: o.Clock}
+	if !o.NoEvents {
 		host, _ := os.Hostname()
-		p.Events = &events.Kubernetes{Client: p.Clients.Core, Host: host, Clock: opts.Clock}
+		p.Events = &events.Kubernetes{Client: p.Clients.Core, Host: host, Clock: o.Clock}
 	}
-	if !opts.NoNotify {
-		n, err := startNotifier(ctx, p, opts)
+	if !o.NoNotify {
+		n, err := startNotifier(ctx, p, o)
 		if err != nil {
 			fmt.Fprintln(io.ErrOut, st.WarningLine(fmt.Sprintf("notifications off: %v", err)))
 		}
 		p.Notifier = n
 	}
-	names := make([]string, len(order))
-	for i, n := range order {
-		names[i] = n.Kustomization
+	drv.Observer = observer{p}
+	r := &renderer{st: st, w: io.ErrOut}
+	results, err := drv.Run(ctx, r.event)
+	if err != nil {
+		return err
 	}
-	d := newDisplay(io.ErrOut, st, isTerminal(io.ErrOut), names)
-	results := make([]*reconcile.KustomizationResult, len(order))
-	run := func(i int) bool {
-		defer d.finish(i)
-		res, ok := runNode(engineapply.WithProgress(ctx, func(pr engineapply.Progress) { d.phase(i, pr) }), p, order[i], d, i, st)
-		results[i] = res
-		return ok
-	}
-	skip := func(i, dep int) {
-		d.line(i, st.FailureLine(fmt.Sprintf("Kustomization %s skipped: %s %s failed", order[i].Kustomization, relation(order[i], order[dep]), order[dep].Kustomization)))
-		d.finish(i)
-	}
-	workers := opts.Concurrent
-	if workers <= 0 {
-		workers = 4
-	}
-	schedule(len(order), deps, workers, run, skip)
-	d.close()
+	r.close()
 
-	var done []*reconcile.KustomizationResult
+	var done []*driver.Result
 	failed := false
-	for i, r := range results {
-		if r != nil {
-			done = append(done, r)
-			failed = failed || r.Err != nil
-		} else if order[i].Kind != build.KindHelmRelease {
+	for _, res := range results {
+		switch {
+		case res.Skipped == nil:
+			done = append(done, res)
+			failed = failed || res.Err() != nil
+		case res.Node.Kind != build.KindHelmRelease:
 			failed = true // skipped after a failed dependency
 		}
 	}
-	markLocalSources(ctx, p, io, st)
+	for _, err := range drv.MarkLocalSources(ctx) {
+		fmt.Fprintln(io.ErrOut, st.WarningLine(err.Error()))
+	}
 	if p.Notifier != nil {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyWait)
 		if err := p.Notifier.Wait(wctx); err != nil {
@@ -239,8 +174,8 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		cancel()
 	}
-	summary(io, st, done, opts.Clock.Now().Sub(start))
-	if opts.Output == cmdutil.OutputJSON {
+	summary(io, st, done, o.Clock.Now().Sub(start))
+	if o.Output == cmdutil.OutputJSON {
 		if err := cmdutil.WriteData(io.Out, cmdutil.OutputJSON, jsonResults(done)); err != nil {
 			return err
 		}
@@ -251,326 +186,64 @@ func Run(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// markLocalSources records, on the GitRepositories this apply served from the work tree (not those
-// served from another ref of the local repository, nor fetched ones), that they are
-// at the work tree's revision (as the agent would after fetching it).
-func markLocalSources(ctx context.Context, p *Prepared, io *cmdutil.IOStreams, st cmdutil.Styles) {
-	if p.WorkTree == nil {
-		return
-	}
-	seen := map[string]bool{}
-	for _, u := range p.Tree.Sources {
-		// Served from a ref of the local repository or fetched: not at the work tree's revision.
-		if kind, id, _ := strings.Cut(u.ID, "/"); kind == sourcev1.GitRepositoryKind && !strings.HasPrefix(u.From, "work tree") {
-			seen[id] = true
+// renderer renders the driver's events on the display of the planned nodes.
+type renderer struct {
+	st cmdutil.Styles
+	w  goio.Writer
+	d  *display
+}
+
+func (r *renderer) event(e driver.Event) {
+	st := r.st
+	switch e := e.(type) {
+	case driver.Planned:
+		names := make([]string, len(e.Nodes))
+		for i, n := range e.Nodes {
+			names[i] = n.Name
 		}
-	}
-	for _, n := range p.Tree.Nodes {
-		for _, o := range n.Objects {
-			if o.GetKind() != sourcev1.GitRepositoryKind || o.GroupVersionKind().Group != sourcev1.GroupVersion.Group {
-				continue
-			}
-			id := o.GetNamespace() + "/" + o.GetName()
-			url, _, _ := unstructured.NestedString(o.Object, "spec", "url")
-			if _, local := p.WorkTree.RemoteMatching(url); !local || seen[id] {
-				continue
-			}
-			seen[id] = true
-			live, err := p.Clients.Dynamic.Resource(sourcev1.GroupVersion.WithResource("gitrepositories")).Namespace(o.GetNamespace()).Get(ctx, o.GetName(), metav1.GetOptions{})
-			if err == nil {
-				err = p.Sources.MarkLocal(ctx, live, p.Revision)
-			}
-			if err != nil {
-				fmt.Fprintln(io.ErrOut, st.WarningLine(fmt.Sprintf("GitRepository %s: recording the work tree's revision: %v", id, err)))
-			}
-		}
-	}
-}
-
-// statusWriteTimeout bounds a status write made after the apply's own context may have ended.
-const statusWriteTimeout = 10 * time.Second
-
-// inTree returns whether a node of kind namespace/name is in the tree (ordered by the apply itself).
-func (p *Prepared) inTree(kind string) func(namespace, name string) bool {
-	return func(namespace, name string) bool {
-		for _, n := range p.Tree.Nodes {
-			if n.Kind == kind && n.Kustomization == namespace+"/"+name {
-				return true
-			}
-		}
-		return false
-	}
-}
-
-func (p *Prepared) requeue() time.Duration {
-	if p.DependencyRequeue <= 0 {
-		return 5 * time.Second
-	}
-	return p.DependencyRequeue
-}
-
-func relation(n, dep *build.Node) string {
-	if n.Parent == dep.Kustomization {
-		return "its parent"
-	}
-	return "its dependency"
-}
-
-// runNode reconciles one node of the tree; its output goes to its block of d. It returns the result
-// (nil for nodes that are not reconciled here) and whether the node succeeded.
-func runNode(ctx context.Context, p *Prepared, n *build.Node, d *display, i int, st cmdutil.Styles) (*reconcile.KustomizationResult, bool) {
-	ns, name, _ := strings.Cut(n.Kustomization, "/")
-	if n.Kind == build.KindHelmRelease {
-		return runHelmRelease(ctx, p, n, d, i, st)
-	}
-	if n.Parent == "" {
-		// The root declares itself (flux-system): its own object must exist before its status can be written.
-		if self := reconcile.RootKustomization(n); self != nil {
-			pre := []*unstructured.Unstructured{self}
-			if _, err := p.Clients.Core.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-				nsObj := &unstructured.Unstructured{}
-				nsObj.SetAPIVersion("v1")
-				nsObj.SetKind("Namespace")
-				nsObj.SetName(ns)
-				pre = append(pre, nsObj)
-			}
-			if _, err := p.Apply.Apply(engineapply.WithProgress(ctx, nil), pre, engineapply.Options{}); err != nil {
-				res := &reconcile.KustomizationResult{Kustomization: n.Kustomization, Revision: p.Revision, ChangeSet: &engineapply.ChangeSet{},
-					Err: fmt.Errorf("applying Kustomization %s: %w", n.Kustomization, err)}
-				report(d, i, st, res)
-				return res, false
-			}
+		r.d = newDisplay(r.w, st, isTerminal(r.w), names)
+	case driver.Phase:
+		r.d.phase(e.Index, e.Progress)
+	case driver.Started:
+		r.d.line(e.Index, st.ActionLine("reconciling "+e.Node.Kind+" "+e.Node.Name))
+	case driver.Waiting:
+		r.d.line(e.Index, st.WarningLine(fmt.Sprintf("%s %s: %v: waiting (checked every %s)", e.Node.Kind, e.Node.Name, e.Err, e.Every)))
+	case driver.NoInventory:
+		r.d.line(e.Index, st.WarningLine(e.Reason))
+	case driver.Skipped:
+		r.d.line(e.Index, st.FailureLine(fmt.Sprintf("Kustomization %s skipped: %s %s failed", e.Node.Name, e.Relation, e.Dependency.Name)))
+		r.d.finish(e.Index)
+	case driver.Finished:
+		if e.Result.HelmRelease != nil {
+			reportHelmRelease(r.d, e.Index, st, e.Result.Node.Name, e.Result.HelmRelease)
 		} else {
-			d.line(i, st.WarningLine(reconcile.NoInventoryReason(p.Path)))
-			cs, err := p.Apply.Apply(ctx, n.Objects, engineapply.Options{})
-			res := &reconcile.KustomizationResult{Kustomization: n.Kustomization, Revision: p.Revision, ChangeSet: cs, Err: err}
-			if cs == nil {
-				res.ChangeSet = &engineapply.ChangeSet{}
-			}
-			report(d, i, st, res)
-			return res, err == nil
+			report(r.d, e.Index, st, e.Result.Kustomization)
 		}
+		r.d.finish(e.Index)
 	}
-	d.line(i, st.ActionLine("reconciling Kustomization "+n.Kustomization))
-	ks := &kustomizev1.Kustomization{}
-	ks.Namespace, ks.Name = ns, name
-	// The tree orders the dependsOn it builds: their readyExpr is evaluated against the live dependency,
-	// applied by now. A dependency outside the tree is checked as the agent does and waited for.
-	inTree := p.inTree(build.KindKustomization)
-	notReady := func(err error) (*reconcile.KustomizationResult, bool) {
-		// Also when the wait ended with the apply's context: the status says why nothing was applied.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
-		defer cancel()
-		if live, gerr := p.Kustomizations.Get(wctx, ns, name); gerr == nil && live != nil {
-			ks = live
-		}
-		res := p.Kustomizations.NotReady(wctx, ks, meta.DependencyNotReadyReason, err)
-		res.Revision = p.Revision
-		report(d, i, st, res)
-		p.notifyKustomization(wctx, res)
-		return res, false
-	}
-	if err := p.Kustomizations.CheckDependencies(ctx, ks, reconcile.DependencyOptions{ReadyExprsOnly: true, Only: inTree}); err != nil {
-		return notReady(err)
-	}
-	outside := func(namespace, name string) bool { return !inTree(namespace, name) }
-	check := func(ctx context.Context) error {
-		return p.Kustomizations.CheckDependencies(ctx, ks, reconcile.DependencyOptions{Only: outside})
-	}
-	if err := reconcile.WaitDependencies(ctx, p.requeue(), check, func(err error) {
-		d.line(i, st.WarningLine(fmt.Sprintf("Kustomization %s: %v: waiting (checked every %s)", n.Kustomization, err, p.requeue())))
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
-		defer cancel()
-		live, gerr := p.Kustomizations.Get(wctx, ns, name)
-		if gerr == nil && live != nil {
-			p.Kustomizations.NotReady(wctx, live, meta.DependencyNotReadyReason, fmt.Errorf("%w, retrying in %s", err, p.requeue()))
-		}
-	}); err != nil {
-		return notReady(err)
-	}
-	res := p.Kustomizations.Reconcile(ctx, ks, p.Revision, n.Objects, n.Err)
-	report(d, i, st, res)
-	p.notifyKustomization(ctx, res)
-	return res, res.Err == nil
 }
 
-// runHelmRelease installs or upgrades a HelmRelease of the tree (its parent applied it) as the agent does.
-func runHelmRelease(ctx context.Context, p *Prepared, n *build.Node, d *display, i int, st cmdutil.Styles) (*reconcile.KustomizationResult, bool) {
-	ns, name, _ := strings.Cut(n.Kustomization, "/")
-	d.line(i, st.ActionLine("reconciling HelmRelease "+n.Kustomization))
-	hr := &helmv2.HelmRelease{}
-	hr.Namespace, hr.Name = ns, name
-	// A dependsOn outside the tree is waited for as the agent requeues; the tree orders the others.
-	outside := func(namespace, name string) bool { return !p.inTree(build.KindHelmRelease)(namespace, name) }
-	check := func(ctx context.Context) error {
-		return p.HelmReleases.CheckDependencies(ctx, ns, name, reconcile.DependencyOptions{Only: outside})
+// close prints what the display holds, if any node was planned.
+func (r *renderer) close() {
+	if r.d != nil {
+		r.d.close()
 	}
-	if err := reconcile.WaitDependencies(ctx, p.requeue(), check, func(err error) {
-		d.line(i, st.WarningLine(fmt.Sprintf("HelmRelease %s: %v: waiting (checked every %s)", n.Kustomization, err, p.requeue())))
-	}); err != nil {
-		err = fmt.Errorf("HelmRelease %s: %w", n.Kustomization, err)
-		for _, line := range strings.Split(err.Error(), "\n") {
-			d.line(i, st.FailureLine(line))
-		}
-		return &reconcile.KustomizationResult{Kustomization: "HelmRelease/" + n.Kustomization, ChangeSet: &engineapply.ChangeSet{}, Err: err}, false
-	}
-	var chartErr error
-	if n.Chart == nil {
-		chartErr = n.Err
-	}
-	res := p.HelmReleases.Reconcile(ctx, hr, n.Chart, n.ChartDigest, chartErr)
-	p.notifyHelmRelease(ctx, ns, name, res)
-	out := &reconcile.KustomizationResult{Kustomization: "HelmRelease/" + n.Kustomization, Revision: res.Revision,
-		ChangeSet: &engineapply.ChangeSet{}, Suspended: res.Suspended, Err: res.Err, Duration: res.Duration}
+}
+
+// reportHelmRelease renders the result of HelmRelease name.
+func reportHelmRelease(d *display, i int, st cmdutil.Styles, name string, res *reconcile.HelmReleaseResult) {
 	switch {
 	case res.Suspended:
-		d.line(i, st.WarningLine("HelmRelease "+n.Kustomization+" is suspended: skipped"))
+		d.line(i, st.WarningLine("HelmRelease "+name+" is suspended: skipped"))
 	case res.Err != nil:
 		for _, line := range strings.Split(res.Err.Error(), "\n") {
 			d.line(i, st.FailureLine(line))
 		}
 	case len(res.Actions) == 0:
-		d.line(i, st.SuccessLine(fmt.Sprintf("HelmRelease %s: release %s is up to date (chart %s)", n.Kustomization, res.Release, res.Revision)))
+		d.line(i, st.SuccessLine(fmt.Sprintf("HelmRelease %s: release %s is up to date (chart %s)", name, res.Release, res.Revision)))
 	default:
-		d.line(i, st.SuccessLine(fmt.Sprintf("HelmRelease %s: %v succeeded: release %s, chart %s", n.Kustomization, res.Actions, res.Release, res.Revision)))
+		d.line(i, st.SuccessLine(fmt.Sprintf("HelmRelease %s: %v succeeded: release %s, chart %s", name, res.Actions, res.Release, res.Revision)))
 	}
-	return out, res.Err == nil
-}
-
-func ensureCRDs(ctx context.Context, opts *Options, clients *kube.Clients, am *engineapply.Manager) error {
-	_, err := clients.Discovery.ServerResourcesForGroupVersion(kustomizev1.GroupVersion.String())
-	if err == nil && !opts.InstallCRDs {
-		return nil
-	}
-	if err != nil && !apierrors.IsNotFound(err) && !opts.InstallCRDs {
-		return fmt.Errorf("checking for the Flux CRDs: %w", err)
-	}
-	if !opts.InstallCRDs {
-		return errors.New("the Flux CRDs are not installed in this cluster: run again with --install-crds")
-	}
-	defs, err := crds.CustomResourceDefinitions()
-	if err != nil {
-		return err
-	}
-	var objs []*unstructured.Unstructured
-	for _, d := range defs {
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d)
-		if err != nil {
-			return err
-		}
-		u := &unstructured.Unstructured{Object: m}
-		u.SetAPIVersion("apiextensions.k8s.io/v1")
-		u.SetKind("CustomResourceDefinition")
-		unstructured.RemoveNestedField(u.Object, "status")
-		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-		objs = append(objs, u)
-	}
-	if _, err := am.Apply(ctx, objs, engineapply.Options{}); err != nil {
-		return fmt.Errorf("installing the Flux CRDs: %w", err)
-	}
-	clients.Mapper.Reset()
-	return nil
-}
-
-// Order returns the nodes so that every node comes after its parent and after the Kustomizations it
-// dependsOn; a dependsOn cycle is an error naming it.
-func Order(tree *build.Tree) ([]*build.Node, error) {
-	byID := map[string]*build.Node{}
-	for _, n := range tree.Nodes {
-		byID[n.Kustomization] = n
-	}
-	deps := dependencies(tree, byID)
-	var out []*build.Node
-	state := map[string]int{} // 1 visiting, 2 done
-	var visit func(id string, path []string) error
-	visit = func(id string, path []string) error {
-		switch state[id] {
-		case 2:
-			return nil
-		case 1:
-			return fmt.Errorf("dependsOn cycle: %s -> %s", strings.Join(path, " -> "), id)
-		}
-		state[id] = 1
-		ds := append([]string{}, deps[id]...)
-		sort.Strings(ds)
-		for _, d := range ds {
-			if err := visit(d, append(path, id)); err != nil {
-				return err
-			}
-		}
-		state[id] = 2
-		if n, ok := byID[id]; ok {
-			out = append(out, n)
-		}
-		return nil
-	}
-	for _, n := range tree.Nodes {
-		if err := visit(n.Kustomization, nil); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// dependencyIndexes returns, for each node of order, the indexes in order of the nodes it waits for.
-func dependencyIndexes(tree *build.Tree, order []*build.Node) [][]int {
-	byID := map[string]*build.Node{}
-	index := map[string]int{}
-	for i, n := range order {
-		byID[n.Kustomization] = n
-		index[n.Kustomization] = i
-	}
-	deps := dependencies(tree, byID)
-	out := make([][]int, len(order))
-	for i, n := range order {
-		for _, d := range deps[n.Kustomization] {
-			if j, ok := index[d]; ok && j != i {
-				out[i] = append(out[i], j)
-			}
-		}
-	}
-	return out
-}
-
-// dependencies maps each node to its parent and the nodes of the tree its dependsOn names (Kustomizations
-// for a Kustomization, HelmReleases for a HelmRelease).
-func dependencies(tree *build.Tree, byID map[string]*build.Node) map[string][]string {
-	deps := map[string][]string{}
-	for _, n := range tree.Nodes {
-		if n.Parent != "" {
-			deps[n.Kustomization] = append(deps[n.Kustomization], n.Parent)
-		}
-	}
-	for _, n := range tree.Nodes {
-		for _, o := range n.Objects {
-			var kind string
-			switch group := o.GroupVersionKind().Group; {
-			case o.GetKind() == kustomizev1.KustomizationKind && group == kustomizev1.GroupVersion.Group:
-				kind = build.KindKustomization
-			case o.GetKind() == helmv2.HelmReleaseKind && group == helmv2.GroupVersion.Group:
-				kind = build.KindHelmRelease
-			default:
-				continue
-			}
-			id := o.GetNamespace() + "/" + o.GetName()
-			if self, ok := byID[id]; !ok || self.Kind != kind {
-				continue
-			}
-			list, _, _ := unstructured.NestedSlice(o.Object, "spec", "dependsOn")
-			for _, d := range list {
-				dm, _ := d.(map[string]any)
-				dn, _ := dm["name"].(string)
-				dns, _ := dm["namespace"].(string)
-				if dns == "" {
-					dns = o.GetNamespace()
-				}
-				if dep, ok := byID[dns+"/"+dn]; ok && dep.Kind == kind {
-					deps[id] = append(deps[id], dns+"/"+dn)
-				}
-			}
-		}
-	}
-	return deps
 }
 
 func report(d *display, i int, st cmdutil.Styles, res *reconcile.KustomizationResult) {
@@ -598,17 +271,19 @@ func report(d *display, i int, st cmdutil.Styles, res *reconcile.KustomizationRe
 	}
 }
 
-func summary(io *cmdutil.IOStreams, st cmdutil.Styles, results []*reconcile.KustomizationResult, took time.Duration) {
+func summary(io *cmdutil.IOStreams, st cmdutil.Styles, results []*driver.Result, took time.Duration) {
 	var c, cf, u, d, failed, releases int
 	for _, r := range results {
-		if strings.HasPrefix(r.Kustomization, "HelmRelease/") {
+		if r.HelmRelease != nil {
 			releases++
+		} else {
+			cs := r.Kustomization.ChangeSet
+			c += cs.Count(engineapply.Created)
+			cf += cs.Count(engineapply.Configured)
+			u += cs.Count(engineapply.Unchanged)
+			d += cs.Count(engineapply.Deleted)
 		}
-		c += r.ChangeSet.Count(engineapply.Created)
-		cf += r.ChangeSet.Count(engineapply.Configured)
-		u += r.ChangeSet.Count(engineapply.Unchanged)
-		d += r.ChangeSet.Count(engineapply.Deleted)
-		if r.Err != nil {
+		if r.Err() != nil {
 			failed++
 		}
 	}
@@ -627,17 +302,30 @@ func summary(io *cmdutil.IOStreams, st cmdutil.Styles, results []*reconcile.Kust
 	fmt.Fprintln(io.ErrOut, st.SuccessLine(line))
 }
 
+// jsonResult is one entry of apply -o json: a Kustomization's result, or a HelmRelease's in the same
+// shape (named HelmRelease/namespace/name, with an empty change set).
 type jsonResult struct {
-	*reconcile.KustomizationResult
-	Error string `json:"error,omitempty"`
+	Kustomization string                 `json:"kustomization"`
+	Revision      string                 `json:"revision"`
+	ChangeSet     *engineapply.ChangeSet `json:"changeSet"`
+	Health        []health.State         `json:"health,omitempty"`
+	Suspended     bool                   `json:"suspended,omitempty"`
+	Duration      time.Duration          `json:"duration"`
+	Error         string                 `json:"error,omitempty"`
 }
 
-func jsonResults(results []*reconcile.KustomizationResult) []jsonResult {
+func jsonResults(results []*driver.Result) []jsonResult {
 	out := make([]jsonResult, 0, len(results))
 	for _, r := range results {
-		jr := jsonResult{KustomizationResult: r}
-		if r.Err != nil {
-			jr.Error = r.Err.Error()
+		var jr jsonResult
+		if k := r.Kustomization; k != nil {
+			jr = jsonResult{Kustomization: k.Kustomization, Revision: k.Revision, ChangeSet: k.ChangeSet, Health: k.Health, Suspended: k.Suspended, Duration: k.Duration}
+		} else {
+			h := r.HelmRelease
+			jr = jsonResult{Kustomization: "HelmRelease/" + r.Node.Name, Revision: h.Revision, ChangeSet: &engineapply.ChangeSet{}, Suspended: h.Suspended, Duration: h.Duration}
+		}
+		if err := r.Err(); err != nil {
+			jr.Error = err.Error()
 		}
 		out = append(out, jr)
 	}

@@ -12,11 +12,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
-	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source/git"
 	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 var cluster *testenv.Cluster
@@ -48,9 +49,10 @@ func copyTree(t *testing.T, src, dst string) {
 func runApply(t *testing.T, root string, extra ...string) (string, string, int) {
 	t.Helper()
 	ios, _, out, errOut := cmdutil.Test()
-	opts := &Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/demo"), Root: root, CacheDir: t.TempDir()},
-		Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
-		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }}
+	opts := &Options{IO: ios, Output: cmdutil.OutputTable, Options: driver.Options{
+		Workspace: workspace.Options{Path: filepath.Join(root, "clusters/demo"), Root: root, CacheDir: t.TempDir()},
+		Clock:     clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
+		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }}}
 	for _, e := range extra {
 		switch e {
 		case "--install-crds":
@@ -59,7 +61,7 @@ func runApply(t *testing.T, root string, extra ...string) (string, string, int) 
 			opts.Output = cmdutil.OutputJSON
 		}
 	}
-	err := Run(context.Background(), opts)
+	err := opts.Run(context.Background())
 	code := cmdutil.ExitCode(err, errOut)
 	return out.String(), errOut.String(), code
 }

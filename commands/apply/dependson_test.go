@@ -15,12 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/clock"
 
-	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	engineapply "github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source/git"
+	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 // A Kustomization of the tree that dependsOn a Kustomization outside the tree waits for it as the agent
@@ -33,7 +34,7 @@ func TestApplyWaitsForDependencyOutsideTheTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ensureCRDs(ctx, &Options{InstallCRDs: true}, clients, &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}); err != nil {
+	if err := driver.EnsureCRDs(ctx, true, clients, &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}); err != nil {
 		t.Fatal(err)
 	}
 	for _, ns := range []string{"flux-system", "dep-wait"} {
@@ -100,14 +101,14 @@ spec:
 				t.Fatal(err)
 			}
 			ios, _, _, errOut := cmdutil.Test()
-			opts := &Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/wait"), Root: root, CacheDir: t.TempDir()},
-				Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
-				Output: cmdutil.OutputTable, Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) },
-				DependencyRequeue: requeue, NoNotify: true}
+			opts := &Options{IO: ios, Output: cmdutil.OutputTable, NoNotify: true, Options: driver.Options{
+				Workspace: workspace.Options{Path: filepath.Join(root, "clusters/wait"), Root: root, CacheDir: t.TempDir()},
+				Clock:     clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
+				Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, DependencyRequeue: requeue}}
 			runCtx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a bound for a broken build, not a timing
 			defer cancel()
 			done := make(chan int, 1)
-			go func() { done <- cmdutil.ExitCode(Run(runCtx, opts), errOut) }()
+			go func() { done <- cmdutil.ExitCode(opts.Run(runCtx), errOut) }()
 
 			// The apply is waiting once the dependent's status says so with this run's requeue interval.
 			for !strings.Contains(waiterReady(), "retrying in "+tt.requeue) {

@@ -11,10 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/clock"
 
-	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source/git"
+	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 // TestApplyArtifactGenerator applies a cluster folder whose Kustomizations build from the
@@ -40,11 +41,12 @@ func TestApplyArtifactGenerator(t *testing.T) {
 	}
 	run := func() (string, int) {
 		ios, _, _, errOut := cmdutil.Test()
-		opts := &Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/staging"), Root: root, CacheDir: t.TempDir(),
-			LocalSources: []string{"GitRepository/mono-system/flux-system=" + root}},
-			Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
-			Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, InstallCRDs: true}
-		err := Run(ctx, opts)
+		opts := &Options{IO: ios, Output: cmdutil.OutputTable, Options: driver.Options{
+			Workspace: workspace.Options{Path: filepath.Join(root, "clusters/staging"), Root: root, CacheDir: t.TempDir(),
+				LocalSources: []string{"GitRepository/mono-system/flux-system=" + root}},
+			Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
+			Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, InstallCRDs: true}}
+		err := opts.Run(ctx)
 		return errOut.String(), cmdutil.ExitCode(err, errOut)
 	}
 	errOut, code := run()

@@ -18,12 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
-	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/notify"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source/git"
+	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 const notifyRevision = "main@sha1:0123456789012345678901234567890123456789"
@@ -135,9 +136,10 @@ spec:
 func applyNotify(t *testing.T, root string, noNotify bool) (string, int) {
 	t.Helper()
 	ios, _, _, errOut := cmdutil.Test()
-	opts := &Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/demo"), Root: root, CacheDir: t.TempDir()},
-		Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return notifyRevision }, Output: cmdutil.OutputTable,
-		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, NoNotify: noNotify}
-	err := Run(context.Background(), opts)
+	opts := &Options{IO: ios, Output: cmdutil.OutputTable, NoNotify: noNotify, Options: driver.Options{
+		Workspace: workspace.Options{Path: filepath.Join(root, "clusters/demo"), Root: root, CacheDir: t.TempDir()},
+		Clock:     clock.RealClock{}, Revision: func(*git.WorkTree) string { return notifyRevision },
+		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }}}
+	err := opts.Run(context.Background())
 	return errOut.String(), cmdutil.ExitCode(err, errOut)
 }

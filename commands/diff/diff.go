@@ -9,20 +9,17 @@ import (
 
 	"github.com/spf13/cobra"
 
-	applycmd "github.com/converge-gitops/converge/commands/apply"
-	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
-	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
-	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/diff"
-	"github.com/converge-gitops/converge/engine/manifest"
-	"github.com/converge-gitops/converge/engine/reconcile"
+	"github.com/converge-gitops/converge/engine/driver"
+	"github.com/converge-gitops/converge/engine/workspace"
 )
 
-// Options are the inputs of `converge diff`.
+// Options are the inputs of `converge diff`: the driver's (workspace, clients, revision, clock) and
+// what is shown.
 type Options struct {
-	Apply applycmd.Options
+	driver.Options
+	IO *cmdutil.IOStreams
 	// Base, when set, diffs the build at this Git revision against the work tree, offline.
 	Base        string
 	ShowSecrets bool
@@ -32,7 +29,7 @@ type Options struct {
 
 // NewCmdDiff returns the diff command.
 func NewCmdDiff(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{Apply: applycmd.Options{Build: buildcmd.Options{IO: f.IO}, Clock: f.Clock, Revision: applycmd.LocalRevision, Clients: f.KubeClients}}
+	opts := &Options{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "diff [PATH]",
 		Short: "Show what apply would change in the cluster; exit 1 when anything would",
@@ -56,25 +53,15 @@ not compared) and an error naming that side.`,
 		Example: `  converge diff clusters/production
   converge diff clusters/production -o json`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Apply.Build.Path = "."
-			if len(args) == 1 {
-				opts.Apply.Build.Path = args[0]
-			}
-			if err := cmdutil.ValidateOutput(opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, OutputMarkdown); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.Timeout)
-			defer cancel()
-			return Run(ctx, opts)
-		},
+		RunE: cmdutil.RunE(f, opts, true),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Apply.Build.Root, "root", "", "root folder of the repository the path belongs to (default: the enclosing Git work tree)")
-	fl.StringArrayVar(&opts.Apply.Build.LocalSources, "local-source", nil, "use a folder as a source's files: Kind/namespace/name=PATH (repeatable)")
-	fl.StringArrayVar(&opts.Apply.Build.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
-	fl.StringVar(&opts.Apply.Build.CacheDir, "cache-dir", "", "artifact store for fetched sources")
-	buildcmd.AddDecryptionKeyFlag(fl, &opts.Apply.Build)
+	ws := &opts.Workspace
+	fl.StringVar(&ws.Root, "root", "", "root folder of the repository the path belongs to (default: the enclosing Git work tree)")
+	fl.StringArrayVar(&ws.LocalSources, "local-source", nil, "use a folder as a source's files: Kind/namespace/name=PATH (repeatable)")
+	fl.StringArrayVar(&ws.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
+	fl.StringVar(&ws.CacheDir, "cache-dir", "", "artifact store for fetched sources")
+	cmdutil.AddDecryptionKeyFlag(fl, &ws.DecryptionKeys)
 	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print Secret values instead of masking them")
 	fl.BoolVar(&opts.Summary, "summary", false, "list changed objects without their diffs")
 	fl.StringVar(&opts.Base, "base", "", "offline: diff the build at this Git revision (e.g. origin/main) against the work tree; no cluster needed")
@@ -82,127 +69,98 @@ not compared) and an error naming that side.`,
 	return cmd
 }
 
-// Run diffs every Kustomization and HelmRelease of the tree.
-func Run(ctx context.Context, opts *Options) error {
-	io := opts.Apply.Build.IO
+// Complete takes the PATH, and the clients, clock and revision of the factory where not set.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Workspace.Path = "."
+	if len(args) == 1 {
+		o.Workspace.Path = args[0]
+	}
+	if o.Clients == nil {
+		o.Clients = f.KubeClients
+	}
+	if o.Clock == nil {
+		o.Clock = f.Clock
+	}
+	if o.Revision == nil {
+		o.Revision = workspace.LocalRevision
+	}
+	return nil
+}
+
+// Validate refuses bad flags before anything is read.
+func (o *Options) Validate() error {
+	if err := cmdutil.ValidateOutput(o.Output, cmdutil.OutputTable, cmdutil.OutputJSON, OutputMarkdown); err != nil {
+		return err
+	}
+	return cmdutil.ValidateWorkspace(&o.Workspace)
+}
+
+// Run diffs every Kustomization and HelmRelease of the tree: against the cluster, or offline against
+// the build at --base.
+func (o *Options) Run(ctx context.Context) error {
+	io := o.IO
 	st := io.ErrStyles()
-	var all []diff.Entry
-	var failures []string
-	unchanged := 0
 	start := time.Now()
-	if opts.Base != "" {
-		entries, same, errs, err := runOffline(ctx, opts)
+	if o.Base != "" {
+		res, err := driver.DiffBase(ctx, &o.Workspace, o.Base, o.ShowSecrets)
 		if err != nil {
 			return err
 		}
-		unchanged, failures = same, errs
-		for _, f := range errs {
+		cmdutil.PrintWarnings(io.ErrOut, st, res.Warnings) // the change under review
+		for _, f := range res.Failures {
 			for _, line := range strings.Split(f, "\n") {
 				fmt.Fprintln(io.ErrOut, st.FailureLine(line))
 			}
 		}
-		for _, e := range entries {
-			all = append(all, e)
-			printEntry(opts, e)
+		for _, e := range res.Entries {
+			o.printEntry(e)
 		}
-		return finish(opts, all, unchanged, failures, start)
+		return o.finish(res.Entries, res.Unchanged, res.Failures, start)
 	}
-	p, err := applycmd.Prepare(ctx, &opts.Apply)
+	building := func(e driver.Event) {
+		if b, ok := e.(driver.Building); ok {
+			fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("building %s at %s", b.Path, b.Revision)))
+		}
+	}
+	drv, err := driver.Prepare(ctx, &o.Options, building)
 	if err != nil {
 		return err
 	}
-	order, err := applycmd.Order(p.Tree)
-	if err != nil {
-		return err
-	}
-	dec, err := manifest.NewDecoder()
-	if err != nil {
-		return err
-	}
-	declared := declaredObjects(ctx, dec, p.Tree)
-	d := &diff.Differ{Apply: p.Apply, Kustomizations: p.Kustomizations, HelmReleases: p.HelmReleases, Core: p.Clients.Core, ShowSecrets: opts.ShowSecrets}
-	for _, n := range order {
-		if n.Err != nil {
-			failures = append(failures, n.Err.Error())
-			for _, line := range strings.Split(n.Err.Error(), "\n") {
+	cmdutil.PrintWarnings(io.ErrOut, st, drv.Tree.Warnings())
+	res, err := drv.Diff(ctx, o.ShowSecrets, func(e driver.Event) {
+		d, ok := e.(driver.Diffed)
+		if !ok {
+			return
+		}
+		if d.Warning != "" {
+			fmt.Fprintln(io.ErrOut, st.WarningLine(d.Warning))
+		}
+		switch {
+		case d.Err != nil && d.BuildFailed:
+			for _, line := range strings.Split(d.Err.Error(), "\n") {
 				fmt.Fprintln(io.ErrOut, st.FailureLine(line))
 			}
-			continue
+		case d.Err != nil:
+			fmt.Fprintln(io.ErrOut, st.FailureLine(d.Err.Error()))
 		}
-		ns, name, _ := strings.Cut(n.Kustomization, "/")
-		var entries []diff.Entry
-		if n.Kind == build.KindHelmRelease {
-			hr := declared.helmReleases[n.Kustomization]
-			if hr == nil {
-				err = fmt.Errorf("HelmRelease %s: not found in the build of %s", n.Kustomization, n.Parent)
-			} else {
-				entries, err = d.HelmRelease(ctx, hr, n.Chart, n.Objects)
-			}
-		} else if !reconcile.NodeOwnsInventory(n) {
-			// As apply: a root no Kustomization points at is applied without an inventory, nothing pruned.
-			fmt.Fprintln(io.ErrOut, st.WarningLine(reconcile.NoInventoryReason(p.Path)))
-			entries, err = d.Objects(ctx, n.Kustomization, n.Objects)
-		} else {
-			entries, err = d.Kustomization(ctx, ns, name, declared.kustomizations[n.Kustomization], n.Objects)
+		for _, e := range d.Entries {
+			o.printEntry(e)
 		}
-		if err != nil {
-			failures = append(failures, err.Error())
-			fmt.Fprintln(io.ErrOut, st.FailureLine(err.Error()))
-			continue
-		}
-		for _, e := range entries {
-			if e.Action == diff.Unchanged || e.Action == diff.Skipped {
-				unchanged++
-				continue
-			}
-			all = append(all, e)
-			printEntry(opts, e)
-		}
+	})
+	if err != nil {
+		return err
 	}
-	return finish(opts, all, unchanged, failures, start)
-}
-
-// declared holds the Kustomizations and HelmReleases as the tree declares them, by namespace/name.
-type declared struct {
-	kustomizations map[string]*kustomizev1.Kustomization
-	helmReleases   map[string]*helmv2.HelmRelease
-}
-
-func declaredObjects(ctx context.Context, dec *manifest.Decoder, tree *build.Tree) declared {
-	out := declared{kustomizations: map[string]*kustomizev1.Kustomization{}, helmReleases: map[string]*helmv2.HelmRelease{}}
-	for _, n := range tree.Nodes {
-		if n.Kind == build.KindHelmRelease {
-			continue
-		}
-		for _, o := range n.Objects {
-			if !dec.IsFluxKind(o.GroupVersionKind()) {
-				continue
-			}
-			// Decoded to the storage version, as the tree build reads them (older versions converted).
-			typed, err := dec.DecodeObject(ctx, "build output of Kustomization "+n.Kustomization, o)
-			if err != nil {
-				continue // the tree build reported it
-			}
-			id := o.GetNamespace() + "/" + o.GetName()
-			switch v := typed.(type) {
-			case *kustomizev1.Kustomization:
-				out.kustomizations[id] = v
-			case *helmv2.HelmRelease:
-				out.helmReleases[id] = v
-			}
-		}
-	}
-	return out
+	return o.finish(res.Entries, res.Unchanged, res.Failures, start)
 }
 
 // printEntry writes one change as text: a line naming it, then its diff unless --summary.
-func printEntry(opts *Options, e diff.Entry) {
+func (opts *Options) printEntry(e diff.Entry) {
 	if opts.Output != cmdutil.OutputTable {
 		return
 	}
-	io := opts.Apply.Build.IO
+	io := opts.IO
 	out := io.Styles()
-	line := fmt.Sprintf("%s %s %s (%s %s)", marker(out, e.Action), e.Subject, verb(e), e.Owner, e.Kustomization)
+	line := fmt.Sprintf("%s %s %s (%s %s)", marker(out, e.Action), e.Subject, verb(e), e.Owner, e.OwnerName)
 	if e.Side != "" {
 		// A build failure on one side of an offline diff: the error lines say it (each names the side).
 		line = fmt.Sprintf("%s %s %s: its objects are not compared", marker(out, e.Action), e.Subject, verb(e))
@@ -224,13 +182,13 @@ func verb(e diff.Entry) string {
 	case e.Action == diff.Failed:
 		return "will fail"
 	}
-	return e.Action
+	return string(e.Action)
 }
 
 // finish prints the machine-readable output and the summary, and returns the exit status: 2 when
 // something could not be diffed or will fail, 1 for changes, 0 otherwise.
-func finish(opts *Options, all []diff.Entry, unchanged int, failures []string, start time.Time) error {
-	io := opts.Apply.Build.IO
+func (opts *Options) finish(all []diff.Entry, unchanged int, failures []string, start time.Time) error {
+	io := opts.IO
 	st := io.ErrStyles()
 	switch opts.Output {
 	case cmdutil.OutputJSON:
@@ -296,7 +254,7 @@ func countBuildFailures(entries []diff.Entry) int {
 	return n
 }
 
-func count(entries []diff.Entry, action string) int {
+func count(entries []diff.Entry, action diff.Action) int {
 	n := 0
 	for _, e := range entries {
 		if e.Action == action {
@@ -306,7 +264,7 @@ func count(entries []diff.Entry, action string) int {
 	return n
 }
 
-func marker(st cmdutil.Styles, action string) string {
+func marker(st cmdutil.Styles, action diff.Action) string {
 	switch action {
 	case diff.Created:
 		return st.Added.Render("+")

@@ -12,30 +12,30 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
-	applycmd "github.com/converge-gitops/converge/commands/apply"
-	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source/git"
 	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 var cluster *testenv.Cluster
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &cluster)) }
 
-func applyOptions(ios *cmdutil.IOStreams, root string) applycmd.Options {
-	return applycmd.Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/demo"), Root: root},
-		Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
+func driverOptions(root string) driver.Options {
+	return driver.Options{Workspace: workspace.Options{Path: filepath.Join(root, "clusters/demo"), Root: root},
+		Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
 		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }}
 }
 
 func runDiff(t *testing.T, root string, output string) (string, string, int) {
 	t.Helper()
 	ios, _, out, errOut := cmdutil.Test()
-	opts := &Options{Apply: applyOptions(ios, root), Output: output}
-	opts.Apply.Build.CacheDir = t.TempDir()
-	code := cmdutil.ExitCode(Run(context.Background(), opts), errOut)
+	opts := &Options{IO: ios, Options: driverOptions(root), Output: output}
+	opts.Workspace.CacheDir = t.TempDir()
+	code := cmdutil.ExitCode(opts.Run(context.Background()), errOut)
 	return out.String(), errOut.String(), code
 }
 
@@ -59,11 +59,10 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("new tree: exit %d\n%s\n%s", code, out, errOut)
 	}
 
-	ios, _, _, errOut2 := cmdutil.Test()
-	aopts := applyOptions(ios, root)
-	aopts.Build.CacheDir = t.TempDir()
-	if err := applycmd.Run(ctx, &aopts); err != nil {
-		t.Fatalf("apply: %v\n%s", err, errOut2)
+	aopts := driverOptions(root)
+	aopts.Workspace.CacheDir = t.TempDir()
+	if _, err := applyTree(ctx, aopts); err != nil {
+		t.Fatalf("apply: %v", err)
 	}
 	_, errOut, code = runDiff(t, root, cmdutil.OutputTable)
 	if code != 0 || !strings.Contains(errOut, "no changes") {

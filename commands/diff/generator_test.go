@@ -10,11 +10,11 @@ import (
 
 	"k8s.io/utils/clock"
 
-	applycmd "github.com/converge-gitops/converge/commands/apply"
-	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source/git"
+	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 // TestDiffArtifactGenerator: over a cluster folder whose Kustomizations build from an ArtifactGenerator's
@@ -37,18 +37,18 @@ func TestDiffArtifactGenerator(t *testing.T) {
 		}
 		write(t, f, strings.ReplaceAll(string(data), "namespace: flux-system", "namespace: gendiff-system"))
 	}
-	options := func(ios *cmdutil.IOStreams) applycmd.Options {
-		return applycmd.Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/staging"), Root: root, CacheDir: t.TempDir(),
+	options := func() driver.Options {
+		return driver.Options{Workspace: workspace.Options{Path: filepath.Join(root, "clusters/staging"), Root: root, CacheDir: t.TempDir(),
 			LocalSources: []string{"GitRepository/gendiff-system/flux-system=" + root}},
-			Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" }, Output: cmdutil.OutputTable,
+			Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
 			Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, InstallCRDs: true}
 	}
 	type change struct{ Owner, Name, Subject, Action, Diff string }
 	diff := func() ([]change, string, int) {
 		t.Helper()
 		ios, _, out, errOut := cmdutil.Test()
-		opts := &Options{Apply: options(ios), Output: cmdutil.OutputJSON}
-		code := cmdutil.ExitCode(Run(ctx, opts), errOut)
+		opts := &Options{IO: ios, Options: options(), Output: cmdutil.OutputJSON}
+		code := cmdutil.ExitCode(opts.Run(ctx), errOut)
 		var res struct{ Changes []change }
 		if out.Len() > 0 {
 			if err := json.Unmarshal(out.Bytes(), &res); err != nil {
@@ -58,10 +58,8 @@ func TestDiffArtifactGenerator(t *testing.T) {
 		return res.Changes, errOut.String(), code
 	}
 
-	ios, _, _, errOut := cmdutil.Test()
-	aopts := options(ios)
-	if err := applycmd.Run(ctx, &aopts); err != nil {
-		t.Fatalf("apply: %v\n%s", err, errOut)
+	if _, err := applyTree(ctx, options()); err != nil {
+		t.Fatalf("apply: %v", err)
 	}
 	if changes, errs, code := diff(); code != 0 || len(changes) != 0 {
 		t.Fatalf("after apply: exit %d, changes %+v\n%s", code, changes, errs)

@@ -26,10 +26,10 @@ func writeMarkdown(w io.Writer, entries []diff.Entry, unchanged int, failed []st
 	}
 	owners := map[string]*owner{}
 	for _, e := range entries {
-		key := e.Owner + " " + e.Kustomization
+		key := e.Owner + " " + e.OwnerName
 		o := owners[key]
 		if o == nil {
-			o = &owner{kind: e.Owner, name: e.Kustomization}
+			o = &owner{kind: e.Owner, name: e.OwnerName}
 			owners[key] = o
 		}
 		switch e.Action {

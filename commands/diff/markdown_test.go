@@ -11,16 +11,16 @@ import (
 
 func TestMarkdown(t *testing.T) {
 	entries := []diff.Entry{
-		{Owner: "Kustomization", Kustomization: "flux-system/apps", Subject: "Deployment/demo/podinfo", Action: diff.Changed,
+		{Owner: "Kustomization", OwnerName: "flux-system/apps", Subject: "Deployment/demo/podinfo", Action: diff.Changed,
 			Diff: "--- Deployment/demo/podinfo (live)\n+++ Deployment/demo/podinfo (after apply)\n@@ -1 +1 @@\n-  replicas: 3\n+  replicas: 0\n"},
-		{Owner: "Kustomization", Kustomization: "flux-system/apps", Subject: "Service/demo/podinfo", Action: diff.Deleted, Diff: "-kind: Service\n"},
-		{Owner: "HelmRelease", Kustomization: "flux-system/hello", Subject: "ConfigMap/web/web-hello-settings", Action: diff.Created, Diff: "+kind: ConfigMap\n"},
+		{Owner: "Kustomization", OwnerName: "flux-system/apps", Subject: "Service/demo/podinfo", Action: diff.Deleted, Diff: "-kind: Service\n"},
+		{Owner: "HelmRelease", OwnerName: "flux-system/hello", Subject: "ConfigMap/web/web-hello-settings", Action: diff.Created, Diff: "+kind: ConfigMap\n"},
 	}
 	warnings := append(entries[:1:1],
-		diff.Entry{Owner: "Kustomization", Kustomization: "flux-system/apps", Subject: "Job/demo/migrate", Action: diff.Recreated,
+		diff.Entry{Owner: "Kustomization", OwnerName: "flux-system/apps", Subject: "Job/demo/migrate", Action: diff.Recreated,
 			Reason: "an immutable field changed and force is enabled: apply deletes the object and creates it again",
 			Diff:   "--- Job/demo/migrate (live)\n+++ Job/demo/migrate (after apply)\n@@ -1 +1 @@\n-        image: migrate:1\n+        image: migrate:2\n"},
-		diff.Entry{Owner: "Kustomization", Kustomization: "flux-system/apps", Subject: "Service/demo/web", Action: diff.Failed,
+		diff.Entry{Owner: "Kustomization", OwnerName: "flux-system/apps", Subject: "Service/demo/web", Action: diff.Failed,
 			Reason: `Service "web" is invalid: spec.clusterIP: Invalid value: "10.0.0.1": field is immutable`},
 	)
 	tests := []struct {

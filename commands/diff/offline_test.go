@@ -24,10 +24,10 @@ func runGit(t *testing.T, dir string, args ...string) {
 func runOfflineDiff(t *testing.T, root, base, output string) (string, string, int) {
 	t.Helper()
 	ios, _, out, errOut := cmdutil.Test()
-	opts := &Options{Apply: applyOptions(ios, root), Output: output, Base: base}
-	opts.Apply.Build.Root = ""
-	opts.Apply.Build.CacheDir = t.TempDir()
-	code := cmdutil.ExitCode(Run(context.Background(), opts), errOut)
+	opts := &Options{IO: ios, Options: driverOptions(root), Output: output, Base: base}
+	opts.Workspace.Root = ""
+	opts.Workspace.CacheDir = t.TempDir()
+	code := cmdutil.ExitCode(opts.Run(context.Background()), errOut)
 	return out.String(), errOut.String(), code
 }
 

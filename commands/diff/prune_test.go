@@ -14,28 +14,28 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/clock"
 
-	applycmd "github.com/converge-gitops/converge/commands/apply"
-	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source/git"
+	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 // pruneOptions are apply's options for the tree at root/clusters/prune (its root is not pointed at by
 // any Kustomization: it is named flux-system/flux-system, as bootstrap's).
-func pruneOptions(ios *cmdutil.IOStreams, root, cache string) applycmd.Options {
-	return applycmd.Options{Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/prune"), Root: root, CacheDir: cache},
+func pruneOptions(root, cache string) driver.Options {
+	return driver.Options{Workspace: workspace.Options{Path: filepath.Join(root, "clusters/prune"), Root: root, CacheDir: cache},
 		Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
-		Output: cmdutil.OutputJSON, Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, InstallCRDs: true, NoNotify: true}
+		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) }, InstallCRDs: true}
 }
 
 // diffDeletions runs diff -o json and returns the objects it predicts deleted.
 func diffDeletions(t *testing.T, root string) []string {
 	t.Helper()
 	ios, _, out, errOut := cmdutil.Test()
-	opts := &Options{Apply: pruneOptions(ios, root, t.TempDir()), Output: cmdutil.OutputJSON}
-	if code := cmdutil.ExitCode(Run(context.Background(), opts), errOut); code > 1 {
+	opts := &Options{IO: ios, Options: pruneOptions(root, t.TempDir()), Output: cmdutil.OutputJSON}
+	if code := cmdutil.ExitCode(opts.Run(context.Background()), errOut); code > 1 {
 		t.Fatalf("diff: exit %d\n%s\n%s", code, out, errOut)
 	}
 	var res struct {
@@ -54,25 +54,19 @@ func diffDeletions(t *testing.T, root string) []string {
 	return deleted
 }
 
-// applyDeletions runs apply -o json and returns the objects it deleted.
+// applyDeletions applies the tree as apply does and returns the objects it deleted.
 func applyDeletions(t *testing.T, root string) []string {
 	t.Helper()
-	ios, _, out, errOut := cmdutil.Test()
-	opts := pruneOptions(ios, root, t.TempDir())
-	if code := cmdutil.ExitCode(applycmd.Run(context.Background(), &opts), errOut); code != 0 {
-		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
-	}
-	var res []struct {
-		ChangeSet struct {
-			Entries []struct{ Subject, Action string }
-		}
-	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	results, err := applyTree(context.Background(), pruneOptions(root, t.TempDir()))
+	if err != nil {
+		t.Fatalf("apply: %v", err)
 	}
 	deleted := []string{}
-	for _, r := range res {
-		for _, e := range r.ChangeSet.Entries {
+	for _, r := range results {
+		if r.Kustomization == nil {
+			continue
+		}
+		for _, e := range r.Kustomization.ChangeSet.Entries {
 			if e.Action == "deleted" {
 				deleted = append(deleted, e.Subject)
 			}

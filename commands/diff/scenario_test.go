@@ -23,13 +23,13 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/clock"
 
-	applycmd "github.com/converge-gitops/converge/commands/apply"
-	buildcmd "github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source/git"
 	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
+	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 // testAgeRecipient is the public key of testdata/build/keys/test.agekey (a test-only key).
@@ -37,24 +37,24 @@ const testAgeRecipient = "age1y96qhum5qej62qhlpqjg9hv4jhg4ymxghw8xpel375clhd8stv
 
 // scenarioOptions are apply's options for the tree of testdata/diff/repo copied to root: its own
 // root Kustomization (diff-system/diff-root), the Git source mapped to root, the test age key.
-func scenarioOptions(t *testing.T, ios *cmdutil.IOStreams, root string) applycmd.Options {
+func scenarioOptions(t *testing.T, root string) driver.Options {
 	key, err := filepath.Abs("../../testdata/build/keys/test.agekey")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return applycmd.Options{
-		Build: buildcmd.Options{IO: ios, Path: filepath.Join(root, "clusters/test"), Root: root, CacheDir: t.TempDir(),
+	return driver.Options{
+		Workspace: workspace.Options{Path: filepath.Join(root, "clusters/test"), Root: root, CacheDir: t.TempDir(),
 			LocalSources: []string{"GitRepository/diff-system/diff-system=" + root}, DecryptionKeys: []string{key}},
 		Clock: clock.RealClock{}, Revision: func(*git.WorkTree) string { return "main@sha1:0123456789012345678901234567890123456789" },
-		Output: cmdutil.OutputTable, Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) },
+		Clients: func() (*kube.Clients, error) { return kube.New(cluster.Config) },
 	}
 }
 
 func runScenarioDiff(t *testing.T, root, output string) (string, string, int) {
 	t.Helper()
 	ios, _, out, errOut := cmdutil.Test()
-	opts := &Options{Apply: scenarioOptions(t, ios, root), Output: output}
-	code := cmdutil.ExitCode(Run(context.Background(), opts), errOut)
+	opts := &Options{IO: ios, Options: scenarioOptions(t, root), Output: output}
+	code := cmdutil.ExitCode(opts.Run(context.Background()), errOut)
 	return out.String(), errOut.String(), code
 }
 
@@ -145,10 +145,8 @@ func TestDiffScenario(t *testing.T) {
 		t.Fatalf("new tree: exit %d (want 1), or a secret printed\n%s\n%s", code, out, errOut)
 	}
 
-	ios, _, _, applyErr := cmdutil.Test()
-	aopts := scenarioOptions(t, ios, root)
-	if err := applycmd.Run(ctx, &aopts); err != nil {
-		t.Fatalf("apply: %v\n%s", err, applyErr)
+	if _, err := applyTree(ctx, scenarioOptions(t, root)); err != nil {
+		t.Fatalf("apply: %v", err)
 	}
 	_, errOut, code = runScenarioDiff(t, root, cmdutil.OutputTable)
 	if code != 0 || !strings.Contains(errOut, "no changes") {

@@ -108,7 +108,7 @@ func TestBuildTreeGeneratorHelmChartSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, n := range tr.Nodes {
-			if n.Kind != KindHelmRelease || n.Kustomization != "mono/simple" {
+			if n.Kind != KindHelmRelease || n.Name != "mono/simple" {
 				continue
 			}
 			if n.Err != nil {

@@ -41,8 +41,8 @@ func TestBuildTreeArtifactGenerator(t *testing.T) {
 			}
 			var out, names strings.Builder
 			for _, n := range tree.Nodes {
-				fmt.Fprintf(&names, "%s<%s,", n.Kustomization, n.Parent)
-				fmt.Fprintf(&out, "# Kustomization %s (parent %q): %d objects\n", n.Kustomization, n.Parent, len(n.Objects))
+				fmt.Fprintf(&names, "%s<%s,", n.Name, n.Parent)
+				fmt.Fprintf(&out, "# Kustomization %s (parent %q): %d objects\n", n.Name, n.Parent, len(n.Objects))
 				for _, o := range n.Objects {
 					y, _ := yaml.Marshal(o.Object)
 					out.WriteString("---\n")
@@ -88,7 +88,7 @@ func TestBuildTreeArtifactGeneratorErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range tree.Nodes {
-		switch n.Kustomization {
+		switch n.Name {
 		case "flux-system/apps":
 			want := `Kustomization flux-system/apps: source ExternalArtifact/flux-system/apps-staging: ArtifactGenerator flux-system/monorepo: artifacts[1] (apps-staging): copy[1] (from "@repo/apps/nowhere/**" to "@artifact/staging/"): nothing matches`
 			if n.Err == nil || !strings.HasPrefix(n.Err.Error(), want) {
@@ -250,14 +250,14 @@ spec:
 	got := map[string]string{}
 	for _, n := range tree.Nodes {
 		if n.Err != nil {
-			got[n.Kustomization] = "error: " + n.Err.Error()
+			got[n.Name] = "error: " + n.Err.Error()
 			continue
 		}
 		var names []string
 		for _, o := range n.Objects {
 			names = append(names, o.GetKind()+"/"+o.GetName())
 		}
-		got[n.Kustomization] = strings.Join(names, ",")
+		got[n.Name] = strings.Join(names, ",")
 	}
 	for ks, want := range map[string]string{
 		"flux-system/web":   "ConfigMap/web",

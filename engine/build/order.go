@@ -11,7 +11,7 @@ func (t *Tree) FluxOrder() []*Node {
 	isKs := map[string]bool{}
 	for _, n := range nodes {
 		if n.Kind == KindKustomization {
-			isKs[n.Kustomization] = true
+			isKs[n.Name] = true
 		}
 	}
 	children := map[string][]*Node{}
@@ -35,7 +35,7 @@ func (t *Tree) FluxOrder() []*Node {
 		if n.Kind != KindKustomization {
 			return
 		}
-		kids := children[n.Kustomization]
+		kids := children[n.Name]
 		pos := map[string]int{}
 		for i, o := range n.Objects {
 			if k := o.GetKind(); k == KindKustomization || k == KindHelmRelease {
@@ -46,7 +46,7 @@ func (t *Tree) FluxOrder() []*Node {
 			}
 		}
 		at := func(c *Node) int {
-			if i, ok := pos[c.Kind+"/"+c.Kustomization]; ok {
+			if i, ok := pos[c.Kind+"/"+c.Name]; ok {
 				return i
 			}
 			return len(n.Objects)

@@ -51,9 +51,10 @@ const (
 type Node struct {
 	// Kind is KindKustomization or KindHelmRelease.
 	Kind string
-	// Kustomization is "namespace/name"; the root of a tree built from a path is named after the
-	// Kustomization that points at that path when the tree declares one, else TreeOptions.RootName.
-	Kustomization string
+	// Name is the Kustomization's or HelmRelease's "namespace/name"; the root of a tree built from a
+	// path is named after the Kustomization that points at that path when the tree declares one, else
+	// TreeOptions.RootName.
+	Name string
 	// Parent is the Kustomization whose build produced this one, empty for the root.
 	Parent  string
 	Objects []*unstructured.Unstructured
@@ -216,8 +217,8 @@ func (b *Builder) BuildTree(ctx context.Context, dec *manifest.Decoder, opts Tre
 		if di, dj := tb.depth[tb.nodes[i]], tb.depth[tb.nodes[j]]; di != dj {
 			return di < dj
 		}
-		if tb.nodes[i].Kustomization != tb.nodes[j].Kustomization {
-			return tb.nodes[i].Kustomization < tb.nodes[j].Kustomization
+		if tb.nodes[i].Name != tb.nodes[j].Name {
+			return tb.nodes[i].Name < tb.nodes[j].Name
 		}
 		return tb.nodes[i].Kind > tb.nodes[j].Kind
 	})
@@ -287,7 +288,7 @@ func (t *treeBuild) acquire() (release func(), err error) {
 
 // addNode records a node of kind id under chain.
 func (t *treeBuild) addNode(kind, id string, chain []string) *Node {
-	node := &Node{Kind: kind, Kustomization: id}
+	node := &Node{Kind: kind, Name: id}
 	if len(chain) > 0 {
 		node.Parent = chain[len(chain)-1]
 	}
@@ -430,13 +431,13 @@ func (t *treeBuild) schedule(ks *kustomizev1.Kustomization, dir string, chain []
 			// The Kustomization that points at the tree's own path (flux-system) is the root itself.
 			for i, child := range out.children {
 				if t.isRoot(child.ks) {
-					node.Kustomization = child.ks.Namespace + "/" + child.ks.Name
-					chain = []string{node.Kustomization}
+					node.Name = child.ks.Namespace + "/" + child.ks.Name
+					chain = []string{node.Name}
 					for _, o := range node.Objects {
 						manifest.MergeLabels(o, map[string]string{NameLabel: child.ks.Name, NamespaceLabel: child.ks.Namespace})
 					}
 					t.mu.Lock()
-					t.seen[node.Kustomization] = node.Kustomization
+					t.seen[node.Name] = node.Name
 					t.mu.Unlock()
 					out.children = append(out.children[:i:i], out.children[i+1:]...)
 					break
@@ -480,7 +481,7 @@ type collected struct {
 // older Flux versions are replaced by their conversion, which is what must be applied.
 func (t *treeBuild) collect(res *Result, node *Node) collected {
 	var out collected
-	parent := node.Kustomization
+	parent := node.Name
 	for i, o := range res.Objects {
 		gvk := o.GroupVersionKind()
 		file := ""
@@ -589,7 +590,7 @@ func (t *treeBuild) badNode(bad badObject, chain []string, parent *Node) {
 		seen = t.seenReleases
 	}
 	_, dup := seen[bad.id]
-	seen[bad.id] = parent.Kustomization
+	seen[bad.id] = parent.Name
 	t.mu.Unlock()
 	if dup {
 		parent.Err = errors.Join(parent.Err, bad.err)
@@ -618,7 +619,7 @@ func (t *treeBuild) skipChildren(rendered []*unstructured.Unstructured, chain []
 		}
 		ns := o.GetNamespace()
 		if ns == "" {
-			ns = parent.Kustomization[:strings.Index(parent.Kustomization, "/")]
+			ns = parent.Name[:strings.Index(parent.Name, "/")]
 		}
 		id := ns + "/" + o.GetName()
 		if strings.Contains(id, "${") {
@@ -631,14 +632,14 @@ func (t *treeBuild) skipChildren(rendered []*unstructured.Unstructured, chain []
 		}
 		_, dup := seen[id]
 		if !dup {
-			seen[id] = parent.Kustomization
+			seen[id] = parent.Name
 		}
 		t.mu.Unlock()
 		if dup {
 			continue
 		}
 		node := t.addNode(kind, id, chain)
-		node.Err = &SkippedError{Node: kind + " " + id, Reason: "its parent Kustomization " + parent.Kustomization + " failed"}
+		node.Err = &SkippedError{Node: kind + " " + id, Reason: "its parent Kustomization " + parent.Name + " failed"}
 	}
 }
 
@@ -649,7 +650,7 @@ func (t *treeBuild) release(hr *helmv2.HelmRelease, chain []string, parent *Node
 	t.mu.Lock()
 	first, dup := t.seenReleases[id]
 	if !dup {
-		t.seenReleases[id] = parent.Kustomization
+		t.seenReleases[id] = parent.Name
 	}
 	t.mu.Unlock()
 	if dup {
@@ -745,11 +746,11 @@ func (t *treeBuild) child(ks *kustomizev1.Kustomization, chain []string, parent 
 	t.mu.Lock()
 	first, dup := t.seen[id]
 	if !dup {
-		t.seen[id] = parent.Kustomization
+		t.seen[id] = parent.Name
 	}
 	t.mu.Unlock()
 	if dup {
-		if first != parent.Kustomization {
+		if first != parent.Name {
 			parent.Warnings = append(parent.Warnings, fmt.Sprintf("Kustomization %s is declared by Kustomization %s too: built once, from %s", id, first, first))
 		}
 		return

@@ -48,7 +48,7 @@ func buildCase(t *testing.T, name string, given *LocalResources) *Tree {
 func describeTree(tree *Tree) string {
 	var out strings.Builder
 	for _, n := range tree.Nodes {
-		out.WriteString("# " + n.Kind + " " + n.Kustomization)
+		out.WriteString("# " + n.Kind + " " + n.Name)
 		if n.Parent != "" {
 			out.WriteString(" (parent " + n.Parent + ")")
 		}
@@ -105,7 +105,7 @@ func TestBuildTreeCases(t *testing.T) {
 			tree := buildCase(t, tt.name, nil)
 			got := map[string]string{}
 			for _, n := range tree.Nodes {
-				got[n.Kind+" "+n.Kustomization] = n.Status()
+				got[n.Kind+" "+n.Name] = n.Status()
 			}
 			for node, status := range tt.want {
 				if got[node] != status {
@@ -127,7 +127,7 @@ func TestBuildTreeGivenInputsWin(t *testing.T) {
 		Data: map[string]string{"CLUSTER_NAME": "staging", "CLUSTER_DOMAIN": "staging.example.com"}})
 	tree := buildCase(t, "cluster-settings", given)
 	for _, n := range tree.Nodes {
-		if n.Kustomization != "flux-system/apps" {
+		if n.Name != "flux-system/apps" {
 			continue
 		}
 		if n.Err != nil {

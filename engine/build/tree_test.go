@@ -45,7 +45,7 @@ func TestBuildTreeGolden(t *testing.T) {
 	}
 	var out strings.Builder
 	for _, n := range tree.Nodes {
-		fmt.Fprintf(&out, "# Kustomization %s (parent %q): %d objects\n", n.Kustomization, n.Parent, len(n.Objects))
+		fmt.Fprintf(&out, "# Kustomization %s (parent %q): %d objects\n", n.Name, n.Parent, len(n.Objects))
 		for _, o := range n.Objects {
 			y, _ := yaml.Marshal(o.Object)
 			out.WriteString("---\n")
@@ -56,7 +56,7 @@ func TestBuildTreeGolden(t *testing.T) {
 	goldenfile.CheckString(t, golden, out.String())
 	var names []string
 	for _, n := range tree.Nodes {
-		names = append(names, n.Kustomization+"<"+n.Parent)
+		names = append(names, n.Name+"<"+n.Parent)
 	}
 	wantNames := "flux-system/flux-system<,flux-system/apps<flux-system/flux-system,flux-system/infra-configs<flux-system/flux-system,flux-system/infra-controllers<flux-system/flux-system,flux-system/infra-extras<flux-system/infra-configs"
 	if strings.Join(names, ",") != wantNames {
@@ -83,8 +83,8 @@ func TestBuildTreeFailingNodeKeepsOthers(t *testing.T) {
 	for _, n := range tree.Nodes {
 		if n.Err != nil {
 			failed++
-			if n.Kustomization != "flux-system/apps" {
-				t.Errorf("unexpected failure of %s: %v", n.Kustomization, n.Err)
+			if n.Name != "flux-system/apps" {
+				t.Errorf("unexpected failure of %s: %v", n.Name, n.Err)
 			}
 		} else if len(n.Objects) > 0 {
 			built++

@@ -11,7 +11,7 @@ import (
 
 // nodeSource names a node's output in messages about the objects it holds.
 func nodeSource(n *Node) string {
-	return "build output of " + n.Kind + " " + n.Kustomization
+	return "build output of " + n.Kind + " " + n.Name
 }
 
 // checkObjects says what the Flux objects of every built Kustomization use that converge does not support

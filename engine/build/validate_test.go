@@ -126,7 +126,7 @@ func TestBuildTreeWarnsUnsupported(t *testing.T) {
 			t.Fatal(n.Err)
 		}
 		for _, w := range n.Warnings {
-			out.WriteString(n.Kustomization + ": " + w + "\n")
+			out.WriteString(n.Name + ": " + w + "\n")
 		}
 	}
 	checkWarningsGolden(t, "../../testdata/build/validate/unsupported.golden", out.String())

@@ -50,7 +50,7 @@ func (d *Differ) deleted(ctx context.Context, kind, id string, objs []apply.ObjM
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Entry{Owner: kind, Kustomization: id, Subject: o.String(), Action: Deleted, Reason: reason, Diff: text})
+		out = append(out, Entry{Owner: kind, OwnerName: id, Subject: o.String(), Action: Deleted, Reason: reason, Diff: text})
 		more, err := d.cascade(ctx, live, seen)
 		if err != nil {
 			return nil, err
@@ -119,7 +119,7 @@ func (d *Differ) cascade(ctx context.Context, live *unstructured.Unstructured, s
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Entry{Owner: "HelmRelease", Kustomization: id, Subject: m.String(), Action: Deleted, Reason: reason, Diff: text})
+			out = append(out, Entry{Owner: "HelmRelease", OwnerName: id, Subject: m.String(), Action: Deleted, Reason: reason, Diff: text})
 		}
 		return out, nil
 	}

@@ -19,27 +19,30 @@ import (
 	"github.com/converge-gitops/converge/engine/reconcile"
 )
 
+// Action is what apply would do to an object, as a diff reports it.
+type Action string
+
 // Actions a diff reports.
 const (
-	Created   = "created"
-	Changed   = "changed"
-	Deleted   = "deleted"
-	Unchanged = "unchanged"
-	Skipped   = "skipped"
+	Created   Action = "created"
+	Changed   Action = "changed"
+	Deleted   Action = "deleted"
+	Unchanged Action = "unchanged"
+	Skipped   Action = "skipped"
 	// Recreated: an immutable field changed and force is on: apply deletes the object and creates it again.
-	Recreated = "recreated"
+	Recreated Action = "recreated"
 	// Failed: the server rejected the object's dry-run (Reason has its message), so apply will fail.
-	Failed = "failed"
+	Failed Action = "failed"
 )
 
 // Entry is the change to one object.
 type Entry struct {
 	// Owner is the kind of the object whose build produced this one: Kustomization or HelmRelease.
 	Owner string `json:"owner"`
-	// Kustomization is the owner's namespace/name.
-	Kustomization string `json:"name"`
-	Subject       string `json:"subject"`
-	Action        string `json:"action"`
+	// OwnerName is the owner's namespace/name.
+	OwnerName string `json:"name"`
+	Subject   string `json:"subject"`
+	Action    Action `json:"action"`
 	// Reason says why an object is skipped, recreated, failing or deleted through another object.
 	Reason string `json:"reason,omitempty"`
 	// Diff is a unified diff of the object's YAML (live, then after apply; base, then head offline),
@@ -166,7 +169,7 @@ func (d *Differ) objects(ctx context.Context, kind, id string, objs []*unstructu
 }
 
 func (d *Differ) entry(kind, id string, od apply.ObjectDiff) (Entry, error) {
-	e := Entry{Kustomization: id, Owner: kind, Subject: od.Object.String(), Reason: od.Reason}
+	e := Entry{OwnerName: id, Owner: kind, Subject: od.Object.String(), Reason: od.Reason}
 	var err error
 	switch {
 	case od.Action == apply.Unchanged:
@@ -194,7 +197,7 @@ func (d *Differ) entry(kind, id string, od apply.ObjectDiff) (Entry, error) {
 // failure reports an object the dry-run rejected: its fields that would change (when it exists) or
 // the object as built, with the server's message.
 func (d *Differ) failure(ctx context.Context, kind, id string, oe *apply.ObjectError, desired *unstructured.Unstructured) (Entry, error) {
-	e := Entry{Kustomization: id, Owner: kind, Subject: oe.Object.String(), Action: Failed, Reason: serverMessage(oe.Err)}
+	e := Entry{OwnerName: id, Owner: kind, Subject: oe.Object.String(), Action: Failed, Reason: serverMessage(oe.Err)}
 	if isImmutable(oe.Err) {
 		e.Reason = "an immutable field changed (enable force to recreate the object): " + e.Reason
 	}
@@ -255,15 +258,15 @@ func serverMessage(err error) string {
 func skipAll(kind, id string, objs []*unstructured.Unstructured, reason string) []Entry {
 	out := make([]Entry, 0, len(objs))
 	for _, o := range objs {
-		out = append(out, Entry{Owner: kind, Kustomization: id, Subject: apply.MetaOf(o).String(), Action: Skipped, Reason: reason})
+		out = append(out, Entry{Owner: kind, OwnerName: id, Subject: apply.MetaOf(o).String(), Action: Skipped, Reason: reason})
 	}
 	return out
 }
 
 func sortEntries(out []Entry) {
 	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Owner+" "+out[i].Kustomization != out[j].Owner+" "+out[j].Kustomization {
-			return out[i].Owner+" "+out[i].Kustomization < out[j].Owner+" "+out[j].Kustomization
+		if out[i].Owner+" "+out[i].OwnerName != out[j].Owner+" "+out[j].OwnerName {
+			return out[i].Owner+" "+out[i].OwnerName < out[j].Owner+" "+out[j].OwnerName
 		}
 		return out[i].Subject < out[j].Subject
 	})

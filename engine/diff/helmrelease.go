@@ -138,8 +138,8 @@ type helmPlan struct {
 	original []*unstructured.Unstructured
 }
 
-func (p *helmPlan) entry(o *unstructured.Unstructured, action, reason string) Entry {
-	return Entry{Owner: p.kind, Kustomization: p.id, Subject: apply.MetaOf(o).String(), Action: action, Reason: reason}
+func (p *helmPlan) entry(o *unstructured.Unstructured, action Action, reason string) Entry {
+	return Entry{Owner: p.kind, OwnerName: p.id, Subject: apply.MetaOf(o).String(), Action: action, Reason: reason}
 }
 
 // object diffs one rendered object: created, patched (upgrade, adoption), or left alone.
@@ -482,7 +482,7 @@ func missingNamespace(err error) bool {
 func unchangedAll(kind, id string, objs []*unstructured.Unstructured, reason string) []Entry {
 	out := make([]Entry, 0, len(objs))
 	for _, o := range objs {
-		out = append(out, Entry{Owner: kind, Kustomization: id, Subject: apply.MetaOf(o).String(), Action: Unchanged, Reason: reason})
+		out = append(out, Entry{Owner: kind, OwnerName: id, Subject: apply.MetaOf(o).String(), Action: Unchanged, Reason: reason})
 	}
 	return out
 }

@@ -39,8 +39,8 @@ func Trees(base, head *build.Tree, showSecrets bool) ([]Entry, int, error) {
 			if n.Err == nil {
 				continue
 			}
-			excluded[n.Kind+" "+n.Kustomization] = true
-			out = append(out, Entry{Owner: n.Kind, Kustomization: n.Kustomization, Subject: n.Kind + "/" + n.Kustomization,
+			excluded[n.Kind+" "+n.Name] = true
+			out = append(out, Entry{Owner: n.Kind, OwnerName: n.Name, Subject: n.Kind + "/" + n.Name,
 				Action: Failed, Side: s.name, Reason: SideError(s.name, n.Err).Error()})
 		}
 	}
@@ -50,8 +50,8 @@ func Trees(base, head *build.Tree, showSecrets bool) ([]Entry, int, error) {
 		changed = false
 		for _, t := range []*build.Tree{base, head} {
 			for _, n := range t.Nodes {
-				if n.Parent != "" && excluded[build.KindKustomization+" "+n.Parent] && !excluded[n.Kind+" "+n.Kustomization] {
-					excluded[n.Kind+" "+n.Kustomization] = true
+				if n.Parent != "" && excluded[build.KindKustomization+" "+n.Parent] && !excluded[n.Kind+" "+n.Name] {
+					excluded[n.Kind+" "+n.Name] = true
 					changed = true
 				}
 			}
@@ -60,11 +60,11 @@ func Trees(base, head *build.Tree, showSecrets bool) ([]Entry, int, error) {
 	index := func(t *build.Tree) map[key]side {
 		m := map[key]side{}
 		for _, n := range t.Nodes {
-			if excluded[n.Kind+" "+n.Kustomization] {
+			if excluded[n.Kind+" "+n.Name] {
 				continue
 			}
 			for _, o := range n.Objects {
-				m[key{n.Kind, n.Kustomization, apply.MetaOf(o).ID()}] = side{n.Kind, n.Kustomization, o}
+				m[key{n.Kind, n.Name, apply.MetaOf(o).ID()}] = side{n.Kind, n.Name, o}
 			}
 		}
 		return m
@@ -72,13 +72,13 @@ func Trees(base, head *build.Tree, showSecrets bool) ([]Entry, int, error) {
 	before, after := index(base), index(head)
 	d := &Differ{ShowSecrets: showSecrets}
 	unchanged := 0
-	add := func(s side, action string, from, to *unstructured.Unstructured) error {
+	add := func(s side, action Action, from, to *unstructured.Unstructured) error {
 		subject := apply.MetaOf(s.obj).String()
 		text, err := d.unifiedLabels(Base+"/"+subject, Head+"/"+subject, from, to)
 		if err != nil {
 			return err
 		}
-		out = append(out, Entry{Owner: s.owner, Kustomization: s.name, Subject: subject, Action: action, Diff: text})
+		out = append(out, Entry{Owner: s.owner, OwnerName: s.name, Subject: subject, Action: action, Diff: text})
 		return nil
 	}
 	for k, h := range after {
@@ -110,8 +110,8 @@ func Trees(base, head *build.Tree, showSecrets bool) ([]Entry, int, error) {
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Owner+out[i].Kustomization != out[j].Owner+out[j].Kustomization {
-			return out[i].Owner+out[i].Kustomization < out[j].Owner+out[j].Kustomization
+		if out[i].Owner+out[i].OwnerName != out[j].Owner+out[j].OwnerName {
+			return out[i].Owner+out[i].OwnerName < out[j].Owner+out[j].OwnerName
 		}
 		if out[i].Subject != out[j].Subject {
 			return out[i].Subject < out[j].Subject

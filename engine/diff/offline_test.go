@@ -16,11 +16,11 @@ func TestTreesLeavesOutWhatFailedOnOneSide(t *testing.T) {
 	}
 	built := func() []*build.Node {
 		return []*build.Node{
-			{Kind: build.KindKustomization, Kustomization: "flux-system/flux-system", Objects: []*unstructured.Unstructured{cm("root", "1")}},
-			{Kind: build.KindKustomization, Kustomization: "flux-system/apps", Parent: "flux-system/flux-system",
+			{Kind: build.KindKustomization, Name: "flux-system/flux-system", Objects: []*unstructured.Unstructured{cm("root", "1")}},
+			{Kind: build.KindKustomization, Name: "flux-system/apps", Parent: "flux-system/flux-system",
 				Objects: []*unstructured.Unstructured{cm("app1", "1"), cm("app2", "1")}},
-			{Kind: build.KindHelmRelease, Kustomization: "flux-system/web", Parent: "flux-system/apps", Objects: []*unstructured.Unstructured{cm("web", "1")}},
-			{Kind: build.KindKustomization, Kustomization: "flux-system/infra", Parent: "flux-system/flux-system", Objects: []*unstructured.Unstructured{cm("infra", "1")}},
+			{Kind: build.KindHelmRelease, Name: "flux-system/web", Parent: "flux-system/apps", Objects: []*unstructured.Unstructured{cm("web", "1")}},
+			{Kind: build.KindKustomization, Name: "flux-system/infra", Parent: "flux-system/flux-system", Objects: []*unstructured.Unstructured{cm("infra", "1")}},
 		}
 	}
 	// failed: the tree as it builds when apps fails (its HelmRelease is then not declared).
@@ -48,7 +48,7 @@ func TestTreesLeavesOutWhatFailedOnOneSide(t *testing.T) {
 			}
 			var got []string
 			for _, e := range entries {
-				got = append(got, e.Action+" "+e.Owner+" "+e.Kustomization+" "+e.Subject+" "+e.Side)
+				got = append(got, string(e.Action)+" "+e.Owner+" "+e.OwnerName+" "+e.Subject+" "+e.Side)
 			}
 			want := []string{"failed Kustomization flux-system/apps Kustomization/flux-system/apps " + tt.side,
 				"changed Kustomization flux-system/infra ConfigMap/ns/infra "}

@@ -241,7 +241,7 @@ spec:
 			node = n
 		}
 	}
-	if node == nil || node.Kustomization != "apps/web" {
+	if node == nil || node.Name != "apps/web" {
 		t.Fatalf("no HelmRelease node in %d nodes", len(tree.Nodes))
 	}
 	if node.ChartDigest != digest {

@@ -24,7 +24,7 @@ func RootKustomization(n *build.Node) *unstructured.Unstructured {
 	}
 	for _, o := range n.Objects {
 		if o.GetKind() == kustomizev1.KustomizationKind && o.GroupVersionKind().Group == kustomizev1.GroupVersion.Group &&
-			o.GetNamespace()+"/"+o.GetName() == n.Kustomization {
+			o.GetNamespace()+"/"+o.GetName() == n.Name {
 			return o
 		}
 	}

@@ -62,10 +62,10 @@ func TestNodeOwnsInventory(t *testing.T) {
 		node *build.Node
 		want bool
 	}{
-		{"root pointed at by its Kustomization", &build.Node{Kind: build.KindKustomization, Kustomization: "flux-system/flux-system", Objects: []*unstructured.Unstructured{self}}, true},
-		{"root no Kustomization points at", &build.Node{Kind: build.KindKustomization, Kustomization: "flux-system/flux-system"}, false},
-		{"child Kustomization", &build.Node{Kind: build.KindKustomization, Kustomization: "flux-system/apps", Parent: "flux-system/flux-system"}, true},
-		{"HelmRelease", &build.Node{Kind: build.KindHelmRelease, Kustomization: "demo/web", Parent: "flux-system/apps"}, false},
+		{"root pointed at by its Kustomization", &build.Node{Kind: build.KindKustomization, Name: "flux-system/flux-system", Objects: []*unstructured.Unstructured{self}}, true},
+		{"root no Kustomization points at", &build.Node{Kind: build.KindKustomization, Name: "flux-system/flux-system"}, false},
+		{"child Kustomization", &build.Node{Kind: build.KindKustomization, Name: "flux-system/apps", Parent: "flux-system/flux-system"}, true},
+		{"HelmRelease", &build.Node{Kind: build.KindHelmRelease, Name: "demo/web", Parent: "flux-system/apps"}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := NodeOwnsInventory(tt.node); got != tt.want {
