@@ -50,7 +50,13 @@ func Parse(data []byte, format formats.Format) (doc *Document, err error) {
 
 // Emit writes the (decrypted) document in format as the sops CLI writes plain documents: YAML indented
 // by 4, JSON without indentation, binary as the data value alone.
-func (d *Document) Emit(format formats.Format) ([]byte, error) {
+func (d *Document) Emit(format formats.Format) (out []byte, err error) {
+	defer func() {
+		// The YAML emitter panics on some input (a comment that is not UTF-8): an error here.
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("cannot write the document: %v", r)
+		}
+	}()
 	switch format {
 	case formats.Yaml:
 		return emitYAML(d.Branches)
