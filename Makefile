@@ -23,7 +23,7 @@ IMAGE_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X ma
 IMAGE_ARCHS := amd64 arm64
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: all build image test deps testbin generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean
+.PHONY: all build image test deps testbin testbin-k8s generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean
 
 all: build
 
@@ -40,9 +40,13 @@ image:
 		$(foreach arch,$(IMAGE_ARCHS),-binary linux/$(arch)=$(BIN)/image/linux_$(arch)/converge) \
 		-push $(REGISTRY)/converge:$(VERSION)
 
-## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN), Gitea and nats-server (cached)
-testbin: deps
+## testbin-k8s: only etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN) (cached), what
+## `make demo` needs
+testbin-k8s:
 	hack/testbin.sh
+
+## testbin: testbin-k8s plus the servers only tests use: the S3 server, Gitea and nats-server (cached)
+testbin: deps testbin-k8s
 	hack/s3server.sh
 	hack/gitea.sh
 	hack/nats.sh
@@ -89,7 +93,7 @@ check-generated: generate
 		echo "generated files are stale; run 'make generate' and commit:"; git status --porcelain -- crds completions; git diff --stat -- crds completions; exit 1; fi
 
 ## demo: start (or reuse) a local control plane and run converge against it
-demo: testbin build
+demo: deps testbin-k8s build
 	DEMO_DIR=$(DEMO_DIR) CONVERGE=$(BIN)/converge hack/demo.sh
 
 demo-stop:
