@@ -22,8 +22,11 @@ IMAGE_DATE := $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
 IMAGE_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(IMAGE_DATE)
 IMAGE_ARCHS := amd64 arm64
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_DIR ?= $(BIN)/image
+IMAGE_ARGS = -version $(VERSION) -revision "$(REVISION)" -created $(SOURCE_DATE_EPOCH) \
+	$(foreach arch,$(IMAGE_ARCHS),-binary linux/$(arch)=$(IMAGE_DIR)/linux_$(arch)/converge)
 
-.PHONY: all build image test test-node deps testbin generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean tidy-check size-check size-budget size-report
+.PHONY: all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean tidy-check size-check size-budget size-report
 
 all: build
 
@@ -32,18 +35,27 @@ build:
 
 ## image: cross-build static linux binaries and push the image to $(REGISTRY)/converge:$(VERSION) (an OCI
 ## index for linux/amd64 and linux/arm64 with SBOMs, built by engine/agentimage, no Docker); prints the digest
-image:
-	for arch in $(IMAGE_ARCHS); do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(IMAGE_LDFLAGS)" -o $(BIN)/image/linux_$$arch/converge ./cmd/converge || exit 1; \
-	done
-	$(GO) run ./hack/agentimage -version $(VERSION) -revision "$(REVISION)" -created $(SOURCE_DATE_EPOCH) \
-		$(foreach arch,$(IMAGE_ARCHS),-binary linux/$(arch)=$(BIN)/image/linux_$(arch)/converge) \
-		-push $(REGISTRY)/converge:$(VERSION)
+image: image-binaries
+	$(GO) run ./hack/agentimage $(IMAGE_ARGS) -push $(REGISTRY)/converge:$(VERSION)
 
-## testbin: build etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN), the node's kubelet,
-## kube-proxy, kube-scheduler, CoreDNS and pause, Gitea and nats-server (cached)
-testbin: deps
+## image-layout: the same image written as an OCI layout to $(IMAGE_DIR)/oci with its digest in
+## $(IMAGE_DIR)/digest, pushed nowhere (offline; the release's before hook)
+image-layout: image-binaries
+	$(GO) run ./hack/agentimage $(IMAGE_ARGS) -oci-layout $(IMAGE_DIR)/oci -digest-file $(IMAGE_DIR)/digest
+
+image-binaries:
+	for arch in $(IMAGE_ARCHS); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(IMAGE_LDFLAGS)" -o $(IMAGE_DIR)/linux_$$arch/converge ./cmd/converge || exit 1; \
+	done
+
+## testbin-k8s: only etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN) (cached), what
+## `make demo` needs
+testbin-k8s:
 	hack/testbin.sh
+
+## testbin: testbin-k8s plus what only tests use: the node's kubelet, kube-proxy, kube-scheduler, CoreDNS and
+## pause, the S3 server, Gitea and nats-server (cached)
+testbin: deps testbin-k8s
 	hack/testbin-node.sh
 	hack/s3server.sh
 	hack/gitea.sh
@@ -109,7 +121,7 @@ size-report:
 	GO=$(GO) hack/size.sh report
 
 ## demo: start (or reuse) a local control plane and run converge against it
-demo: testbin build
+demo: deps testbin-k8s build
 	DEMO_DIR=$(DEMO_DIR) CONVERGE=$(BIN)/converge hack/demo.sh
 
 demo-stop:

@@ -62,7 +62,7 @@ func addCommonFlags(cmd *cobra.Command, b *enginebootstrap.Options, keyAlgorithm
 	fl.StringVar(&b.Author.Email, "author-email", "", "author email of the commits")
 	fl.BoolVar(&b.Takeover, "takeover", false, "replace a Flux installation: Flux's components in Git become converge's and Flux's controllers are removed; Flux's objects, their inventories and what they deployed are kept")
 	fl.BoolVar(&b.Wait, "wait", true, "wait for the agent to become ready and the Kustomization flux-system to apply the pushed revision")
-	fl.StringVar(&b.Install.Image, "image", engineinstall.DefaultImage, "the agent's image repository (the tag is --version)")
+	fl.StringVar(&b.Install.Image, "image", engineinstall.DefaultImage, "the agent's image: repository (tagged --version), repository:tag, either @sha256:<digest> to pin it")
 	fl.StringVar(&b.Install.Version, "version", "", "image tag and version label (default: this binary's version)")
 	fl.StringSliceVar(&b.Install.ComponentsExtra, "components-extra", nil,
 		"extra Flux APIs whose CRDs to install: "+strings.Join(engineinstall.ExtraComponents, ", "))

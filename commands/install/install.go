@@ -52,7 +52,7 @@ tenant's objects may do.
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Export, "export", false, "print the manifests instead of applying them")
-	fl.StringVar(&opts.Install.Image, "image", engineinstall.DefaultImage, "the agent's image repository (the tag is --version)")
+	fl.StringVar(&opts.Install.Image, "image", engineinstall.DefaultImage, "the agent's image: repository (tagged --version), repository:tag, either @sha256:<digest> to pin it")
 	fl.StringVar(&opts.Install.Version, "version", "", "image tag and version label (default: this binary's version)")
 	fl.StringSliceVar(&opts.Install.ComponentsExtra, "components-extra", nil,
 		"extra Flux APIs whose CRDs to install: "+strings.Join(engineinstall.ExtraComponents, ", "))

@@ -71,9 +71,11 @@ func components(defaults bool) []string {
 type Options struct {
 	// Namespace the agent runs in (default flux-system).
 	Namespace string
-	// Image is the agent's image repository, without tag (default ghcr.io/converge-gitops/converge).
+	// Image is the agent's image (default ghcr.io/converge-gitops/converge): a repository, whose tag is
+	// Version, or repository:tag, each optionally @sha256:<digest> (see ParseImage). A release binary pins
+	// the default repository at its own version by digest (ReleaseImage).
 	Image string
-	// Version is the image tag and the version label; required.
+	// Version is the image tag (unless Image has one) and the version label; required.
 	Version string
 	// ComponentsExtra adds ExtraComponents' CRDs.
 	ComponentsExtra []string
@@ -100,8 +102,8 @@ func (o Options) Validate() error {
 	if errs := validation.IsValidLabelValue(o.Version); len(errs) > 0 {
 		return fmt.Errorf("version %q: %s", o.Version, strings.Join(errs, "; "))
 	}
-	if strings.ContainsAny(o.Image, " \t\n@") || strings.HasSuffix(o.Image, ":") {
-		return fmt.Errorf("image %q: want a repository without tag or digest", o.Image)
+	if _, err := o.agentImage(); err != nil {
+		return err
 	}
 	for _, c := range o.ComponentsExtra {
 		if !slices.Contains(ExtraComponents, c) {
@@ -257,6 +259,7 @@ func AllCRDs() ([]*unstructured.Unstructured, error) {
 }
 
 func deployment(opts Options, om metav1.ObjectMeta) *appsv1.Deployment {
+	image, _ := opts.agentImage() // Objects validated it
 	selector := map[string]string{AppLabel: AgentName}
 	podLabels := merge(om.Labels, selector)
 	yes, no := true, false
@@ -297,7 +300,7 @@ func deployment(opts Options, om metav1.ObjectMeta) *appsv1.Deployment {
 					},
 					Containers: []corev1.Container{{
 						Name:            "agent",
-						Image:           opts.Image + ":" + opts.Version,
+						Image:           image,
 						ImagePullPolicy: corev1.PullIfNotPresent,
 						Args: []string{
 							"agent",

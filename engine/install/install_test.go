@@ -20,7 +20,7 @@ func TestValidate(t *testing.T) {
 		{"no version", Options{}, "version is required"},
 		{"bad namespace", Options{Version: "v1", Namespace: "Flux_System"}, `namespace "Flux_System"`},
 		{"version not a label value", Options{Version: "v1 beta"}, `version "v1 beta"`},
-		{"image with digest", Options{Version: "v1", Image: "ghcr.io/x/y@sha256:abc"}, "without tag or digest"},
+		{"image with a short digest", Options{Version: "v1", Image: "ghcr.io/x/y@sha256:abc"}, `digest "sha256:abc"`},
 		{"unknown component", Options{Version: "v1", ComponentsExtra: []string{"image-reflector"}}, `unknown extra component "image-reflector"`},
 		{"known component", Options{Version: "v1", ComponentsExtra: []string{"source-watcher"}}, ""},
 	}
