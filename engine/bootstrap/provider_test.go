@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/install"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
@@ -185,7 +186,7 @@ func TestRunProviderGitHub(t *testing.T) {
 	api := startFakeProviderAPI(t, GitHub, "ghp_token")
 	p := &Provider{Kind: GitHub, BaseURL: api.APIURL(), Token: "ghp_token"}
 	po := ProviderOptions{Repository: RepositoryOptions{Owner: "me", Name: "fleet", Personal: true, Private: true}}
-	opts := Options{Path: "clusters/dev", Install: install.Options{Namespace: ns, Version: "v0.1.0"}}
+	opts := Options{Clock: clock.RealClock{}, Path: "clusters/dev", Install: install.Options{Namespace: ns, Version: "v0.1.0"}}
 
 	bad := &Provider{Kind: GitHub, BaseURL: api.APIURL(), Token: "wrong"}
 	if _, err := RunProvider(ctx, clients(t), bad, po, opts); err == nil || !strings.Contains(err.Error(), "401") {
