@@ -15,7 +15,7 @@ import (
 
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/events"
-	"github.com/converge-gitops/converge/engine/helm/release"
+	"github.com/converge-gitops/converge/engine/helmrelease/release"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
 )

@@ -17,7 +17,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/build"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/workspace"
@@ -125,7 +125,7 @@ func addFlags(cmd *cobra.Command, opts *Options) {
 	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print Secret values instead of masking them")
 	fl.IntVar(&ws.Concurrency, "concurrency", 4, "Kustomizations built in parallel")
 	cmdutil.AddDecryptionKeyFlag(fl, &ws.DecryptionKeys)
-	fl.StringVar(&ws.KubeVersion, "kube-version", "", "Kubernetes version HelmReleases are rendered for (.Capabilities.KubeVersion; default "+helm.DefaultKubeVersion()+")")
+	fl.StringVar(&ws.KubeVersion, "kube-version", "", "Kubernetes version HelmReleases are rendered for (.Capabilities.KubeVersion; default "+helmrelease.DefaultKubeVersion()+")")
 	fl.StringSliceVar(&ws.APIVersions, "api-versions", nil, "API versions added to .Capabilities.APIVersions, as group/version or group/version/Kind (comma-separated, repeatable)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputYAML, cmdutil.OutputJSON)
 }

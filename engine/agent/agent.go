@@ -31,12 +31,12 @@ import (
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/fetch"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source"
-	srchelm "github.com/converge-gitops/converge/engine/source/helm"
+	"github.com/converge-gitops/converge/engine/source/helmchart"
 )
 
 // Finalizer is the finalizer Flux puts on the objects it reconciles.
@@ -162,10 +162,10 @@ func New(opts Options) (*Agent, error) {
 		return opts.Store.Current(source.Ref{Kind: sourcev1.GitRepositoryKind, Namespace: namespace, Name: name})
 	}
 	a.sources = &reconcile.Sources{Client: c.Dynamic, Git: a.fetchers.Git, OCI: a.fetchers.OCI, Bucket: a.fetchers.Bucket,
-		Helm: srchelm.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Clock: opts.Clock}
+		Helm: helmchart.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Clock: opts.Clock}
 	a.kustomizations = reconcile.NewKustomizations(c, opts.Clock)
 	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true}
-	renderer := &helm.Renderer{ConfigMaps: c, Secrets: c, KustomizeLock: a.builder.KustomizeLock(), IsNamespaced: c.IsNamespaced}
+	renderer := &helmrelease.Renderer{ConfigMaps: c, Secrets: c, KustomizeLock: a.builder.KustomizeLock(), IsNamespaced: c.IsNamespaced}
 	a.builder.Helm = renderer
 	a.scheme = crds.NewScheme()
 	a.helmReleases = reconcile.NewHelmReleases(c, renderer, opts.Clock)

@@ -17,10 +17,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/converge-gitops/converge/engine/fetch"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
-	srchelm "github.com/converge-gitops/converge/engine/source/helm"
+	"github.com/converge-gitops/converge/engine/source/helmchart"
 	"github.com/converge-gitops/converge/engine/testenv"
 )
 
@@ -239,9 +239,9 @@ func BenchmarkBuildTree(b *testing.B) {
 					b.Fatal(err)
 				}
 				resolver := &fetch.Resolver{Local: map[string]string{DefaultRootSource: root}}
-				charts := &fetch.Charts{Sources: resolver, Fetcher: srchelm.New(store, nil)}
+				charts := &fetch.Charts{Sources: resolver, Fetcher: helmchart.New(store, nil)}
 				bld := &Builder{Strict: true}
-				bld.Helm = &helm.Renderer{KustomizeLock: bld.KustomizeLock()}
+				bld.Helm = &helmrelease.Renderer{KustomizeLock: bld.KustomizeLock()}
 				b.StartTimer()
 
 				start := time.Now()
@@ -312,9 +312,9 @@ func BenchmarkBuildTreeRepository(b *testing.B) {
 			b.Fatal(err)
 		}
 		resolver := &fetch.Resolver{Local: map[string]string{DefaultRootSource: root}}
-		charts := &fetch.Charts{Sources: resolver, Fetcher: srchelm.New(store, nil)}
+		charts := &fetch.Charts{Sources: resolver, Fetcher: helmchart.New(store, nil)}
 		bld := &Builder{Strict: true, MaskSOPS: true}
-		bld.Helm = &helm.Renderer{KustomizeLock: bld.KustomizeLock()}
+		bld.Helm = &helmrelease.Renderer{KustomizeLock: bld.KustomizeLock()}
 		b.StartTimer()
 
 		start := time.Now()

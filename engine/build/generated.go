@@ -18,7 +18,7 @@ import (
 	"github.com/converge-gitops/converge/crds/sourceext/v1beta1"
 	"github.com/converge-gitops/converge/engine/fetch"
 	"github.com/converge-gitops/converge/engine/generator"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 )
 
 // generatedSet is the output of one ArtifactGenerator of the tree, produced once.
@@ -209,7 +209,7 @@ func (t *treeBuild) generatedChart(hr *helmv2.HelmRelease) (*chart.Chart, string
 	if err != nil {
 		return nil, "", fmt.Errorf("chartRef %s: %w", key, err)
 	}
-	digest, err := helm.TrackSourceDigest(chrt, ref.Kind, art.Revision)
+	digest, err := helmrelease.TrackSourceDigest(chrt, ref.Kind, art.Revision)
 	if err != nil {
 		return nil, "", fmt.Errorf("chartRef %s: %w", key, err)
 	}

@@ -12,11 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/converge-gitops/converge/engine/fetch"
-	"github.com/converge-gitops/converge/engine/helm"
-	"github.com/converge-gitops/converge/engine/helm/helmtest"
+	"github.com/converge-gitops/converge/engine/helmrelease"
+	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
-	srchelm "github.com/converge-gitops/converge/engine/source/helm"
+	"github.com/converge-gitops/converge/engine/source/helmchart"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
@@ -91,7 +91,7 @@ func TestBuildTreeGeneratorHelmChartSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := fetch.NewFetchers(store, nil)
-		return &fetch.Charts{Sources: &fetch.Resolver{Local: local, Remote: f.Dir}, Fetcher: srchelm.New(store, nil)}
+		return &fetch.Charts{Sources: &fetch.Resolver{Local: local, Remote: f.Dir}, Fetcher: helmchart.New(store, nil)}
 	}
 	dec, err := manifest.NewDecoder()
 	if err != nil {
@@ -101,7 +101,7 @@ func TestBuildTreeGeneratorHelmChartSource(t *testing.T) {
 	release := func(t *testing.T, root string, opts TreeOptions) (version, message string, err error) {
 		t.Helper()
 		b := &Builder{Strict: true}
-		b.Helm = &helm.Renderer{KustomizeLock: b.KustomizeLock()}
+		b.Helm = &helmrelease.Renderer{KustomizeLock: b.KustomizeLock()}
 		opts.Root, opts.Path = root, "clusters/staging"
 		tr, err := b.BuildTree(context.Background(), dec, opts)
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
@@ -152,7 +152,7 @@ spec:
 		t.Fatal(err)
 	}
 	b := &Builder{Strict: true}
-	b.Helm = &helm.Renderer{KustomizeLock: b.KustomizeLock()}
+	b.Helm = &helmrelease.Renderer{KustomizeLock: b.KustomizeLock()}
 	tree, err := b.BuildTree(context.Background(), dec, TreeOptions{Root: root, Path: "clusters/staging", Sources: dirSources{}, Charts: noCharts{}})
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ import (
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
 )
@@ -43,7 +43,7 @@ type Builder struct {
 	// Strict makes a variable without value or default an error (Flux's strict substitution).
 	Strict bool
 	// Helm renders the HelmReleases a tree declares; nil leaves them unrendered.
-	Helm *helm.Renderer
+	Helm *helmrelease.Renderer
 	// MaskSOPS renders what SOPS encrypted as Flux's CLI prints it instead of decrypting it: the values
 	// of a SOPS-encrypted Secret, and Secret data entries that are SOPS-encrypted files, become
 	// "**SOPS**" and the sops metadata is removed (for `build` without --show-secrets; never for diff or

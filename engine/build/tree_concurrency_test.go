@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/manifest"
 )
 
@@ -88,7 +88,7 @@ func TestBuildTreeConcurrency(t *testing.T) {
 		t.Run(fmt.Sprint(conc), func(t *testing.T) {
 			charts := &meetingCharts{want: conc, met: make(chan struct{})}
 			b := &Builder{Strict: true}
-			b.Helm = &helm.Renderer{KustomizeLock: b.KustomizeLock()}
+			b.Helm = &helmrelease.Renderer{KustomizeLock: b.KustomizeLock()}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			done := make(chan struct{})

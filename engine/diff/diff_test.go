@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"helm.sh/helm/v3/pkg/chart"
-	helmrelease "helm.sh/helm/v3/pkg/release"
+	helmrel "helm.sh/helm/v3/pkg/release"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -17,7 +17,7 @@ import (
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
 	"github.com/converge-gitops/converge/engine/apply"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 )
 
 func obj(t *testing.T, doc string) *unstructured.Unstructured {
@@ -166,9 +166,9 @@ func TestVersioned(t *testing.T) {
 
 func TestInSync(t *testing.T) {
 	values := map[string]any{"greeting": "hello"}
-	digest := helm.DigestValues(values)
+	digest := helmrelease.DigestValues(values)
 	chrt := &chart.Chart{Metadata: &chart.Metadata{Name: "web", Version: "1.0.0"}}
-	last := &helmrelease.Release{Name: "web", Namespace: "apps", Version: 2, Info: &helmrelease.Info{Status: helmrelease.StatusDeployed},
+	last := &helmrel.Release{Name: "web", Namespace: "apps", Version: 2, Info: &helmrel.Info{Status: helmrel.StatusDeployed},
 		Chart: &chart.Chart{Metadata: &chart.Metadata{Name: "web", Version: "1.0.0"}}, Config: values}
 	synced := func() *helmv2.HelmRelease {
 		hr := &helmv2.HelmRelease{}
@@ -177,20 +177,20 @@ func TestInSync(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		mutate func(hr *helmv2.HelmRelease, last *helmrelease.Release)
+		mutate func(hr *helmv2.HelmRelease, last *helmrel.Release)
 		want   bool
 	}{
-		{"in sync", func(*helmv2.HelmRelease, *helmrelease.Release) {}, true},
-		{"values changed", func(hr *helmv2.HelmRelease, _ *helmrelease.Release) { hr.Status.History[0].ConfigDigest = "sha256:old" }, false},
-		{"chart version changed", func(_ *helmv2.HelmRelease, l *helmrelease.Release) { l.Chart.Metadata.Version = "0.9.0" }, false},
-		{"release failed", func(_ *helmv2.HelmRelease, l *helmrelease.Release) { l.Info.Status = helmrelease.StatusFailed }, false},
-		{"newer release than recorded", func(_ *helmv2.HelmRelease, l *helmrelease.Release) { l.Version = 3 }, false},
-		{"never recorded", func(hr *helmv2.HelmRelease, _ *helmrelease.Release) { hr.Status.History = nil }, false},
-		{"post-renderers changed", func(hr *helmv2.HelmRelease, _ *helmrelease.Release) {
+		{"in sync", func(*helmv2.HelmRelease, *helmrel.Release) {}, true},
+		{"values changed", func(hr *helmv2.HelmRelease, _ *helmrel.Release) { hr.Status.History[0].ConfigDigest = "sha256:old" }, false},
+		{"chart version changed", func(_ *helmv2.HelmRelease, l *helmrel.Release) { l.Chart.Metadata.Version = "0.9.0" }, false},
+		{"release failed", func(_ *helmv2.HelmRelease, l *helmrel.Release) { l.Info.Status = helmrel.StatusFailed }, false},
+		{"newer release than recorded", func(_ *helmv2.HelmRelease, l *helmrel.Release) { l.Version = 3 }, false},
+		{"never recorded", func(hr *helmv2.HelmRelease, _ *helmrel.Release) { hr.Status.History = nil }, false},
+		{"post-renderers changed", func(hr *helmv2.HelmRelease, _ *helmrel.Release) {
 			hr.Status.ObservedPostRenderersDigest = "sha256:before"
 			hr.Spec.PostRenderers = []helmv2.PostRenderer{{}}
 		}, false},
-		{"force requested", func(hr *helmv2.HelmRelease, _ *helmrelease.Release) {
+		{"force requested", func(hr *helmv2.HelmRelease, _ *helmrel.Release) {
 			hr.Annotations = map[string]string{meta.ReconcileRequestAnnotation: "t1", meta.ForceRequestAnnotation: "t1"}
 		}, false},
 	}

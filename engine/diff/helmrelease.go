@@ -11,7 +11,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch"
 	"helm.sh/helm/v3/pkg/chart"
-	helmrelease "helm.sh/helm/v3/pkg/release"
+	helmrel "helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -31,7 +31,7 @@ import (
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/engine/apply"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 )
 
 // Helm's resource policy annotation: objects annotated keep survive upgrades and uninstalls.
@@ -75,11 +75,11 @@ func (d *Differ) HelmRelease(ctx context.Context, desired *helmv2.HelmRelease, c
 	if err != nil {
 		return nil, fmt.Errorf("HelmRelease %s: %w", id, err)
 	}
-	releaseName, releaseNs, storageNs := helm.ShortenName(hr.GetReleaseName()), hr.GetReleaseNamespace(), hr.GetStorageNamespace()
+	releaseName, releaseNs, storageNs := helmrelease.ShortenName(hr.GetReleaseName()), hr.GetReleaseNamespace(), hr.GetStorageNamespace()
 	p := &helmPlan{d: d, kind: kind, id: id, hr: hr, releaseNs: releaseNs}
 
 	var out []Entry
-	var last *helmrelease.Release
+	var last *helmrel.Release
 	cur := hr.Status.History.Latest()
 	if cur != nil && hr.Status.StorageNamespace != "" && (hr.Status.StorageNamespace != storageNs || cur.Namespace != releaseNs || cur.Name != releaseName) {
 		// A new release target: the engine uninstalls the old release, then installs the new one.
@@ -98,8 +98,8 @@ func (d *Differ) HelmRelease(ctx context.Context, desired *helmv2.HelmRelease, c
 		return nil, fmt.Errorf("HelmRelease %s: reading release %s/%s: %w", id, storageNs, releaseName, err)
 	}
 
-	if last != nil && last.Info != nil && last.Info.Status != helmrelease.StatusUninstalled {
-		if inSync(hr, last, chrt, helm.DigestValues(values)) {
+	if last != nil && last.Info != nil && last.Info.Status != helmrel.StatusUninstalled {
+		if inSync(hr, last, chrt, helmrelease.DigestValues(values)) {
 			return append(out, unchangedAll(kind, id, objs, "the release is in sync: Helm runs no upgrade")...), nil
 		}
 		p.upgrade = true
@@ -158,7 +158,7 @@ func (p *helmPlan) object(ctx context.Context, o *unstructured.Unstructured) (En
 	case err != nil:
 		return p.failed(ctx, o, err)
 	}
-	if _, fromManifest := o.GetAnnotations()[helm.ReleaseNameAnnotation]; !fromManifest {
+	if _, fromManifest := o.GetAnnotations()[helmrelease.ReleaseNameAnnotation]; !fromManifest {
 		return p.extra(ctx, ri, o, live)
 	}
 	if live == nil {
@@ -202,7 +202,7 @@ func (p *helmPlan) extra(ctx context.Context, ri dynamic.ResourceInterface, o, l
 	if p.upgrade {
 		spec = p.hr.GetUpgrade().CRDs
 	}
-	policy, err := helm.CRDPolicy(spec)
+	policy, err := helmrelease.CRDPolicy(spec)
 	if err != nil {
 		return p.failed(ctx, o, err)
 	}
@@ -280,7 +280,7 @@ func (p *helmPlan) originalOf(o *unstructured.Unstructured) *unstructured.Unstru
 }
 
 // removed returns the objects of rls's manifest that objs does not have and that exist, as deleted.
-func (p *helmPlan) removed(ctx context.Context, rls *helmrelease.Release, objs []*unstructured.Unstructured, reason string) ([]Entry, error) {
+func (p *helmPlan) removed(ctx context.Context, rls *helmrel.Release, objs []*unstructured.Unstructured, reason string) ([]Entry, error) {
 	old, err := p.d.manifestObjects(rls.Manifest, rls.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("HelmRelease %s: release %s/%s.v%d: %w", p.id, rls.Namespace, rls.Name, rls.Version, err)
@@ -310,10 +310,10 @@ func (p *helmPlan) removed(ctx context.Context, rls *helmrelease.Release, objs [
 
 // inSync reports whether the release engine would run no Helm action for hr (live status) whose last
 // release record is last: the state helm-controller calls InSync.
-func inSync(hr *helmv2.HelmRelease, last *helmrelease.Release, chrt *chart.Chart, valuesDigest string) bool {
+func inSync(hr *helmv2.HelmRelease, last *helmrel.Release, chrt *chart.Chart, valuesDigest string) bool {
 	cur := hr.Status.History.Latest()
 	switch {
-	case cur == nil, last.Info == nil, last.Info.Status != helmrelease.StatusDeployed,
+	case cur == nil, last.Info == nil, last.Info.Status != helmrel.StatusDeployed,
 		!cur.Targets(last.Name, last.Namespace, last.Version),
 		last.Chart == nil || last.Chart.Metadata == nil,
 		last.Chart.Metadata.Name != chrt.Metadata.Name || last.Chart.Metadata.Version != chrt.Metadata.Version,
@@ -344,8 +344,8 @@ func specDigest(v any, unset bool) string {
 
 // currentRelease is the release Helm's upgrade starts from: the last one when deployed, else the last
 // deployed one, else (none deployed) the last failed or superseded one.
-func currentRelease(st *storage.Storage, last *helmrelease.Release) (*helmrelease.Release, error) {
-	if last.Info.Status == helmrelease.StatusDeployed {
+func currentRelease(st *storage.Storage, last *helmrel.Release) (*helmrel.Release, error) {
+	if last.Info.Status == helmrel.StatusDeployed {
 		return last, nil
 	}
 	dep, err := st.Deployed(last.Name)
@@ -358,7 +358,7 @@ func currentRelease(st *storage.Storage, last *helmrelease.Release) (*helmreleas
 	return nil, err
 }
 
-func lastRelease(st *storage.Storage, name string) (*helmrelease.Release, error) {
+func lastRelease(st *storage.Storage, name string) (*helmrel.Release, error) {
 	rls, err := st.Last(name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil, nil

@@ -14,9 +14,9 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/generator"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/source"
-	srchelm "github.com/converge-gitops/converge/engine/source/helm"
+	"github.com/converge-gitops/converge/engine/source/helmchart"
 	"github.com/converge-gitops/converge/engine/source/oci"
 )
 
@@ -26,7 +26,7 @@ import (
 // OCIRepository, HelmChart or ExternalArtifact it names.
 type Charts struct {
 	Sources *Resolver
-	Fetcher *srchelm.Fetcher
+	Fetcher *helmchart.Fetcher
 }
 
 // ResolveChart implements build.ChartResolver. It returns the chart and, when the chart comes from an
@@ -109,7 +109,7 @@ func (c *Charts) resolveChartRef(ctx context.Context, hr *helmv2.HelmRelease, re
 		if revision == "" {
 			return chrt, "", nil
 		}
-		digest, err := helm.TrackSourceDigest(chrt, ref.Kind, revision)
+		digest, err := helmrelease.TrackSourceDigest(chrt, ref.Kind, revision)
 		if err != nil {
 			return nil, "", fmt.Errorf("chartRef %s: %w", key, err)
 		}
@@ -151,10 +151,10 @@ func (c *Charts) artifactRevision(ctx context.Context, ref source.Ref, dir strin
 // chart archive extracted, as Helm packages it) or at the top.
 func LoadArtifactChart(dir string) (*chart.Chart, error) {
 	if p := filepath.Join(dir, oci.CopiedLayerFile); isFile(p) {
-		return helm.LoadChart(p)
+		return helmrelease.LoadChart(p)
 	}
 	if isFile(filepath.Join(dir, "Chart.yaml")) {
-		return helm.LoadChart(dir)
+		return helmrelease.LoadChart(dir)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -164,9 +164,9 @@ func LoadArtifactChart(dir string) (*chart.Chart, error) {
 		p := filepath.Join(dir, entries[0].Name())
 		switch {
 		case entries[0].IsDir() && isFile(filepath.Join(p, "Chart.yaml")):
-			return helm.LoadChart(p)
+			return helmrelease.LoadChart(p)
 		case entries[0].Type().IsRegular() && (filepath.Ext(p) == ".tgz" || filepath.Ext(p) == ".gz"):
-			return helm.LoadChart(p)
+			return helmrelease.LoadChart(p)
 		}
 	}
 	return nil, errors.New("the artifact holds no Helm chart (no Chart.yaml at its top or in its one top folder, no chart archive)")
@@ -183,7 +183,7 @@ func (c *Charts) fetchHelmChart(ctx context.Context, hc *sourcev1.HelmChart, dec
 	if err != nil {
 		return nil, err
 	}
-	return helm.LoadChart(ca.File)
+	return helmrelease.LoadChart(ca.File)
 }
 
 // GeneratorChart returns the files of the HelmChart namespace/name as an ArtifactGenerator source, as the
@@ -219,7 +219,7 @@ func (c *Charts) GeneratorChart(ctx context.Context, namespace, name string, dec
 
 // HelmChart fetches the chart of a HelmChart object from its source (declared by the build, or looked
 // up) and stores it as the HelmChart's artifact: the chart archive (ChartArtifact.File).
-func (c *Charts) HelmChart(ctx context.Context, hc *sourcev1.HelmChart, declared map[string]runtime.Object) (*srchelm.ChartArtifact, error) {
+func (c *Charts) HelmChart(ctx context.Context, hc *sourcev1.HelmChart, declared map[string]runtime.Object) (*helmchart.ChartArtifact, error) {
 	src := hc.Spec.SourceRef
 	ns := hc.Namespace
 	hf := *c.Fetcher

@@ -20,11 +20,11 @@ import (
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/fetch"
-	"github.com/converge-gitops/converge/engine/helm"
-	"github.com/converge-gitops/converge/engine/helm/helmtest"
+	"github.com/converge-gitops/converge/engine/helmrelease"
+	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
-	srchelm "github.com/converge-gitops/converge/engine/source/helm"
+	"github.com/converge-gitops/converge/engine/source/helmchart"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
@@ -51,7 +51,7 @@ func newCharts(t *testing.T, local map[string]string) *fetch.Charts {
 	if local == nil {
 		local = map[string]string{}
 	}
-	return &fetch.Charts{Sources: &fetch.Resolver{Local: local, Remote: f.Dir}, Fetcher: srchelm.New(store, nil)}
+	return &fetch.Charts{Sources: &fetch.Resolver{Local: local, Remote: f.Dir}, Fetcher: helmchart.New(store, nil)}
 }
 
 func ociRepository(ns, name, url, tag string, layer *sourcev1.OCILayerSelector) *sourcev1.OCIRepository {
@@ -227,7 +227,7 @@ spec:
 	}
 	charts := newCharts(t, map[string]string{build.DefaultRootSource: root})
 	b := &build.Builder{Strict: true}
-	b.Helm = &helm.Renderer{KustomizeLock: b.KustomizeLock()}
+	b.Helm = &helmrelease.Renderer{KustomizeLock: b.KustomizeLock()}
 	tree, err := b.BuildTree(context.Background(), dec, build.TreeOptions{Root: root, Path: "clusters/test", Sources: charts.Sources, Charts: charts})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/health"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/kube"
 )
 
@@ -31,7 +31,7 @@ func NewKustomizations(c *kube.Clients, clk clock.PassiveClock) *Kustomizations 
 
 // NewHelmReleases returns the HelmRelease reconciler over c that `converge apply` and the agent share;
 // renderer computes values and post-renders as `converge build` does.
-func NewHelmReleases(c *kube.Clients, renderer *helm.Renderer, clk clock.PassiveClock) *HelmReleases {
+func NewHelmReleases(c *kube.Clients, renderer *helmrelease.Renderer, clk clock.PassiveClock) *HelmReleases {
 	return &HelmReleases{Client: c.Dynamic, Config: c.Config, Renderer: renderer, Clock: clk, ReadyExprs: &ReadyExprs{},
 		Impersonate: func(namespace, name string) (*rest.Config, error) {
 			sa, err := c.Impersonating(namespace, name)

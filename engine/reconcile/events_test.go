@@ -12,7 +12,7 @@ import (
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/events"
-	"github.com/converge-gitops/converge/engine/helm/release"
+	"github.com/converge-gitops/converge/engine/helmrelease/release"
 )
 
 // ev is an expected event: severity, reason, message.

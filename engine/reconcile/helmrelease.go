@@ -21,8 +21,8 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/crds/meta"
 	"github.com/converge-gitops/converge/engine/apply"
-	"github.com/converge-gitops/converge/engine/helm"
-	"github.com/converge-gitops/converge/engine/helm/release"
+	"github.com/converge-gitops/converge/engine/helmrelease"
+	"github.com/converge-gitops/converge/engine/helmrelease/release"
 	"github.com/converge-gitops/converge/engine/support"
 )
 
@@ -42,7 +42,7 @@ type HelmReleases struct {
 	Config *rest.Config
 	// Renderer composes the values (spec.valuesFrom from the cluster: give it the cluster's
 	// ConfigMaps and Secrets) and post-renders the releases.
-	Renderer *helm.Renderer
+	Renderer *helmrelease.Renderer
 	Clock    clock.PassiveClock
 	// Impersonate returns the configuration acting as the ServiceAccount namespace/name, for
 	// HelmReleases with spec.serviceAccountName. Nil refuses such HelmReleases.

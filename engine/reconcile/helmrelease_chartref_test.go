@@ -11,9 +11,9 @@ import (
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/fetch"
-	"github.com/converge-gitops/converge/engine/helm/helmtest"
+	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
 	"github.com/converge-gitops/converge/engine/source"
-	srchelm "github.com/converge-gitops/converge/engine/source/helm"
+	"github.com/converge-gitops/converge/engine/source/helmchart"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
@@ -53,7 +53,7 @@ func TestHelmReleaseChartRefOCIRepository(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	charts := &fetch.Charts{Sources: &fetch.Resolver{Remote: fetch.NewFetchers(store, nil).Dir}, Fetcher: srchelm.New(store, nil)}
+	charts := &fetch.Charts{Sources: &fetch.Resolver{Remote: fetch.NewFetchers(store, nil).Dir}, Fetcher: helmchart.New(store, nil)}
 	oci := &sourcev1.OCIRepository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "simple", Generation: 1},
 		Spec: sourcev1.OCIRepositorySpec{URL: "oci://" + reg.Host + "/charts/simple", Insecure: true,
 			Reference: &sourcev1.OCIRepositoryRef{Tag: "0.1.0"}, Interval: metav1.Duration{Duration: 1e9}}}

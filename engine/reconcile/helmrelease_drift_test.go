@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
-	"github.com/converge-gitops/converge/engine/helm/release"
+	"github.com/converge-gitops/converge/engine/helmrelease/release"
 )
 
 // tamperConfigMap changes data keys of a live ConfigMap, as someone with kubectl would.

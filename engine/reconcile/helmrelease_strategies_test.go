@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	helmrelease "helm.sh/helm/v3/pkg/release"
+	helmrel "helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/clock"
 
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/kube"
 )
 
@@ -94,7 +94,7 @@ func TestHelmReleaseUnlocksPendingRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rls.SetStatus(helmrelease.StatusPendingUpgrade, "upgrade in progress")
+	rls.SetStatus(helmrel.StatusPendingUpgrade, "upgrade in progress")
 	if err := st.Update(rls); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestHelmReleaseServiceAccountImpersonation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewHelmReleases(clients, &helm.Renderer{Secrets: clients, ConfigMaps: clients}, clock.RealClock{})
+	r := NewHelmReleases(clients, &helmrelease.Renderer{Secrets: clients, ConfigMaps: clients}, clock.RealClock{})
 	ns := "hr-tenant"
 	createHelmRelease(t, r, ns, "app", "  serviceAccountName: helm-deployer\n")
 

@@ -9,7 +9,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
-	helmrelease "helm.sh/helm/v3/pkg/release"
+	helmrel "helm.sh/helm/v3/pkg/release"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/kube"
 )
 
@@ -31,12 +31,12 @@ func newHelmReleases(t testing.TB) *HelmReleases {
 		t.Fatal(err)
 	}
 	return &HelmReleases{Clock: clock.RealClock{}, Client: clients.Dynamic, Config: cluster.Config,
-		Renderer: &helm.Renderer{Secrets: clients, ConfigMaps: clients}}
+		Renderer: &helmrelease.Renderer{Secrets: clients, ConfigMaps: clients}}
 }
 
 func loadTestChart(t testing.TB, version string) *chart.Chart {
 	t.Helper()
-	c, err := helm.LoadChart(filepath.Join("..", "..", "testdata", "helm-release", "simple"))
+	c, err := helmrelease.LoadChart(filepath.Join("..", "..", "testdata", "helm-release", "simple"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func condition(hr *helmv2.HelmRelease, t string) metav1.Condition {
 
 // helmHistory reads a release's records with Helm's own action package and storage, configured the
 // way the helm CLI is (a kubeconfig file), independently of engine/helm/release.
-func helmHistory(t *testing.T, storageNamespace, name string) []*helmrelease.Release {
+func helmHistory(t *testing.T, storageNamespace, name string) []*helmrel.Release {
 	t.Helper()
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := cluster.WriteKubeconfig(kubeconfig); err != nil {
@@ -138,7 +138,7 @@ func helmHistory(t *testing.T, storageNamespace, name string) []*helmrelease.Rel
 	return h
 }
 
-func statuses(h []*helmrelease.Release) string {
+func statuses(h []*helmrel.Release) string {
 	var s []string
 	for _, r := range h {
 		s = append(s, r.Info.Status.String())
@@ -195,14 +195,14 @@ func TestHelmReleaseInstallNoOpUpgrade(t *testing.T) {
 		t.Fatalf("history %+v", st.History)
 	}
 	if st.LastAttemptedRevision != "0.1.0" || st.LastAttemptedReleaseAction != "install" || st.StorageNamespace != ns ||
-		st.ObservedGeneration != hr.Generation || st.LastAttemptedConfigDigest != helm.DigestValues(map[string]any{"message": "one"}) ||
+		st.ObservedGeneration != hr.Generation || st.LastAttemptedConfigDigest != helmrelease.DigestValues(map[string]any{"message": "one"}) ||
 		st.HelmChart != ns+"/"+ns+"-web" || st.InstallFailures != 0 || st.Failures != 0 {
 		t.Fatalf("status %+v", st)
 	}
 
 	// An ordinary Helm release, post-rendered and labelled as `converge build helmrelease` renders it.
 	h := helmHistory(t, ns, "web")
-	if len(h) != 1 || h[0].Info.Status != helmrelease.StatusDeployed || h[0].Chart.Metadata.Version != "0.1.0" {
+	if len(h) != 1 || h[0].Info.Status != helmrel.StatusDeployed || h[0].Chart.Metadata.Version != "0.1.0" {
 		t.Fatalf("helm history: %d records %s", len(h), statuses(h))
 	}
 	rendered, err := r.Renderer.Render(ctx, hr, c1)
@@ -216,12 +216,12 @@ func TestHelmReleaseInstallNoOpUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cm.Labels["patched"] != "yes" || cm.Labels[helm.NameLabel] != "web" || cm.Labels[helm.NamespaceLabel] != ns ||
+	if cm.Labels["patched"] != "yes" || cm.Labels[helmrelease.NameLabel] != "web" || cm.Labels[helmrelease.NamespaceLabel] != ns ||
 		cm.Labels["app.kubernetes.io/managed-by"] != "Helm" || cm.Data["message"] != "one" {
 		t.Fatalf("ConfigMap %v %v", cm.Labels, cm.Data)
 	}
 	for _, hook := range h[0].Hooks {
-		if !strings.Contains(hook.Manifest, helm.NameLabel+": web") {
+		if !strings.Contains(hook.Manifest, helmrelease.NameLabel+": web") {
 			t.Errorf("hook %s not post-rendered:\n%s", hook.Name, hook.Manifest)
 		}
 	}
@@ -545,7 +545,7 @@ func TestHelmReleaseCRDPolicies(t *testing.T) {
 	}
 	crd := getCRD()
 	short, _, _ := unstructured.NestedStringSlice(crd.Object, "spec", "names", "shortNames")
-	if crd.GetLabels()[helm.NameLabel] != "widgets" || crd.GetLabels()[helm.NamespaceLabel] != ns || strings.Join(short, ",") != "wd" {
+	if crd.GetLabels()[helmrelease.NameLabel] != "widgets" || crd.GetLabels()[helmrelease.NamespaceLabel] != ns || strings.Join(short, ",") != "wd" {
 		t.Fatalf("CRD created by install: labels %v short names %v", crd.GetLabels(), short)
 	}
 	// The chart's CRDs are in the inventory, after the manifest's objects.

@@ -21,7 +21,7 @@ import (
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/bucket"
 	"github.com/converge-gitops/converge/engine/source/git"
-	srchelm "github.com/converge-gitops/converge/engine/source/helm"
+	"github.com/converge-gitops/converge/engine/source/helmchart"
 	"github.com/converge-gitops/converge/engine/source/oci"
 	"github.com/converge-gitops/converge/engine/support"
 )
@@ -41,7 +41,7 @@ type Sources struct {
 	Git    *git.Fetcher
 	OCI    *oci.Fetcher
 	Bucket *bucket.Fetcher
-	Helm   *srchelm.Fetcher
+	Helm   *helmchart.Fetcher
 	// BaseURL prefixes status.artifact.url (the agent serves the store there).
 	BaseURL string
 	Clock   clock.PassiveClock

@@ -16,12 +16,12 @@ import (
 
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/fetch"
-	"github.com/converge-gitops/converge/engine/helm"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/git"
-	srchelm "github.com/converge-gitops/converge/engine/source/helm"
+	"github.com/converge-gitops/converge/engine/source/helmchart"
 )
 
 // Options are the inputs of a push-mode build.
@@ -190,7 +190,7 @@ func AttachFetchers(o *Options, resolver *fetch.Resolver, wt *git.WorkTree, root
 			resolver.LocalFrom[build.DefaultRootSource] = "work tree"
 		}
 	}
-	return &fetch.Charts{Sources: resolver, Fetcher: srchelm.New(store, secrets)}, nil
+	return &fetch.Charts{Sources: resolver, Fetcher: helmchart.New(store, secrets)}, nil
 }
 
 // sameDir reports whether a and b name the same folder.
@@ -223,7 +223,7 @@ func LocalRevision(wt *git.WorkTree) string {
 // or a member of a kube.Chain).
 func NewBuilder(vars Vars) *build.Builder {
 	b := &build.Builder{ConfigMaps: vars, Secrets: vars, Strict: true, LocalKeys: localKeys(vars)}
-	b.Helm = &helm.Renderer{ConfigMaps: vars, Secrets: vars, KustomizeLock: b.KustomizeLock()}
+	b.Helm = &helmrelease.Renderer{ConfigMaps: vars, Secrets: vars, KustomizeLock: b.KustomizeLock()}
 	return b
 }
 
