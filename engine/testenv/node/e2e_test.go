@@ -456,3 +456,184 @@ func TestBootstrapGit(t *testing.T) {
 		t.Errorf("the pushed ConfigMap: %v", err)
 	}
 }
+
+// fleet is a Git repository served to Pods that a test bootstraps, with a clone to push commits from.
+type fleet struct {
+	bare, work string
+}
+
+// bootstrapFleet removes an installation left by an earlier test, bootstraps a new repository served on
+// the bridge with the agent image tag, and returns it.
+func bootstrapFleet(t *testing.T, ctx context.Context, bin, tag string) *fleet {
+	t.Helper()
+	if _, err := env.Client.AppsV1().Deployments("flux-system").Get(ctx, install.AgentName, metav1.GetOptions{}); err == nil {
+		converge(t, bin, "uninstall", "--silent")
+	}
+	waitFor(t, 3*time.Minute, "namespace flux-system gone", func() (bool, string) {
+		ns, err := env.Client.CoreV1().Namespaces().Get(ctx, "flux-system", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, ""
+		}
+		if err != nil {
+			return false, err.Error()
+		}
+		return false, string(ns.Status.Phase)
+	})
+	srv := sourcetest.StartGitServerOn(t, node.Gateway)
+	repo := srv.NewRepo(t, "fleet")
+	repo.Commit("init", map[string]*string{"README.md": sourcetest.Str("fleet\n")})
+	f := &fleet{bare: filepath.Join(srv.Root, "fleet.git"), work: filepath.Join(t.TempDir(), "work")}
+	sourcetest.RunGit(t, srv.Root, "--git-dir", f.bare, "config", "http.receivepack", "true")
+	start := time.Now()
+	converge(t, bin, "bootstrap", "git", "--url", repo.URL, "--token-auth", "--password", "unused-token",
+		"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
+		"--silent", "--timeout", "5m")
+	t.Logf("bootstrap to flux-system applied (agent Pod Ready): %s", time.Since(start).Round(time.Millisecond))
+	sourcetest.RunGit(t, "/", "clone", "-q", f.bare, f.work)
+	return f
+}
+
+// push writes files (paths relative to the clone) over the branch's head, commits
+// and pushes them, and returns the commit.
+func (f *fleet) push(t *testing.T, msg string, files map[string]string) string {
+	t.Helper()
+	sourcetest.RunGit(t, f.work, "pull", "-q", "origin", "main")
+	for p, content := range files {
+		if err := os.WriteFile(filepath.Join(f.work, p), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sourcetest.RunGit(t, f.work, "add", "-A")
+	sourcetest.RunGit(t, f.work, "commit", "-q", "-m", msg)
+	sourcetest.RunGit(t, f.work, "push", "-q", "origin", "HEAD:main")
+	return sourcetest.RunGit(t, f.work, "rev-parse", "HEAD")
+}
+
+// read returns a file of the clone at its last pull.
+func (f *fleet) read(t *testing.T, p string) string {
+	t.Helper()
+	sourcetest.RunGit(t, f.work, "pull", "-q", "origin", "main")
+	b, err := os.ReadFile(filepath.Join(f.work, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// inventoryIDs returns the ids in the flux-system Kustomization's status.inventory.
+func inventoryIDs(t *testing.T, ctx context.Context) map[string]bool {
+	t.Helper()
+	clients, err := kube.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := clients.Dynamic.Resource(ksGVR).Namespace("flux-system").Get(ctx, "flux-system", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _, _ := unstructured.NestedSlice(u.Object, "status", "inventory", "entries")
+	ids := map[string]bool{}
+	for _, e := range entries {
+		m, _ := e.(map[string]any)
+		id, _ := m["id"].(string)
+		ids[id] = true
+	}
+	return ids
+}
+
+const appCM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: default}\ndata: {at: %s}\n"
+
+// TestSelfUpgrade bootstraps the agent with image tag A, commits tag B into gotk-components.yaml, and
+// checks that the agent's Pod runs B and carries on: the inventory continues, nothing is pruned, and a
+// later commit is applied by the upgraded agent.
+func TestSelfUpgrade(t *testing.T) {
+	ctx := context.Background()
+	bin := staticConverge(t)
+	const tagA, tagB = "upgrade-a", "upgrade-b"
+	if _, err := agentimagePush(ctx, bin, tagA); err != nil {
+		t.Fatal(err)
+	}
+	digestB, err := agentimagePush(ctx, bin, tagB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := bootstrapFleet(t, ctx, bin, tagA)
+	podA := agentPod(t, ctx)
+	if img := podA.Spec.Containers[0].Image; img != env.Registry+"/converge:"+tagA {
+		t.Fatalf("after bootstrap the agent runs %s, want tag %s", img, tagA)
+	}
+
+	head := f.push(t, "an app", map[string]string{"clusters/node/app.yaml": fmt.Sprintf(appCM, "one")})
+	requestReconcile(t, ctx, gitGVR, "flux-system")
+	waitFor(t, 3*time.Minute, "the app commit applied", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+head)
+	})
+	cm, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := inventoryIDs(t, ctx)
+	if !before["default_app__ConfigMap"] {
+		t.Fatalf("the inventory lacks the app ConfigMap: %v", before)
+	}
+
+	// The upgrade: tag B everywhere tag A is named (image and version label).
+	components := "clusters/node/flux-system/gotk-components.yaml"
+	old := f.read(t, components)
+	if !strings.Contains(old, "/converge:"+tagA) {
+		t.Fatalf("%s does not name the image tag %s", components, tagA)
+	}
+	upgrade := f.push(t, "upgrade the agent", map[string]string{components: strings.ReplaceAll(old, tagA, tagB)})
+	start := time.Now()
+	requestReconcile(t, ctx, gitGVR, "flux-system")
+	var podB corev1.Pod
+	waitFor(t, 5*time.Minute, "one Ready agent Pod running tag B", func() (bool, string) {
+		pods, err := env.Client.CoreV1().Pods("flux-system").List(ctx, metav1.ListOptions{LabelSelector: install.AppLabel + "=" + install.AgentName})
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := readyAgentPods(t, ctx)
+		if len(pods.Items) != 1 || len(ready) != 1 {
+			return false, fmt.Sprintf("%d Pods, %d Ready", len(pods.Items), len(ready))
+		}
+		podB = ready[0]
+		return strings.HasSuffix(podB.Status.ContainerStatuses[0].ImageID, digestB), "runs " + podB.Status.ContainerStatuses[0].ImageID
+	})
+	t.Logf("upgrade commit to agent Pod running B: %s", time.Since(start).Round(time.Millisecond))
+	waitFor(t, 3*time.Minute, "the upgrade commit applied", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+upgrade)
+	})
+	waitFor(t, 2*time.Minute, "the upgraded Pod to hold the Lease", func() (bool, string) {
+		h := leaseHolder(t, ctx)
+		return h == podB.Name, "holder " + h
+	})
+
+	// The upgraded agent carries on with the same inventory and applies the next commit.
+	next := f.push(t, "app two", map[string]string{"clusters/node/app.yaml": fmt.Sprintf(appCM, "two")})
+	requestReconcile(t, ctx, gitGVR, "flux-system")
+	waitFor(t, 3*time.Minute, "the next commit applied by agent B", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+next)
+	})
+	after := inventoryIDs(t, ctx)
+	for id := range before {
+		if !after[id] {
+			t.Errorf("after the upgrade the inventory lost %s", id)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("inventory has %d entries after the upgrade, %d before", len(after), len(before))
+	}
+	got, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the app ConfigMap after the upgrade: %v", err)
+	}
+	if got.UID != cm.UID {
+		t.Errorf("the app ConfigMap was recreated (UID %s, was %s)", got.UID, cm.UID)
+	}
+	if got.Data["at"] != "two" {
+		t.Errorf("the app ConfigMap data = %v, want at=two", got.Data)
+	}
+	if _, err := env.Client.AppsV1().Deployments("flux-system").Get(ctx, install.AgentName, metav1.GetOptions{}); err != nil {
+		t.Errorf("the agent Deployment after the upgrade: %v", err)
+	}
+}
