@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -636,4 +638,121 @@ func TestSelfUpgrade(t *testing.T) {
 	if _, err := env.Client.AppsV1().Deployments("flux-system").Get(ctx, install.AgentName, metav1.GetOptions{}); err != nil {
 		t.Errorf("the agent Deployment after the upgrade: %v", err)
 	}
+}
+
+var receiverGVR = schema.GroupVersionResource{Group: "notification.toolkit.fluxcd.io", Version: "v1", Resource: "receivers"}
+
+// TestWebhookReceiver bootstraps the agent, commits a generic Receiver with its token Secret and a
+// GitRepository interval of an hour, then pushes a commit and POSTs to the Receiver's path on the
+// webhook-receiver Service's ClusterIP: the commit is applied at once, which only the webhook explains.
+func TestWebhookReceiver(t *testing.T) {
+	ctx := context.Background()
+	bin := staticConverge(t)
+	const tag = "node-test"
+	if _, err := agentimagePush(ctx, bin, tag); err != nil {
+		t.Fatal(err)
+	}
+	f := bootstrapFleet(t, ctx, bin, tag)
+
+	syncFile := "clusters/node/flux-system/gotk-sync.yaml"
+	sync := f.read(t, syncFile)
+	if n := strings.Count(sync, "interval: 1m0s"); n != 1 {
+		t.Fatalf("%s names the GitRepository interval 1m0s %d times, want once:\n%s", syncFile, n, sync)
+	}
+	receiverCommit := f.push(t, "a webhook receiver", map[string]string{
+		syncFile: strings.Replace(sync, "interval: 1m0s", "interval: 1h0m0s", 1),
+		"clusters/node/receiver.yaml": `apiVersion: v1
+kind: Secret
+metadata: {name: webhook-token, namespace: flux-system}
+stringData: {token: node-test-token}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata: {name: push, namespace: flux-system}
+spec:
+  type: generic
+  secretRef: {name: webhook-token}
+  resources:
+  - {apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository, name: flux-system}
+`,
+	})
+	requestReconcile(t, ctx, gitGVR, "flux-system")
+	waitFor(t, 3*time.Minute, "the receiver commit applied", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+receiverCommit)
+	})
+	clients, err := kube.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "GitRepository flux-system on a 1h interval", func() (bool, string) {
+		u, err := clients.Dynamic.Resource(gitGVR).Namespace("flux-system").Get(ctx, "flux-system", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		interval, _, _ := unstructured.NestedString(u.Object, "spec", "interval")
+		return interval == "1h0m0s", "interval " + interval
+	})
+	var path string
+	waitFor(t, 2*time.Minute, "Receiver push Ready", func() (bool, string) {
+		u, err := clients.Dynamic.Resource(receiverGVR).Namespace("flux-system").Get(ctx, "push", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		path, _, _ = unstructured.NestedString(u.Object, "status", "webhookPath")
+		ok, state := conditionTrue(u, "Ready")
+		return ok && path != "", state + " path " + path
+	})
+	svc, err := env.Client.CoreV1().Services("flux-system").Get(ctx, install.WebhookServiceName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://%s:%d%s", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port, path)
+
+	pushed := f.push(t, "a ConfigMap", map[string]string{"clusters/node/hooked.yaml": fmt.Sprintf(
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: hooked, namespace: default}\ndata: {at: %s}\n", "webhook")})
+	start := time.Now()
+	if ok, state := readyAt(t, ksGVR, "flux-system", "main@sha1:"+pushed); ok {
+		t.Fatalf("the commit was applied before the webhook: %s", state)
+	}
+	var code int
+	var body string
+	waitFor(t, 30*time.Second, "POST "+url+" accepted", func() (bool, string) {
+		code, body = post(t, url)
+		return code == 200, fmt.Sprintf("%d %s", code, body)
+	})
+	if !strings.Contains(body, "1 object(s) annotated") {
+		t.Errorf("POST %s: %d %q, want one object annotated", url, code, body)
+	}
+	waitFor(t, time.Minute, "the pushed commit applied through the webhook", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+pushed)
+	})
+	t.Logf("commit pushed to applied through the webhook (POST %s): %s", url, time.Since(start).Round(time.Millisecond))
+	if _, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "hooked", metav1.GetOptions{}); err != nil {
+		t.Errorf("the ConfigMap pushed: %v", err)
+	}
+}
+
+// conditionTrue reports whether u has the condition typ True, and its state.
+func conditionTrue(u *unstructured.Unstructured, typ string) (bool, string) {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ {
+			return m["status"] == "True", fmt.Sprintf("%s=%v %v: %v", typ, m["status"], m["reason"], m["message"])
+		}
+	}
+	return false, "no " + typ + " condition"
+}
+
+// post sends an empty JSON body to url and returns the status code and body.
+func post(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post(url, "application/json", strings.NewReader("{}"))
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
 }
