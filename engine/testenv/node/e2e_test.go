@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +25,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/agentimage"
+	engineapply "github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/bootstrap"
+	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/install"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
@@ -468,6 +473,24 @@ type fleet struct {
 // the bridge with the agent image tag, and returns it.
 func bootstrapFleet(t *testing.T, ctx context.Context, bin, tag string) *fleet {
 	t.Helper()
+	clearFluxSystem(t, ctx, bin)
+	srv := sourcetest.StartGitServerOn(t, node.Gateway)
+	repo := srv.NewRepo(t, "fleet")
+	repo.Commit("init", map[string]*string{"README.md": sourcetest.Str("fleet\n")})
+	f := &fleet{bare: filepath.Join(srv.Root, "fleet.git"), work: filepath.Join(t.TempDir(), "work")}
+	sourcetest.RunGit(t, srv.Root, "--git-dir", f.bare, "config", "http.receivepack", "true")
+	start := time.Now()
+	converge(t, bin, "bootstrap", "git", "--url", repo.URL, "--token-auth", "--password", "unused-token",
+		"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
+		"--silent", "--timeout", "5m")
+	t.Logf("bootstrap to flux-system applied (agent Pod Ready): %s", time.Since(start).Round(time.Millisecond))
+	sourcetest.RunGit(t, "/", "clone", "-q", f.bare, f.work)
+	return f
+}
+
+// clearFluxSystem uninstalls an installation an earlier test left and waits until flux-system is gone.
+func clearFluxSystem(t *testing.T, ctx context.Context, bin string) {
+	t.Helper()
 	if _, err := env.Client.AppsV1().Deployments("flux-system").Get(ctx, install.AgentName, metav1.GetOptions{}); err == nil {
 		converge(t, bin, "uninstall", "--silent")
 	}
@@ -481,18 +504,6 @@ func bootstrapFleet(t *testing.T, ctx context.Context, bin, tag string) *fleet {
 		}
 		return false, string(ns.Status.Phase)
 	})
-	srv := sourcetest.StartGitServerOn(t, node.Gateway)
-	repo := srv.NewRepo(t, "fleet")
-	repo.Commit("init", map[string]*string{"README.md": sourcetest.Str("fleet\n")})
-	f := &fleet{bare: filepath.Join(srv.Root, "fleet.git"), work: filepath.Join(t.TempDir(), "work")}
-	sourcetest.RunGit(t, srv.Root, "--git-dir", f.bare, "config", "http.receivepack", "true")
-	start := time.Now()
-	converge(t, bin, "bootstrap", "git", "--url", repo.URL, "--token-auth", "--password", "unused-token",
-		"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
-		"--silent", "--timeout", "5m")
-	t.Logf("bootstrap to flux-system applied (agent Pod Ready): %s", time.Since(start).Round(time.Millisecond))
-	sourcetest.RunGit(t, "/", "clone", "-q", f.bare, f.work)
-	return f
 }
 
 // push writes files (paths relative to the clone) over the branch's head, commits
@@ -755,4 +766,209 @@ func post(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// fluxShaped returns a stand-in for Flux's gotk-components.yaml in flux-system (our own fixture, shaped
+// like Flux's: its header, the CRDs, source-controller and kustomize-controller Deployments running the
+// pause image so that their Pods really run, ServiceAccounts, a Service and the cluster-reconciler binding,
+// all labelled app.kubernetes.io/part-of: flux).
+func fluxShaped(t *testing.T) string {
+	t.Helper()
+	const ns = "flux-system"
+	labels := map[string]any{"app.kubernetes.io/part-of": "flux", "app.kubernetes.io/instance": ns, "app.kubernetes.io/version": "v2.7.0"}
+	obj := func(apiVersion, kind, name string, namespaced bool, fields map[string]any) *unstructured.Unstructured {
+		md := map[string]any{"name": name, "labels": labels}
+		if namespaced {
+			md["namespace"] = ns
+		}
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": md}}
+		for k, v := range fields {
+			u.Object[k] = v
+		}
+		return u
+	}
+	objs := []*unstructured.Unstructured{obj("v1", "Namespace", ns, false, nil)}
+	crds, err := install.AllCRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range crds {
+		c.SetLabels(map[string]string{"app.kubernetes.io/part-of": "flux", "app.kubernetes.io/instance": ns})
+		objs = append(objs, c)
+	}
+	for _, name := range []string{"source-controller", "kustomize-controller"} {
+		objs = append(objs, obj("v1", "ServiceAccount", name, true, nil))
+		sel := map[string]any{"app": name}
+		objs = append(objs, obj("apps/v1", "Deployment", name, true, map[string]any{"spec": map[string]any{
+			"replicas": int64(1),
+			"selector": map[string]any{"matchLabels": sel},
+			"template": map[string]any{
+				"metadata": map[string]any{"labels": sel},
+				"spec": map[string]any{"serviceAccountName": name, "containers": []any{map[string]any{
+					"name": "manager", "image": env.Registry + "/pause:" + node.PauseImageTag}}},
+			},
+		}}))
+	}
+	objs = append(objs,
+		obj("v1", "Service", "source-controller", true, map[string]any{"spec": map[string]any{
+			"selector": map[string]any{"app": "source-controller"},
+			"ports":    []any{map[string]any{"name": "http", "port": int64(80), "targetPort": "http"}}}}),
+		obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "cluster-reconciler-"+ns, false, map[string]any{
+			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": "kustomize-controller", "namespace": ns}}}),
+	)
+	b, err := install.Manifest(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "# This manifest was generated by flux. DO NOT EDIT.\n# Flux Version: v2.7.0\n" + string(b)
+}
+
+// TestBootstrapTakeover: a repository and cluster as Flux's bootstrap leaves them (Flux-shaped components
+// whose controller Pods run, objects applied under kustomize-controller's field manager, the
+// Kustomization's inventory and revision) are taken over by converge bootstrap --takeover: Flux's
+// controllers are removed, the agent Pod runs and applies the takeover revision, nothing deployed is
+// recreated, the inventory continues and Flux's leftovers are pruned.
+func TestBootstrapTakeover(t *testing.T) {
+	ctx := context.Background()
+	bin := staticConverge(t)
+	const tag = "node-test"
+	if _, err := agentimagePush(ctx, bin, tag); err != nil {
+		t.Fatal(err)
+	}
+	clearFluxSystem(t, ctx, bin)
+	srv := sourcetest.StartGitServerOn(t, node.Gateway)
+	repo := srv.NewRepo(t, "fleet")
+	sourcetest.RunGit(t, srv.Root, "--git-dir", filepath.Join(srv.Root, "fleet.git"), "config", "http.receivepack", "true")
+	fluxSync, err := bootstrap.SyncManifest(bootstrap.SyncOptions{Namespace: "flux-system", URL: repo.URL, Branch: "main", Path: "clusters/node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := repo.Commit("Add Flux", map[string]*string{
+		"clusters/node/flux-system/gotk-components.yaml": sourcetest.Str(fluxShaped(t)),
+		"clusters/node/flux-system/gotk-sync.yaml": sourcetest.Str(strings.Replace(string(fluxSync),
+			"generated by converge bootstrap", "generated by flux", 1)),
+		"clusters/node/flux-system/kustomization.yaml": sourcetest.Str(string(bootstrap.KustomizationManifest())),
+		"clusters/node/app.yaml":                       sourcetest.Str(fmt.Sprintf(appCM, "flux")),
+	})
+
+	// The cluster as Flux left it: everything under clusters/node applied by kustomize-controller, the
+	// Kustomization's inventory and revision, the finalizer, the credentials Secret.
+	clients, err := kube.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "flux-system", Namespace: "flux-system"},
+		Spec: kustomizev1.KustomizationSpec{Path: "./clusters/node"}}
+	built, err := (&build.Builder{}).Build(ctx, ks, repo.Work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flux := &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper, FieldManager: "kustomize-controller"}
+	if _, err := flux.Apply(ctx, built.Objects, engineapply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ksObj, err := clients.Dynamic.Resource(ksGVR).Namespace("flux-system").Get(ctx, "flux-system", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ksObj.SetFinalizers([]string{"finalizers.fluxcd.io"})
+	if ksObj, err = clients.Dynamic.Resource(ksGVR).Namespace("flux-system").Update(ctx, ksObj, metav1.UpdateOptions{FieldManager: "kustomize-controller"}); err != nil {
+		t.Fatal(err)
+	}
+	var entries []any
+	for _, e := range engineapply.Inventory(built.Objects).Entries {
+		entries = append(entries, map[string]any{"id": e.ID, "v": e.Version})
+	}
+	revision := "main@sha1:" + head
+	ksObj.Object["status"] = map[string]any{
+		"observedGeneration": ksObj.GetGeneration(), "lastAppliedRevision": revision, "lastAttemptedRevision": revision,
+		"inventory": map[string]any{"entries": entries},
+		"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
+			"message": "Applied revision: " + revision, "lastTransitionTime": time.Now().UTC().Format(time.RFC3339), "observedGeneration": ksObj.GetGeneration()}},
+	}
+	if _, err := clients.Dynamic.Resource(ksGVR).Namespace("flux-system").UpdateStatus(ctx, ksObj, metav1.UpdateOptions{FieldManager: "kustomize-controller"}); err != nil {
+		t.Fatal(err)
+	}
+	secret := map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "flux-system", "namespace": "flux-system"},
+		"stringData": map[string]any{"username": "git", "password": "unused-token"}}
+	if _, err := flux.Apply(ctx, []*unstructured.Unstructured{{Object: secret}}, engineapply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "Flux's controller Pods running", func() (bool, string) {
+		pods, err := env.Client.CoreV1().Pods("flux-system").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return running == 2, fmt.Sprintf("%d of %d Pods running", running, len(pods.Items))
+	})
+	cm, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ksUID := ksObj.GetUID()
+
+	start := time.Now()
+	out := converge(t, bin, "bootstrap", "git", "--takeover", "--url", repo.URL, "--token-auth", "--password", "unused-token",
+		"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
+		"--silent", "--timeout", "5m")
+	t.Logf("takeover bootstrap to flux-system applied (agent Pod Ready): %s", time.Since(start).Round(time.Millisecond))
+	pushed := sourcetest.RunGit(t, srv.Root, "--git-dir", filepath.Join(srv.Root, "fleet.git"), "rev-parse", "main")
+	if pushed == head {
+		t.Fatalf("the takeover pushed nothing:\n%s", out)
+	}
+	if ok, state := readyAt(t, ksGVR, "flux-system", "main@sha1:"+pushed); !ok {
+		t.Fatalf("after the takeover, Kustomization flux-system: %s", state)
+	}
+	pod := agentPod(t, ctx)
+	if h := leaseHolder(t, ctx); h != pod.Name {
+		t.Errorf("the Lease holder is %q, want the agent Pod %s", h, pod.Name)
+	}
+	for _, name := range []string{"source-controller", "kustomize-controller"} {
+		if _, err := env.Client.AppsV1().Deployments("flux-system").Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("Flux's %s still there: %v", name, err)
+		}
+	}
+	if _, err := env.Client.CoreV1().Services("flux-system").Get(ctx, "source-controller", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Flux's Service source-controller: %v, want pruned", err)
+	}
+	if _, err := env.Client.RbacV1().ClusterRoleBindings().Get(ctx, "cluster-reconciler-flux-system", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Flux's ClusterRoleBinding: %v, want pruned", err)
+	}
+	got, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the app ConfigMap after the takeover: %v", err)
+	}
+	if got.UID != cm.UID || got.Data["at"] != "flux" {
+		t.Errorf("the app ConfigMap: UID %s data %v, want UID %s at=flux", got.UID, got.Data, cm.UID)
+	}
+	var managers []string
+	for _, mf := range got.ManagedFields {
+		managers = append(managers, mf.Manager+"/"+string(mf.Operation))
+	}
+	if slices.Contains(managers, "kustomize-controller/Apply") || !slices.Contains(managers, "converge/Apply") {
+		t.Errorf("the app ConfigMap's managers %v, want converge's apply only", managers)
+	}
+	k, err := clients.Dynamic.Resource(ksGVR).Namespace("flux-system").Get(ctx, "flux-system", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.GetUID() != ksUID {
+		t.Error("the Kustomization flux-system was recreated")
+	}
+	ids := inventoryIDs(t, ctx)
+	for _, want := range []string{"default_app__ConfigMap", "flux-system_" + install.AgentName + "_apps_Deployment"} {
+		if !ids[want] {
+			t.Errorf("the inventory lacks %s", want)
+		}
+	}
+	if ids["flux-system_source-controller_apps_Deployment"] {
+		t.Error("Flux's Deployment still in the inventory")
+	}
 }
