@@ -6,9 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +25,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/agentimage"
+	engineapply "github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/bootstrap"
+	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/install"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
@@ -454,5 +461,514 @@ func TestBootstrapGit(t *testing.T) {
 	t.Logf("pushed commit applied after %s (GitRepository interval)", time.Since(start).Round(time.Millisecond))
 	if _, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "pushed", metav1.GetOptions{}); err != nil {
 		t.Errorf("the pushed ConfigMap: %v", err)
+	}
+}
+
+// fleet is a Git repository served to Pods that a test bootstraps, with a clone to push commits from.
+type fleet struct {
+	bare, work string
+}
+
+// bootstrapFleet removes an installation left by an earlier test, bootstraps a new repository served on
+// the bridge with the agent image tag, and returns it.
+func bootstrapFleet(t *testing.T, ctx context.Context, bin, tag string) *fleet {
+	t.Helper()
+	clearFluxSystem(t, ctx, bin)
+	srv := sourcetest.StartGitServerOn(t, node.Gateway)
+	repo := srv.NewRepo(t, "fleet")
+	repo.Commit("init", map[string]*string{"README.md": sourcetest.Str("fleet\n")})
+	f := &fleet{bare: filepath.Join(srv.Root, "fleet.git"), work: filepath.Join(t.TempDir(), "work")}
+	sourcetest.RunGit(t, srv.Root, "--git-dir", f.bare, "config", "http.receivepack", "true")
+	start := time.Now()
+	converge(t, bin, "bootstrap", "git", "--url", repo.URL, "--token-auth", "--password", "unused-token",
+		"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
+		"--silent", "--timeout", "5m")
+	t.Logf("bootstrap to flux-system applied (agent Pod Ready): %s", time.Since(start).Round(time.Millisecond))
+	sourcetest.RunGit(t, "/", "clone", "-q", f.bare, f.work)
+	return f
+}
+
+// clearFluxSystem uninstalls an installation an earlier test left and waits until flux-system is gone.
+func clearFluxSystem(t *testing.T, ctx context.Context, bin string) {
+	t.Helper()
+	if _, err := env.Client.AppsV1().Deployments("flux-system").Get(ctx, install.AgentName, metav1.GetOptions{}); err == nil {
+		converge(t, bin, "uninstall", "--silent")
+	}
+	waitFor(t, 3*time.Minute, "namespace flux-system gone", func() (bool, string) {
+		ns, err := env.Client.CoreV1().Namespaces().Get(ctx, "flux-system", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, ""
+		}
+		if err != nil {
+			return false, err.Error()
+		}
+		return false, string(ns.Status.Phase)
+	})
+}
+
+// push writes files (paths relative to the clone) over the branch's head, commits
+// and pushes them, and returns the commit.
+func (f *fleet) push(t *testing.T, msg string, files map[string]string) string {
+	t.Helper()
+	sourcetest.RunGit(t, f.work, "pull", "-q", "origin", "main")
+	for p, content := range files {
+		if err := os.WriteFile(filepath.Join(f.work, p), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sourcetest.RunGit(t, f.work, "add", "-A")
+	sourcetest.RunGit(t, f.work, "commit", "-q", "-m", msg)
+	sourcetest.RunGit(t, f.work, "push", "-q", "origin", "HEAD:main")
+	return sourcetest.RunGit(t, f.work, "rev-parse", "HEAD")
+}
+
+// read returns a file of the clone at its last pull.
+func (f *fleet) read(t *testing.T, p string) string {
+	t.Helper()
+	sourcetest.RunGit(t, f.work, "pull", "-q", "origin", "main")
+	b, err := os.ReadFile(filepath.Join(f.work, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// inventoryIDs returns the ids in the flux-system Kustomization's status.inventory.
+func inventoryIDs(t *testing.T, ctx context.Context) map[string]bool {
+	t.Helper()
+	clients, err := kube.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := clients.Dynamic.Resource(ksGVR).Namespace("flux-system").Get(ctx, "flux-system", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _, _ := unstructured.NestedSlice(u.Object, "status", "inventory", "entries")
+	ids := map[string]bool{}
+	for _, e := range entries {
+		m, _ := e.(map[string]any)
+		id, _ := m["id"].(string)
+		ids[id] = true
+	}
+	return ids
+}
+
+const appCM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: default}\ndata: {at: %s}\n"
+
+// TestSelfUpgrade bootstraps the agent with image tag A, commits tag B into gotk-components.yaml, and
+// checks that the agent's Pod runs B and carries on: the inventory continues, nothing is pruned, and a
+// later commit is applied by the upgraded agent.
+func TestSelfUpgrade(t *testing.T) {
+	ctx := context.Background()
+	bin := staticConverge(t)
+	const tagA, tagB = "upgrade-a", "upgrade-b"
+	if _, err := agentimagePush(ctx, bin, tagA); err != nil {
+		t.Fatal(err)
+	}
+	digestB, err := agentimagePush(ctx, bin, tagB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := bootstrapFleet(t, ctx, bin, tagA)
+	podA := agentPod(t, ctx)
+	if img := podA.Spec.Containers[0].Image; img != env.Registry+"/converge:"+tagA {
+		t.Fatalf("after bootstrap the agent runs %s, want tag %s", img, tagA)
+	}
+
+	head := f.push(t, "an app", map[string]string{"clusters/node/app.yaml": fmt.Sprintf(appCM, "one")})
+	requestReconcile(t, ctx, gitGVR, "flux-system")
+	waitFor(t, 3*time.Minute, "the app commit applied", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+head)
+	})
+	cm, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := inventoryIDs(t, ctx)
+	if !before["default_app__ConfigMap"] {
+		t.Fatalf("the inventory lacks the app ConfigMap: %v", before)
+	}
+
+	// The upgrade: tag B everywhere tag A is named (image and version label).
+	components := "clusters/node/flux-system/gotk-components.yaml"
+	old := f.read(t, components)
+	if !strings.Contains(old, "/converge:"+tagA) {
+		t.Fatalf("%s does not name the image tag %s", components, tagA)
+	}
+	upgrade := f.push(t, "upgrade the agent", map[string]string{components: strings.ReplaceAll(old, tagA, tagB)})
+	start := time.Now()
+	requestReconcile(t, ctx, gitGVR, "flux-system")
+	var podB corev1.Pod
+	waitFor(t, 5*time.Minute, "one Ready agent Pod running tag B", func() (bool, string) {
+		pods, err := env.Client.CoreV1().Pods("flux-system").List(ctx, metav1.ListOptions{LabelSelector: install.AppLabel + "=" + install.AgentName})
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := readyAgentPods(t, ctx)
+		if len(pods.Items) != 1 || len(ready) != 1 {
+			return false, fmt.Sprintf("%d Pods, %d Ready", len(pods.Items), len(ready))
+		}
+		podB = ready[0]
+		return strings.HasSuffix(podB.Status.ContainerStatuses[0].ImageID, digestB), "runs " + podB.Status.ContainerStatuses[0].ImageID
+	})
+	t.Logf("upgrade commit to agent Pod running B: %s", time.Since(start).Round(time.Millisecond))
+	waitFor(t, 3*time.Minute, "the upgrade commit applied", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+upgrade)
+	})
+	waitFor(t, 2*time.Minute, "the upgraded Pod to hold the Lease", func() (bool, string) {
+		h := leaseHolder(t, ctx)
+		return h == podB.Name, "holder " + h
+	})
+
+	// The upgraded agent carries on with the same inventory and applies the next commit.
+	next := f.push(t, "app two", map[string]string{"clusters/node/app.yaml": fmt.Sprintf(appCM, "two")})
+	requestReconcile(t, ctx, gitGVR, "flux-system")
+	waitFor(t, 3*time.Minute, "the next commit applied by agent B", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+next)
+	})
+	after := inventoryIDs(t, ctx)
+	for id := range before {
+		if !after[id] {
+			t.Errorf("after the upgrade the inventory lost %s", id)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("inventory has %d entries after the upgrade, %d before", len(after), len(before))
+	}
+	got, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the app ConfigMap after the upgrade: %v", err)
+	}
+	if got.UID != cm.UID {
+		t.Errorf("the app ConfigMap was recreated (UID %s, was %s)", got.UID, cm.UID)
+	}
+	if got.Data["at"] != "two" {
+		t.Errorf("the app ConfigMap data = %v, want at=two", got.Data)
+	}
+	if _, err := env.Client.AppsV1().Deployments("flux-system").Get(ctx, install.AgentName, metav1.GetOptions{}); err != nil {
+		t.Errorf("the agent Deployment after the upgrade: %v", err)
+	}
+}
+
+var receiverGVR = schema.GroupVersionResource{Group: "notification.toolkit.fluxcd.io", Version: "v1", Resource: "receivers"}
+
+// TestWebhookReceiver bootstraps the agent, commits a generic Receiver with its token Secret and a
+// GitRepository interval of an hour, then pushes a commit and POSTs to the Receiver's path on the
+// webhook-receiver Service's ClusterIP: the commit is applied at once, which only the webhook explains.
+func TestWebhookReceiver(t *testing.T) {
+	ctx := context.Background()
+	bin := staticConverge(t)
+	const tag = "node-test"
+	if _, err := agentimagePush(ctx, bin, tag); err != nil {
+		t.Fatal(err)
+	}
+	f := bootstrapFleet(t, ctx, bin, tag)
+
+	syncFile := "clusters/node/flux-system/gotk-sync.yaml"
+	sync := f.read(t, syncFile)
+	if n := strings.Count(sync, "interval: 1m0s"); n != 1 {
+		t.Fatalf("%s names the GitRepository interval 1m0s %d times, want once:\n%s", syncFile, n, sync)
+	}
+	receiverCommit := f.push(t, "a webhook receiver", map[string]string{
+		syncFile: strings.Replace(sync, "interval: 1m0s", "interval: 1h0m0s", 1),
+		"clusters/node/receiver.yaml": `apiVersion: v1
+kind: Secret
+metadata: {name: webhook-token, namespace: flux-system}
+stringData: {token: node-test-token}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata: {name: push, namespace: flux-system}
+spec:
+  type: generic
+  secretRef: {name: webhook-token}
+  resources:
+  - {apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository, name: flux-system}
+`,
+	})
+	requestReconcile(t, ctx, gitGVR, "flux-system")
+	waitFor(t, 3*time.Minute, "the receiver commit applied", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+receiverCommit)
+	})
+	clients, err := kube.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "GitRepository flux-system on a 1h interval", func() (bool, string) {
+		u, err := clients.Dynamic.Resource(gitGVR).Namespace("flux-system").Get(ctx, "flux-system", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		interval, _, _ := unstructured.NestedString(u.Object, "spec", "interval")
+		return interval == "1h0m0s", "interval " + interval
+	})
+	var path string
+	waitFor(t, 2*time.Minute, "Receiver push Ready", func() (bool, string) {
+		u, err := clients.Dynamic.Resource(receiverGVR).Namespace("flux-system").Get(ctx, "push", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		path, _, _ = unstructured.NestedString(u.Object, "status", "webhookPath")
+		ok, state := conditionTrue(u, "Ready")
+		return ok && path != "", state + " path " + path
+	})
+	svc, err := env.Client.CoreV1().Services("flux-system").Get(ctx, install.WebhookServiceName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://%s:%d%s", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port, path)
+
+	pushed := f.push(t, "a ConfigMap", map[string]string{"clusters/node/hooked.yaml": fmt.Sprintf(
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: hooked, namespace: default}\ndata: {at: %s}\n", "webhook")})
+	start := time.Now()
+	if ok, state := readyAt(t, ksGVR, "flux-system", "main@sha1:"+pushed); ok {
+		t.Fatalf("the commit was applied before the webhook: %s", state)
+	}
+	var code int
+	var body string
+	waitFor(t, 30*time.Second, "POST "+url+" accepted", func() (bool, string) {
+		code, body = post(t, url)
+		return code == 200, fmt.Sprintf("%d %s", code, body)
+	})
+	if !strings.Contains(body, "1 object(s) annotated") {
+		t.Errorf("POST %s: %d %q, want one object annotated", url, code, body)
+	}
+	waitFor(t, time.Minute, "the pushed commit applied through the webhook", func() (bool, string) {
+		return readyAt(t, ksGVR, "flux-system", "main@sha1:"+pushed)
+	})
+	t.Logf("commit pushed to applied through the webhook (POST %s): %s", url, time.Since(start).Round(time.Millisecond))
+	if _, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "hooked", metav1.GetOptions{}); err != nil {
+		t.Errorf("the ConfigMap pushed: %v", err)
+	}
+}
+
+// conditionTrue reports whether u has the condition typ True, and its state.
+func conditionTrue(u *unstructured.Unstructured, typ string) (bool, string) {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ {
+			return m["status"] == "True", fmt.Sprintf("%s=%v %v: %v", typ, m["status"], m["reason"], m["message"])
+		}
+	}
+	return false, "no " + typ + " condition"
+}
+
+// post sends an empty JSON body to url and returns the status code and body.
+func post(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post(url, "application/json", strings.NewReader("{}"))
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// fluxShaped returns a stand-in for Flux's gotk-components.yaml in flux-system (our own fixture, shaped
+// like Flux's: its header, the CRDs, source-controller and kustomize-controller Deployments running the
+// pause image so that their Pods really run, ServiceAccounts, a Service and the cluster-reconciler binding,
+// all labelled app.kubernetes.io/part-of: flux).
+func fluxShaped(t *testing.T) string {
+	t.Helper()
+	const ns = "flux-system"
+	labels := map[string]any{"app.kubernetes.io/part-of": "flux", "app.kubernetes.io/instance": ns, "app.kubernetes.io/version": "v2.7.0"}
+	obj := func(apiVersion, kind, name string, namespaced bool, fields map[string]any) *unstructured.Unstructured {
+		md := map[string]any{"name": name, "labels": labels}
+		if namespaced {
+			md["namespace"] = ns
+		}
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": md}}
+		for k, v := range fields {
+			u.Object[k] = v
+		}
+		return u
+	}
+	objs := []*unstructured.Unstructured{obj("v1", "Namespace", ns, false, nil)}
+	crds, err := install.AllCRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range crds {
+		c.SetLabels(map[string]string{"app.kubernetes.io/part-of": "flux", "app.kubernetes.io/instance": ns})
+		objs = append(objs, c)
+	}
+	for _, name := range []string{"source-controller", "kustomize-controller"} {
+		objs = append(objs, obj("v1", "ServiceAccount", name, true, nil))
+		sel := map[string]any{"app": name}
+		objs = append(objs, obj("apps/v1", "Deployment", name, true, map[string]any{"spec": map[string]any{
+			"replicas": int64(1),
+			"selector": map[string]any{"matchLabels": sel},
+			"template": map[string]any{
+				"metadata": map[string]any{"labels": sel},
+				"spec": map[string]any{"serviceAccountName": name, "containers": []any{map[string]any{
+					"name": "manager", "image": env.Registry + "/pause:" + node.PauseImageTag}}},
+			},
+		}}))
+	}
+	objs = append(objs,
+		obj("v1", "Service", "source-controller", true, map[string]any{"spec": map[string]any{
+			"selector": map[string]any{"app": "source-controller"},
+			"ports":    []any{map[string]any{"name": "http", "port": int64(80), "targetPort": "http"}}}}),
+		obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "cluster-reconciler-"+ns, false, map[string]any{
+			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": "kustomize-controller", "namespace": ns}}}),
+	)
+	b, err := install.Manifest(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "# This manifest was generated by flux. DO NOT EDIT.\n# Flux Version: v2.7.0\n" + string(b)
+}
+
+// TestBootstrapTakeover: a repository and cluster as Flux's bootstrap leaves them (Flux-shaped components
+// whose controller Pods run, objects applied under kustomize-controller's field manager, the
+// Kustomization's inventory and revision) are taken over by converge bootstrap --takeover: Flux's
+// controllers are removed, the agent Pod runs and applies the takeover revision, nothing deployed is
+// recreated, the inventory continues and Flux's leftovers are pruned.
+func TestBootstrapTakeover(t *testing.T) {
+	ctx := context.Background()
+	bin := staticConverge(t)
+	const tag = "node-test"
+	if _, err := agentimagePush(ctx, bin, tag); err != nil {
+		t.Fatal(err)
+	}
+	clearFluxSystem(t, ctx, bin)
+	srv := sourcetest.StartGitServerOn(t, node.Gateway)
+	repo := srv.NewRepo(t, "fleet")
+	sourcetest.RunGit(t, srv.Root, "--git-dir", filepath.Join(srv.Root, "fleet.git"), "config", "http.receivepack", "true")
+	fluxSync, err := bootstrap.SyncManifest(bootstrap.SyncOptions{Namespace: "flux-system", URL: repo.URL, Branch: "main", Path: "clusters/node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := repo.Commit("Add Flux", map[string]*string{
+		"clusters/node/flux-system/gotk-components.yaml": sourcetest.Str(fluxShaped(t)),
+		"clusters/node/flux-system/gotk-sync.yaml": sourcetest.Str(strings.Replace(string(fluxSync),
+			"generated by converge bootstrap", "generated by flux", 1)),
+		"clusters/node/flux-system/kustomization.yaml": sourcetest.Str(string(bootstrap.KustomizationManifest())),
+		"clusters/node/app.yaml":                       sourcetest.Str(fmt.Sprintf(appCM, "flux")),
+	})
+
+	// The cluster as Flux left it: everything under clusters/node applied by kustomize-controller, the
+	// Kustomization's inventory and revision, the finalizer, the credentials Secret.
+	clients, err := kube.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "flux-system", Namespace: "flux-system"},
+		Spec: kustomizev1.KustomizationSpec{Path: "./clusters/node"}}
+	built, err := (&build.Builder{}).Build(ctx, ks, repo.Work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flux := &engineapply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper, FieldManager: "kustomize-controller"}
+	if _, err := flux.Apply(ctx, built.Objects, engineapply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ksObj, err := clients.Dynamic.Resource(ksGVR).Namespace("flux-system").Get(ctx, "flux-system", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ksObj.SetFinalizers([]string{"finalizers.fluxcd.io"})
+	if ksObj, err = clients.Dynamic.Resource(ksGVR).Namespace("flux-system").Update(ctx, ksObj, metav1.UpdateOptions{FieldManager: "kustomize-controller"}); err != nil {
+		t.Fatal(err)
+	}
+	var entries []any
+	for _, e := range engineapply.Inventory(built.Objects).Entries {
+		entries = append(entries, map[string]any{"id": e.ID, "v": e.Version})
+	}
+	revision := "main@sha1:" + head
+	ksObj.Object["status"] = map[string]any{
+		"observedGeneration": ksObj.GetGeneration(), "lastAppliedRevision": revision, "lastAttemptedRevision": revision,
+		"inventory": map[string]any{"entries": entries},
+		"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
+			"message": "Applied revision: " + revision, "lastTransitionTime": time.Now().UTC().Format(time.RFC3339), "observedGeneration": ksObj.GetGeneration()}},
+	}
+	if _, err := clients.Dynamic.Resource(ksGVR).Namespace("flux-system").UpdateStatus(ctx, ksObj, metav1.UpdateOptions{FieldManager: "kustomize-controller"}); err != nil {
+		t.Fatal(err)
+	}
+	secret := map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "flux-system", "namespace": "flux-system"},
+		"stringData": map[string]any{"username": "git", "password": "unused-token"}}
+	if _, err := flux.Apply(ctx, []*unstructured.Unstructured{{Object: secret}}, engineapply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "Flux's controller Pods running", func() (bool, string) {
+		pods, err := env.Client.CoreV1().Pods("flux-system").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return running == 2, fmt.Sprintf("%d of %d Pods running", running, len(pods.Items))
+	})
+	cm, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ksUID := ksObj.GetUID()
+
+	start := time.Now()
+	out := converge(t, bin, "bootstrap", "git", "--takeover", "--url", repo.URL, "--token-auth", "--password", "unused-token",
+		"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
+		"--silent", "--timeout", "5m")
+	t.Logf("takeover bootstrap to flux-system applied (agent Pod Ready): %s", time.Since(start).Round(time.Millisecond))
+	pushed := sourcetest.RunGit(t, srv.Root, "--git-dir", filepath.Join(srv.Root, "fleet.git"), "rev-parse", "main")
+	if pushed == head {
+		t.Fatalf("the takeover pushed nothing:\n%s", out)
+	}
+	if ok, state := readyAt(t, ksGVR, "flux-system", "main@sha1:"+pushed); !ok {
+		t.Fatalf("after the takeover, Kustomization flux-system: %s", state)
+	}
+	pod := agentPod(t, ctx)
+	if h := leaseHolder(t, ctx); h != pod.Name {
+		t.Errorf("the Lease holder is %q, want the agent Pod %s", h, pod.Name)
+	}
+	for _, name := range []string{"source-controller", "kustomize-controller"} {
+		if _, err := env.Client.AppsV1().Deployments("flux-system").Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("Flux's %s still there: %v", name, err)
+		}
+	}
+	if _, err := env.Client.CoreV1().Services("flux-system").Get(ctx, "source-controller", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Flux's Service source-controller: %v, want pruned", err)
+	}
+	if _, err := env.Client.RbacV1().ClusterRoleBindings().Get(ctx, "cluster-reconciler-flux-system", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Flux's ClusterRoleBinding: %v, want pruned", err)
+	}
+	got, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the app ConfigMap after the takeover: %v", err)
+	}
+	if got.UID != cm.UID || got.Data["at"] != "flux" {
+		t.Errorf("the app ConfigMap: UID %s data %v, want UID %s at=flux", got.UID, got.Data, cm.UID)
+	}
+	var managers []string
+	for _, mf := range got.ManagedFields {
+		managers = append(managers, mf.Manager+"/"+string(mf.Operation))
+	}
+	if slices.Contains(managers, "kustomize-controller/Apply") || !slices.Contains(managers, "converge/Apply") {
+		t.Errorf("the app ConfigMap's managers %v, want converge's apply only", managers)
+	}
+	k, err := clients.Dynamic.Resource(ksGVR).Namespace("flux-system").Get(ctx, "flux-system", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.GetUID() != ksUID {
+		t.Error("the Kustomization flux-system was recreated")
+	}
+	ids := inventoryIDs(t, ctx)
+	for _, want := range []string{"default_app__ConfigMap", "flux-system_" + install.AgentName + "_apps_Deployment"} {
+		if !ids[want] {
+			t.Errorf("the inventory lacks %s", want)
+		}
+	}
+	if ids["flux-system_source-controller_apps_Deployment"] {
+		t.Error("Flux's Deployment still in the inventory")
 	}
 }
