@@ -22,7 +22,6 @@ import (
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/notify"
 	"github.com/converge-gitops/converge/engine/reconcile"
-	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 // Options are the inputs of `converge apply`: the driver's (workspace, clients, revision, clock,
@@ -71,19 +70,7 @@ every --requeue-dependency until --timeout; nothing of the dependent is applied 
 
 // Complete takes the PATH, and the clients, clock and revision of the factory where not set.
 func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
-	o.Workspace.Path = "."
-	if len(args) == 1 {
-		o.Workspace.Path = args[0]
-	}
-	if o.Clients == nil {
-		o.Clients = f.KubeClients
-	}
-	if o.Clock == nil {
-		o.Clock = f.Clock
-	}
-	if o.Revision == nil {
-		o.Revision = workspace.LocalRevision
-	}
+	cmdutil.CompleteDriver(f, &o.Options, args)
 	return nil
 }
 

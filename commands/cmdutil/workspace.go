@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/workspace"
 )
 
@@ -21,4 +22,22 @@ func ValidateWorkspace(o *workspace.Options) error {
 		return &FlagError{Err: in.Err}
 	}
 	return err
+}
+
+// CompleteDriver takes the PATH argument (default ".") and, where not set, the factory's clients and
+// clock and the work tree's revision: what apply and diff complete alike.
+func CompleteDriver(f *Factory, o *driver.Options, args []string) {
+	o.Workspace.Path = "."
+	if len(args) == 1 {
+		o.Workspace.Path = args[0]
+	}
+	if o.Clients == nil {
+		o.Clients = f.KubeClients
+	}
+	if o.Clock == nil {
+		o.Clock = f.Clock
+	}
+	if o.Revision == nil {
+		o.Revision = workspace.LocalRevision
+	}
 }

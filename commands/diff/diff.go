@@ -12,7 +12,6 @@ import (
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/diff"
 	"github.com/converge-gitops/converge/engine/driver"
-	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 // Options are the inputs of `converge diff`: the driver's (workspace, clients, revision, clock) and
@@ -71,19 +70,7 @@ not compared) and an error naming that side.`,
 
 // Complete takes the PATH, and the clients, clock and revision of the factory where not set.
 func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
-	o.Workspace.Path = "."
-	if len(args) == 1 {
-		o.Workspace.Path = args[0]
-	}
-	if o.Clients == nil {
-		o.Clients = f.KubeClients
-	}
-	if o.Clock == nil {
-		o.Clock = f.Clock
-	}
-	if o.Revision == nil {
-		o.Revision = workspace.LocalRevision
-	}
+	cmdutil.CompleteDriver(f, &o.Options, args)
 	return nil
 }
 
