@@ -5,7 +5,8 @@
 // /etc/group (root, nonroot 65532 and nobody 65534) and /etc/ssl/certs/ca-certificates.crt, copied from the
 // build host (Options.CACertificates, by default Debian's bundle from the ca-certificates package). The
 // second holds the static binary at /converge, the entrypoint. Nothing else: no shell, no package manager.
-// The config sets os/architecture (containerd refuses a config without them), user 65532:65532 and the
+// The config sets os/architecture (containerd refuses a config without them), user 65534:65534 (nobody,
+// as Flux's controller images and the Deployment converge install writes) and the
 // org.opencontainers.image.* labels.
 //
 // The SBOM is an SPDX 2.3 JSON document made from the Go build information embedded in the binary (its
@@ -54,7 +55,7 @@ const (
 	// Entrypoint is the binary's path in the image.
 	Entrypoint = "/converge"
 	// User is the image's user and group, nonroot in /etc/passwd.
-	User = "65532:65532"
+	User = "65534:65534"
 	// DefaultTitle is the org.opencontainers.image.title label's default.
 	DefaultTitle = "converge"
 

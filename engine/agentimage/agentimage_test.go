@@ -174,7 +174,7 @@ func checkIndex(t *testing.T, idx v1.ImageIndex, o Options) {
 		if got := cf.OS + "/" + cf.Architecture; got != p {
 			t.Errorf("%s: config platform %s", p, got)
 		}
-		if cf.Config.User != "65532:65532" || strings.Join(cf.Config.Entrypoint, " ") != "/converge" || !cf.Created.Time.Equal(o.Created) {
+		if cf.Config.User != "65534:65534" || strings.Join(cf.Config.Entrypoint, " ") != "/converge" || !cf.Created.Time.Equal(o.Created) {
 			t.Errorf("%s: user %q, entrypoint %q, created %s", p, cf.Config.User, cf.Config.Entrypoint, cf.Created)
 		}
 		for k, v := range o.Labels() {
