@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	engineagent "github.com/converge-gitops/converge/engine/agent"
@@ -45,6 +46,8 @@ type Options struct {
 	TrimMemory       bool
 	// Host names this instance (the pod name); Identity names it in the Lease. Set by Complete.
 	Host, Identity string
+	// Clock times the agent's schedules, events and receivers (the factory's, set by Complete).
+	Clock clock.WithTicker
 }
 
 // NewCmdAgent returns the agent command.
@@ -103,6 +106,9 @@ func (o *Options) featureGate(name string) bool {
 // Complete derives the REST config (read when the agent runs), the Lease's namespace ($POD_NAMESPACE,
 // else flux-system) and the instance's identity.
 func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	if o.Clock == nil {
+		o.Clock = f.Clock
+	}
 	o.Config = func() (*rest.Config, error) {
 		cfg, err := f.RESTConfig()
 		if err != nil {
@@ -182,7 +188,7 @@ func (o *Options) Run(ctx context.Context) error {
 		Agent: engineagent.Options{
 			Workers: o.Workers, Namespace: o.WatchNamespace, JitterPercent: o.JitterPercentage,
 			DependencyRequeue: o.DependencyRetry, DetectDriftOnly: o.DetectDriftOnly, ShutdownGrace: o.ShutdownGrace,
-			AdditiveCELDependencyCheck: o.featureGate("AdditiveCELDependencyCheck"),
+			AdditiveCELDependencyCheck: o.featureGate("AdditiveCELDependencyCheck"), Clock: o.Clock,
 		},
 	}
 	if o.LeaderElect {

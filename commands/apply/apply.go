@@ -198,7 +198,7 @@ func (r *renderer) event(e driver.Event) {
 	case driver.NoInventory:
 		r.d.line(e.Index, st.WarningLine(e.Reason))
 	case driver.Skipped:
-		r.d.line(e.Index, st.FailureLine(fmt.Sprintf("Kustomization %s skipped: %s %s failed", e.Node.Name, e.Relation, e.Dependency.Name)))
+		r.d.line(e.Index, st.FailureLine(fmt.Sprintf("%s %s skipped: %s %s failed", e.Node.Kind, e.Node.Name, e.Relation, e.Dependency.Name)))
 		r.d.finish(e.Index)
 	case driver.Finished:
 		if e.Result.HelmRelease != nil {

@@ -76,7 +76,7 @@ func completeNames(f *Factory, kind inspect.Kind, many bool) cobra.CompletionFun
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		names, err := (&inspect.Operator{Client: client}).Names(ctx, kind, f.Namespace())
+		names, err := (&inspect.Operator{Client: client, Clock: f.Clock}).Names(ctx, kind, f.Namespace())
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
@@ -21,6 +22,7 @@ type Options struct {
 	Kind      inspect.Kind
 	Names     []string
 	All       bool
+	Clock     clock.PassiveClock
 }
 
 // NewCmdExport returns the export command with its kind subcommands.
@@ -56,6 +58,9 @@ func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) 
 	if o.Client == nil {
 		o.Client = f.DynamicClient
 	}
+	if o.Clock == nil {
+		o.Clock = f.Clock
+	}
 	o.Namespace, o.Names = f.Namespace(), args
 	return nil
 }
@@ -74,7 +79,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	op := &inspect.Operator{Client: c}
+	op := &inspect.Operator{Client: c, Clock: o.Clock}
 	names, err := cmdutil.ObjectNames(ctx, o.IO, op, o.Kind, o.Namespace, o.Names, o.All)
 	if err != nil || len(names) == 0 {
 		return err

@@ -54,7 +54,7 @@ const (
 	DefaultCACertificates = "/etc/ssl/certs/ca-certificates.crt"
 	// Entrypoint is the binary's path in the image.
 	Entrypoint = "/converge"
-	// User is the image's user and group, nonroot in /etc/passwd.
+	// User is the image's user and group, nobody in /etc/passwd (as Flux's images and install's Deployment).
 	User = "65534:65534"
 	// DefaultTitle is the org.opencontainers.image.title label's default.
 	DefaultTitle = "converge"

@@ -59,7 +59,7 @@ type Builder struct {
 }
 
 // KustomizeLock is the lock every kustomize run of the process must hold (kustomize has global state);
-// give it to helm.Renderer.KustomizeLock.
+// give it to helmrelease.Renderer.KustomizeLock.
 func (b *Builder) KustomizeLock() sync.Locker { return &b.mu }
 
 // Result is what one Kustomization renders to.

@@ -243,6 +243,29 @@ func TestOrder(t *testing.T) {
 		{"dependsOn first", []*unstructured.Unstructured{ks("a", "c"), ks("b"), ks("c", "b")}, "root b c a", ""},
 		{"cycle", []*unstructured.Unstructured{ks("a", "b"), ks("b", "a")}, "", "dependsOn cycle: flux-system/a -> flux-system/b -> flux-system/a"},
 	}
+	t.Run("a HelmRelease named as its parent Kustomization", func(t *testing.T) {
+		hr := &unstructured.Unstructured{}
+		hr.SetAPIVersion("helm.toolkit.fluxcd.io/v2")
+		hr.SetKind("HelmRelease")
+		hr.SetNamespace("flux-system")
+		hr.SetName("app")
+		tree := &build.Tree{Nodes: []*build.Node{
+			{Kind: build.KindKustomization, Name: "flux-system/root", Objects: []*unstructured.Unstructured{ks("app")}},
+			{Kind: build.KindHelmRelease, Name: "flux-system/app", Parent: "flux-system/app"},
+			{Kind: build.KindKustomization, Name: "flux-system/app", Parent: "flux-system/root", Objects: []*unstructured.Unstructured{hr}},
+		}}
+		order, err := Order(tree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range order {
+			got = append(got, n.Kind+"/"+strings.TrimPrefix(n.Name, "flux-system/"))
+		}
+		if want := "Kustomization/root Kustomization/app HelmRelease/app"; strings.Join(got, " ") != want {
+			t.Errorf("order %v, want %s", got, want)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tree := &build.Tree{Nodes: []*build.Node{{Kind: build.KindKustomization, Name: "flux-system/root", Objects: tt.objects}}}

@@ -17,7 +17,7 @@ import (
 func Order(tree *build.Tree) ([]*build.Node, error) {
 	byID := map[string]*build.Node{}
 	for _, n := range tree.Nodes {
-		byID[n.Name] = n
+		byID[nodeID(n)] = n
 	}
 	deps := dependencies(tree, byID)
 	var out []*build.Node
@@ -28,7 +28,11 @@ func Order(tree *build.Tree) ([]*build.Node, error) {
 		case 2:
 			return nil
 		case 1:
-			return fmt.Errorf("dependsOn cycle: %s -> %s", strings.Join(path, " -> "), id)
+			names := make([]string, 0, len(path)+1)
+			for _, p := range append(path, id) {
+				names = append(names, p[strings.Index(p, "/")+1:])
+			}
+			return fmt.Errorf("dependsOn cycle: %s", strings.Join(names, " -> "))
 		}
 		state[id] = 1
 		ds := append([]string{}, deps[id]...)
@@ -45,25 +49,28 @@ func Order(tree *build.Tree) ([]*build.Node, error) {
 		return nil
 	}
 	for _, n := range tree.Nodes {
-		if err := visit(n.Name, nil); err != nil {
+		if err := visit(nodeID(n), nil); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
+// nodeID keys a node by kind and name: a Kustomization and a HelmRelease may share a namespace/name.
+func nodeID(n *build.Node) string { return n.Kind + "/" + n.Name }
+
 // dependencyIndexes returns, for each node of order, the indexes in order of the nodes it waits for.
 func dependencyIndexes(tree *build.Tree, order []*build.Node) [][]int {
 	byID := map[string]*build.Node{}
 	index := map[string]int{}
 	for i, n := range order {
-		byID[n.Name] = n
-		index[n.Name] = i
+		byID[nodeID(n)] = n
+		index[nodeID(n)] = i
 	}
 	deps := dependencies(tree, byID)
 	out := make([][]int, len(order))
 	for i, n := range order {
-		for _, d := range deps[n.Name] {
+		for _, d := range deps[nodeID(n)] {
 			if j, ok := index[d]; ok && j != i {
 				out[i] = append(out[i], j)
 			}
@@ -78,7 +85,7 @@ func dependencies(tree *build.Tree, byID map[string]*build.Node) map[string][]st
 	deps := map[string][]string{}
 	for _, n := range tree.Nodes {
 		if n.Parent != "" {
-			deps[n.Name] = append(deps[n.Name], n.Parent)
+			deps[nodeID(n)] = append(deps[nodeID(n)], build.KindKustomization+"/"+n.Parent)
 		}
 	}
 	for _, n := range tree.Nodes {
@@ -92,8 +99,8 @@ func dependencies(tree *build.Tree, byID map[string]*build.Node) map[string][]st
 			default:
 				continue
 			}
-			id := o.GetNamespace() + "/" + o.GetName()
-			if self, ok := byID[id]; !ok || self.Kind != kind {
+			id := kind + "/" + o.GetNamespace() + "/" + o.GetName()
+			if _, ok := byID[id]; !ok {
 				continue
 			}
 			list, _, _ := unstructured.NestedSlice(o.Object, "spec", "dependsOn")
@@ -104,8 +111,8 @@ func dependencies(tree *build.Tree, byID map[string]*build.Node) map[string][]st
 				if dns == "" {
 					dns = o.GetNamespace()
 				}
-				if dep, ok := byID[dns+"/"+dn]; ok && dep.Kind == kind {
-					deps[id] = append(deps[id], dns+"/"+dn)
+				if depID := kind + "/" + dns + "/" + dn; byID[depID] != nil {
+					deps[id] = append(deps[id], depID)
 				}
 			}
 		}

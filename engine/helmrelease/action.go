@@ -12,7 +12,7 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 )
 
-// What the release actions (engine/helm/release) share with Render: the values, the CRD policy and
+// What the release actions (engine/helmrelease/release) share with Render: the values, the CRD policy and
 // the post-rendering, so that an installed release is what `converge build helmrelease` shows.
 
 // Values composes hr's release values as Render does: spec.valuesFrom in order, then spec.values.

@@ -34,7 +34,7 @@ var HelmReleasesResource = helmv2.GroupVersion.WithResource("helmreleases")
 const maxReleaseRounds = 10
 
 // HelmReleases reconciles HelmReleases whose chart is already loaded: Helm releases through
-// engine/helm/release, status written as helm-controller writes it.
+// engine/helmrelease/release, status written as helm-controller writes it.
 type HelmReleases struct {
 	// Client reads HelmReleases and writes their status.
 	Client dynamic.Interface

@@ -117,7 +117,7 @@ func condition(hr *helmv2.HelmRelease, t string) metav1.Condition {
 }
 
 // helmHistory reads a release's records with Helm's own action package and storage, configured the
-// way the helm CLI is (a kubeconfig file), independently of engine/helm/release.
+// way the helm CLI is (a kubeconfig file), independently of engine/helmrelease/release.
 func helmHistory(t *testing.T, storageNamespace, name string) []*helmrel.Release {
 	t.Helper()
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")

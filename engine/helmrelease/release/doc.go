@@ -5,8 +5,8 @@
 // conditions with Flux's reasons and messages, the history of release snapshots, the failure counters
 // and the last attempted revision and config digest.
 //
-// This is the release engine; not here: rendering (engine/helm) and fetching charts
-// (engine/source/helm).
+// This is the release engine; not here: rendering (engine/helmrelease) and fetching charts
+// (engine/source/helmchart).
 //
 // An unchanged HelmRelease is a no-op: Helm's upgrade runs only when the chart name or version, the
 // values digest or the post-renderers changed, when the release in storage is not the one last

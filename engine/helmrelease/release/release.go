@@ -47,7 +47,7 @@ type Releaser struct {
 type Request struct {
 	// HelmRelease is the live object; Reconcile updates its status in place.
 	HelmRelease *helmv2.HelmRelease
-	// Chart is the chart to release and Values the composed values (helm.Renderer.Values).
+	// Chart is the chart to release and Values the composed values (helmrelease.Renderer.Values).
 	Chart  *chart.Chart
 	Values map[string]any
 	// OCIDigest is the digest of the OCI artifact the chart came from (helm.TrackSourceDigest), if any.
