@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/apply"
@@ -171,7 +172,7 @@ data:
 		"CRD":           uid(crdGVR, "", "kustomizations.kustomize.toolkit.fluxcd.io"),
 	}
 
-	opts := Options{URL: repo.URL, Path: "clusters/dev", Install: install.Options{Namespace: ns, Version: "v0.1.0"}}
+	opts := Options{URL: repo.URL, Path: "clusters/dev", Install: install.Options{Namespace: ns, Version: "v0.1.0"}, Clock: clock.RealClock{}}
 	if _, err := Run(ctx, c, opts); err == nil || !strings.Contains(err.Error(), "Flux runs in namespace boot-flux (kustomize-controller, source-controller): bootstrap with --takeover") {
 		t.Fatalf("without --takeover: %v", err)
 	}
