@@ -8,7 +8,6 @@ import (
 	"syscall"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	"github.com/converge-gitops/converge/commands/root"
 )
 
 var (
@@ -21,7 +20,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	io := cmdutil.System()
 	f := cmdutil.NewFactory(io, cmdutil.BuildInfo{Version: version, Commit: commit, Date: date})
-	err := root.NewCmdRoot(f).ExecuteContext(ctx)
+	err := newRoot(f).ExecuteContext(ctx)
 	stop()
 	os.Exit(cmdutil.ExitCode(err, io.ErrOut))
 }

@@ -1,4 +1,5 @@
-// Package root assembles the converge command tree.
+// Package root is converge's root command: global flags, settings from the environment and the config
+// file, completion. cmd/converge hands it the subcommands, so no command package imports another.
 package root
 
 import (
@@ -12,32 +13,12 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/converge-gitops/converge/commands/agent"
-	"github.com/converge-gitops/converge/commands/apply"
-	"github.com/converge-gitops/converge/commands/bootstrap"
-	"github.com/converge-gitops/converge/commands/build"
-	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	"github.com/converge-gitops/converge/commands/create"
-	"github.com/converge-gitops/converge/commands/diff"
-	"github.com/converge-gitops/converge/commands/events"
-	"github.com/converge-gitops/converge/commands/export"
-	"github.com/converge-gitops/converge/commands/get"
-	"github.com/converge-gitops/converge/commands/images"
-	"github.com/converge-gitops/converge/commands/install"
-	"github.com/converge-gitops/converge/commands/logs"
-	"github.com/converge-gitops/converge/commands/push"
-	"github.com/converge-gitops/converge/commands/reconcile"
-	"github.com/converge-gitops/converge/commands/suspend"
-	"github.com/converge-gitops/converge/commands/trace"
-	"github.com/converge-gitops/converge/commands/tree"
-	"github.com/converge-gitops/converge/commands/uninstall"
-	"github.com/converge-gitops/converge/commands/version"
 )
 
-// NewCmdRoot returns the root command. Flags take precedence over CONVERGE_* environment variables,
-// which take precedence over the config file.
-func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+// NewCmdRoot returns the root command over subcommands. Flags take precedence over CONVERGE_*
+// environment variables, which take precedence over the config file.
+func NewCmdRoot(f *cmdutil.Factory, subcommands ...*cobra.Command) *cobra.Command {
 	var configFile string
 	cmd := &cobra.Command{
 		Use:   "converge",
@@ -62,29 +43,7 @@ cluster (agent).`,
 	pf.BoolVar(&f.Verbose, "verbose", false, "print more detail")
 	f.KubeFlags.AddFlags(pf)
 
-	cmd.AddCommand(
-		version.NewCmdVersion(f),
-		check.NewCmdCheck(f),
-		build.NewCmdBuild(f),
-		apply.NewCmdApply(f),
-		diff.NewCmdDiff(f),
-		get.NewCmdGet(f),
-		push.NewCmdPush(f),
-		agent.NewCmdAgent(f),
-		install.NewCmdInstall(f),
-		bootstrap.NewCmdBootstrap(f),
-		uninstall.NewCmdUninstall(f),
-		reconcile.NewCmdReconcile(f),
-		suspend.NewCmdSuspend(f),
-		suspend.NewCmdResume(f),
-		events.NewCmdEvents(f),
-		export.NewCmdExport(f),
-		tree.NewCmdTree(f),
-		trace.NewCmdTrace(f),
-		logs.NewCmdLogs(f),
-		create.NewCmdCreate(f),
-		images.NewCmdImages(f),
-	)
+	cmd.AddCommand(subcommands...)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd
 }

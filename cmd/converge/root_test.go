@@ -1,4 +1,4 @@
-package root
+package main
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func run(t *testing.T, f *cmdutil.Factory, args ...string) result {
 	t.Helper()
 	ios, _, out, errOut := cmdutil.Test()
 	f.IO = ios
-	cmd := NewCmdRoot(f)
+	cmd := newRoot(f)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
 	code := cmdutil.ExitCode(err, errOut)
@@ -149,7 +149,7 @@ func TestSettingsPrecedence(t *testing.T) {
 			f := newFactory()
 			ios, _, _, _ := cmdutil.Test()
 			f.IO = ios
-			cmd := NewCmdRoot(f)
+			cmd := newRoot(f)
 			cmd.AddCommand(&cobra.Command{Use: "probe", RunE: func(*cobra.Command, []string) error { return nil }})
 			cmd.SetArgs(append([]string{"probe"}, tt.args...))
 			if err := cmd.Execute(); err != nil {
@@ -208,7 +208,7 @@ func TestConfigFileKeys(t *testing.T) {
 			f := newFactory()
 			ios, _, _, _ := cmdutil.Test()
 			f.IO = ios
-			cmd := NewCmdRoot(f)
+			cmd := newRoot(f)
 			cmd.AddCommand(&cobra.Command{Use: "probe", RunE: func(*cobra.Command, []string) error { return nil }})
 			cmd.SetArgs([]string{"probe", "--config", p})
 			err := cmd.Execute()

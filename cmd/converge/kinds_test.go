@@ -1,4 +1,4 @@
-package root
+package main
 
 import (
 	"strings"
@@ -13,7 +13,7 @@ import (
 func TestKindCommands(t *testing.T) {
 	f := newFactory()
 	f.IO, _, _, _ = cmdutil.Test()
-	root := NewCmdRoot(f)
+	root := newRoot(f)
 	resolves := func(path ...string) bool {
 		c, rest, err := root.Find(path)
 		last := path[len(path)-1]

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/converge-gitops/converge/commands/agent"
+	"github.com/converge-gitops/converge/commands/apply"
+	"github.com/converge-gitops/converge/commands/bootstrap"
+	"github.com/converge-gitops/converge/commands/build"
+	"github.com/converge-gitops/converge/commands/check"
+	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/commands/create"
+	"github.com/converge-gitops/converge/commands/diff"
+	"github.com/converge-gitops/converge/commands/events"
+	"github.com/converge-gitops/converge/commands/export"
+	"github.com/converge-gitops/converge/commands/get"
+	"github.com/converge-gitops/converge/commands/images"
+	"github.com/converge-gitops/converge/commands/install"
+	"github.com/converge-gitops/converge/commands/logs"
+	"github.com/converge-gitops/converge/commands/push"
+	"github.com/converge-gitops/converge/commands/reconcile"
+	"github.com/converge-gitops/converge/commands/root"
+	"github.com/converge-gitops/converge/commands/suspend"
+	"github.com/converge-gitops/converge/commands/trace"
+	"github.com/converge-gitops/converge/commands/tree"
+	"github.com/converge-gitops/converge/commands/uninstall"
+	versioncmd "github.com/converge-gitops/converge/commands/version"
+)
+
+// newRoot assembles the command tree: the root command and every command package under it.
+func newRoot(f *cmdutil.Factory) *cobra.Command {
+	return root.NewCmdRoot(f,
+		versioncmd.NewCmdVersion(f),
+		check.NewCmdCheck(f),
+		build.NewCmdBuild(f),
+		apply.NewCmdApply(f),
+		diff.NewCmdDiff(f),
+		get.NewCmdGet(f),
+		push.NewCmdPush(f),
+		agent.NewCmdAgent(f),
+		install.NewCmdInstall(f),
+		bootstrap.NewCmdBootstrap(f),
+		uninstall.NewCmdUninstall(f),
+		reconcile.NewCmdReconcile(f),
+		suspend.NewCmdSuspend(f),
+		suspend.NewCmdResume(f),
+		events.NewCmdEvents(f),
+		export.NewCmdExport(f),
+		tree.NewCmdTree(f),
+		trace.NewCmdTrace(f),
+		logs.NewCmdLogs(f),
+		create.NewCmdCreate(f),
+		images.NewCmdImages(f),
+	)
+}
