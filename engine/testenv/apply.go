@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/engine/kube"
@@ -16,7 +17,13 @@ import (
 // test sets up cluster state that is not what it tests.
 func (c *Cluster) ApplyYAML(t testing.TB, doc string) {
 	t.Helper()
-	clients, err := kube.New(c.Config)
+	ApplyYAML(t, c.Config, doc)
+}
+
+// ApplyYAML server-side applies one YAML object to the cluster cfg reaches, as Cluster.ApplyYAML does.
+func ApplyYAML(t testing.TB, cfg *rest.Config, doc string) {
+	t.Helper()
+	clients, err := kube.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/agentimage"
@@ -243,27 +242,7 @@ func converge(t *testing.T, bin string, args ...string) string {
 
 func apply(t *testing.T, doc string) {
 	t.Helper()
-	clients, err := kube.New(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-		t.Fatal(err)
-	}
-	m, err := clients.Mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := u.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	force := true
-	if _, err := clients.Dynamic.Resource(m.Resource).Namespace(u.GetNamespace()).Patch(context.Background(), u.GetName(),
-		types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "test", Force: &force}); err != nil {
-		t.Fatalf("applying %s %s: %v", u.GetKind(), u.GetName(), err)
-	}
+	testenv.ApplyYAML(t, env.Config, doc)
 }
 
 // readyAt reports whether flux-system/name has Ready True with rev in its message or revision.
