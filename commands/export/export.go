@@ -6,8 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
@@ -16,13 +14,8 @@ import (
 
 // Options are the inputs of `converge export`.
 type Options struct {
-	IO        *cmdutil.IOStreams
-	Client    func() (dynamic.Interface, error)
-	Namespace string
-	Kind      inspect.Kind
-	Names     []string
-	All       bool
-	Clock     clock.PassiveClock
+	cmdutil.NamedObjects
+	Kind inspect.Kind
 }
 
 // NewCmdExport returns the export command with its kind subcommands.
@@ -48,29 +41,6 @@ last-applied annotation are left out.`,
 		return c
 	})
 	return cmd
-}
-
-// Complete fills the streams, namespace, names and client.
-func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
-	if o.IO == nil {
-		o.IO = f.IO
-	}
-	if o.Client == nil {
-		o.Client = f.DynamicClient
-	}
-	if o.Clock == nil {
-		o.Clock = f.Clock
-	}
-	o.Namespace, o.Names = f.Namespace(), args
-	return nil
-}
-
-// Validate wants names or --all.
-func (o *Options) Validate() error {
-	if o.All == (len(o.Names) > 0) {
-		return cmdutil.FlagErrorf("give object names or --all, not both or neither")
-	}
-	return nil
 }
 
 // Run reads and prints the objects.

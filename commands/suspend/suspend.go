@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
@@ -18,13 +16,8 @@ import (
 
 // Options are the inputs of `converge suspend` and `converge resume`.
 type Options struct {
-	IO        *cmdutil.IOStreams
-	Client    func() (dynamic.Interface, error)
-	Clock     clock.PassiveClock
-	Namespace string
-	Kind      inspect.Kind
-	Names     []string
-	All       bool
+	cmdutil.NamedObjects
+	Kind inspect.Kind
 	// Suspend is true for suspend, false for resume.
 	Suspend bool
 	// Wait, for resume, waits for the reconciliation the resume requests.
@@ -71,29 +64,6 @@ waits until the agent handled it and prints the Ready condition, as reconcile do
 		return c
 	})
 	return cmd
-}
-
-// Complete fills the streams, clock, namespace, names and client.
-func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
-	if o.IO == nil {
-		o.IO = f.IO
-	}
-	if o.Clock == nil {
-		o.Clock = f.Clock
-	}
-	if o.Client == nil {
-		o.Client = f.DynamicClient
-	}
-	o.Namespace, o.Names = f.Namespace(), args
-	return nil
-}
-
-// Validate wants names or --all.
-func (o *Options) Validate() error {
-	if o.All == (len(o.Names) > 0) {
-		return cmdutil.FlagErrorf("give object names or --all, not both or neither")
-	}
-	return nil
 }
 
 // Run suspends or resumes the objects (all of the namespace with All), then, when resuming with Wait,
