@@ -133,7 +133,7 @@ func (o *Options) Run(ctx context.Context) error {
 		p.Notifier = n
 	}
 	drv.Observer = observer{p}
-	r := &renderer{st: st, w: io.ErrOut}
+	r := &renderer{st: st, w: io.ErrOut, live: io.ErrLive()}
 	results, err := drv.Run(ctx, r.event)
 	if err != nil {
 		return err
@@ -175,9 +175,10 @@ func (o *Options) Run(ctx context.Context) error {
 
 // renderer renders the driver's events on the display of the planned nodes.
 type renderer struct {
-	st cmdutil.Styles
-	w  goio.Writer
-	d  *display
+	st   cmdutil.Styles
+	w    goio.Writer
+	live bool
+	d    *display
 }
 
 func (r *renderer) event(e driver.Event) {
@@ -188,7 +189,7 @@ func (r *renderer) event(e driver.Event) {
 		for i, n := range e.Nodes {
 			names[i] = n.Name
 		}
-		r.d = newDisplay(r.w, st, isTerminal(r.w), names)
+		r.d = newDisplay(r.w, st, r.live, names)
 	case driver.Phase:
 		r.d.phase(e.Index, e.Progress)
 	case driver.Started:

@@ -3,13 +3,10 @@ package apply
 import (
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/mattn/go-isatty"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	engineapply "github.com/converge-gitops/converge/engine/apply"
@@ -34,15 +31,6 @@ type display struct {
 	drawn  bool
 	stop   chan struct{}
 	exited chan struct{}
-}
-
-// isTerminal reports whether w is a terminal that can redraw a line.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok || os.Getenv("TERM") == "dumb" {
-		return false
-	}
-	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
 }
 
 func newDisplay(w io.Writer, st cmdutil.Styles, live bool, names []string) *display {

@@ -18,6 +18,8 @@ type IOStreams struct {
 
 	colorOut bool
 	colorErr bool
+	// errLive: stderr is a terminal that can redraw a line.
+	errLive bool
 }
 
 // System returns the process's streams; colour is on only for terminals and when NO_COLOR is unset.
@@ -33,6 +35,7 @@ func newIOStreams(in io.Reader, out, errOut io.Writer, getenv func(string) strin
 		ErrOut:   errOut,
 		colorOut: !noColor && terminal(out),
 		colorErr: !noColor && terminal(errOut),
+		errLive:  getenv("TERM") != "dumb" && terminal(errOut),
 	}
 }
 
@@ -44,6 +47,9 @@ func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
 
 // ColorEnabled reports whether stdout may be coloured.
 func (s *IOStreams) ColorEnabled() bool { return s.colorOut }
+
+// ErrLive reports whether stderr is a terminal that can redraw a line (progress displays).
+func (s *IOStreams) ErrLive() bool { return s.errLive }
 
 // Styles returns the styles for stdout.
 func (s *IOStreams) Styles() Styles { return newStyles(s.colorOut) }

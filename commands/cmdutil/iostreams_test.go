@@ -7,7 +7,7 @@ import (
 )
 
 // TestColor: colour only on a terminal, and never with NO_COLOR or TERM=dumb; without colour the
-// styles leave text as it is.
+// styles leave text as it is. Progress redraws only on a terminal stderr, NO_COLOR or not, never with TERM=dumb.
 func TestColor(t *testing.T) {
 	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
 	tests := []struct {
@@ -15,11 +15,12 @@ func TestColor(t *testing.T) {
 		env            map[string]string
 		terminal       []io.Writer
 		wantOut, wantE string
+		wantLive       bool
 	}{
-		{name: "terminals", terminal: []io.Writer{out, errOut}, wantOut: "\x1b[32m✔\x1b[0m ok", wantE: "\x1b[31m✗\x1b[0m ok"},
-		{name: "stdout piped", terminal: []io.Writer{errOut}, wantOut: "✔ ok", wantE: "\x1b[31m✗\x1b[0m ok"},
+		{name: "terminals", terminal: []io.Writer{out, errOut}, wantOut: "\x1b[32m✔\x1b[0m ok", wantE: "\x1b[31m✗\x1b[0m ok", wantLive: true},
+		{name: "stdout piped", terminal: []io.Writer{errOut}, wantOut: "✔ ok", wantE: "\x1b[31m✗\x1b[0m ok", wantLive: true},
 		{name: "not terminals", wantOut: "✔ ok", wantE: "✗ ok"},
-		{name: "NO_COLOR", env: map[string]string{"NO_COLOR": "1"}, terminal: []io.Writer{out, errOut}, wantOut: "✔ ok", wantE: "✗ ok"},
+		{name: "NO_COLOR", env: map[string]string{"NO_COLOR": "1"}, terminal: []io.Writer{out, errOut}, wantOut: "✔ ok", wantE: "✗ ok", wantLive: true},
 		{name: "TERM=dumb", env: map[string]string{"TERM": "dumb"}, terminal: []io.Writer{out, errOut}, wantOut: "✔ ok", wantE: "✗ ok"},
 	}
 	for _, tt := range tests {
@@ -41,6 +42,9 @@ func TestColor(t *testing.T) {
 			}
 			if s.ColorEnabled() != (tt.wantOut != "✔ ok") {
 				t.Errorf("ColorEnabled %v", s.ColorEnabled())
+			}
+			if s.ErrLive() != tt.wantLive {
+				t.Errorf("ErrLive %v, want %v", s.ErrLive(), tt.wantLive)
 			}
 		})
 	}

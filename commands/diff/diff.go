@@ -87,7 +87,7 @@ func (o *Options) Validate() error {
 func (o *Options) Run(ctx context.Context) error {
 	io := o.IO
 	st := io.ErrStyles()
-	start := time.Now()
+	start := o.Clock.Now()
 	if o.Base != "" {
 		res, err := driver.DiffBase(ctx, &o.Workspace, o.Base, o.ShowSecrets)
 		if err != nil {
@@ -196,7 +196,7 @@ func (opts *Options) finish(all []diff.Entry, unchanged int, failures []string, 
 	if failing > 0 {
 		summary += fmt.Sprintf(", %d will fail", failing)
 	}
-	summary += fmt.Sprintf(" (%s)", time.Since(start).Round(time.Millisecond))
+	summary += fmt.Sprintf(" (%s)", opts.Clock.Since(start).Round(time.Millisecond))
 	switch {
 	case len(failures) > 0:
 		what := "; some Kustomizations could not be diffed"
