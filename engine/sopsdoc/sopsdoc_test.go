@@ -268,6 +268,14 @@ func TestMAC(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("error %v, want %v", err, tt.wantErr)
 			}
+			// A refused document is left as it was: still encrypted, nothing half-decrypted.
+			out, eerr := doc.Emit(formats.Yaml)
+			if eerr != nil {
+				t.Fatal(eerr)
+			}
+			if encrypted := bytes.Contains(out, []byte("ENC[")); encrypted != (err != nil) {
+				t.Errorf("after error %v the document still encrypted = %v:\n%s", err, encrypted, out)
+			}
 		})
 	}
 	// An encrypted value moved to another key does not decrypt: its path is authenticated.

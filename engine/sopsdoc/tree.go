@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"hash"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,9 +58,10 @@ var ErrMACMismatch = errors.New("MAC mismatch: the document was changed after it
 var macOnlyEncryptedInit = []byte{0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0xb, 0xb, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69}
 
 // Decrypt decrypts every encrypted value of the document in place with the data key, and checks the
-// document's MAC (ErrMACMismatch). Values are not quoted in errors.
+// document's MAC (ErrMACMismatch). On any error the document is left as it was. Values are not quoted
+// in errors.
 func (d *Document) Decrypt(dataKey []byte) error {
-	computed, err := d.decrypt(dataKey)
+	plain, computed, err := d.decrypt(dataKey)
 	if err != nil {
 		return err
 	}
@@ -70,34 +72,40 @@ func (d *Document) Decrypt(dataKey []byte) error {
 	if s, ok := stored.(string); !ok || s != computed {
 		return ErrMACMismatch
 	}
+	d.Branches = plain
 	return nil
 }
 
 // DecryptIgnoringMAC decrypts like Decrypt without checking the MAC: for a document that was changed
 // on purpose after it was encrypted (a Kubernetes object that kustomize rewrote).
 func (d *Document) DecryptIgnoringMAC(dataKey []byte) error {
-	_, err := d.decrypt(dataKey)
-	return err
+	plain, _, err := d.decrypt(dataKey)
+	if err != nil {
+		return err
+	}
+	d.Branches = plain
+	return nil
 }
 
-// decrypt decrypts the values in place and returns the MAC of the plain values.
-func (d *Document) decrypt(dataKey []byte) (string, error) {
+// decrypt returns the document's branches decrypted, leaving d as it is, and the MAC of the plain values.
+func (d *Document) decrypt(dataKey []byte) ([]Branch, string, error) {
 	rules, err := d.Metadata.rules()
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	w := &walker{rules: rules, key: dataKey, hash: sha512.New()}
 	if d.Metadata.MACOnlyEncrypted {
 		w.hash.Write(macOnlyEncryptedInit)
 	}
+	plain := make([]Branch, len(d.Branches))
 	for i, b := range d.Branches {
 		out, err := w.branch(b, nil, nil)
 		if err != nil {
-			return "", err
+			return nil, "", err
 		}
-		d.Branches[i] = out
+		plain[i] = out
 	}
-	return fmt.Sprintf("%X", w.hash.Sum(nil)), nil
+	return plain, fmt.Sprintf("%X", w.hash.Sum(nil)), nil
 }
 
 // walker decrypts a tree as SOPS walks it: depth first, each value with its path (keys joined by ":")
@@ -124,9 +132,11 @@ func (w *walker) value(in any, path []string, comments [][]string) (any, error) 
 	return nil, fmt.Errorf("at %s: unsupported value of type %T", pathString(path), in)
 }
 
+// slice and branch return decrypted copies; the input stays as it is.
 func (w *walker) slice(in []any, path []string, comments [][]string) ([]any, error) {
 	comments = append(comments[:len(comments):len(comments)], nil)
 	top := len(comments) - 1
+	in = slices.Clone(in)
 	for i, v := range in {
 		c, isComment := v.(Comment)
 		if isComment {
@@ -147,6 +157,7 @@ func (w *walker) slice(in []any, path []string, comments [][]string) ([]any, err
 func (w *walker) branch(in Branch, path []string, comments [][]string) (Branch, error) {
 	comments = append(comments[:len(comments):len(comments)], nil)
 	top := len(comments) - 1
+	in = slices.Clone(in)
 	for i, item := range in {
 		if c, ok := item.Key.(Comment); ok {
 			comments[top] = append(comments[top], c.Value)
