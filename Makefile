@@ -48,8 +48,7 @@ image-binaries:
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(IMAGE_LDFLAGS)" -o $(IMAGE_DIR)/linux_$$arch/converge ./cmd/converge || exit 1; \
 	done
 
-## testbin-k8s: only etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN) (cached), what
-## `make demo` needs
+## testbin-k8s: only etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN) (cached)
 testbin-k8s:
 	hack/testbin.sh
 
