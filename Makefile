@@ -26,7 +26,7 @@ IMAGE_DIR ?= $(BIN)/image
 IMAGE_ARGS = -version $(VERSION) -revision "$(REVISION)" -created $(SOURCE_DATE_EPOCH) \
 	$(foreach arch,$(IMAGE_ARCHS),-binary linux/$(arch)=$(IMAGE_DIR)/linux_$(arch)/converge)
 
-.PHONY: all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo demo-stop bench release-check release-snapshot tools clean tidy-check size-check size-budget size-report
+.PHONY: all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo bench release-check release-snapshot tools clean tidy-check size-check size-budget size-report
 
 all: build
 
@@ -48,8 +48,7 @@ image-binaries:
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(IMAGE_LDFLAGS)" -o $(IMAGE_DIR)/linux_$$arch/converge ./cmd/converge || exit 1; \
 	done
 
-## testbin-k8s: only etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN) (cached), what
-## `make demo` needs
+## testbin-k8s: only etcd, kube-apiserver, kube-controller-manager and kubectl into $(TESTBIN) (cached)
 testbin-k8s:
 	hack/testbin.sh
 
@@ -120,12 +119,11 @@ size-budget:
 size-report:
 	GO=$(GO) hack/size.sh report
 
-## demo: start (or reuse) a local control plane and run converge against it
-demo: deps testbin-k8s build
-	DEMO_DIR=$(DEMO_DIR) CONVERGE=$(BIN)/converge hack/demo.sh
-
-demo-stop:
-	DEMO_DIR=$(DEMO_DIR) hack/demo.sh stop
+## demo: a real node on this machine (root), the agent image, the example repository bootstrapped from a
+## local Git server, a commit applied by the agent; builds only what it runs; restores the host at the end
+## (DEMO_KEEP=1 keeps the node until Ctrl-C)
+demo:
+	DEMO_DIR=$(DEMO_DIR) LDFLAGS="$(LDFLAGS)" hack/demo.sh
 
 bench: testbin deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...

@@ -1,48 +1,27 @@
 #!/usr/bin/env bash
-# Starts the local control plane in the background (or reuses the running one) and runs converge against it.
-# `hack/demo.sh stop` stops it.
+# `make demo`: builds only what the demo runs (the Debian packages of hack/deps.sh, the Kubernetes binaries of
+# hack/testbin.sh and hack/testbin-node.sh, a static converge), then runs hack/demo: a real node on this
+# machine, the agent image, the example repository bootstrapped from a local Git server, a commit applied by
+# the agent. The node is stopped and the host restored when it ends (DEMO_KEEP=1: after Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${DEMO_DIR:-$PWD/.cache/demo}
-converge=${CONVERGE:-$PWD/bin/converge}
-kubeconfig=$dir/kubeconfig
-pidfile=$dir/localcluster.pid
+if [ "$(id -u)" != 0 ]; then
+  cat >&2 <<'MSG'
+✗ make demo runs a real Kubernetes node on this machine (containerd, kubelet and kube-proxy add a network
+  bridge, iptables rules and cgroups, all removed when it stops), which needs root: run `sudo make demo`.
+  (`sudo make deps` installs the Debian packages it runs: containerd, runc, the CNI plugins, docker-registry.)
+MSG
+  exit 1
+fi
+start=$SECONDS
+hack/deps.sh || { echo "✗ installing the Debian packages the node runs failed (hack/deps.sh: containerd, runc, containernetworking-plugins, docker-registry, iptables, conntrack, socat, ethtool, git, gcc)" >&2; exit 1; }
+hack/testbin.sh
+hack/testbin-node.sh
 mkdir -p "$dir"
-
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-
-if [ "${1:-}" = stop ]; then
-  if running; then kill "$(cat "$pidfile")"; echo "stopped the local control plane"; fi
-  rm -f "$pidfile"
-  exit 0
-fi
-
-if running && [ -f "$kubeconfig" ] && "$converge" check --pre --kubeconfig "$kubeconfig" --timeout 5s >/dev/null 2>&1; then
-  echo "► reusing the local control plane (kubeconfig $kubeconfig)"
-else
-  if running; then kill "$(cat "$pidfile")" || true; sleep 1; fi
-  echo "► starting a local control plane (log $dir/localcluster.log)"
-  go build -o "$dir/localcluster" ./hack/localcluster
-  nohup "$dir/localcluster" --kubeconfig "$kubeconfig" > "$dir/localcluster.log" 2>&1 < /dev/null &
-  echo $! > "$pidfile"
-  for _ in $(seq 1 240); do
-    [ -f "$kubeconfig" ] && break
-    if ! running; then echo "✗ the local control plane failed to start:"; tail -n 30 "$dir/localcluster.log"; exit 1; fi
-    sleep 0.5
-  done
-  [ -f "$kubeconfig" ] || { echo "✗ the local control plane did not become ready in 120s"; exit 1; }
-fi
-
-echo "► export KUBECONFIG=$kubeconfig   # to use it yourself; 'make demo-stop' stops it"
-"$converge" check --pre --kubeconfig "$kubeconfig"
-
-example=testdata/example
-echo
-echo "► converge apply $example/clusters/demo (three Kustomizations: flux-system, infrastructure, apps dependsOn infrastructure; a HelmRelease with a chart from the same repository)"
-"$converge" apply "$example/clusters/demo" --root "$example" --install-crds --kubeconfig "$kubeconfig"
-echo
-echo "► converge diff: the cluster matches the repository now"
-"$converge" diff "$example/clusters/demo" --root "$example" --kubeconfig "$kubeconfig"
-echo
-echo "► converge get all -A: the status converge wrote where Flux keeps it"
-"$converge" get all -A --kubeconfig "$kubeconfig"
+CGO_ENABLED=0 go build -trimpath -ldflags "${LDFLAGS:--s -w}" -o "$dir/converge" ./cmd/converge
+go build -o "$dir/demo" ./hack/demo
+echo "► built what the demo runs in $((SECONDS - start))s"
+keep=()
+[ "${DEMO_KEEP:-}" = 1 ] && keep=(-keep)
+exec "$dir/demo" -converge "$dir/converge" -example testdata/example "${keep[@]}"

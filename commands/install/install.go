@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,9 +24,11 @@ type Options struct {
 	IO      *cmdutil.IOStreams
 	Clients func() (*kube.Clients, error)
 	Install engineinstall.Options
-	Export  bool
-	Wait    bool
-	Timeout time.Duration
+	// Keychain gives the credentials to look up the image's digest (default: the Docker config).
+	Keychain authn.Keychain
+	Export   bool
+	Wait     bool
+	Timeout  time.Duration
 }
 
 // NewCmdInstall returns the install command.
@@ -70,6 +73,9 @@ func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) err
 	if o.Clients == nil {
 		o.Clients = f.KubeClients
 	}
+	if o.Keychain == nil {
+		o.Keychain = authn.DefaultKeychain
+	}
 	o.Install.Namespace = f.Namespace()
 	if o.Install.Version == "" {
 		o.Install.Version = f.Build.Version
@@ -90,9 +96,13 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// Run exports or applies the installation.
+// Run exports or applies the installation, the image pinned by the digest its registry gives.
 func (o *Options) Run(ctx context.Context) error {
-	objs, err := engineinstall.Objects(o.Install)
+	inst, warning := o.Install.PinDigest(ctx, o.Keychain)
+	if warning != "" {
+		fmt.Fprintln(o.IO.ErrOut, o.IO.ErrStyles().WarningLine(warning))
+	}
+	objs, err := engineinstall.Objects(inst)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,11 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/source/sourcetest"
 	"github.com/converge-gitops/converge/engine/testenv"
 	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
@@ -187,5 +192,51 @@ func TestInstallWaitTimesOut(t *testing.T) {
 	}
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("took %s with a 10s timeout", took)
+	}
+}
+
+// TestExportPinsDigest: the exported Deployment names the image by the digest Debian's docker-registry
+// serves for its tag; an unreachable registry leaves the tag with one warning line.
+func TestExportPinsDigest(t *testing.T) {
+	reg := sourcetest.StartRegistry(t, "")
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(reg.Host + "/converge:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := fmt.Sprintf("127.0.0.1:%d", sourcetest.FreePort(t))
+	tests := []struct {
+		name, image, wantImage, wantWarning string
+	}{
+		{name: "reachable", image: reg.Host + "/converge", wantImage: reg.Host + "/converge:v1@" + digest.String()},
+		{name: "unreachable", image: gone + "/converge", wantImage: gone + "/converge:v1",
+			wantWarning: "could not look up the digest of " + gone + "/converge:v1 ("},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, err := run(t, time.Minute, "--export", "--image", tt.image, "--version", "v1")
+			if err != nil {
+				t.Fatalf("%v\n%s", err, errOut)
+			}
+			if !strings.Contains(out, "image: "+tt.wantImage+"\n") {
+				t.Errorf("export lacks image: %s", tt.wantImage)
+			}
+			if tt.wantWarning == "" && errOut != "" {
+				t.Errorf("stderr = %q, want nothing", errOut)
+			}
+			if tt.wantWarning != "" && (!strings.Contains(errOut, tt.wantWarning) || strings.Count(strings.TrimSpace(errOut), "\n") != 0) {
+				t.Errorf("stderr = %q, want one line with %q", errOut, tt.wantWarning)
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	corev1 "k8s.io/api/core/v1"
@@ -113,6 +114,9 @@ type Options struct {
 	Takeover bool
 	// Events receives progress; nil discards it.
 	Events func(Event)
+	// Keychain gives the credentials to look up the agent image's digest (install.Options.PinDigest);
+	// default authn.DefaultKeychain (the Docker config).
+	Keychain authn.Keychain
 	// TempDir holds the clone (default os.TempDir()).
 	TempDir string
 	// Clock stamps commits and reconcile requests (required).
@@ -200,6 +204,9 @@ func (o *Options) defaults() {
 	}
 	if o.Author.Name == "" {
 		o.Author.Name = "converge"
+	}
+	if o.Keychain == nil {
+		o.Keychain = authn.DefaultKeychain
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 30 * time.Second
@@ -296,6 +303,11 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 	clusterPath, _ := cleanPath(opts.Path)
 	ns := opts.Install.Namespace
 	res := &Result{}
+	// The components pin the agent image by digest when its registry tells it.
+	var warning string
+	if opts.Install, warning = opts.Install.PinDigest(ctx, opts.Keychain); warning != "" {
+		opts.event(EventWarning, "%s", warning)
+	}
 
 	existing, err := clients.Core.CoreV1().Secrets(ns).Get(ctx, SyncName, metav1.GetOptions{})
 	switch {

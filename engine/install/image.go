@@ -1,11 +1,18 @@
 package install
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // releaseImage is the agent image of a released binary, "ghcr.io/converge-gitops/converge:<version>@sha256:…",
@@ -97,4 +104,57 @@ func (o Options) agentImageWith(release string) (string, error) {
 		}
 	}
 	return r.String(), nil
+}
+
+// DigestTimeout bounds PinDigest's registry request.
+const DigestTimeout = 10 * time.Second
+
+// PinDigest returns o with Image pinned by digest: when the agent image (Image with the tag defaulting to
+// Version) has no digest, it asks the image's registry for the digest of that tag (a HEAD request for the
+// manifest, with credentials from keychain, e.g. authn.DefaultKeychain: the Docker config) and sets
+// Image to repository:tag@digest. A loopback or private-network registry is spoken to over plain HTTP.
+// When the registry cannot be reached, refuses or has no such tag, o is returned unchanged with a
+// one-line warning saying the tag is kept; a digest already given (or baked into a release binary) is
+// kept without asking. ropts are further remote options (transport, for tests).
+func (o Options) PinDigest(ctx context.Context, keychain authn.Keychain, ropts ...remote.Option) (Options, string) {
+	image, err := o.agentImage()
+	if err != nil {
+		return o, "" // Validate reports it
+	}
+	r, err := ParseImage(image)
+	if err != nil || r.Digest != "" {
+		return o, ""
+	}
+	tagged := r.String()
+	ref, err := name.NewTag(tagged)
+	if err != nil {
+		return o, fmt.Sprintf("image %s: %v: the agent Deployment keeps the tag, not a digest", tagged, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, DigestTimeout)
+	defer cancel()
+	opts := append([]remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain)}, ropts...)
+	desc, err := remote.Head(ref, opts...)
+	if err != nil {
+		return o, fmt.Sprintf("could not look up the digest of %s (%s): the agent Deployment keeps the tag, not a digest", tagged, headFailure(err))
+	}
+	r.Digest = desc.Digest.String()
+	o.Image = r.String()
+	return o, ""
+}
+
+// headFailure says on one line why a manifest HEAD request failed.
+func headFailure(err error) string {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		status := fmt.Sprintf("%d %s", terr.StatusCode, http.StatusText(terr.StatusCode))
+		switch terr.StatusCode {
+		case http.StatusNotFound:
+			return "the registry has no such tag: " + status
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return "the registry refused the credentials of the Docker config, or there are none: " + status
+		default:
+			return "the registry answered " + status
+		}
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

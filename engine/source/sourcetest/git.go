@@ -2,6 +2,7 @@ package sourcetest
 
 import (
 	"io"
+	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
@@ -27,14 +28,20 @@ func StartGitServer(t testing.TB) *GitServer {
 		t.Fatalf("%s is missing: install git (make deps)", GitHTTPBackend)
 	}
 	s := &GitServer{Root: t.TempDir()}
-	s.Server = httptest.NewServer(&cgi.Handler{
-		Path:   GitHTTPBackend,
-		Root:   "/",
-		Env:    []string{"GIT_PROJECT_ROOT=" + s.Root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"},
-		Stderr: io.Discard,
-	})
+	s.Server = httptest.NewServer(GitHTTPHandler(s.Root))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// GitHTTPHandler serves the bare repositories under root with git http-backend (smart HTTP, every
+// repository exported; pushes only to a repository whose config sets http.receivepack).
+func GitHTTPHandler(root string) http.Handler {
+	return &cgi.Handler{
+		Path:   GitHTTPBackend,
+		Root:   "/",
+		Env:    []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"},
+		Stderr: io.Discard,
+	}
 }
 
 // GitRepo is a work tree whose commits are pushed to a bare repository a GitServer serves.

@@ -1,9 +1,7 @@
 package sourcetest
 
 import (
-	"io"
 	"net"
-	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"testing"
@@ -21,12 +19,7 @@ func StartGitServerOn(t testing.TB, host string) *GitServer {
 		t.Fatalf("listening on %s: %v", host, err)
 	}
 	s := &GitServer{Root: t.TempDir()}
-	s.Server = httptest.NewUnstartedServer(&cgi.Handler{
-		Path:   GitHTTPBackend,
-		Root:   "/",
-		Env:    []string{"GIT_PROJECT_ROOT=" + s.Root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1"},
-		Stderr: io.Discard,
-	})
+	s.Server = httptest.NewUnstartedServer(GitHTTPHandler(s.Root))
 	s.Server.Listener.Close()
 	s.Server.Listener = l
 	s.Server.Start()

@@ -85,6 +85,9 @@ func TestAgentPod(t *testing.T) {
 		"--components-extra", strings.Join(install.ExtraComponents, ","))
 	t.Logf("install to agent Ready: %s", time.Since(start).Round(time.Millisecond))
 	pod := agentPod(t, ctx)
+	if got, want := pod.Spec.Containers[0].Image, env.Registry+"/converge:"+tag+"@"+digest; got != want {
+		t.Errorf("the agent Pod's image is %s, want %s (install pins the digest the registry gives)", got, want)
+	}
 	if got := pod.Status.ContainerStatuses[0].ImageID; !strings.HasSuffix(got, digest) {
 		t.Errorf("the agent runs image %s, want the index pushed (%s)", got, digest)
 	}
@@ -556,7 +559,8 @@ func TestSelfUpgrade(t *testing.T) {
 	ctx := context.Background()
 	bin := staticConverge(t)
 	const tagA, tagB = "upgrade-a", "upgrade-b"
-	if _, err := agentimagePush(ctx, bin, tagA); err != nil {
+	digestA, err := agentimagePush(ctx, bin, tagA)
+	if err != nil {
 		t.Fatal(err)
 	}
 	digestB, err := agentimagePush(ctx, bin, tagB)
@@ -565,8 +569,10 @@ func TestSelfUpgrade(t *testing.T) {
 	}
 	f := bootstrapFleet(t, ctx, bin, tagA)
 	podA := agentPod(t, ctx)
-	if img := podA.Spec.Containers[0].Image; img != env.Registry+"/converge:"+tagA {
-		t.Fatalf("after bootstrap the agent runs %s, want tag %s", img, tagA)
+	// bootstrap looked the tag's digest up in the registry and pinned it.
+	pinnedA := "/converge:" + tagA + "@" + digestA
+	if img := podA.Spec.Containers[0].Image; img != env.Registry+pinnedA {
+		t.Fatalf("after bootstrap the agent runs %s, want tag %s pinned by digest %s", img, tagA, digestA)
 	}
 
 	head := f.push(t, "an app", map[string]string{"clusters/node/app.yaml": fmt.Sprintf(appCM, "one")})
@@ -583,13 +589,14 @@ func TestSelfUpgrade(t *testing.T) {
 		t.Fatalf("the inventory lacks the app ConfigMap: %v", before)
 	}
 
-	// The upgrade: tag B everywhere tag A is named (image and version label).
+	// The upgrade: tag B and its digest where the image is named, tag B in the version label.
 	components := "clusters/node/flux-system/gotk-components.yaml"
 	old := f.read(t, components)
-	if !strings.Contains(old, "/converge:"+tagA) {
-		t.Fatalf("%s does not name the image tag %s", components, tagA)
+	if !strings.Contains(old, pinnedA) {
+		t.Fatalf("%s does not name the image %s", components, pinnedA)
 	}
-	upgrade := f.push(t, "upgrade the agent", map[string]string{components: strings.ReplaceAll(old, tagA, tagB)})
+	upgraded := strings.ReplaceAll(strings.ReplaceAll(old, pinnedA, "/converge:"+tagB+"@"+digestB), tagA, tagB)
+	upgrade := f.push(t, "upgrade the agent", map[string]string{components: upgraded})
 	start := time.Now()
 	requestReconcile(t, ctx, gitGVR, "flux-system")
 	var podB corev1.Pod
