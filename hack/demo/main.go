@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/converge-gitops/converge/engine/agentimage"
+	"github.com/converge-gitops/converge/engine/install"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 	"github.com/converge-gitops/converge/engine/testenv/node"
 )
@@ -171,6 +172,13 @@ func run(ctx context.Context, converge, example string, keep bool) (err error) {
 		return err
 	}
 	bootstrapped := time.Since(mark)
+	pods, err := env.Client.CoreV1().Pods("flux-system").List(ctx, metav1.ListOptions{LabelSelector: install.AppLabel + "=" + install.AgentName})
+	if err != nil {
+		return err
+	}
+	for _, p := range pods.Items {
+		fmt.Printf("  agent Pod %s on node %s runs %s\n", p.Name, p.Spec.NodeName, p.Spec.Containers[0].Image)
+	}
 	if err := git(ctx, work, "pull", "-q", "origin", "main"); err != nil {
 		return err
 	}
