@@ -109,6 +109,9 @@ func (r *Sources) Reconcile(ctx context.Context, obj *unstructured.Unstructured)
 		if errors.As(err, &fe) && fe.Reason != "" {
 			reason = fe.Reason
 			err = fe.Err
+			if fe.Unverified {
+				setSourceCondition(status, sourcev1.SourceVerifiedCondition, metav1.ConditionFalse, reason, err.Error(), gen, now)
+			}
 		}
 		setSourceCondition(status, meta.FetchFailedCondition, metav1.ConditionTrue, reason, err.Error(), gen, now)
 		setSourceCondition(status, meta.ReadyCondition, metav1.ConditionFalse, reason, err.Error(), gen, now)
@@ -116,6 +119,11 @@ func (r *Sources) Reconcile(ctx context.Context, obj *unstructured.Unstructured)
 		apimeta.RemoveStatusCondition(&status.Conditions, meta.FetchFailedCondition)
 		apimeta.RemoveStatusCondition(&status.Conditions, meta.ReconcilingCondition)
 		apimeta.RemoveStatusCondition(&status.Conditions, meta.StalledCondition)
+		if v := res.Artifact.Verified; v != "" {
+			setSourceCondition(status, sourcev1.SourceVerifiedCondition, metav1.ConditionTrue, meta.SucceededReason, v, gen, now)
+		} else {
+			apimeta.RemoveStatusCondition(&status.Conditions, sourcev1.SourceVerifiedCondition)
+		}
 		msg := fmt.Sprintf("stored artifact for revision '%s'", res.Artifact.Revision)
 		if res.Artifact.Dir == "" && res.Artifact.Archive == "" {
 			// An OCI HelmRepository has nothing to store: charts are pulled per HelmChart.
