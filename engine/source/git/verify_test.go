@@ -139,6 +139,30 @@ func TestVerify(t *testing.T) {
 	r.push(strings.TrimSpace(string(out)) + ":refs/heads/tampered")
 	r.push("--tags")
 
+	t.Run("local refs in push mode", func(t *testing.T) {
+		w, err := DetectWorkTree(r.work)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lf := &Fetcher{Store: newStore(t), Secrets: secretStore{}.add("keys", map[string][]byte{"signer.sshpub": keys.sshPublic})}
+		local := func(ref sourcev1.GitRepositoryRef, mode sourcev1.GitVerificationMode) (*source.Artifact, error) {
+			obj := gitRepository("local", url, withRef(ref))
+			obj.Spec.Verification = &sourcev1.GitRepositoryVerification{Mode: mode, SecretRef: meta.LocalObjectReference{Name: "keys"}}
+			a, _, err := lf.LocalRef(context.Background(), w, "origin", obj)
+			return a, err
+		}
+		a, err := local(sourcev1.GitRepositoryRef{Tag: "v1.0.0"}, "TagAndHEAD")
+		if err != nil || !strings.Contains(a.Verified, "commit '"+sshHash+"' with key '"+sshFingerprint(t, keys.sshKey+".pub")+"'") {
+			t.Fatalf("signed local tag: %v, %v", a, err)
+		}
+		if _, err := local(sourcev1.GitRepositoryRef{Tag: "v4.0.0"}, "Tag"); err == nil || !strings.Contains(err.Error(), "tag 'v4.0.0' since it is not signed") {
+			t.Errorf("unsigned local tag: %v", err)
+		}
+		if _, err := local(sourcev1.GitRepositoryRef{Tag: "v2.0.0"}, "HEAD"); err == nil || !strings.Contains(err.Error(), "commit '"+unsignedHash+"' failed: the object is not signed") {
+			t.Errorf("unsigned local commit: %v", err)
+		}
+	})
+
 	secrets := secretStore{}.
 		add("keys", map[string][]byte{"signer.asc": keys.pgpPublic, "signer.sshpub": keys.sshPublic}).
 		add("ssh-only", map[string][]byte{"signer.sshpub": keys.sshPublic}).
