@@ -62,6 +62,10 @@ stringData:
 		t.Errorf("SourceVerified = %s %s %q", st, reason, msg)
 	}
 
+	if mode, _, _ := unstructured.NestedString(get(t, gitGVR, ns, "repo").Object, "status", "sourceVerificationMode"); mode != "HEAD" {
+		t.Errorf("status.sourceVerificationMode = %q, want HEAD", mode)
+	}
+
 	unsigned := commit("unsigned", false)
 	requestReconcile(t, gitGVR, ns, "repo")
 	eventually(t, "the unsigned commit refused", func() (bool, string) {

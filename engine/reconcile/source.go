@@ -75,11 +75,16 @@ func (r *Sources) Reconcile(ctx context.Context, obj *unstructured.Unstructured)
 		return res
 	}
 	var err error
+	var gitMode *string // status.sourceVerificationMode of a GitRepository fetched now
 	switch kind {
 	case sourcev1.GitRepositoryKind:
 		typed := &sourcev1.GitRepository{}
 		if err = fromUnstructured(obj, typed); err == nil {
 			res.Artifact, err = r.Git.Fetch(ctx, typed)
+		}
+		if err == nil && typed.Spec.Verification != nil {
+			mode := string(typed.Spec.Verification.GetMode())
+			gitMode = &mode
 		}
 	case sourcev1.OCIRepositoryKind:
 		typed := &sourcev1.OCIRepository{}
@@ -119,6 +124,7 @@ func (r *Sources) Reconcile(ctx context.Context, obj *unstructured.Unstructured)
 		apimeta.RemoveStatusCondition(&status.Conditions, meta.FetchFailedCondition)
 		apimeta.RemoveStatusCondition(&status.Conditions, meta.ReconcilingCondition)
 		apimeta.RemoveStatusCondition(&status.Conditions, meta.StalledCondition)
+		status.SourceVerificationMode = gitMode
 		if v := res.Artifact.Verified; v != "" {
 			setSourceCondition(status, sourcev1.SourceVerifiedCondition, metav1.ConditionTrue, meta.SucceededReason, v, gen, now)
 		} else {
@@ -149,6 +155,8 @@ type commonSourceStatus struct {
 	ObservedGeneration int64              `json:"observedGeneration,omitempty"`
 	Conditions         []metav1.Condition `json:"conditions,omitempty"`
 	Artifact           *meta.Artifact     `json:"artifact,omitempty"`
+	// SourceVerificationMode is the GitRepository's spec.verify mode last verified.
+	SourceVerificationMode *string `json:"sourceVerificationMode,omitempty"`
 	meta.ReconcileRequestStatus
 }
 
@@ -183,6 +191,9 @@ func (r *Sources) patchStatus(ctx context.Context, obj *unstructured.Unstructure
 		"artifact":               st.Artifact,
 		"lastHandledReconcileAt": nilIfEmpty(st.LastHandledReconcileAt),
 	}}
+	if obj.GetKind() == sourcev1.GitRepositoryKind {
+		body["status"].(map[string]any)["sourceVerificationMode"] = st.SourceVerificationMode
+	}
 	data, err := json.Marshal(body)
 	if err != nil {
 		return err
