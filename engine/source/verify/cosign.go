@@ -161,7 +161,7 @@ func Cosign(ctx context.Context, dig name.Digest, keys []CosignKey, opts ...remo
 	img, err := remote.Image(tag, append(opts, remote.WithContext(ctx))...)
 	if err != nil {
 		if isNotFound(err) {
-			return "", fmt.Errorf("no cosign signature found for %s (tag %s is missing)", dig, tag.TagStr())
+			return "", fmt.Errorf("no cosign signature found for %s (tag %s is missing; Sigstore bundles stored as OCI referrers, cosign v3's default, are not verified yet: sign in the .sig tag format)", dig, tag.TagStr())
 		}
 		return "", fmt.Errorf("reading the cosign signatures of %s (%s): %w", dig, tag, err)
 	}
