@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run as real servers (docker-registry as the OCI registry; git for
 # git-http-backend; gnupg and ssh-keygen to sign commits in the verification tests), the C compiler Gitea's
-# SQLite and the pause binary need (hack/gitea.sh, hack/testbin-node.sh), and what the node tests run (`make test-node`: containerd, runc, the CNI plugins,
-# iptables, conntrack, socat, ethtool, iproute2), when they are missing.
+# SQLite and the pause binary need (hack/gitea.sh, hack/testbin-node.sh), and what the node tests run
+# (`make test-node`: containerd, runc, the CNI plugins, iptables, conntrack, socat, ethtool, iproute2), when
+# they are missing.
 set -euo pipefail
 need=()
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
