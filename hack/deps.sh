@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run as real servers (docker-registry as the OCI registry; git for
-# git-http-backend), the C compiler Gitea's SQLite and the pause binary need (hack/gitea.sh,
-# hack/testbin-node.sh), and what the node tests run (`make test-node`: containerd, runc, the CNI plugins,
-# iptables, conntrack, socat, ethtool, iproute2), when they are missing.
+# git-http-backend; gnupg and ssh-keygen to sign commits in the verification tests), the C compiler Gitea's
+# SQLite and the pause binary need (hack/gitea.sh, hack/testbin-node.sh), and what the node tests run
+# (`make test-node`: containerd, runc, the CNI plugins, iptables, conntrack, socat, ethtool, iproute2), when
+# they are missing.
 set -euo pipefail
 need=()
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ -x /usr/lib/git-core/git-http-backend ] || need+=(git)
+command -v gpg >/dev/null || need+=(gnupg)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 [ -x /usr/bin/containerd ] || need+=(containerd)
 [ -x /usr/sbin/runc ] || need+=(runc)

@@ -42,10 +42,6 @@ func (c *Charts) ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, decla
 		return nil, "", errors.New("neither spec.chart nor spec.chartRef is set")
 	}
 	tpl := hr.Spec.Chart.Spec
-	if v := tpl.Verify; v != nil {
-		// Never install unverified what the user asked to verify.
-		return nil, "", fmt.Errorf("spec.chart.spec.verify: %s signature verification of charts is not supported yet: the chart is not installed unverified", v.Provider)
-	}
 	ns := tpl.SourceRef.Namespace
 	if ns == "" {
 		ns = hr.Namespace
@@ -62,7 +58,16 @@ func (c *Charts) ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, decla
 			SourceRef:         sourcev1.LocalHelmChartSourceReference{Kind: tpl.SourceRef.Kind, Name: tpl.SourceRef.Name},
 		},
 	}
+	if v := tpl.Verify; v != nil {
+		// The HelmChart verifies, as helm-controller passes the template's verify on to it; a chart
+		// that does not verify is never installed.
+		hc.Spec.Verify = &sourcev1.HelmChartVerification{Provider: v.Provider, SecretRef: v.SecretRef}
+	}
 	chrt, err := c.fetchHelmChart(ctx, hc, declared)
+	var fe *source.FetchError
+	if err != nil && tpl.Verify != nil && errors.As(err, &fe) && fe.Unverified {
+		return nil, "", fmt.Errorf("spec.chart.spec.verify: the chart is not installed unverified: %w", err)
+	}
 	return chrt, "", err
 }
 

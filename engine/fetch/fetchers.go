@@ -84,14 +84,19 @@ func (f *Fetchers) Source(ctx context.Context, obj runtime.Object, declared map[
 			return fetched(g.Fetch(ctx, o))
 		}
 		if f.WorkTree.ServesRef(o.Spec.Reference, f.rootRef(declared)) {
+			from := "work tree"
+			if o.Spec.Verification != nil {
+				// Your own files, uncommitted changes included, carry no signature: say so.
+				from += " (not signature-verified: spec.verify applies to commits, as the agent fetches them)"
+			}
 			if len(o.Spec.Include) == 0 {
-				return Use{Dir: f.WorkTree.Root, From: "work tree"}, nil
+				return Use{Dir: f.WorkTree.Root, From: from}, nil
 			}
 			a, err := g.WorkTreeArtifact(ctx, f.WorkTree, o)
 			if err != nil {
 				return Use{}, err
 			}
-			return Use{Dir: a.Dir, From: "work tree, with spec.include", Artifact: a}, nil
+			return Use{Dir: a.Dir, From: from + ", with spec.include", Artifact: a}, nil
 		}
 		a, used, err := g.LocalRef(ctx, f.WorkTree, remote, o)
 		if err == nil {

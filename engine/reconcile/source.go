@@ -75,11 +75,16 @@ func (r *Sources) Reconcile(ctx context.Context, obj *unstructured.Unstructured)
 		return res
 	}
 	var err error
+	var gitMode *string // status.sourceVerificationMode of a GitRepository fetched now
 	switch kind {
 	case sourcev1.GitRepositoryKind:
 		typed := &sourcev1.GitRepository{}
 		if err = fromUnstructured(obj, typed); err == nil {
 			res.Artifact, err = r.Git.Fetch(ctx, typed)
+		}
+		if err == nil && typed.Spec.Verification != nil {
+			mode := string(typed.Spec.Verification.GetMode())
+			gitMode = &mode
 		}
 	case sourcev1.OCIRepositoryKind:
 		typed := &sourcev1.OCIRepository{}
@@ -109,6 +114,9 @@ func (r *Sources) Reconcile(ctx context.Context, obj *unstructured.Unstructured)
 		if errors.As(err, &fe) && fe.Reason != "" {
 			reason = fe.Reason
 			err = fe.Err
+			if fe.Unverified {
+				setSourceCondition(status, sourcev1.SourceVerifiedCondition, metav1.ConditionFalse, reason, err.Error(), gen, now)
+			}
 		}
 		setSourceCondition(status, meta.FetchFailedCondition, metav1.ConditionTrue, reason, err.Error(), gen, now)
 		setSourceCondition(status, meta.ReadyCondition, metav1.ConditionFalse, reason, err.Error(), gen, now)
@@ -116,6 +124,12 @@ func (r *Sources) Reconcile(ctx context.Context, obj *unstructured.Unstructured)
 		apimeta.RemoveStatusCondition(&status.Conditions, meta.FetchFailedCondition)
 		apimeta.RemoveStatusCondition(&status.Conditions, meta.ReconcilingCondition)
 		apimeta.RemoveStatusCondition(&status.Conditions, meta.StalledCondition)
+		status.SourceVerificationMode = gitMode
+		if v := res.Artifact.Verified; v != "" {
+			setSourceCondition(status, sourcev1.SourceVerifiedCondition, metav1.ConditionTrue, meta.SucceededReason, v, gen, now)
+		} else {
+			apimeta.RemoveStatusCondition(&status.Conditions, sourcev1.SourceVerifiedCondition)
+		}
 		msg := fmt.Sprintf("stored artifact for revision '%s'", res.Artifact.Revision)
 		if res.Artifact.Dir == "" && res.Artifact.Archive == "" {
 			// An OCI HelmRepository has nothing to store: charts are pulled per HelmChart.
@@ -141,6 +155,8 @@ type commonSourceStatus struct {
 	ObservedGeneration int64              `json:"observedGeneration,omitempty"`
 	Conditions         []metav1.Condition `json:"conditions,omitempty"`
 	Artifact           *meta.Artifact     `json:"artifact,omitempty"`
+	// SourceVerificationMode is the GitRepository's spec.verify mode last verified.
+	SourceVerificationMode *string `json:"sourceVerificationMode,omitempty"`
 	meta.ReconcileRequestStatus
 }
 
@@ -175,6 +191,9 @@ func (r *Sources) patchStatus(ctx context.Context, obj *unstructured.Unstructure
 		"artifact":               st.Artifact,
 		"lastHandledReconcileAt": nilIfEmpty(st.LastHandledReconcileAt),
 	}}
+	if obj.GetKind() == sourcev1.GitRepositoryKind {
+		body["status"].(map[string]any)["sourceVerificationMode"] = st.SourceVerificationMode
+	}
 	data, err := json.Marshal(body)
 	if err != nil {
 		return err

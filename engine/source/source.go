@@ -40,6 +40,9 @@ type Artifact struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// Local is true for an artifact taken from a local folder or work tree instead of being fetched.
 	Local bool `json:"local,omitempty"`
+	// Verified is the message of the SourceVerified condition when spec.verify verified this fetch
+	// ("" without spec.verify). It is not stored with the artifact: each fetch verifies anew.
+	Verified string `json:"verified,omitempty"`
 }
 
 // FluxArtifact returns the artifact as Flux's status.artifact, with url built from baseURL.
@@ -75,6 +78,9 @@ type FetchError struct {
 	Reason   string // a Flux condition reason, e.g. GitOperationFailed, AuthenticationFailed
 	Err      error
 	Previous *Artifact
+	// Unverified says the failure is spec.verify's: the signature did not verify or could not be
+	// checked. Callers report it as SourceVerified=False with Reason.
+	Unverified bool
 }
 
 func (e *FetchError) Error() string { return fmt.Sprintf("%s: %v", e.Source, e.Err) }

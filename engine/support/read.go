@@ -74,6 +74,7 @@ func Read() map[string][]string {
 			"spec.include.fromPath",
 			"spec.include.toPath",
 			"spec.sparseCheckout",
+			"spec.verify",
 		},
 		"HelmChart": {
 			"spec.chart",
@@ -85,6 +86,7 @@ func Read() map[string][]string {
 			"spec.reconcileStrategy",
 			"spec.valuesFiles",
 			"spec.ignoreMissingValuesFiles",
+			"spec.verify.secretRef.name",
 			"spec.suspend",
 		},
 		"HelmRelease": {
@@ -100,6 +102,7 @@ func Read() map[string][]string {
 			"spec.chart.spec.reconcileStrategy",
 			"spec.chart.spec.valuesFiles",
 			"spec.chart.spec.ignoreMissingValuesFiles",
+			"spec.chart.spec.verify.secretRef.name",
 			"spec.chartRef.apiVersion",
 			"spec.chartRef.kind",
 			"spec.chartRef.name",
@@ -342,6 +345,7 @@ func Read() map[string][]string {
 			"spec.timeout",
 			"spec.ignore",
 			"spec.insecure",
+			"spec.verify.secretRef.name",
 			"spec.suspend",
 		},
 		"Provider": {

@@ -139,7 +139,7 @@ func TestFetchFailures(t *testing.T) {
 		{"no repository path", "https://example.com/", sourcev1.GitRepositoryRef{}, "URLInvalid", "no repository path", nil},
 		{"other provider", good, sourcev1.GitRepositoryRef{}, "InvalidProviderConfiguration", `provider "azure" is not supported`,
 			func(o *sourcev1.GitRepository) { o.Spec.Provider = "azure" }},
-		{"signature verification", good, sourcev1.GitRepositoryRef{}, "VerificationError", "spec.verify (signature verification) is not supported",
+		{"signature verification without keys", good, sourcev1.GitRepositoryRef{}, "VerificationError", "spec.verify.secretRef.name is empty",
 			func(o *sourcev1.GitRepository) {
 				o.Spec.Verification = &sourcev1.GitRepositoryVerification{Mode: "HEAD"}
 			}},

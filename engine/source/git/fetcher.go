@@ -24,6 +24,7 @@ import (
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/verify"
 )
 
 // Fetcher produces GitRepository artifacts.
@@ -57,7 +58,11 @@ func (f *Fetcher) Fetch(ctx context.Context, obj *sourcev1.GitRepository) (*sour
 	ref := source.Ref{Kind: sourcev1.GitRepositoryKind, Namespace: obj.Namespace, Name: obj.Name}
 	prev, err := f.Store.Current(ref)
 	fail := func(reason string, err error) error {
-		return &source.FetchError{Source: ref, Reason: reason, Err: err, Previous: prev}
+		fe := &source.FetchError{Source: ref, Reason: reason, Err: err, Previous: prev}
+		if r, ok := verifyFailure(err); ok {
+			fe.Reason, fe.Unverified = r, true
+		}
+		return fe
 	}
 	if err != nil {
 		return nil, fail(sourcev1.ReadOperationFailedReason, fmt.Errorf("reading the stored artifact: %w", err))
@@ -70,9 +75,12 @@ func (f *Fetcher) Fetch(ctx context.Context, obj *sourcev1.GitRepository) (*sour
 		return nil, fail(sourcev1.InvalidProviderConfigurationReason,
 			fmt.Errorf("provider %q is not supported: use %q with spec.secretRef", p, sourcev1.GitProviderGeneric))
 	}
+	var keys *verify.GitKeys
 	if obj.Spec.Verification != nil {
 		// Never hand out an unverified artifact for a source that asks for verification.
-		return nil, fail(sourcev1.VerificationError, errors.New("spec.verify (signature verification) is not supported yet"))
+		if keys, err = f.gitKeys(ctx, obj); err != nil {
+			return nil, fail(sourcev1.VerificationError, err)
+		}
 	}
 	sparse, err := cleanSparse(obj.Spec.SparseCheckout)
 	if err != nil {
@@ -93,7 +101,7 @@ func (f *Fetcher) Fetch(ctx context.Context, obj *sourcev1.GitRepository) (*sour
 	}
 	defer creds.close()
 
-	op := &fetchOp{f: f, obj: obj, ref: ref, prev: prev, sparse: sparse, includes: includes, creds: creds,
+	op := &fetchOp{f: f, obj: obj, ref: ref, prev: prev, sparse: sparse, includes: includes, creds: creds, keys: keys,
 		locks: map[string]func(){}, stores: map[string]*filesystem.Storage{}}
 	art, err := op.run(ctx, u)
 	if errors.Is(err, errCorruptCache) && ctx.Err() == nil {
@@ -122,6 +130,8 @@ type fetchOp struct {
 	sparse   []string
 	includes []include
 	creds    *credentials
+	// keys verify the tag and/or commit when spec.verify is set; nil otherwise.
+	keys *verify.GitKeys
 
 	locks     map[string]func()
 	stores    map[string]*filesystem.Storage
@@ -227,8 +237,8 @@ func (op *fetchOp) run(ctx context.Context, u *url.URL) (*source.Artifact, error
 		t.commit = c
 	}
 	cfg := op.buildConfig(u)
-	if art := op.reuse(t, cfg); art != nil {
-		return art, nil
+	if art := op.reuse(t, cfg); art != nil && op.canVerify(st, t) {
+		return op.verified(st, t, art)
 	}
 
 	depth := 0
@@ -265,10 +275,18 @@ func (op *fetchOp) run(ctx context.Context, u *url.URL) (*source.Artifact, error
 			return nil, fmt.Errorf("%s: the commit is not on the branch at %s", t.what, redactURL(u))
 		}
 	}
-	if art := op.reuse(t, cfg); art != nil {
-		return art, nil
+	msg, err := op.verify(st, t)
+	if err != nil {
+		return nil, err
 	}
-	return op.build(ctx, st, t, u, cfg)
+	if art := op.reuse(t, cfg); art != nil {
+		return withVerified(art, msg), nil
+	}
+	art, err := op.build(ctx, st, t, u, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return withVerified(art, msg), nil
 }
 
 // build checks the commit out into a work folder, adds submodules and includes, applies the ignore rules

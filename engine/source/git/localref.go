@@ -13,6 +13,7 @@ import (
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/verify"
 )
 
 // ErrNotLocal is returned by Fetcher.LocalRef when the local repository does not have what spec.ref
@@ -100,8 +101,13 @@ func (w *WorkTree) localRefs(remote string) (*packp.AdvRefs, map[string]string, 
 // "" for a commit on its own). An error wrapping ErrNotLocal means the repository lacks the ref.
 func (f *Fetcher) LocalRef(ctx context.Context, w *WorkTree, remote string, obj *sourcev1.GitRepository) (*source.Artifact, string, error) {
 	ref := source.Ref{Kind: sourcev1.GitRepositoryKind, Namespace: obj.Namespace, Name: obj.Name}
+	var keys *verify.GitKeys
 	if obj.Spec.Verification != nil {
-		return nil, "", fmt.Errorf("%s: spec.verify (signature verification) is not supported yet", ref)
+		k, err := f.gitKeys(ctx, obj)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", ref, err)
+		}
+		keys = k
 	}
 	sparse, err := cleanSparse(obj.Spec.SparseCheckout)
 	if err != nil {
@@ -109,6 +115,11 @@ func (f *Fetcher) LocalRef(ctx context.Context, w *WorkTree, remote string, obj 
 	}
 	w.mu.Lock()
 	t, usedRef, err := w.localTarget(obj.GetReference(), remote)
+	verified := ""
+	if err == nil && keys != nil {
+		name := tagRef(obj.GetReference(), t)
+		verified, err = verifyTarget(w.repo.Storer, obj.Spec.Verification, keys, name, t.fetch[name], t.commit)
+	}
 	w.mu.Unlock()
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", ref, err)
@@ -159,6 +170,7 @@ func (f *Fetcher) LocalRef(ctx context.Context, w *WorkTree, remote string, obj 
 	committed = true
 	local := *art
 	local.Local = true
+	local.Verified = verified
 	return &local, usedRef, nil
 }
 

@@ -137,8 +137,8 @@ func (f *Fetcher) fetchChart(ctx context.Context, obj *sourcev1.HelmChart, ref s
 	if obj.Spec.Chart == "" {
 		return nil, withReason(ReasonInvalidChartReference, errors.New("invalid chart reference: spec.chart is empty"))
 	}
-	if v := obj.Spec.Verify; v != nil && v.Provider != "" {
-		return nil, withReason(sourcev1.VerificationError, fmt.Errorf("chart verification error: signature verification with provider '%s' is not supported", v.Provider))
+	if obj.Spec.Verify != nil && obj.Spec.SourceRef.Kind != sourcev1.HelmRepositoryKind {
+		return nil, withReason(sourcev1.VerificationError, fmt.Errorf("spec.verify: signatures are verified only for charts from an OCI HelmRepository, not from a %s: the chart is not used unverified", obj.Spec.SourceRef.Kind))
 	}
 	gen := obj.Generation
 	if gen == 0 {
@@ -375,8 +375,12 @@ func (j *chartJob) fromRepository(ctx context.Context) (*ChartArtifact, error) {
 	if err != nil {
 		return nil, err
 	}
+	verified, err := j.verify(ctx, cr, cv.URLs, cv.Version)
+	if err != nil {
+		return nil, err
+	}
 	if a := j.reuse(cv.Name, version, sourceRevision); a != nil {
-		return a, nil
+		return withVerified(a, verified), nil
 	}
 	data, err := cr.download(ctx, cv)
 	if err != nil {
@@ -394,7 +398,8 @@ func (j *chartJob) fromRepository(ctx context.Context) (*ChartArtifact, error) {
 	}
 	b := &chartBuild{name: cv.Name, version: version, data: data, meta: c.Metadata}
 	if len(j.valuesFiles) == 0 && buildMeta == "" {
-		return j.commit(b, sourceRevision)
+		a, err := j.commit(b, sourceRevision)
+		return withVerified(a, verified), err
 	}
 	c.Metadata.Version = version
 	merged, used, err := mergeValuesFiles(chartFileReader(c), j.valuesFiles, obj.Spec.IgnoreMissingValuesFiles)
@@ -404,7 +409,8 @@ func (j *chartJob) fromRepository(ctx context.Context) (*ChartArtifact, error) {
 	if err := j.finishPackage(ctx, b, c, merged, used, "", ""); err != nil {
 		return nil, err
 	}
-	return j.commit(b, sourceRevision)
+	a, err := j.commit(b, sourceRevision)
+	return withVerified(a, verified), err
 }
 
 // withBuildMetadata sets SemVer build metadata on version ("" leaves it as is).

@@ -55,7 +55,7 @@ func (f *Fetcher) userAgent() string {
 // fail builds the *source.FetchError for ref, with the last good artifact as Previous.
 func (f *Fetcher) fail(ref source.Ref, reason string, err error) error {
 	prev, _ := f.Store.Current(ref)
-	return &source.FetchError{Source: ref, Reason: reason, Err: err, Previous: prev}
+	return &source.FetchError{Source: ref, Reason: reason, Err: err, Previous: prev, Unverified: reason == sourcev1.VerificationError}
 }
 
 // reasonError carries a Flux condition reason with an error.

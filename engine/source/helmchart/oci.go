@@ -25,6 +25,9 @@ type ociRepository struct {
 	url       *url.URL // oci://host/path, no trailing slash
 	client    *registry.Client
 	transport *http.Transport
+	// username, password and plainHTTP reach the registry for signature verification.
+	username, password string
+	plainHTTP          bool
 }
 
 // ctxTransport binds every request to ctx: helm's registry client does not take a context, so this is
@@ -100,7 +103,7 @@ func (f *Fetcher) ociSetup(ctx context.Context, obj *sourcev1.HelmRepository) (*
 	if err != nil {
 		return nil, withReason(sourcev1.AuthenticationFailedReason, fmt.Errorf("failed to construct Helm client: %w", err))
 	}
-	return &ociRepository{url: u, client: client, transport: t}, nil
+	return &ociRepository{url: u, client: client, transport: t, username: username, password: password, plainHTTP: obj.Spec.Insecure}, nil
 }
 
 func (r *ociRepository) close() { r.transport.CloseIdleConnections() }

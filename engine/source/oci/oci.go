@@ -24,6 +24,7 @@ import (
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/verify"
 )
 
 // Flux's OCI artifact format.
@@ -77,7 +78,7 @@ func (f *Fetcher) Fetch(ctx context.Context, obj *sourcev1.OCIRepository) (*sour
 	ref := source.Ref{Kind: sourcev1.OCIRepositoryKind, Namespace: obj.Namespace, Name: obj.Name}
 	fail := func(reason string, err error) error {
 		prev, _ := f.Store.Current(ref)
-		return &source.FetchError{Source: ref, Reason: reason, Err: err, Previous: prev}
+		return &source.FetchError{Source: ref, Reason: reason, Err: err, Previous: prev, Unverified: reason == sourcev1.VerificationError}
 	}
 	ctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
 	defer cancel()
@@ -93,9 +94,6 @@ func (f *Fetcher) Fetch(ctx context.Context, obj *sourcev1.OCIRepository) (*sour
 
 func (f *Fetcher) fetch(ctx context.Context, ref source.Ref, obj *sourcev1.OCIRepository) (*source.Artifact, string, error) {
 	spec := obj.Spec
-	if spec.Verify != nil {
-		return nil, sourcev1.VerificationError, fmt.Errorf("spec.verify (%s signature verification) is not supported yet", spec.Verify.Provider)
-	}
 	repo, err := parseRepository(spec.URL, spec.Insecure)
 	if err != nil {
 		return nil, sourcev1.URLInvalidReason, fmt.Errorf("URL validation failed for %q: %w", spec.URL, err)
@@ -120,6 +118,31 @@ func (f *Fetcher) fetch(ctx context.Context, ref source.Ref, obj *sourcev1.OCIRe
 		return nil, registryReason(err, sourcev1.OCIPullFailedReason), fmt.Errorf("determining the artifact digest of %s: %w", target, explain(err))
 	}
 
+	// Verify before anything is stored or reused: a source that asks for verification never yields an
+	// unverified artifact.
+	verified := ""
+	if v := spec.Verify; v != nil {
+		p := verify.Policy{Field: "spec.verify", Provider: v.Provider, Namespace: obj.Namespace,
+			MatchOIDCIdentity: len(v.MatchOIDCIdentity) > 0}
+		if v.SecretRef != nil {
+			p.SecretRef = v.SecretRef.Name
+		}
+		if v.TrustedRootSecretRef != nil {
+			p.TrustedRootSecretRef = v.TrustedRootSecretRef.Name
+		}
+		if verified, err = verify.OCI(ctx, p, f.Secrets, repo.Digest(digest.String()), opts...); err != nil {
+			return nil, sourcev1.VerificationError, err
+		}
+	}
+	withVerified := func(a *source.Artifact) *source.Artifact {
+		if verified == "" {
+			return a
+		}
+		c := *a
+		c.Verified = verified
+		return &c
+	}
+
 	state := fetchState{Revision: revision, Ignore: spec.Ignore, MediaType: obj.GetLayerMediaType(), Operation: obj.GetLayerOperation()}
 	statePath, err := f.statePath(ref)
 	if err != nil {
@@ -127,7 +150,7 @@ func (f *Fetcher) fetch(ctx context.Context, ref source.Ref, obj *sourcev1.OCIRe
 	}
 	if cur, _ := f.Store.Current(ref); cur != nil && cur.Revision == revision {
 		if prev, ok := readState(statePath); ok && prev.Digest == cur.Digest && sameConfig(prev, state) {
-			return cur, "", nil
+			return withVerified(cur), "", nil
 		}
 	}
 
@@ -166,7 +189,7 @@ func (f *Fetcher) fetch(ctx context.Context, ref source.Ref, obj *sourcev1.OCIRe
 	if err := writeState(statePath, state); err != nil {
 		return nil, sourcev1.CacheOperationFailedReason, err
 	}
-	return a, "", nil
+	return withVerified(a), "", nil
 }
 
 // writeLayer extracts the layer into dir and applies the ignore rules, or copies it unchanged.

@@ -271,11 +271,11 @@ func TestFetchResolutionErrors(t *testing.T) {
 			reason: sourcev1.AuthenticationFailedReason, wantInErr: []string{`"aws"`, "not supported yet"},
 		},
 		{
-			name: "verification", url: "oci://" + repo,
+			name: "keyless verification", url: "oci://" + repo,
 			edit: func(s *sourcev1.OCIRepositorySpec) {
 				s.Verify = &sourcev1.OCIRepositoryVerification{Provider: "cosign"}
 			},
-			reason: sourcev1.VerificationError, wantInErr: []string{"cosign", "not supported yet"},
+			reason: sourcev1.VerificationError, wantInErr: []string{"spec.verify.secretRef is not set", "keyless cosign", "not supported yet"},
 		},
 	}
 	for _, tc := range cases {
