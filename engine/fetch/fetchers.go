@@ -104,6 +104,7 @@ func (f *Fetchers) Source(ctx context.Context, obj runtime.Object, declared map[
 			if used != "" {
 				from += " (" + used + ")"
 			}
+			from += verifiedNote(a)
 			return Use{Dir: a.Dir, From: from + ", not the work tree", Artifact: a}, nil
 		}
 		if !errors.Is(err, git.ErrNotLocal) {
@@ -116,7 +117,7 @@ func (f *Fetchers) Source(ctx context.Context, obj runtime.Object, declared map[
 				"run `git fetch %s` there, or map the source to a folder with --local-source %s=DIR",
 				id, describeRef(o.Spec.Reference), f.WorkTree.Root, ferr, remote, id)
 		}
-		return Use{Dir: fa.Dir, From: "fetched " + fa.Revision + " (ref " + describeRef(o.Spec.Reference) + " is not in the local repository)", Artifact: fa}, nil
+		return Use{Dir: fa.Dir, From: "fetched " + fa.Revision + " (ref " + describeRef(o.Spec.Reference) + " is not in the local repository)" + verifiedNote(fa), Artifact: fa}, nil
 	case *sourcev1.OCIRepository:
 		return fetched(f.OCI.Fetch(ctx, o))
 	case *sourcev1.Bucket:
@@ -155,7 +156,15 @@ func fetched(a *source.Artifact, err error) (Use, error) {
 	if err != nil {
 		return Use{}, err
 	}
-	return Use{Dir: a.Dir, From: "fetched " + a.Revision, Artifact: a}, nil
+	return Use{Dir: a.Dir, From: "fetched " + a.Revision + verifiedNote(a), Artifact: a}, nil
+}
+
+// verifiedNote says, for From, that a's signature was verified.
+func verifiedNote(a *source.Artifact) string {
+	if a.Verified == "" {
+		return ""
+	}
+	return ", signature verified"
 }
 
 // rootRef returns the spec.ref of the declared RootSource when it is a GitRepository of the work tree.

@@ -3,12 +3,14 @@ package fetch_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,4 +87,19 @@ func TestResolveChartVerifies(t *testing.T) {
 			t.Errorf("%s chart: %v, error %v, want %q", repo, chrt, err, want)
 		}
 	}
+}
+
+// verifyKeys holds the Secret flux-system/keys with an SSH public key that signed nothing.
+func verifyKeys(t *testing.T) secrets {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secrets{"flux-system/keys": {ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "keys"},
+		Data: map[string][]byte{"signer.sshpub": ssh.MarshalAuthorizedKey(sshPub)}}}
 }

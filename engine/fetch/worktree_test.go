@@ -112,7 +112,7 @@ func (f *fleet) pushMode(t *testing.T) (*fetch.Fetchers, *fetch.Resolver) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := fetch.NewFetchers(store, nil)
+	fs := fetch.NewFetchers(store, verifyKeys(t))
 	fs.WorkTree, fs.RootSource = wt, "GitRepository/flux-system/flux-system"
 	r := &fetch.Resolver{Local: map[string]string{}, Source: fs.Source}
 	fs.Sources = r
@@ -163,6 +163,7 @@ func TestWorkTreeAtAnotherRef(t *testing.T) {
 		present  []string
 		wantErr  []string
 		workTree bool
+		verify   bool // spec.verify with the SSH key of verifyKeys, which signed nothing
 	}{
 		{name: "no ref", from: "work tree", config: "team: uncommitted\n", workTree: true},
 		{name: "checked-out branch", ref: &sourcev1.GitRepositoryRef{Branch: "main"}, from: "work tree", config: "team: uncommitted\n", workTree: true},
@@ -188,6 +189,10 @@ func TestWorkTreeAtAnotherRef(t *testing.T) {
 			from: "local ref main@sha1:" + f.v110 + " (refs/heads/main), not the work tree", config: "team: main-v1\n"},
 		{name: "branch only the server has", ref: &sourcev1.GitRepositoryRef{Branch: "late"},
 			from: "fetched late@sha1:" + f.late + ` (ref branch "late" is not in the local repository)`, config: "team: late\n"},
+		{name: "work tree with spec.verify", verify: true,
+			from: "work tree (not signature-verified: spec.verify applies to commits, as the agent fetches them)", config: "team: uncommitted\n", workTree: true},
+		{name: "unsigned local ref with spec.verify", ref: &sourcev1.GitRepositoryRef{Branch: "local-only"}, verify: true,
+			wantErr: []string{"GitRepository/flux-system/tenant", "signature verification of commit '" + f.local + "' failed: the object is not signed"}},
 		{name: "branch nobody has", ref: &sourcev1.GitRepositoryRef{Branch: "missing"},
 			wantErr: []string{"GitRepository/flux-system/tenant", `branch "missing" is not in the local repository ` + f.work, "git fetch origin", "--local-source GitRepository/flux-system/tenant=DIR"}},
 	}
@@ -196,6 +201,9 @@ func TestWorkTreeAtAnotherRef(t *testing.T) {
 			fs, r := f.pushMode(t)
 			obj := gitRepo("tenant", url, tt.ref)
 			obj.Spec.Ignore = tt.ignore
+			if tt.verify {
+				obj.Spec.Verification = &sourcev1.GitRepositoryVerification{Mode: sourcev1.ModeGitHEAD, SecretRef: meta.LocalObjectReference{Name: "keys"}}
+			}
 			declared := map[string]runtime.Object{"GitRepository/flux-system/tenant": obj}
 			if tt.root != nil {
 				declared["GitRepository/flux-system/flux-system"] = gitRepo("flux-system", url, tt.root)

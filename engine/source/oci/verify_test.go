@@ -157,3 +157,27 @@ func TestFetchVerify(t *testing.T) {
 func cosignKeys(secret string) sourcev1.OCIRepositoryVerification {
 	return sourcev1.OCIRepositoryVerification{Provider: "cosign", SecretRef: secretRef(secret)}
 }
+
+// BenchmarkFetchVerifiedUnchanged is BenchmarkFetchUnchanged with spec.verify: what verifying on every
+// fetch costs (the signature manifest and payload are read again).
+func BenchmarkFetchVerifiedUnchanged(b *testing.B) {
+	reg := sourcetest.StartRegistry(b, "")
+	d := pushImage(b, reg.Host+"/bench/app:latest", nil, nil, testLayer{ContentMediaType, tarGz(b, tarEntry{name: "a.yaml", body: "a"})})
+	dig, err := name.NewDigest(reg.Host + "/bench/app@" + d.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sourcetest.CosignSign(b, dig, key, nil)
+	f := newFetcher(b, secretStore{"keys": {ObjectMeta: metav1.ObjectMeta{Name: "keys", Namespace: testNamespace},
+		Data: map[string][]byte{"cosign.pub": sourcetest.PublicKeyPEM(b, key)}}})
+	obj := ociRepository("bench", "oci://"+reg.Host+"/bench/app", func(s *sourcev1.OCIRepositorySpec) { v := cosignKeys("keys"); s.Verify = &v })
+	if _, err := f.Fetch(context.Background(), obj); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := f.Fetch(context.Background(), obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
