@@ -179,7 +179,7 @@ spec: {interval: 1h, suspend: %v, chart: {spec: {chart: podinfo, sourceRef: {kin
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	answered := make(chan string, 1)
+	answered := make(chan [2]string, 1)
 	go func() {
 		for ctx.Err() == nil {
 			time.Sleep(100 * time.Millisecond)
@@ -189,6 +189,7 @@ spec: {interval: 1h, suspend: %v, chart: {spec: {chart: podinfo, sourceRef: {kin
 			}
 			req := u.GetAnnotations()[inspect.RequestedAtAnnotation]
 			force := u.GetAnnotations()[inspect.ForceAtAnnotation]
+			reset := u.GetAnnotations()[inspect.ResetAtAnnotation]
 			if req == "" {
 				continue
 			}
@@ -198,20 +199,24 @@ spec: {interval: 1h, suspend: %v, chart: {spec: {chart: podinfo, sourceRef: {kin
 					"message": "Helm upgrade succeeded", "lastTransitionTime": "2026-11-23T00:00:00Z", "observedGeneration": u.GetGeneration()}},
 			}
 			if _, err := hrs.UpdateStatus(ctx, u, metav1.UpdateOptions{}); err == nil {
-				answered <- force
+				answered <- [2]string{force, reset}
 				return
 			}
 		}
 	}()
-	errOut, err := run(t, time.Minute, "hr", "podinfo", "--force", "-n", ns)
+	errOut, err := run(t, time.Minute, "hr", "podinfo", "--force", "--reset", "-n", ns)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	if !strings.Contains(errOut, "✔ applied revision 6.5.0") {
 		t.Errorf("stderr:\n%s", errOut)
 	}
-	if force := <-answered; force == "" {
+	got := <-answered
+	if got[0] == "" {
 		t.Error("--force did not set reconcile.fluxcd.io/forceAt")
+	}
+	if got[1] != got[0] {
+		t.Errorf("--reset set reconcile.fluxcd.io/resetAt to %q, want the request token %q", got[1], got[0])
 	}
 
 	// Nobody answers: --timeout ends the wait with a clear error.
