@@ -27,6 +27,10 @@ import (
 type Charts struct {
 	Sources *Resolver
 	Fetcher *helmchart.Fetcher
+	// Template, when set, returns the folder of the artifact of the HelmChart made from a HelmRelease's
+	// spec.chart (the agent: the HelmChart object it reconciles), which is loaded instead of fetching
+	// the chart here.
+	Template func(ctx context.Context, hr *helmv2.HelmRelease) (string, error)
 }
 
 // ResolveChart implements build.ChartResolver. It returns the chart and, when the chart comes from an
@@ -40,6 +44,14 @@ func (c *Charts) ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, decla
 	}
 	if hr.Spec.Chart == nil {
 		return nil, "", errors.New("neither spec.chart nor spec.chartRef is set")
+	}
+	if c.Template != nil {
+		dir, err := c.Template(ctx, hr)
+		if err != nil {
+			return nil, "", err
+		}
+		chrt, err := LoadArtifactChart(dir)
+		return chrt, "", err
 	}
 	tpl := hr.Spec.Chart.Spec
 	if v := tpl.Verify; v != nil {

@@ -136,6 +136,8 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 	}
 	if hr.Spec.Chart != nil {
 		hr.Status.HelmChart = hr.Spec.Chart.GetNamespace(hr.Namespace) + "/" + hr.GetHelmChartName()
+	} else {
+		hr.Status.HelmChart = "" // spec.chartRef: no HelmChart of its own (ApplyHelmChart deleted it)
 	}
 	if err := r.checkDependencies(ctx, hr); err != nil {
 		if IsTerminal(err) {
@@ -152,6 +154,10 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 		return fail(helmv2.DependencyNotReadyReason, err)
 	}
 	removeStalled(hr, meta.InvalidCELExpressionReason)
+	if IsSourceNotReady(chartErr) {
+		res.RequeueAfter = DependencyRequeueInterval
+		return fail(SourceNotReadyReason, chartErr)
+	}
 	if chartErr != nil {
 		return fail(helmv2.ArtifactFailedReason, fmt.Errorf("Could not load chart: %w", chartErr))
 	}

@@ -1,0 +1,150 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
+	"github.com/converge-gitops/converge/engine/kube"
+)
+
+var (
+	hrGVR    = schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}
+	chartGVR = schema.GroupVersionResource{Group: "source.toolkit.fluxcd.io", Version: "v1", Resource: "helmcharts"}
+)
+
+// simpleChart packages the test chart "simple" at version.
+func simpleChart(t *testing.T, version string) []byte {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "simple")
+	src := helmtest.ChartDir("simple")
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if rel == "Chart.yaml" {
+			data = []byte(strings.Replace(string(data), "version: 0.1.0", "version: "+version, 1))
+		}
+		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return helmtest.Package(t, dir, nil)
+}
+
+// TestAgentHelmChart: for a HelmRelease with spec.chart the agent creates the HelmChart helm-controller
+// would ("<namespace>-<name>" in the source's namespace, the template's metadata and spec, the labels
+// naming the HelmRelease), reconciles it as source-controller does (artifact, observed fields,
+// ChartPullSucceeded) from a real chart repository, and installs the HelmChart's artifact; a new chart
+// version in the index gives a new artifact and an upgrade. A chart the repository lacks leaves the
+// HelmChart failed and the HelmRelease SourceNotReady, saying why. Deleting a HelmRelease deletes its
+// HelmChart.
+func TestAgentHelmChart(t *testing.T) {
+	ns, srcNS := "helmchart", "helmchart-sources"
+	namespace(t, ns)
+	namespace(t, srcNS)
+	charts := helmtest.NewRepository(t)
+	v1, v2 := simpleChart(t, "0.1.0"), simpleChart(t, "0.2.0")
+	charts.Publish(t, "simple", map[string][]byte{"0.1.0": v1})
+	startAgent(t, Options{})
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {name: charts, namespace: %s}
+spec: {interval: 1h, url: %q}`, srcNS, charts.URL))
+	hr := func(name, chart string) string {
+		return fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: %s, namespace: %s}
+spec:
+  interval: 1h
+  chart:
+    metadata:
+      labels: {team: web}
+      annotations: {note: from-template}
+    spec:
+      chart: %s
+      version: ">=0.1.0"
+      interval: 5m
+      sourceRef: {kind: HelmRepository, name: charts, namespace: %s}
+  values: {message: hello}
+`, name, ns, chart, srcNS)
+	}
+	cluster.ApplyYAML(t, hr("web", "simple"))
+	cluster.ApplyYAML(t, hr("absent", "no-such-chart"))
+
+	hrAt := func(name, version string) func() (bool, string) {
+		return func() (bool, string) {
+			u := get(t, hrGVR, ns, name)
+			st, reason, msg := condition(u, "Ready")
+			got := nested(t, u, "status", "lastAttemptedRevision")
+			return st == "True" && got == version, fmt.Sprintf("%s %s %s revision %s", st, reason, msg, got)
+		}
+	}
+	eventually(t, "installed from the HelmChart", hrAt("web", "0.1.0"))
+
+	hc := get(t, chartGVR, srcNS, ns+"-web")
+	repo := get(t, helmRepoGVR, srcNS, "charts")
+	st, reason, msg := condition(hc, "Ready")
+	for _, c := range []struct{ what, got, want string }{
+		{"HelmRelease status.helmChart", nested(t, get(t, hrGVR, ns, "web"), "status", "helmChart"), srcNS + "/" + ns + "-web"},
+		{"label team", hc.GetLabels()["team"], "web"},
+		{"label helm.toolkit.fluxcd.io/name", hc.GetLabels()["helm.toolkit.fluxcd.io/name"], "web"},
+		{"label helm.toolkit.fluxcd.io/namespace", hc.GetLabels()["helm.toolkit.fluxcd.io/namespace"], ns},
+		{"annotation note", hc.GetAnnotations()["note"], "from-template"},
+		{"spec.chart", nested(t, hc, "spec", "chart"), "simple"},
+		{"spec.version", nested(t, hc, "spec", "version"), ">=0.1.0"},
+		{"spec.interval", nested(t, hc, "spec", "interval"), "5m0s"},
+		{"spec.sourceRef", nested(t, hc, "spec", "sourceRef"), "map[kind:HelmRepository name:charts]"},
+		{"Ready", st + " " + reason + " " + msg, "True ChartPullSucceeded pulled 'simple' chart with version '0.1.0'"},
+		{"status.artifact.revision", nested(t, hc, "status", "artifact", "revision"), "0.1.0"},
+		{"status.observedGeneration", nested(t, hc, "status", "observedGeneration"), fmt.Sprint(hc.GetGeneration())},
+		{"status.observedChartName", nested(t, hc, "status", "observedChartName"), "simple"},
+		{"status.observedSourceArtifactRevision", nested(t, hc, "status", "observedSourceArtifactRevision"), nested(t, repo, "status", "artifact", "revision")},
+		{"HelmRepository revision is a digest", fmt.Sprint(strings.HasPrefix(nested(t, repo, "status", "artifact", "revision"), "sha256:")), "true"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
+		}
+	}
+
+	eventually(t, "a missing chart reported", func() (bool, string) {
+		st, reason, msg := condition(get(t, hrGVR, ns, "absent"), "Ready")
+		hst, hreason, _ := condition(get(t, chartGVR, srcNS, ns+"-absent"), "FetchFailed")
+		return st == "False" && reason == "SourceNotReady" && strings.Contains(msg, "HelmChart '"+srcNS+"/"+ns+"-absent' is not ready") &&
+				strings.Contains(msg, "no-such-chart") && hst == "True" && hreason == "InvalidChartReference",
+			fmt.Sprintf("HelmRelease %s %s %s; HelmChart FetchFailed %s %s", st, reason, msg, hst, hreason)
+	})
+
+	// A new version in the index: the HelmRepository's new artifact gives the HelmChart a new one, which
+	// upgrades the release.
+	charts.Publish(t, "simple", map[string][]byte{"0.1.0": v1, "0.2.0": v2})
+	requestReconcile(t, helmRepoGVR, srcNS, "charts")
+	eventually(t, "upgraded to the new chart version", hrAt("web", "0.2.0"))
+	if got := nested(t, get(t, chartGVR, srcNS, ns+"-web"), "status", "artifact", "revision"); got != "0.2.0" {
+		t.Errorf("HelmChart artifact revision = %s", got)
+	}
+
+	clients, _ := kube.New(cluster.Config)
+	if err := clients.Dynamic.Resource(hrGVR).Namespace(ns).Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the HelmChart deleted with its HelmRelease", func() (bool, string) {
+		return get(t, hrGVR, ns, "web") == nil && get(t, chartGVR, srcNS, ns+"-web") == nil, "still there"
+	})
+}
