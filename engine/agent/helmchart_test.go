@@ -3,13 +3,13 @@ package agent
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
 	"github.com/converge-gitops/converge/engine/kube"
@@ -19,34 +19,6 @@ var (
 	hrGVR    = schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}
 	chartGVR = schema.GroupVersionResource{Group: "source.toolkit.fluxcd.io", Version: "v1", Resource: "helmcharts"}
 )
-
-// simpleChart packages the test chart "simple" at version.
-func simpleChart(t *testing.T, version string) []byte {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "simple")
-	src := helmtest.ChartDir("simple")
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if rel == "Chart.yaml" {
-			data = []byte(strings.Replace(string(data), "version: 0.1.0", "version: "+version, 1))
-		}
-		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return helmtest.Package(t, dir, nil)
-}
 
 // TestAgentHelmChart: for a HelmRelease with spec.chart the agent creates the HelmChart helm-controller
 // would ("<namespace>-<name>" in the source's namespace, the template's metadata and spec, the labels
@@ -60,7 +32,7 @@ func TestAgentHelmChart(t *testing.T) {
 	namespace(t, ns)
 	namespace(t, srcNS)
 	charts := helmtest.NewRepository(t)
-	v1, v2 := simpleChart(t, "0.1.0"), simpleChart(t, "0.2.0")
+	v1, v2 := helmtest.PackageVersion(t, "simple", "0.1.0"), helmtest.PackageVersion(t, "simple", "0.2.0")
 	charts.Publish(t, "simple", map[string][]byte{"0.1.0": v1})
 	startAgent(t, Options{})
 	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
@@ -131,16 +103,58 @@ spec:
 			fmt.Sprintf("HelmRelease %s %s %s; HelmChart FetchFailed %s %s", st, reason, msg, hst, hreason)
 	})
 
-	// A new version in the index: the HelmRepository's new artifact gives the HelmChart a new one, which
-	// upgrades the release.
+	// A suspended HelmChart keeps its artifact when a new version appears (a HelmChart of its own on the
+	// same repository, reconciled at the same time, shows when it did), even though its HelmRelease
+	// re-applies it.
+	clients, _ := kube.New(cluster.Config)
+	patchChart := func(patch string) {
+		t.Helper()
+		if _, err := clients.Dynamic.Resource(chartGVR).Namespace(srcNS).Patch(context.Background(), ns+"-web", types.MergePatchType,
+			[]byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patchChart(`{"spec":{"suspend":true}}`)
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmChart
+metadata: {name: witness, namespace: %s}
+spec: {interval: 1h, chart: simple, sourceRef: {kind: HelmRepository, name: charts}}`, srcNS))
+	chartAt := func(name, version string) func() (bool, string) {
+		return func() (bool, string) {
+			got := nested(t, get(t, chartGVR, srcNS, name), "status", "artifact", "revision")
+			return got == version, "revision " + got
+		}
+	}
+	eventually(t, "the witness HelmChart at the first version", chartAt("witness", "0.1.0"))
 	charts.Publish(t, "simple", map[string][]byte{"0.1.0": v1, "0.2.0": v2})
 	requestReconcile(t, helmRepoGVR, srcNS, "charts")
-	eventually(t, "upgraded to the new chart version", hrAt("web", "0.2.0"))
-	if got := nested(t, get(t, chartGVR, srcNS, ns+"-web"), "status", "artifact", "revision"); got != "0.2.0" {
-		t.Errorf("HelmChart artifact revision = %s", got)
+	eventually(t, "the witness HelmChart at the new version", chartAt("witness", "0.2.0"))
+	requestReconcile(t, hrGVR, ns, "web")
+	eventually(t, "the HelmRelease reconciled", func() (bool, string) {
+		u := get(t, hrGVR, ns, "web")
+		handled := nested(t, u, "status", "lastHandledReconcileAt")
+		return handled == u.GetAnnotations()["reconcile.fluxcd.io/requestedAt"], "handled " + handled
+	})
+	if got := nested(t, get(t, chartGVR, srcNS, ns+"-web"), "status", "artifact", "revision"); got != "0.1.0" {
+		t.Errorf("suspended HelmChart artifact revision = %s", got)
+	}
+	if s := nested(t, get(t, chartGVR, srcNS, ns+"-web"), "spec", "suspend"); s != "true" {
+		t.Errorf("the HelmRelease's apply changed spec.suspend to %s", s)
 	}
 
-	clients, _ := kube.New(cluster.Config)
+	// Resumed (as `converge resume source chart` does it), the HelmChart gets the new version, which
+	// upgrades the release.
+	token := time.Now().Format(time.RFC3339Nano)
+	patchChart(fmt.Sprintf(`{"spec":{"suspend":false},"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":%q}}}`, token))
+	eventually(t, "upgraded to the new chart version", hrAt("web", "0.2.0"))
+	hc = get(t, chartGVR, srcNS, ns+"-web")
+	if got := nested(t, hc, "status", "artifact", "revision"); got != "0.2.0" {
+		t.Errorf("HelmChart artifact revision = %s", got)
+	}
+	if got := nested(t, hc, "status", "lastHandledReconcileAt"); got != token {
+		t.Errorf("HelmChart lastHandledReconcileAt = %s, want %s", got, token)
+	}
+
 	if err := clients.Dynamic.Resource(hrGVR).Namespace(ns).Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
