@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,20 @@ spec:
 			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
 		}
 	}
+
+	eventually(t, "the new artifact announced as source-controller does", func() (bool, string) {
+		evs, err := cluster.Client.CoreV1().Events(srcNS).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []string
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Kind == "HelmChart" && e.InvolvedObject.Name == ns+"-web" {
+				seen = append(seen, e.Reason+": "+e.Message)
+			}
+		}
+		return slices.Contains(seen, "ChartPullSucceeded: pulled 'simple' chart with version '0.1.0'"), fmt.Sprint(seen)
+	})
 
 	eventually(t, "a missing chart reported", func() (bool, string) {
 		st, reason, msg := condition(get(t, hrGVR, ns, "absent"), "Ready")

@@ -35,8 +35,11 @@ func (a *Agent) reconcileSource(ctx context.Context, key Key, u *unstructured.Un
 	a.opts.Metrics.setReady(key.Kind, key.Namespace, key.Name, metav1.ConditionTrue, false)
 	a.wake(key)
 	if res.Changed() {
-		a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, "NewArtifact",
-			fmt.Sprintf("stored artifact with revision '%s'", res.Artifact.Revision), res.Artifact.Revision)
+		reason, msg := "NewArtifact", fmt.Sprintf("stored artifact with revision '%s'", res.Artifact.Revision)
+		if res.Reason != "" {
+			reason, msg = res.Reason, res.Message
+		}
+		a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, reason, msg, res.Artifact.Revision)
 		a.triggerConsumers(key)
 	}
 	return outcome{requeue: interval, revision: res.Artifact.Revision}

@@ -263,8 +263,8 @@ func SourcesOf(ctx context.Context, ref Ref, u *unstructured.Unstructured, get f
 			}
 			return []Ref{src}, nil
 		}
-		// spec.chart: the chart's source, then the HelmChart when one exists (Flux's helm-controller
-		// creates it; the agent renders the chart from the source directly).
+		// spec.chart: the chart's source, then the HelmChart when one exists (helm-controller and the
+		// agent create it; `converge apply` renders the chart from the source directly).
 		chartSrc, ok, err := refOf("spec", "chart", "spec", "sourceRef")
 		if err != nil || !ok {
 			return nil, err

@@ -68,7 +68,7 @@ func (r *Sources) reconcileHelmChart(ctx context.Context, obj *unstructured.Unst
 		setSourceCondition(common, failed, metav1.ConditionTrue, reason, err.Error(), gen, now)
 		setSourceCondition(common, meta.ReadyCondition, metav1.ConditionFalse, reason, err.Error(), gen, now)
 	} else {
-		res.Artifact = ca.Artifact
+		res.Artifact, res.Reason, res.Message = ca.Artifact, ca.Reason(), ca.Message()
 		for _, t := range []string{sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition, sourcev1.ArtifactOutdatedCondition,
 			meta.ReconcilingCondition, meta.StalledCondition} {
 			apimeta.RemoveStatusCondition(&common.Conditions, t)

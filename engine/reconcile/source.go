@@ -56,8 +56,12 @@ type SourceResult struct {
 	Artifact  *source.Artifact `json:"artifact,omitempty"`
 	Previous  string           `json:"previousRevision,omitempty"`
 	Suspended bool             `json:"suspended,omitempty"`
-	Err       error            `json:"-"`
-	Duration  time.Duration    `json:"duration"`
+	// Reason and Message, when set, are what the source's controller announces a new artifact with
+	// (a HelmChart: ChartPullSucceeded, "pulled 'podinfo' chart with version '6.0.3'").
+	Reason   string        `json:"reason,omitempty"`
+	Message  string        `json:"message,omitempty"`
+	Err      error         `json:"-"`
+	Duration time.Duration `json:"duration"`
 }
 
 // Changed reports whether the reconciliation produced a new revision.
