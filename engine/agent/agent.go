@@ -173,7 +173,7 @@ func New(opts Options) (*Agent, error) {
 	a.helmReleases.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
 	a.sources.Chart = a.fetchHelmChart
 	a.charts = &fetch.Charts{Sources: &fetch.Resolver{Lookup: a.lookupSource, Remote: a.storedDir}, Fetcher: a.sources.Helm,
-		Template: a.templateChart}
+		Stored: a.storedChart}
 	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[Key](),
 		workqueue.TypedRateLimitingQueueConfig[Key]{Name: "converge", Clock: opts.Clock})
 	return a, nil

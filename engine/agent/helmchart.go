@@ -44,17 +44,28 @@ func (a *Agent) fetchHelmChart(ctx context.Context, hc *sourcev1.HelmChart) (*he
 	return f.FetchChart(ctx, hc)
 }
 
-// helmChartKey names the HelmChart a HelmRelease with spec.chart uses (status.helmChart once
-// ApplyHelmChart ran).
-func helmChartKey(hr *helmv2.HelmRelease) Key {
-	return Key{Kind: sourcev1.HelmChartKind, Namespace: hr.Spec.Chart.GetNamespace(hr.Namespace), Name: hr.GetHelmChartName()}
+// helmChartKey names the HelmChart a HelmRelease's chart comes from: the one made from spec.chart
+// (status.helmChart once ApplyHelmChart ran), or the one spec.chartRef names; false for other charts.
+func helmChartKey(hr *helmv2.HelmRelease) (Key, bool) {
+	if hr.Spec.Chart != nil {
+		return Key{Kind: sourcev1.HelmChartKind, Namespace: hr.Spec.Chart.GetNamespace(hr.Namespace), Name: hr.GetHelmChartName()}, true
+	}
+	if ref := hr.Spec.ChartRef; ref != nil && ref.Kind == sourcev1.HelmChartKind {
+		ns := ref.Namespace
+		if ns == "" {
+			ns = hr.Namespace
+		}
+		return Key{Kind: sourcev1.HelmChartKind, Namespace: ns, Name: ref.Name}, true
+	}
+	return Key{}, false
 }
 
-// templateChart returns the folder of the chart of a HelmRelease with spec.chart: the artifact of its
-// HelmChart once the HelmChart is ready (reconcile.HelmChartArtifact), else a
-// *reconcile.SourceNotReadyError (the caller waits for the HelmChart, which wakes it).
-func (a *Agent) templateChart(_ context.Context, hr *helmv2.HelmRelease) (string, error) {
-	key := helmChartKey(hr)
+// storedChart returns the folder of the artifact of the HelmChart namespace/name once the HelmChart is
+// ready (reconcile.HelmChartArtifact), else a *reconcile.SourceNotReadyError (the caller waits for the
+// HelmChart, which wakes it). It is fetch.Charts.Stored: the chart of a HelmRelease is the one the
+// agent's HelmChart reconciliation (source-controller's part) stored.
+func (a *Agent) storedChart(_ context.Context, namespace, name string) (string, error) {
+	key := Key{Kind: sourcev1.HelmChartKind, Namespace: namespace, Name: name}
 	inf, ok := a.informers[key.Kind]
 	if !ok {
 		return "", fmt.Errorf("HelmCharts are not served by the cluster")
@@ -64,8 +75,9 @@ func (a *Agent) templateChart(_ context.Context, hr *helmv2.HelmRelease) (string
 		return "", err
 	}
 	if !exists {
-		// Just created: its first reconciliation wakes the HelmRelease.
-		return "", &reconcile.SourceNotReadyError{Msg: fmt.Sprintf("HelmChart '%s/%s' is not ready: latest generation of object has not been reconciled", key.Namespace, key.Name)}
+		// Not in the cache yet (just created from spec.chart: its reconciliation wakes the HelmRelease),
+		// or not there at all.
+		return "", &reconcile.SourceNotReadyError{Msg: fmt.Sprintf("HelmChart '%s/%s' not found", key.Namespace, key.Name)}
 	}
 	if err := reconcile.HelmChartArtifact(item.(*unstructured.Unstructured)); err != nil {
 		return "", err

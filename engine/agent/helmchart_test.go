@@ -170,10 +170,26 @@ spec: {interval: 1h, chart: simple, sourceRef: {kind: HelmRepository, name: char
 		t.Errorf("HelmChart lastHandledReconcileAt = %s, want %s", got, token)
 	}
 
-	if err := clients.Dynamic.Resource(hrGVR).Namespace(ns).Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
+	// A chartRef to a HelmChart installs that HelmChart's artifact.
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: byref, namespace: %s}
+spec:
+  interval: 1h
+  chartRef: {kind: HelmChart, name: witness, namespace: %s}
+`, ns, srcNS))
+	eventually(t, "installed from the chartRef's HelmChart", hrAt("byref", "0.2.0"))
+
+	// Deleting a HelmRelease deletes the HelmChart made for it, not the one its chartRef names.
+	for _, name := range []string{"web", "byref"} {
+		if err := clients.Dynamic.Resource(hrGVR).Namespace(ns).Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	eventually(t, "the HelmChart deleted with its HelmRelease", func() (bool, string) {
-		return get(t, hrGVR, ns, "web") == nil && get(t, chartGVR, srcNS, ns+"-web") == nil, "still there"
+		return get(t, hrGVR, ns, "web") == nil && get(t, hrGVR, ns, "byref") == nil && get(t, chartGVR, srcNS, ns+"-web") == nil, "still there"
 	})
+	if get(t, chartGVR, srcNS, "witness") == nil {
+		t.Error("the HelmChart of a deleted HelmRelease's chartRef was deleted")
+	}
 }

@@ -51,13 +51,14 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 		return outcome{skipped: true}
 	}
 	// The HelmChart of spec.chart is created or updated first; the chart is then its artifact, once the
-	// agent's HelmChart reconciliation (source-controller's part) stored it (a.charts.Template).
+	// agent's HelmChart reconciliation (source-controller's part) stored it (a.charts.Stored), as for a
+	// chartRef to a HelmChart.
 	applyErr := a.helmReleases.ApplyHelmChart(ctx, hr)
 	chrt, digest, chartErr := a.charts.ResolveChart(ctx, hr, nil)
 	if applyErr != nil {
 		chrt, chartErr = nil, applyErr
 	}
-	if reconcile.IsSourceNotReady(chartErr) && !a.waitFor(helmChartKey(hr), keyOf(kind, u)) {
+	if hc, ok := helmChartKey(hr); ok && reconcile.IsSourceNotReady(chartErr) && !a.waitFor(hc, keyOf(kind, u)) {
 		// The HelmChart is being fetched: it wakes this HelmRelease; no status write for a wait of seconds.
 		return outcome{err: chartErr, waiting: true, skipped: true, requeue: a.opts.DependencyRequeue}
 	}
