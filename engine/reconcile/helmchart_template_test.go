@@ -1,8 +1,14 @@
 package reconcile
 
 import (
+	"context"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"sigs.k8s.io/yaml"
 
@@ -53,5 +59,77 @@ chart:
 	}
 	if hc := HelmChartFor(&helmv2.HelmRelease{}); hc != nil {
 		t.Errorf("a HelmRelease without spec.chart: %+v", hc)
+	}
+}
+
+// TestApplyHelmChart: the HelmChart follows the HelmRelease's spec.chart as helm-controller keeps it:
+// created, updated in place, replaced (the old one deleted) when its namespace changes, deleted when the
+// HelmRelease moves to a chartRef; a suspended HelmRelease keeps it on deletion.
+func TestApplyHelmChart(t *testing.T) {
+	ctx := context.Background()
+	r := newHelmReleases(t)
+	ensureNS(t, "hc-apps")
+	ensureNS(t, "hc-sources")
+	hr := &helmv2.HelmRelease{}
+	hr.Namespace, hr.Name = "hc-apps", "web"
+	chartSpec := func(ns, version string) *helmv2.HelmChartTemplate {
+		return &helmv2.HelmChartTemplate{Spec: helmv2.HelmChartTemplateSpec{Chart: "podinfo", Version: version,
+			SourceRef: helmv2.CrossNamespaceObjectReference{Kind: "HelmRepository", Name: "podinfo", Namespace: ns}}}
+	}
+	exists := func(ns, name string) string {
+		u, err := r.Client.Resource(HelmChartsResource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return "absent"
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _, _ := unstructured.NestedString(u.Object, "spec", "version")
+		return "version " + v
+	}
+	for _, step := range []struct {
+		name       string
+		chart      *helmv2.HelmChartTemplate
+		chartRef   bool
+		wantStatus string
+		want       map[string]string // "namespace/name" -> exists()
+	}{
+		{name: "created", chart: chartSpec("", "1.x"), wantStatus: "hc-apps/hc-apps-web",
+			want: map[string]string{"hc-apps/hc-apps-web": "version 1.x"}},
+		{name: "updated", chart: chartSpec("", "2.x"), wantStatus: "hc-apps/hc-apps-web",
+			want: map[string]string{"hc-apps/hc-apps-web": "version 2.x"}},
+		{name: "moved to the source's namespace", chart: chartSpec("hc-sources", "2.x"), wantStatus: "hc-sources/hc-apps-web",
+			want: map[string]string{"hc-apps/hc-apps-web": "absent", "hc-sources/hc-apps-web": "version 2.x"}},
+		{name: "chartRef instead", chartRef: true, wantStatus: "",
+			want: map[string]string{"hc-sources/hc-apps-web": "absent"}},
+		{name: "spec.chart again", chart: chartSpec("", "3.x"), wantStatus: "hc-apps/hc-apps-web",
+			want: map[string]string{"hc-apps/hc-apps-web": "version 3.x"}},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			hr.Spec.Chart, hr.Spec.ChartRef = step.chart, nil
+			if step.chartRef {
+				hr.Spec.ChartRef = &helmv2.CrossNamespaceSourceReference{Kind: "OCIRepository", Name: "podinfo"}
+			}
+			if err := r.ApplyHelmChart(ctx, hr); err != nil {
+				t.Fatal(err)
+			}
+			if hr.Status.HelmChart != step.wantStatus {
+				t.Errorf("status.helmChart = %q, want %q", hr.Status.HelmChart, step.wantStatus)
+			}
+			for id, want := range step.want {
+				ns, name, _ := strings.Cut(id, "/")
+				if got := exists(ns, name); got != want {
+					t.Errorf("HelmChart %s: %s, want %s", id, got, want)
+				}
+			}
+		})
+	}
+	hr.Spec.Suspend = true
+	if err := r.DeleteHelmChart(ctx, hr); err != nil || exists("hc-apps", "hc-apps-web") == "absent" {
+		t.Errorf("suspended: err %v, HelmChart %s", err, exists("hc-apps", "hc-apps-web"))
+	}
+	hr.Spec.Suspend = false
+	if err := r.DeleteHelmChart(ctx, hr); err != nil || exists("hc-apps", "hc-apps-web") != "absent" || hr.Status.HelmChart != "" {
+		t.Errorf("deleted: err %v, HelmChart %s, status.helmChart %q", err, exists("hc-apps", "hc-apps-web"), hr.Status.HelmChart)
 	}
 }
