@@ -25,6 +25,7 @@ type Options struct {
 	Name       string
 	WithSource bool
 	Force      bool
+	Reset      bool
 	// Interval between polls while waiting (default 500ms).
 	Interval time.Duration
 }
@@ -40,6 +41,7 @@ then prints the Ready condition. It fails (exit code 2) with the condition's mes
 		Example: `  converge reconcile kustomization apps --with-source
   converge reconcile source git flux-system -n flux-system
   converge reconcile helmrelease podinfo -n apps --timeout 2m
+  converge reconcile helmrelease podinfo -n apps --reset --force
   converge reconcile image repository podinfo`,
 	}
 	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Reconcilable }), func(kind kinds.Kind) *cobra.Command {
@@ -50,11 +52,12 @@ then prints the Ready condition. It fails (exit code 2) with the condition's mes
 			Args:  cobra.ExactArgs(1),
 			RunE:  cmdutil.RunE(f, opts, true),
 		}
-		if kind.CLIGroup == "" {
+		if kind.CLIGroup == "" || kind.Kind == "HelmChart" {
 			c.Flags().BoolVar(&opts.WithSource, "with-source", false, "reconcile the source(s) first")
 		}
 		if kind.Kind == "HelmRelease" {
 			c.Flags().BoolVar(&opts.Force, "force", false, "force a one-off install or upgrade (reconcile.fluxcd.io/forceAt)")
+			c.Flags().BoolVar(&opts.Reset, "reset", false, "reset the failure counters, so that exhausted retries start again (reconcile.fluxcd.io/resetAt)")
 		}
 		return c
 	})
@@ -98,6 +101,6 @@ func (o *Options) Run(ctx context.Context) error {
 			}
 		}
 	}
-	_, err = cmdutil.RequestReconcile(ctx, o.IO, op, ref, o.Force)
+	_, err = cmdutil.RequestReconcileWith(ctx, o.IO, op, ref, inspect.RequestOptions{Force: o.Force, Reset: o.Reset})
 	return err
 }

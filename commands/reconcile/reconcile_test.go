@@ -20,6 +20,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/agent"
+	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
 	"github.com/converge-gitops/converge/engine/inspect"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source"
@@ -179,7 +180,7 @@ spec: {interval: 1h, suspend: %v, chart: {spec: {chart: podinfo, sourceRef: {kin
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	answered := make(chan string, 1)
+	answered := make(chan [2]string, 1)
 	go func() {
 		for ctx.Err() == nil {
 			time.Sleep(100 * time.Millisecond)
@@ -189,6 +190,7 @@ spec: {interval: 1h, suspend: %v, chart: {spec: {chart: podinfo, sourceRef: {kin
 			}
 			req := u.GetAnnotations()[inspect.RequestedAtAnnotation]
 			force := u.GetAnnotations()[inspect.ForceAtAnnotation]
+			reset := u.GetAnnotations()[inspect.ResetAtAnnotation]
 			if req == "" {
 				continue
 			}
@@ -198,20 +200,24 @@ spec: {interval: 1h, suspend: %v, chart: {spec: {chart: podinfo, sourceRef: {kin
 					"message": "Helm upgrade succeeded", "lastTransitionTime": "2026-11-23T00:00:00Z", "observedGeneration": u.GetGeneration()}},
 			}
 			if _, err := hrs.UpdateStatus(ctx, u, metav1.UpdateOptions{}); err == nil {
-				answered <- force
+				answered <- [2]string{force, reset}
 				return
 			}
 		}
 	}()
-	errOut, err := run(t, time.Minute, "hr", "podinfo", "--force", "-n", ns)
+	errOut, err := run(t, time.Minute, "hr", "podinfo", "--force", "--reset", "-n", ns)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	if !strings.Contains(errOut, "✔ applied revision 6.5.0") {
 		t.Errorf("stderr:\n%s", errOut)
 	}
-	if force := <-answered; force == "" {
+	got := <-answered
+	if got[0] == "" {
 		t.Error("--force did not set reconcile.fluxcd.io/forceAt")
+	}
+	if got[1] != got[0] {
+		t.Errorf("--reset set reconcile.fluxcd.io/resetAt to %q, want the request token %q", got[1], got[0])
 	}
 
 	// Nobody answers: --timeout ends the wait with a clear error.
@@ -266,5 +272,47 @@ spec: {image: %s/org/app, interval: 1h, insecure: true, timeout: 5s}`, name, ns,
 	}
 	if _, err := run(t, time.Minute, "image", "update", "nope", "-n", ns); err == nil || !strings.Contains(err.Error(), "ImageUpdateAutomation images/nope not found") {
 		t.Errorf("missing automation: %v", err)
+	}
+}
+
+// `reconcile source chart` with the real agent: the HelmChart's artifact is reported; with --with-source
+// its HelmRepository is reconciled first, so a version just published is fetched.
+func TestReconcileHelmChartWithAgent(t *testing.T) {
+	const ns = "charts"
+	namespace(t, ns)
+	repo := helmtest.NewRepository(t)
+	v1 := helmtest.PackageVersion(t, "simple", "0.1.0")
+	repo.Publish(t, "simple", map[string][]byte{"0.1.0": v1})
+	startAgent(t)
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {name: charts, namespace: %s}
+spec: {interval: 1h, url: %q}`, ns, repo.URL))
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmChart
+metadata: {name: simple, namespace: %s}
+spec: {interval: 1h, chart: simple, sourceRef: {kind: HelmRepository, name: charts}}`, ns))
+
+	errOut, err := run(t, time.Minute, "source", "chart", "simple", "-n", ns)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "✔ fetched revision 0.1.0") {
+		t.Errorf("stderr:\n%s", errOut)
+	}
+
+	repo.Publish(t, "simple", map[string][]byte{"0.1.0": v1, "0.2.0": helmtest.PackageVersion(t, "simple", "0.2.0")})
+	errOut, err = run(t, time.Minute, "source", "chart", "simple", "--with-source", "-n", ns)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	for _, want := range []string{
+		"► annotating HelmRepository charts in charts namespace",
+		"► annotating HelmChart simple in charts namespace",
+		"✔ fetched revision 0.2.0",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
 	}
 }

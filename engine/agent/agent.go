@@ -171,7 +171,9 @@ func New(opts Options) (*Agent, error) {
 	a.helmReleases = reconcile.NewHelmReleases(c, renderer, opts.Clock)
 	a.kustomizations.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
 	a.helmReleases.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
-	a.charts = &fetch.Charts{Sources: &fetch.Resolver{Lookup: a.lookupSource, Remote: a.storedDir}, Fetcher: a.sources.Helm}
+	a.sources.Chart = a.fetchHelmChart
+	a.charts = &fetch.Charts{Sources: &fetch.Resolver{Lookup: a.lookupSource, Remote: a.storedDir}, Fetcher: a.sources.Helm,
+		Stored: a.storedChart}
 	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[Key](),
 		workqueue.TypedRateLimitingQueueConfig[Key]{Name: "converge", Clock: opts.Clock})
 	return a, nil

@@ -31,6 +31,10 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 			a.emit(ctx, ref, events.SeverityError, helmv2.UninstallFailedReason, err.Error(), "")
 			return outcome{err: err, requeue: hr.GetRequeueAfter()}
 		}
+		// Then its HelmChart, as helm-controller deletes it (a suspended HelmRelease keeps both).
+		if err := a.helmReleases.DeleteHelmChart(ctx, hr); err != nil {
+			return outcome{err: fmt.Errorf("HelmRelease %s/%s: %w", hr.Namespace, hr.Name, err), requeue: hr.GetRequeueAfter()}
+		}
 		rest := slices.DeleteFunc(slices.Clone(hr.Finalizers), func(f string) bool { return f == helmv2.HelmReleaseFinalizer })
 		if err := a.patchFinalizers(ctx, reconcile.HelmReleasesResource, &hr.ObjectMeta, rest); err != nil {
 			return outcome{err: err, requeue: hr.GetRequeueAfter()}
@@ -46,7 +50,18 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 		a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, readyStatus(u), true)
 		return outcome{skipped: true}
 	}
+	// The HelmChart of spec.chart is created or updated first; the chart is then its artifact, once the
+	// agent's HelmChart reconciliation (source-controller's part) stored it (a.charts.Stored), as for a
+	// chartRef to a HelmChart.
+	applyErr := a.helmReleases.ApplyHelmChart(ctx, hr)
 	chrt, digest, chartErr := a.charts.ResolveChart(ctx, hr, nil)
+	if applyErr != nil {
+		chrt, chartErr = nil, applyErr
+	}
+	if hc, ok := helmChartKey(hr); ok && reconcile.IsSourceNotReady(chartErr) && !a.waitFor(hc, keyOf(kind, u)) {
+		// The HelmChart is being fetched: it wakes this HelmRelease; no status write for a wait of seconds.
+		return outcome{err: chartErr, waiting: true, skipped: true, requeue: a.opts.DependencyRequeue}
+	}
 	res := a.helmReleases.Reconcile(ctx, hr, chrt, digest, chartErr)
 	if res.Suspended {
 		return outcome{skipped: true}
@@ -63,7 +78,8 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 	}
 	if res.Err != nil {
 		a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionFalse, false)
-		return outcome{err: res.Err, requeue: requeue, waiting: res.RequeueAfter > 0 && chartErr == nil && len(res.Actions) == 0, revision: res.Revision}
+		waiting := res.RequeueAfter > 0 && (chartErr == nil || reconcile.IsSourceNotReady(chartErr)) && len(res.Actions) == 0
+		return outcome{err: res.Err, requeue: requeue, waiting: waiting, revision: res.Revision}
 	}
 	a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionTrue, false)
 	if len(res.Actions) > 0 {
@@ -141,13 +157,17 @@ func (a *Agent) triggerHelmDependents(namespace, name string) {
 	}
 }
 
-// helmSourceRefOf returns the source a HelmRelease's chart comes from (spec.chart.spec.sourceRef or
-// spec.chartRef).
+// helmSourceRefOf returns the source a HelmRelease's chart comes from: spec.chartRef, or the HelmChart
+// made from spec.chart ("<namespace>-<name>" in the namespace of the chart's source).
 func helmSourceRefOf(u *unstructured.Unstructured) (kind, namespace, name string) {
-	path := []string{"spec", "chart", "spec", "sourceRef"}
-	if _, ok, _ := unstructured.NestedMap(u.Object, "spec", "chartRef"); ok {
-		path = []string{"spec", "chartRef"}
+	if _, ok, _ := unstructured.NestedMap(u.Object, "spec", "chart"); ok {
+		namespace, _, _ = unstructured.NestedString(u.Object, "spec", "chart", "spec", "sourceRef", "namespace")
+		if namespace == "" {
+			namespace = u.GetNamespace()
+		}
+		return sourcev1.HelmChartKind, namespace, u.GetNamespace() + "-" + u.GetName()
 	}
+	path := []string{"spec", "chartRef"}
 	kind, _, _ = unstructured.NestedString(u.Object, append(path, "kind")...)
 	name, _, _ = unstructured.NestedString(u.Object, append(path, "name")...)
 	namespace, _, _ = unstructured.NestedString(u.Object, append(path, "namespace")...)

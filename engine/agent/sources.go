@@ -11,6 +11,7 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/source"
@@ -34,8 +35,11 @@ func (a *Agent) reconcileSource(ctx context.Context, key Key, u *unstructured.Un
 	a.opts.Metrics.setReady(key.Kind, key.Namespace, key.Name, metav1.ConditionTrue, false)
 	a.wake(key)
 	if res.Changed() {
-		a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, "NewArtifact",
-			fmt.Sprintf("stored artifact with revision '%s'", res.Artifact.Revision), res.Artifact.Revision)
+		reason, msg := "NewArtifact", fmt.Sprintf("stored artifact with revision '%s'", res.Artifact.Revision)
+		if res.Reason != "" {
+			reason, msg = res.Reason, res.Message
+		}
+		a.emit(ctx, objectRef(key.Kind, u), events.SeverityInfo, reason, msg, res.Artifact.Revision)
 		a.triggerConsumers(key)
 	}
 	return outcome{requeue: interval, revision: res.Artifact.Revision}
@@ -51,11 +55,12 @@ func (a *Agent) dropArtifact(key Key) {
 	}
 }
 
-// triggerConsumers reconciles the Kustomizations and HelmReleases that build from source.
+// triggerConsumers reconciles the Kustomizations, HelmReleases and HelmCharts that build from source.
 func (a *Agent) triggerConsumers(src Key) {
 	for kind, refOf := range map[string]func(*unstructured.Unstructured) (string, string, string){
 		kustomizev1.KustomizationKind: sourceRefOf,
 		helmv2.HelmReleaseKind:        helmSourceRefOf,
+		sourcev1.HelmChartKind:        sourceRefOf,
 	} {
 		inf, ok := a.informers[kind]
 		if !ok {
@@ -74,7 +79,7 @@ func (a *Agent) triggerConsumers(src Key) {
 	}
 }
 
-// sourceRefOf returns a Kustomization's source reference with Flux's defaults applied.
+// sourceRefOf returns a Kustomization's (or a HelmChart's) source reference with Flux's defaults applied.
 func sourceRefOf(u *unstructured.Unstructured) (kind, namespace, name string) {
 	kind, _, _ = unstructured.NestedString(u.Object, "spec", "sourceRef", "kind")
 	name, _, _ = unstructured.NestedString(u.Object, "spec", "sourceRef", "name")

@@ -27,6 +27,11 @@ import (
 type Charts struct {
 	Sources *Resolver
 	Fetcher *helmchart.Fetcher
+	// Stored, when set, returns the folder of the current artifact of the HelmChart namespace/name (the
+	// agent: the HelmChart objects it reconciles, including the one made from a HelmRelease's
+	// spec.chart); the chart of spec.chart and of a chartRef to a HelmChart is then loaded from it
+	// instead of being fetched here.
+	Stored func(ctx context.Context, namespace, name string) (string, error)
 }
 
 // ResolveChart implements build.ChartResolver. It returns the chart and, when the chart comes from an
@@ -40,6 +45,10 @@ func (c *Charts) ResolveChart(ctx context.Context, hr *helmv2.HelmRelease, decla
 	}
 	if hr.Spec.Chart == nil {
 		return nil, "", errors.New("neither spec.chart nor spec.chartRef is set")
+	}
+	if c.Stored != nil {
+		chrt, err := c.storedChart(ctx, hr.Spec.Chart.GetNamespace(hr.Namespace), hr.GetHelmChartName())
+		return chrt, "", err
 	}
 	tpl := hr.Spec.Chart.Spec
 	ns := tpl.SourceRef.Namespace
@@ -80,6 +89,13 @@ func (c *Charts) resolveChartRef(ctx context.Context, hr *helmv2.HelmRelease, re
 	key := ref.Kind + "/" + ns + "/" + ref.Name
 	switch ref.Kind {
 	case sourcev1.HelmChartKind:
+		if c.Stored != nil {
+			chrt, err := c.storedChart(ctx, ns, ref.Name)
+			if err != nil {
+				return nil, "", fmt.Errorf("chartRef: %w", err)
+			}
+			return chrt, "", nil
+		}
 		obj, err := c.lookup(ctx, ref.Kind, ns, ref.Name, declared)
 		if err != nil {
 			return nil, "", fmt.Errorf("chartRef: %w", err)
@@ -121,6 +137,19 @@ func (c *Charts) resolveChartRef(ctx context.Context, hr *helmv2.HelmRelease, re
 		return chrt, digest, nil
 	}
 	return nil, "", fmt.Errorf("chartRef kind %q is not one of OCIRepository, HelmChart, ExternalArtifact", ref.Kind)
+}
+
+// storedChart loads the chart of the current artifact of the HelmChart namespace/name (Stored).
+func (c *Charts) storedChart(ctx context.Context, namespace, name string) (*chart.Chart, error) {
+	dir, err := c.Stored(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	chrt, err := LoadArtifactChart(dir)
+	if err != nil {
+		return nil, fmt.Errorf("HelmChart '%s/%s': %w", namespace, name, err)
+	}
+	return chrt, nil
 }
 
 // artifactRevision returns the revision of the artifact whose files are dir: the stored artifact the

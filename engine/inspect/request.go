@@ -21,7 +21,16 @@ import (
 const (
 	RequestedAtAnnotation = "reconcile.fluxcd.io/requestedAt"
 	ForceAtAnnotation     = "reconcile.fluxcd.io/forceAt"
+	ResetAtAnnotation     = "reconcile.fluxcd.io/resetAt"
 )
+
+// RequestOptions are what a reconcile request asks for besides the reconciliation: a HelmRelease's
+// one-off forced install or upgrade (Force) and the reset of its failure counters (Reset), as Flux's
+// `flux reconcile hr --force --reset` ask for them.
+type RequestOptions struct {
+	Force bool
+	Reset bool
+}
 
 // ErrSuspended is returned when asked to reconcile a suspended object.
 var ErrSuspended = errors.New("is suspended: resume it first")
@@ -77,6 +86,13 @@ func (o *Operator) Names(ctx context.Context, kind Kind, namespace string) ([]st
 // RequestReconcile sets reconcile.fluxcd.io/requestedAt (and forceAt when force) to the current time in
 // RFC3339Nano and returns that token. A suspended object is refused with ErrSuspended.
 func (o *Operator) RequestReconcile(ctx context.Context, ref Ref, force bool) (string, error) {
+	return o.Request(ctx, ref, RequestOptions{Force: force})
+}
+
+// Request sets reconcile.fluxcd.io/requestedAt, and forceAt and resetAt as opts ask, to the current
+// time in RFC3339Nano and returns that token (the agent honours forceAt and resetAt only when they
+// equal requestedAt, as helm-controller does). A suspended object is refused with ErrSuspended.
+func (o *Operator) Request(ctx context.Context, ref Ref, opts RequestOptions) (string, error) {
 	u, err := o.Get(ctx, ref)
 	if err != nil {
 		return "", err
@@ -86,8 +102,11 @@ func (o *Operator) RequestReconcile(ctx context.Context, ref Ref, force bool) (s
 	}
 	token := o.now().Format(time.RFC3339Nano)
 	ann := map[string]any{RequestedAtAnnotation: token}
-	if force {
+	if opts.Force {
 		ann[ForceAtAnnotation] = token
+	}
+	if opts.Reset {
+		ann[ResetAtAnnotation] = token
 	}
 	return token, o.patch(ctx, ref, map[string]any{"metadata": map[string]any{"annotations": ann}})
 }
@@ -244,8 +263,8 @@ func SourcesOf(ctx context.Context, ref Ref, u *unstructured.Unstructured, get f
 			}
 			return []Ref{src}, nil
 		}
-		// spec.chart: the chart's source, then the HelmChart when one exists (Flux's helm-controller
-		// creates it; the agent renders the chart from the source directly).
+		// spec.chart: the chart's source, then the HelmChart when one exists (helm-controller and the
+		// agent create it; `converge apply` renders the chart from the source directly).
 		chartSrc, ok, err := refOf("spec", "chart", "spec", "sourceRef")
 		if err != nil || !ok {
 			return nil, err

@@ -136,7 +136,7 @@ func registry() []Kind {
 		{Kind: "HelmChart", Resource: gvr("source.toolkit.fluxcd.io", "v1", "helmcharts"), RevisionPath: artifactRevision,
 			Key: "chart", Component: "source-controller", CLIGroup: "source", CLIName: "chart", GetName: "chart",
 			InGetAll: true, InGetGroupAll: true, Reconcilable: true, Suspendable: true, HandlesRequests: true, Exportable: true,
-			Agent: LookedUp, Artifact: true, Stored: true, ReceiverTarget: true},
+			Agent: Reconciled, Artifact: true, Stored: true, ReceiverTarget: true},
 		{Kind: "Bucket", Resource: gvr("source.toolkit.fluxcd.io", "v1", "buckets"), RevisionPath: artifactRevision,
 			Key: "bucket", Component: "source-controller", CLIGroup: "source", CLIName: "bucket", GetName: "bucket",
 			InGetAll: true, InGetGroupAll: true, Reconcilable: true, Suspendable: true, HandlesRequests: true, Exportable: true,

@@ -23,6 +23,7 @@ import (
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/helmrelease/release"
+	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/support"
 )
 
@@ -47,6 +48,9 @@ type HelmReleases struct {
 	// Impersonate returns the configuration acting as the ServiceAccount namespace/name, for
 	// HelmReleases with spec.serviceAccountName. Nil refuses such HelmReleases.
 	Impersonate func(namespace, name string) (*rest.Config, error)
+	// Kubeconfig says which credentials the kubeconfig Secret of spec.kubeConfig may use (default: no
+	// exec plugins, no disabled TLS verification).
+	Kubeconfig kube.KubeconfigOptions
 	// ReadyExprs caches the compiled spec.dependsOn[].readyExpr (nil: compiled at every check).
 	ReadyExprs *ReadyExprs
 }
@@ -136,6 +140,8 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 	}
 	if hr.Spec.Chart != nil {
 		hr.Status.HelmChart = hr.Spec.Chart.GetNamespace(hr.Namespace) + "/" + hr.GetHelmChartName()
+	} else {
+		hr.Status.HelmChart = "" // spec.chartRef: no HelmChart of its own (ApplyHelmChart deleted it)
 	}
 	if err := r.checkDependencies(ctx, hr); err != nil {
 		if IsTerminal(err) {
@@ -152,6 +158,10 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 		return fail(helmv2.DependencyNotReadyReason, err)
 	}
 	removeStalled(hr, meta.InvalidCELExpressionReason)
+	if IsSourceNotReady(chartErr) {
+		res.RequeueAfter = DependencyRequeueInterval
+		return fail(SourceNotReadyReason, chartErr)
+	}
 	if chartErr != nil {
 		return fail(helmv2.ArtifactFailedReason, fmt.Errorf("Could not load chart: %w", chartErr))
 	}
@@ -163,10 +173,7 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 	if err != nil {
 		return fail("ValuesError", err)
 	}
-	if hr.Spec.KubeConfig != nil {
-		return fail("RESTClientError", errors.New("spec.kubeConfig (a remote cluster) is not supported yet"))
-	}
-	if rel.Config, err = r.config(hr); err != nil {
+	if rel.Config, err = r.config(ctx, hr); err != nil {
 		return fail("RESTClientError", err)
 	}
 
@@ -223,7 +230,12 @@ func (r *HelmReleases) Uninstall(ctx context.Context, hr *helmv2.HelmRelease) er
 	if hr.Spec.Suspend {
 		return nil
 	}
-	cfg, err := r.config(hr)
+	cfg, err := r.config(ctx, hr)
+	if apierrors.IsNotFound(err) && hr.Spec.KubeConfig != nil {
+		// Without its kubeconfig Secret the release cannot be reached: nothing to uninstall, as
+		// helm-controller skips it.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("HelmRelease %s: uninstall: %w", id, err)
 	}
@@ -241,8 +253,14 @@ func (r *HelmReleases) Uninstall(ctx context.Context, hr *helmv2.HelmRelease) er
 	return nil
 }
 
-func (r *HelmReleases) config(hr *helmv2.HelmRelease) (*rest.Config, error) {
+// config returns the configuration the release of hr is made with: the cluster of spec.kubeConfig (the
+// Secret's kubeconfig, impersonating spec.serviceAccountName there), else r.Config impersonating
+// spec.serviceAccountName.
+func (r *HelmReleases) config(ctx context.Context, hr *helmv2.HelmRelease) (*rest.Config, error) {
 	sa := hr.Spec.ServiceAccountName
+	if hr.Spec.KubeConfig != nil {
+		return remoteConfig(ctx, r.Client, hr.Namespace, hr.Spec.KubeConfig, sa, r.Kubeconfig)
+	}
 	if sa == "" {
 		return r.Config, nil
 	}

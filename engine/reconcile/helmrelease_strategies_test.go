@@ -166,3 +166,57 @@ func TestHelmReleaseServiceAccountImpersonation(t *testing.T) {
 		t.Fatalf("Ready %+v", c)
 	}
 }
+
+// TestHelmReleaseResetRequest: once retries are exhausted nothing is attempted for the generation, until
+// a reset request (reconcile.fluxcd.io/resetAt equal to requestedAt, as `converge reconcile hr --reset`
+// sets them) clears the failure counters: one more attempt, recorded in status.lastHandledResetAt. A
+// reset whose value differs from requestedAt, or one already handled, is not honoured. A reset asked
+// with a spec change is recorded too.
+func TestHelmReleaseResetRequest(t *testing.T) {
+	ctx := context.Background()
+	r := newHelmReleases(t)
+	ns := "hr-reset"
+	createHelmRelease(t, r, ns, "stuck", `  timeout: 2s
+  values:
+    replicas: 1
+`)
+	res := r.Reconcile(ctx, hrRef(ns, "stuck"), loadTestChart(t, ""), "", nil)
+	if actionsOf(res) != "install" || !res.Stalled {
+		t.Fatalf("first attempt: actions %q stalled %v err %v", actionsOf(res), res.Stalled, res.Err)
+	}
+	annotate := func(requested, reset string) func(u *unstructured.Unstructured) {
+		return func(u *unstructured.Unstructured) {
+			u.SetAnnotations(map[string]string{"reconcile.fluxcd.io/requestedAt": requested, "reconcile.fluxcd.io/resetAt": reset})
+		}
+	}
+	for _, tt := range []struct {
+		name      string
+		mutate    func(u *unstructured.Unstructured)
+		attempted bool
+		handled   string // status.lastHandledResetAt afterwards
+	}{
+		{name: "exhausted", mutate: func(*unstructured.Unstructured) {}},
+		{name: "reset not matching the request", mutate: annotate("t1", "t0"), handled: "t0"},
+		{name: "reset", mutate: annotate("t2", "t2"), attempted: true, handled: "t2"},
+		{name: "reset already handled", mutate: annotate("t2", "t2"), handled: "t2"},
+		{name: "reset with a spec change", mutate: func(u *unstructured.Unstructured) {
+			annotate("t3", "t3")(u)
+			setValues("replicas: 1\nmessage: changed")(u)
+		}, attempted: true, handled: "t3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			updateHelmRelease(t, r, ns, "stuck", tt.mutate)
+			res := r.Reconcile(ctx, hrRef(ns, "stuck"), loadTestChart(t, ""), "", nil)
+			if got := len(res.Actions) > 0; got != tt.attempted {
+				t.Errorf("attempted = %v (actions %q), want %v", got, actionsOf(res), tt.attempted)
+			}
+			hr := liveHR(t, r, ns, "stuck")
+			if hr.Status.LastHandledResetAt != tt.handled {
+				t.Errorf("lastHandledResetAt = %q, want %q", hr.Status.LastHandledResetAt, tt.handled)
+			}
+			if c := condition(hr, "Stalled"); c.Status != metav1.ConditionTrue {
+				t.Errorf("not stalled after a failed attempt: %+v", c)
+			}
+		})
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -227,28 +226,9 @@ var secretsResource = schema.GroupVersionResource{Version: "v1", Resource: "secr
 
 // remote builds the clients of the cluster ks's kubeConfig.secretRef reaches.
 func (r *Kustomizations) remote(ctx context.Context, ks *kustomizev1.Kustomization) (*apply.Manager, *health.Checker, error) {
-	ref := ks.Spec.KubeConfig.SecretRef
-	if ref == nil {
-		return nil, nil, errors.New("spec.kubeConfig.configMapRef (provider-based kubeconfig) is not supported yet; use spec.kubeConfig.secretRef")
-	}
-	u, err := r.Client.Resource(secretsResource).Namespace(ks.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	cfg, err := remoteConfig(ctx, r.Client, ks.Namespace, ks.Spec.KubeConfig, ks.Spec.ServiceAccountName, r.Kubeconfig)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubeConfig.secretRef: reading Secret %s/%s: %w", ks.Namespace, ref.Name, err)
-	}
-	secret := &corev1.Secret{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, secret); err != nil {
-		return nil, nil, fmt.Errorf("kubeConfig.secretRef: Secret %s/%s: %w", ks.Namespace, ref.Name, err)
-	}
-	data, err := kube.KubeconfigFromSecret(secret.Data, ref.Key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kubeConfig.secretRef: Secret %s/%s: %w", ks.Namespace, ref.Name, err)
-	}
-	cfg, err := kube.RESTConfigFromKubeconfig(data, r.Kubeconfig)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kubeConfig.secretRef: Secret %s/%s: %w", ks.Namespace, ref.Name, err)
-	}
-	if sa := ks.Spec.ServiceAccountName; sa != "" {
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ks.Namespace + ":" + sa}
+		return nil, nil, err
 	}
 	if r.Remote != nil {
 		return r.Remote(cfg)

@@ -69,10 +69,11 @@ func kubeconfigFor(t *testing.T, token string) []byte {
 
 // kubeConfig.secretRef: the Kustomization's objects go where the kubeconfig in the Secret says, with its
 // credentials: here the same API server, once as a ServiceAccount without rights (refused, so the
-// kubeconfig's identity is the one used), once as the admin.
+// kubeconfig's identity is the one used), once as the admin. configMapRef is refused, saying why.
 func TestRemoteKubeconfig(t *testing.T) {
 	ctx := context.Background()
 	r := newReconciler(t)
+	ensureNS(t, "flux-system")
 	saCfg, err := cluster.ServiceAccountConfig(ctx, "remote", "nobody")
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +100,12 @@ func TestRemoteKubeconfig(t *testing.T) {
 	res = r.Reconcile(ctx, ksRef("flux-system", "remote-nokey"), "main@sha1:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", objs(t, remoteCM), nil)
 	if res.Err == nil || !strings.Contains(res.Err.Error(), `neither key "value" nor "value.yaml"`) || !strings.Contains(res.Err.Error(), "flux-system/empty-kubeconfig") {
 		t.Fatalf("want a missing-key error naming the Secret, got %v", res.Err)
+	}
+
+	createKustomization(t, r, "remote-provider", "  kubeConfig:\n    configMapRef:\n      name: workload-identity\n")
+	res = r.Reconcile(ctx, ksRef("flux-system", "remote-provider"), "main@sha1:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", objs(t, remoteCM), nil)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "spec.kubeConfig.configMapRef is not supported yet") || !strings.Contains(res.Err.Error(), "token service") {
+		t.Fatalf("want configMapRef refused, naming the field and why, got %v", res.Err)
 	}
 
 	createKustomization(t, r, "remote", "  kubeConfig:\n    secretRef:\n      name: admin-kubeconfig\n")

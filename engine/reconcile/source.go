@@ -42,6 +42,9 @@ type Sources struct {
 	OCI    *oci.Fetcher
 	Bucket *bucket.Fetcher
 	Helm   *helmchart.Fetcher
+	// Chart fetches the chart of a HelmChart (its source looked up by the caller) into the store; nil
+	// fails HelmCharts.
+	Chart func(ctx context.Context, hc *sourcev1.HelmChart) (*helmchart.ChartArtifact, error)
 	// BaseURL prefixes status.artifact.url (the agent serves the store there).
 	BaseURL string
 	Clock   clock.PassiveClock
@@ -53,8 +56,12 @@ type SourceResult struct {
 	Artifact  *source.Artifact `json:"artifact,omitempty"`
 	Previous  string           `json:"previousRevision,omitempty"`
 	Suspended bool             `json:"suspended,omitempty"`
-	Err       error            `json:"-"`
-	Duration  time.Duration    `json:"duration"`
+	// Reason and Message, when set, are what the source's controller announces a new artifact with
+	// (a HelmChart: ChartPullSucceeded, "pulled 'podinfo' chart with version '6.0.3'").
+	Reason   string        `json:"reason,omitempty"`
+	Message  string        `json:"message,omitempty"`
+	Err      error         `json:"-"`
+	Duration time.Duration `json:"duration"`
 }
 
 // Changed reports whether the reconciliation produced a new revision.
@@ -62,8 +69,8 @@ func (r *SourceResult) Changed() bool {
 	return r.Artifact != nil && r.Artifact.Revision != r.Previous
 }
 
-// Reconcile fetches obj (a GitRepository, OCIRepository, Bucket or HelmRepository in any served version)
-// and writes its status.
+// Reconcile fetches obj (a GitRepository, OCIRepository, Bucket, HelmRepository or HelmChart in any
+// served version) and writes its status.
 func (r *Sources) Reconcile(ctx context.Context, obj *unstructured.Unstructured) *SourceResult {
 	start := r.now()
 	kind := obj.GetKind()
@@ -72,6 +79,10 @@ func (r *Sources) Reconcile(ctx context.Context, obj *unstructured.Unstructured)
 	res.Previous, _, _ = unstructured.NestedString(obj.Object, "status", "artifact", "revision")
 	if suspended, _, _ := unstructured.NestedBool(obj.Object, "spec", "suspend"); suspended {
 		res.Suspended = true
+		return res
+	}
+	if kind == sourcev1.HelmChartKind {
+		r.reconcileHelmChart(ctx, obj, res)
 		return res
 	}
 	var err error

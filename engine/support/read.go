@@ -90,6 +90,8 @@ func Read() map[string][]string {
 			"spec.suspend",
 		},
 		"HelmRelease": {
+			"spec.kubeConfig.secretRef.name",
+			"spec.kubeConfig.secretRef.key",
 			"spec.chart.metadata.labels",
 			"spec.chart.metadata.annotations",
 			"spec.chart.spec.chart",

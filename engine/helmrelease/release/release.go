@@ -140,7 +140,10 @@ func (r *Releaser) Reconcile(ctx context.Context, req *Request) (*Result, error)
 	hr.Status.StorageNamespace = hr.GetStorageNamespace()
 
 	configDigest := helmrelease.DigestValues(req.Values)
-	if mustResetFailures(hr, req.Chart.Metadata.Version, configDigest) || helmv2.ShouldHandleResetRequest(hr) {
+	// The reset request first, as helm-controller checks it: status.lastHandledResetAt records it even
+	// when a new generation, chart or values reset the counters anyway.
+	resetRequested := helmv2.ShouldHandleResetRequest(hr)
+	if mustResetFailures(hr, req.Chart.Metadata.Version, configDigest) || resetRequested {
 		hr.Status.ClearFailures()
 	}
 	hr.Status.LastAttemptedGeneration = hr.Generation
