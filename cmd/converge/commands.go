@@ -10,6 +10,7 @@ import (
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/commands/create"
+	deletecmd "github.com/converge-gitops/converge/commands/delete"
 	"github.com/converge-gitops/converge/commands/diff"
 	"github.com/converge-gitops/converge/commands/events"
 	"github.com/converge-gitops/converge/commands/export"
@@ -50,6 +51,7 @@ func newRoot(f *cmdutil.Factory) *cobra.Command {
 		trace.NewCmdTrace(f),
 		logs.NewCmdLogs(f),
 		create.NewCmdCreate(f),
+		deletecmd.NewCmdDelete(f),
 		images.NewCmdImages(f),
 	)
 }

@@ -5,6 +5,7 @@ package create
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,6 +25,10 @@ func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
 			"instead of applied, ready to commit to a repository.",
 	}
 	cmd.PersistentFlags().Bool("export", false, "print the objects as YAML instead of applying them")
+	cmd.PersistentFlags().Duration("interval", time.Minute, "source sync interval")
+	cmd.PersistentFlags().StringSlice("label", nil, "set labels on the resource (can specify multiple labels with commas: label1=value1,label2=value2)")
+	cmd.AddCommand(fluxCommands(f)...)
+	cmd.AddCommand(secretCommands(f))
 	cmd.AddCommand(notificationCommands(f)...)
 	cmd.AddCommand(imageCommands(f)...)
 	return cmd

@@ -42,6 +42,8 @@ cluster (agent).`,
 	pf.DurationVar(&f.Timeout, "timeout", f.Timeout, "timeout for operations against the cluster and sources")
 	pf.BoolVar(&f.Verbose, "verbose", false, "print more detail")
 	f.KubeFlags.AddFlags(pf)
+	// -s is --silent in Flux's CLI (delete, create source git): --server keeps only its long form.
+	pf.Lookup("server").Shorthand = ""
 
 	cmd.AddCommand(subcommands...)
 	cmd.CompletionOptions.HiddenDefaultCmd = false

@@ -42,17 +42,29 @@ type KeyPair struct {
 	Signer    ssh.Signer
 }
 
-// GenerateKey returns a new key pair of the algorithm ("" is ECDSA P-384).
+// GenerateKey returns a new key pair of the algorithm ("" is ECDSA P-384; RSA has 4096 bits).
 func GenerateKey(alg KeyAlgorithm) (*KeyPair, error) {
+	return GenerateKeyWith(alg, 4096, elliptic.P384())
+}
+
+// GenerateKeyWith returns a new key pair of the algorithm ("" is ECDSA), with rsaBits bits for RSA and
+// the curve for ECDSA (nil is P-384).
+func GenerateKeyWith(alg KeyAlgorithm, rsaBits int, curve elliptic.Curve) (*KeyPair, error) {
 	var priv crypto.Signer
 	var err error
+	if curve == nil {
+		curve = elliptic.P384()
+	}
 	switch alg {
 	case KeyECDSA, "":
-		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		priv, err = ecdsa.GenerateKey(curve, rand.Reader)
 	case KeyED25519:
 		_, priv, err = ed25519.GenerateKey(rand.Reader)
 	case KeyRSA:
-		priv, err = rsa.GenerateKey(rand.Reader, 4096)
+		if rsaBits < 1024 || rsaBits%8 != 0 {
+			return nil, fmt.Errorf("RSA key size %d: want a multiple of 8, at least 1024", rsaBits)
+		}
+		priv, err = rsa.GenerateKey(rand.Reader, rsaBits)
 	default:
 		return nil, fmt.Errorf("unknown SSH key algorithm %q, want ecdsa, ed25519 or rsa", alg)
 	}

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"path"
 	"path/filepath"
@@ -151,5 +152,41 @@ func TestGenerateKey(t *testing.T) {
 	}
 	if _, err := GenerateKey("dsa"); err == nil {
 		t.Error("dsa generated")
+	}
+}
+
+func TestGenerateKeyWith(t *testing.T) {
+	for _, tc := range []struct {
+		alg      KeyAlgorithm
+		bits     int
+		curve    elliptic.Curve
+		wantType string
+		wantErr  string
+	}{
+		{alg: KeyECDSA, curve: elliptic.P256(), wantType: "ecdsa-sha2-nistp256"},
+		{alg: KeyECDSA, curve: elliptic.P521(), wantType: "ecdsa-sha2-nistp521"},
+		{alg: KeyECDSA, wantType: "ecdsa-sha2-nistp384"},
+		{alg: KeyRSA, bits: 1024, wantType: "ssh-rsa"},
+		{alg: KeyRSA, bits: 1020, wantErr: "want a multiple of 8, at least 1024"},
+		{alg: KeyRSA, bits: 512, wantErr: "want a multiple of 8, at least 1024"},
+	} {
+		kp, err := GenerateKeyWith(tc.alg, tc.bits, tc.curve)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%+v: error %v, want %q", tc, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _, _, _, err := ssh.ParseAuthorizedKey(kp.PublicKey)
+		if err != nil || pub.Type() != tc.wantType {
+			t.Errorf("%+v: public key %v %v", tc, pub, err)
+			continue
+		}
+		if rk, ok := pub.(ssh.CryptoPublicKey).CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() != tc.bits {
+			t.Errorf("RSA key of %d bits, want %d", rk.N.BitLen(), tc.bits)
+		}
 	}
 }
