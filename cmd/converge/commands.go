@@ -5,6 +5,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/agent"
 	"github.com/converge-gitops/converge/commands/apply"
+	"github.com/converge-gitops/converge/commands/artifact"
 	"github.com/converge-gitops/converge/commands/bootstrap"
 	"github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/check"
@@ -29,12 +30,16 @@ import (
 
 // newRoot assembles the command tree: the root command and every command package under it.
 func newRoot(f *cmdutil.Factory) *cobra.Command {
+	buildCmd := build.NewCmdBuild(f)
+	buildCmd.AddCommand(artifact.NewCmdBuildArtifact(f))
+	diffCmd := diff.NewCmdDiff(f)
+	diffCmd.AddCommand(artifact.NewCmdDiffArtifact(f))
 	return root.NewCmdRoot(f,
 		versioncmd.NewCmdVersion(f),
 		check.NewCmdCheck(f),
-		build.NewCmdBuild(f),
+		buildCmd,
 		apply.NewCmdApply(f),
-		diff.NewCmdDiff(f),
+		diffCmd,
 		get.NewCmdGet(f),
 		push.NewCmdPush(f),
 		agent.NewCmdAgent(f),
@@ -51,5 +56,8 @@ func newRoot(f *cmdutil.Factory) *cobra.Command {
 		logs.NewCmdLogs(f),
 		create.NewCmdCreate(f),
 		images.NewCmdImages(f),
+		artifact.NewCmdPull(f),
+		artifact.NewCmdTag(f),
+		artifact.NewCmdList(f),
 	)
 }
