@@ -12,6 +12,7 @@ import (
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/commands/create"
 	"github.com/converge-gitops/converge/commands/diff"
+	"github.com/converge-gitops/converge/commands/envsubst"
 	"github.com/converge-gitops/converge/commands/events"
 	"github.com/converge-gitops/converge/commands/export"
 	"github.com/converge-gitops/converge/commands/get"
@@ -59,5 +60,6 @@ func newRoot(f *cmdutil.Factory) *cobra.Command {
 		artifact.NewCmdPull(f),
 		artifact.NewCmdTag(f),
 		artifact.NewCmdList(f),
+		envsubst.NewCmdEnvsubst(f),
 	)
 }
