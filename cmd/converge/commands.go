@@ -11,6 +11,7 @@ import (
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/commands/create"
+	"github.com/converge-gitops/converge/commands/debug"
 	"github.com/converge-gitops/converge/commands/diff"
 	"github.com/converge-gitops/converge/commands/envsubst"
 	"github.com/converge-gitops/converge/commands/events"
@@ -61,5 +62,6 @@ func newRoot(f *cmdutil.Factory) *cobra.Command {
 		artifact.NewCmdTag(f),
 		artifact.NewCmdList(f),
 		envsubst.NewCmdEnvsubst(f),
+		debug.NewCmdDebug(f),
 	)
 }
