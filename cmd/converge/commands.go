@@ -23,6 +23,7 @@ import (
 	"github.com/converge-gitops/converge/commands/push"
 	"github.com/converge-gitops/converge/commands/reconcile"
 	"github.com/converge-gitops/converge/commands/root"
+	"github.com/converge-gitops/converge/commands/stats"
 	"github.com/converge-gitops/converge/commands/suspend"
 	"github.com/converge-gitops/converge/commands/trace"
 	"github.com/converge-gitops/converge/commands/tree"
@@ -63,5 +64,6 @@ func newRoot(f *cmdutil.Factory) *cobra.Command {
 		artifact.NewCmdList(f),
 		envsubst.NewCmdEnvsubst(f),
 		debug.NewCmdDebug(f),
+		stats.NewCmdStats(f),
 	)
 }
