@@ -175,7 +175,7 @@ func registry() []Kind {
 			Key: "receivers", Component: "notification-controller",
 			CLIName: "receiver", CLIAliases: []string{"receivers"},
 			GetName: "receivers", GetAliases: []string{"receiver"},
-			Suspendable: true, HandlesRequests: true, Exportable: true, Agent: Reconciled},
+			Reconcilable: true, Suspendable: true, HandlesRequests: true, Exportable: true, Agent: Reconciled},
 		{Kind: "ImageRepository", Resource: gvr("image.toolkit.fluxcd.io", "v1", "imagerepositories"),
 			Key: "imagerepositories", Component: "image-reflector-controller",
 			CLIGroup: "image", CLIName: "repository", GetName: "repository", GetAliases: []string{"repositories"}, InGetGroupAll: true,
@@ -184,8 +184,8 @@ func registry() []Kind {
 		{Kind: "ImagePolicy", Resource: gvr("image.toolkit.fluxcd.io", "v1", "imagepolicies"), RevisionPath: []string{"status", "latestRef", "tag"},
 			Key: "imagepolicies", Component: "image-reflector-controller",
 			CLIGroup: "image", CLIName: "policy", GetName: "policy", GetAliases: []string{"policies"}, InGetGroupAll: true,
-			// An ImagePolicy follows its ImageRepository: it takes no reconcile request of its own.
-			Suspendable: true, HandlesRequests: true, Exportable: true,
+			// A request re-evaluates the policy against the stored tags (Flux's `reconcile image policy`).
+			Reconcilable: true, Suspendable: true, HandlesRequests: true, Exportable: true,
 			Agent: Reconciled, ReceiverTarget: true},
 		{Kind: "ImageUpdateAutomation", Resource: gvr("image.toolkit.fluxcd.io", "v1", "imageupdateautomations"), RevisionPath: []string{"status", "lastPushCommit"},
 			Key: "imageupdateautomations", Component: "image-automation-controller",
