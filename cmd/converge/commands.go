@@ -5,13 +5,16 @@ import (
 
 	"github.com/converge-gitops/converge/commands/agent"
 	"github.com/converge-gitops/converge/commands/apply"
+	"github.com/converge-gitops/converge/commands/artifact"
 	"github.com/converge-gitops/converge/commands/bootstrap"
 	"github.com/converge-gitops/converge/commands/build"
 	"github.com/converge-gitops/converge/commands/check"
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/commands/create"
+	"github.com/converge-gitops/converge/commands/debug"
 	deletecmd "github.com/converge-gitops/converge/commands/delete"
 	"github.com/converge-gitops/converge/commands/diff"
+	"github.com/converge-gitops/converge/commands/envsubst"
 	"github.com/converge-gitops/converge/commands/events"
 	"github.com/converge-gitops/converge/commands/export"
 	"github.com/converge-gitops/converge/commands/get"
@@ -21,6 +24,7 @@ import (
 	"github.com/converge-gitops/converge/commands/push"
 	"github.com/converge-gitops/converge/commands/reconcile"
 	"github.com/converge-gitops/converge/commands/root"
+	"github.com/converge-gitops/converge/commands/stats"
 	"github.com/converge-gitops/converge/commands/suspend"
 	"github.com/converge-gitops/converge/commands/trace"
 	"github.com/converge-gitops/converge/commands/tree"
@@ -30,12 +34,16 @@ import (
 
 // newRoot assembles the command tree: the root command and every command package under it.
 func newRoot(f *cmdutil.Factory) *cobra.Command {
+	buildCmd := build.NewCmdBuild(f)
+	buildCmd.AddCommand(artifact.NewCmdBuildArtifact(f))
+	diffCmd := diff.NewCmdDiff(f)
+	diffCmd.AddCommand(artifact.NewCmdDiffArtifact(f))
 	return root.NewCmdRoot(f,
 		versioncmd.NewCmdVersion(f),
 		check.NewCmdCheck(f),
-		build.NewCmdBuild(f),
+		buildCmd,
 		apply.NewCmdApply(f),
-		diff.NewCmdDiff(f),
+		diffCmd,
 		get.NewCmdGet(f),
 		push.NewCmdPush(f),
 		agent.NewCmdAgent(f),
@@ -53,5 +61,11 @@ func newRoot(f *cmdutil.Factory) *cobra.Command {
 		create.NewCmdCreate(f),
 		deletecmd.NewCmdDelete(f),
 		images.NewCmdImages(f),
+		artifact.NewCmdPull(f),
+		artifact.NewCmdTag(f),
+		artifact.NewCmdList(f),
+		envsubst.NewCmdEnvsubst(f),
+		debug.NewCmdDebug(f),
+		stats.NewCmdStats(f),
 	)
 }

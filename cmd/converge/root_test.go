@@ -82,6 +82,7 @@ func TestCommands(t *testing.T) {
 	}{
 		{name: "version", args: []string{"version"}, golden: "version.txt"},
 		{name: "version json", args: []string{"version", "-o", "json"}, golden: "version.json"},
+		{name: "version client", args: []string{"version", "--client"}, golden: "version.txt"},
 		{name: "version bad output", args: []string{"version", "-o", "xml"}, code: 2, stderr: `unknown output format "xml"`},
 		{name: "check pre", args: []string{"check", "--pre", "--kubeconfig", kc}, golden: "check-pre.txt"},
 		{name: "check pre json", args: []string{"check", "--pre", "--kubeconfig", kc, "-o", "json"}, golden: "check-pre.json"},

@@ -80,6 +80,11 @@ spec:
   sourceRef: {kind: GitRepository, name: fleet}
   postBuild: {substitute: {cluster: prod}}`, status+"\nlastAppliedRevision: main@sha1:abc\ninventory: {entries: [{id: fleet_a__ConfigMap, v: v1}]}")
 
+	create(t, dyn, inspect.Kinds["external"], `apiVersion: source.toolkit.fluxcd.io/v1
+kind: ExternalArtifact
+metadata: {name: generated, namespace: fleet, labels: {team: platform}}
+spec: {sourceRef: {apiVersion: source.extensions.fluxcd.io/v1beta1, kind: ArtifactGenerator, name: gen}}`, status)
+
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := cluster.WriteKubeconfig(kc); err != nil {
 		t.Fatal(err)
@@ -91,6 +96,7 @@ spec:
 	}{
 		{"all git repositories", []string{"source", "git", "--all"}, "export-git-all.yaml"},
 		{"one kustomization", []string{"ks", "apps"}, "export-ks.yaml"},
+		{"external artifacts", []string{"source", "external", "--all"}, "export-external.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

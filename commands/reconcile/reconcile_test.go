@@ -273,6 +273,26 @@ spec: {image: %s/org/app, interval: 1h, insecure: true, timeout: 5s}`, name, ns,
 	if _, err := run(t, time.Minute, "image", "update", "nope", "-n", ns); err == nil || !strings.Contains(err.Error(), "ImageUpdateAutomation images/nope not found") {
 		t.Errorf("missing automation: %v", err)
 	}
+
+	// `reconcile image policy` and `reconcile receiver`, as Flux 2.9 has them: the agent answers both.
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: app, namespace: %s}
+spec: {imageRepositoryRef: {name: app}, policy: {semver: {range: ">=1.0.0"}}}`, ns))
+	cluster.ApplyYAML(t, fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: token, namespace: %s}\nstringData: {token: t0ken}\n", ns))
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata: {name: hook, namespace: %s}
+spec: {type: generic, secretRef: {name: token}, resources: [{kind: ImageRepository, name: app}]}`, ns))
+	for _, args := range [][]string{{"image", "policy", "app"}, {"receiver", "hook"}} {
+		errOut, err := run(t, time.Minute, append(args, "-n", ns)...)
+		if err != nil {
+			t.Fatalf("reconcile %v: %v\n%s", args, err, errOut)
+		}
+		if !strings.Contains(errOut, "annotated") || !strings.Contains(errOut, "✔") {
+			t.Errorf("reconcile %v: stderr:\n%s", args, errOut)
+		}
+	}
 }
 
 // `reconcile source chart` with the real agent: the HelmChart's artifact is reported; with --with-source

@@ -15,6 +15,7 @@ type Options struct {
 	IO     *cmdutil.IOStreams
 	Build  cmdutil.BuildInfo
 	Output string
+	Client bool
 }
 
 // NewCmdVersion returns the version command.
@@ -23,10 +24,18 @@ func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the converge version",
-		Args:  cobra.NoArgs,
-		RunE:  cmdutil.RunE(f, opts, false),
+		Example: `  # Print the client version, as flux version --client
+  converge version --client
+
+  # Print it as JSON
+  converge version -o json`,
+		Args: cobra.NoArgs,
+		RunE: cmdutil.RunE(f, opts, false),
 	}
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON)
+	// Flux's version reports the controllers too unless --client; converge's reports the client only, so
+	// the flag is accepted for scripts written for Flux and changes nothing.
+	cmd.Flags().BoolVar(&opts.Client, "client", false, "print only client version (the only version converge prints)")
 	return cmd
 }
 

@@ -1,7 +1,9 @@
 package build
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -345,4 +347,30 @@ func globRE(pat string) string {
 		}
 	}
 	return b.String()
+}
+
+// SubstituteLines expands r line by line as Substitute does and writes each line to w followed by a
+// newline, as `flux envsubst` does: lines before a failing one are written, an expression cannot span
+// lines, and the error names the line (1-based).
+func SubstituteLines(r io.Reader, w io.Writer, lookup func(string) (string, bool), strict bool) error {
+	br := bufio.NewReader(r)
+	for n := 1; ; n++ {
+		line, err := br.ReadString('\n')
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("reading line %d: %w", n, err)
+		}
+		if line == "" && err == io.EOF {
+			return nil
+		}
+		out, serr := Substitute(strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"), lookup, strict)
+		if serr != nil {
+			return fmt.Errorf("line %d: %w", n, serr)
+		}
+		if _, werr := io.WriteString(w, out+"\n"); werr != nil {
+			return werr
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
 }

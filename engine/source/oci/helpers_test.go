@@ -30,7 +30,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,6 +37,7 @@ import (
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
 const testNamespace = "flux-system"
@@ -65,11 +65,7 @@ func dockerConfigSecret(name, host, user, password string) *corev1.Secret {
 
 func htpasswd(t testing.TB, user, password string) string {
 	t.Helper()
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return user + ":" + string(hash) + "\n"
+	return sourcetest.Htpasswd(t, user, password)
 }
 
 func newFetcher(t testing.TB, secrets secretStore) *Fetcher {

@@ -55,7 +55,7 @@ func TestPushThenFetchRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	created := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	digest, err := Push(context.Background(), PushOptions{Clock: clock.RealClock{},
+	pushed, err := Push(context.Background(), PushOptions{Clock: clock.RealClock{},
 		URL: "oci://" + reg.Host + "/manifests/app:v1.0.0", Path: src,
 		Source: "https://github.com/example/app.git", Revision: "main@sha1:0123456789abcdef0123456789abcdef01234567",
 		Created: created,
@@ -63,6 +63,7 @@ func TestPushThenFetchRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	digest := pushed.Digest
 	if !strings.HasPrefix(digest, "sha256:") || len(digest) != 71 {
 		t.Fatalf("digest = %q", digest)
 	}
@@ -134,7 +135,7 @@ func TestPushIsReproducibleAndChecksOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d1 != d2 {
+	if d1.Digest != d2.Digest {
 		t.Errorf("same folder and annotations pushed twice gave %s and %s", d1, d2)
 	}
 	a, err := newFetcher(t, nil).Fetch(context.Background(), ociRepository("repro", "oci://"+reg.Host+"/repro", func(s *sourcev1.OCIRepositorySpec) {
