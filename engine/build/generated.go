@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"helm.sh/helm/v3/pkg/chart"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"

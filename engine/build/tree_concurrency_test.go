@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
@@ -46,7 +47,7 @@ func (m *meetingCharts) ResolveChart(ctx context.Context, hr *helmv2.HelmRelease
 	}
 	return &chart.Chart{
 		Metadata:  &chart.Metadata{APIVersion: "v2", Name: "c", Version: "0.1.0"},
-		Templates: []*chart.File{{Name: "templates/cm.yaml", Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n")}},
+		Templates: []*common.File{{Name: "templates/cm.yaml", Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n")}},
 	}, "", nil
 }
 

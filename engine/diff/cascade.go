@@ -99,7 +99,7 @@ func (d *Differ) cascade(ctx context.Context, live *unstructured.Unstructured, s
 		if hr.Spec.Suspend || hr.Status.StorageNamespace == "" || cur == nil {
 			return nil, nil
 		}
-		rls, err := d.storage(hr.Status.StorageNamespace).Get(cur.Name, cur.Version)
+		rls, err := v1Release(d.storage(hr.Status.StorageNamespace).Get(cur.Name, cur.Version))
 		if err != nil || rls == nil {
 			return nil, nil //nolint:nilerr // no release record: the uninstall has nothing to delete
 		}

@@ -6,8 +6,9 @@ import (
 	"reflect"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/chart"
-	helmrel "helm.sh/helm/v3/pkg/release"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -168,7 +169,7 @@ func TestInSync(t *testing.T) {
 	values := map[string]any{"greeting": "hello"}
 	digest := helmrelease.DigestValues(values)
 	chrt := &chart.Chart{Metadata: &chart.Metadata{Name: "web", Version: "1.0.0"}}
-	last := &helmrel.Release{Name: "web", Namespace: "apps", Version: 2, Info: &helmrel.Info{Status: helmrel.StatusDeployed},
+	last := &helmrel.Release{Name: "web", Namespace: "apps", Version: 2, Info: &helmrel.Info{Status: rcommon.StatusDeployed},
 		Chart: &chart.Chart{Metadata: &chart.Metadata{Name: "web", Version: "1.0.0"}}, Config: values}
 	synced := func() *helmv2.HelmRelease {
 		hr := &helmv2.HelmRelease{}
@@ -183,7 +184,7 @@ func TestInSync(t *testing.T) {
 		{"in sync", func(*helmv2.HelmRelease, *helmrel.Release) {}, true},
 		{"values changed", func(hr *helmv2.HelmRelease, _ *helmrel.Release) { hr.Status.History[0].ConfigDigest = "sha256:old" }, false},
 		{"chart version changed", func(_ *helmv2.HelmRelease, l *helmrel.Release) { l.Chart.Metadata.Version = "0.9.0" }, false},
-		{"release failed", func(_ *helmv2.HelmRelease, l *helmrel.Release) { l.Info.Status = helmrel.StatusFailed }, false},
+		{"release failed", func(_ *helmv2.HelmRelease, l *helmrel.Release) { l.Info.Status = rcommon.StatusFailed }, false},
 		{"newer release than recorded", func(_ *helmv2.HelmRelease, l *helmrel.Release) { l.Version = 3 }, false},
 		{"never recorded", func(hr *helmv2.HelmRelease, _ *helmrel.Release) { hr.Status.History = nil }, false},
 		{"post-renderers changed", func(hr *helmv2.HelmRelease, _ *helmrel.Release) {

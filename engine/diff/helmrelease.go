@@ -10,11 +10,13 @@ import (
 	"sort"
 
 	jsonpatch "github.com/evanphx/json-patch"
-	"helm.sh/helm/v3/pkg/chart"
-	helmrel "helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/releaseutil"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	ri "helm.sh/helm/v4/pkg/release"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
+	"helm.sh/helm/v4/pkg/storage"
+	"helm.sh/helm/v4/pkg/storage/driver"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -83,7 +85,7 @@ func (d *Differ) HelmRelease(ctx context.Context, desired *helmv2.HelmRelease, c
 	cur := hr.Status.History.Latest()
 	if cur != nil && hr.Status.StorageNamespace != "" && (hr.Status.StorageNamespace != storageNs || cur.Namespace != releaseNs || cur.Name != releaseName) {
 		// A new release target: the engine uninstalls the old release, then installs the new one.
-		old, err := d.storage(hr.Status.StorageNamespace).Get(cur.Name, cur.Version)
+		old, err := v1Release(d.storage(hr.Status.StorageNamespace).Get(cur.Name, cur.Version))
 		if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
 			return nil, fmt.Errorf("HelmRelease %s: reading release %s: %w", id, cur.FullReleaseName(), err)
 		}
@@ -98,7 +100,7 @@ func (d *Differ) HelmRelease(ctx context.Context, desired *helmv2.HelmRelease, c
 		return nil, fmt.Errorf("HelmRelease %s: reading release %s/%s: %w", id, storageNs, releaseName, err)
 	}
 
-	if last != nil && last.Info != nil && last.Info.Status != helmrel.StatusUninstalled {
+	if last != nil && last.Info != nil && last.Info.Status != rcommon.StatusUninstalled {
 		if inSync(hr, last, chrt, helmrelease.DigestValues(values)) {
 			return append(out, unchangedAll(kind, id, objs, "the release is in sync: Helm runs no upgrade")...), nil
 		}
@@ -313,7 +315,7 @@ func (p *helmPlan) removed(ctx context.Context, rls *helmrel.Release, objs []*un
 func inSync(hr *helmv2.HelmRelease, last *helmrel.Release, chrt *chart.Chart, valuesDigest string) bool {
 	cur := hr.Status.History.Latest()
 	switch {
-	case cur == nil, last.Info == nil, last.Info.Status != helmrel.StatusDeployed,
+	case cur == nil, last.Info == nil, last.Info.Status != rcommon.StatusDeployed,
 		!cur.Targets(last.Name, last.Namespace, last.Version),
 		last.Chart == nil || last.Chart.Metadata == nil,
 		last.Chart.Metadata.Name != chrt.Metadata.Name || last.Chart.Metadata.Version != chrt.Metadata.Version,
@@ -345,10 +347,10 @@ func specDigest(v any, unset bool) string {
 // currentRelease is the release Helm's upgrade starts from: the last one when deployed, else the last
 // deployed one, else (none deployed) the last failed or superseded one.
 func currentRelease(st *storage.Storage, last *helmrel.Release) (*helmrel.Release, error) {
-	if last.Info.Status == helmrel.StatusDeployed {
+	if last.Info.Status == rcommon.StatusDeployed {
 		return last, nil
 	}
-	dep, err := st.Deployed(last.Name)
+	dep, err := v1Release(st.Deployed(last.Name))
 	if err == nil {
 		return dep, nil
 	}
@@ -359,11 +361,23 @@ func currentRelease(st *storage.Storage, last *helmrel.Release) (*helmrel.Releas
 }
 
 func lastRelease(st *storage.Storage, name string) (*helmrel.Release, error) {
-	rls, err := st.Last(name)
+	rls, err := v1Release(st.Last(name))
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil, nil
 	}
 	return rls, err
+}
+
+// v1Release is the Helm v1 release record of a storage read (charts of API v1 and v2 both store one).
+func v1Release(r ri.Releaser, err error) (*helmrel.Release, error) {
+	if err != nil || r == nil {
+		return nil, err
+	}
+	rls, ok := r.(*helmrel.Release)
+	if !ok {
+		return nil, fmt.Errorf("release record %T is not a Helm v1 release", r)
+	}
+	return rls, nil
 }
 
 func (d *Differ) storage(namespace string) *storage.Storage {

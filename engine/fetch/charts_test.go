@@ -11,7 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -32,7 +33,7 @@ const helmChartMediaType = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 // withVersionTemplate adds a template that shows .Chart.Version, the version helm-controller installs.
 func withVersionTemplate(c *chart.Chart) {
-	c.Templates = append(c.Templates, &chart.File{Name: "templates/version.yaml", Data: []byte(`apiVersion: v1
+	c.Templates = append(c.Templates, &common.File{Name: "templates/version.yaml", Data: []byte(`apiVersion: v1
 kind: ConfigMap
 metadata:
   name: {{ .Release.Name }}-version

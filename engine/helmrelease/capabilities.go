@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
-	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v4/pkg/chart/common"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sversion "k8s.io/apimachinery/pkg/util/version"
 )
@@ -37,7 +37,7 @@ func DefaultKubeVersion() string {
 // capabilities returns what templates see as .Capabilities: the Kubernetes version, and Helm's default
 // API versions plus Renderer.APIVersions plus the versions served by the CRDs the install creates
 // before rendering (helm-controller applies them first, so discovery lists them).
-func (r *Renderer) capabilities(crds []*unstructured.Unstructured) (*chartutil.Capabilities, error) {
+func (r *Renderer) capabilities(crds []*unstructured.Unstructured) (*common.Capabilities, error) {
 	kv := r.KubeVersion
 	if kv == "" {
 		kv = DefaultKubeVersion()
@@ -49,13 +49,13 @@ func (r *Renderer) capabilities(crds []*unstructured.Unstructured) (*chartutil.C
 	if !strings.HasPrefix(kv, "v") {
 		kv = "v" + kv
 	}
-	caps := chartutil.DefaultCapabilities.Copy()
-	caps.KubeVersion = chartutil.KubeVersion{
+	caps := common.DefaultCapabilities.Copy()
+	caps.KubeVersion = common.KubeVersion{
 		Version: kv,
 		Major:   fmt.Sprint(sv.Major()),
 		Minor:   fmt.Sprint(sv.Minor()),
 	}
-	apis := make(chartutil.VersionSet, 0, len(caps.APIVersions)+len(r.APIVersions))
+	apis := make(common.VersionSet, 0, len(caps.APIVersions)+len(r.APIVersions))
 	apis = append(apis, caps.APIVersions...)
 	apis = append(apis, r.APIVersions...)
 	for _, crd := range crds {

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"sync"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v4/pkg/chart/common"
+	commonutil "helm.sh/helm/v4/pkg/chart/common/util"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/engine"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
@@ -178,7 +180,7 @@ func (r *Renderer) Render(ctx context.Context, hr *helmv2.HelmRelease, chrt *cha
 	if err != nil {
 		return fail(fmt.Errorf("chart %s: %w", chrt.Name(), err))
 	}
-	if err := chartutil.ProcessDependenciesWithMerge(c, copyValues(values)); err != nil {
+	if err := chartutil.ProcessDependencies(c, copyValues(values)); err != nil {
 		return fail(fmt.Errorf("chart dependencies processing failed: %w", err))
 	}
 
@@ -207,8 +209,8 @@ func (r *Renderer) Render(ctx context.Context, hr *helmv2.HelmRelease, chrt *cha
 		}
 	}
 
-	opts := chartutil.ReleaseOptions{Name: res.ReleaseName, Namespace: res.Namespace, Revision: 1, IsInstall: true}
-	renderValues, err := chartutil.ToRenderValuesWithSchemaValidation(c, copyValues(values), opts, caps, install.DisableSchemaValidation)
+	opts := common.ReleaseOptions{Name: res.ReleaseName, Namespace: res.Namespace, Revision: 1, IsInstall: true}
+	renderValues, err := commonutil.ToRenderValuesWithSchemaValidation(c, copyValues(values), opts, caps, install.DisableSchemaValidation)
 	if err != nil {
 		return fail(err)
 	}

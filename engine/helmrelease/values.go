@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/strvals"
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/strvals"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/yaml"
 	goyaml "sigs.k8s.io/yaml/goyaml.v2" //nolint:staticcheck // the aliases keep go.yaml.in/yaml/v2 an indirect requirement
@@ -131,7 +131,7 @@ func (r *Renderer) composeValues(ctx context.Context, hr *helmv2.HelmRelease) (m
 			}
 			continue
 		}
-		v, err := chartutil.ReadValues([]byte(data))
+		v, err := common.ReadValues([]byte(data))
 		if err != nil {
 			return nil, fail(ErrValuesDataRead, err)
 		}
@@ -260,7 +260,7 @@ func copyValue(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		return copyValues(t)
-	case chartutil.Values:
+	case common.Values:
 		return copyValues(t)
 	case []any:
 		out := make([]any, len(t))

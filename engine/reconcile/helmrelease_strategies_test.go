@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
-	helmrel "helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage"
+	"helm.sh/helm/v4/pkg/storage/driver"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -90,11 +91,12 @@ func TestHelmReleaseUnlocksPendingRelease(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	st := storage.Init(driver.NewSecrets(cluster.Client.CoreV1().Secrets(ns)))
-	rls, err := st.Get("stuck", 1)
+	stored, err := st.Get("stuck", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rls.SetStatus(helmrel.StatusPendingUpgrade, "upgrade in progress")
+	rls := stored.(*helmrel.Release)
+	rls.SetStatus(rcommon.StatusPendingUpgrade, "upgrade in progress")
 	if err := st.Update(rls); err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,17 @@ package reconcile
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart"
-	helmrel "helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -127,13 +130,21 @@ func helmHistory(t *testing.T, storageNamespace, name string) []*helmrel.Release
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &kubeconfig
 	flags.Namespace = &storageNamespace
-	cfg := &action.Configuration{}
-	if err := cfg.Init(flags, storageNamespace, "secret", func(string, ...any) {}); err != nil {
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
+	if err := cfg.Init(flags, storageNamespace, "secret"); err != nil {
 		t.Fatal(err)
 	}
-	h, err := action.NewHistory(cfg).Run(name)
+	rs, err := action.NewHistory(cfg).Run(name)
 	if err != nil && !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("helm history %s: %v", name, err)
+	}
+	var h []*helmrel.Release
+	for _, r := range rs {
+		rls, ok := r.(*helmrel.Release)
+		if !ok {
+			t.Fatalf("helm history %s: %T is not a v1 release", name, r)
+		}
+		h = append(h, rls)
 	}
 	return h
 }
@@ -202,7 +213,7 @@ func TestHelmReleaseInstallNoOpUpgrade(t *testing.T) {
 
 	// An ordinary Helm release, post-rendered and labelled as `converge build helmrelease` renders it.
 	h := helmHistory(t, ns, "web")
-	if len(h) != 1 || h[0].Info.Status != helmrel.StatusDeployed || h[0].Chart.Metadata.Version != "0.1.0" {
+	if len(h) != 1 || h[0].Info.Status != rcommon.StatusDeployed || h[0].Chart.Metadata.Version != "0.1.0" {
 		t.Fatalf("helm history: %d records %s", len(h), statuses(h))
 	}
 	rendered, err := r.Renderer.Render(ctx, hr, c1)
@@ -529,7 +540,7 @@ func TestHelmReleaseCRDPolicies(t *testing.T) {
 `)
 	withCRD := func(version, shortName string) *chart.Chart {
 		c := loadTestChart(t, version)
-		c.Files = append(c.Files, &chart.File{Name: "crds/widgets.yaml", Data: widgetCRD(shortName)})
+		c.Files = append(c.Files, &common.File{Name: "crds/widgets.yaml", Data: widgetCRD(shortName)})
 		return c
 	}
 	if res := r.Reconcile(ctx, hrRef(ns, "widgets"), withCRD("", "wd"), "", nil); res.Err != nil {

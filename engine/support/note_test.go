@@ -11,8 +11,9 @@ import (
 // TestNoteConditions: the unsupported fields a HelmRelease uses are added once to its Ready and
 // Reconciling messages, and nothing is added for an object that uses none.
 func TestNoteConditions(t *testing.T) {
-	const note = "Warning: spec.waitStrategy is not supported yet: ignored: converge waits with Helm's own logic (legacy)"
-	uses := &helmv2.HelmRelease{Spec: helmv2.HelmReleaseSpec{WaitStrategy: &helmv2.WaitStrategy{Name: helmv2.WaitStrategyPoller}}}
+	const note = "Warning: spec.persistentClient is not supported yet: ignored: converge manages its Kubernetes clients itself"
+	off := false
+	uses := &helmv2.HelmRelease{Spec: helmv2.HelmReleaseSpec{PersistentClient: &off}}
 	tests := []struct {
 		name  string
 		hr    *helmv2.HelmRelease

@@ -5,14 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/kube"
-	helmrel "helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	"helm.sh/helm/v4/pkg/action"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/kube"
+	ri "helm.sh/helm/v4/pkg/release"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage"
+	"helm.sh/helm/v4/pkg/storage/driver"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/helmrelease"
 )
 
@@ -35,37 +39,32 @@ type session struct {
 	renderer *helmrelease.Renderer
 }
 
+// discard is the log handler of Helm's clients: the engine never prints.
+var discard slog.Handler = slog.DiscardHandler
+
 func (s *session) storage() *storage.Storage {
 	d := driver.NewSecrets(s.secrets)
-	return storage.Init(d)
+	d.SetLogger(discard)
+	st := storage.Init(d)
+	st.SetLogger(discard)
+	return st
 }
 
 // configuration is Helm's action configuration for one action; every storage write goes to observe.
 func (s *session) configuration(ctx context.Context, observe func(*helmrel.Release)) *action.Configuration {
-	kc := kube.New(s.getter)
+	kc := &kubeClient{Client: kube.New(s.getter), ctx: ctx, getter: s.getter, hr: s.hr}
 	kc.Namespace = s.getter.namespace
-	d := &observingDriver{Driver: driver.NewSecrets(s.secrets), observe: observe}
-	if s.renderer != nil {
-		// Helm 3 post-renders the manifest only; hooks are post-rendered here, before their release
-		// record is first written and before Helm runs them.
-		d.prepare = func(rls *helmrel.Release) error {
-			if rls.Info == nil || (rls.Info.Status != helmrel.StatusPendingInstall && rls.Info.Status != helmrel.StatusPendingUpgrade) {
-				return nil
-			}
-			hooks, err := s.renderer.PostRenderHooks(ctx, s.hr, rls.Hooks)
-			if err != nil {
-				return err
-			}
-			rls.Hooks = hooks
-			return nil
-		}
-	}
-	return &action.Configuration{
-		RESTClientGetter: s.getter,
-		Releases:         storage.Init(d),
-		KubeClient:       kc,
-		Log:              func(string, ...any) {},
-	}
+	kc.SetLogger(discard)
+	secrets := driver.NewSecrets(s.secrets)
+	secrets.SetLogger(discard)
+	d := &observingDriver{Driver: secrets, observe: observe}
+	st := storage.Init(d)
+	st.SetLogger(discard)
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(discard))
+	cfg.RESTClientGetter = s.getter
+	cfg.Releases = st
+	cfg.KubeClient = kc
+	return cfg
 }
 
 // postRenderer is Helm's post-renderer for a HelmRelease: the Renderer's post-rendering.
@@ -75,7 +74,7 @@ type postRenderer struct {
 }
 
 func (p postRenderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
-	out, err := p.s.renderer.PostRenderManifest(p.ctx, p.s.hr, in.String())
+	out, err := p.s.renderer.PostRenderStream(p.ctx, p.s.hr, in.String())
 	if err != nil {
 		return nil, err
 	}
@@ -84,20 +83,60 @@ func (p postRenderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 
 func (s *session) releaseName() string { return helmrelease.ShortenName(s.hr.GetReleaseName()) }
 
+// waitStrategy is Helm's wait strategy for an action, as helm-controller chooses it: hooks only when
+// the action's waiting is disabled, else spec.waitStrategy, the poller (kstatus, with
+// spec.healthCheckExprs) by default. The poller goes by Helm's "watcher" name; kubeClient answers it.
+func waitStrategy(hr *helmv2.HelmRelease, disableWait bool) kube.WaitStrategy {
+	switch {
+	case disableWait:
+		return kube.HookOnlyStrategy
+	case hr.GetWaitStrategy() == helmv2.WaitStrategyLegacy:
+		return kube.LegacyStrategy
+	}
+	return kube.StatusWatcherStrategy
+}
+
+// ssaMode is Helm's serverSideApply value of an upgrade or rollback mode: "auto" (the default) follows
+// the apply method of the release it starts from.
+func ssaMode(m helmv2.ServerSideApplyMode) string {
+	switch m {
+	case helmv2.ServerSideApplyEnabled:
+		return "true"
+	case helmv2.ServerSideApplyDisabled:
+		return "false"
+	}
+	return "auto"
+}
+
+// resolveSSA resolves "auto" to the apply method of rls (client-side for a release Helm 3 wrote).
+func resolveSSA(mode string, rls *helmrel.Release) bool {
+	if mode == "auto" {
+		return rls != nil && rls.ApplyMethod == string(helmrel.ApplyMethodServerSideApply)
+	}
+	return mode == "true"
+}
+
 func (s *session) install(ctx context.Context, cfg *action.Configuration, chrt *chart.Chart, values map[string]any) error {
 	spec := s.hr.GetInstall()
 	policy, err := helmrelease.CRDPolicy(spec.CRDs)
 	if err != nil {
 		return err
 	}
+	in := action.NewInstall(cfg)
+	// New releases apply server-side unless spec.install.serverSideApply says otherwise, and force
+	// conflicts as helm-controller does.
+	in.ServerSideApply = true
+	if spec.ServerSideApply != nil {
+		in.ServerSideApply = *spec.ServerSideApply
+	}
+	in.ForceConflicts = in.ServerSideApply
 	if err := s.applyCRDs(cfg, policy, chrt); err != nil {
 		return fmt.Errorf("failed to apply CustomResourceDefinitions: %w", err)
 	}
-	in := action.NewInstall(cfg)
 	in.ReleaseName = s.releaseName()
 	in.Namespace = s.hr.GetReleaseNamespace()
 	in.Timeout = spec.GetTimeout(s.hr.GetTimeout()).Duration
-	in.Wait = !spec.DisableWait
+	in.WaitStrategy = waitStrategy(s.hr, spec.DisableWait)
 	in.WaitForJobs = !spec.DisableWaitForJobs
 	in.DisableHooks = spec.DisableHooks
 	in.DisableOpenAPIValidation = spec.DisableOpenAPIValidation
@@ -111,6 +150,7 @@ func (s *session) install(ctx context.Context, cfg *action.Configuration, chrt *
 	}
 	if s.renderer != nil {
 		in.PostRenderer = postRenderer{ctx: ctx, s: s}
+		in.PostRenderStrategy = action.PostRenderStrategy(s.hr.GetPostRenderStrategy())
 	}
 	_, err = in.RunWithContext(ctx, chrt, values)
 	return err
@@ -122,26 +162,40 @@ func (s *session) upgrade(ctx context.Context, cfg *action.Configuration, chrt *
 	if err != nil {
 		return err
 	}
+	up := action.NewUpgrade(cfg)
+	up.ServerSideApply = ssaMode(spec.ServerSideApply)
+	var last *helmrel.Release
+	if up.ServerSideApply == "auto" {
+		if last, err = lastRelease(cfg.Releases, s.releaseName()); err != nil {
+			return err
+		}
+		if last == nil {
+			return driver.NewErrNoDeployedReleases(s.releaseName())
+		}
+	}
+	ssa := resolveSSA(up.ServerSideApply, last)
+	up.ServerSideApply = strconv.FormatBool(ssa)
+	up.ForceConflicts = ssa
+	up.ForceReplace = spec.Force && !ssa
 	if err := s.applyCRDs(cfg, policy, chrt); err != nil {
 		return fmt.Errorf("failed to apply CustomResourceDefinitions: %w", err)
 	}
-	up := action.NewUpgrade(cfg)
 	up.Namespace = s.hr.GetReleaseNamespace()
 	up.ResetValues = !spec.PreserveValues
 	up.ReuseValues = spec.PreserveValues
 	up.MaxHistory = s.hr.GetMaxHistory()
 	up.Timeout = spec.GetTimeout(s.hr.GetTimeout()).Duration
-	up.Wait = !spec.DisableWait
+	up.WaitStrategy = waitStrategy(s.hr, spec.DisableWait)
 	up.WaitForJobs = !spec.DisableWaitForJobs
 	up.DisableHooks = spec.DisableHooks
 	up.DisableOpenAPIValidation = spec.DisableOpenAPIValidation
 	up.SkipSchemaValidation = spec.DisableSchemaValidation
-	up.Force = spec.Force
 	up.CleanupOnFail = spec.CleanupOnFail
 	up.TakeOwnership = !spec.DisableTakeOwnership
 	up.Devel = true
 	if s.renderer != nil {
 		up.PostRenderer = postRenderer{ctx: ctx, s: s}
+		up.PostRenderStrategy = action.PostRenderStrategy(s.hr.GetPostRenderStrategy())
 	}
 	_, err = up.RunWithContext(ctx, s.releaseName(), chrt, values)
 	return err
@@ -159,33 +213,57 @@ func (s *session) test(cfg *action.Configuration) (*helmrel.Release, error) {
 		}
 		t.Filters[key] = append(t.Filters[key], f.Name)
 	}
-	return t.Run(s.releaseName())
+	r, shutdown, err := t.Run(s.releaseName())
+	if shutdown != nil {
+		defer func() { _ = shutdown() }()
+	}
+	rls, _ := r.(*helmrel.Release)
+	return rls, err
 }
 
 func (s *session) rollback(cfg *action.Configuration, name string, version int) error {
 	spec := s.hr.GetRollback()
 	rb := action.NewRollback(cfg)
+	rb.ServerSideApply = ssaMode(spec.ServerSideApply)
+	var target *helmrel.Release
+	if rb.ServerSideApply == "auto" {
+		r, err := cfg.Releases.Get(name, version)
+		if err != nil {
+			return err
+		}
+		if target, _ = r.(*helmrel.Release); target == nil {
+			return fmt.Errorf("release %s.v%d: %T is not a Helm v1 release", name, version, r)
+		}
+	}
+	ssa := resolveSSA(rb.ServerSideApply, target)
+	rb.ServerSideApply = strconv.FormatBool(ssa)
+	rb.ForceConflicts = ssa
+	rb.ForceReplace = spec.Force && !ssa
 	rb.Version = version
 	rb.Timeout = spec.GetTimeout(s.hr.GetTimeout()).Duration
-	rb.Wait = !spec.DisableWait
+	rb.WaitStrategy = waitStrategy(s.hr, spec.DisableWait)
 	rb.WaitForJobs = !spec.DisableWaitForJobs
 	rb.DisableHooks = spec.DisableHooks
-	rb.Force = spec.Force
-	rb.Recreate = spec.Recreate
 	rb.CleanupOnFail = spec.CleanupOnFail
 	rb.MaxHistory = s.hr.GetMaxHistory()
 	return rb.Run(name)
 }
 
-func (s *session) uninstall(cfg *action.Configuration, name string) (*helmrel.UninstallReleaseResponse, error) {
+// uninstall uninstalls the release name; it returns the release record Helm marked uninstalled, if any.
+func (s *session) uninstall(cfg *action.Configuration, name string) (*helmrel.Release, error) {
 	spec := s.hr.GetUninstall()
 	un := action.NewUninstall(cfg)
 	un.Timeout = spec.GetTimeout(s.hr.GetTimeout()).Duration
 	un.DisableHooks = spec.DisableHooks
 	un.KeepHistory = spec.KeepHistory
-	un.Wait = !spec.DisableWait
+	un.WaitStrategy = waitStrategy(s.hr, spec.DisableWait)
 	un.DeletionPropagation = spec.GetDeletionPropagation()
-	return un.Run(name)
+	resp, err := un.Run(name)
+	if resp == nil {
+		return nil, err
+	}
+	rls, _ := resp.Release.(*helmrel.Release)
+	return rls, err
 }
 
 // applyCRDs applies the CRDs of the chart and its enabled dependencies with Flux's policies and origin
@@ -227,7 +305,7 @@ func (s *session) applyCRDs(cfg *action.Configuration, policy helmv2.CRDsPolicy,
 	}
 	var applied kube.ResourceList
 	for _, info := range all {
-		helper := resource.NewHelper(info.Client, info.Mapping)
+		helper := resource.NewHelper(info.Client, info.Mapping).WithFieldManager(apply.FieldManager)
 		obj, err := helper.Create("", true, info.Object)
 		switch {
 		case err == nil:
@@ -260,7 +338,11 @@ func (s *session) applyCRDs(cfg *action.Configuration, policy helmv2.CRDsPolicy,
 			return fmt.Errorf("failed to create CustomResourceDefinition %s: %w", info.Name, err)
 		}
 	}
-	if err := cfg.KubeClient.Wait(applied, 60*time.Second); err != nil {
+	w, err := cfg.KubeClient.GetWaiter(kube.LegacyStrategy)
+	if err != nil {
+		return err
+	}
+	if err := w.Wait(applied, 60*time.Second); err != nil {
 		return fmt.Errorf("failed to wait for CustomResourceDefinition(s): %w", err)
 	}
 	if m, err := s.getter.ToRESTMapper(); err == nil {
@@ -273,11 +355,32 @@ func (s *session) applyCRDs(cfg *action.Configuration, policy helmv2.CRDsPolicy,
 
 // lastRelease returns the newest release record of name; nil when there is none.
 func lastRelease(st *storage.Storage, name string) (*helmrel.Release, error) {
-	rls, err := st.Last(name)
+	r, err := st.Last(name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil, nil
 	}
-	return rls, err
+	if err != nil {
+		return nil, err
+	}
+	return v1Release(r)
+}
+
+// getRelease returns the release record name.vversion.
+func getRelease(st *storage.Storage, name string, version int) (*helmrel.Release, error) {
+	r, err := st.Get(name, version)
+	if err != nil {
+		return nil, err
+	}
+	return v1Release(r)
+}
+
+// v1Release is r as the Helm v1 release record it must be (charts of API v1 and v2 both store one).
+func v1Release(r ri.Releaser) (*helmrel.Release, error) {
+	rls, ok := r.(*helmrel.Release)
+	if !ok || rls == nil {
+		return nil, fmt.Errorf("release record %T is not a Helm v1 release", r)
+	}
+	return rls, nil
 }
 
 func newSession(cfg *rest.Config, hr *helmv2.HelmRelease, storageNamespace string, renderer *helmrelease.Renderer) (*session, error) {

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
-	helmrel "helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -222,7 +223,7 @@ func (a *atomic) state(ctx context.Context) (releaseState, string, error) {
 		return stateLocked, fmt.Sprintf("release with status '%s'", rls.Info.Status), nil
 	}
 	if hr.Status.History.Len() == 0 {
-		if rls.Info.Status == helmrel.StatusUninstalled {
+		if rls.Info.Status == rcommon.StatusUninstalled {
 			return stateAbsent, "found uninstalled release in storage", nil
 		}
 		return stateUnmanaged, "found existing release in storage", nil
@@ -232,11 +233,11 @@ func (a *atomic) state(ctx context.Context) (releaseState, string, error) {
 		return stateUnmanaged, "release not observed to be made for object", nil
 	}
 	switch rls.Info.Status {
-	case helmrel.StatusFailed:
+	case rcommon.StatusFailed:
 		return stateFailed, "", nil
-	case helmrel.StatusUninstalled:
+	case rcommon.StatusUninstalled:
 		return stateAbsent, "found uninstalled release in storage", nil
-	case helmrel.StatusDeployed:
+	case rcommon.StatusDeployed:
 		md := a.req.Chart.Metadata
 		if rls.Chart == nil || rls.Chart.Metadata == nil || rls.Chart.Metadata.Name != md.Name || rls.Chart.Metadata.Version != md.Version {
 			return stateOutOfSync, "release chart changed", nil
@@ -337,7 +338,7 @@ func (a *atomic) next(state releaseState, _ string) (*step, error) {
 			if prev == nil {
 				return nil, fmt.Errorf("%w: cannot remediate failed release", ErrMissingRollbackTarget)
 			}
-			rls, err := a.s.storage().Get(prev.Name, prev.Version)
+			rls, err := getRelease(a.s.storage(), prev.Name, prev.Version)
 			if err != nil {
 				if errors.Is(err, driver.ErrReleaseNotFound) {
 					return a.upgradeStep(), nil
@@ -568,10 +569,10 @@ func (a *atomic) uninstallRemediationStep() *step {
 			return errors.New("no latest release: required to uninstall")
 		}
 		cfg := a.s.configuration(ctx, func(rls *helmrel.Release) { updateSnapshots(hr, rls) })
-		resp, err := a.s.uninstall(cfg, cur.Name)
-		if resp != nil && resp.Release != nil && !cur.Targets(resp.Release.Name, resp.Release.Namespace, resp.Release.Version) {
+		rls, err := a.s.uninstall(cfg, cur.Name)
+		if rls != nil && !cur.Targets(rls.Name, rls.Namespace, rls.Version) {
 			err = fmt.Errorf("release mismatch: uninstalled release %s/%s.v%d != current release %s",
-				resp.Release.Namespace, resp.Release.Name, resp.Release.Version, cur.FullReleaseName())
+				rls.Namespace, rls.Name, rls.Version, cur.FullReleaseName())
 		}
 		if err == nil && cur.Digest == hr.Status.History.Latest().Digest {
 			err = errors.New("uninstall completed with error: release not updated in Helm storage")
@@ -619,7 +620,7 @@ func (a *atomic) unlockStep() *step {
 		if !status.IsPending() {
 			return nil
 		}
-		rls.SetStatus(helmrel.StatusFailed, fmt.Sprintf("Release unlocked from stale '%s' state", status))
+		rls.SetStatus(rcommon.StatusFailed, fmt.Sprintf("Release unlocked from stale '%s' state", status))
 		if err := cfg.Releases.Update(rls); err != nil {
 			hr.Status.Failures++
 			a.r.setCondition(hr, helmv2.ReleasedCondition, metav1.ConditionFalse, reasonPendingRelease,

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	helmrel "helm.sh/helm/v3/pkg/release"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"

@@ -3,8 +3,8 @@ package release
 import (
 	"fmt"
 
-	"helm.sh/helm/v3/pkg/chart"
-	helmrel "helm.sh/helm/v3/pkg/release"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"

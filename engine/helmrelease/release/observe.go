@@ -4,30 +4,29 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"sort"
 
-	"helm.sh/helm/v3/pkg/chart"
-	helmrel "helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	ri "helm.sh/helm/v4/pkg/release"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/engine/helmrelease"
 )
 
-// observingDriver passes every write of Helm's storage to observe (after it succeeded), and lets
-// prepare change a release record before its first write (the post-rendering of hooks).
+// observingDriver passes every write of Helm's storage to observe (after it succeeded).
 type observingDriver struct {
 	driver.Driver
-	prepare func(*helmrel.Release) error
 	observe func(*helmrel.Release)
 }
 
-func (d *observingDriver) Create(key string, rls *helmrel.Release) error {
-	if d.prepare != nil {
-		if err := d.prepare(rls); err != nil {
-			return err
-		}
+func (d *observingDriver) Create(key string, r ri.Releaser) error {
+	rls, ok := r.(*helmrel.Release)
+	if !ok {
+		return fmt.Errorf("release %s: %T is not a Helm v1 release", key, r)
 	}
 	if err := d.Driver.Create(key, rls); err != nil {
 		return err
@@ -38,7 +37,11 @@ func (d *observingDriver) Create(key string, rls *helmrel.Release) error {
 	return nil
 }
 
-func (d *observingDriver) Update(key string, rls *helmrel.Release) error {
+func (d *observingDriver) Update(key string, r ri.Releaser) error {
+	rls, ok := r.(*helmrel.Release)
+	if !ok {
+		return fmt.Errorf("release %s: %T is not a Helm v1 release", key, r)
+	}
 	if err := d.Driver.Update(key, rls); err != nil {
 		return err
 	}
@@ -118,10 +121,10 @@ func Snapshot(rls *helmrel.Release, ociDigest string) *helmv2.Snapshot {
 	}
 	if rls.Info != nil {
 		s.Status = rls.Info.Status.String()
-		s.FirstDeployed = metav1.NewTime(rls.Info.FirstDeployed.Time)
-		s.LastDeployed = metav1.NewTime(rls.Info.LastDeployed.Time)
+		s.FirstDeployed = metav1.NewTime(rls.Info.FirstDeployed)
+		s.LastDeployed = metav1.NewTime(rls.Info.LastDeployed)
 		if !rls.Info.Deleted.IsZero() {
-			s.Deleted = metav1.NewTime(rls.Info.Deleted.Time)
+			s.Deleted = metav1.NewTime(rls.Info.Deleted)
 		}
 	}
 	return s
@@ -136,10 +139,10 @@ func testHooks(rls *helmrel.Release) map[string]*helmv2.TestHookStatus {
 		}
 		st := &helmv2.TestHookStatus{Phase: h.LastRun.Phase.String()}
 		if !h.LastRun.StartedAt.IsZero() {
-			st.LastStarted = metav1.NewTime(h.LastRun.StartedAt.Time)
+			st.LastStarted = metav1.NewTime(h.LastRun.StartedAt)
 		}
 		if !h.LastRun.CompletedAt.IsZero() {
-			st.LastCompleted = metav1.NewTime(h.LastRun.CompletedAt.Time)
+			st.LastCompleted = metav1.NewTime(h.LastRun.CompletedAt)
 		}
 		if h.LastRun.Phase == "" {
 			st = nil

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/chart"
-	helmrel "helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -198,7 +198,7 @@ func (r *Releaser) uninstallCurrent(ctx context.Context, hr *helmv2.HelmRelease,
 	}
 	res.Actions = append(res.Actions, ActionUninstall)
 	cfg := s.configuration(ctx, func(rls *helmrel.Release) { updateSnapshots(hr, rls) })
-	resp, err := s.uninstall(cfg, cur.Name)
+	rls, err := s.uninstall(cfg, cur.Name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		hr.Status.Inventory = nil
 		r.setCondition(hr, helmv2.ReleasedCondition, metav1.ConditionFalse, helmv2.UninstallSucceededReason,
@@ -211,9 +211,9 @@ func (r *Releaser) uninstallCurrent(ctx context.Context, hr *helmv2.HelmRelease,
 			fmt.Sprintf("Release %s was already uninstalled", cur.FullReleaseName()))
 		return nil
 	}
-	if resp != nil && resp.Release != nil && !cur.Targets(resp.Release.Name, resp.Release.Namespace, resp.Release.Version) {
+	if rls != nil && !cur.Targets(rls.Name, rls.Namespace, rls.Version) {
 		err = fmt.Errorf("release mismatch: uninstalled release %s/%s.v%d != current release %s",
-			resp.Release.Namespace, resp.Release.Name, resp.Release.Version, cur.FullReleaseName())
+			rls.Namespace, rls.Name, rls.Version, cur.FullReleaseName())
 	}
 	if err != nil {
 		hr.Status.Failures++

@@ -15,10 +15,12 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/ignore"
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/chart/loader/archive"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/ignore"
 	"sigs.k8s.io/yaml"
 )
 
@@ -79,7 +81,7 @@ func loadChartDir(root, rel string) (*chart.Chart, error) {
 	}
 	rules.AddDefaults()
 
-	var files []*loader.BufferedFile
+	var files []*archive.BufferedFile
 	visiting := map[string]bool{}
 	var walk func(abs, name string) error
 	walk = func(abs, name string) error {
@@ -134,7 +136,7 @@ func loadChartDir(root, rel string) (*chart.Chart, error) {
 			if err != nil {
 				return fmt.Errorf("error reading '%s': %w", n, err)
 			}
-			files = append(files, &loader.BufferedFile{Name: n, Data: bytes.TrimPrefix(data, utf8BOM)})
+			files = append(files, &archive.BufferedFile{Name: n, Data: bytes.TrimPrefix(data, utf8BOM)})
 		}
 		return nil
 	}
@@ -296,7 +298,7 @@ func overwriteDefaultValues(c *chart.Chart, vals map[string]any) (bool, error) {
 	var data []byte
 	if len(vals) > 0 {
 		var buf bytes.Buffer
-		if err := chartutil.Values(vals).Encode(&buf); err != nil {
+		if err := common.Values(vals).Encode(&buf); err != nil {
 			return false, err
 		}
 		data = buf.Bytes()

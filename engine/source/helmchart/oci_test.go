@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
-	"helm.sh/helm/v3/pkg/registry"
+	"helm.sh/helm/v4/pkg/registry"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/converge-gitops/converge/crds/meta"
