@@ -14,8 +14,7 @@ func TestHelmReleaseConditionNamesUnsupported(t *testing.T) {
 	ctx := context.Background()
 	r := newHelmReleases(t)
 	ns := "hr-unsupported"
-	createHelmRelease(t, r, ns, "web", `  waitStrategy:
-    name: poller
+	createHelmRelease(t, r, ns, "web", `  persistentClient: false
   values:
     replicas: 0
 `)
@@ -24,7 +23,7 @@ func TestHelmReleaseConditionNamesUnsupported(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	c := condition(liveHR(t, r, ns, "web"), "Ready")
-	if c.Status != metav1.ConditionTrue || !strings.HasSuffix(c.Message, "\nWarning: spec.waitStrategy is not supported yet: ignored: converge waits with Helm's own logic (legacy)") {
+	if c.Status != metav1.ConditionTrue || !strings.HasSuffix(c.Message, "\nWarning: spec.persistentClient is not supported yet: ignored: converge manages its Kubernetes clients itself") {
 		t.Fatalf("Ready %+v", c)
 	}
 }
