@@ -272,50 +272,10 @@ export source external
 export source git --with-credentials
 export source helm --with-credentials
 export source oci --with-credentials
-get --label-selector
-get --no-header
-get alert-providers --label-selector
-get alert-providers --no-header
-get alerts --label-selector
-get alerts --no-header
-get all --label-selector
-get all --no-header
 get artifacts
 get artifacts generators
-get helmreleases --label-selector
-get helmreleases --no-header
 get helmreleases --show-source
-get images --label-selector
-get images --no-header
-get images all --label-selector
-get images all --no-header
-get images policy --label-selector
-get images policy --no-header
-get images repository --label-selector
-get images repository --no-header
-get images update --label-selector
-get images update --no-header
-get kustomizations --label-selector
-get kustomizations --no-header
 get kustomizations --show-source
-get receivers --label-selector
-get receivers --no-header
-get sources --label-selector
-get sources --no-header
-get sources all --label-selector
-get sources all --no-header
-get sources bucket --label-selector
-get sources bucket --no-header
-get sources chart --label-selector
-get sources chart --no-header
-get sources external --label-selector
-get sources external --no-header
-get sources git --label-selector
-get sources git --no-header
-get sources helm --label-selector
-get sources helm --no-header
-get sources oci --label-selector
-get sources oci --no-header
 install --cluster-domain
 install --components
 install --force
