@@ -334,8 +334,6 @@ suspend image --all
 suspend source --all
 tag
 tag artifact
-trace --api-version
-trace --kind
 tree artifact
 tree artifact generator
 tree kustomization --compact
