@@ -188,12 +188,6 @@ bootstrap gitlab --version
 bootstrap gitlab --visibility
 bootstrap gitlab --watch-all-namespaces
 build artifact
-build kustomization --dry-run
-build kustomization --ignore-paths
-build kustomization --in-memory-build
-build kustomization --local-sources
-build kustomization --recursive
-build kustomization --strict-substitute
 check --components
 check --components-extra
 check --poll-interval
