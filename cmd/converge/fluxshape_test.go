@@ -279,8 +279,6 @@ install --version
 install --watch-all-namespaces
 list
 list artifacts
-logs --flux-namespace
-logs --since-time
 migrate
 plugin
 plugin install
@@ -334,8 +332,6 @@ tree kustomization --compact
 tree kustomization --output
 trigger
 trigger receiver
-uninstall --dry-run
-uninstall --silent
 version --client
 version --output
 `

@@ -40,6 +40,8 @@ func NewFactory(io *IOStreams, build BuildInfo) *Factory {
 	kf := genericclioptions.NewConfigFlags(true)
 	ns := DefaultNamespace
 	kf.Namespace = &ns
+	// As Flux: no -s/--server from cli-runtime (-s is --silent); the root command adds --server.
+	kf.APIServer = nil
 	return &Factory{IO: io, Build: build, KubeFlags: kf, Timeout: 5 * time.Minute, Clock: clock.RealClock{},
 		KubeAPIQPS: kube.DefaultQPS, KubeAPIBurst: kube.DefaultBurst}
 }

@@ -61,7 +61,6 @@ cluster (agent).`,
 	systemNamespaceFromEnv(f)
 	// As Flux: --server has no short form, -s is --silent for the commands that have it.
 	server := ""
-	f.KubeFlags.APIServer = nil
 	f.KubeFlags.AddFlags(pf)
 	f.KubeFlags.APIServer = &server
 	pf.StringVar(f.KubeFlags.APIServer, "server", "", "the address and port of the Kubernetes API server")
