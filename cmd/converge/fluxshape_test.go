@@ -297,7 +297,6 @@ push artifact --path
 push artifact --provider
 push artifact --reproducible
 push artifact --resolve-symlinks
-reconcile helmrelease --reset
 reconcile image policy
 reconcile receiver
 reconcile source chart --with-source

@@ -10,9 +10,14 @@ import (
 // RequestReconcile requests one reconciliation of ref, waits for it and reports progress on stderr, as
 // Flux's CLI does.
 func RequestReconcile(ctx context.Context, io *IOStreams, op *inspect.Operator, ref inspect.Ref, force bool) (inspect.Result, error) {
+	return RequestReconcileWith(ctx, io, op, ref, inspect.Request{Force: force})
+}
+
+// RequestReconcileWith is RequestReconcile with the force and reset requests of req.
+func RequestReconcileWith(ctx context.Context, io *IOStreams, op *inspect.Operator, ref inspect.Ref, req inspect.Request) (inspect.Result, error) {
 	st := io.ErrStyles()
 	fmt.Fprintln(io.ErrOut, st.ActionLine(fmt.Sprintf("annotating %s %s in %s namespace", ref.Kind.Kind, ref.Name, ref.Namespace)))
-	token, err := op.RequestReconcile(ctx, ref, force)
+	token, err := op.Request(ctx, ref, req)
 	if err != nil {
 		return inspect.Result{}, err
 	}

@@ -25,6 +25,8 @@ type Options struct {
 	Name       string
 	WithSource bool
 	Force      bool
+	// Reset asks to reset a HelmRelease's failure counts (reconcile.fluxcd.io/resetAt).
+	Reset bool
 	// Interval between polls while waiting (default 500ms).
 	Interval time.Duration
 }
@@ -55,6 +57,7 @@ then prints the Ready condition. It fails (exit code 2) with the condition's mes
 		}
 		if kind.Kind == "HelmRelease" {
 			c.Flags().BoolVar(&opts.Force, "force", false, "force a one-off install or upgrade (reconcile.fluxcd.io/forceAt)")
+			c.Flags().BoolVar(&opts.Reset, "reset", false, "reset the failure counts of the release (reconcile.fluxcd.io/resetAt)")
 		}
 		return c
 	})
@@ -98,6 +101,6 @@ func (o *Options) Run(ctx context.Context) error {
 			}
 		}
 	}
-	_, err = cmdutil.RequestReconcile(ctx, o.IO, op, ref, o.Force)
+	_, err = cmdutil.RequestReconcileWith(ctx, o.IO, op, ref, inspect.Request{Force: o.Force, Reset: o.Reset})
 	return err
 }

@@ -188,7 +188,7 @@ spec: {interval: 1h, suspend: %v, chart: {spec: {chart: podinfo, sourceRef: {kin
 				continue
 			}
 			req := u.GetAnnotations()[inspect.RequestedAtAnnotation]
-			force := u.GetAnnotations()[inspect.ForceAtAnnotation]
+			force := u.GetAnnotations()[inspect.ForceAtAnnotation] + " " + u.GetAnnotations()[inspect.ResetAtAnnotation]
 			if req == "" {
 				continue
 			}
@@ -203,15 +203,15 @@ spec: {interval: 1h, suspend: %v, chart: {spec: {chart: podinfo, sourceRef: {kin
 			}
 		}
 	}()
-	errOut, err := run(t, time.Minute, "hr", "podinfo", "--force", "-n", ns)
+	errOut, err := run(t, time.Minute, "hr", "podinfo", "--force", "--reset", "-n", ns)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	if !strings.Contains(errOut, "✔ applied revision 6.5.0") {
 		t.Errorf("stderr:\n%s", errOut)
 	}
-	if force := <-answered; force == "" {
-		t.Error("--force did not set reconcile.fluxcd.io/forceAt")
+	if force, reset, _ := strings.Cut(<-answered, " "); force == "" || reset != force {
+		t.Errorf("--force --reset did not set reconcile.fluxcd.io/forceAt and resetAt to the request token: %q %q", force, reset)
 	}
 
 	// Nobody answers: --timeout ends the wait with a clear error.

@@ -21,7 +21,14 @@ import (
 const (
 	RequestedAtAnnotation = "reconcile.fluxcd.io/requestedAt"
 	ForceAtAnnotation     = "reconcile.fluxcd.io/forceAt"
+	ResetAtAnnotation     = "reconcile.fluxcd.io/resetAt"
 )
+
+// Request is what a reconcile request asks beyond one reconciliation: Force a one-off HelmRelease
+// install or upgrade (forceAt), Reset its failure counts (resetAt).
+type Request struct {
+	Force, Reset bool
+}
 
 // ErrSuspended is returned when asked to reconcile a suspended object.
 var ErrSuspended = errors.New("is suspended: resume it first")
@@ -77,6 +84,12 @@ func (o *Operator) Names(ctx context.Context, kind Kind, namespace string) ([]st
 // RequestReconcile sets reconcile.fluxcd.io/requestedAt (and forceAt when force) to the current time in
 // RFC3339Nano and returns that token. A suspended object is refused with ErrSuspended.
 func (o *Operator) RequestReconcile(ctx context.Context, ref Ref, force bool) (string, error) {
+	return o.Request(ctx, ref, Request{Force: force})
+}
+
+// Request sets reconcile.fluxcd.io/requestedAt, and forceAt and resetAt as req asks, to the current
+// time in RFC3339Nano and returns that token. A suspended object is refused with ErrSuspended.
+func (o *Operator) Request(ctx context.Context, ref Ref, req Request) (string, error) {
 	u, err := o.Get(ctx, ref)
 	if err != nil {
 		return "", err
@@ -86,8 +99,11 @@ func (o *Operator) RequestReconcile(ctx context.Context, ref Ref, force bool) (s
 	}
 	token := o.now().Format(time.RFC3339Nano)
 	ann := map[string]any{RequestedAtAnnotation: token}
-	if force {
+	if req.Force {
 		ann[ForceAtAnnotation] = token
+	}
+	if req.Reset {
+		ann[ResetAtAnnotation] = token
 	}
 	return token, o.patch(ctx, ref, map[string]any{"metadata": map[string]any{"annotations": ann}})
 }
