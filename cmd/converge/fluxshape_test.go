@@ -327,7 +327,6 @@ tag
 tag artifact
 tree artifact
 tree artifact generator
-tree kustomization --compact
 tree kustomization --output
 trigger
 trigger receiver
