@@ -188,9 +188,6 @@ bootstrap gitlab --version
 bootstrap gitlab --visibility
 bootstrap gitlab --watch-all-namespaces
 build artifact
-check --components
-check --components-extra
-check --poll-interval
 create --interval
 create --label
 create alert --event-severity

@@ -34,3 +34,17 @@ func TestBuildKustomizationFromCluster(t *testing.T) {
 		t.Errorf("absent Kustomization: exit %d: %s", res.code, res.stderr)
 	}
 }
+
+// TestCheckAcceptsFluxComponentFlags: Flux's check flags that select controllers are accepted, with a
+// warning saying why they change nothing.
+func TestCheckAcceptsFluxComponentFlags(t *testing.T) {
+	kc := kubeconfig(t)
+	res := run(t, newFactory(), "check", "--pre", "--kubeconfig", kc, "--components", "source-controller", "--poll-interval", "1s")
+	if res.code != 0 || !strings.Contains(res.stderr, "--components, --poll-interval select and pace Flux's separate controllers: converge runs one agent") {
+		t.Errorf("exit %d: %s", res.code, res.stderr)
+	}
+	res = run(t, newFactory(), "check", "--pre", "--kubeconfig", kc)
+	if res.code != 0 || strings.Contains(res.stderr, "separate controllers") {
+		t.Errorf("warning without the flags: exit %d: %s", res.code, res.stderr)
+	}
+}
