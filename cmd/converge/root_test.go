@@ -126,6 +126,16 @@ func TestSettingsPrecedence(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte("timeout: 7m\nnamespace: from-file\nverbose: true\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	ctxKubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(ctxKubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u, namespace: from-context}}]
+current-context: x
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		env       map[string]string
@@ -140,10 +150,22 @@ func TestSettingsPrecedence(t *testing.T) {
 			args: []string{"--config", cfgFile}, timeout: 9 * time.Minute, namespace: "from-env", verbose: true},
 		{name: "flag beats env", env: map[string]string{"CONVERGE_TIMEOUT": "9m"},
 			args: []string{"--config", cfgFile, "--timeout", "1m", "-n", "from-flag", "--verbose=false"}, timeout: time.Minute, namespace: "from-flag"},
+		// Flux's environment and flags for the default namespace.
+		{name: "FLUX_SYSTEM_NAMESPACE", env: map[string]string{"FLUX_SYSTEM_NAMESPACE": "flux-env"}, timeout: 5 * time.Minute, namespace: "flux-env"},
+		{name: "invalid FLUX_SYSTEM_NAMESPACE ignored", env: map[string]string{"FLUX_SYSTEM_NAMESPACE": "Not_A_Name"}, timeout: 5 * time.Minute, namespace: "flux-system"},
+		{name: "CONVERGE_NAMESPACE beats FLUX_SYSTEM_NAMESPACE", env: map[string]string{"FLUX_SYSTEM_NAMESPACE": "flux-env", "CONVERGE_NAMESPACE": "from-env"},
+			timeout: 5 * time.Minute, namespace: "from-env"},
+		{name: "ns follows kube context", args: []string{"--kubeconfig", ctxKubeconfig, "--ns-follows-kube-context"}, timeout: 5 * time.Minute, namespace: "from-context"},
+		{name: "ns follows kube context, from env", env: map[string]string{"FLUX_NS_FOLLOWS_KUBE_CONTEXT": "1"},
+			args: []string{"--kubeconfig", ctxKubeconfig}, timeout: 5 * time.Minute, namespace: "from-context"},
+		{name: "-n beats the kube context", args: []string{"--kubeconfig", ctxKubeconfig, "--ns-follows-kube-context", "-n", "from-flag"}, timeout: 5 * time.Minute, namespace: "from-flag"},
+		{name: "kube context not followed by default", args: []string{"--kubeconfig", ctxKubeconfig}, timeout: 5 * time.Minute, namespace: "flux-system"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+			t.Setenv("FLUX_SYSTEM_NAMESPACE", "")
+			t.Setenv("FLUX_NS_FOLLOWS_KUBE_CONTEXT", "")
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -199,6 +221,8 @@ func TestConfigFileKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+			t.Setenv("FLUX_SYSTEM_NAMESPACE", "")
+			t.Setenv("FLUX_NS_FOLLOWS_KUBE_CONTEXT", "")
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}

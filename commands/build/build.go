@@ -9,15 +9,21 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	k8sversion "k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/helmrelease"
+	"github.com/converge-gitops/converge/engine/kinds"
+	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/workspace"
@@ -41,6 +47,20 @@ type Options struct {
 	Output      string
 	OutputDir   string
 	ShowSecrets bool
+
+	// Flux's flags of build kustomization. LocalSourcesMap (--local-sources) adds to
+	// Workspace.LocalSources; DryRun builds without the cluster, from --kustomization-file;
+	// StrictSubstitute fails on variables without value or default; InMemoryBuild is accepted and
+	// changes nothing (converge never writes into the folder it builds).
+	LocalSourcesMap  map[string]string
+	DryRun           bool
+	StrictSubstitute bool
+	InMemoryBuild    bool
+	Recursive        bool
+	IgnorePaths      []string
+	// Clients reads the Kustomization and its substituteFrom objects from the cluster when no
+	// --kustomization-file is given.
+	Clients func() (*kube.Clients, error)
 
 	// what is the subcommand run: "", kustomization or helmrelease.
 	what string
@@ -71,8 +91,11 @@ for --kube-version and --api-versions (default: the Kubernetes version converge 
 		Example: `  # Everything a cluster folder applies
   converge build clusters/production
 
-  # One Kustomization, defined in a file, built from a local folder
-  converge build kustomization apps --kustomization-file clusters/production/apps.yaml --path apps/production
+  # One Kustomization of the cluster, built from a local folder (as flux build kustomization)
+  converge build kustomization apps --path apps/production
+
+  # One Kustomization, defined in a file, built from a local folder, without a cluster
+  converge build kustomization apps --kustomization-file clusters/production/apps.yaml --path apps/production --dry-run
 
   # Supply the ConfigMaps that postBuild.substituteFrom needs, without a cluster
   converge build clusters/production --local-resource ConfigMap/flux-system/cluster-vars=vars.yaml
@@ -108,7 +131,13 @@ for --kube-version and --api-versions (default: the Kubernetes version converge 
 
 	ks.Aliases = []string{"ks"}
 	ks.Flags().StringVar(&opts.Workspace.Path, "path", "", "local folder to build instead of the Kustomization's spec.path in its source")
-	ks.Flags().StringVar(&opts.KustomizationFile, "kustomization-file", "", "file that defines the Kustomization")
+	ks.Flags().StringVar(&opts.KustomizationFile, "kustomization-file", "", "file that defines the Kustomization (default: read it from the cluster)")
+	ks.Flags().StringToStringVar(&opts.LocalSourcesMap, "local-sources", nil, "use folders as sources' files: Kind/namespace/name=PATH,... (as --local-source)")
+	ks.Flags().BoolVar(&opts.DryRun, "dry-run", false, "build without the cluster: needs --kustomization-file")
+	ks.Flags().BoolVar(&opts.StrictSubstitute, "strict-substitute", false, "fail when a variable without value or default is substituted (default: substitute \"\")")
+	ks.Flags().BoolVar(&opts.InMemoryBuild, "in-memory-build", false, "accepted for Flux compatibility: converge never writes into the folder it builds")
+	ks.Flags().BoolVarP(&opts.Recursive, "recursive", "r", false, "also build the Kustomizations the build contains (not supported here: use converge build PATH)")
+	ks.Flags().StringSliceVar(&opts.IgnorePaths, "ignore-paths", nil, "paths to leave out of the build, .gitignore format (not supported yet)")
 	addFlags(ks, opts)
 	cmd.AddCommand(ks)
 	return cmd
@@ -137,6 +166,14 @@ func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string
 	switch o.what {
 	case "kustomization":
 		o.Kustomization = args[0]
+		for ref, path := range o.LocalSourcesMap {
+			o.Workspace.LocalSources = append(o.Workspace.LocalSources, ref+"="+path)
+		}
+		slices.Sort(o.Workspace.LocalSources)
+		o.Workspace.LenientSubstitution = !o.StrictSubstitute
+		if o.Clients == nil {
+			o.Clients = f.KubeClients
+		}
 	case "helmrelease":
 		o.HelmRelease = args[0]
 	default:
@@ -156,8 +193,12 @@ func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string
 // Validate refuses bad flags before anything is read.
 func (o *Options) Validate() error {
 	switch {
-	case o.what == "kustomization" && o.KustomizationFile == "":
-		return cmdutil.FlagErrorf("--kustomization-file is required (reading the Kustomization from the cluster comes with `converge apply`)")
+	case o.what == "kustomization" && o.DryRun && o.KustomizationFile == "":
+		return cmdutil.FlagErrorf("--dry-run builds without the cluster: give the Kustomization with --kustomization-file")
+	case o.Recursive:
+		return cmdutil.FlagErrorf("--recursive is not supported for one Kustomization: `converge build PATH` builds a whole tree recursively")
+	case len(o.IgnorePaths) > 0:
+		return cmdutil.FlagErrorf("--ignore-paths is not supported yet: list the paths in a .sourceignore file of the folder instead")
 	case o.what == "helmrelease" && o.HelmReleaseFile == "":
 		return cmdutil.FlagErrorf("--helmrelease-file is required")
 	}
@@ -245,17 +286,46 @@ func (o *Options) build(ctx context.Context, dec *manifest.Decoder) (*build.Tree
 		if root == "" {
 			root = "."
 		}
-		ws, err := workspace.OpenAt(&o.Workspace, root, workspace.DetectWorkTree(root), nil)
+		if o.KustomizationFile != "" {
+			ws, err := workspace.OpenAt(&o.Workspace, root, workspace.DetectWorkTree(root), nil)
+			if err != nil {
+				return nil, err
+			}
+			return ws.BuildKustomization(ctx, dec, o.KustomizationFile, o.Namespace, o.Kustomization, cmdutil.DefaultNamespace)
+		}
+		clients, err := o.Clients()
 		if err != nil {
 			return nil, err
 		}
-		return ws.BuildKustomization(ctx, dec, o.KustomizationFile, o.Namespace, o.Kustomization, cmdutil.DefaultNamespace)
+		ks, err := clusterKustomization(ctx, clients, o.Namespace, o.Kustomization)
+		if err != nil {
+			return nil, err
+		}
+		ws, err := workspace.OpenAt(&o.Workspace, root, workspace.DetectWorkTree(root), clients)
+		if err != nil {
+			return nil, err
+		}
+		return ws.BuildKustomizationObject(ctx, ks)
 	}
 	ws, err := workspace.Open(&o.Workspace, nil)
 	if err != nil {
 		return nil, err
 	}
 	return ws.BuildTree(ctx, dec)
+}
+
+// clusterKustomization reads the Kustomization namespace/name from the cluster.
+func clusterKustomization(ctx context.Context, clients *kube.Clients, namespace, name string) (*kustomizev1.Kustomization, error) {
+	kind, _ := kinds.ByKey("kustomizations")
+	u, err := clients.Dynamic.Resource(kind.Resource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading Kustomization %s/%s from the cluster (or give --kustomization-file): %w", namespace, name, err)
+	}
+	ks := &kustomizev1.Kustomization{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ks); err != nil {
+		return nil, fmt.Errorf("Kustomization %s/%s: %w", namespace, name, err)
+	}
+	return ks, nil
 }
 
 func flatten(err error) []error {

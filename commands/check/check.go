@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/discovery"
@@ -24,6 +25,12 @@ type Options struct {
 	Namespace string
 	Pre       bool
 	Output    string
+	// Components, ComponentsExtra and PollInterval are Flux's flags, accepted for its scripts: they
+	// select and pace Flux's controllers, which converge's one agent replaces (a warning says so).
+	Components      []string
+	ComponentsExtra []string
+	PollInterval    time.Duration
+	ignored         []string
 }
 
 // NewCmdCheck returns the check command.
@@ -44,12 +51,21 @@ Deployment in the namespace (-n, default flux-system) has a ready replica. It fa
 		RunE: cmdutil.RunE(f, opts, true),
 	}
 	cmd.Flags().BoolVar(&opts.Pre, "pre", false, "only check the prerequisites (cluster reachable, Kubernetes version)")
+	cmd.Flags().StringSliceVar(&opts.Components, "components", []string{"source-controller", "kustomize-controller", "helm-controller", "notification-controller"},
+		"Flux's controllers to check (accepted for Flux's scripts: converge checks its one agent and every CRD)")
+	cmd.Flags().StringSliceVar(&opts.ComponentsExtra, "components-extra", nil, "Flux's extra controllers to check (accepted, as --components)")
+	cmd.Flags().DurationVar(&opts.PollInterval, "poll-interval", 5*time.Second, "Flux's interval between health polls (accepted: converge checks once)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON)
 	return cmd
 }
 
-// Complete fills the streams, clients and namespace.
-func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+// Complete fills the streams, clients and namespace, and notes the Flux flags that change nothing.
+func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) error {
+	for _, name := range []string{"components", "components-extra", "poll-interval"} {
+		if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed {
+			o.ignored = append(o.ignored, "--"+name)
+		}
+	}
 	if o.IO == nil {
 		o.IO = f.IO
 	}
@@ -73,6 +89,10 @@ func (o *Options) Validate() error {
 
 // Run performs the checks and reports them.
 func (o *Options) Run(ctx context.Context) error {
+	if len(o.ignored) > 0 {
+		cmdutil.PrintWarnings(o.IO.ErrOut, o.IO.ErrStyles(), []string{strings.Join(o.ignored, ", ") +
+			" select and pace Flux's separate controllers: converge runs one agent, so every CRD and the agent are checked, once"})
+	}
 	st := o.IO.ErrStyles()
 	dc, err := o.Discovery()
 	if err != nil {

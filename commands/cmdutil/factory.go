@@ -30,6 +30,9 @@ type Factory struct {
 	Timeout   time.Duration
 	Verbose   bool
 	Clock     clock.WithTicker
+	// KubeAPIQPS and KubeAPIBurst limit the requests to the API server (--kube-api-qps, --kube-api-burst).
+	KubeAPIQPS   float32
+	KubeAPIBurst int
 }
 
 // NewFactory returns a factory over io with kubeconfig flags defaulting to the flux-system namespace.
@@ -37,7 +40,10 @@ func NewFactory(io *IOStreams, build BuildInfo) *Factory {
 	kf := genericclioptions.NewConfigFlags(true)
 	ns := DefaultNamespace
 	kf.Namespace = &ns
-	return &Factory{IO: io, Build: build, KubeFlags: kf, Timeout: 5 * time.Minute, Clock: clock.RealClock{}}
+	// As Flux: no -s/--server from cli-runtime (-s is --silent); the root command adds --server.
+	kf.APIServer = nil
+	return &Factory{IO: io, Build: build, KubeFlags: kf, Timeout: 5 * time.Minute, Clock: clock.RealClock{},
+		KubeAPIQPS: kube.DefaultQPS, KubeAPIBurst: kube.DefaultBurst}
 }
 
 // RESTConfig returns the client configuration the kubeconfig flags select.
@@ -46,7 +52,10 @@ func (f *Factory) RESTConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
-	cfg.QPS, cfg.Burst = kube.DefaultQPS, kube.DefaultBurst
+	cfg.QPS, cfg.Burst = f.KubeAPIQPS, f.KubeAPIBurst
+	if cfg.QPS <= 0 || cfg.Burst <= 0 {
+		return nil, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive, got %v and %d", cfg.QPS, cfg.Burst)
+	}
 	if f.Timeout > 0 && cfg.Timeout == 0 {
 		cfg.Timeout = f.Timeout
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
@@ -29,9 +32,16 @@ type Options struct {
 	Output        string
 	// Watch prints the table, then a row for every change until interrupted.
 	Watch bool
-	// StatusSelector keeps the objects whose condition has the given status ("ready=false").
+	// StatusSelector keeps the objects whose condition has the given status ("ready=false") or not
+	// ("ready!=true").
 	StatusSelector string
-	selector       *inspect.StatusSelector
+	// LabelSelector keeps the objects whose labels match (-l, as kubectl spells it).
+	LabelSelector string
+	// NoHeader leaves the table header out.
+	NoHeader bool
+	// Name is the one object to show, from the optional NAME argument.
+	Name     string
+	selector *inspect.StatusSelector
 }
 
 // getGroup is a grouping subcommand of get and its "all" subcommand.
@@ -54,11 +64,17 @@ func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
 	cmd.PersistentFlags().BoolVarP(&opts.AllNamespaces, "all-namespaces", "A", false, "list across all namespaces")
 	cmd.PersistentFlags().StringVarP(&opts.Output, "output", "o", cmdutil.OutputTable, "output format, one of [table yaml json]")
 	cmd.PersistentFlags().BoolVarP(&opts.Watch, "watch", "w", false, "after listing, print a row for every change (until interrupted)")
-	cmd.PersistentFlags().StringVar(&opts.StatusSelector, "status-selector", "", "only objects whose condition has this status, e.g. ready=false")
+	cmd.PersistentFlags().StringVar(&opts.StatusSelector, "status-selector", "", "only objects whose condition has this status, e.g. ready=false or ready!=true")
+	cmd.PersistentFlags().StringVarP(&opts.LabelSelector, "label-selector", "l", "", "only objects whose labels match this selector, e.g. app=web,tier!=db")
+	cmd.PersistentFlags().BoolVar(&opts.NoHeader, "no-header", false, "leave the table header out")
 
 	add := func(use string, aliases []string, short string, ks []inspect.Kind) *cobra.Command {
-		return &cobra.Command{Use: use, Aliases: aliases, Short: short, Args: cobra.NoArgs,
+		c := &cobra.Command{Use: use + " [NAME]", Aliases: aliases, Short: short, Args: cobra.MaximumNArgs(1),
 			RunE: cmdutil.RunE(f, listRunner{opts, ks}, true)}
+		if len(ks) == 1 {
+			c.ValidArgsFunction = cmdutil.CompleteNames(f, ks[0])
+		}
+		return c
 	}
 	groups := map[string]*cobra.Command{}
 	for _, k := range kinds.All() {
@@ -79,8 +95,24 @@ func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
 		}
 		g.AddCommand(c)
 	}
-	cmd.AddCommand(add("all", nil, "Every Flux object", kinds.Select(func(k kinds.Kind) bool { return k.InGetAll })))
+	cmd.AddCommand(add("all", nil, "Every Flux object", fluxOrder(kinds.Select(func(k kinds.Kind) bool { return k.InGetAll }))))
 	return cmd
+}
+
+// fluxOrder sorts kinds in the order in which Flux's `get all` prints its tables: sources, image
+// automation, then releases, Kustomizations and notification objects. Kinds Flux does not list follow
+// in registry order.
+func fluxOrder(ks []kinds.Kind) []kinds.Kind {
+	order := []string{"oci", "bucket", "git", "helm", "chart", "external", "imagerepositories", "imagepolicies",
+		"imageupdateautomations", "helmreleases", "kustomizations", "receivers", "providers", "alerts"}
+	rank := func(k kinds.Kind) int {
+		if i := slices.Index(order, k.Key); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	slices.SortStableFunc(ks, func(a, b kinds.Kind) int { return rank(a) - rank(b) })
+	return ks
 }
 
 // listRunner runs get for one subcommand's kinds, with the flags parsed into the shared Options.
@@ -94,8 +126,11 @@ func (r listRunner) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []stri
 	return r.Options.Complete(f, cmd, args)
 }
 
-// Complete fills the streams, namespace and client.
-func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+// Complete fills the streams, namespace, client and the name argument.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		o.Name = args[0]
+	}
 	if o.IO == nil {
 		o.IO = f.IO
 	}
@@ -116,6 +151,12 @@ func (o *Options) Validate() error {
 		return cmdutil.FlagErrorf("--status-selector: %v", err)
 	}
 	o.selector = sel
+	if _, err := labels.Parse(o.LabelSelector); err != nil {
+		return cmdutil.FlagErrorf("--label-selector: %v", err)
+	}
+	if o.Watch && len(o.Kinds) > 1 {
+		return cmdutil.FlagErrorf("--watch follows one kind: name it instead of all")
+	}
 	if o.Watch && o.Output != cmdutil.OutputTable {
 		return cmdutil.FlagErrorf("--watch prints a table: it cannot be combined with -o %s", o.Output)
 	}
@@ -135,22 +176,31 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.AllNamespaces {
 		ns = ""
 	}
+	sel := inspect.Selection{Name: o.Name, Labels: o.LabelSelector}
 	var all []inspect.Row
+	perKind := make([][]inspect.Row, len(o.Kinds))
 	versions := make([]string, len(o.Kinds))
 	for i, k := range o.Kinds {
-		rows, rv, err := inspect.ListFrom(ctx, client, k, ns)
+		rows, rv, err := inspect.ListFrom(ctx, client, k, ns, sel)
 		if err != nil {
+			if len(o.Kinds) > 1 && apierrors.IsNotFound(err) {
+				continue // get all: a kind whose API the cluster does not serve has no objects
+			}
 			return err
+		}
+		if len(rows) == 0 && o.Name != "" && len(o.Kinds) == 1 {
+			return fmt.Errorf("%s object '%s' not found in %s", k.Kind, o.Name, where(ns))
 		}
 		versions[i] = rv
 		for _, r := range rows {
 			if o.selector.Match(r) {
 				all = append(all, r)
+				perKind[i] = append(perKind[i], r)
 			}
 		}
 	}
 	if o.Watch {
-		return watchRows(ctx, o, client, ns, all, versions)
+		return watchRows(ctx, o, client, ns, sel, all, versions)
 	}
 	if o.Output != cmdutil.OutputTable {
 		if all == nil {
@@ -159,19 +209,37 @@ func (o *Options) Run(ctx context.Context) error {
 		return cmdutil.WriteData(o.IO.Out, o.Output, all)
 	}
 	if len(all) == 0 {
-		where := "namespace " + ns
-		if ns == "" {
-			where = "any namespace"
-		}
-		fmt.Fprintf(o.IO.ErrOut, "no objects found in %s\n", where)
+		fmt.Fprintf(o.IO.ErrOut, "no objects found in %s\n", where(ns))
 		return nil
 	}
-	return table(o.IO.Out, all, o.AllNamespaces, len(o.Kinds) > 1)
+	if len(o.Kinds) == 1 {
+		return table(o.IO.Out, all, o.AllNamespaces, false, o.NoHeader)
+	}
+	// Several kinds: a table per kind that has objects, each followed by an empty line, as Flux prints.
+	for _, rows := range perKind {
+		if len(rows) == 0 {
+			continue
+		}
+		if err := table(o.IO.Out, rows, o.AllNamespaces, true, o.NoHeader); err != nil {
+			return err
+		}
+		fmt.Fprintln(o.IO.Out)
+	}
+	return nil
 }
 
-func table(w io.Writer, rows []inspect.Row, withNamespace, withKind bool) error {
+func where(ns string) string {
+	if ns == "" {
+		return "any namespace"
+	}
+	return "namespace " + ns
+}
+
+func table(w io.Writer, rows []inspect.Row, withNamespace, withKind, noHeader bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header(withNamespace), "\t"))
+	if !noHeader {
+		fmt.Fprintln(tw, strings.Join(header(withNamespace), "\t"))
+	}
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(columns(r, withNamespace, withKind), "\t"))
 	}
@@ -199,7 +267,7 @@ func columns(r inspect.Row, withNamespace, withKind bool) []string {
 }
 
 // watchRows prints the current rows, then one row per change, padded to the widths of the first table.
-func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns string, rows []inspect.Row, versions []string) error {
+func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns string, sel inspect.Selection, rows []inspect.Row, versions []string) error {
 	withKind := len(opts.Kinds) > 1
 	widths := make([]int, len(header(opts.AllNamespaces)))
 	measure := func(cols []string) {
@@ -226,8 +294,10 @@ func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns 
 		_, err := fmt.Fprintln(opts.IO.Out, strings.TrimRight(b.String(), " "))
 		return err
 	}
-	if err := printRow(header(opts.AllNamespaces)); err != nil {
-		return err
+	if !opts.NoHeader {
+		if err := printRow(header(opts.AllNamespaces)); err != nil {
+			return err
+		}
 	}
 	for _, r := range rows {
 		if err := printRow(columns(r, opts.AllNamespaces, withKind)); err != nil {
@@ -237,7 +307,7 @@ func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns 
 	g, gctx := errgroup.WithContext(ctx)
 	for i, k := range opts.Kinds {
 		g.Go(func() error {
-			return inspect.Watch(gctx, client, k, ns, versions[i], func(r inspect.Row, deleted bool) error {
+			return inspect.Watch(gctx, client, k, ns, versions[i], sel, func(r inspect.Row, deleted bool) error {
 				if !opts.selector.Match(r) {
 					return nil
 				}

@@ -83,17 +83,37 @@ spec:
 - {type: Ready, status: "True", reason: Succeeded, message: "reconciliation succeeded, generated 1 artifact(s)", lastTransitionTime: "2026-11-23T00:00:00Z", observedGeneration: 1}
 `)
 
+	create(t, dyn, inspect.Kinds["alerts"], `apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {name: on-call, namespace: flux-system, labels: {team: ops}}
+spec: {providerRef: {name: slack}, eventSources: [{kind: Kustomization, name: "*"}]}
+`, "")
+
 	tests := []struct {
-		name string
-		args []string
-		want []string
+		name    string
+		args    []string
+		want    []string
+		wantErr string
 	}{
-		{"kustomizations", []string{"ks"}, []string{"NAME   REVISION        SUSPENDED   READY   MESSAGE", "apps   main@sha1:abc   true        True    Applied revision: main@sha1:abc"}},
-		{"all namespaces", []string{"all", "-A"}, []string{"NAMESPACE", "flux-system   gitrepository/flux-system", "Unknown   waiting to be reconciled", "kustomization/apps"}},
-		{"sources json", []string{"sources", "git", "-o", "json"}, []string{`"kind": "GitRepository"`, `"ready": "Unknown"`}},
-		{"artifact generators", []string{"artifactgenerators"}, []string{"slices", "True    reconciliation succeeded, generated 1 artifact(s)"}},
-		{"empty namespace", []string{"hr", "-n", "nowhere"}, nil},
-		{"image policies, none", []string{"images", "policy", "-n", "nowhere"}, nil},
+		{"kustomizations", []string{"ks"}, []string{"NAME   REVISION        SUSPENDED   READY   MESSAGE", "apps   main@sha1:abc   true        True    Applied revision: main@sha1:abc"}, ""},
+		{"one by name", []string{"kustomization", "apps"}, []string{"NAME   REVISION", "apps   main@sha1:abc"}, ""},
+		{"name not found", []string{"ks", "nope"}, nil, "Kustomization object 'nope' not found in namespace flux-system"},
+		{"no header", []string{"ks", "--no-header"}, []string{"apps   main@sha1:abc   true   True   Applied revision: main@sha1:abc\n"}, ""},
+		{"label selector", []string{"alerts", "-l", "team=ops"}, []string{"on-call"}, ""},
+		{"label selector, negated", []string{"alerts", "-l", "team!=ops", "--no-header"}, nil, ""},
+		{"bad label selector", []string{"alerts", "-l", "=ops"}, nil, "--label-selector"},
+		{"status selector, negated", []string{"ks", "--status-selector", "ready!=false", "--no-header"}, []string{"apps   main@sha1:abc"}, ""},
+		// get all prints a table per kind that has objects, in Flux's order, each followed by an empty line.
+		{"all, a table per kind", []string{"all"}, []string{
+			"NAME                        REVISION   SUSPENDED   READY     MESSAGE\ngitrepository/flux-system              false       Unknown   waiting to be reconciled\n\n" +
+				"NAME                 REVISION        SUSPENDED   READY   MESSAGE\nkustomization/apps   main@sha1:abc   true        True    Applied revision: main@sha1:abc\n\n" +
+				"NAME            REVISION   SUSPENDED   READY     MESSAGE\nalert/on-call              false       Unknown   waiting to be reconciled\n\n"}, ""},
+		{"watch all refused", []string{"all", "--watch"}, nil, "--watch follows one kind"},
+		{"all namespaces", []string{"all", "-A"}, []string{"NAMESPACE", "flux-system   gitrepository/flux-system", "Unknown   waiting to be reconciled", "kustomization/apps"}, ""},
+		{"sources json", []string{"sources", "git", "-o", "json"}, []string{`"kind": "GitRepository"`, `"ready": "Unknown"`}, ""},
+		{"artifact generators", []string{"artifactgenerators"}, []string{"slices", "True    reconciliation succeeded, generated 1 artifact(s)"}, ""},
+		{"empty namespace", []string{"hr", "-n", "nowhere"}, nil, ""},
+		{"image policies, none", []string{"images", "policy", "-n", "nowhere"}, nil, ""},
 	}
 	kc := t.TempDir() + "/kubeconfig"
 	if err := cluster.WriteKubeconfig(kc); err != nil {
@@ -106,7 +126,15 @@ spec:
 			cmd := NewCmdGet(f)
 			f.KubeFlags.AddFlags(cmd.PersistentFlags())
 			cmd.SetArgs(append(tt.args, "--kubeconfig", kc))
-			if err := cmd.ExecuteContext(context.Background()); err != nil {
+			cmd.SilenceUsage, cmd.SilenceErrors = true, true
+			err := cmd.ExecuteContext(context.Background())
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
 				t.Fatalf("%v: %s", err, errOut)
 			}
 			for _, w := range tt.want {
@@ -114,7 +142,7 @@ spec:
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
 			}
-			if tt.want == nil && !strings.Contains(errOut.String(), "no objects found in namespace nowhere") {
+			if tt.want == nil && !strings.Contains(errOut.String(), "no objects found in namespace") {
 				t.Errorf("stderr %q", errOut)
 			}
 		})
@@ -177,7 +205,7 @@ spec: {interval: 5m, prune: true, sourceRef: {kind: GitRepository, name: repo}}
 	}
 	cmd, _ = newCmd(out, errOut)
 	cmd.SetArgs([]string{"ks", "--status-selector", "ready", "--kubeconfig", kc})
-	if err := cmd.ExecuteContext(ctx); err == nil || !strings.Contains(err.Error(), "want <condition type>=<status>") {
+	if err := cmd.ExecuteContext(ctx); err == nil || !strings.Contains(err.Error(), "want <condition type>=<status> or") {
 		t.Errorf("bad selector: %v", err)
 	}
 

@@ -29,8 +29,11 @@ type Options struct {
 	AllNamespaces  bool
 	Follow         bool
 	Since          time.Duration
-	Tail           int64
-	Output         string
+	// SinceTime (RFC 3339) keeps the lines after that instant; only one of Since and SinceTime.
+	SinceTime string
+	sinceTime *metav1.Time
+	Tail      int64
+	Output    string
 	// OpenLogs opens a pod's log stream (default: the API's pods/log).
 	OpenLogs func(ctx context.Context, core kubernetes.Interface, pod *corev1.Pod, opts *corev1.PodLogOptions) (io.ReadCloser, error)
 }
@@ -54,12 +57,14 @@ Lines about the agent itself (no object) pass the namespace filter.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.AgentNamespace, "agent-namespace", install.DefaultNamespace, "namespace the agent runs in")
+	fl.StringVar(&opts.AgentNamespace, "flux-namespace", install.DefaultNamespace, "namespace the agent runs in (Flux's name of --agent-namespace)")
 	fl.StringVar(&opts.Filter.Level, "level", "", "only lines of this level (debug, info, warn, error)")
 	fl.StringVar(&opts.Filter.Kind, "kind", "", "only lines about objects of this kind, e.g. Kustomization")
 	fl.StringVar(&opts.Filter.Name, "name", "", "only lines about objects with this name")
 	fl.BoolVarP(&opts.AllNamespaces, "all-namespaces", "A", false, "lines about objects in every namespace")
 	fl.BoolVarP(&opts.Follow, "follow", "f", false, "stream new lines (until interrupted)")
 	fl.DurationVar(&opts.Since, "since", 0, "only lines newer than this, e.g. 5m")
+	fl.StringVar(&opts.SinceTime, "since-time", "", "only lines after this instant (RFC 3339, e.g. 2026-12-07T18:00:00Z); not with --since")
 	fl.Int64Var(&opts.Tail, "tail", -1, "only the last N lines of each pod (before filtering)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, "text", cmdutil.OutputJSON)
 	_ = cmd.RegisterFlagCompletionFunc("level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
@@ -105,6 +110,16 @@ func (o *Options) Validate() error {
 	default:
 		return cmdutil.FlagErrorf("--level %q: want debug, info, warn or error", o.Filter.Level)
 	}
+	if o.SinceTime != "" {
+		if o.Since != 0 {
+			return cmdutil.FlagErrorf("only one of --since and --since-time")
+		}
+		t, err := time.Parse(time.RFC3339, o.SinceTime)
+		if err != nil {
+			return cmdutil.FlagErrorf("--since-time %q: want an RFC 3339 time such as 2026-12-07T18:00:00Z", o.SinceTime)
+		}
+		o.sinceTime = &metav1.Time{Time: t}
+	}
 	return nil
 }
 
@@ -130,6 +145,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
 	logOpts := &corev1.PodLogOptions{Container: "agent", Follow: o.Follow}
+	logOpts.SinceTime = o.sinceTime
 	if o.Since > 0 {
 		secs := int64(o.Since.Seconds())
 		logOpts.SinceSeconds = &secs

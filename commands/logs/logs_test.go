@@ -54,6 +54,9 @@ func TestLogs(t *testing.T) {
 		var opened []string
 		cmd := newCmd(f, &Options{IO: ios, OpenLogs: func(_ context.Context, _ kubernetes.Interface, pod *corev1.Pod, o *corev1.PodLogOptions) (io.ReadCloser, error) {
 			opened = append(opened, pod.Name+"/"+o.Container)
+			if o.SinceTime != nil {
+				opened = append(opened, "since "+o.SinceTime.UTC().Format(time.RFC3339))
+			}
 			return os.Open(fixture)
 		}})
 		f.KubeFlags.AddFlags(cmd.PersistentFlags())
@@ -87,6 +90,16 @@ func TestLogs(t *testing.T) {
 	}
 	if _, _, err := run("--level", "fatal"); err == nil || !strings.Contains(err.Error(), `--level "fatal"`) {
 		t.Errorf("bad level: %v", err)
+	}
+	// --since-time reads the lines after an instant, as Flux's flag does; not with --since.
+	if _, opened, err := run("--since-time", "2026-12-07T19:00:00+01:00"); err != nil || strings.Join(opened, ",") != "converge-agent-0/agent,since 2026-12-07T18:00:00Z" {
+		t.Errorf("--since-time: %v %v", opened, err)
+	}
+	for args, want := range map[string]string{"--since-time=yesterday": `--since-time "yesterday": want an RFC 3339 time`,
+		"--since-time=2026-12-07T18:00:00Z --since=5m": "only one of --since and --since-time"} {
+		if _, _, err := run(strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", args, err)
+		}
 	}
 	ios, _, _, _ := cmdutil.Test()
 	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})

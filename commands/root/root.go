@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 )
@@ -20,6 +21,7 @@ import (
 // environment variables, which take precedence over the config file.
 func NewCmdRoot(f *cmdutil.Factory, subcommands ...*cobra.Command) *cobra.Command {
 	var configFile string
+	var nsFollowsContext bool
 	cmd := &cobra.Command{
 		Use:   "converge",
 		Short: "Flux-compatible GitOps: build, diff and apply Flux objects, or run them as an agent",
@@ -29,7 +31,18 @@ cluster (agent).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return loadSettings(cmd, configFile)
+			if nsFollowsContext || os.Getenv("FLUX_NS_FOLLOWS_KUBE_CONTEXT") != "" {
+				if err := namespaceFromContext(cmd, f); err != nil {
+					return err
+				}
+			}
+			if err := loadSettings(cmd, configFile); err != nil {
+				return err
+			}
+			if errs := validation.IsDNS1123Label(f.Namespace()); len(errs) > 0 {
+				return cmdutil.FlagErrorf("namespace must be a valid DNS label: %q", f.Namespace())
+			}
+			return nil
 		},
 	}
 	cmd.SetOut(f.IO.Out)
@@ -41,13 +54,55 @@ cluster (agent).`,
 	pf.StringVar(&configFile, "config", "", "config file (default "+defaultConfigPath()+")")
 	pf.DurationVar(&f.Timeout, "timeout", f.Timeout, "timeout for operations against the cluster and sources")
 	pf.BoolVar(&f.Verbose, "verbose", false, "print more detail")
+	pf.BoolVar(&nsFollowsContext, "ns-follows-kube-context", false,
+		"use the namespace of the kubeconfig context instead of flux-system (also FLUX_NS_FOLLOWS_KUBE_CONTEXT)")
+	pf.Float32Var(&f.KubeAPIQPS, "kube-api-qps", f.KubeAPIQPS, "requests per second to the Kubernetes API server")
+	pf.IntVar(&f.KubeAPIBurst, "kube-api-burst", f.KubeAPIBurst, "burst of requests to the Kubernetes API server")
+	systemNamespaceFromEnv(f)
+	// As Flux: --server has no short form, -s is --silent for the commands that have it.
+	server := ""
 	f.KubeFlags.AddFlags(pf)
-	// -s is --silent in Flux's CLI (delete, create source git): --server keeps only its long form.
-	pf.Lookup("server").Shorthand = ""
+	f.KubeFlags.APIServer = &server
+	pf.StringVar(f.KubeFlags.APIServer, "server", "", "the address and port of the Kubernetes API server")
 
 	cmd.AddCommand(subcommands...)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd
+}
+
+// systemNamespaceFromEnv makes FLUX_SYSTEM_NAMESPACE the default namespace, as Flux's CLI does; a
+// value that is no namespace name is ignored with a warning.
+func systemNamespaceFromEnv(f *cmdutil.Factory) {
+	ns := os.Getenv("FLUX_SYSTEM_NAMESPACE")
+	if ns == "" {
+		return
+	}
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		fmt.Fprintf(f.IO.ErrOut, "warning: ignoring FLUX_SYSTEM_NAMESPACE %q: not a namespace name: %s\n", ns, strings.Join(errs, "; "))
+		return
+	}
+	*f.KubeFlags.Namespace = ns
+}
+
+// namespaceFromContext makes the namespace of the selected kubeconfig context the default namespace
+// (--ns-follows-kube-context). -n given on the command line wins; a context without a namespace
+// leaves the default.
+func namespaceFromContext(cmd *cobra.Command, f *cmdutil.Factory) error {
+	if fl := cmd.Flags().Lookup("namespace"); fl != nil && fl.Changed {
+		return nil
+	}
+	raw, err := f.KubeFlags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return fmt.Errorf("--ns-follows-kube-context: reading the kubeconfig: %w", err)
+	}
+	name := raw.CurrentContext
+	if f.KubeFlags.Context != nil && *f.KubeFlags.Context != "" {
+		name = *f.KubeFlags.Context
+	}
+	if c, ok := raw.Contexts[name]; ok && c.Namespace != "" {
+		*f.KubeFlags.Namespace = c.Namespace
+	}
+	return nil
 }
 
 func defaultConfigPath() string {

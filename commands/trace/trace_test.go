@@ -75,9 +75,8 @@ func TestParseKind(t *testing.T) {
 func TestRenderGolden(t *testing.T) {
 	get := inspect.ObjectsGetter(fixture(t)...)
 	ios, _, out, _ := cmdutil.Test()
-	gvk, _ := ParseKind("apps/v1/Deployment")
 	opts := &Options{IO: ios, Output: cmdutil.OutputTable, Getter: func() (inspect.Getter, error) { return get, nil },
-		GVK: gvk, Namespace: "apps", Name: "podinfo"}
+		Kind: "Deployment", APIVersion: "apps/v1", Namespace: "apps", args: []string{"podinfo"}}
 	if err := opts.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +156,37 @@ spec: {interval: 1h, path: ./apps, prune: true, sourceRef: {kind: GitRepository,
 	}
 	if _, err = trace("v1/ConfigMap", "absent"); err == nil || !strings.Contains(err.Error(), "ConfigMap traced/absent not found") {
 		t.Errorf("absent ConfigMap: %v", err)
+	}
+
+	// Flux's argument shapes: resource names and short names through discovery, several objects.
+	for _, args := range [][]string{{"configmap", "settings"}, {"cm/settings"}, {"settings", "--kind", "ConfigMap", "--api-version", "v1"},
+		{"configmaps.v1.", "settings"}} {
+		got, err := trace(args...)
+		if err != nil || squash(got) != squash(out) {
+			t.Errorf("trace %v: %v\n%s", args, err, got)
+		}
+	}
+	got, err := trace("cm/settings", "cm/unmanaged")
+	if !errors.As(err, &nm) || !strings.Contains(squash(got), "Object: ConfigMap/settings") || !strings.Contains(squash(got), "---\nObject: ConfigMap/unmanaged") {
+		t.Errorf("two objects: %v\n%s", err, got)
+	}
+	got, err = trace("configmap", "settings", "unmanaged")
+	if !errors.As(err, &nm) || strings.Count(got, "Object:") != 2 {
+		t.Errorf("two names: %v\n%s", err, got)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"settings", "--kind", "ConfigMap"}, "--kind and --api-version go together"},
+		{[]string{"cm"}, "either <resource>/<name> or <resource> <name> is required"},
+		{[]string{"cm/settings", "unmanaged"}, "mixed arguments"},
+		{[]string{"nosuchtype", "x"}, `resource type "nosuchtype"`},
+		{[]string{"cm/x", "--kind", "ConfigMap", "--api-version", "v1"}, "every argument is a name"},
+	} {
+		if _, err := trace(tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("trace %v: error %v, want %q", tt.args, err, tt.want)
+		}
 	}
 }
 

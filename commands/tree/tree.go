@@ -19,6 +19,8 @@ type Options struct {
 	Getter func() (inspect.Getter, error)
 	Ref    inspect.Ref
 	Output string
+	// Compact keeps the Flux objects only (--compact).
+	Compact bool
 }
 
 // NewCmdTree returns the tree command.
@@ -29,7 +31,8 @@ func NewCmdTree(f *cmdutil.Factory) *cobra.Command {
 		Long: `Tree prints the inventory of a Kustomization (status.inventory) as a tree; the Kustomizations and
 HelmReleases in it are expanded with their own inventories, recursively.`,
 		Example: `  converge tree kustomization flux-system
-  converge tree ks apps -n flux-system -o json`,
+  converge tree ks apps -n flux-system -o json
+  converge tree ks flux-system --compact`,
 	}
 	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Inventory }), func(kind kinds.Kind) *cobra.Command {
 		opts := &Options{Ref: inspect.Ref{Kind: kind}}
@@ -40,6 +43,7 @@ HelmReleases in it are expanded with their own inventories, recursively.`,
 			RunE:  cmdutil.RunE(f, opts, true),
 		}
 		cmdutil.AddOutputFlag(c, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
+		c.Flags().BoolVar(&opts.Compact, "compact", false, "list the Flux objects only")
 		return c
 	})
 	return cmd
@@ -71,6 +75,9 @@ func (o *Options) Run(ctx context.Context) error {
 	root, err := inspect.Tree(ctx, get, o.Ref)
 	if err != nil {
 		return err
+	}
+	if o.Compact {
+		root = inspect.Compact(root)
 	}
 	if o.Output != cmdutil.OutputTable {
 		return cmdutil.WriteData(o.IO.Out, o.Output, root)

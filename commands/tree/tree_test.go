@@ -80,6 +80,14 @@ func TestRenderGolden(t *testing.T) {
 		}
 		golden(t, name, out.String())
 	}
+	// --compact keeps the Flux objects only.
+	ios, _, out, _ := cmdutil.Test()
+	opts := &Options{IO: ios, Output: cmdutil.OutputTable, Compact: true, Getter: func() (inspect.Getter, error) { return get, nil },
+		Ref: inspect.Ref{Kind: inspect.Kinds["kustomizations"], Namespace: "flux-system", Name: "flux-system"}}
+	if err := opts.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "tree-compact.txt", out.String())
 }
 
 func configMap(ns, name string) *string {

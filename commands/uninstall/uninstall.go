@@ -22,6 +22,8 @@ type Options struct {
 	Namespace     string
 	KeepNamespace bool
 	Silent        bool
+	// DryRun only prints what would be deleted and changed (server-side dry run).
+	DryRun bool
 }
 
 // ErrAborted is returned when the user does not confirm.
@@ -39,12 +41,14 @@ ServiceAccount (waiting until its pods are gone); the Flux CRDs, and with them e
 namespace (-n, default flux-system) unless --keep-namespace. Objects the Kustomizations and HelmReleases
 applied stay in the cluster.`,
 		Example: `  converge uninstall
-  converge uninstall --keep-namespace --silent`,
+  converge uninstall --keep-namespace --silent
+  converge uninstall --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: cmdutil.RunE(f, opts, true),
 	}
 	cmd.Flags().BoolVar(&opts.KeepNamespace, "keep-namespace", false, "keep the namespace")
-	cmd.Flags().BoolVar(&opts.Silent, "silent", false, "do not ask for confirmation")
+	cmd.Flags().BoolVarP(&opts.Silent, "silent", "s", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "only print what would be deleted (a server-side dry run; no confirmation asked)")
 	return cmd
 }
 
@@ -65,7 +69,7 @@ func (o *Options) Validate() error { return nil }
 
 // Run asks for confirmation (unless Silent) and uninstalls.
 func (o *Options) Run(ctx context.Context) error {
-	if !o.Silent {
+	if !o.Silent && !o.DryRun {
 		fmt.Fprintf(o.IO.ErrOut, "Are you sure you want to delete converge and the Flux CRDs from namespace %s (the objects they deployed are kept)? [y/N] ", o.Namespace)
 		answer, _ := bufio.NewReader(o.IO.In).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
@@ -77,7 +81,11 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	st := o.IO.ErrStyles()
-	u := &engineinstall.Uninstaller{Client: client, Namespace: o.Namespace}
+	u := &engineinstall.Uninstaller{Client: client, Namespace: o.Namespace, DryRun: o.DryRun}
+	suffix := ""
+	if o.DryRun {
+		suffix = " (dry run)"
+	}
 
 	fmt.Fprintln(o.IO.ErrOut, st.ActionLine("removing "+engineinstall.Finalizer+" from every Flux object"))
 	changed, err := u.RemoveFinalizers(ctx)
@@ -87,7 +95,7 @@ func (o *Options) Run(ctx context.Context) error {
 	fmt.Fprintln(o.IO.ErrOut, st.ActionLine("deleting the agent"))
 	deleted, err := u.DeleteComponents(ctx)
 	for _, d := range deleted {
-		fmt.Fprintln(o.IO.Out, d+" deleted")
+		fmt.Fprintln(o.IO.Out, d+" deleted"+suffix)
 	}
 	if err != nil {
 		return err
@@ -98,12 +106,12 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	for _, c := range unique(append(changed, again...)) {
-		fmt.Fprintln(o.IO.Out, c+" finalizer removed")
+		fmt.Fprintln(o.IO.Out, c+" finalizer removed"+suffix)
 	}
 	fmt.Fprintln(o.IO.ErrOut, st.ActionLine("deleting the Flux CRDs"))
 	crds, err := u.DeleteCRDs(ctx)
 	for _, c := range crds {
-		fmt.Fprintln(o.IO.Out, "CustomResourceDefinition/"+c+" deleted")
+		fmt.Fprintln(o.IO.Out, "CustomResourceDefinition/"+c+" deleted"+suffix)
 	}
 	if err != nil {
 		return err
@@ -115,7 +123,7 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 		if ok {
-			fmt.Fprintln(o.IO.Out, "Namespace/"+o.Namespace+" deleted")
+			fmt.Fprintln(o.IO.Out, "Namespace/"+o.Namespace+" deleted"+suffix)
 		}
 	}
 	fmt.Fprintln(o.IO.ErrOut, st.SuccessLine("uninstall finished"))

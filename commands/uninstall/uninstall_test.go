@@ -119,7 +119,25 @@ spec: {interval: 1h, path: ./apps, prune: true, sourceRef: {kind: GitRepository,
 		t.Fatalf("the aborted uninstall deleted the agent: %v", err)
 	}
 
-	out, errOut, err := run(t, "", "--silent", "-n", ns)
+	// --dry-run asks nothing, prints what it would do and changes nothing.
+	out, errOut, err := run(t, "", "--dry-run", "-n", ns)
+	if err != nil {
+		t.Fatalf("--dry-run: %v\n%s", err, errOut)
+	}
+	for _, want := range []string{"Deployment/converge-agent deleted (dry run)", "Kustomization/apps-un/apps finalizer removed (dry run)",
+		"CustomResourceDefinition/kustomizations.kustomize.toolkit.fluxcd.io deleted (dry run)", "Namespace/converge-un deleted (dry run)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--dry-run output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, engineinstall.AgentName, metav1.GetOptions{}); err != nil {
+		t.Fatalf("--dry-run deleted the agent: %v", err)
+	}
+	if ks, err := kss.Get(ctx, "apps", metav1.GetOptions{}); err != nil || !slices.Contains(ks.GetFinalizers(), engineinstall.Finalizer) {
+		t.Fatalf("--dry-run removed the finalizer or the Kustomization: %v", err)
+	}
+
+	out, errOut, err = run(t, "", "-s", "-n", ns)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}

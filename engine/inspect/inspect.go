@@ -96,28 +96,35 @@ func RowOf(kind Kind, u *unstructured.Unstructured) Row {
 	return r
 }
 
-// StatusSelector selects rows by a condition's status, as `--status-selector ready=false` spells it.
+// StatusSelector selects rows by a condition's status, as `--status-selector ready=false` spells it;
+// Negate (`ready!=true`) selects the rows that do not have that status.
 type StatusSelector struct {
 	Type   string
 	Status string
+	Negate bool
 }
 
-// ParseStatusSelector parses "type=status" (case-insensitive, e.g. ready=false); "" selects everything.
+// ParseStatusSelector parses "type=status" or "type!=status" (case-insensitive, e.g. ready=false);
+// "" selects everything.
 func ParseStatusSelector(s string) (*StatusSelector, error) {
 	if s == "" {
 		return nil, nil
 	}
-	typ, status, ok := strings.Cut(s, "=")
+	sep := "="
+	if strings.Contains(s, "!=") {
+		sep = "!="
+	}
+	typ, status, ok := strings.Cut(s, sep)
 	typ, status = strings.TrimSpace(typ), strings.TrimSpace(status)
 	if !ok || typ == "" || status == "" {
-		return nil, fmt.Errorf("status selector %q: want <condition type>=<status>, e.g. ready=false", s)
+		return nil, fmt.Errorf("status selector %q: want <condition type>=<status> or <condition type>!=<status>, e.g. ready=false", s)
 	}
 	switch strings.ToLower(status) {
 	case "true", "false", "unknown":
 	default:
 		return nil, fmt.Errorf("status selector %q: status must be true, false or unknown", s)
 	}
-	return &StatusSelector{Type: typ, Status: status}, nil
+	return &StatusSelector{Type: typ, Status: status, Negate: sep == "!="}, nil
 }
 
 // Match reports whether r has the selected condition status. The Ready condition is judged as the READY
@@ -136,5 +143,5 @@ func (s *StatusSelector) Match(r Row) bool {
 			}
 		}
 	}
-	return strings.EqualFold(got, s.Status)
+	return strings.EqualFold(got, s.Status) != s.Negate
 }

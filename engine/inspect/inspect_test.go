@@ -171,6 +171,11 @@ status:
 		{"Ready=Unknown", false, true, false},
 		{"healthy=true", true, false, false},
 		{"stalled=unknown", true, true, false},
+		{"ready!=true", true, true, false},
+		{"Ready!=False", false, true, false},
+		{"healthy!=true", false, true, false},
+		{"ready!=", false, false, true},
+		{"!=true", false, false, true},
 		{"ready", false, false, true},
 		{"ready=maybe", false, false, true},
 	}

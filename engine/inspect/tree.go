@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/converge-gitops/converge/engine/apply"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -101,4 +102,17 @@ func ParseInventoryID(id string) (*Node, error) {
 		return nil, err
 	}
 	return &Node{Group: m.Group, Kind: m.Kind, Namespace: m.Namespace, Name: m.Name}, nil
+}
+
+// Compact returns a copy of the tree with the Flux objects only (API groups under toolkit.fluxcd.io),
+// as Flux's `tree --compact` prints it; the root is kept.
+func Compact(n *Node) *Node {
+	c := *n
+	c.Children = nil
+	for _, child := range n.Children {
+		if strings.Contains(child.Group, "toolkit.fluxcd.io") {
+			c.Children = append(c.Children, Compact(child))
+		}
+	}
+	return &c
 }

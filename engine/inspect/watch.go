@@ -6,13 +6,14 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 )
 
 // ListFrom is List that also returns the resourceVersion to watch from.
-func ListFrom(ctx context.Context, client dynamic.Interface, kind Kind, namespace string) ([]Row, string, error) {
-	list, err := client.Resource(kind.Resource).Namespace(namespace).List(ctx, metav1.ListOptions{})
+func ListFrom(ctx context.Context, client dynamic.Interface, kind Kind, namespace string, sel Selection) ([]Row, string, error) {
+	list, err := client.Resource(kind.Resource).Namespace(namespace).List(ctx, sel.listOptions(""))
 	if err != nil {
 		return nil, "", fmt.Errorf("listing %s: %w", kind.Resource.Resource, err)
 	}
@@ -24,12 +25,27 @@ func ListFrom(ctx context.Context, client dynamic.Interface, kind Kind, namespac
 	return rows, list.GetResourceVersion(), nil
 }
 
+// Selection narrows a list or watch to one name and to objects matching a label selector; the zero
+// Selection selects everything.
+type Selection struct {
+	Name   string
+	Labels string
+}
+
+func (s Selection) listOptions(resourceVersion string) metav1.ListOptions {
+	opts := metav1.ListOptions{ResourceVersion: resourceVersion, LabelSelector: s.Labels}
+	if s.Name != "" {
+		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", s.Name).String()
+	}
+	return opts
+}
+
 // Watch calls emit with the new state of every object of kind in namespace that is added or changed
 // after resourceVersion (deleted is true for deletions), until ctx ends or emit fails. Watches the
 // server closes are resumed.
-func Watch(ctx context.Context, client dynamic.Interface, kind Kind, namespace, resourceVersion string, emit func(r Row, deleted bool) error) error {
+func Watch(ctx context.Context, client dynamic.Interface, kind Kind, namespace, resourceVersion string, sel Selection, emit func(r Row, deleted bool) error) error {
 	for ctx.Err() == nil {
-		w, err := client.Resource(kind.Resource).Namespace(namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: resourceVersion})
+		w, err := client.Resource(kind.Resource).Namespace(namespace).Watch(ctx, sel.listOptions(resourceVersion))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -26,6 +26,17 @@ type Uninstaller struct {
 	Namespace string
 	// Interval between polls while waiting (default 250ms).
 	Interval time.Duration
+	// DryRun sends every change as a server-side dry run: the steps report what they would delete
+	// and change nothing (nor wait).
+	DryRun bool
+}
+
+// dryRun is the DryRun field of the patch and delete options.
+func (u *Uninstaller) dryRun() []string {
+	if u.DryRun {
+		return []string{metav1.DryRunAll}
+	}
+	return nil
 }
 
 var (
@@ -119,7 +130,7 @@ func (u *Uninstaller) dropFinalizer(ctx context.Context, gvr schema.GroupVersion
 		if err != nil {
 			return err
 		}
-		_, err = ri.Patch(ctx, obj.GetName(), types.MergePatchType, patch, metav1.PatchOptions{})
+		_, err = ri.Patch(ctx, obj.GetName(), types.MergePatchType, patch, metav1.PatchOptions{DryRun: u.dryRun()})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -154,12 +165,15 @@ func (u *Uninstaller) DeleteComponents(ctx context.Context) ([]string, error) {
 			return deleted, fmt.Errorf("listing %s: %w", r.gvr.GroupResource(), err)
 		}
 		for _, item := range list.Items {
-			err := ri.Delete(ctx, item.GetName(), metav1.DeleteOptions{PropagationPolicy: &background})
+			err := ri.Delete(ctx, item.GetName(), metav1.DeleteOptions{PropagationPolicy: &background, DryRun: u.dryRun()})
 			if err != nil && !apierrors.IsNotFound(err) {
 				return deleted, fmt.Errorf("deleting %s %s: %w", r.kind, item.GetName(), err)
 			}
 			deleted = append(deleted, r.kind+"/"+item.GetName())
 		}
+	}
+	if u.DryRun {
+		return deleted, nil
 	}
 	err := u.poll(ctx, func() (bool, string, error) {
 		pods, err := u.Client.Resource(podResource).Namespace(u.Namespace).List(ctx, metav1.ListOptions{LabelSelector: AppLabel + "=" + AgentName})
@@ -184,7 +198,7 @@ func (u *Uninstaller) DeleteCRDs(ctx context.Context) ([]string, error) {
 	}
 	var deleted []string
 	for _, crd := range all {
-		err := u.Client.Resource(crdResource).Delete(ctx, crd.GetName(), metav1.DeleteOptions{})
+		err := u.Client.Resource(crdResource).Delete(ctx, crd.GetName(), metav1.DeleteOptions{DryRun: u.dryRun()})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -192,6 +206,9 @@ func (u *Uninstaller) DeleteCRDs(ctx context.Context) ([]string, error) {
 			return deleted, fmt.Errorf("deleting CustomResourceDefinition %s: %w", crd.GetName(), err)
 		}
 		deleted = append(deleted, crd.GetName())
+	}
+	if u.DryRun {
+		return deleted, nil
 	}
 	err = u.poll(ctx, func() (bool, string, error) {
 		var left []string
@@ -213,7 +230,7 @@ func (u *Uninstaller) DeleteCRDs(ctx context.Context) ([]string, error) {
 // DeleteNamespace asks for the namespace's deletion (without waiting: the namespace controller empties it).
 // It reports false when the namespace did not exist.
 func (u *Uninstaller) DeleteNamespace(ctx context.Context) (bool, error) {
-	err := u.Client.Resource(namespaceResource).Delete(ctx, u.Namespace, metav1.DeleteOptions{})
+	err := u.Client.Resource(namespaceResource).Delete(ctx, u.Namespace, metav1.DeleteOptions{DryRun: u.dryRun()})
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}

@@ -77,6 +77,12 @@ func (w *Workspace) BuildKustomization(ctx context.Context, dec *manifest.Decode
 	if ks == nil {
 		return nil, fmt.Errorf("%s defines no Kustomization %s/%s", file, namespace, name)
 	}
+	return w.BuildKustomizationObject(ctx, ks)
+}
+
+// BuildKustomizationObject builds ks (read from a file or the cluster) from w.Options.Path when set,
+// else from its source. The tree has that one node.
+func (w *Workspace) BuildKustomizationObject(ctx context.Context, ks *kustomizev1.Kustomization) (*build.Tree, error) {
 	var root string
 	if w.Options.Path != "" {
 		r, p, err := RepoRoot(w.Options.Root, w.Options.Path)
@@ -89,6 +95,7 @@ func (w *Workspace) BuildKustomization(ctx context.Context, dec *manifest.Decode
 		if ns == "" {
 			ns = ks.Namespace
 		}
+		var err error
 		root, err = w.Resolver.ResolveSource(ctx, ks.Spec.SourceRef.Kind, ns, ks.Spec.SourceRef.Name, nil)
 		if err != nil {
 			return nil, fmt.Errorf("Kustomization %s/%s: %w (or give --path)", ks.Namespace, ks.Name, err)

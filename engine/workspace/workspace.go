@@ -46,6 +46,9 @@ type Options struct {
 	MaskSOPS bool
 	// Concurrency bounds the Kustomizations built at once (0: the builder's default).
 	Concurrency int
+	// LenientSubstitution substitutes variables without value or default with "" instead of failing
+	// (Flux's build without --strict-substitute).
+	LenientSubstitution bool
 }
 
 // InputError is a malformed --local-resource or --local-source: a usage error.
@@ -135,6 +138,7 @@ func assemble(o *Options, local *build.LocalResources, resolver *fetch.Resolver,
 	b := NewBuilder(vars)
 	b.Helm.KubeVersion, b.Helm.APIVersions = o.KubeVersion, o.APIVersions
 	b.MaskSOPS = o.MaskSOPS
+	b.Strict = !o.LenientSubstitution
 	charts, err := AttachFetchers(o, resolver, wt, root, vars)
 	if err != nil {
 		return nil, err
