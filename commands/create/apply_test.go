@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
@@ -44,7 +44,7 @@ func runApply(t *testing.T, stdin string, timeout time.Duration, args ...string)
 // a Ready status with revision for its generation.
 func markReady(t *testing.T, ctx context.Context, dyn dynamic.Interface, key, ns, name, revision string) {
 	t.Helper()
-	kind := inspect.Kinds[key]
+	kind := kinds.MustByKey(key)
 	go func() {
 		for ctx.Err() == nil {
 			time.Sleep(100 * time.Millisecond)
@@ -158,7 +158,7 @@ func TestCreateApply(t *testing.T) {
 	// What the commands left in the cluster.
 	get := func(key, name string) *unstructured.Unstructured {
 		t.Helper()
-		u, err := dyn.Resource(inspect.Kinds[key].Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		u, err := dyn.Resource(kinds.MustByKey(key).Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

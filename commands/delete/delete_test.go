@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/testenv"
 )
 
@@ -61,7 +61,7 @@ func TestDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repos := dyn.Resource(inspect.Kinds["git"].Resource).Namespace(ns)
+	repos := dyn.Resource(kinds.MustByKey("git").Resource).Namespace(ns)
 	create := func(name string, finalizers ...string) {
 		u := &unstructured.Unstructured{}
 		if err := yaml.Unmarshal([]byte(fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1

@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/testenv"
 	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
@@ -93,7 +93,7 @@ func TestEvents(t *testing.T) {
 kind: Kustomization
 metadata: {name: apps, namespace: fleet}
 spec: {interval: 1h, path: ./, prune: true, sourceRef: {kind: GitRepository, name: repo}}`), &u.Object)
-	if _, err := dyn.Resource(inspect.Kinds["kustomizations"].Resource).Namespace("fleet").Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
+	if _, err := dyn.Resource(kinds.MustByKey("kustomizations").Resource).Namespace("fleet").Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 

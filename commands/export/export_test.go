@@ -15,6 +15,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/testenv"
 	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
@@ -57,7 +58,7 @@ func TestExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	status := `conditions: [{type: Ready, status: "True", reason: Succeeded, message: ok, lastTransitionTime: "2026-11-23T00:00:00Z"}]`
-	create(t, dyn, inspect.Kinds["git"], `apiVersion: source.toolkit.fluxcd.io/v1
+	create(t, dyn, kinds.MustByKey("git"), `apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata:
   name: podinfo
@@ -66,11 +67,11 @@ metadata:
   annotations:
     kubectl.kubernetes.io/last-applied-configuration: '{"apiVersion":"source.toolkit.fluxcd.io/v1"}'
 spec: {interval: 5m, url: "https://github.com/stefanprodan/podinfo", ref: {branch: master}}`, status)
-	create(t, dyn, inspect.Kinds["git"], `apiVersion: source.toolkit.fluxcd.io/v1
+	create(t, dyn, kinds.MustByKey("git"), `apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {name: fleet, namespace: fleet, labels: {team: platform}}
 spec: {interval: 1m, url: "ssh://git@example.com/fleet", secretRef: {name: git-auth}}`, status)
-	create(t, dyn, inspect.Kinds["kustomizations"], `apiVersion: kustomize.toolkit.fluxcd.io/v1
+	create(t, dyn, kinds.MustByKey("kustomizations"), `apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata: {name: apps, namespace: fleet, annotations: {reconcile.fluxcd.io/requestedAt: "2026-11-23T00:00:00Z"}}
 spec:
@@ -80,7 +81,7 @@ spec:
   sourceRef: {kind: GitRepository, name: fleet}
   postBuild: {substitute: {cluster: prod}}`, status+"\nlastAppliedRevision: main@sha1:abc\ninventory: {entries: [{id: fleet_a__ConfigMap, v: v1}]}")
 
-	create(t, dyn, inspect.Kinds["external"], `apiVersion: source.toolkit.fluxcd.io/v1
+	create(t, dyn, kinds.MustByKey("external"), `apiVersion: source.toolkit.fluxcd.io/v1
 kind: ExternalArtifact
 metadata: {name: generated, namespace: fleet, labels: {team: platform}}
 spec: {sourceRef: {apiVersion: source.extensions.fluxcd.io/v1beta1, kind: ArtifactGenerator, name: gen}}`, status)

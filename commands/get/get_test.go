@@ -60,7 +60,7 @@ func TestGet(t *testing.T) {
 	if _, err := cluster.ServiceAccountConfig(context.Background(), "flux-system", "default"); err != nil {
 		t.Fatal(err) // creates the namespace
 	}
-	create(t, dyn, inspect.Kinds["kustomizations"], `apiVersion: kustomize.toolkit.fluxcd.io/v1
+	create(t, dyn, kinds.MustByKey("kustomizations"), `apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata: {name: apps, namespace: flux-system}
 spec: {interval: 5m, prune: true, suspend: true, sourceRef: {kind: GitRepository, name: flux-system}}
@@ -68,12 +68,12 @@ spec: {interval: 5m, prune: true, suspend: true, sourceRef: {kind: GitRepository
 conditions:
 - {type: Ready, status: "True", reason: ReconciliationSucceeded, message: "Applied revision: main@sha1:abc", lastTransitionTime: "2026-11-23T00:00:00Z", observedGeneration: 1}
 `)
-	create(t, dyn, inspect.Kinds["git"], `apiVersion: source.toolkit.fluxcd.io/v1
+	create(t, dyn, kinds.MustByKey("git"), `apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {name: flux-system, namespace: flux-system}
 spec: {interval: 1m, url: "https://git.example.com/fleet"}
 `, "")
-	create(t, dyn, inspect.Kinds["artifactgenerators"], `apiVersion: source.extensions.fluxcd.io/v1beta1
+	create(t, dyn, kinds.MustByKey("artifactgenerators"), `apiVersion: source.extensions.fluxcd.io/v1beta1
 kind: ArtifactGenerator
 metadata: {name: slices, namespace: flux-system}
 spec:
@@ -83,7 +83,7 @@ spec:
 - {type: Ready, status: "True", reason: Succeeded, message: "reconciliation succeeded, generated 1 artifact(s)", lastTransitionTime: "2026-11-23T00:00:00Z", observedGeneration: 1}
 `)
 
-	create(t, dyn, inspect.Kinds["alerts"], `apiVersion: notification.toolkit.fluxcd.io/v1beta3
+	create(t, dyn, kinds.MustByKey("alerts"), `apiVersion: notification.toolkit.fluxcd.io/v1beta3
 kind: Alert
 metadata: {name: on-call, namespace: flux-system, labels: {team: ops}}
 spec: {providerRef: {name: slack}, eventSources: [{kind: Kustomization, name: "*"}]}
@@ -171,7 +171,7 @@ func TestStatusSelectorWatchAndCompletion(t *testing.T) {
 	if _, err := cluster.ServiceAccountConfig(ctx, ns, "default"); err != nil {
 		t.Fatal(err) // creates the namespace
 	}
-	ks := inspect.Kinds["kustomizations"]
+	ks := kinds.MustByKey("kustomizations")
 	for _, k := range []struct{ name, ready, msg string }{{"good", "True", "Applied revision: main@sha1:1"}, {"bad", "False", "kustomization path not found"}} {
 		create(t, dyn, ks, fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization

@@ -22,6 +22,7 @@ import (
 	"github.com/converge-gitops/converge/engine/agent"
 	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
 	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
@@ -170,7 +171,7 @@ func TestReconcileSimulated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hrs := dyn.Resource(inspect.Kinds["helmreleases"].Resource).Namespace(ns)
+	hrs := dyn.Resource(kinds.MustByKey("helmreleases").Resource).Namespace(ns)
 	for _, name := range []string{"podinfo", "stuck", "paused"} {
 		suspend := name == "paused"
 		cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2

@@ -17,6 +17,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/testenv"
 )
 
@@ -54,7 +55,7 @@ func TestSuspendResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kss := dyn.Resource(inspect.Kinds["kustomizations"].Resource).Namespace(ns)
+	kss := dyn.Resource(kinds.MustByKey("kustomizations").Resource).Namespace(ns)
 	for _, name := range []string{"a", "b"} {
 		u := &unstructured.Unstructured{}
 		if err := yaml.Unmarshal([]byte(fmt.Sprintf(`apiVersion: kustomize.toolkit.fluxcd.io/v1
@@ -145,7 +146,7 @@ func TestSuspendResumeAlertProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	providers := dyn.Resource(inspect.Kinds["providers"].Resource).Namespace(ns)
+	providers := dyn.Resource(kinds.MustByKey("providers").Resource).Namespace(ns)
 	u := &unstructured.Unstructured{}
 	if err := yaml.Unmarshal([]byte(`apiVersion: notification.toolkit.fluxcd.io/v1beta3
 kind: Provider

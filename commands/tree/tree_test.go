@@ -19,6 +19,7 @@ import (
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/agent"
 	"github.com/converge-gitops/converge/engine/inspect"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
@@ -66,7 +67,7 @@ func TestRenderGolden(t *testing.T) {
 	for _, output := range []string{cmdutil.OutputTable, cmdutil.OutputJSON} {
 		ios, _, out, _ := cmdutil.Test()
 		opts := &Options{IO: ios, Output: output, Getter: func() (inspect.Getter, error) { return get, nil },
-			Ref: inspect.Ref{Kind: inspect.Kinds["kustomizations"], Namespace: "flux-system", Name: "flux-system"}}
+			Ref: inspect.Ref{Kind: kinds.MustByKey("kustomizations"), Namespace: "flux-system", Name: "flux-system"}}
 		if err := opts.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +84,7 @@ func TestRenderGolden(t *testing.T) {
 	// --compact keeps the Flux objects only.
 	ios, _, out, _ := cmdutil.Test()
 	opts := &Options{IO: ios, Output: cmdutil.OutputTable, Compact: true, Getter: func() (inspect.Getter, error) { return get, nil },
-		Ref: inspect.Ref{Kind: inspect.Kinds["kustomizations"], Namespace: "flux-system", Name: "flux-system"}}
+		Ref: inspect.Ref{Kind: kinds.MustByKey("kustomizations"), Namespace: "flux-system", Name: "flux-system"}}
 	if err := opts.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

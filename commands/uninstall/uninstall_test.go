@@ -18,8 +18,8 @@ import (
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/agent"
 	"github.com/converge-gitops/converge/engine/apply"
-	"github.com/converge-gitops/converge/engine/inspect"
 	engineinstall "github.com/converge-gitops/converge/engine/install"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
@@ -94,7 +94,7 @@ spec: {interval: 1h, url: %q, ref: {branch: main}}`, apps, repo.URL))
 kind: Kustomization
 metadata: {name: apps, namespace: %s}
 spec: {interval: 1h, path: ./apps, prune: true, sourceRef: {kind: GitRepository, name: repo}}`, apps))
-	kss := clients.Dynamic.Resource(inspect.Kinds["kustomizations"].Resource).Namespace(apps)
+	kss := clients.Dynamic.Resource(kinds.MustByKey("kustomizations").Resource).Namespace(apps)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		_, cmErr := cluster.Client.CoreV1().ConfigMaps(apps).Get(ctx, "kept", metav1.GetOptions{})
 		ks, err := kss.Get(ctx, "apps", metav1.GetOptions{})

@@ -16,17 +16,6 @@ import (
 // Kind describes a Flux kind: the entry of the kinds registry.
 type Kind = kinds.Kind
 
-// Kinds are the Flux kinds `get` knows, by their registry Key ("git", "kustomizations").
-var Kinds = byKey()
-
-func byKey() map[string]Kind {
-	out := map[string]Kind{}
-	for _, k := range kinds.All() {
-		out[k.Key] = k
-	}
-	return out
-}
-
 // KindNamed returns the Kind whose Kind name is kind (e.g. "GitRepository"), case-insensitively.
 func KindNamed(kind string) (Kind, bool) { return kinds.Named(kind) }
 

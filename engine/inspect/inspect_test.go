@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/converge-gitops/converge/engine/kinds"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -160,7 +161,7 @@ metadata: {name: b, namespace: ns, generation: 3}
 status:
   conditions:
   - {type: Ready, status: "False", observedGeneration: 2}`)
-	rowA, rowB := RowOf(Kinds["kustomizations"], ks[0]), RowOf(Kinds["kustomizations"], ks[1])
+	rowA, rowB := RowOf(kinds.MustByKey("kustomizations"), ks[0]), RowOf(kinds.MustByKey("kustomizations"), ks[1])
 	tests := []struct {
 		sel        string
 		matchA     bool
@@ -310,7 +311,7 @@ metadata: {name: podinfo, namespace: apps, labels: {helm.toolkit.fluxcd.io/name:
 
 func TestTree(t *testing.T) {
 	get := ObjectsGetter(objects(t, fleet)...)
-	root, err := Tree(context.Background(), get, Ref{Kind: Kinds["kustomizations"], Namespace: "flux-system", Name: "flux-system"})
+	root, err := Tree(context.Background(), get, Ref{Kind: kinds.MustByKey("kustomizations"), Namespace: "flux-system", Name: "flux-system"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +340,7 @@ func TestTree(t *testing.T) {
 	if got := strings.Join(lines, "\n"); got != want {
 		t.Errorf("tree:\n%s\nwant:\n%s", got, want)
 	}
-	if _, err := Tree(context.Background(), get, Ref{Kind: Kinds["kustomizations"], Namespace: "flux-system", Name: "nope"}); err == nil || !strings.Contains(err.Error(), "Kustomization flux-system/nope not found") {
+	if _, err := Tree(context.Background(), get, Ref{Kind: kinds.MustByKey("kustomizations"), Namespace: "flux-system", Name: "nope"}); err == nil || !strings.Contains(err.Error(), "Kustomization flux-system/nope not found") {
 		t.Errorf("missing root: %v", err)
 	}
 }
@@ -466,7 +467,7 @@ metadata:
   name: legacy
   namespace: elsewhere
 `), helmSecret(t, "apps", "apps-legacy", 1, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n"))
-	root, err := Tree(context.Background(), ObjectsGetter(objs...), Ref{Kind: Kinds["kustomizations"], Namespace: "flux-system", Name: "infra"})
+	root, err := Tree(context.Background(), ObjectsGetter(objs...), Ref{Kind: kinds.MustByKey("kustomizations"), Namespace: "flux-system", Name: "infra"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +533,7 @@ spec: {sourceRef: {kind: Secret, name: x}}`)
 		{"kustomizations", "apps", "odd", "error"},
 	}
 	for _, tt := range tests {
-		ref := Ref{Kind: Kinds[tt.kind], Namespace: tt.ns, Name: tt.name}
+		ref := Ref{Kind: kinds.MustByKey(tt.kind), Namespace: tt.ns, Name: tt.name}
 		u, err := refGet(context.Background(), ref)
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/converge-gitops/converge/engine/kinds"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -293,7 +294,7 @@ func chartChain(ctx context.Context, chart Ref, get func(context.Context, Ref) (
 // helmChartOf names the HelmChart a HelmRelease with spec.chart uses: status.helmChart, else
 // <namespace>-<name> in the namespace of the chart's source, as Flux names it.
 func helmChartOf(u *unstructured.Unstructured) (Ref, bool) {
-	kind := Kinds["chart"]
+	kind := kinds.MustByKey("chart")
 	if s, _, _ := unstructured.NestedString(u.Object, "status", "helmChart"); s != "" {
 		ns, name, ok := strings.Cut(s, "/")
 		if ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/converge-gitops/converge/engine/kinds"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -104,10 +105,10 @@ func Trace(ctx context.Context, get Getter, gvk schema.GroupVersionKind, namespa
 func managerOf(u *unstructured.Unstructured) (Ref, bool) {
 	l := u.GetLabels()
 	if name := l[HelmNameLabel]; name != "" {
-		return Ref{Kind: Kinds["helmreleases"], Namespace: l[HelmNamespaceLabel], Name: name}, true
+		return Ref{Kind: kinds.MustByKey("helmreleases"), Namespace: l[HelmNamespaceLabel], Name: name}, true
 	}
 	if name := l[KustomizeNameLabel]; name != "" {
-		return Ref{Kind: Kinds["kustomizations"], Namespace: l[KustomizeNamespaceLabel], Name: name}, true
+		return Ref{Kind: kinds.MustByKey("kustomizations"), Namespace: l[KustomizeNamespaceLabel], Name: name}, true
 	}
 	return Ref{}, false
 }

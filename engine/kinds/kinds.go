@@ -34,7 +34,7 @@ type Kind struct {
 	// RevisionPath is where the kind keeps the revision it last applied or stored (nil: none).
 	RevisionPath []string
 
-	// Key names the kind in inspect.Kinds ("kustomizations", "git").
+	// Key names the kind in code (ByKey): "kustomizations", "git".
 	Key string
 	// Component is the Flux controller that serves the kind; its CRD is installed with the component.
 	Component string
@@ -221,6 +221,15 @@ func ByKey(key string) (Kind, bool) {
 		}
 	}
 	return Kind{}, false
+}
+
+// MustByKey is ByKey for keys written in code (tables, tests): it panics on a key the registry lacks.
+func MustByKey(key string) Kind {
+	k, ok := ByKey(key)
+	if !ok {
+		panic("engine/kinds: no kind with key " + key)
+	}
+	return k
 }
 
 // CRDNames returns the names of the CRDs of component's kinds, sorted.

@@ -220,25 +220,17 @@ func TestEngineResources(t *testing.T) {
 			t.Errorf("%s: engine uses %s, the registry %s", kind, got, want)
 		}
 	}
-	for kind, resource := range reconcile.SourceResources {
-		if want := named(kind); want.Resource != resource {
-			t.Errorf("reconcile.SourceResources[%s] = %s, the registry %s", kind, resource, want.Resource)
-		}
-	}
 }
 
 // TestDerivedTables checks the tables derived from the registry hold every entry they must.
 func TestDerivedTables(t *testing.T) {
 	for _, k := range kinds.All() {
-		if got := inspect.Kinds[k.Key]; got.Kind != k.Kind || got.Resource != k.Resource {
-			t.Errorf("inspect.Kinds[%q] = %v", k.Key, got)
+		if got := kinds.MustByKey(k.Key); got.Kind != k.Kind || got.Resource != k.Resource {
+			t.Errorf("kinds.MustByKey(%q) = %v", k.Key, got)
 		}
 		if got, ok := inspect.KindNamed(strings.ToLower(k.Kind)); !ok || got.Kind != k.Kind {
 			t.Errorf("inspect.KindNamed(%s) = %v, %v", k.Kind, got, ok)
 		}
-	}
-	if len(inspect.Kinds) != len(kinds.All()) {
-		t.Errorf("inspect.Kinds has %d kinds, the registry %d", len(inspect.Kinds), len(kinds.All()))
 	}
 	all, err := install.CRDs(install.ExtraComponents, nil)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/bucket"
 	"github.com/converge-gitops/converge/engine/source/git"
@@ -25,14 +26,6 @@ import (
 	"github.com/converge-gitops/converge/engine/source/oci"
 	"github.com/converge-gitops/converge/engine/support"
 )
-
-// SourceResources maps the source kinds converge fetches to their API resources.
-var SourceResources = map[string]string{
-	sourcev1.GitRepositoryKind:  "gitrepositories",
-	sourcev1.OCIRepositoryKind:  "ocirepositories",
-	sourcev1.BucketKind:         "buckets",
-	sourcev1.HelmRepositoryKind: "helmrepositories",
-}
 
 // Sources fetches source objects into the artifact store and records the artifact and the conditions in
 // their status, as Flux's source-controller does.
@@ -191,9 +184,9 @@ func setSourceCondition(st *commonSourceStatus, t string, status metav1.Conditio
 // patchStatus merges status into obj's status subresource. Conditions are sent whole (a merge patch
 // replaces lists), so removed conditions disappear.
 func (r *Sources) patchStatus(ctx context.Context, obj *unstructured.Unstructured, st *commonSourceStatus) error {
-	resource, ok := SourceResources[obj.GetKind()]
-	if !ok {
-		return nil
+	kind, ok := kinds.Named(obj.GetKind())
+	if !ok || kind.Resource.Group != sourcev1.GroupVersion.Group {
+		return fmt.Errorf("writing the status of %s %s/%s: not a source kind", obj.GetKind(), obj.GetNamespace(), obj.GetName())
 	}
 	support.NoteConditions(obj.GetKind(), obj, st.Conditions)
 	body := map[string]any{"status": map[string]any{
@@ -209,8 +202,7 @@ func (r *Sources) patchStatus(ctx context.Context, obj *unstructured.Unstructure
 	if err != nil {
 		return err
 	}
-	gvr := sourcev1.GroupVersion.WithResource(resource)
-	_, err = r.Client.Resource(gvr).Namespace(obj.GetNamespace()).Patch(ctx, obj.GetName(), types.MergePatchType, data,
+	_, err = r.Client.Resource(kind.Resource).Namespace(obj.GetNamespace()).Patch(ctx, obj.GetName(), types.MergePatchType, data,
 		metav1.PatchOptions{FieldManager: apply.FieldManager}, "status")
 	if err != nil {
 		return fmt.Errorf("writing the status of %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
