@@ -68,8 +68,8 @@ func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) err
 // Validate refuses the cluster mode and an unknown --version.
 func (o *Options) Validate() error {
 	if o.Path == "" {
-		return errors.New("migrate: the cluster mode (no --path) is not implemented; " +
-			"migrate files with --path, the cluster's objects are stored at the versions converge serves")
+		return errors.New("migrate: the cluster mode (no --path) is not implemented yet: " +
+			"pass --path to migrate the manifests in files")
 	}
 	if len(o.Extensions) == 0 {
 		return errors.New("--extensions: at least one file extension is required")

@@ -90,7 +90,7 @@ func TestMigrateFiles(t *testing.T) {
 
 func TestMigrateValidate(t *testing.T) {
 	for _, tc := range []struct{ name, path, version, err string }{
-		{name: "cluster mode", err: "migrate: the cluster mode (no --path) is not implemented; migrate files with --path, the cluster's objects are stored at the versions converge serves"},
+		{name: "cluster mode", err: "migrate: the cluster mode (no --path) is not implemented yet: pass --path to migrate the manifests in files"},
 		{name: "unknown version", path: ".", version: "2.5", err: "--version: version 2.5 is not supported, supported versions are: 2.9, 2.8, 2.7, 2.6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
