@@ -21,6 +21,7 @@ import (
 	"github.com/converge-gitops/converge/commands/images"
 	"github.com/converge-gitops/converge/commands/install"
 	"github.com/converge-gitops/converge/commands/logs"
+	"github.com/converge-gitops/converge/commands/migrate"
 	"github.com/converge-gitops/converge/commands/push"
 	"github.com/converge-gitops/converge/commands/reconcile"
 	"github.com/converge-gitops/converge/commands/root"
@@ -67,5 +68,6 @@ func newRoot(f *cmdutil.Factory) *cobra.Command {
 		envsubst.NewCmdEnvsubst(f),
 		debug.NewCmdDebug(f),
 		stats.NewCmdStats(f),
+		migrate.NewCmdMigrate(f),
 	)
 }

@@ -21,6 +21,8 @@ type Options struct {
 	Output string
 	// Compact keeps the Flux objects only (--compact).
 	Compact bool
+	// Generator prints an ArtifactGenerator and the ExternalArtifacts of its inventory.
+	Generator bool
 }
 
 // NewCmdTree returns the tree command.
@@ -46,6 +48,29 @@ HelmReleases in it are expanded with their own inventories, recursively.`,
 		c.Flags().BoolVar(&opts.Compact, "compact", false, "list the Flux objects only")
 		return c
 	})
+	cmd.AddCommand(newCmdTreeArtifact(f))
+	return cmd
+}
+
+// newCmdTreeArtifact returns `tree artifact generator NAME`, as `flux tree artifact generator`.
+func newCmdTreeArtifact(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "artifact",
+		Short: "Print artifact objects as a tree",
+	}
+	kind, _ := kinds.Named("ArtifactGenerator")
+	opts := &Options{Ref: inspect.Ref{Kind: kind}, Generator: true}
+	gen := &cobra.Command{
+		Use:   "generator NAME",
+		Short: "Print the ExternalArtifacts an ArtifactGenerator manages",
+		Example: `  # Print the ExternalArtifacts managed by an ArtifactGenerator
+  converge tree artifact generator my-generator -n flux-system`,
+		Args:              cobra.ExactArgs(1),
+		RunE:              cmdutil.RunE(f, opts, true),
+		ValidArgsFunction: cmdutil.CompleteNames(f, kind),
+	}
+	cmdutil.AddOutputFlag(gen, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
+	cmd.AddCommand(gen)
 	return cmd
 }
 
@@ -72,7 +97,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	root, err := inspect.Tree(ctx, get, o.Ref)
+	tree := inspect.Tree
+	if o.Generator {
+		tree = inspect.GeneratorTree
+	}
+	root, err := tree(ctx, get, o.Ref)
 	if err != nil {
 		return err
 	}

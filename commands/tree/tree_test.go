@@ -167,3 +167,51 @@ spec: {interval: 1h, path: ./root, prune: true, sourceRef: {kind: GitRepository,
 	}
 	t.Fatalf("tree:\n%s\nwant:\n%s", last, want)
 }
+
+func generator(inventory string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	doc := `{"apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "ArtifactGenerator",
+"metadata": {"name": "gen", "namespace": "flux-system"}, "status": {` + inventory + `}}`
+	if err := json.Unmarshal([]byte(doc), &u.Object); err != nil {
+		panic(err)
+	}
+	return u
+}
+
+func TestTreeArtifactGenerator(t *testing.T) {
+	two := `"inventory": [{"name": "app-config", "namespace": "flux-system", "digest": "sha256:1"},
+{"name": "app-charts", "namespace": "apps", "digest": "sha256:2"}]`
+	for _, tc := range []struct {
+		name, status, output, golden, err string
+		absent                            bool
+	}{
+		{name: "two artifacts", status: two, output: cmdutil.OutputTable, golden: "tree-artifact-generator.txt"},
+		{name: "two artifacts json", status: two, output: cmdutil.OutputJSON, golden: "tree-artifact-generator.json"},
+		{name: "no inventory", output: cmdutil.OutputTable, golden: "tree-artifact-generator-empty.txt"},
+		{name: "entry without name", status: `"inventory": [{"namespace": "flux-system"}]`, output: cmdutil.OutputTable,
+			err: "ArtifactGenerator/flux-system/gen: status.inventory[0]: name is empty"},
+		{name: "not found", absent: true, output: cmdutil.OutputTable, err: "ArtifactGenerator flux-system/gen not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var objs []*unstructured.Unstructured
+			if !tc.absent {
+				objs = append(objs, generator(tc.status))
+			}
+			get := inspect.ObjectsGetter(objs...)
+			ios, _, out, _ := cmdutil.Test()
+			opts := &Options{IO: ios, Output: tc.output, Generator: true, Getter: func() (inspect.Getter, error) { return get, nil },
+				Ref: inspect.Ref{Kind: kinds.MustByKey("artifactgenerators"), Namespace: "flux-system", Name: "gen"}}
+			err := opts.Run(context.Background())
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.golden, out.String())
+		})
+	}
+}

@@ -116,3 +116,32 @@ func Compact(n *Node) *Node {
 	}
 	return &c
 }
+
+// GeneratorTree returns the ArtifactGenerator ref with the ExternalArtifacts of its status.inventory as
+// children, as `flux tree artifact generator` prints it. An inventory entry without a name is an error
+// naming the generator and the entry.
+func GeneratorTree(ctx context.Context, get Getter, ref Ref) (*Node, error) {
+	root := &Node{Group: ref.Kind.Resource.Group, Kind: ref.Kind.Kind, Namespace: ref.Namespace, Name: ref.Name}
+	u, err := get(ctx, ref.Kind.GroupVersionKind(), ref.Namespace, ref.Name)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("%s %s/%s not found", ref.Kind.Kind, ref.Namespace, ref.Name)
+		}
+		return nil, fmt.Errorf("%s %s/%s: %w", ref.Kind.Kind, ref.Namespace, ref.Name, err)
+	}
+	entries, _, err := unstructured.NestedSlice(u.Object, "status", "inventory")
+	if err != nil {
+		return nil, fmt.Errorf("%s: status.inventory: %w", root, err)
+	}
+	for i, e := range entries {
+		m, _ := e.(map[string]any)
+		name, _ := m["name"].(string)
+		namespace, _ := m["namespace"].(string)
+		if name == "" {
+			return nil, fmt.Errorf("%s: status.inventory[%d]: name is empty", root, i)
+		}
+		root.Children = append(root.Children, &Node{Group: "source.toolkit.fluxcd.io", Kind: "ExternalArtifact",
+			Namespace: namespace, Name: name})
+	}
+	return root, nil
+}
