@@ -227,7 +227,6 @@ install --registry-creds
 install --toleration-keys
 install --version
 install --watch-all-namespaces
-migrate
 plugin
 plugin install
 plugin list
@@ -256,8 +255,7 @@ resume source oci --wait
 suspend --all
 suspend image --all
 suspend source --all
-tree artifact
-tree artifact generator
+tree artifact generator --output
 tree kustomization --output
 trigger
 trigger receiver
