@@ -167,7 +167,7 @@ func TestBuildWarnings(t *testing.T) {
 		want string
 	}{
 		{"clusters/warn", 0, `⚠️ build output of Kustomization flux-system/flux-system: Alert flux-system/operator: spec.eventSources[1].kind: Unsupported value: "FluxInstance"`},
-		{"clusters/unsupported", 2, "⚠️ build output of Kustomization flux-system/flux-system: HelmRelease apps/web: spec.waitStrategy is not supported yet: ignored: converge waits with Helm's own logic (legacy)\n"},
+		{"clusters/unsupported", 2, "⚠️ build output of Kustomization flux-system/flux-system: HelmRelease apps/web: spec.rollback.recreate is not supported yet: ignored: Helm 4 removed it (so does Flux 2.9): workloads are not restarted on rollback\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

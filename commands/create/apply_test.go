@@ -26,10 +26,9 @@ func runApply(t *testing.T, stdin string, timeout time.Duration, args ...string)
 	in.WriteString(stdin)
 	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
 	f.Timeout = timeout
-	// The root's global flags, as cmd/converge has them: --server without -s.
+	// The root's kubeconfig flags (the factory leaves --server to the root, which has no -s).
 	root := &cobra.Command{Use: "converge", SilenceUsage: true, SilenceErrors: true}
 	f.KubeFlags.AddFlags(root.PersistentFlags())
-	root.PersistentFlags().Lookup("server").Shorthand = ""
 	root.AddCommand(NewCmdCreate(f))
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := cluster.WriteKubeconfig(kc); err != nil {

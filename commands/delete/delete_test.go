@@ -34,10 +34,9 @@ func run(t *testing.T, stdin string, args ...string) (string, error) {
 	in.WriteString(stdin)
 	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
 	f.Timeout = time.Minute
-	// The root's global flags, as cmd/converge has them: --server without -s.
+	// The root's kubeconfig flags (the factory leaves --server to the root, which has no -s).
 	cmd := &cobra.Command{Use: "converge"}
 	f.KubeFlags.AddFlags(cmd.PersistentFlags())
-	cmd.PersistentFlags().Lookup("server").Shorthand = ""
 	cmd.AddCommand(NewCmdDelete(f))
 	args = append([]string{"delete"}, args...)
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
