@@ -3,7 +3,6 @@ package inspect
 import (
 	"context"
 	"fmt"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,34 +13,9 @@ import (
 // True, as Flux's CLI waits after `create`. Ready=False while nothing reconciles it any more (no
 // Reconciling=True condition) returns a *NotReadyError with the result.
 func (o *Operator) WaitReady(ctx context.Context, ref Ref) (Result, error) {
-	interval := o.Interval
-	if interval <= 0 {
-		interval = 500 * time.Millisecond
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	state := "no status yet"
-	for {
-		u, err := o.Get(ctx, ref)
-		if err != nil && ctx.Err() == nil {
-			return Result{}, err
-		}
-		if err == nil {
-			res, done, why := readyOf(ref, u)
-			if done {
-				if res.Ready == "False" {
-					return res, &NotReadyError{Result: res}
-				}
-				return res, nil
-			}
-			state = why
-		}
-		select {
-		case <-ctx.Done():
-			return Result{}, fmt.Errorf("waiting for %s %s/%s to be ready (%s): %w", ref.Kind.Kind, ref.Namespace, ref.Name, state, ctx.Err())
-		case <-t.C:
-		}
-	}
+	return o.waitFinal(ctx, ref, "be ready", "no status yet", func(u *unstructured.Unstructured) (Result, bool, string) {
+		return readyOf(ref, u)
+	})
 }
 
 // readyOf reports whether u's Ready condition is final for its generation.

@@ -163,20 +163,28 @@ func (e *NotReadyError) Error() string {
 // WaitReconciled waits until status.lastHandledReconcileAt equals token and the Ready condition, for the
 // object's current generation, is True or False. Ready=False returns a *NotReadyError with the result.
 func (o *Operator) WaitReconciled(ctx context.Context, ref Ref, token string) (Result, error) {
+	return o.waitFinal(ctx, ref, "reconcile", "not handled yet", func(u *unstructured.Unstructured) (Result, bool, string) {
+		return handled(ref, u, token)
+	})
+}
+
+// waitFinal polls ref every o.Interval (default 500ms) until final reports its Ready result final; a
+// final Ready=False is a *NotReadyError. The deadline's error says what was awaited (goal) and the last
+// state seen.
+func (o *Operator) waitFinal(ctx context.Context, ref Ref, goal, state string, final func(*unstructured.Unstructured) (Result, bool, string)) (Result, error) {
 	interval := o.Interval
 	if interval <= 0 {
 		interval = 500 * time.Millisecond
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	state := "not handled yet"
 	for {
 		u, err := o.Get(ctx, ref)
 		if err != nil && ctx.Err() == nil {
 			return Result{}, err
 		}
 		if err == nil {
-			res, done, why := handled(ref, u, token)
+			res, done, why := final(u)
 			if done {
 				if res.Ready == "False" {
 					return res, &NotReadyError{Result: res}
@@ -187,7 +195,7 @@ func (o *Operator) WaitReconciled(ctx context.Context, ref Ref, token string) (R
 		}
 		select {
 		case <-ctx.Done():
-			return Result{}, fmt.Errorf("waiting for %s %s/%s to reconcile (%s): %w", ref.Kind.Kind, ref.Namespace, ref.Name, state, ctx.Err())
+			return Result{}, fmt.Errorf("waiting for %s %s/%s to %s (%s): %w", ref.Kind.Kind, ref.Namespace, ref.Name, goal, state, ctx.Err())
 		case <-t.C:
 		}
 	}
