@@ -26,7 +26,7 @@ IMAGE_DIR ?= $(BIN)/image
 IMAGE_ARGS = -version $(VERSION) -revision "$(REVISION)" -created $(SOURCE_DATE_EPOCH) \
 	$(foreach arch,$(IMAGE_ARCHS),-binary linux/$(arch)=$(IMAGE_DIR)/linux_$(arch)/converge)
 
-.PHONY: all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo bench release-check release-snapshot tools clean tidy-check size-check size-budget size-report
+.PHONY: all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo bench bench-node release-check release-snapshot tools clean tidy-check size-check size-budget size-report
 
 all: build
 
@@ -127,6 +127,11 @@ demo:
 
 bench: testbin deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+## bench-node: the agent as a Pod on the real node (root), default flags, Flux's benchmark layout:
+## time to all Ready and the container's memory from its cgroup
+bench-node: testbin deps
+	$(GO) test -tags node -run '^$$' -bench AgentPod -benchtime 1x -timeout 40m ./engine/testenv/node/
 
 release-check: $(BIN)/goreleaser
 	$(BIN)/goreleaser check

@@ -212,7 +212,7 @@ func agentimagePush(ctx context.Context, bin, tag string) (string, error) {
 }
 
 // staticConverge builds cmd/converge without cgo, as the image needs it, once per test binary.
-func staticConverge(t *testing.T) string {
+func staticConverge(t testing.TB) string {
 	t.Helper()
 	static.once.Do(func() {
 		root, err := testenv.RepoRoot()
@@ -246,7 +246,7 @@ var static struct {
 }
 
 // converge runs the converge binary against the node's API server and returns its combined output.
-func converge(t *testing.T, bin string, args ...string) string {
+func converge(t testing.TB, bin string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, append(args, "--kubeconfig", env.KubeconfigPath)...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
@@ -257,7 +257,7 @@ func converge(t *testing.T, bin string, args ...string) string {
 	return string(out)
 }
 
-func apply(t *testing.T, doc string) {
+func apply(t testing.TB, doc string) {
 	t.Helper()
 	testenv.ApplyYAML(t, env.Config, doc)
 }
@@ -284,7 +284,7 @@ func readyAt(t *testing.T, gvr schema.GroupVersionResource, name, rev string) (b
 	return false, "no Ready condition (applied " + applied + ")"
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -300,7 +300,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 }
 
 // agentPod returns the agent's Ready Pod.
-func agentPod(t *testing.T, ctx context.Context) *corev1.Pod {
+func agentPod(t testing.TB, ctx context.Context) *corev1.Pod {
 	t.Helper()
 	pods := readyAgentPods(t, ctx)
 	if len(pods) == 0 {
@@ -310,7 +310,7 @@ func agentPod(t *testing.T, ctx context.Context) *corev1.Pod {
 }
 
 // readyAgentPods returns the agent's Ready Pods that are not being deleted.
-func readyAgentPods(t *testing.T, ctx context.Context) []corev1.Pod {
+func readyAgentPods(t testing.TB, ctx context.Context) []corev1.Pod {
 	t.Helper()
 	pods, err := env.Client.CoreV1().Pods("flux-system").List(ctx, metav1.ListOptions{LabelSelector: install.AppLabel + "=" + install.AgentName})
 	if err != nil {
@@ -355,7 +355,7 @@ func requestReconcile(t *testing.T, ctx context.Context, gvr schema.GroupVersion
 }
 
 // logMemory logs the agent container's working set from the kubelet's summary API.
-func logMemory(t *testing.T, ctx context.Context, pod string) {
+func logMemory(t testing.TB, ctx context.Context, pod string) {
 	t.Helper()
 	raw, err := env.Client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", node.NodeName, "proxy/stats/summary").DoRaw(ctx)
 	if err != nil {

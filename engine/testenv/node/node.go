@@ -284,7 +284,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.waitFor(ctx, time.Minute, "the API server to be ready", []*process{etcd, api}, func() (bool, error) {
+	if err := e.waitFor(ctx, 3*time.Minute, "the API server to be ready", []*process{etcd, api}, func() (bool, error) {
 		_, err := e.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		return err == nil, nil
 	}); err != nil {
@@ -512,7 +512,7 @@ imageGCLowThresholdPercent: 99
 		return nil, err
 	}
 	e.Timings.NodeReady = time.Since(mark)
-	if err := e.waitFor(ctx, time.Minute, "the default ServiceAccount", e.procs, func() (bool, error) {
+	if err := e.waitFor(ctx, 2*time.Minute, "the default ServiceAccount", e.procs, func() (bool, error) {
 		_, err := e.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, nil
 	}); err != nil {
