@@ -64,6 +64,16 @@ func TestFetchVerifyKeyless(t *testing.T) {
 	sig.Sign(t, pushTagged(t, repo, "no-bundle"), with(func(o *sourcetest.KeylessSignature) { o.NoBundle = true }))
 	sig.Sign(t, pushTagged(t, repo, "no-sct"), with(func(o *sourcetest.KeylessSignature) { o.NoSCT = true }))
 	sig.Sign(t, pushTagged(t, repo, "late-entry"), with(func(o *sourcetest.KeylessSignature) { o.IntegratedTime = now.Add(time.Hour) }))
+	// cosign v3: Sigstore bundles as OCI referrers.
+	v3 := pushTagged(t, repo, "v3")
+	sig.SignBundle(t, v3, id)
+	sig.SignBundle(t, pushTagged(t, repo, "v3-tampered"), with(func(o *sourcetest.KeylessSignature) {
+		o.Edit = func(p []byte) []byte {
+			return bytes.Replace(p, []byte(`"predicate":{}`), []byte(`"predicate":{"x":1}`), 1)
+		}
+	}))
+	sig.SignBundle(t, pushTagged(t, repo, "v3-rekor-v2"), with(func(o *sourcetest.KeylessSignature) { o.NoBundle = true }))
+	other.SignBundle(t, pushTagged(t, repo, "v3-other-root"), id)
 	// A key-signed artifact has no certificate: not a keyless signature.
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	sourcetest.CosignSign(t, pushTagged(t, repo, "key-signed"), key, nil)
@@ -111,6 +121,16 @@ func TestFetchVerifyKeyless(t *testing.T) {
 			want: []string{"the certificate was not valid at the entry's integrated time"}},
 		{name: "key-signed", tag: "key-signed", verify: keyless("root"), reason: sourcev1.VerificationError,
 			want: []string{"no dev.sigstore.cosign/certificate annotation: not a keyless signature"}},
+		{name: "v3 bundle verified", tag: "v3", verify: keyless("root"), want: []string{"verified signature of revision " + v3.DigestStr()}},
+		{name: "v3 bundle wrong identity", tag: "v3", reason: sourcev1.VerificationError,
+			verify: keyless("root", sourcev1.OIDCIdentityMatch{Issuer: issuer, Subject: "^someone@example[.]test$"}),
+			want:   []string{"among its Sigstore bundles", "matches no matchOIDCIdentity"}},
+		{name: "v3 bundle tampered", tag: "v3-tampered", verify: keyless("root"), reason: sourcev1.VerificationError,
+			want: []string{"among its Sigstore bundles", "the Rekor entry records another payload digest"}},
+		{name: "v3 bundle wrong root", tag: "v3-other-root", verify: keyless("root"), reason: sourcev1.VerificationError,
+			want: []string{"among its Sigstore bundles", "is not among the trusted root's tlogs"}},
+		{name: "v3 bundle without inclusion promise", tag: "v3-rekor-v2", verify: keyless("root"), reason: sourcev1.VerificationError,
+			want: []string{"no transparency log entry with an inclusion promise (entries: dsse 0.0.2)", "not supported yet"}},
 		{name: "bad expression", tag: "signed", verify: keyless("root", sourcev1.OIDCIdentityMatch{Issuer: "(", Subject: ".*"}),
 			reason: sourcev1.VerificationError, want: []string{"spec.verify.matchOIDCIdentity[0].issuer: error parsing regexp"}},
 		{name: "no trusted_root.json", tag: "signed", verify: keyless("no-root"), reason: sourcev1.VerificationError,

@@ -54,6 +54,9 @@ func TestFetchVerify(t *testing.T) {
 	})
 	// A valid signature of the ecdsa manifest stored as the signature of another one.
 	sourcetest.CosignSignAs(t, ec, push("moved"), ecKey, nil)
+	v3 := push("v3-key")
+	sourcetest.CosignSignBundle(t, v3, ecKey)
+	sourcetest.CosignSignBundle(t, push("v3-wrong-key"), other)
 	twice := push("second-signature")
 	sign(twice, other, nil)
 	sign(twice, ecKey, nil)
@@ -75,6 +78,9 @@ func TestFetchVerify(t *testing.T) {
 		{name: "ecdsa", tag: "ecdsa", verify: cosignKeys("keys"), want: []string{"verified signature of revision " + ec.DigestStr()}},
 		{name: "ed25519", tag: "ed25519", verify: cosignKeys("keys"), want: []string{"verified signature of revision " + ed.DigestStr()}},
 		{name: "rsa", tag: "rsa", verify: cosignKeys("keys"), want: []string{"verified signature of revision " + rs.DigestStr()}},
+		{name: "v3 bundle", tag: "v3-key", verify: cosignKeys("keys"), want: []string{"verified signature of revision " + v3.DigestStr()}},
+		{name: "v3 bundle wrong key", tag: "v3-wrong-key", verify: cosignKeys("keys"), reason: sourcev1.VerificationError,
+			want: []string{"among its Sigstore bundles", "the DSSE signature does not verify with any key"}},
 		{name: "a second signature verifies", tag: "second-signature", verify: cosignKeys("keys"), want: []string{"verified signature"}},
 		{name: "unsigned", tag: "unsigned", verify: cosignKeys("keys"), reason: sourcev1.VerificationError,
 			want: []string{"failed to verify the signature using provider 'cosign'", "no cosign signature found", ".sig is missing"}},

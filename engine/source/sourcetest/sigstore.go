@@ -13,8 +13,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +290,103 @@ func (s *TestSigstore) issue(t testing.TB, pub crypto.PublicKey, o KeylessSignat
 	}
 	tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}, Value: ext})
 	return create()
+}
+
+// SignBundle attaches a keyless Sigstore bundle to dig as `cosign sign` v3 does: a DSSE envelope of
+// an in-toto statement about dig, signed by a fresh key certified by the test Fulcio, with a dsse log
+// entry and its inclusion promise (SET) by the test Rekor, pushed as an OCI referrer.
+// o.NoBundle leaves out the inclusion promise (a Rekor v2 entry); o.Edit changes the statement
+// after it is signed.
+func (s *TestSigstore) SignBundle(t testing.TB, dig name.Digest, o KeylessSignature, opts ...remote.Option) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := s.issue(t, &key.PublicKey, o)
+	statement := inTotoStatement(dig)
+	sig := signDSSE(t, key, statement)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})
+	sum := sha256.Sum256(statement)
+	body, err := json.Marshal(map[string]any{"apiVersion": "0.0.1", "kind": "dsse", "spec": map[string]any{
+		"payloadHash": map[string]any{"algorithm": "sha256", "value": hex.EncodeToString(sum[:])},
+		"signatures":  []any{map[string]any{"signature": base64.StdEncoding.EncodeToString(sig), "verifier": base64.StdEncoding.EncodeToString(certPEM)}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	integrated := o.IntegratedTime
+	if integrated.IsZero() {
+		integrated = s.Now
+	}
+	der, err := x509.MarshalPKIXPublicKey(&s.RekorKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logID := sha256.Sum256(der)
+	entry := map[string]any{"logIndex": "7", "logId": map[string]any{"keyId": logID[:]},
+		"kindVersion": map[string]any{"kind": "dsse", "version": "0.0.1"}, "integratedTime": strconv.FormatInt(integrated.Unix(), 10),
+		"canonicalizedBody": body}
+	if !o.NoBundle {
+		canon, err := json.Marshal(struct {
+			Body           string `json:"body"`
+			IntegratedTime int64  `json:"integratedTime"`
+			LogID          string `json:"logID"`
+			LogIndex       int64  `json:"logIndex"`
+		}{base64.StdEncoding.EncodeToString(body), integrated.Unix(), hex.EncodeToString(logID[:]), 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		setSum := sha256.Sum256(canon)
+		set, err := s.RekorKey.Sign(rand.Reader, setSum[:], crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entry["inclusionPromise"] = map[string]any{"signedEntryTimestamp": set}
+	} else {
+		entry["kindVersion"] = map[string]any{"kind": "dsse", "version": "0.0.2"}
+	}
+	if o.Edit != nil {
+		statement = o.Edit(statement)
+	}
+	pushBundle(t, dig, map[string]any{"certificate": map[string]any{"rawBytes": leaf.Raw}, "tlogEntries": []any{entry}}, statement, sig, opts...)
+}
+
+// CosignSignBundle attaches a Sigstore bundle signed with key (no transparency log) to dig, as
+// `cosign sign --key --tlog-upload=false` v3 does.
+func CosignSignBundle(t testing.TB, dig name.Digest, key *ecdsa.PrivateKey, opts ...remote.Option) {
+	t.Helper()
+	statement := inTotoStatement(dig)
+	sig := signDSSE(t, key, statement)
+	pushBundle(t, dig, map[string]any{"publicKey": map[string]any{"hint": "test"}}, statement, sig, opts...)
+}
+
+func inTotoStatement(dig name.Digest) []byte {
+	h := dig.DigestStr()
+	return []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"` + dig.Repository.Name() + `","digest":{"sha256":"` +
+		h[strings.Index(h, ":")+1:] + `"}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{}}`)
+}
+
+// signDSSE signs DSSE's pre-authentication encoding of an in-toto payload.
+func signDSSE(t testing.TB, key *ecdsa.PrivateKey, payload []byte) []byte {
+	t.Helper()
+	const pt = "application/vnd.in-toto+json"
+	sum := sha256.Sum256([]byte(fmt.Sprintf("DSSEv1 %d %s %d %s", len(pt), pt, len(payload), payload)))
+	sig, err := key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+func pushBundle(t testing.TB, dig name.Digest, material map[string]any, statement, sig []byte, opts ...remote.Option) {
+	t.Helper()
+	const mt = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	b, err := json.Marshal(map[string]any{"mediaType": mt, "verificationMaterial": material,
+		"dsseEnvelope": map[string]any{"payload": statement, "payloadType": "application/vnd.in-toto+json",
+			"signatures": []any{map[string]any{"sig": sig, "keyid": ""}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	PushReferrer(t, dig, mt, b, mt, nil, opts...)
 }

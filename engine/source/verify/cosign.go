@@ -152,9 +152,20 @@ func SignatureTag(repo name.Repository, digest v1.Hash) name.Tag {
 }
 
 // Cosign checks that the manifest dig names has a cosign signature made by one of keys, and returns the
-// name of the key that verified it. opts reach the registry (credentials, transport, context).
+// name of the key that verified it: a Sigstore bundle attached as an OCI referrer (cosign v3) when
+// there are any, else the ".sig" tag (cosign v2). opts reach the registry (credentials, transport).
 func Cosign(ctx context.Context, dig name.Digest, keys []CosignKey, opts ...remote.Option) (string, error) {
-	return cosignLayers(ctx, dig, func(_ map[string]string, payload, sig []byte) (string, error) {
+	bundleCheck := func(b *SigstoreBundle) (string, error) {
+		for _, sig := range b.Signatures {
+			for _, k := range keys {
+				if verifyRaw(k.Key, pae(b.PayloadType, b.Payload), sig) == nil {
+					return k.Name, nil
+				}
+			}
+		}
+		return "", errors.New("the DSSE signature does not verify with any key")
+	}
+	return cosignVerify(ctx, dig, bundleCheck, func(_ map[string]string, payload, sig []byte) (string, error) {
 		for _, k := range keys {
 			if verifyRaw(k.Key, payload, sig) == nil {
 				return k.Name, nil
@@ -164,11 +175,12 @@ func Cosign(ctx context.Context, dig name.Digest, keys []CosignKey, opts ...remo
 	}, opts...)
 }
 
-// CosignKeyless checks that the manifest dig names has a keyless cosign signature (cosign v2 layout:
-// Fulcio certificate and Rekor bundle in the layer's annotations) that k accepts, offline, and returns
-// the identity that signed.
+// CosignKeyless checks that the manifest dig names has a keyless cosign signature that k accepts,
+// offline, and returns the identity that signed: a Sigstore bundle referrer (cosign v3) when there
+// are any, else the ".sig" tag's layers with the Fulcio certificate and Rekor bundle in their
+// annotations (cosign v2).
 func CosignKeyless(ctx context.Context, dig name.Digest, k *Keyless, opts ...remote.Option) (string, error) {
-	return cosignLayers(ctx, dig, k.verifyLayer, opts...)
+	return cosignVerify(ctx, dig, k.verifyBundle, k.verifyLayer, opts...)
 }
 
 // cosignLayers reads the signatures of dig from its .sig tag and returns what check says of the first
@@ -183,7 +195,7 @@ func cosignLayers(ctx context.Context, dig name.Digest, check func(ann map[strin
 	img, err := remote.Image(tag, append(opts, remote.WithContext(ctx))...)
 	if err != nil {
 		if isNotFound(err) {
-			return "", fmt.Errorf("no cosign signature found for %s (tag %s is missing; Sigstore bundles stored as OCI referrers, cosign v3's default, are not verified yet: sign in the .sig tag format)", dig, tag.TagStr())
+			return "", fmt.Errorf("no cosign signature found for %s (no Sigstore bundle among its OCI referrers, and tag %s is missing)", dig, tag.TagStr())
 		}
 		return "", fmt.Errorf("reading the cosign signatures of %s (%s): %w", dig, tag, err)
 	}

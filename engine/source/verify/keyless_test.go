@@ -54,3 +54,32 @@ func FuzzParseSCTList(f *testing.F) {
 		_, _ = tbsWithoutSCT(data)
 	})
 }
+
+// FuzzParseSigstoreBundle: any bundle parses or fails, never panics; a parsed one is checked.
+func FuzzParseSigstoreBundle(f *testing.F) {
+	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"tlogEntries":[{"logIndex":"1","integratedTime":"2","inclusionPromise":{"signedEntryTimestamp":"AA=="},"canonicalizedBody":"e30="}]},"dsseEnvelope":{"payload":"e30=","payloadType":"application/vnd.in-toto+json","signatures":[{"sig":"AA=="}]}}`))
+	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","messageSignature":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseSigstoreBundle(data)
+		if err == nil {
+			_ = b.checkStatement("00")
+			_, _ = (&Keyless{Root: &TrustedRoot{}}).verifyBundle(b)
+		}
+	})
+}
+
+func TestParseSigstoreBundle(t *testing.T) {
+	const mt = `"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"`
+	for doc, want := range map[string]string{
+		`[`:                                  "the Sigstore bundle is not JSON",
+		`{"mediaType":"x"}`:                  `the bundle mediaType "x" is not a Sigstore bundle`,
+		`{` + mt + `,"messageSignature":{}}`: "message signature bundles are not supported",
+		`{` + mt + `}`:                       "the bundle has no dsseEnvelope",
+		`{` + mt + `,"dsseEnvelope":{"payload":""}}`: "has no signatures",
+		`{` + mt + `,"verificationMaterial":{"tlogEntries":[{"logIndex":"x","inclusionPromise":{}}]},"dsseEnvelope":{"signatures":[{"sig":"AA=="}]}}`: `logIndex "x"`,
+	} {
+		if _, err := ParseSigstoreBundle([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", doc, err, want)
+		}
+	}
+}
