@@ -313,10 +313,10 @@ func OCI(ctx context.Context, p Policy, secrets source.Secrets, dig name.Digest,
 	default:
 		return "", fmt.Errorf("%s.provider: %q is not one of cosign, notation", p.Field, provider)
 	}
-	if secrets == nil {
-		return "", fmt.Errorf("%s: no Secrets can be read here", p.Field)
-	}
 	getSecret := func(field, name string) (*corev1.Secret, error) {
+		if secrets == nil {
+			return nil, fmt.Errorf("%s.%s: no Secrets can be read here", p.Field, field)
+		}
 		s, err := secrets.GetSecret(ctx, p.Namespace, name)
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s: reading Secret %s/%s: %w", p.Field, field, p.Namespace, name, err)
