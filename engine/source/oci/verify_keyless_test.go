@@ -162,7 +162,12 @@ func TestFetchVerifyNotation(t *testing.T) {
 	}})
 	stranger.Sign(t, pushTagged(t, repo, "other-ca"), sourcetest.NotarySignature{})
 	notary.Sign(t, pushTagged(t, repo, "expired"), sourcetest.NotarySignature{Expiry: now.Add(-time.Minute)})
-	notary.Sign(t, pushTagged(t, repo, "cose"), sourcetest.NotarySignature{MediaType: "application/cose"})
+	cose := pushTagged(t, repo, "cose")
+	notary.Sign(t, cose, sourcetest.NotarySignature{MediaType: "application/cose"})
+	notary.Sign(t, pushTagged(t, repo, "cose-tampered"), sourcetest.NotarySignature{MediaType: "application/cose", Edit: func(p []byte) []byte {
+		return bytes.Replace(p, []byte(`"size":`), []byte(`"size":1`), 1)
+	}})
+	notary.Sign(t, pushTagged(t, repo, "cose-expired"), sourcetest.NotarySignature{MediaType: "application/cose", Expiry: now.Add(-time.Minute)})
 
 	policy := func(level, identity string, override string) []byte {
 		if override != "" {
@@ -199,7 +204,7 @@ func TestFetchVerifyNotation(t *testing.T) {
 		{name: "permissive", tag: "signed", verify: notation("permissive"), want: []string{"verified signature"}},
 		{name: "expired but expiry only logged", tag: "expired", verify: notation("expiry-logged"), want: []string{"verified signature"}},
 		{name: "tampered", tag: "tampered", verify: notation("strict"), reason: sourcev1.VerificationError,
-			want: []string{failed, "integrity check failed: the JWS signature does not verify"}},
+			want: []string{failed, "integrity check failed: the envelope signature does not verify"}},
 		{name: "wrong identity", tag: "signed", verify: notation("other-subject"), reason: sourcev1.VerificationError,
 			want: []string{failed, `authenticity check failed: the signing certificate's subject "CN=release,O=converge,ST=WA,C=US" is not among the trusted identities`}},
 		{name: "wrong identity audited", tag: "signed", verify: notation("audit-other"), unverified: true},
@@ -210,8 +215,11 @@ func TestFetchVerifyNotation(t *testing.T) {
 			want: []string{"authenticity check failed: the signature's certificate chain (root \"CN=test notary CA,O=test notary,ST=WA,C=US\") holds no certificate of the trust store"}},
 		{name: "expired", tag: "expired", verify: notation("strict"), reason: sourcev1.VerificationError,
 			want: []string{"expiry check failed: the signature expired at"}},
-		{name: "COSE", tag: "cose", verify: notation("strict"), reason: sourcev1.VerificationError,
-			want: []string{"COSE signature envelopes are not supported"}},
+		{name: "COSE", tag: "cose", verify: notation("strict"), want: []string{"verified signature of revision " + cose.DigestStr()}},
+		{name: "COSE tampered", tag: "cose-tampered", verify: notation("strict"), reason: sourcev1.VerificationError,
+			want: []string{"integrity check failed: the envelope signature does not verify"}},
+		{name: "COSE expired", tag: "cose-expired", verify: notation("strict"), reason: sourcev1.VerificationError,
+			want: []string{"expiry check failed: the signature expired at"}},
 		{name: "no applicable policy", tag: "signed", verify: notation("other-scope"), reason: sourcev1.VerificationError,
 			want: []string{`artifact "` + repo + `" has no applicable trust policy statement in trustpolicy.json`}},
 		{name: "bad policy", tag: "signed", verify: notation("bad-policy"), reason: sourcev1.VerificationError,

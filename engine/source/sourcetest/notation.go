@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -103,6 +104,23 @@ func (n *TestNotary) Sign(t testing.TB, dig name.Digest, o NotarySignature, opts
 		protected["crit"] = []string{"io.cncf.notary.signingScheme", "io.cncf.notary.expiry"}
 		protected["io.cncf.notary.expiry"] = o.Expiry.UTC().Format(time.RFC3339)
 	}
+	var env []byte
+	if o.MediaType == "application/cose" {
+		env = n.signCOSE(t, payload, o)
+	} else {
+		env = n.signJWS(t, protected, payload, o)
+	}
+	mt := o.MediaType
+	if mt == "" {
+		mt = "application/jose+json"
+	}
+	PushReferrer(t, dig, "application/vnd.cncf.notary.signature", env, types.MediaType(mt), map[string]string{
+		"io.cncf.notary.x509chain.thumbprint#S256": thumbprints(n.Leaf, n.CA)}, opts...)
+}
+
+// signJWS is the JWS envelope of payload with the protected header.
+func (n *TestNotary) signJWS(t testing.TB, protected map[string]any, payload []byte, o NotarySignature) []byte {
+	t.Helper()
 	ph, err := json.Marshal(protected)
 	if err != nil {
 		t.Fatal(err)
@@ -126,12 +144,50 @@ func (n *TestNotary) Sign(t testing.TB, dig name.Digest, o NotarySignature, opts
 	if err != nil {
 		t.Fatal(err)
 	}
-	mt := o.MediaType
-	if mt == "" {
-		mt = "application/jose+json"
+	return env
+}
+
+// signCOSE is the COSE_Sign1 envelope of payload as notation writes it: alg ES256, crit, content type
+// and notation's headers (times as CBOR epoch times) protected, the x5chain unprotected.
+func (n *TestNotary) signCOSE(t testing.TB, payload []byte, o NotarySignature) []byte {
+	t.Helper()
+	em, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		t.Fatal(err)
 	}
-	PushReferrer(t, dig, "application/vnd.cncf.notary.signature", env, types.MediaType(mt), map[string]string{
-		"io.cncf.notary.x509chain.thumbprint#S256": thumbprints(n.Leaf, n.CA)}, opts...)
+	crit := []any{"io.cncf.notary.signingScheme"}
+	prot := map[any]any{1: -7, 3: "application/vnd.cncf.notary.payload.v1+json",
+		"io.cncf.notary.signingScheme": "notary.x509", "io.cncf.notary.signingTime": cbor.Tag{Number: 1, Content: n.Now.Unix()}}
+	if !o.Expiry.IsZero() {
+		crit = append(crit, "io.cncf.notary.expiry")
+		prot["io.cncf.notary.expiry"] = cbor.Tag{Number: 1, Content: o.Expiry.Unix()}
+	}
+	prot[2] = crit
+	protected, err := em.Marshal(prot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toSign, err := em.Marshal([]any{"Signature1", protected, []byte{}, payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(toSign)
+	r, s, err := ecdsa.Sign(rand.Reader, n.leafKey, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	if o.Edit != nil {
+		payload = o.Edit(payload)
+	}
+	env, err := em.Marshal(cbor.Tag{Number: 18, Content: []any{protected,
+		map[any]any{33: []any{n.Leaf.Raw, n.CA.Raw}, "io.cncf.notary.signingAgent": "converge test notary"}, payload, sig}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
 }
 
 func thumbprints(certs ...*x509.Certificate) string {

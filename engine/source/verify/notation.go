@@ -129,7 +129,7 @@ type NotationResult struct {
 
 // Verify checks the notation signatures of the manifest dig names (found as OCI referrers, or the
 // referrers tag where the registry has no referrers API) as the trust policy statement for its
-// repository asks, at now. A JWS signature that passes every enforced check verifies; up to three
+// repository asks, at now. A signature that passes every enforced check verifies; up to three
 // signatures are tried. An error says why none did.
 func (n *Notation) Verify(ctx context.Context, dig name.Digest, now time.Time, opts ...remote.Option) (*NotationResult, error) {
 	pol, err := n.Policy.For(dig.Repository.Name())
@@ -190,12 +190,14 @@ func (n *Notation) verifySignature(dig name.Digest, target, sig v1.Descriptor, p
 	if len(m.Layers) != 1 {
 		return nil, fmt.Errorf("the signature manifest has %d layers, not 1", len(m.Layers))
 	}
-	switch mt := string(m.Layers[0].MediaType); mt {
+	mt := string(m.Layers[0].MediaType)
+	parse := ParseJWSEnvelope
+	switch mt {
 	case JWSMediaType:
 	case COSEMediaType:
-		return nil, fmt.Errorf("COSE signature envelopes are %w: sign with notation's JWS envelope (--signature-format jws)", ErrUnsupported)
+		parse = ParseCOSEEnvelope
 	default:
-		return nil, fmt.Errorf("the signature envelope media type %q is not %s", mt, JWSMediaType)
+		return nil, fmt.Errorf("the signature envelope media type %q is not %s nor %s", mt, JWSMediaType, COSEMediaType)
 	}
 	layers, err := img.Layers()
 	if err != nil {
@@ -205,15 +207,17 @@ func (n *Notation) verifySignature(dig name.Digest, target, sig v1.Descriptor, p
 	if err != nil {
 		return nil, fmt.Errorf("reading the signature envelope: %w", err)
 	}
-	env, err := ParseJWSEnvelope(raw)
+	env, err := parse(raw)
 	if err != nil {
 		return nil, err
 	}
 	return n.check(env, target, pol, now)
 }
 
-// JWSEnvelope is a notation JWS signature (JSON serialization, flattened), parsed.
-type JWSEnvelope struct {
+// Envelope is a notation signature envelope (JWS or COSE), parsed.
+type Envelope struct {
+	// Format is "JWS" or "COSE".
+	Format       string
 	Protected    map[string]any
 	Alg          string
 	Scheme       string
@@ -229,7 +233,7 @@ type JWSEnvelope struct {
 // ParseJWSEnvelope reads a notation JWS envelope: the protected header (alg, cty, crit and notation's
 // signing scheme and times), the payload, the x5c certificate chain and the signature. Headers marked
 // critical that notation does not define, and signatures that need a verification plugin, are refused.
-func ParseJWSEnvelope(data []byte) (*JWSEnvelope, error) {
+func ParseJWSEnvelope(data []byte) (*Envelope, error) {
 	var raw struct {
 		Payload   string `json:"payload"`
 		Protected string `json:"protected"`
@@ -248,7 +252,7 @@ func ParseJWSEnvelope(data []byte) (*JWSEnvelope, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the JWS protected header is not base64url: %w", err)
 	}
-	env := &JWSEnvelope{SigningInput: []byte(raw.Protected + "." + raw.Payload), Timestamped: len(raw.Header.TimestampSignature) > 0}
+	env := &Envelope{Format: "JWS", SigningInput: []byte(raw.Protected + "." + raw.Payload), Timestamped: len(raw.Header.TimestampSignature) > 0}
 	if env.Payload, err = b64.DecodeString(raw.Payload); err != nil {
 		return nil, fmt.Errorf("the JWS payload is not base64url: %w", err)
 	}
@@ -258,10 +262,23 @@ func ParseJWSEnvelope(data []byte) (*JWSEnvelope, error) {
 	if err := json.Unmarshal(protected, &env.Protected); err != nil || env.Protected == nil {
 		return nil, errors.New("the JWS protected header is not a JSON object")
 	}
+	if err := env.readProtected(); err != nil {
+		return nil, err
+	}
+	if err := env.readChain(raw.Header.X5C); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// readProtected reads the protected header (JWS names; COSE's mapped to them, times as RFC 3339).
+func (env *Envelope) readProtected() error {
+	var err error
+	f := env.Format
 	str := func(k string) string { s, _ := env.Protected[k].(string); return s }
 	env.Alg, env.Scheme = str("alg"), str(headerSigningScheme)
 	if cty := str("cty"); cty != NotationPayloadType {
-		return nil, fmt.Errorf("the JWS cty %q is not %s", cty, NotationPayloadType)
+		return fmt.Errorf("the %s cty %q is not %s", f, cty, NotationPayloadType)
 	}
 	crit, _ := env.Protected["crit"].([]any)
 	critical := map[string]bool{}
@@ -271,13 +288,13 @@ func ParseJWSEnvelope(data []byte) (*JWSEnvelope, error) {
 		case headerSigningScheme, headerExpiry, headerAuthenticSigningTime:
 			critical[s] = true
 		case headerVerificationPlugin, headerVerificationPluginV:
-			return nil, fmt.Errorf("the signature needs notation verification plugin %q, which is %w", str(headerVerificationPlugin), ErrUnsupported)
+			return fmt.Errorf("the signature needs notation verification plugin %q, which is %w", str(headerVerificationPlugin), ErrUnsupported)
 		default:
-			return nil, fmt.Errorf("the JWS marks %q critical, which notation does not define", s)
+			return fmt.Errorf("the %s marks %q critical, which notation does not define", f, s)
 		}
 	}
 	if !critical[headerSigningScheme] {
-		return nil, fmt.Errorf("the JWS does not mark %s critical", headerSigningScheme)
+		return fmt.Errorf("the %s does not mark %s critical", f, headerSigningScheme)
 	}
 	timeHeader := headerSigningTime
 	switch env.Scheme {
@@ -285,33 +302,38 @@ func ParseJWSEnvelope(data []byte) (*JWSEnvelope, error) {
 	case schemeX509SigningAuthority:
 		timeHeader = headerAuthenticSigningTime
 		if !critical[headerAuthenticSigningTime] {
-			return nil, fmt.Errorf("the JWS does not mark %s critical", headerAuthenticSigningTime)
+			return fmt.Errorf("the %s does not mark %s critical", f, headerAuthenticSigningTime)
 		}
 	default:
-		return nil, fmt.Errorf("signing scheme %q is not %s nor %s", env.Scheme, schemeX509, schemeX509SigningAuthority)
+		return fmt.Errorf("signing scheme %q is not %s nor %s", env.Scheme, schemeX509, schemeX509SigningAuthority)
 	}
 	if env.SigningTime, err = time.Parse(time.RFC3339, str(timeHeader)); err != nil {
-		return nil, fmt.Errorf("the JWS %s: %w", timeHeader, err)
+		return fmt.Errorf("the %s %s: %w", f, timeHeader, err)
 	}
 	if _, ok := env.Protected[headerExpiry]; ok {
 		if !critical[headerExpiry] {
-			return nil, fmt.Errorf("the JWS does not mark %s critical", headerExpiry)
+			return fmt.Errorf("the %s does not mark %s critical", f, headerExpiry)
 		}
 		if env.Expiry, err = time.Parse(time.RFC3339, str(headerExpiry)); err != nil {
-			return nil, fmt.Errorf("the JWS %s: %w", headerExpiry, err)
+			return fmt.Errorf("the %s %s: %w", f, headerExpiry, err)
 		}
 	}
-	if len(raw.Header.X5C) == 0 {
-		return nil, errors.New("the JWS has no x5c certificate chain")
+	return nil
+}
+
+// readChain parses the x5c (JWS) or x5chain (COSE) certificates, leaf first.
+func (env *Envelope) readChain(ders [][]byte) error {
+	if len(ders) == 0 {
+		return fmt.Errorf("the %s has no certificate chain", env.Format)
 	}
-	for i, der := range raw.Header.X5C {
+	for i, der := range ders {
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, fmt.Errorf("the JWS x5c[%d]: %w", i, err)
+			return fmt.Errorf("the %s certificate chain[%d]: %w", env.Format, i, err)
 		}
 		env.Chain = append(env.Chain, c)
 	}
-	return env, nil
+	return nil
 }
 
 // notationPayload is what a notation signature signs.
@@ -324,7 +346,7 @@ type notationPayload struct {
 }
 
 // check runs notation's checks in order with the actions pol gives them.
-func (n *Notation) check(env *JWSEnvelope, target v1.Descriptor, pol *TrustPolicy, now time.Time) (*NotationResult, error) {
+func (n *Notation) check(env *Envelope, target v1.Descriptor, pol *TrustPolicy, now time.Time) (*NotationResult, error) {
 	res := &NotationResult{Level: pol.SignatureVerification.Level}
 	authenticityFailed := false
 	for _, c := range checkOrder {
@@ -379,8 +401,8 @@ func (n *Notation) check(env *JWSEnvelope, target v1.Descriptor, pol *TrustPolic
 
 // checkIntegrity verifies the JWS signature with the leaf certificate's key and checks that the
 // payload signs the target manifest.
-func checkIntegrity(env *JWSEnvelope, target v1.Descriptor) error {
-	if err := verifyJWS(env.Chain[0].PublicKey, env.Alg, env.SigningInput, env.Signature); err != nil {
+func checkIntegrity(env *Envelope, target v1.Descriptor) error {
+	if err := verifyEnvelopeSignature(env.Chain[0].PublicKey, env.Alg, env.SigningInput, env.Signature); err != nil {
 		return err
 	}
 	var p notationPayload
@@ -395,16 +417,16 @@ func checkIntegrity(env *JWSEnvelope, target v1.Descriptor) error {
 	return nil
 }
 
-// verifyJWS checks a JWS signature by alg (PS256/384/512, ES256/384/512), the alg matching the key as
-// notation requires.
-func verifyJWS(key crypto.PublicKey, alg string, input, sig []byte) error {
+// verifyEnvelopeSignature checks a signature by its JWS alg name (PS256/384/512, ES256/384/512; COSE
+// algorithms are mapped to these), the alg matching the key as notation requires.
+func verifyEnvelopeSignature(key crypto.PublicKey, alg string, input, sig []byte) error {
 	hashes := map[string]crypto.Hash{"256": crypto.SHA256, "384": crypto.SHA384, "512": crypto.SHA512}
 	if len(alg) != 5 {
-		return fmt.Errorf("JWS alg %q is not supported", alg)
+		return fmt.Errorf("signature algorithm %q is not supported", alg)
 	}
 	h, ok := hashes[alg[2:]]
 	if !ok {
-		return fmt.Errorf("JWS alg %q is not supported", alg)
+		return fmt.Errorf("signature algorithm %q is not supported", alg)
 	}
 	d := h.New()
 	d.Write(input)
@@ -413,24 +435,24 @@ func verifyJWS(key crypto.PublicKey, alg string, input, sig []byte) error {
 	case *rsa.PublicKey:
 		want := map[int]string{2048: "PS256", 3072: "PS384", 4096: "PS512"}[k.N.BitLen()]
 		if alg != want {
-			return fmt.Errorf("JWS alg %q does not match the %d-bit RSA certificate key (%s)", alg, k.N.BitLen(), want)
+			return fmt.Errorf("signature algorithm %q does not match the %d-bit RSA certificate key (%s)", alg, k.N.BitLen(), want)
 		}
 		if err := rsa.VerifyPSS(k, h, sum, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}); err != nil {
-			return fmt.Errorf("the JWS signature does not verify with the certificate's key: %w", err)
+			return fmt.Errorf("the envelope signature does not verify with the certificate's key: %w", err)
 		}
 		return nil
 	case *ecdsa.PublicKey:
 		want := map[elliptic.Curve]string{elliptic.P256(): "ES256", elliptic.P384(): "ES384", elliptic.P521(): "ES512"}[k.Curve]
 		if alg != want {
-			return fmt.Errorf("JWS alg %q does not match the certificate's %s key (%s)", alg, k.Curve.Params().Name, want)
+			return fmt.Errorf("signature algorithm %q does not match the certificate's %s key (%s)", alg, k.Curve.Params().Name, want)
 		}
 		size := (k.Curve.Params().BitSize + 7) / 8
 		if len(sig) != 2*size {
-			return errors.New("the JWS ECDSA signature has the wrong length")
+			return errors.New("the envelope's ECDSA signature has the wrong length")
 		}
 		r, s := new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])
 		if !ecdsa.Verify(k, sum, r, s) {
-			return errors.New("the JWS signature does not verify with the certificate's key")
+			return errors.New("the envelope signature does not verify with the certificate's key")
 		}
 		return nil
 	}
@@ -440,7 +462,7 @@ func verifyJWS(key crypto.PublicKey, alg string, input, sig []byte) error {
 // checkAuthenticity checks the x5c chain (each certificate signed by the next, the last self-signed,
 // the leaf a code signing certificate), that it holds a certificate of the Secret for a trust store
 // type the signing scheme uses, and the leaf's subject against the trusted identities.
-func (n *Notation) checkAuthenticity(env *JWSEnvelope, pol *TrustPolicy) error {
+func (n *Notation) checkAuthenticity(env *Envelope, pol *TrustPolicy) error {
 	storeType := "ca"
 	if env.Scheme == schemeX509SigningAuthority {
 		storeType = "signingAuthority"

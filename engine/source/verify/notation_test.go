@@ -122,7 +122,7 @@ func FuzzParseJWSEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		env, err := ParseJWSEnvelope(data)
 		if err == nil {
-			_ = verifyJWS(env.Chain[0].PublicKey, env.Alg, env.SigningInput, env.Signature)
+			_ = verifyEnvelopeSignature(env.Chain[0].PublicKey, env.Alg, env.SigningInput, env.Signature)
 		}
 	})
 }
@@ -137,4 +137,16 @@ func TestParseDN(t *testing.T) {
 			t.Errorf("%q: %v, want %q", dn, err, want)
 		}
 	}
+}
+
+// FuzzParseCOSEEnvelope: any envelope parses or fails, never panics.
+func FuzzParseCOSEEnvelope(f *testing.F) {
+	f.Add([]byte{0xd2, 0x84, 0x43, 0xa1, 0x01, 0x26, 0xa0, 0x41, 0x00, 0x41, 0x00})
+	f.Add([]byte{0xd2, 0x80})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env, err := ParseCOSEEnvelope(data)
+		if err == nil {
+			_ = verifyEnvelopeSignature(env.Chain[0].PublicKey, env.Alg, env.SigningInput, env.Signature)
+		}
+	})
 }
