@@ -44,12 +44,20 @@ func (j *chartJob) verify(ctx context.Context, cr chartRepository, urls []string
 	if err != nil {
 		return "", withReason(ReasonChartPullError, fmt.Errorf("chart pull error: resolving the digest of %s to verify it: %w", ref, err))
 	}
-	p := verify.Policy{Field: "spec.verify", Provider: v.Provider, Namespace: j.obj.Namespace, MatchOIDCIdentity: len(v.MatchOIDCIdentity) > 0}
+	p := verify.Policy{Field: "spec.verify", Provider: v.Provider, Namespace: j.obj.Namespace, MatchOIDCIdentity: v.MatchOIDCIdentity,
+		NoTrustedRootField: true}
+	if j.f.Store != nil {
+		p.Clock = j.f.Store.Clock
+	}
 	if v.SecretRef != nil {
 		p.SecretRef = v.SecretRef.Name
 	}
-	if _, err := verify.OCI(ctx, p, j.f.Secrets, ref.Context().Digest(desc.Digest.String()), opts...); err != nil {
+	msg, err := verify.OCI(ctx, p, j.f.Secrets, ref.Context().Digest(desc.Digest.String()), opts...)
+	if err != nil {
 		return "", withReason(sourcev1.VerificationError, fmt.Errorf("chart verification error: %w", err))
+	}
+	if msg == "" { // notation's skip level, or an authenticity failure its audit level only logs
+		return "", nil
 	}
 	return fmt.Sprintf("verified signature of version %s", version), nil
 }

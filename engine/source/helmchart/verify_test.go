@@ -5,8 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509/pkix"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -17,9 +19,10 @@ import (
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 )
 
-// TestFetchChartVerify verifies cosign signatures of charts in Debian's docker-registry: a signed
-// version is fetched with SourceVerified's message, unsigned and wrongly signed versions, keyless
-// verification and charts from other sources are refused with the previous artifact kept.
+// TestFetchChartVerify verifies cosign and notation (test notation signer) signatures of charts in
+// Debian's docker-registry: a signed version is fetched with SourceVerified's message, unsigned and
+// wrongly signed versions, keyless verification (no trusted root in HelmChart's API) and charts from
+// other sources are refused with the previous artifact kept.
 func TestFetchChartVerify(t *testing.T) {
 	reg := sourcetest.StartRegistry(t, "")
 	pushCharts(t, reg.Host, "", "", "1.0.0", "2.0.0", "3.0.0")
@@ -38,13 +41,21 @@ func TestFetchChartVerify(t *testing.T) {
 	}
 	sourcetest.CosignSign(t, digestOf("1.0.0"), key, nil)
 	sourcetest.CosignSign(t, digestOf("3.0.0"), other, nil)
+	subject := pkix.Name{Country: []string{"US"}, Province: []string{"WA"}, Organization: []string{"converge"}}
+	notary := sourcetest.NewTestNotary(t, subject, time.Now())
+	notary.Sign(t, digestOf("1.0.0"), sourcetest.NotarySignature{})
+	sourcetest.NewTestNotary(t, subject, time.Now()).Sign(t, digestOf("3.0.0"), sourcetest.NotarySignature{})
 
 	secrets := secretMap{}
 	secrets.add("cosign", "", map[string]string{"cosign.pub": string(sourcetest.PublicKeyPEM(t, key))})
+	secrets.add("notation", "", map[string]string{"ca.pem": string(notary.CAPEM()), "trustpolicy.json": `{"version":"1.0","trustPolicies":[{"name":"charts",
+		"registryScopes":["` + reg.Host + `/charts/podinfo"],"signatureVerification":{"level":"strict"},"trustStores":["ca:charts"],
+		"trustedIdentities":["x509.subject: C=US, ST=WA, O=converge"]}]}`})
 	repoObj := ociRepo("oci", "oci://"+reg.Host+"/charts", true, "")
 	f := newFetcher(t, secrets, repoObj)
 
 	withKeys := &sourcev1.HelmChartVerification{Provider: "cosign", SecretRef: &meta.LocalObjectReference{Name: "cosign"}}
+	withNotation := &sourcev1.HelmChartVerification{Provider: "notation", SecretRef: &meta.LocalObjectReference{Name: "notation"}}
 	tests := []struct {
 		name, version, kind string
 		verify              *sourcev1.HelmChartVerification
@@ -56,9 +67,15 @@ func TestFetchChartVerify(t *testing.T) {
 			want: []string{"chart verification error: failed to verify the signature using provider 'cosign'", "no cosign signature found"}},
 		{name: "wrong key", version: "3.0.0", verify: withKeys, fail: true, want: []string{"the signature does not verify with any key"}},
 		{name: "keyless", version: "1.0.0", verify: &sourcev1.HelmChartVerification{Provider: "cosign"}, fail: true,
-			want: []string{"spec.verify.secretRef is not set", "not supported yet"}},
-		{name: "notation", version: "1.0.0", verify: &sourcev1.HelmChartVerification{Provider: "notation", SecretRef: withKeys.SecretRef}, fail: true,
-			want: []string{"spec.verify.provider: notation signatures are not supported yet"}},
+			want: []string{"spec.verify.secretRef is not set", "keyless cosign verification against the public Sigstore instance",
+				"is not supported offline: this kind has no trustedRootSecretRef in Flux's API"}},
+		{name: "notation", version: "1.0.0", verify: withNotation, want: []string{"verified signature of version 1.0.0"}},
+		{name: "notation unsigned", version: "2.0.0", verify: withNotation, fail: true,
+			want: []string{"failed to verify the signature using provider 'notation'", "no signature is associated with"}},
+		{name: "notation wrong root", version: "3.0.0", verify: withNotation, fail: true,
+			want: []string{"authenticity check failed", "holds no certificate of the trust store"}},
+		{name: "notation without a trust policy", version: "1.0.0", verify: &sourcev1.HelmChartVerification{Provider: "notation", SecretRef: withKeys.SecretRef}, fail: true,
+			want: []string{"spec.verify.secretRef: 'trustpolicy.json' not found in Secret flux-system/cosign"}},
 		{name: "chart from Git", version: "1.0.0", kind: sourcev1.GitRepositoryKind, verify: withKeys, fail: true,
 			want: []string{"spec.verify: signatures are verified only for charts from an OCI HelmRepository, not from a GitRepository"}},
 	}

@@ -123,7 +123,7 @@ func (f *Fetcher) fetch(ctx context.Context, ref source.Ref, obj *sourcev1.OCIRe
 	verified := ""
 	if v := spec.Verify; v != nil {
 		p := verify.Policy{Field: "spec.verify", Provider: v.Provider, Namespace: obj.Namespace,
-			MatchOIDCIdentity: len(v.MatchOIDCIdentity) > 0}
+			MatchOIDCIdentity: v.MatchOIDCIdentity, Clock: f.Store.Clock}
 		if v.SecretRef != nil {
 			p.SecretRef = v.SecretRef.Name
 		}

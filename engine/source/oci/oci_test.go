@@ -276,7 +276,7 @@ func TestFetchResolutionErrors(t *testing.T) {
 			edit: func(s *sourcev1.OCIRepositorySpec) {
 				s.Verify = &sourcev1.OCIRepositoryVerification{Provider: "cosign"}
 			},
-			reason: sourcev1.VerificationError, wantInErr: []string{"spec.verify.secretRef is not set", "keyless cosign", "not supported yet"},
+			reason: sourcev1.VerificationError, wantInErr: []string{"spec.verify.secretRef is not set", "keyless cosign", "is not supported offline", "spec.verify.trustedRootSecretRef"},
 		},
 	}
 	for _, tc := range cases {

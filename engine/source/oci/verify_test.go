@@ -23,7 +23,7 @@ import (
 
 // TestFetchVerify fetches artifacts signed (in cosign's format) with ECDSA, Ed25519 and RSA keys from
 // Debian's docker-registry: signed ones are verified, unsigned, wrongly signed and tampered ones are
-// refused with the previous artifact kept, keyless and notation are refused by name.
+// refused with the previous artifact kept, keyless without a trusted root is refused by name.
 func TestFetchVerify(t *testing.T) {
 	reg := sourcetest.StartRegistry(t, "")
 	repo := reg.Host + "/signed/app"
@@ -54,6 +54,9 @@ func TestFetchVerify(t *testing.T) {
 	})
 	// A valid signature of the ecdsa manifest stored as the signature of another one.
 	sourcetest.CosignSignAs(t, ec, push("moved"), ecKey, nil)
+	v3 := push("v3-key")
+	sourcetest.CosignSignBundle(t, v3, ecKey)
+	sourcetest.CosignSignBundle(t, push("v3-wrong-key"), other)
 	twice := push("second-signature")
 	sign(twice, other, nil)
 	sign(twice, ecKey, nil)
@@ -71,16 +74,13 @@ func TestFetchVerify(t *testing.T) {
 	}
 	f := newFetcher(t, secrets)
 
-	cases := []struct {
-		name   string
-		tag    string
-		verify sourcev1.OCIRepositoryVerification
-		want   []string // in the message, or the error when reason is set
-		reason string
-	}{
+	cases := []verifyCase{
 		{name: "ecdsa", tag: "ecdsa", verify: cosignKeys("keys"), want: []string{"verified signature of revision " + ec.DigestStr()}},
 		{name: "ed25519", tag: "ed25519", verify: cosignKeys("keys"), want: []string{"verified signature of revision " + ed.DigestStr()}},
 		{name: "rsa", tag: "rsa", verify: cosignKeys("keys"), want: []string{"verified signature of revision " + rs.DigestStr()}},
+		{name: "v3 bundle", tag: "v3-key", verify: cosignKeys("keys"), want: []string{"verified signature of revision " + v3.DigestStr()}},
+		{name: "v3 bundle wrong key", tag: "v3-wrong-key", verify: cosignKeys("keys"), reason: sourcev1.VerificationError,
+			want: []string{"among its Sigstore bundles", "the DSSE signature does not verify with any key"}},
 		{name: "a second signature verifies", tag: "second-signature", verify: cosignKeys("keys"), want: []string{"verified signature"}},
 		{name: "unsigned", tag: "unsigned", verify: cosignKeys("keys"), reason: sourcev1.VerificationError,
 			want: []string{"failed to verify the signature using provider 'cosign'", "no cosign signature found", ".sig is missing"}},
@@ -92,9 +92,10 @@ func TestFetchVerify(t *testing.T) {
 			want: []string{"signed digest " + ec.DigestStr() + " is not sha256:"}},
 		{name: "keyless", tag: "ecdsa", reason: sourcev1.VerificationError,
 			verify: sourcev1.OCIRepositoryVerification{Provider: "cosign", MatchOIDCIdentity: []sourcev1.OIDCIdentityMatch{{Issuer: ".*", Subject: ".*"}}},
-			want:   []string{"spec.verify.secretRef is not set", "keyless cosign verification (spec.verify.matchOIDCIdentity) is not supported yet"}},
+			want: []string{"spec.verify.secretRef is not set", "keyless cosign verification against the public Sigstore instance",
+				"is not supported offline", "spec.verify.trustedRootSecretRef (key trusted_root.json)"}},
 		{name: "notation", tag: "ecdsa", verify: sourcev1.OCIRepositoryVerification{Provider: "notation", SecretRef: secretRef("keys")},
-			reason: sourcev1.VerificationError, want: []string{"spec.verify.provider: notation signatures are not supported yet"}},
+			reason: sourcev1.VerificationError, want: []string{"spec.verify.secretRef: 'trustpolicy.json' not found in Secret flux-system/keys"}},
 		{name: "missing secret", tag: "ecdsa", verify: cosignKeys("missing"), reason: sourcev1.VerificationError,
 			want: []string{"spec.verify.secretRef: reading Secret flux-system/missing"}},
 		{name: "malformed key", tag: "ecdsa", verify: cosignKeys("bad-pem"), reason: sourcev1.VerificationError,
@@ -102,6 +103,25 @@ func TestFetchVerify(t *testing.T) {
 		{name: "no public keys", tag: "ecdsa", verify: cosignKeys("no-keys"), reason: sourcev1.VerificationError,
 			want: []string{"holds no cosign public keys (data keys ending in .pub)"}},
 	}
+	runVerifyCases(t, f, repo, cases)
+}
+
+// verifyCase is one OCIRepository spec.verify case: the artifact at tag fetched with verify.
+type verifyCase struct {
+	name   string
+	tag    string
+	verify sourcev1.OCIRepositoryVerification
+	want   []string // in the message, or the error when reason is set
+	reason string
+	// unverified: the artifact is used but not marked verified (notation's skip, audit).
+	unverified bool
+}
+
+// runVerifyCases fetches each case's artifact after an unsigned one was stored: a verified fetch
+// carries SourceVerified's message (twice: the second reuses the artifact and verifies again), a
+// refused one keeps the previous artifact.
+func runVerifyCases(t *testing.T, f *Fetcher, repo string, cases []verifyCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			objName := "verify-" + strings.ReplaceAll(tc.name, " ", "-")
@@ -122,6 +142,12 @@ func TestFetchVerify(t *testing.T) {
 				if tc.reason == "" {
 					if err != nil {
 						t.Fatal(err)
+					}
+					if tc.unverified && a.Verified != "" {
+						t.Errorf("round %d: marked verified: %q", round, a.Verified)
+					}
+					if !tc.unverified && a.Verified == "" {
+						t.Errorf("round %d: not marked verified", round)
 					}
 					for _, w := range tc.want {
 						if !strings.Contains(a.Verified, w) {

@@ -35,8 +35,7 @@ func CosignSign(t testing.TB, dig name.Digest, key crypto.Signer, edit func([]by
 func CosignSignAs(t testing.TB, signed, at name.Digest, key crypto.Signer, edit func([]byte) []byte, opts ...remote.Option) {
 	t.Helper()
 	dig := signed
-	payload := []byte(fmt.Sprintf(`{"critical":{"identity":{"docker-reference":%q},"image":{"docker-manifest-digest":%q},"type":"cosign container image signature"},"optional":null}`,
-		dig.Repository.Name(), dig.DigestStr()))
+	payload := simpleSigning(dig)
 	var sig []byte
 	var err error
 	if _, ok := key.(ed25519.PrivateKey); ok {
@@ -51,6 +50,12 @@ func CosignSignAs(t testing.TB, signed, at name.Digest, key crypto.Signer, edit 
 	if edit != nil {
 		payload = edit(payload)
 	}
+	AppendCosignLayer(t, at, payload, map[string]string{"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig)}, opts...)
+}
+
+// AppendCosignLayer appends a signature layer (payload, annotations) to the ".sig" tag of at.
+func AppendCosignLayer(t testing.TB, at name.Digest, payload []byte, annotations map[string]string, opts ...remote.Option) {
+	t.Helper()
 	h, err := v1.NewHash(at.DigestStr())
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +67,7 @@ func CosignSignAs(t testing.TB, signed, at name.Digest, key crypto.Signer, edit 
 	}
 	img, err = mutate.Append(img, mutate.Addendum{
 		Layer:       static.NewLayer(payload, "application/vnd.dev.cosign.simplesigning.v1+json"),
-		Annotations: map[string]string{"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig)},
+		Annotations: annotations,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +75,12 @@ func CosignSignAs(t testing.TB, signed, at name.Digest, key crypto.Signer, edit 
 	if err := remote.Write(tag, img, opts...); err != nil {
 		t.Fatalf("pushing the signature %s: %v", tag, err)
 	}
+}
+
+// simpleSigning is the payload cosign signs for dig.
+func simpleSigning(dig name.Digest) []byte {
+	return []byte(fmt.Sprintf(`{"critical":{"identity":{"docker-reference":%q},"image":{"docker-manifest-digest":%q},"type":"cosign container image signature"},"optional":null}`,
+		dig.Repository.Name(), dig.DigestStr()))
 }
 
 // PublicKeyPEM is key's public key as cosign writes cosign.pub: a PEM "PUBLIC KEY" block.

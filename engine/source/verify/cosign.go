@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
@@ -151,8 +152,41 @@ func SignatureTag(repo name.Repository, digest v1.Hash) name.Tag {
 }
 
 // Cosign checks that the manifest dig names has a cosign signature made by one of keys, and returns the
-// name of the key that verified it. opts reach the registry (credentials, transport, context).
+// name of the key that verified it: a Sigstore bundle attached as an OCI referrer (cosign v3) when
+// there are any, else the ".sig" tag (cosign v2). opts reach the registry (credentials, transport).
 func Cosign(ctx context.Context, dig name.Digest, keys []CosignKey, opts ...remote.Option) (string, error) {
+	bundleCheck := func(b *SigstoreBundle) (string, error) {
+		for _, sig := range b.Signatures {
+			for _, k := range keys {
+				if verifyRaw(k.Key, pae(b.PayloadType, b.Payload), sig) == nil {
+					return k.Name, nil
+				}
+			}
+		}
+		return "", errors.New("the DSSE signature does not verify with any key")
+	}
+	return cosignVerify(ctx, dig, bundleCheck, func(_ map[string]string, payload, sig []byte) (string, error) {
+		for _, k := range keys {
+			if verifyRaw(k.Key, payload, sig) == nil {
+				return k.Name, nil
+			}
+		}
+		return "", errors.New("the signature does not verify with any key")
+	}, opts...)
+}
+
+// CosignKeyless checks that the manifest dig names has a keyless cosign signature that k accepts,
+// offline, and returns the identity that signed: a Sigstore bundle referrer (cosign v3) when there
+// are any, else the ".sig" tag's layers with the Fulcio certificate and Rekor bundle in their
+// annotations (cosign v2).
+func CosignKeyless(ctx context.Context, dig name.Digest, k *Keyless, opts ...remote.Option) (string, error) {
+	return cosignVerify(ctx, dig, k.verifyBundle, k.verifyLayer, opts...)
+}
+
+// cosignLayers reads the signatures of dig from its .sig tag and returns what check says of the first
+// layer it accepts whose payload then signs dig. check sees the layer's annotations, payload and
+// signature; the payload is trusted only once check accepts it.
+func cosignLayers(ctx context.Context, dig name.Digest, check func(ann map[string]string, payload, sig []byte) (string, error), opts ...remote.Option) (string, error) {
 	digest, err := v1.NewHash(dig.DigestStr())
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", dig, err)
@@ -161,7 +195,7 @@ func Cosign(ctx context.Context, dig name.Digest, keys []CosignKey, opts ...remo
 	img, err := remote.Image(tag, append(opts, remote.WithContext(ctx))...)
 	if err != nil {
 		if isNotFound(err) {
-			return "", fmt.Errorf("no cosign signature found for %s (tag %s is missing; Sigstore bundles stored as OCI referrers, cosign v3's default, are not verified yet: sign in the .sig tag format)", dig, tag.TagStr())
+			return "", fmt.Errorf("no cosign signature found for %s (no Sigstore bundle among its OCI referrers, and tag %s is missing)", dig, tag.TagStr())
 		}
 		return "", fmt.Errorf("reading the cosign signatures of %s (%s): %w", dig, tag, err)
 	}
@@ -194,16 +228,9 @@ func Cosign(ctx context.Context, dig name.Digest, keys []CosignKey, opts ...remo
 			problems = append(problems, fmt.Sprintf("layer %d: %v", i, err))
 			continue
 		}
-		// The payload is trusted only once its signature verifies.
-		var signer string
-		for _, k := range keys {
-			if verifyRaw(k.Key, payload, sig) == nil {
-				signer = k.Name
-				break
-			}
-		}
-		if signer == "" {
-			problems = append(problems, fmt.Sprintf("layer %d: the signature does not verify with any key", i))
+		signer, err := check(desc.Annotations, payload, sig)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("layer %d: %v", i, err))
 			continue
 		}
 		p, err := ParseSimpleSigning(payload)
@@ -255,58 +282,122 @@ type Policy struct {
 	Provider string
 	// Namespace is the object's namespace, where its Secrets are.
 	Namespace string
-	// SecretRef is the name of the Secret with the public keys, "" when unset.
+	// SecretRef is the name of the Secret with the public keys (or notation's trust policy and
+	// certificates), "" when unset.
 	SecretRef string
-	// MatchOIDCIdentity says whether identities for keyless verification are given.
-	MatchOIDCIdentity bool
+	// MatchOIDCIdentity lists the identities accepted for keyless cosign signatures.
+	MatchOIDCIdentity []sourcev1.OIDCIdentityMatch
 	// TrustedRootSecretRef is the name of the Secret with a Sigstore trusted root, "" when unset.
 	TrustedRootSecretRef string
+	// NoTrustedRootField says the object's API has no trustedRootSecretRef (HelmChart).
+	NoTrustedRootField bool
+	// Clock gives the time notation checks certificates and expiry at; nil is the real clock.
+	Clock clock.PassiveClock
 }
 
 // ErrUnsupported marks verification that converge refuses to do (and so refuses the artifact).
 var ErrUnsupported = errors.New("not supported")
 
-// OCI verifies the manifest dig names as p asks, reading keys from secrets, and returns the message of a
-// SourceVerified condition. Keyless cosign and notation are refused (errors wrapping ErrUnsupported),
-// never skipped.
+// OCI verifies the manifest dig names as p asks, reading keys, trusted roots and trust policies from
+// secrets, and returns the message of a SourceVerified condition: "" when the policy says the
+// result is not to be trusted nor enforced (notation's skip level, or audit and permissive
+// failures), as Flux leaves the condition unset then. Verification converge cannot do offline is
+// refused (errors wrapping ErrUnsupported), never skipped.
 func OCI(ctx context.Context, p Policy, secrets source.Secrets, dig name.Digest, opts ...remote.Option) (string, error) {
 	provider := p.Provider
 	if provider == "" {
 		provider = sourcev1.VerificationProviderCosign
 	}
 	switch provider {
-	case sourcev1.VerificationProviderCosign:
-	case sourcev1.VerificationProviderNotation:
-		return "", fmt.Errorf("%s.provider: notation signatures are %w yet: the artifact is not used unverified", p.Field, ErrUnsupported)
+	case sourcev1.VerificationProviderCosign, sourcev1.VerificationProviderNotation:
 	default:
 		return "", fmt.Errorf("%s.provider: %q is not one of cosign, notation", p.Field, provider)
 	}
-	if p.SecretRef == "" {
-		what := "keyless cosign verification"
-		if p.MatchOIDCIdentity {
-			what += fmt.Sprintf(" (%s.matchOIDCIdentity)", p.Field)
+	getSecret := func(field, name string) (*corev1.Secret, error) {
+		if secrets == nil {
+			return nil, fmt.Errorf("%s.%s: no Secrets can be read here", p.Field, field)
 		}
-		if p.TrustedRootSecretRef != "" {
-			what += fmt.Sprintf(" with a trusted root (%s.trustedRootSecretRef)", p.Field)
+		s, err := secrets.GetSecret(ctx, p.Namespace, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: reading Secret %s/%s: %w", p.Field, field, p.Namespace, name, err)
 		}
-		return "", fmt.Errorf("%s.secretRef is not set: %s is %w yet; give cosign public keys in a Secret named by %s.secretRef",
-			p.Field, what, ErrUnsupported, p.Field)
+		return s, nil
 	}
-	if secrets == nil {
-		return "", fmt.Errorf("%s.secretRef: no Secrets can be read here", p.Field)
+	failed := func(provider string, err error) error {
+		return fmt.Errorf("failed to verify the signature using provider '%s': %w", provider, err)
 	}
-	s, err := secrets.GetSecret(ctx, p.Namespace, p.SecretRef)
+	ok := fmt.Sprintf("verified signature of revision %s", dig.DigestStr())
+
+	if provider == sourcev1.VerificationProviderNotation {
+		if p.SecretRef == "" {
+			return "", fmt.Errorf("%s.secretRef: notation needs a Secret with %s and CA certificates", p.Field, TrustPolicyKey)
+		}
+		s, err := getSecret("secretRef", p.SecretRef)
+		if err != nil {
+			return "", err
+		}
+		n, err := NotationFromSecret(s)
+		if err != nil {
+			return "", fmt.Errorf("%s.secretRef: %w", p.Field, err)
+		}
+		clk := p.Clock
+		if clk == nil {
+			clk = clock.RealClock{}
+		}
+		res, err := n.Verify(ctx, dig, clk.Now(), opts...)
+		if err != nil {
+			return "", failed(provider, err)
+		}
+		if !res.Verified {
+			return "", nil
+		}
+		return ok, nil
+	}
+
+	if p.SecretRef != "" {
+		s, err := getSecret("secretRef", p.SecretRef)
+		if err != nil {
+			return "", err
+		}
+		keys, err := CosignKeysFromSecret(s)
+		if err != nil {
+			return "", fmt.Errorf("%s.secretRef: %w", p.Field, err)
+		}
+		if _, err := Cosign(ctx, dig, keys, opts...); err != nil {
+			return "", failed(provider, err)
+		}
+		return ok, nil
+	}
+
+	// Keyless.
+	ids, err := CompileIdentities(p.Field, p.MatchOIDCIdentity)
 	if err != nil {
-		return "", fmt.Errorf("%s.secretRef: reading Secret %s/%s: %w", p.Field, p.Namespace, p.SecretRef, err)
+		return "", err
 	}
-	keys, err := CosignKeysFromSecret(s)
+	if p.TrustedRootSecretRef == "" {
+		how := fmt.Sprintf("give a Sigstore trusted root in a Secret named by %s.trustedRootSecretRef (key %s)", p.Field, TrustedRootKey)
+		if p.NoTrustedRootField {
+			how = "this kind has no trustedRootSecretRef in Flux's API; verify with cosign public keys in a Secret named by " + p.Field + ".secretRef"
+		}
+		return "", fmt.Errorf("%s.secretRef is not set: keyless cosign verification against the public Sigstore instance (its TUF trusted root and Rekor keys fetched online) is %w offline: %s",
+			p.Field, ErrUnsupported, how)
+	}
+	s, err := getSecret("trustedRootSecretRef", p.TrustedRootSecretRef)
 	if err != nil {
-		return "", fmt.Errorf("%s.secretRef: %w", p.Field, err)
+		return "", err
 	}
-	if _, err := Cosign(ctx, dig, keys, opts...); err != nil {
-		return "", fmt.Errorf("failed to verify the signature using provider '%s': %w", provider, err)
+	data, found := s.Data[TrustedRootKey]
+	if !found {
+		return "", fmt.Errorf("%s.trustedRootSecretRef: '%s' not found in Secret %s/%s", p.Field, TrustedRootKey, s.Namespace, s.Name)
 	}
-	return fmt.Sprintf("verified signature of revision %s", dig.DigestStr()), nil
+	root, err := ParseTrustedRoot(data)
+	if err != nil {
+		return "", fmt.Errorf("%s.trustedRootSecretRef: Secret %s/%s key %s: %w", p.Field, s.Namespace, s.Name, TrustedRootKey, err)
+	}
+	if _, err := CosignKeyless(ctx, dig, &Keyless{Root: root, Identities: ids}, opts...); err != nil {
+		return "", failed(provider+" keyless", err)
+	}
+	return ok, nil
 }
 
 // isNotFound reports a registry's 404 (or MANIFEST_UNKNOWN) answer.
