@@ -184,3 +184,75 @@ spec:
 		})
 	}
 }
+
+// TestHelmReleaseHealthCheckExprs: the poller judges a custom kind by spec.healthCheckExprs (CEL, the
+// Kustomizations' evaluator). A Gadget has no status, which kstatus calls Current: without the
+// expressions every case below would pass, so "broken" failing proves they are read; an invalid
+// expression is refused naming the field.
+func TestHelmReleaseHealthCheckExprs(t *testing.T) {
+	ctx := context.Background()
+	r := newHelmReleases(t)
+	ns := "hr-cel"
+	withGadget := func(state string) *chart.Chart {
+		c := loadTestChart(t, "")
+		c.Files = append(c.Files, &common.File{Name: "crds/gadgets.yaml", Data: []byte(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.cel.converge.dev
+spec:
+  group: cel.converge.dev
+  names:
+    kind: Gadget
+    plural: gadgets
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+`)})
+		c.Templates = append(c.Templates, &common.File{Name: "templates/gadget.yaml", Data: []byte(`apiVersion: cel.converge.dev/v1
+kind: Gadget
+metadata:
+  name: {{ .Release.Name }}-gadget
+spec:
+  state: ` + state + "\n")})
+		return c
+	}
+	const exprs = `  timeout: 20s
+  healthCheckExprs:
+    - apiVersion: cel.converge.dev/v1
+      kind: Gadget
+      current: "spec.state == 'ready'"
+      failed: "spec.state == 'broken'"
+`
+	tests := []struct {
+		name, spec, state string
+		released          metav1.ConditionStatus
+		message           string
+	}{
+		{"ready", exprs, "ready", metav1.ConditionTrue, "Helm install succeeded"},
+		{"broken", exprs, "broken", metav1.ConditionFalse, "Gadget/hr-cel/broken-gadget status: 'Failed'"},
+		{"pending", exprs, "starting", metav1.ConditionFalse, "Gadget/hr-cel/pending-gadget status: 'InProgress'"},
+		{"no expressions", "  timeout: 20s\n", "broken", metav1.ConditionTrue, "Helm install succeeded"},
+		{"invalid", "  timeout: 20s\n  healthCheckExprs:\n    - apiVersion: cel.converge.dev/v1\n      kind: Gadget\n      current: \"spec.state ==\"\n",
+			"ready", metav1.ConditionFalse, "spec.healthCheckExprs"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tc.name, " ", "-")
+			createHelmRelease(t, r, ns, name, tc.spec)
+			res := r.Reconcile(ctx, hrRef(ns, name), withGadget(tc.state), "", nil)
+			if !strings.HasPrefix(actionsOf(res), "install") {
+				t.Fatalf("actions %q err %v", actionsOf(res), res.Err)
+			}
+			c := condition(liveHR(t, r, ns, name), "Released")
+			if c.Status != tc.released || !strings.Contains(c.Message, tc.message) {
+				t.Fatalf("Released %s %q, want %s containing %q", c.Status, c.Message, tc.released, tc.message)
+			}
+		})
+	}
+}
