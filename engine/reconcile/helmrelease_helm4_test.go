@@ -10,10 +10,12 @@ import (
 	helmrel "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/helmrelease"
 )
 
 // managers returns the field managers of a ConfigMap with their operation ("converge:Apply").
@@ -252,6 +254,94 @@ spec:
 			c := condition(liveHR(t, r, ns, name), "Released")
 			if c.Status != tc.released || !strings.Contains(c.Message, tc.message) {
 				t.Fatalf("Released %s %q, want %s containing %q", c.Status, c.Message, tc.released, tc.message)
+			}
+		})
+	}
+}
+
+// TestHelmReleaseCRDApplyMethods: the chart's CRDs are applied as helm-controller applies them with
+// Helm 4: server-side (manager "converge", Apply) for a server-side release, where Create also updates
+// an existing CRD (Helm's server-side create is an apply); client-side for a client-side release, where
+// Create leaves an existing CRD alone and CreateReplace replaces it. An object other than a CRD in
+// crds/ is not applied.
+func TestHelmReleaseCRDApplyMethods(t *testing.T) {
+	ctx := context.Background()
+	r := newHelmReleases(t)
+	ns := "hr-crd-ssa"
+	crd := func(plural, shortName string) []byte {
+		return []byte(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: ` + plural + `.ssa.converge.dev
+spec:
+  group: ssa.converge.dev
+  names:
+    kind: ` + strings.ToUpper(plural[:1]) + plural[1:len(plural)-1] + `
+    plural: ` + plural + `
+    shortNames: [` + plural[:4] + shortName + `]
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+`)
+	}
+	tests := []struct {
+		name, plural, spec, upgradePolicy string
+		manager                           string // of the CRD after install
+		shortAfterUpgrade                 string
+	}{
+		{"server-side create", "sprockets", "", "Create", apply.FieldManager + ":Apply", "new"},
+		{"client-side create", "cogs", "  install:\n    serverSideApply: false\n", "Create", apply.FieldManager + ":Update", "old"},
+		{"client-side create-replace", "gears", "  install:\n    serverSideApply: false\n", "CreateReplace", apply.FieldManager + ":Update", "new"},
+		{"server-side skip", "levers", "", "Skip", apply.FieldManager + ":Apply", "old"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name := tc.plural
+			withCRD := func(version, shortName string) *chart.Chart {
+				c := loadTestChart(t, version)
+				c.Files = append(c.Files,
+					&common.File{Name: "crds/crd.yaml", Data: crd(tc.plural, shortName)},
+					&common.File{Name: "crds/stray.yaml", Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "-stray\n  namespace: " + ns + "\n")})
+				return c
+			}
+			createHelmRelease(t, r, ns, name, tc.spec)
+			if res := r.Reconcile(ctx, hrRef(ns, name), withCRD("", "old"), "", nil); res.Err != nil || actionsOf(res) != "install" {
+				t.Fatalf("install: %q %v", actionsOf(res), res.Err)
+			}
+			get := func() *unstructured.Unstructured {
+				t.Helper()
+				u, err := r.Client.Resource(crdResource).Get(ctx, tc.plural+".ssa.converge.dev", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return u
+			}
+			live := get()
+			var ms []string
+			for _, m := range live.GetManagedFields() {
+				ms = append(ms, m.Manager+":"+string(m.Operation))
+			}
+			if got := strings.Join(ms, ","); !strings.Contains(got, tc.manager) || live.GetLabels()[helmrelease.NameLabel] != name {
+				t.Fatalf("managers %q (want %q), labels %v", got, tc.manager, live.GetLabels())
+			}
+			if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(ctx, name+"-stray", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Fatalf("the ConfigMap in crds/ was applied: %v", err)
+			}
+			updateHelmRelease(t, r, ns, name, func(u *unstructured.Unstructured) {
+				_ = unstructured.SetNestedField(u.Object, tc.upgradePolicy, "spec", "upgrade", "crds")
+			})
+			if res := r.Reconcile(ctx, hrRef(ns, name), withCRD("0.2.0", "new"), "", nil); res.Err != nil || actionsOf(res) != "upgrade" {
+				t.Fatalf("upgrade: %q %v", actionsOf(res), res.Err)
+			}
+			short, _, _ := unstructured.NestedStringSlice(get().Object, "spec", "names", "shortNames")
+			if strings.Join(short, ",") != tc.plural[:4]+tc.shortAfterUpgrade {
+				t.Fatalf("short names after upgrade %v, want %s", short, tc.shortAfterUpgrade)
 			}
 		})
 	}
