@@ -16,6 +16,7 @@ import (
 
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/helmrelease"
+	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
 )
 
 // managers returns the field managers of a ConfigMap with their operation ("converge:Apply").
@@ -197,25 +198,7 @@ func TestHelmReleaseHealthCheckExprs(t *testing.T) {
 	ns := "hr-cel"
 	withGadget := func(state string) *chart.Chart {
 		c := loadTestChart(t, "")
-		c.Files = append(c.Files, &common.File{Name: "crds/gadgets.yaml", Data: []byte(`apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: gadgets.cel.converge.dev
-spec:
-  group: cel.converge.dev
-  names:
-    kind: Gadget
-    plural: gadgets
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-`)})
+		c.Files = append(c.Files, &common.File{Name: "crds/gadgets.yaml", Data: helmtest.CRD("cel.converge.dev", "Gadget", "gadgets")})
 		c.Templates = append(c.Templates, &common.File{Name: "templates/gadget.yaml", Data: []byte(`apiVersion: cel.converge.dev/v1
 kind: Gadget
 metadata:
@@ -268,28 +251,6 @@ func TestHelmReleaseCRDApplyMethods(t *testing.T) {
 	ctx := context.Background()
 	r := newHelmReleases(t)
 	ns := "hr-crd-ssa"
-	crd := func(plural, shortName string) []byte {
-		return []byte(`apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: ` + plural + `.ssa.converge.dev
-spec:
-  group: ssa.converge.dev
-  names:
-    kind: ` + strings.ToUpper(plural[:1]) + plural[1:len(plural)-1] + `
-    plural: ` + plural + `
-    shortNames: [` + plural[:4] + shortName + `]
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-`)
-	}
 	tests := []struct {
 		name, plural, spec, upgradePolicy string
 		manager                           string // of the CRD after install
@@ -306,7 +267,7 @@ spec:
 			withCRD := func(version, shortName string) *chart.Chart {
 				c := loadTestChart(t, version)
 				c.Files = append(c.Files,
-					&common.File{Name: "crds/crd.yaml", Data: crd(tc.plural, shortName)},
+					&common.File{Name: "crds/crd.yaml", Data: helmtest.CRD("ssa.converge.dev", strings.ToUpper(tc.plural[:1])+tc.plural[1:len(tc.plural)-1], tc.plural, tc.plural[:4]+shortName)},
 					&common.File{Name: "crds/stray.yaml", Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "-stray\n  namespace: " + ns + "\n")})
 				return c
 			}
