@@ -10,11 +10,14 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source/git"
 	"github.com/converge-gitops/converge/engine/testenv"
 	"github.com/converge-gitops/converge/engine/workspace"
@@ -83,6 +86,22 @@ func TestApplyExampleRepository(t *testing.T) {
 	}
 	if strings.Index(errOut, "Kustomization flux-system/infrastructure reconciled") > strings.Index(errOut, "Kustomization flux-system/apps reconciled") {
 		t.Errorf("apps (dependsOn infrastructure) was reconciled first:\n%s", errOut)
+	}
+	// The HelmRelease's spec.chart has its HelmChart, as the agent makes it, named by status.helmChart.
+	dyn, err := dynamic.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := dyn.Resource(reconcile.HelmChartsResource).Namespace("flux-system").Get(ctx, "demo-greeter", metav1.GetOptions{})
+	if err != nil || hc.GetLabels()[reconcile.HelmChartOwnerNameLabel] != "greeter" {
+		t.Fatalf("HelmChart flux-system/demo-greeter: %v %v", err, hc)
+	}
+	if chart, _, _ := unstructured.NestedString(hc.Object, "spec", "chart"); chart != "./charts/greeter" {
+		t.Errorf("HelmChart spec.chart %q", chart)
+	}
+	hr, err := dyn.Resource(reconcile.HelmReleasesResource).Namespace("demo").Get(ctx, "greeter", metav1.GetOptions{})
+	if got, _, _ := unstructured.NestedString(hr.Object, "status", "helmChart"); err != nil || got != "flux-system/demo-greeter" {
+		t.Errorf("status.helmChart %q %v", got, err)
 	}
 
 	out, errOut, code := runApply(t, root, "-o=json")

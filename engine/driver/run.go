@@ -184,11 +184,27 @@ func (d *Driver) runHelmRelease(ctx context.Context, i int, n *build.Node, progr
 	if n.Chart == nil {
 		chartErr = n.Err
 	}
+	if err := d.applyHelmChart(ctx, ns, name); err != nil {
+		chartErr = err
+	}
 	res := d.HelmReleases.Reconcile(ctx, hr, n.Chart, n.ChartDigest, chartErr)
 	if d.Observer != nil {
 		d.Observer.HelmRelease(ctx, ns, name, res)
 	}
 	return &Result{Node: n, HelmRelease: res}, res.Err == nil
+}
+
+// applyHelmChart creates or updates the HelmChart of the live HelmRelease's spec.chart (and deletes the
+// one it no longer uses) as the agent does before releasing it, with the same engine call, so that
+// status.helmChart names a real object. The chart installed is still the one the tree built; the agent,
+// once running, reconciles the HelmChart's artifact. A suspended or missing HelmRelease is left to
+// Reconcile, which says so.
+func (d *Driver) applyHelmChart(ctx context.Context, namespace, name string) error {
+	live, err := d.HelmReleases.Get(ctx, namespace, name)
+	if err != nil || live == nil || live.Spec.Suspend {
+		return err
+	}
+	return d.HelmReleases.ApplyHelmChart(ctx, live)
 }
 
 // MarkLocalSources records, on the GitRepositories this run served from the work tree (not those

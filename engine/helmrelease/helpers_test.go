@@ -2,8 +2,6 @@ package helmrelease
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -209,22 +207,6 @@ spec:
         openAPIV3Schema:
           type: object
 `,
-}
-
-// writeChart writes files (paths relative to the chart folder) under parent/name and returns the folder.
-func writeChart(t testing.TB, parent, name string, files map[string]string) string {
-	t.Helper()
-	dir := filepath.Join(parent, name)
-	for p, content := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
 
 // with returns a copy of files with the given files replaced or added.

@@ -13,6 +13,7 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
 	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
@@ -24,7 +25,7 @@ const testKubeVersion = "v1.35.2"
 
 func loadDemo(t testing.TB, files map[string]string) *chart.Chart {
 	t.Helper()
-	c, err := LoadChart(writeChart(t, t.TempDir(), "demo", files))
+	c, err := LoadChart(helmtest.WriteChart(t, t.TempDir(), "demo", files))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,13 @@ import (
 	helmrel "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/helmrelease"
+	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
 )
 
 // managers returns the field managers of a ConfigMap with their operation ("converge:Apply").
@@ -180,6 +183,126 @@ spec:
 			c := condition(liveHR(t, r, ns, tc.name), "Released")
 			if c.Status != tc.released || !strings.Contains(c.Message, tc.message) {
 				t.Fatalf("Released %s %q, want %s containing %q", c.Status, c.Message, tc.released, tc.message)
+			}
+		})
+	}
+}
+
+// TestHelmReleaseHealthCheckExprs: the poller judges a custom kind by spec.healthCheckExprs (CEL, the
+// Kustomizations' evaluator). A Gadget has no status, which kstatus calls Current: without the
+// expressions every case below would pass, so "broken" failing proves they are read; an invalid
+// expression is refused naming the field.
+func TestHelmReleaseHealthCheckExprs(t *testing.T) {
+	ctx := context.Background()
+	r := newHelmReleases(t)
+	ns := "hr-cel"
+	withGadget := func(state string) *chart.Chart {
+		c := loadTestChart(t, "")
+		c.Files = append(c.Files, &common.File{Name: "crds/gadgets.yaml", Data: helmtest.CRD("cel.converge.dev", "Gadget", "gadgets")})
+		c.Templates = append(c.Templates, &common.File{Name: "templates/gadget.yaml", Data: []byte(`apiVersion: cel.converge.dev/v1
+kind: Gadget
+metadata:
+  name: {{ .Release.Name }}-gadget
+spec:
+  state: ` + state + "\n")})
+		return c
+	}
+	const exprs = `  timeout: 20s
+  healthCheckExprs:
+    - apiVersion: cel.converge.dev/v1
+      kind: Gadget
+      current: "spec.state == 'ready'"
+      failed: "spec.state == 'broken'"
+`
+	tests := []struct {
+		name, spec, state string
+		released          metav1.ConditionStatus
+		message           string
+	}{
+		{"ready", exprs, "ready", metav1.ConditionTrue, "Helm install succeeded"},
+		{"broken", exprs, "broken", metav1.ConditionFalse, "Gadget/hr-cel/broken-gadget status: 'Failed'"},
+		{"pending", exprs, "starting", metav1.ConditionFalse, "Gadget/hr-cel/pending-gadget status: 'InProgress'"},
+		{"no expressions", "  timeout: 20s\n", "broken", metav1.ConditionTrue, "Helm install succeeded"},
+		{"invalid", "  timeout: 20s\n  healthCheckExprs:\n    - apiVersion: cel.converge.dev/v1\n      kind: Gadget\n      current: \"spec.state ==\"\n",
+			"ready", metav1.ConditionFalse, "spec.healthCheckExprs"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tc.name, " ", "-")
+			createHelmRelease(t, r, ns, name, tc.spec)
+			res := r.Reconcile(ctx, hrRef(ns, name), withGadget(tc.state), "", nil)
+			if !strings.HasPrefix(actionsOf(res), "install") {
+				t.Fatalf("actions %q err %v", actionsOf(res), res.Err)
+			}
+			c := condition(liveHR(t, r, ns, name), "Released")
+			if c.Status != tc.released || !strings.Contains(c.Message, tc.message) {
+				t.Fatalf("Released %s %q, want %s containing %q", c.Status, c.Message, tc.released, tc.message)
+			}
+		})
+	}
+}
+
+// TestHelmReleaseCRDApplyMethods: the chart's CRDs are applied as helm-controller applies them with
+// Helm 4: server-side (manager "converge", Apply) for a server-side release, where Create also updates
+// an existing CRD (Helm's server-side create is an apply); client-side for a client-side release, where
+// Create leaves an existing CRD alone and CreateReplace replaces it. An object other than a CRD in
+// crds/ is not applied.
+func TestHelmReleaseCRDApplyMethods(t *testing.T) {
+	ctx := context.Background()
+	r := newHelmReleases(t)
+	ns := "hr-crd-ssa"
+	tests := []struct {
+		name, plural, spec, upgradePolicy string
+		manager                           string // of the CRD after install
+		shortAfterUpgrade                 string
+	}{
+		{"server-side create", "sprockets", "", "Create", apply.FieldManager + ":Apply", "new"},
+		{"client-side create", "cogs", "  install:\n    serverSideApply: false\n", "Create", apply.FieldManager + ":Update", "old"},
+		{"client-side create-replace", "gears", "  install:\n    serverSideApply: false\n", "CreateReplace", apply.FieldManager + ":Update", "new"},
+		{"server-side skip", "levers", "", "Skip", apply.FieldManager + ":Apply", "old"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name := tc.plural
+			withCRD := func(version, shortName string) *chart.Chart {
+				c := loadTestChart(t, version)
+				c.Files = append(c.Files,
+					&common.File{Name: "crds/crd.yaml", Data: helmtest.CRD("ssa.converge.dev", strings.ToUpper(tc.plural[:1])+tc.plural[1:len(tc.plural)-1], tc.plural, tc.plural[:4]+shortName)},
+					&common.File{Name: "crds/stray.yaml", Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "-stray\n  namespace: " + ns + "\n")})
+				return c
+			}
+			createHelmRelease(t, r, ns, name, tc.spec)
+			if res := r.Reconcile(ctx, hrRef(ns, name), withCRD("", "old"), "", nil); res.Err != nil || actionsOf(res) != "install" {
+				t.Fatalf("install: %q %v", actionsOf(res), res.Err)
+			}
+			get := func() *unstructured.Unstructured {
+				t.Helper()
+				u, err := r.Client.Resource(crdResource).Get(ctx, tc.plural+".ssa.converge.dev", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return u
+			}
+			live := get()
+			var ms []string
+			for _, m := range live.GetManagedFields() {
+				ms = append(ms, m.Manager+":"+string(m.Operation))
+			}
+			if got := strings.Join(ms, ","); !strings.Contains(got, tc.manager) || live.GetLabels()[helmrelease.NameLabel] != name {
+				t.Fatalf("managers %q (want %q), labels %v", got, tc.manager, live.GetLabels())
+			}
+			if _, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(ctx, name+"-stray", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Fatalf("the ConfigMap in crds/ was applied: %v", err)
+			}
+			updateHelmRelease(t, r, ns, name, func(u *unstructured.Unstructured) {
+				_ = unstructured.SetNestedField(u.Object, tc.upgradePolicy, "spec", "upgrade", "crds")
+			})
+			if res := r.Reconcile(ctx, hrRef(ns, name), withCRD("0.2.0", "new"), "", nil); res.Err != nil || actionsOf(res) != "upgrade" {
+				t.Fatalf("upgrade: %q %v", actionsOf(res), res.Err)
+			}
+			short, _, _ := unstructured.NestedStringSlice(get().Object, "spec", "names", "shortNames")
+			if strings.Join(short, ",") != tc.plural[:4]+tc.shortAfterUpgrade {
+				t.Fatalf("short names after upgrade %v, want %s", short, tc.shortAfterUpgrade)
 			}
 		})
 	}

@@ -24,6 +24,7 @@ import (
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/engine/helmrelease"
+	"github.com/converge-gitops/converge/engine/helmrelease/helmtest"
 	"github.com/converge-gitops/converge/engine/kube"
 )
 
@@ -39,7 +40,7 @@ func newHelmReleases(t testing.TB) *HelmReleases {
 
 func loadTestChart(t testing.TB, version string) *chart.Chart {
 	t.Helper()
-	c, err := helmrelease.LoadChart(filepath.Join("..", "..", "testdata", "helm-release", "simple"))
+	c, err := helmrelease.LoadChart(helmtest.ChartDir("simple"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,29 +509,6 @@ func TestHelmReleaseSuspendAndArtifactFailure(t *testing.T) {
 	}
 }
 
-func widgetCRD(shortName string) []byte {
-	return []byte(`apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.test.converge.dev
-spec:
-  group: test.converge.dev
-  names:
-    kind: Widget
-    plural: widgets
-    shortNames: [` + shortName + `]
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-`)
-}
-
 func TestHelmReleaseCRDPolicies(t *testing.T) {
 	ctx := context.Background()
 	r := newHelmReleases(t)
@@ -540,7 +518,7 @@ func TestHelmReleaseCRDPolicies(t *testing.T) {
 `)
 	withCRD := func(version, shortName string) *chart.Chart {
 		c := loadTestChart(t, version)
-		c.Files = append(c.Files, &common.File{Name: "crds/widgets.yaml", Data: widgetCRD(shortName)})
+		c.Files = append(c.Files, &common.File{Name: "crds/widgets.yaml", Data: helmtest.CRD("test.converge.dev", "Widget", "widgets", shortName)})
 		return c
 	}
 	if res := r.Reconcile(ctx, hrRef(ns, "widgets"), withCRD("", "wd"), "", nil); res.Err != nil {

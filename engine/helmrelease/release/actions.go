@@ -11,6 +11,7 @@ import (
 
 	"helm.sh/helm/v4/pkg/action"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/kube"
 	ri "helm.sh/helm/v4/pkg/release"
 	helmrel "helm.sh/helm/v4/pkg/release/v1"
@@ -18,15 +19,12 @@ import (
 	"helm.sh/helm/v4/pkg/storage/driver"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
-	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/helmrelease"
 )
 
@@ -130,7 +128,7 @@ func (s *session) install(ctx context.Context, cfg *action.Configuration, chrt *
 		in.ServerSideApply = *spec.ServerSideApply
 	}
 	in.ForceConflicts = in.ServerSideApply
-	if err := s.applyCRDs(cfg, policy, chrt); err != nil {
+	if err := s.applyCRDs(cfg, policy, chrt, values, in.ServerSideApply, waitStrategy(s.hr, spec.DisableWait)); err != nil {
 		return fmt.Errorf("failed to apply CustomResourceDefinitions: %w", err)
 	}
 	in.ReleaseName = s.releaseName()
@@ -177,7 +175,7 @@ func (s *session) upgrade(ctx context.Context, cfg *action.Configuration, chrt *
 	up.ServerSideApply = strconv.FormatBool(ssa)
 	up.ForceConflicts = ssa
 	up.ForceReplace = spec.Force && !ssa
-	if err := s.applyCRDs(cfg, policy, chrt); err != nil {
+	if err := s.applyCRDs(cfg, policy, chrt, values, ssa, waitStrategy(s.hr, spec.DisableWait)); err != nil {
 		return fmt.Errorf("failed to apply CustomResourceDefinitions: %w", err)
 	}
 	up.Namespace = s.hr.GetReleaseNamespace()
@@ -267,20 +265,35 @@ func (s *session) uninstall(cfg *action.Configuration, name string) (*helmrel.Re
 }
 
 // applyCRDs applies the CRDs of the chart and its enabled dependencies with Flux's policies and origin
-// labels: Create creates the missing ones, CreateReplace also replaces the existing ones, Skip does
-// nothing. It waits for them to be established.
-func (s *session) applyCRDs(cfg *action.Configuration, policy helmv2.CRDsPolicy, chrt *chart.Chart) error {
-	crds := chrt.CRDObjects()
-	if len(crds) == 0 || policy == helmv2.Skip {
+// labels, through Helm's own client as helm-controller does: Skip does nothing; Create creates them,
+// server-side when the release applies server-side (which also updates existing ones, as Helm's
+// server-side create is an apply), else with a create that leaves existing ones alone; CreateReplace
+// updates existing ones too, server-side or by replacing them. None is deleted. Objects other than
+// CRDs in crds/ are not applied (helm-controller drops them; the render does too). It waits for them
+// with the action's wait strategy.
+func (s *session) applyCRDs(cfg *action.Configuration, policy helmv2.CRDsPolicy, chrt *chart.Chart, values map[string]any,
+	ssa bool, ws kube.WaitStrategy) error {
+	if len(chrt.CRDObjects()) == 0 || policy == helmv2.Skip {
 		return nil
 	}
+	// Disabled dependencies bring no CRDs; Helm's install and upgrade process the chart the same way.
+	if err := chartutil.ProcessDependencies(chrt, values); err != nil {
+		return fmt.Errorf("failed to process chart dependencies: %w", err)
+	}
 	var all kube.ResourceList
-	for _, crd := range crds {
+	for _, crd := range chrt.CRDObjects() {
 		res, err := cfg.KubeClient.Build(bytes.NewBuffer(crd.File.Data), false)
 		if err != nil {
 			return fmt.Errorf("failed to parse CustomResourceDefinitions from %s: %w", crd.Name, err)
 		}
-		all = append(all, res...)
+		for _, info := range res {
+			if gvk := info.Mapping.GroupVersionKind; gvk.Group == "apiextensions.k8s.io" && gvk.Kind == "CustomResourceDefinition" {
+				all = append(all, info)
+			}
+		}
+	}
+	if len(all) == 0 {
+		return nil
 	}
 	labels := helmrelease.OriginLabels(s.hr)
 	if err := all.Visit(func(info *resource.Info, err error) error {
@@ -304,43 +317,45 @@ func (s *session) applyCRDs(cfg *action.Configuration, policy helmv2.CRDsPolicy,
 		return err
 	}
 	var applied kube.ResourceList
-	for _, info := range all {
-		helper := resource.NewHelper(info.Client, info.Mapping).WithFieldManager(apply.FieldManager)
-		obj, err := helper.Create("", true, info.Object)
-		switch {
-		case err == nil:
-			_ = info.Refresh(obj, true)
-			applied = append(applied, info)
-		case apierrors.IsAlreadyExists(err) && policy == helmv2.Create:
-			applied = append(applied, info)
-		case apierrors.IsAlreadyExists(err):
-			live, err := helper.Get("", info.Name)
-			if err != nil {
+	switch policy {
+	case helmv2.Create:
+		for i, info := range all {
+			res, err := cfg.KubeClient.Create(all[i:i+1], kube.ClientCreateOptionServerSideApply(ssa, ssa))
+			if err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("failed to create CustomResourceDefinition %s: %w", info.Name, err)
+			}
+			if res != nil {
+				applied = append(applied, res.Created...)
+			}
+		}
+	case helmv2.CreateReplace:
+		// The originals are the live CRDs: nothing is deleted, existing ones are updated.
+		var original kube.ResourceList
+		for _, info := range all {
+			live, err := resource.NewHelper(info.Client, info.Mapping).Get("", info.Name)
+			switch {
+			case err == nil:
+				original = append(original, &resource.Info{Client: info.Client, Mapping: info.Mapping, Name: info.Name, Object: live})
+			case !apierrors.IsNotFound(err):
 				return fmt.Errorf("failed to get CustomResourceDefinition %s: %w", info.Name, err)
 			}
-			liveMeta, err := apimeta.Accessor(live)
-			if err != nil {
-				return err
-			}
-			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(info.Object)
-			if err != nil {
-				return err
-			}
-			target := &unstructured.Unstructured{Object: u}
-			target.SetResourceVersion(liveMeta.GetResourceVersion())
-			obj, err := helper.Replace("", info.Name, true, target)
-			if err != nil {
-				return fmt.Errorf("failed to update CustomResourceDefinition %s: %w", info.Name, err)
-			}
-			_ = info.Refresh(obj, true)
-			applied = append(applied, info)
-		default:
-			return fmt.Errorf("failed to create CustomResourceDefinition %s: %w", info.Name, err)
 		}
+		opts := []kube.ClientUpdateOption{kube.ClientUpdateOptionServerSideApply(ssa, ssa)}
+		if !ssa {
+			opts = append(opts, kube.ClientUpdateOptionForceReplace(true))
+		}
+		res, err := cfg.KubeClient.Update(original, all, opts...)
+		if err != nil {
+			return fmt.Errorf("failed to update CustomResourceDefinition(s): %w", err)
+		}
+		applied = append(append(applied, res.Created...), res.Updated...)
 	}
-	w, err := cfg.KubeClient.GetWaiter(kube.LegacyStrategy)
+	if len(applied) == 0 {
+		return nil
+	}
+	w, err := cfg.KubeClient.GetWaiter(ws)
 	if err != nil {
-		return err
+		return fmt.Errorf("failed to create CustomResourceDefinition waiter: %w", err)
 	}
 	if err := w.Wait(applied, 60*time.Second); err != nil {
 		return fmt.Errorf("failed to wait for CustomResourceDefinition(s): %w", err)
