@@ -33,12 +33,13 @@ func (o Object) String() string {
 
 // State is the health of one object.
 type State struct {
-	Object Object `json:"-"`
+	Object  Object        `json:"-"`
+	Subject string        `json:"subject"`
+	Status  status.Status `json:"status"`
+	Message string        `json:"message,omitempty"`
+
 	// generation is the object's metadata.generation as read (-1: not found).
 	generation int64
-	Subject    string        `json:"subject"`
-	Status     status.Status `json:"status"`
-	Message    string        `json:"message,omitempty"`
 }
 
 // Checker reads objects and computes their kstatus.
