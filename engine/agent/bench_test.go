@@ -95,8 +95,8 @@ func benchAgentOnce(b *testing.B, srv *sourcetest.GitServer, kubeconfig string, 
 		if ready == n {
 			break
 		}
-		if time.Since(start) > 10*time.Minute {
-			b.Fatalf("%d of %d Ready after 10 minutes", ready, n)
+		if time.Since(start) > 20*time.Minute {
+			b.Fatalf("%d of %d Ready after 20 minutes", ready, n)
 		}
 		time.Sleep(time.Second) // a LIST of every Kustomization is heavy: poll gently
 	}
