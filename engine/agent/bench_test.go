@@ -23,7 +23,9 @@ import (
 )
 
 // BenchmarkAgentKustomizations follows Flux's published benchmark: N Kustomizations from one Git
-// repository, each a small app (a Deployment with 0 replicas, a ServiceAccount, a Service). It measures,
+// repository, each a small app (a Deployment with 0 replicas, a ServiceAccount, a Service) and wait: true,
+// so that Ready means kube-controller-manager has reported the Deployment; the agent runs at its default
+// flags, and the API server's requests (every client) are logged by verb and resource. It measures,
 // for the agent running as a process with its ServiceAccount, the time from its start until every
 // Kustomization is Ready, its peak RSS while reconciling (sampled every second; the high-water mark
 // including start-up, when module initialisation maps much of the binary before the agent releases it,
