@@ -8,9 +8,12 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -26,6 +29,8 @@ type Options struct {
 	Config           func() (*rest.Config, error)
 	Workers          int
 	WatchNamespace   string
+	LabelSelector    string
+	Shard            string
 	StoragePath      string
 	HTTPAddr         string
 	ReceiverAddr     string
@@ -51,8 +56,9 @@ type Options struct {
 }
 
 // NewCmdAgent returns the agent command.
-func NewCmdAgent(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IO}
+func NewCmdAgent(f *cmdutil.Factory) *cobra.Command { return newCmdAgent(f, &Options{IO: f.IO}) }
+
+func newCmdAgent(f *cmdutil.Factory, opts *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Reconcile every Flux object continuously (the in-cluster reconciler)",
@@ -73,6 +79,8 @@ Provider. Logs are JSON lines on stderr.`,
 	fl := cmd.Flags()
 	fl.IntVar(&opts.Workers, "concurrent", 4, "objects reconciled at once")
 	fl.StringVar(&opts.WatchNamespace, "watch-namespace", "", "watch only this namespace (default: all)")
+	fl.StringVar(&opts.LabelSelector, "watch-label-selector", "", "watch only the Flux objects this label selector matches (a shard), e.g. 'sharding.fluxcd.io/key notin (a,b)'")
+	fl.StringVar(&opts.Shard, "shard", "", "watch only shard NAME: shorthand for --watch-label-selector sharding.fluxcd.io/key=NAME (the Lease defaults to converge-agent-NAME)")
 	fl.StringVar(&opts.StoragePath, "storage-path", source.DefaultRoot(), "artifact store (a volume in the cluster)")
 	fl.StringVar(&opts.HTTPAddr, "http-addr", ":8080", "address of /healthz, /readyz, /metrics and /artifacts/")
 	fl.StringVar(&opts.ReceiverAddr, "receiver-addr", ":9292", "address of the webhook Receivers (/hook/...); empty disables them")
@@ -105,7 +113,7 @@ func (o *Options) featureGate(name string) bool {
 
 // Complete derives the REST config (read when the agent runs), the Lease's namespace ($POD_NAMESPACE,
 // else flux-system) and the instance's identity.
-func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	if o.Clock == nil {
 		o.Clock = f.Clock
 	}
@@ -124,6 +132,9 @@ func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) err
 	if o.LeaseNamespace == "" {
 		o.LeaseNamespace = cmdutil.DefaultNamespace
 	}
+	if o.Shard != "" && !cmd.Flags().Changed("leader-election-id") {
+		o.LeaseName += "-" + o.Shard
+	}
 	o.Host, _ = os.Hostname()
 	o.Identity = o.Host + "_" + strconv.Itoa(os.Getpid())
 	return nil
@@ -135,6 +146,17 @@ func (o *Options) Validate() error {
 		if _, err := strconv.ParseBool(v); err != nil {
 			return cmdutil.FlagErrorf("--feature-gates %s=%s: the value must be true or false", name, v)
 		}
+	}
+	if o.Shard != "" && o.LabelSelector != "" {
+		return cmdutil.FlagErrorf("--shard and --watch-label-selector: give one (--shard %s is --watch-label-selector %s=%s)", o.Shard, engineagent.ShardKey, o.Shard)
+	}
+	if o.Shard != "" {
+		if errs := validation.IsValidLabelValue(o.Shard); len(errs) > 0 {
+			return cmdutil.FlagErrorf("--shard %q: not a label value: %s", o.Shard, strings.Join(errs, "; "))
+		}
+	}
+	if _, err := labels.Parse(o.LabelSelector); err != nil {
+		return cmdutil.FlagErrorf("--watch-label-selector %q: %v", o.LabelSelector, err)
 	}
 	if o.Workers < 1 {
 		return cmdutil.FlagErrorf("--concurrent must be at least 1")
@@ -153,6 +175,14 @@ func (o *Options) Validate() error {
 		return cmdutil.FlagErrorf("--interval-jitter-percentage must be in [0, 100)")
 	}
 	return nil
+}
+
+// selector is the label selector the agent watches: --watch-label-selector, or --shard's.
+func (o *Options) selector() string {
+	if o.Shard != "" {
+		return engineagent.ShardKey + "=" + o.Shard
+	}
+	return o.LabelSelector
 }
 
 func (o *Options) logger() *slog.Logger {
@@ -186,7 +216,7 @@ func (o *Options) Run(ctx context.Context) error {
 		Config: cfg, Logger: log, StoragePath: o.StoragePath, HTTPAddr: o.HTTPAddr, ReceiverAddr: o.ReceiverAddr,
 		ArtifactBaseURL: o.ArtifactBaseURL, Host: o.Host, TrimMemory: o.TrimMemory, IgnoredFeatureGates: ignored,
 		Agent: engineagent.Options{
-			Workers: o.Workers, Namespace: o.WatchNamespace, JitterPercent: o.JitterPercentage,
+			Workers: o.Workers, Namespace: o.WatchNamespace, LabelSelector: o.selector(), JitterPercent: o.JitterPercentage,
 			DependencyRequeue: o.DependencyRetry, DetectDriftOnly: o.DetectDriftOnly, ShutdownGrace: o.ShutdownGrace,
 			AdditiveCELDependencyCheck: o.featureGate("AdditiveCELDependencyCheck"), Clock: o.Clock,
 		},

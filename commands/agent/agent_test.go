@@ -21,6 +21,9 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--leader-election-renew-deadline", "20s"}, "lease duration > renew deadline > retry period > 0"},
 		{[]string{"--interval-jitter-percentage", "100"}, "--interval-jitter-percentage must be in [0, 100)"},
 		{[]string{"extra"}, `unknown command "extra"`},
+		{[]string{"--shard", "a", "--watch-label-selector", "team=x"}, "--shard and --watch-label-selector: give one (--shard a is --watch-label-selector sharding.fluxcd.io/key=a)"},
+		{[]string{"--shard", "a b"}, `--shard "a b": not a label value`},
+		{[]string{"--watch-label-selector", "key notin a,b"}, `--watch-label-selector "key notin a,b"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -43,5 +46,41 @@ func TestFeatureGates(t *testing.T) {
 	}
 	if !o.featureGate("AdditiveCELDependencyCheck") || o.featureGate("CacheSecretsAndConfigMaps") || o.featureGate("Unset") {
 		t.Errorf("gates read wrong: %v", o.FeatureGates)
+	}
+}
+
+// --shard is the selector of Flux's sharding label and names its own Lease unless one is given.
+func TestShardFlags(t *testing.T) {
+	tests := []struct {
+		args              []string
+		selector, leaseID string
+	}{
+		{nil, "", "converge-agent"},
+		{[]string{"--shard", "a"}, "sharding.fluxcd.io/key=a", "converge-agent-a"},
+		{[]string{"--shard", "a", "--leader-election-id", "mine"}, "sharding.fluxcd.io/key=a", "mine"},
+		{[]string{"--watch-label-selector", "sharding.fluxcd.io/key notin (a,b)"}, "sharding.fluxcd.io/key notin (a,b)", "converge-agent"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			ios, _, _, _ := cmdutil.Test()
+			f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
+			o := &Options{IO: ios}
+			cmd := newCmdAgent(f, o)
+			if err := cmd.ParseFlags(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Complete(f, cmd, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if got := o.selector(); got != tt.selector {
+				t.Errorf("selector %q, want %q", got, tt.selector)
+			}
+			if o.LeaseName != tt.leaseID {
+				t.Errorf("lease %q, want %q", o.LeaseName, tt.leaseID)
+			}
+		})
 	}
 }

@@ -59,6 +59,8 @@ tenant's objects may do.
 	fl.StringVar(&opts.Install.Version, "version", "", "image tag and version label (default: this binary's version)")
 	fl.StringSliceVar(&opts.Install.ComponentsExtra, "components-extra", nil,
 		"extra Flux APIs whose CRDs to install: "+strings.Join(engineinstall.ExtraComponents, ", "))
+	fl.StringSliceVar(&opts.Install.Shards, "shards", nil,
+		"one more agent Deployment per shard name, reconciling the objects labelled sharding.fluxcd.io/key=<name> (the default agent leaves them out)")
 	fl.BoolVar(&opts.Wait, "wait", true, "wait for the agent's Deployment to become ready")
 	_ = cmd.RegisterFlagCompletionFunc("components-extra", cobra.FixedCompletions(engineinstall.ExtraComponents, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -132,15 +134,20 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	fmt.Fprintln(o.IO.ErrOut, st.WaitingLine("waiting for the agent to become ready"))
 	checker := &health.Checker{Client: clients.Dynamic, Mapper: clients.Mapper}
-	deploy := health.Object{GVK: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, Namespace: ns, Name: engineinstall.AgentName}
+	deploys := []health.Object{{GVK: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, Namespace: ns, Name: engineinstall.AgentName}}
+	for _, shard := range o.Install.Shards {
+		deploys = append(deploys, health.Object{GVK: deploys[0].GVK, Namespace: ns, Name: engineinstall.ShardName(shard)})
+	}
 	timeout := o.Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	if _, err := checker.Wait(ctx, []health.Object{deploy}, timeout); err != nil {
+	if _, err := checker.Wait(ctx, deploys, timeout); err != nil {
 		return fmt.Errorf("the agent did not become ready: %w", err)
 	}
-	fmt.Fprintln(o.IO.ErrOut, st.SuccessLine(engineinstall.AgentName+": deployment ready"))
+	for _, d := range deploys {
+		fmt.Fprintln(o.IO.ErrOut, st.SuccessLine(d.Name+": deployment ready"))
+	}
 	fmt.Fprintln(o.IO.ErrOut, st.SuccessLine("install finished"))
 	return nil
 }

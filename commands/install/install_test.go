@@ -98,6 +98,20 @@ func TestExport(t *testing.T) {
 	if _, _, err := run(t, time.Minute, "--export", "--components-extra", "flagger"); err == nil || !strings.Contains(err.Error(), `unknown extra component "flagger"`) {
 		t.Errorf("unknown component: %v", err)
 	}
+
+	golden(t, "install-export-shards.yaml", withoutCRDs(t, mustRun(t, "--export", "--version", "v0.1.0", "--shards", "a,b")))
+	if _, _, err := run(t, time.Minute, "--export", "--shards", "a,a"); err == nil || !strings.Contains(err.Error(), `shard "a" given twice`) {
+		t.Errorf("a shard given twice: %v", err)
+	}
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, _, err := run(t, time.Minute, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestInstall(t *testing.T) {

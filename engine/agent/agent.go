@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -28,9 +29,11 @@ import (
 	notificationv1 "github.com/converge-gitops/converge/crds/notification/v1"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/crds/sourceext/v1beta1"
+	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/fetch"
+	"github.com/converge-gitops/converge/engine/health"
 	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/kube"
@@ -82,10 +85,14 @@ type Options struct {
 	Workers int
 	// Namespace limits the agent to one namespace; empty watches all.
 	Namespace string
-	Clock     clock.WithTicker
-	Logger    *slog.Logger
-	Metrics   *Metrics
-	Events    events.Sink
+	// LabelSelector limits the agent to the Flux objects it matches (a shard, as Flux's
+	// --watch-label-selector); empty watches all. A source or dependency outside it is read from the API
+	// server, and its artifact downloaded from its status.artifact.url (the shard that serves it).
+	LabelSelector string
+	Clock         clock.WithTicker
+	Logger        *slog.Logger
+	Metrics       *Metrics
+	Events        events.Sink
 	// ArtifactBaseURL prefixes the sources' status.artifact.url.
 	ArtifactBaseURL string
 	// JitterPercent spreads periodic reconciliations by ±this share of their interval (default 5).
@@ -117,6 +124,8 @@ type Agent struct {
 	queue          workqueue.TypedRateLimitingInterface[Key]
 	informers      map[string]cache.SharedIndexInformer
 	controllers    map[string]string
+	resources      map[string]schema.GroupVersionResource
+	selector       labels.Selector
 
 	mu       sync.Mutex
 	schedule map[Key]*schedule
@@ -154,9 +163,14 @@ func New(opts Options) (*Agent, error) {
 	if opts.ShutdownGrace == 0 {
 		opts.ShutdownGrace = 30 * time.Second
 	}
+	selector, err := labels.Parse(opts.LabelSelector)
+	if err != nil {
+		return nil, fmt.Errorf("agent: label selector %q: %w", opts.LabelSelector, err)
+	}
 	c := opts.Clients
 	a := &Agent{opts: opts, log: opts.Logger, clock: opts.Clock, schedule: map[Key]*schedule{}, waiting: map[Key]map[Key]bool{},
-		informers: map[string]cache.SharedIndexInformer{}, controllers: map[string]string{}}
+		informers: map[string]cache.SharedIndexInformer{}, controllers: map[string]string{},
+		resources: map[string]schema.GroupVersionResource{}, selector: selector}
 	a.fetchers = fetch.NewFetchers(opts.Store, c)
 	a.fetchers.Git.ResolveInclude = func(_ context.Context, namespace, name string) (*source.Artifact, error) {
 		return opts.Store.Current(source.Ref{Kind: sourcev1.GitRepositoryKind, Namespace: namespace, Name: name})
@@ -191,7 +205,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	} else if n > 0 {
 		a.log.Info("removed unreferenced artifacts from the store", "count", n)
 	}
-	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(a.opts.Clients.Dynamic, 0, a.opts.Namespace, nil)
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(a.opts.Clients.Dynamic, 0, a.opts.Namespace,
+		func(o *metav1.ListOptions) { o.LabelSelector = a.opts.LabelSelector })
 	for _, w := range watchedKinds() {
 		if _, err := a.opts.Clients.Discovery.ServerResourcesForGroupVersion(w.gvr.GroupVersion().String()); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -205,6 +220,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 		a.informers[w.kind] = inf
+		a.resources[w.kind] = w.gvr
 		if w.lookupOnly {
 			// Produced elsewhere: a new artifact revision wakes the objects built from it.
 			kind := w.kind
@@ -270,10 +286,12 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	var wg sync.WaitGroup
+	// Health checks of Kustomizations read the objects they wait for from watches, not by polling.
+	a.kustomizations.Health.Cache = health.NewCache(workCtx, a.opts.Clients.Dynamic, a.opts.Namespace)
+	var wg, inflight sync.WaitGroup
 	for range a.opts.Workers {
 		wg.Go(func() {
-			for a.next(workCtx) {
+			for a.next(workCtx, &inflight) {
 			}
 		})
 	}
@@ -284,7 +302,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("shutting down: finishing in-flight reconciliations", "grace", a.opts.ShutdownGrace.String())
 	a.queue.ShutDown()
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wg.Wait(); inflight.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-a.clock.After(a.opts.ShutdownGrace):
@@ -391,12 +409,32 @@ func (a *Agent) stateLocked(key Key) *schedule {
 	return s
 }
 
-// next processes one queued key; false once the queue is shut down.
-func (a *Agent) next(ctx context.Context) bool {
+// next processes one queued key; false once the queue is shut down. A reconciliation that only waits
+// for the health of what it applied releases the worker (the key stays in process, so that it is not
+// reconciled twice at once) and finishes in inflight.
+func (a *Agent) next(ctx context.Context, inflight *sync.WaitGroup) bool {
 	key, shutdown := a.queue.Get()
 	if shutdown {
 		return false
 	}
+	released := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(released) }) }
+	pctx := apply.WithProgress(ctx, func(p apply.Progress) {
+		if p.Phase == apply.PhaseWaiting {
+			release()
+		}
+	})
+	inflight.Go(func() {
+		defer release()
+		a.process(pctx, key)
+	})
+	<-released
+	return true
+}
+
+// process reconciles key and schedules its next reconciliation.
+func (a *Agent) process(ctx context.Context, key Key) {
 	defer a.queue.Done(key)
 	a.mu.Lock()
 	s := a.stateLocked(key)
@@ -406,19 +444,19 @@ func (a *Agent) next(ctx context.Context) bool {
 		wait := s.due.Sub(now)
 		a.mu.Unlock()
 		a.queue.AddAfter(key, wait)
-		return true
+		return
 	}
 	s.triggered = false
 	a.mu.Unlock()
 
 	inf, ok := a.informers[key.Kind]
 	if !ok {
-		return true
+		return
 	}
 	item, exists, err := inf.GetStore().GetByKey(cacheKey(key))
 	if err != nil || !exists {
 		a.forget(key)
-		return true
+		return
 	}
 	u := item.(*unstructured.Unstructured).DeepCopy()
 	start := a.clock.Now()
@@ -454,7 +492,6 @@ func (a *Agent) next(ctx context.Context) bool {
 	if delay > 0 {
 		a.queue.AddAfter(key, delay)
 	}
-	return true
 }
 
 func cacheKey(k Key) string {

@@ -95,20 +95,20 @@ func (a *Agent) emitHelmReleaseResult(ctx context.Context, u *unstructured.Unstr
 }
 
 // lookupSource returns the typed source object kind namespace/name from the informers; nil when absent.
-func (a *Agent) lookupSource(_ context.Context, kind, namespace, name string) (runtime.Object, error) {
-	inf, ok := a.informers[kind]
-	if !ok {
+// With a label selector, a source in another shard is read from the API server.
+func (a *Agent) lookupSource(ctx context.Context, kind, namespace, name string) (runtime.Object, error) {
+	if _, ok := a.informers[kind]; !ok {
 		return nil, fmt.Errorf("source kind %s is not supported by this agent", kind)
 	}
-	item, exists, err := inf.GetStore().GetByKey(namespace + "/" + name)
-	if err != nil || !exists {
+	item, _, err := a.lookup(ctx, Key{Kind: kind, Namespace: namespace, Name: name})
+	if err != nil || item == nil {
 		return nil, err
 	}
 	obj, err := a.scheme.New(sourcev1.GroupVersion.WithKind(kind))
 	if err != nil {
 		return nil, err
 	}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.(*unstructured.Unstructured).Object, obj); err != nil {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.Object, obj); err != nil {
 		return nil, fmt.Errorf("%s %s/%s: %w", kind, namespace, name, err)
 	}
 	return obj, nil

@@ -97,12 +97,10 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 }
 
 // lookupKustomization returns the Kustomization namespace/name from the informer's cache; nil when absent.
-func (a *Agent) lookupKustomization(_ context.Context, namespace, name string) (*unstructured.Unstructured, error) {
-	item, ok, err := a.informers[kustomizev1.KustomizationKind].GetStore().GetByKey(namespace + "/" + name)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return item.(*unstructured.Unstructured), nil
+// With a label selector, a dependency in another shard is read from the API server.
+func (a *Agent) lookupKustomization(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
+	u, _, err := a.lookup(ctx, Key{Kind: kustomizev1.KustomizationKind, Namespace: namespace, Name: name})
+	return u, err
 }
 
 // triggerDependents reconciles, now, the Kustomizations waiting on ks.
@@ -144,17 +142,22 @@ func (a *Agent) sourceArtifact(ctx context.Context, ks *kustomizev1.Kustomizatio
 // it has not fetched yet is scheduled for a fetch (errNoArtifact).
 func (a *Agent) artifactOf(ctx context.Context, key Key) (*source.Artifact, error) {
 	desc := fmt.Sprintf("%s '%s/%s'", key.Kind, key.Namespace, key.Name)
-	inf, ok := a.informers[key.Kind]
-	if !ok {
+	if _, ok := a.informers[key.Kind]; !ok {
 		return nil, fmt.Errorf("source kind %s is not supported by this agent", key.Kind)
 	}
-	item, exists, _ := inf.GetStore().GetByKey(cacheKey(key))
-	if !exists {
+	item, local, err := a.lookup(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("Source %s: %w", desc, err)
+	}
+	if item == nil {
 		return nil, fmt.Errorf("Source %s not found", desc)
+	}
+	if !local && key.Kind != sourcev1.ExternalArtifactKind {
+		return a.remoteArtifact(ctx, key, item)
 	}
 	if key.Kind == sourcev1.ExternalArtifactKind {
 		ea := &sourcev1.ExternalArtifact{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.(*unstructured.Unstructured).Object, ea); err != nil {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.Object, ea); err != nil {
 			return nil, fmt.Errorf("Source %s: %w", desc, err)
 		}
 		if ea.Status.Artifact == nil {

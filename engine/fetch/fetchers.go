@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/bucket"
@@ -234,8 +235,12 @@ const maxExternalArtifactBytes = 1 << 30
 // serves artifacts), checks it against status.artifact.digest and stores it at its revision; an artifact
 // already stored with that digest and revision is not downloaded again.
 func (f *Fetchers) External(ctx context.Context, o *sourcev1.ExternalArtifact) (*source.Artifact, error) {
-	ref := source.Ref{Kind: sourcev1.ExternalArtifactKind, Namespace: o.Namespace, Name: o.Name}
-	art := o.Status.Artifact
+	return f.Remote(ctx, source.Ref{Kind: sourcev1.ExternalArtifactKind, Namespace: o.Namespace, Name: o.Name}, o.Status.Artifact)
+}
+
+// Remote downloads art, the status.artifact of the source ref that another process serves (an
+// ExternalArtifact's producer, another shard's agent), as External does.
+func (f *Fetchers) Remote(ctx context.Context, ref source.Ref, art *meta.Artifact) (*source.Artifact, error) {
 	if art == nil || art.URL == "" {
 		return nil, fmt.Errorf("%s has no artifact yet", ref)
 	}

@@ -37,6 +37,9 @@ type State struct {
 	Subject string        `json:"subject"`
 	Status  status.Status `json:"status"`
 	Message string        `json:"message,omitempty"`
+
+	// generation is the object's metadata.generation as read (-1: not found).
+	generation int64
 }
 
 // Checker reads objects and computes their kstatus.
@@ -47,6 +50,8 @@ type Checker struct {
 	Interval time.Duration
 	// After waits; injectable for tests. Defaults to time.After.
 	After func(time.Duration) <-chan time.Time
+	// Cache, when set, serves Wait's reads after its first (which reads the API server) from watches.
+	Cache *Cache
 
 	// exprs are CEL health checks per kind (see WithExpressions).
 	exprs map[schema.GroupKind]*evaluator
@@ -54,16 +59,31 @@ type Checker struct {
 
 // Check returns the current state of every object.
 func (c *Checker) Check(ctx context.Context, objs []Object) ([]State, error) {
+	return c.check(ctx, objs, nil)
+}
+
+// check is Check; with minGen (Wait's reads after the first), an object is read from the Cache when its
+// cached copy is at least at the generation the first read saw (never older than what was applied).
+func (c *Checker) check(ctx context.Context, objs []Object, minGen []int64) ([]State, error) {
 	out := make([]State, 0, len(objs))
-	for _, o := range objs {
+	for i, o := range objs {
 		st := State{Object: o, Subject: o.String()}
-		u, err := c.get(ctx, o)
+		var u *unstructured.Unstructured
+		var err error
+		cached := false
+		if minGen != nil && minGen[i] >= 0 {
+			u, cached, err = c.cached(o, minGen[i])
+		}
+		if !cached {
+			u, err = c.get(ctx, o)
+		}
 		switch {
 		case apierrors.IsNotFound(err):
-			st.Status, st.Message = status.NotFoundStatus, "not found"
+			st.Status, st.Message, st.generation = status.NotFoundStatus, "not found", -1
 		case err != nil:
 			return nil, fmt.Errorf("health check of %s: %w", o, err)
 		default:
+			st.generation = u.GetGeneration()
 			if ev := c.evaluatorFor(o.GVK.GroupKind()); ev != nil {
 				st.Status, st.Message = ev.evaluate(ctx, u)
 				break
@@ -78,6 +98,29 @@ func (c *Checker) Check(ctx context.Context, objs []Object) ([]State, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// cached reads o from the Cache; served is false when the cache cannot answer (or holds an older
+// generation than minGen).
+func (c *Checker) cached(o Object, minGen int64) (u *unstructured.Unstructured, served bool, err error) {
+	m, err := c.Mapper.RESTMapping(o.GVK.GroupKind(), o.GVK.Version)
+	if err != nil {
+		return nil, false, nil
+	}
+	ns := o.Namespace
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		ns = ""
+	}
+	u, served = c.Cache.get(m.Resource, ns, o.Name)
+	switch {
+	case !served:
+		return nil, false, nil
+	case u == nil:
+		return nil, true, apierrors.NewNotFound(m.Resource.GroupResource(), o.Name)
+	case u.GetGeneration() < minGen:
+		return nil, false, nil
+	}
+	return u, true, nil
 }
 
 func (c *Checker) get(ctx context.Context, o Object) (*unstructured.Unstructured, error) {
@@ -133,8 +176,17 @@ func (c *Checker) Wait(ctx context.Context, objs []Object, timeout time.Duration
 	for i, o := range objs {
 		last[i] = State{Object: o, Subject: o.String(), Status: status.UnknownStatus, Message: "not checked yet"}
 	}
+	// With a Cache, the first read is the API server's (what was just applied), the next ones the cache's
+	// at that generation or later (-1: not found at first, read from the server until it is).
+	var minGen []int64
 	for {
-		states, err := c.Check(ctx, objs)
+		states, err := c.check(ctx, objs, minGen)
+		if err == nil && c.Cache != nil && minGen == nil {
+			minGen = make([]int64, len(states))
+			for i, s := range states {
+				minGen[i] = s.generation
+			}
+		}
 		if err != nil && ctx.Err() == nil {
 			return nil, err
 		}

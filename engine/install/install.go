@@ -79,6 +79,21 @@ type Options struct {
 	Version string
 	// ComponentsExtra adds ExtraComponents' CRDs.
 	ComponentsExtra []string
+	// Shards adds, per name, an agent Deployment that reconciles only the objects labelled
+	// sharding.fluxcd.io/key=<name> (its own Lease, and a Service ShardName(name) for its artifacts and
+	// metrics); the default agent then leaves them out, as Flux's sharding does.
+	Shards []string
+}
+
+// ShardKey is the label Flux's sharding selects objects by.
+const ShardKey = "sharding.fluxcd.io/key"
+
+// ShardName names the Deployment, Service and Lease of the agent of shard.
+func ShardName(shard string) string { return AgentName + "-" + shard }
+
+// ShardArtifactBaseURL is the URL prefix of the artifacts shard's agent serves, through its Service.
+func ShardArtifactBaseURL(namespace, shard string) string {
+	return fmt.Sprintf("http://%s.%s.svc.cluster.local./artifacts", ShardName(shard), namespace)
 }
 
 func (o *Options) defaults() {
@@ -108,6 +123,15 @@ func (o Options) Validate() error {
 	for _, c := range o.ComponentsExtra {
 		if !slices.Contains(ExtraComponents, c) {
 			return fmt.Errorf("unknown extra component %q, want one of %s", c, strings.Join(ExtraComponents, ", "))
+		}
+	}
+	for i, s := range o.Shards {
+		// The shard is a label value and, in ShardName, part of a DNS label (Deployment, Service).
+		if errs := append(validation.IsValidLabelValue(s), validation.IsDNS1123Label(ShardName(s))...); s == "" || len(errs) > 0 {
+			return fmt.Errorf("shard %q: want a DNS label usable as a label value: %s", s, strings.Join(errs, "; "))
+		}
+		if slices.Contains(o.Shards[:i], s) {
+			return fmt.Errorf("shard %q given twice", s)
 		}
 	}
 	return nil
@@ -195,9 +219,18 @@ func Objects(opts Options) ([]*unstructured.Unstructured, error) {
 			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: AgentName},
 			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: AgentName, Namespace: ns}},
 		},
-		service(meta(ServiceName, true, agentLabels), "http"),
-		service(meta(WebhookServiceName, true, agentLabels), "http-webhook"),
-		deployment(opts, meta(AgentName, true, agentLabels)),
+		service(meta(ServiceName, true, agentLabels), AgentName, "http"),
+		service(meta(WebhookServiceName, true, agentLabels), AgentName, "http-webhook"),
+		deployment(opts, meta(AgentName, true, agentLabels), AgentName, defaultAgentArgs(opts)),
+	}
+	for _, shard := range opts.Shards {
+		name, shardLabels := ShardName(shard), map[string]string{ComponentLabel: AgentName, ShardKey: shard}
+		rest = append(rest, service(meta(name, true, shardLabels), name, "http"),
+			deployment(opts, meta(name, true, shardLabels), name, []string{
+				"--artifact-base-url=" + ShardArtifactBaseURL(opts.Namespace, shard),
+				"--shard=" + shard, // which names its Lease converge-agent-<shard>
+				"--receiver-addr=", // webhooks reach the default agent's Service
+			}))
 	}
 	rest = append(rest, networkPolicies(func(name string) metav1.ObjectMeta { return meta(name, true, nil) })...)
 	for _, o := range rest {
@@ -258,9 +291,20 @@ func AllCRDs() ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
-func deployment(opts Options, om metav1.ObjectMeta) *appsv1.Deployment {
+// defaultAgentArgs are the default agent's own arguments: its artifact URL and, with shards, the
+// selector leaving their objects out (Flux's `sharding.fluxcd.io/key notin (...)`).
+func defaultAgentArgs(opts Options) []string {
+	args := []string{"--artifact-base-url=" + ArtifactBaseURL(opts.Namespace)}
+	if len(opts.Shards) > 0 {
+		args = append(args, fmt.Sprintf("--watch-label-selector=%s notin (%s)", ShardKey, strings.Join(opts.Shards, ",")))
+	}
+	return args
+}
+
+// deployment is the agent's Deployment; app selects its pods, args are appended to the common ones.
+func deployment(opts Options, om metav1.ObjectMeta, app string, args []string) *appsv1.Deployment {
 	image, _ := opts.agentImage() // Objects validated it
-	selector := map[string]string{AppLabel: AgentName}
+	selector := map[string]string{AppLabel: app}
 	podLabels := merge(om.Labels, selector)
 	yes, no := true, false
 	replicas, grace := int32(1), int64(60)
@@ -302,13 +346,11 @@ func deployment(opts Options, om metav1.ObjectMeta) *appsv1.Deployment {
 						Name:            "agent",
 						Image:           image,
 						ImagePullPolicy: corev1.PullIfNotPresent,
-						Args: []string{
+						Args: slices.Concat([]string{
 							"agent",
 							"--storage-path=/data",
 							fmt.Sprintf("--http-addr=:%d", HTTPPort),
-							"--artifact-base-url=" + ArtifactBaseURL(opts.Namespace),
-							"--log-format=json",
-						},
+						}, args, []string{"--log-format=json"}),
 						Env: []corev1.EnvVar{
 							{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
 							{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "agent", Resource: "limits.memory", Divisor: resource.MustParse("1")}}},
@@ -344,13 +386,13 @@ func deployment(opts Options, om metav1.ObjectMeta) *appsv1.Deployment {
 	}
 }
 
-func service(om metav1.ObjectMeta, targetPort string) *corev1.Service {
+func service(om metav1.ObjectMeta, app, targetPort string) *corev1.Service {
 	return &corev1.Service{
 		TypeMeta:   typeMeta("v1", "Service"),
 		ObjectMeta: om,
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
-			Selector: map[string]string{AppLabel: AgentName},
+			Selector: map[string]string{AppLabel: app},
 			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromString(targetPort)}},
 		},
 	}

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -133,5 +134,47 @@ func TestObjects(t *testing.T) {
 	crb := byKind["ClusterRoleBinding"][0]
 	if role, _, _ := unstructured.NestedString(crb.Object, "roleRef", "name"); role != "cluster-admin" || crb.GetName() != "converge-agent-gitops" {
 		t.Errorf("ClusterRoleBinding %s binds %s", crb.GetName(), role)
+	}
+}
+
+// With shards, each has its own Deployment (its Lease follows from --shard) and Service, and the default
+// agent leaves their objects out, as Flux's sharding documentation configures its controllers.
+func TestObjectsShards(t *testing.T) {
+	objs, err := Objects(Options{Namespace: "gitops", Version: "v0.4.0", Shards: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := map[string]string{}
+	services := map[string]string{}
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Deployment":
+			c, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			a, _, _ := unstructured.NestedStringSlice(c[0].(map[string]any), "args")
+			args[o.GetName()] = strings.Join(a, " ")
+			app, _, _ := unstructured.NestedString(o.Object, "spec", "selector", "matchLabels", AppLabel)
+			if podApp, _, _ := unstructured.NestedString(o.Object, "spec", "template", "metadata", "labels", AppLabel); app != o.GetName() || podApp != app {
+				t.Errorf("Deployment %s selects app=%s, its pods are app=%s", o.GetName(), app, podApp)
+			}
+		case "Service":
+			services[o.GetName()], _, _ = unstructured.NestedString(o.Object, "spec", "selector", AppLabel)
+		}
+	}
+	want := map[string]string{
+		"converge-agent":   "agent --storage-path=/data --http-addr=:8080 --artifact-base-url=http://converge.gitops.svc.cluster.local./artifacts --watch-label-selector=sharding.fluxcd.io/key notin (a,b) --log-format=json",
+		"converge-agent-a": "agent --storage-path=/data --http-addr=:8080 --artifact-base-url=http://converge-agent-a.gitops.svc.cluster.local./artifacts --shard=a --receiver-addr= --log-format=json",
+		"converge-agent-b": "agent --storage-path=/data --http-addr=:8080 --artifact-base-url=http://converge-agent-b.gitops.svc.cluster.local./artifacts --shard=b --receiver-addr= --log-format=json",
+	}
+	if !maps.Equal(args, want) {
+		t.Errorf("agent args:\n%v\nwant\n%v", args, want)
+	}
+	wantSvc := map[string]string{"converge": "converge-agent", "webhook-receiver": "converge-agent", "converge-agent-a": "converge-agent-a", "converge-agent-b": "converge-agent-b"}
+	if !maps.Equal(services, wantSvc) {
+		t.Errorf("services select %v, want %v", services, wantSvc)
+	}
+	for _, bad := range [][]string{{"a", "a"}, {"A"}, {""}, {strings.Repeat("x", 60)}} {
+		if _, err := Objects(Options{Version: "v1", Shards: bad}); err == nil {
+			t.Errorf("shards %q accepted", bad)
+		}
 	}
 }

@@ -245,7 +245,7 @@ func (r *Kustomizations) remote(ctx context.Context, ks *kustomizev1.Kustomizati
 		*hc = *r.Health
 	}
 	am.Client, am.Mapper = clients.Dynamic, clients.Mapper
-	hc.Client, hc.Mapper = clients.Dynamic, clients.Mapper
+	hc.Client, hc.Mapper, hc.Cache = clients.Dynamic, clients.Mapper, nil // the cache watches this cluster
 	return am, hc, nil
 }
 

@@ -1,0 +1,205 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/source/sourcetest"
+	"github.com/converge-gitops/converge/engine/testenv"
+)
+
+// benchSizes are the Kustomization counts of the sharded benchmarks: 1,000, or CONVERGE_BENCH_SIZES
+// (e.g. "1000,5000").
+func benchSizes(b *testing.B) []int {
+	v := os.Getenv("CONVERGE_BENCH_SIZES")
+	if v == "" {
+		return []int{1000}
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			b.Fatalf("CONVERGE_BENCH_SIZES %q: %q is not a count", v, f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// BenchmarkAgentShards runs Flux's benchmark layout (each Kustomization with wait: true, a ServiceAccount,
+// a Service and a Deployment with 0 replicas) split over 1, 2 and 4 agents started with --shard, at
+// default flags: time until all are Ready, each agent's peak RSS, and the API server's requests per
+// second (every client). The GitRepository is in the first shard: the others download its artifact from
+// that agent's artifact server.
+func BenchmarkAgentShards(b *testing.B) {
+	kubeconfig := agentKubeconfig(b)
+	testenv.ConvergeBinary(b)
+	srv := sourcetest.StartGitServer(b)
+	for _, n := range benchSizes(b) {
+		for _, shards := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("kustomizations=%d/shards=%d", n, shards), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					benchShardsOnce(b, srv, kubeconfig, n, shards, i)
+				}
+			})
+		}
+	}
+}
+
+func benchShardsOnce(b *testing.B, srv *sourcetest.GitServer, kubeconfig string, n, shards, iter int) {
+	b.StopTimer()
+	ctx := context.Background()
+	ns := fmt.Sprintf("shards-%d-%d-%d", n, shards, iter)
+	namespace(b, ns)
+	repo := srv.NewRepo(b, ns)
+	files := map[string]*string{}
+	for i := range n {
+		files[fmt.Sprintf("apps/app-%d/app.yaml", i)] = sourcetest.Str(benchApp(ns, i))
+	}
+	repo.Commit("apps", files)
+	shardOf := func(i int) string { return fmt.Sprintf("s%d", i%shards) }
+	cluster.ApplyYAML(b, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: repo
+  namespace: %s
+  labels: {%s: %s}
+spec:
+  interval: 1h
+  url: %s
+  ref: {branch: main}
+`, ns, ShardKey, shardOf(0), repo.URL))
+	clients, err := kube.New(cluster.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	for i := range n {
+		g.Go(func() error {
+			data := fmt.Appendf(nil, `{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","kind":"Kustomization","metadata":{"name":"app-%d","namespace":%q,"labels":{%q:%q}},"spec":{"interval":"1h","path":"./apps/app-%d","prune":true,"wait":true,"timeout":"5m","sourceRef":{"kind":"GitRepository","name":"repo"}}}`, i, ns, ShardKey, shardOf(i), i)
+			_, err := clients.Dynamic.Resource(ksGVR).Namespace(ns).Patch(gctx, fmt.Sprintf("app-%d", i), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "bench"})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+
+	b.StartTimer()
+	server0 := apiServerRequests(b)
+	start := time.Now()
+	var agents []*agentProcess
+	for s := range shards {
+		agents = append(agents, startAgentProcess(b, kubeconfig, "--leader-elect=false", "--watch-namespace", ns, "--shard", shardOf(s)))
+	}
+	peak := make([]int64, shards)
+	for {
+		for i, p := range agents {
+			if rss, ok := procRSSKiB(p.cmd.Process.Pid); ok && rss > peak[i] {
+				peak[i] = rss
+			}
+		}
+		list, err := clients.Dynamic.Resource(ksGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ready := 0
+		for i := range list.Items {
+			if st, _, _ := condition(&list.Items[i], "Ready"); st == "True" {
+				ready++
+			}
+		}
+		if ready == n {
+			break
+		}
+		if time.Since(start) > 20*time.Minute {
+			b.Fatalf("%d of %d Ready after 20 minutes", ready, n)
+		}
+		time.Sleep(time.Second)
+	}
+	took := time.Since(start)
+	b.StopTimer()
+	logRequestRates(b, server0, apiServerRequests(b), took)
+	for _, p := range agents {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	maxPeak := int64(0)
+	for i, kib := range peak {
+		b.Logf("agent of shard %s: peak RSS %d MiB", shardOf(i), kib>>10)
+		maxPeak = max(maxPeak, kib)
+	}
+	b.ReportMetric(took.Seconds(), "s-to-all-ready")
+	b.ReportMetric(float64(n)/took.Seconds(), "ready/s")
+	b.ReportMetric(float64(maxPeak)/1024, "MiB-peak-RSS-max-agent")
+	b.Logf("%d Kustomizations over %d shards Ready in %s", n, shards, took.Round(time.Millisecond))
+}
+
+// BenchmarkAPIServerCeiling is the API server's own limit for the objects of Flux's benchmark layout:
+// their ServiceAccounts, Services and Deployments server-side applied by 32 workers, no reconciler,
+// nothing waited for (compare with BenchmarkAgentShards' apply part).
+func BenchmarkAPIServerCeiling(b *testing.B) {
+	clients, err := kube.New(cluster.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("kustomizations=%d", n), func(b *testing.B) {
+			for iter := 0; iter < b.N; iter++ {
+				b.StopTimer()
+				ns := fmt.Sprintf("ceiling-%d-%d", n, iter)
+				namespace(b, ns)
+				var objs []*unstructured.Unstructured
+				for i := range n {
+					dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(benchApp(ns, i)), 4096)
+					for {
+						u := &unstructured.Unstructured{}
+						if err := dec.Decode(&u.Object); err != nil {
+							break
+						}
+						objs = append(objs, u)
+					}
+				}
+				b.StartTimer()
+				start := time.Now()
+				g, gctx := errgroup.WithContext(context.Background())
+				g.SetLimit(32)
+				for _, u := range objs {
+					g.Go(func() error {
+						gvr := map[string]schema.GroupVersionResource{
+							"ServiceAccount": {Version: "v1", Resource: "serviceaccounts"},
+							"Service":        {Version: "v1", Resource: "services"},
+							"Deployment":     {Group: "apps", Version: "v1", Resource: "deployments"},
+						}[u.GetKind()]
+						data, err := u.MarshalJSON()
+						if err != nil {
+							return err
+						}
+						_, err = clients.Dynamic.Resource(gvr).Namespace(ns).Patch(gctx, u.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "ceiling"})
+						return err
+					})
+				}
+				if err := g.Wait(); err != nil {
+					b.Fatal(err)
+				}
+				took := time.Since(start)
+				b.ReportMetric(took.Seconds(), "s-to-apply-all")
+				b.ReportMetric(float64(len(objs))/took.Seconds(), "objects/s")
+			}
+		})
+	}
+}
