@@ -17,6 +17,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	engineagent "github.com/converge-gitops/converge/engine/agent"
+	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -44,6 +45,9 @@ type Options struct {
 	DependencyRetry  time.Duration
 	JitterPercentage float64
 	TrimMemory       bool
+	// WatchAllNamespaces false limits the agent to its own namespace ($POD_NAMESPACE, else flux-system).
+	WatchAllNamespaces bool
+	Tenancy            reconcile.Tenancy
 	// Host names this instance (the pod name); Identity names it in the Lease. Set by Complete.
 	Host, Identity string
 	// Clock times the agent's schedules, events and receivers (the factory's, set by Complete).
@@ -73,6 +77,8 @@ Provider. Logs are JSON lines on stderr.`,
 	fl := cmd.Flags()
 	fl.IntVar(&opts.Workers, "concurrent", 4, "objects reconciled at once")
 	fl.StringVar(&opts.WatchNamespace, "watch-namespace", "", "watch only this namespace (default: all)")
+	fl.BoolVar(&opts.WatchAllNamespaces, "watch-all-namespaces", true, "watch every namespace; false: only the agent's own ($POD_NAMESPACE, else flux-system)")
+	cmdutil.AddTenancyFlags(fl, &opts.Tenancy)
 	fl.StringVar(&opts.StoragePath, "storage-path", source.DefaultRoot(), "artifact store (a volume in the cluster)")
 	fl.StringVar(&opts.HTTPAddr, "http-addr", ":8080", "address of /healthz, /readyz, /metrics and /artifacts/")
 	fl.StringVar(&opts.ReceiverAddr, "receiver-addr", ":9292", "address of the webhook Receivers (/hook/...); empty disables them")
@@ -104,7 +110,8 @@ func (o *Options) featureGate(name string) bool {
 }
 
 // Complete derives the REST config (read when the agent runs), the Lease's namespace ($POD_NAMESPACE,
-// else flux-system) and the instance's identity.
+// else flux-system), the watched namespace with --watch-all-namespaces=false (the same) and the
+// instance's identity.
 func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
 	if o.Clock == nil {
 		o.Clock = f.Clock
@@ -118,11 +125,15 @@ func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) err
 		cfg.UserAgent = "converge-agent/" + f.Build.Version
 		return cfg, nil
 	}
-	if o.LeaseNamespace == "" {
-		o.LeaseNamespace = os.Getenv("POD_NAMESPACE")
+	runtimeNamespace := os.Getenv("POD_NAMESPACE")
+	if runtimeNamespace == "" {
+		runtimeNamespace = cmdutil.DefaultNamespace
 	}
 	if o.LeaseNamespace == "" {
-		o.LeaseNamespace = cmdutil.DefaultNamespace
+		o.LeaseNamespace = runtimeNamespace
+	}
+	if !o.WatchAllNamespaces && o.WatchNamespace == "" {
+		o.WatchNamespace = runtimeNamespace
 	}
 	o.Host, _ = os.Hostname()
 	o.Identity = o.Host + "_" + strconv.Itoa(os.Getpid())
@@ -188,7 +199,7 @@ func (o *Options) Run(ctx context.Context) error {
 		Agent: engineagent.Options{
 			Workers: o.Workers, Namespace: o.WatchNamespace, JitterPercent: o.JitterPercentage,
 			DependencyRequeue: o.DependencyRetry, DetectDriftOnly: o.DetectDriftOnly, ShutdownGrace: o.ShutdownGrace,
-			AdditiveCELDependencyCheck: o.featureGate("AdditiveCELDependencyCheck"), Clock: o.Clock,
+			AdditiveCELDependencyCheck: o.featureGate("AdditiveCELDependencyCheck"), Clock: o.Clock, Tenancy: o.Tenancy,
 		},
 	}
 	if o.LeaderElect {

@@ -100,6 +100,9 @@ type Options struct {
 	AdditiveCELDependencyCheck bool
 	// ShutdownGrace is how long in-flight reconciliations may run after the context ends (default 30s).
 	ShutdownGrace time.Duration
+	// Tenancy is Flux's multi-tenancy lockdown (--no-cross-namespace-refs, --default-service-account,
+	// --no-remote-bases), the same value `converge apply` and `diff` take.
+	Tenancy reconcile.Tenancy
 }
 
 // Agent reconciles every watched Flux object continuously.
@@ -169,6 +172,7 @@ func New(opts Options) (*Agent, error) {
 	a.builder.Helm = renderer
 	a.scheme = crds.NewScheme()
 	a.helmReleases = reconcile.NewHelmReleases(c, renderer, opts.Clock)
+	a.kustomizations.Tenancy, a.helmReleases.Tenancy = opts.Tenancy, opts.Tenancy
 	a.kustomizations.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
 	a.helmReleases.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
 	a.sources.Chart = a.fetchHelmChart
