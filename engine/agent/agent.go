@@ -168,6 +168,16 @@ func New(opts Options) (*Agent, error) {
 		Helm: helmchart.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Clock: opts.Clock}
 	a.kustomizations = reconcile.NewKustomizations(c, opts.Clock)
 	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true}
+	if !opts.Tenancy.NoRemoteBases {
+		// Remote bases are fetched as GitRepositories are, into the same store (Flux's default).
+		a.builder.Remote = &build.RemoteBases{Fetch: func(ctx context.Context, gr *sourcev1.GitRepository) (string, error) {
+			art, err := a.fetchers.Git.Fetch(ctx, gr)
+			if err != nil {
+				return "", err
+			}
+			return art.Dir, nil
+		}}
+	}
 	renderer := &helmrelease.Renderer{ConfigMaps: c, Secrets: c, KustomizeLock: a.builder.KustomizeLock(), IsNamespaced: c.IsNamespaced}
 	a.builder.Helm = renderer
 	a.scheme = crds.NewScheme()

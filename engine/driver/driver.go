@@ -107,6 +107,9 @@ func Prepare(ctx context.Context, o *Options, progress func(Event)) (*Driver, er
 	if err != nil {
 		return nil, err
 	}
+	if o.Tenancy.NoRemoteBases {
+		ws.Builder.Remote = nil
+	}
 	revisionOf := o.Revision
 	if revisionOf == nil {
 		revisionOf = workspace.LocalRevision
