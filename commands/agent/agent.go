@@ -20,6 +20,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	engineagent "github.com/converge-gitops/converge/engine/agent"
+	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -49,6 +50,9 @@ type Options struct {
 	DependencyRetry  time.Duration
 	JitterPercentage float64
 	TrimMemory       bool
+	// WatchAllNamespaces false limits the agent to its own namespace ($POD_NAMESPACE, else flux-system).
+	WatchAllNamespaces bool
+	Tenancy            reconcile.Tenancy
 	// Host names this instance (the pod name); Identity names it in the Lease. Set by Complete.
 	Host, Identity string
 	// Clock times the agent's schedules, events and receivers (the factory's, set by Complete).
@@ -81,6 +85,8 @@ Provider. Logs are JSON lines on stderr.`,
 	fl.StringVar(&opts.WatchNamespace, "watch-namespace", "", "watch only this namespace (default: all)")
 	fl.StringVar(&opts.LabelSelector, "watch-label-selector", "", "watch only the Flux objects this label selector matches (a shard), e.g. 'sharding.fluxcd.io/key notin (a,b)'")
 	fl.StringVar(&opts.Shard, "shard", "", "watch only shard NAME: shorthand for --watch-label-selector sharding.fluxcd.io/key=NAME (the Lease defaults to converge-agent-NAME)")
+	fl.BoolVar(&opts.WatchAllNamespaces, "watch-all-namespaces", true, "watch every namespace; false: only the agent's own ($POD_NAMESPACE, else flux-system)")
+	cmdutil.AddTenancyFlags(fl, &opts.Tenancy)
 	fl.StringVar(&opts.StoragePath, "storage-path", source.DefaultRoot(), "artifact store (a volume in the cluster)")
 	fl.StringVar(&opts.HTTPAddr, "http-addr", ":8080", "address of /healthz, /readyz, /metrics and /artifacts/")
 	fl.StringVar(&opts.ReceiverAddr, "receiver-addr", ":9292", "address of the webhook Receivers (/hook/...); empty disables them")
@@ -112,7 +118,8 @@ func (o *Options) featureGate(name string) bool {
 }
 
 // Complete derives the REST config (read when the agent runs), the Lease's namespace ($POD_NAMESPACE,
-// else flux-system) and the instance's identity.
+// else flux-system), the watched namespace with --watch-all-namespaces=false (the same) and the
+// instance's identity.
 func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	if o.Clock == nil {
 		o.Clock = f.Clock
@@ -126,11 +133,15 @@ func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) e
 		cfg.UserAgent = "converge-agent/" + f.Build.Version
 		return cfg, nil
 	}
-	if o.LeaseNamespace == "" {
-		o.LeaseNamespace = os.Getenv("POD_NAMESPACE")
+	runtimeNamespace := os.Getenv("POD_NAMESPACE")
+	if runtimeNamespace == "" {
+		runtimeNamespace = cmdutil.DefaultNamespace
 	}
 	if o.LeaseNamespace == "" {
-		o.LeaseNamespace = cmdutil.DefaultNamespace
+		o.LeaseNamespace = runtimeNamespace
+	}
+	if !o.WatchAllNamespaces && o.WatchNamespace == "" {
+		o.WatchNamespace = runtimeNamespace
 	}
 	if o.Shard != "" && !cmd.Flags().Changed("leader-election-id") {
 		o.LeaseName += "-" + o.Shard
@@ -218,7 +229,7 @@ func (o *Options) Run(ctx context.Context) error {
 		Agent: engineagent.Options{
 			Workers: o.Workers, Namespace: o.WatchNamespace, LabelSelector: o.selector(), JitterPercent: o.JitterPercentage,
 			DependencyRequeue: o.DependencyRetry, DetectDriftOnly: o.DetectDriftOnly, ShutdownGrace: o.ShutdownGrace,
-			AdditiveCELDependencyCheck: o.featureGate("AdditiveCELDependencyCheck"), Clock: o.Clock,
+			AdditiveCELDependencyCheck: o.featureGate("AdditiveCELDependencyCheck"), Clock: o.Clock, Tenancy: o.Tenancy,
 		},
 	}
 	if o.LeaderElect {

@@ -59,6 +59,7 @@ every --requeue-dependency until --timeout; nothing of the dependent is applied 
 	fl.StringArrayVar(&ws.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
 	fl.StringVar(&ws.CacheDir, "cache-dir", "", "artifact store for fetched sources")
 	cmdutil.AddDecryptionKeyFlag(fl, &ws.DecryptionKeys)
+	cmdutil.AddTenancyFlags(fl, &opts.Tenancy)
 	fl.BoolVar(&opts.InstallCRDs, "install-crds", false, "install or upgrade the Flux CRDs first")
 	fl.IntVar(&opts.Concurrent, "concurrent", 4, "how many independent Kustomizations to reconcile at once")
 	fl.BoolVar(&opts.NoNotify, "no-notify", false, "do not send the reconcile events to the Providers of the cluster's Alerts")

@@ -6,12 +6,20 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/converge-gitops/converge/engine/driver"
+	"github.com/converge-gitops/converge/engine/reconcile"
 	"github.com/converge-gitops/converge/engine/workspace"
 )
 
 // AddDecryptionKeyFlag registers --decryption-key (build, diff and apply share it).
 func AddDecryptionKeyFlag(fl *pflag.FlagSet, keys *[]string) {
 	fl.StringArrayVar(keys, "decryption-key", nil, "file of SOPS age identities or an armored PGP private key, for Kustomizations with spec.decryption (repeatable)")
+}
+
+// AddTenancyFlags registers Flux's multi-tenancy lockdown flags (the agent, apply and diff share them).
+func AddTenancyFlags(fl *pflag.FlagSet, t *reconcile.Tenancy) {
+	fl.BoolVar(&t.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse references to sources in other namespaces (spec.sourceRef, a HelmRelease's chart source, Alert event sources, Receiver resources)")
+	fl.StringVar(&t.DefaultServiceAccount, "default-service-account", "", "ServiceAccount impersonated, in the object's namespace, by Kustomizations and HelmReleases without spec.serviceAccountName")
+	fl.BoolVar(&t.NoRemoteBases, "no-remote-bases", false, "refuse kustomize remote bases and resources: everything must be in the source")
 }
 
 // ValidateWorkspace refuses malformed --local-resource and --local-source values as usage errors.

@@ -61,6 +61,7 @@ not compared) and an error naming that side.`,
 	fl.StringArrayVar(&ws.LocalResources, "local-resource", nil, "a ConfigMap or Secret for substituteFrom: Kind/namespace/name=FILE (repeatable)")
 	fl.StringVar(&ws.CacheDir, "cache-dir", "", "artifact store for fetched sources")
 	cmdutil.AddDecryptionKeyFlag(fl, &ws.DecryptionKeys)
+	cmdutil.AddTenancyFlags(fl, &opts.Tenancy)
 	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print Secret values instead of masking them")
 	fl.BoolVar(&opts.Summary, "summary", false, "list changed objects without their diffs")
 	fl.StringVar(&opts.Base, "base", "", "offline: diff the build at this Git revision (e.g. origin/main) against the work tree; no cluster needed")

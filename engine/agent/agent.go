@@ -107,6 +107,9 @@ type Options struct {
 	AdditiveCELDependencyCheck bool
 	// ShutdownGrace is how long in-flight reconciliations may run after the context ends (default 30s).
 	ShutdownGrace time.Duration
+	// Tenancy is Flux's multi-tenancy lockdown (--no-cross-namespace-refs, --default-service-account,
+	// --no-remote-bases), the same value `converge apply` and `diff` take.
+	Tenancy reconcile.Tenancy
 }
 
 // Agent reconciles every watched Flux object continuously.
@@ -179,10 +182,21 @@ func New(opts Options) (*Agent, error) {
 		Helm: helmchart.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Clock: opts.Clock}
 	a.kustomizations = reconcile.NewKustomizations(c, opts.Clock)
 	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true}
+	if !opts.Tenancy.NoRemoteBases {
+		// Remote bases are fetched as GitRepositories are, into the same store (Flux's default).
+		a.builder.Remote = &build.RemoteBases{Fetch: func(ctx context.Context, gr *sourcev1.GitRepository) (string, error) {
+			art, err := a.fetchers.Git.Fetch(ctx, gr)
+			if err != nil {
+				return "", err
+			}
+			return art.Dir, nil
+		}}
+	}
 	renderer := &helmrelease.Renderer{ConfigMaps: c, Secrets: c, KustomizeLock: a.builder.KustomizeLock(), IsNamespaced: c.IsNamespaced}
 	a.builder.Helm = renderer
 	a.scheme = crds.NewScheme()
 	a.helmReleases = reconcile.NewHelmReleases(c, renderer, opts.Clock)
+	a.kustomizations.Tenancy, a.helmReleases.Tenancy = opts.Tenancy, opts.Tenancy
 	a.kustomizations.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
 	a.helmReleases.ReadyExprs.Additive = opts.AdditiveCELDependencyCheck
 	a.sources.Chart = a.fetchHelmChart

@@ -71,8 +71,9 @@ func (a *Agent) reconcileHelmRelease(ctx context.Context, u *unstructured.Unstru
 		requeue = res.RequeueAfter
 	}
 	a.emitHelmReleaseResult(ctx, u, res)
-	if reconcile.IsTerminal(res.Err) {
-		// A readyExpr that does not compile: Stalled until the spec changes (which triggers a reconciliation).
+	if reconcile.IsTerminal(res.Err) || reconcile.IsAccessDenied(res.Err) {
+		// A readyExpr that does not compile, or a chart source the lockdown refuses: Stalled until the spec
+		// changes (which triggers a reconciliation).
 		a.opts.Metrics.setReady(kind, hr.Namespace, hr.Name, metav1.ConditionFalse, false)
 		return outcome{err: res.Err, waiting: true}
 	}

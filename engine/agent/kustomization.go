@@ -48,6 +48,13 @@ func (a *Agent) reconcileKustomization(ctx context.Context, u *unstructured.Unst
 		a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionFalse, false)
 		return outcome{err: res.Err, waiting: true, requeue: a.opts.DependencyRequeue}
 	}
+	if err := a.opts.Tenancy.CheckKustomization(ks); err != nil {
+		// Refused before the source is read: Stalled until the spec or the agent's flags change.
+		res := a.kustomizations.NotReady(ctx, ks, reconcile.AccessDeniedReason, err)
+		a.emitResult(ctx, u, res)
+		a.opts.Metrics.setReady(kind, ks.Namespace, ks.Name, metav1.ConditionFalse, false)
+		return outcome{err: res.Err, waiting: true}
+	}
 	art, err := a.sourceArtifact(ctx, ks)
 	if errors.Is(err, errNoArtifact) && !a.waitFor(sourceKey(ks), keyOf(kind, u)) {
 		// The source is being fetched: it wakes this Kustomization; no status write for a wait of seconds.

@@ -172,7 +172,8 @@ func (p *Process) Run(ctx context.Context) error {
 		clk = clock.RealClock{}
 	}
 	kubeEvents := &events.Kubernetes{Client: p.clients.Core, Host: opts.Host, Clock: clk}
-	notifier := &notify.Notifier{Clock: clk, Warnings: kubeEvents, Metrics: notify.NewMetrics(p.metrics.Registry), Logger: log, Instance: opts.Host}
+	notifier := &notify.Notifier{Clock: clk, Warnings: kubeEvents, Metrics: notify.NewMetrics(p.metrics.Registry), Logger: log, Instance: opts.Host,
+		NoCrossNamespaceRefs: opts.Agent.Tenancy.NoCrossNamespaceRefs}
 	recorder := events.NewAsync(events.Sinks{kubeEvents, notifier}, 1024)
 
 	ao := opts.Agent
@@ -198,7 +199,8 @@ func (p *Process) Run(ctx context.Context) error {
 	if p.hookLn != nil {
 		serve(&http.Server{
 			Handler: &receiver.Handler{Receivers: agent.ReceiverLookup(), Secrets: p.clients, Dynamic: p.clients.Dynamic,
-				Mapper: p.clients.Mapper, Clock: clk, Logger: log.With("component", "receiver")},
+				Mapper: p.clients.Mapper, Clock: clk, Logger: log.With("component", "receiver"),
+				NoCrossNamespaceRefs: opts.Agent.Tenancy.NoCrossNamespaceRefs},
 			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxHeaderBytes: 256 << 10,
 		}, p.hookLn)
 		log.Info("serving webhook receivers", "addr", p.ReceiverAddr())

@@ -17,6 +17,31 @@ type confinedFS struct {
 	root    string
 	disk    filesys.FileSystem
 	overlay map[string][]byte
+	// mounts are the fetched remote bases' repositories, readable beside the source root.
+	mounts []string
+}
+
+// mount makes dir (a fetched remote base's repository) readable.
+func (f *confinedFS) mount(dir string) error {
+	resolved, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	f.mounts = append(f.mounts, resolved)
+	return nil
+}
+
+// allowed reports whether the resolved path p is in the source root or a mounted repository.
+func (f *confinedFS) allowed(p string) bool {
+	if within(f.root, p) {
+		return true
+	}
+	for _, m := range f.mounts {
+		if within(m, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func newConfinedFS(root string) (*confinedFS, error) {
@@ -58,7 +83,7 @@ func (f *confinedFS) resolve(path string) (string, string, error) {
 			break
 		}
 	}
-	if !within(f.root, resolved) {
+	if !f.allowed(resolved) {
 		return "", "", fmt.Errorf("%s is outside the source root: files outside the source cannot be referenced", path)
 	}
 	return abs, resolved, nil

@@ -54,6 +54,8 @@ type Builder struct {
 	// spec.decryption.provider sops, beside the age and PGP keys of its decryption.secretRef Secret
 	// (read through Secrets). Offline, they stand in for that Secret when it cannot be found.
 	LocalKeys *DecryptionKeys
+	// Remote fetches kustomize remote bases and resources; nil refuses them (--no-remote-bases).
+	Remote *RemoteBases
 
 	mu sync.Mutex
 }
@@ -158,7 +160,7 @@ func (b *Builder) build(ctx context.Context, ks *kustomizev1.Kustomization, root
 	if err != nil {
 		return fail(err)
 	}
-	if err := refuseRemote(fs, dir, root); err != nil {
+	if err := b.resolveRemote(ctx, fs, dir, root, ks.Namespace); err != nil {
 		return fail(err)
 	}
 	stripOrigin, err := writeOverlay(fs, dir, ks)
@@ -455,12 +457,16 @@ func relTo(base, p string) string {
 
 var remoteRE = regexp.MustCompile(`^(https?://|git::|ssh://|git@|[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}/[^/]+/)`)
 
-// refuseRemote walks the kustomization tree from dir and refuses remote bases and resources before
-// kustomize could fetch them.
-func refuseRemote(fs *confinedFS, dir, root string) error {
+// maxRemoteDepth bounds remote bases that have remote bases in turn.
+const maxRemoteDepth = 5
+
+// resolveRemote walks the kustomization tree from dir and, for each remote base or resource, fetches it
+// (b.Remote) and points the entry at the fetched folder; without b.Remote (--no-remote-bases) it refuses
+// them before kustomize could fetch them.
+func (b *Builder) resolveRemote(ctx context.Context, fs *confinedFS, dir, root, namespace string) error {
 	seen := map[string]bool{}
-	var walk func(d string) error
-	walk = func(d string) error {
+	var walk func(d string, depth int) error
+	walk = func(d string, depth int) error {
 		if seen[d] {
 			return nil
 		}
@@ -478,23 +484,56 @@ func refuseRemote(fs *confinedFS, dir, root string) error {
 			if err := yaml.Unmarshal(data, &k); err != nil {
 				return fmt.Errorf("%s: %w", relTo(root, p), err)
 			}
+			rewritten := data
 			entries := append(append(append([]string{}, k.Resources...), k.Components...), k.Bases...) //nolint:staticcheck
 			for _, e := range entries {
 				local := filepath.Join(d, e)
-				if remoteRE.MatchString(e) && !fs.Exists(local) {
-					return fmt.Errorf("%s: remote resource %q: remote bases are disabled, vendor it into the source", relTo(root, p), e)
-				}
-				if fs.IsDir(local) {
-					if err := walk(local); err != nil {
-						return err
+				if !remoteRE.MatchString(e) || fs.Exists(local) {
+					if fs.IsDir(local) {
+						if err := walk(local, depth); err != nil {
+							return err
+						}
 					}
+					continue
 				}
+				if b.Remote == nil {
+					return fmt.Errorf("%s: remote resource %q: remote bases are disabled (--no-remote-bases): vendor it into the source", relTo(root, p), e)
+				}
+				if depth >= maxRemoteDepth {
+					return fmt.Errorf("%s: remote resource %q: more than %d levels of remote bases", relTo(root, p), e, maxRemoteDepth)
+				}
+				rb, err := parseRemoteBase(e)
+				if err != nil {
+					return fmt.Errorf("%s: remote resource %q: %w", relTo(root, p), e, err)
+				}
+				baseDir, repoDir, err := b.Remote.fetch(ctx, namespace, rb)
+				if err != nil {
+					return fmt.Errorf("%s: remote resource %q: %w", relTo(root, p), e, err)
+				}
+				if err := fs.mount(repoDir); err != nil {
+					return fmt.Errorf("%s: remote resource %q: %w", relTo(root, p), e, err)
+				}
+				if !fs.IsDir(baseDir) {
+					return fmt.Errorf("%s: remote resource %q: folder %q not found in %s", relTo(root, p), e, rb.dir, rb.repo)
+				}
+				rel, err := filepath.Rel(d, baseDir)
+				if err != nil {
+					return err
+				}
+				entry := regexp.MustCompile(`(?m)^(\s*-\s*["']?)` + regexp.QuoteMeta(e) + `(["']?\s*(#.*)?)$`)
+				rewritten = entry.ReplaceAll(rewritten, []byte("${1}"+filepath.ToSlash(rel)+"${2}"))
+				if err := walk(baseDir, depth+1); err != nil {
+					return err
+				}
+			}
+			if string(rewritten) != string(data) {
+				return fs.WriteFile(p, rewritten)
 			}
 			return nil
 		}
 		return nil
 	}
-	return walk(dir)
+	return walk(dir, 0)
 }
 
 func resIDSelector(group, version, kind, name, namespace string) resid.ResId {

@@ -83,6 +83,24 @@ func (d *Differ) Kustomization(ctx context.Context, namespace, name string, desi
 	if spec != nil && spec.Spec.Suspend {
 		return skipAll("Kustomization", id, objs, "the Kustomization is suspended"), nil
 	}
+	if spec != nil && spec.Spec.KubeConfig == nil {
+		// Dry-run and read as apply does: as the Kustomization's ServiceAccount (or the default one), so
+		// what the tenant may not do shows as failing. A sourceRef the lockdown refuses fails the same way.
+		if err := d.Kustomizations.Tenancy.CheckKustomization(spec); err != nil {
+			return nil, fmt.Errorf("Kustomization %s: %w", id, err)
+		}
+		acting := spec.DeepCopy()
+		acting.Namespace = namespace
+		am, _, err := d.Kustomizations.ClientsFor(ctx, acting)
+		if err != nil {
+			return nil, fmt.Errorf("Kustomization %s: %w", id, err)
+		}
+		if am != d.Apply {
+			impersonating := *d
+			impersonating.Apply = am
+			d = &impersonating
+		}
+	}
 	opts := apply.Options{Force: spec != nil && spec.Spec.Force}
 	out, err := d.objects(ctx, "Kustomization", id, objs, opts)
 	if err != nil {

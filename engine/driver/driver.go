@@ -41,6 +41,8 @@ type Options struct {
 	// DependencyRequeue is how often a dependsOn outside the tree that is not ready is checked again
 	// (default 5s), until the context ends.
 	DependencyRequeue time.Duration
+	// Tenancy is Flux's multi-tenancy lockdown, as the agent's flags set it.
+	Tenancy reconcile.Tenancy
 }
 
 // Observer hears each reconcile result as it is written, e.g. to record events and send notifications.
@@ -105,6 +107,9 @@ func Prepare(ctx context.Context, o *Options, progress func(Event)) (*Driver, er
 	if err != nil {
 		return nil, err
 	}
+	if o.Tenancy.NoRemoteBases {
+		ws.Builder.Remote = nil
+	}
 	revisionOf := o.Revision
 	if revisionOf == nil {
 		revisionOf = workspace.LocalRevision
@@ -116,9 +121,10 @@ func Prepare(ctx context.Context, o *Options, progress func(Event)) (*Driver, er
 		return nil, err
 	}
 	rec := reconcile.NewKustomizations(clients, clk)
-	rec.Apply = am
+	rec.Apply, rec.Tenancy = am, o.Tenancy
 	ws.Builder.Helm.IsNamespaced = clients.IsNamespaced
 	hrs := reconcile.NewHelmReleases(clients, ws.Builder.Helm, clk)
+	hrs.Tenancy = o.Tenancy
 	return &Driver{Clients: clients, Apply: am, Kustomizations: rec, HelmReleases: hrs, Workspace: ws, Tree: tree, Path: ws.Path,
 		Revision: revision, Sources: &reconcile.Sources{Client: clients.Dynamic, Clock: clk}, Clock: clk,
 		Concurrent: o.Concurrent, DependencyRequeue: o.DependencyRequeue}, nil

@@ -68,6 +68,9 @@ type Notifier struct {
 	// PubSubEndpoint replaces https://pubsub.googleapis.com for googlepubsub Providers (an emulator,
 	// as PUBSUB_EMULATOR_HOST does for Google's SDK).
 	PubSubEndpoint string
+	// NoCrossNamespaceRefs discards, for each Alert, the events of objects in other namespaces (Flux's
+	// --no-cross-namespace-refs).
+	NoCrossNamespaceRefs bool
 
 	once      sync.Once
 	sem       chan struct{}
@@ -189,6 +192,14 @@ func (n *Notifier) Matches(ctx context.Context, alert *notificationv1beta3.Alert
 		return false
 	}
 	if sev := alert.GetEventSeverity(); sev != notificationv1beta3.EventSeverityInfo && sev != e.Severity {
+		return false
+	}
+	if n.NoCrossNamespaceRefs && e.Object.Namespace != alert.Namespace {
+		if n.Logger != nil && n.sourceMatches(alert, e) {
+			n.Logger.Warn("discarding event, access denied to cross-namespace sources",
+				"alert", alert.Namespace+"/"+alert.Name, "object", e.Object.Kind+"/"+e.Object.Namespace+"/"+e.Object.Name,
+				"error", "cross-namespace references have been blocked")
+		}
 		return false
 	}
 	source := false
@@ -601,4 +612,19 @@ func (m *Metrics) Count(typ, result string) float64 {
 		return 0
 	}
 	return testutil.ToFloat64(c)
+}
+
+// sourceMatches reports whether one of alert's event sources names e's object by kind, namespace and name
+// (labels are not checked): only such events are worth a log line when the lockdown discards them.
+func (n *Notifier) sourceMatches(alert *notificationv1beta3.Alert, e events.Event) bool {
+	for _, s := range alert.Spec.EventSources {
+		ns := s.Namespace
+		if ns == "" {
+			ns = alert.Namespace
+		}
+		if s.Kind == e.Object.Kind && ns == e.Object.Namespace && (s.Name == "*" || s.Name == e.Object.Name) {
+			return true
+		}
+	}
+	return false
 }

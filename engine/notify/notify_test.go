@@ -686,3 +686,31 @@ func TestUnmatchedEventNotSuppressed(t *testing.T) {
 		t.Errorf("%d requests, want 1", got)
 	}
 }
+
+// TestMatchesNoCrossNamespaceRefs: with Flux's --no-cross-namespace-refs, an Alert takes the events of its
+// own namespace only, even those its event sources name in another.
+func TestMatchesNoCrossNamespaceRefs(t *testing.T) {
+	tests := []struct {
+		name, sourceNamespace, eventNamespace string
+		want                                  bool
+	}{
+		{"own namespace", "", "flux-system", true},
+		{"other namespace named by the source", "apps", "apps", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := testAlert("svc")
+			a.Spec.EventSources = []notificationv1.CrossNamespaceObjectReference{{Kind: "Kustomization", Name: "*", Namespace: tt.sourceNamespace}}
+			e := testEvent("info", "ReconciliationSucceeded", "Deployment/apps/web configured")
+			e.Object.Namespace = tt.eventNamespace
+			n := &Notifier{Clock: clock.RealClock{}, NoCrossNamespaceRefs: true}
+			if got := n.Matches(context.Background(), &a, e); got != tt.want {
+				t.Errorf("Matches = %v, want %v", got, tt.want)
+			}
+			n.NoCrossNamespaceRefs = false
+			if got := n.Matches(context.Background(), &a, e); !got {
+				t.Error("without the lockdown the event does not match: the case tests nothing")
+			}
+		})
+	}
+}

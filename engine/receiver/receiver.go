@@ -73,6 +73,9 @@ type Handler struct {
 	// GoogleIssuer is the issuer whose keys verify the tokens of gcr Receivers (default GoogleIssuer,
 	// the only one Flux accepts); tests point it at a loopback issuer.
 	GoogleIssuer string
+	// NoCrossNamespaceRefs refuses spec.resources in another namespace than the Receiver's (Flux's
+	// --no-cross-namespace-refs).
+	NoCrossNamespaceRefs bool
 
 	mu      sync.Mutex
 	filters map[string]*filters     // compiled resource filters by Receiver UID and generation
@@ -585,6 +588,10 @@ func (h *Handler) requestReconciliation(ctx context.Context, rcv *notificationv1
 			apiVersion = defaultAPIVersion(res.Kind)
 		}
 		ref := fmt.Sprintf("%s %s/%s", res.Kind, ns, res.Name)
+		if h.NoCrossNamespaceRefs && ns != rcv.Namespace {
+			errs = append(errs, fmt.Errorf("spec.resources[%d] %s: cross-namespace references are not allowed", i, ref))
+			continue
+		}
 		gv, err := schema.ParseGroupVersion(apiVersion)
 		if err != nil || apiVersion == "" {
 			errs = append(errs, fmt.Errorf("%s: apiVersion must be specified", ref))

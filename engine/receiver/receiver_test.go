@@ -324,3 +324,25 @@ func decode(t *testing.T, u *unstructured.Unstructured) *notificationv1.Receiver
 	}
 	return r
 }
+
+// TestNoCrossNamespaceRefs: with Flux's --no-cross-namespace-refs a Receiver annotates its own
+// namespace's targets only; one in another namespace is refused (500, as notification-controller).
+func TestNoCrossNamespaceRefs(t *testing.T) {
+	other := setup(t, "rcv-tenant-other")
+	for _, locked := range []bool{true, false} {
+		ns := fmt.Sprintf("rcv-tenant-%v", locked)
+		e := setupHandler(t, ns, func(h *Handler) { h.NoCrossNamespaceRefs = locked })
+		path := e.receiver(t, "g", "generic", "    - kind: GitRepository\n      name: other\n      namespace: rcv-tenant-other\n")
+		code := e.post(t, path, []byte("{}"), nil)
+		reached := other.requestedAt(t, "other") != ""
+		if locked && (code != http.StatusInternalServerError || reached) {
+			t.Errorf("locked: status %d, other namespace annotated = %v; want 500 and not annotated", code, reached)
+		}
+		if !locked && (code != http.StatusOK || !reached) {
+			t.Errorf("not locked: status %d, other namespace annotated = %v; want 200 and annotated", code, reached)
+		}
+		if e.requestedAt(t, "app") == "" {
+			t.Errorf("locked=%v: the Receiver's own target was not annotated", locked)
+		}
+	}
+}

@@ -30,7 +30,12 @@ const (
 func (r *Kustomizations) DetectDrift(ctx context.Context, ks *kustomizev1.Kustomization, revision string, objs []*unstructured.Unstructured) *KustomizationResult {
 	id := ks.Namespace + "/" + ks.Name
 	res := &KustomizationResult{Kustomization: id, Revision: revision, ChangeSet: &apply.ChangeSet{}, DriftDetection: true}
-	cs, err := r.Apply.Apply(ctx, objs, apply.Options{DryRun: true, Force: ks.Spec.Force})
+	am, _, err := r.clientsFor(ctx, ks)
+	if err != nil {
+		res.Err = fmt.Errorf("Kustomization %s: detecting drift: %w", id, err)
+		return res
+	}
+	cs, err := am.Apply(ctx, objs, apply.Options{DryRun: true, Force: ks.Spec.Force})
 	if cs != nil {
 		res.ChangeSet = cs
 	}

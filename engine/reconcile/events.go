@@ -80,6 +80,9 @@ func (r *HelmReleaseResult) Events(ref corev1.ObjectReference, annotations map[s
 	case IsTerminal(r.Err):
 		add(events.SeverityError, meta.InvalidCELExpressionReason, r.Err.Error())
 		return out
+	case IsAccessDenied(r.Err):
+		add(events.SeverityError, AccessDeniedReason, r.Err.Error())
+		return out
 	case r.Err != nil:
 		add(events.SeverityError, meta.ReconciliationFailedReason, r.Err.Error())
 		return out

@@ -76,6 +76,9 @@ func HelmChartFor(hr *helmv2.HelmRelease) *sourcev1.HelmChart {
 // created or updated by server-side apply. hr.Status.HelmChart is set to the HelmChart in use
 // ("namespace/name"), or cleared; the caller writes the status.
 func (r *HelmReleases) ApplyHelmChart(ctx context.Context, hr *helmv2.HelmRelease) error {
+	if err := r.Tenancy.CheckHelmRelease(hr); err != nil {
+		return err
+	}
 	hc := HelmChartFor(hr)
 	want := ""
 	if hc != nil {

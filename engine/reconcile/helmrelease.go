@@ -53,6 +53,9 @@ type HelmReleases struct {
 	Kubeconfig kube.KubeconfigOptions
 	// ReadyExprs caches the compiled spec.dependsOn[].readyExpr (nil: compiled at every check).
 	ReadyExprs *ReadyExprs
+	// Tenancy is the multi-tenancy lockdown: cross-namespace chart sources refused, the default
+	// ServiceAccount.
+	Tenancy Tenancy
 }
 
 // HelmReleaseResult is the outcome of one reconciliation.
@@ -138,6 +141,19 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 		r.writeStatus(ctx, hr, false, res)
 		return res
 	}
+	if err := r.Tenancy.CheckHelmRelease(hr); err != nil || IsAccessDenied(chartErr) {
+		// Refused by the lockdown: Stalled until the spec or the agent's flags change, as helm-controller.
+		if err == nil {
+			err = chartErr
+		}
+		res.Err = fmt.Errorf("HelmRelease %s: %w", id, err)
+		setHRCondition(hr, meta.StalledCondition, metav1.ConditionTrue, AccessDeniedReason, err.Error(), r.now())
+		setHRCondition(hr, meta.ReadyCondition, metav1.ConditionFalse, AccessDeniedReason, err.Error(), r.now())
+		apimeta.RemoveStatusCondition(&hr.Status.Conditions, meta.ReconcilingCondition)
+		r.writeStatus(ctx, hr, true, res)
+		return res
+	}
+	removeStalled(hr, AccessDeniedReason)
 	if hr.Spec.Chart != nil {
 		hr.Status.HelmChart = hr.Spec.Chart.GetNamespace(hr.Namespace) + "/" + hr.GetHelmChartName()
 	} else {
@@ -255,12 +271,13 @@ func (r *HelmReleases) Uninstall(ctx context.Context, hr *helmv2.HelmRelease) er
 
 // config returns the configuration the release of hr is made with: the cluster of spec.kubeConfig (the
 // Secret's kubeconfig, impersonating spec.serviceAccountName there), else r.Config impersonating
-// spec.serviceAccountName.
+// spec.serviceAccountName (or the Tenancy's default ServiceAccount).
 func (r *HelmReleases) config(ctx context.Context, hr *helmv2.HelmRelease) (*rest.Config, error) {
 	sa := hr.Spec.ServiceAccountName
 	if hr.Spec.KubeConfig != nil {
 		return remoteConfig(ctx, r.Client, hr.Namespace, hr.Spec.KubeConfig, sa, r.Kubeconfig)
 	}
+	sa = r.Tenancy.ServiceAccount(sa)
 	if sa == "" {
 		return r.Config, nil
 	}

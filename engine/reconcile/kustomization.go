@@ -47,6 +47,8 @@ type Kustomizations struct {
 	Kubeconfig kube.KubeconfigOptions
 	// ReadyExprs caches the compiled spec.dependsOn[].readyExpr (nil: compiled at every check).
 	ReadyExprs *ReadyExprs
+	// Tenancy is the multi-tenancy lockdown: cross-namespace sources refused, the default ServiceAccount.
+	Tenancy Tenancy
 }
 
 // KustomizationResult is the outcome of one reconciliation.
@@ -115,6 +117,9 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 	if ks.Spec.Suspend {
 		res.Suspended = true
 		return res
+	}
+	if err := r.Tenancy.CheckKustomization(ks); err != nil {
+		return fail(AccessDeniedReason, err)
 	}
 	if buildErr != nil {
 		return fail(kustomizev1.BuildFailedReason, buildErr)
@@ -190,10 +195,15 @@ func (r *Kustomizations) Reconcile(ctx context.Context, ks *kustomizev1.Kustomiz
 	return res
 }
 
-// clientsFor returns the apply manager and health checker that act for ks: on its kubeConfig's cluster,
-// as its serviceAccountName.
+// ClientsFor returns the apply manager and health checker that act for ks, for every read and write of
+// its objects (apply, prune, health, drift): on its kubeConfig's cluster, as its serviceAccountName or
+// else the Tenancy's default ServiceAccount.
+func (r *Kustomizations) ClientsFor(ctx context.Context, ks *kustomizev1.Kustomization) (*apply.Manager, *health.Checker, error) {
+	return r.clientsFor(ctx, ks)
+}
+
 func (r *Kustomizations) clientsFor(ctx context.Context, ks *kustomizev1.Kustomization) (*apply.Manager, *health.Checker, error) {
-	sa := ks.Spec.ServiceAccountName
+	sa := r.Tenancy.ServiceAccount(ks.Spec.ServiceAccountName)
 	switch {
 	case ks.Spec.KubeConfig != nil:
 		return r.remote(ctx, ks)
@@ -291,7 +301,7 @@ func healthTargets(ks *kustomizev1.Kustomization, objs []*unstructured.Unstructu
 }
 
 // setReady records the outcome as Flux does: success removes Reconciling and Stalled; a terminal
-// configuration error (InvalidCELExpression) is Stalled; any other failure keeps the object Reconciling
+// configuration error (InvalidCELExpression, AccessDenied) is Stalled; any other failure keeps the object Reconciling
 // with reason ProgressingWithRetry, so that kstatus sees it in progress, not current.
 func setReady(st *kustomizev1.KustomizationStatus, gen int64, status metav1.ConditionStatus, reason, msg string, now time.Time) {
 	setCondition(st, meta.ReadyCondition, status, reason, msg, gen, now)
@@ -299,7 +309,7 @@ func setReady(st *kustomizev1.KustomizationStatus, gen int64, status metav1.Cond
 	case status == metav1.ConditionTrue:
 		apimeta.RemoveStatusCondition(&st.Conditions, meta.ReconcilingCondition)
 		apimeta.RemoveStatusCondition(&st.Conditions, meta.StalledCondition)
-	case reason == meta.InvalidCELExpressionReason:
+	case reason == meta.InvalidCELExpressionReason || reason == AccessDeniedReason:
 		apimeta.RemoveStatusCondition(&st.Conditions, meta.ReconcilingCondition)
 		setCondition(st, meta.StalledCondition, metav1.ConditionTrue, reason, msg, gen, now)
 	default:

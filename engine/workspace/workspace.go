@@ -14,6 +14,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/fetch"
 	"github.com/converge-gitops/converge/engine/helmrelease"
@@ -143,6 +144,10 @@ func assemble(o *Options, local *build.LocalResources, resolver *fetch.Resolver,
 	if err != nil {
 		return nil, err
 	}
+	// Remote kustomize bases are fetched as sources are (Flux's default; --no-remote-bases removes it).
+	b.Remote = &build.RemoteBases{Fetch: func(ctx context.Context, gr *sourcev1.GitRepository) (string, error) {
+		return resolver.Remote(ctx, gr)
+	}}
 	return &Workspace{Options: o, Local: local, Resolver: resolver, Builder: b, Charts: charts, Root: root, WorkTree: wt}, nil
 }
 
