@@ -187,79 +187,21 @@ bootstrap gitlab --toleration-keys
 bootstrap gitlab --version
 bootstrap gitlab --visibility
 bootstrap gitlab --watch-all-namespaces
-create alert --event-severity
-create alert --event-source
-create alert --label
-create alert-provider --label
-create image policy --label
-create image repository --cert-ref
-create image repository --label
-create image update --label
-create image update --signing-key-secret
-create receiver --event
-create receiver --label
-create receiver --resource
 diff kustomization
-export --all
 export artifact
 export artifact generator
-export image --all
-export source --all
-export source --with-credentials
-export source bucket --with-credentials
-export source chart --with-credentials
-export source external --with-credentials
-export source git --with-credentials
-export source helm --with-credentials
-export source oci --with-credentials
 get artifacts
 get artifacts generators
 get helmreleases --show-source
 get kustomizations --show-source
-install --cluster-domain
-install --components
-install --force
-install --image-pull-secret
-install --log-level
-install --network-policy
-install --registry
-install --registry-creds
-install --toleration-keys
-install --version
-install --watch-all-namespaces
 plugin
 plugin install
 plugin list
 plugin search
 plugin uninstall
 plugin update
-resume --all
-resume --wait
-resume alert --wait
-resume alert-provider --wait
-resume helmrelease --wait
-resume image --all
-resume image --wait
-resume image policy --wait
-resume image repository --wait
-resume image update --wait
-resume kustomization --wait
-resume receiver --wait
-resume source --all
-resume source --wait
-resume source bucket --wait
-resume source chart --wait
-resume source git --wait
-resume source helm --wait
-resume source oci --wait
-suspend --all
-suspend image --all
-suspend source --all
-tree artifact generator --output
-tree kustomization --output
 trigger
 trigger receiver
-version --output
 `
 
 // fluxNotedDifferences are deliberate differences from Flux's shape, "key: reason" one a line; they
