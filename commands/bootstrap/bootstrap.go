@@ -15,7 +15,7 @@ import (
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	enginebootstrap "github.com/converge-gitops/converge/engine/bootstrap"
-	engineinstall "github.com/converge-gitops/converge/engine/install"
+	"github.com/converge-gitops/converge/engine/image"
 	"github.com/converge-gitops/converge/engine/kube"
 )
 
@@ -29,8 +29,9 @@ type Options struct {
 	Password       string
 	TokenAuth      bool
 	PrivateKeyFile string
-	KeyAlgorithm   string
 	Silent         bool
+
+	common *commonFlags
 }
 
 // NewCmdBootstrap returns the bootstrap command and its git subcommand.
@@ -44,34 +45,58 @@ repository, applies them to the cluster with the credentials Secret flux-system,
 sync the cluster from the repository. From then on, converge's own upgrades are commits to that repository.
 Running it again changes nothing when nothing changed.`,
 	}
-	cmd.AddCommand(newCmdGit(f))
+	common := &commonFlags{}
+	addCommonFlags(cmd, common)
+	cmd.AddCommand(newCmdGit(f, common))
 	for _, k := range []enginebootstrap.ProviderKind{enginebootstrap.GitHub, enginebootstrap.GitLab, enginebootstrap.Gitea} {
-		cmd.AddCommand(newCmdProvider(f, k))
+		cmd.AddCommand(newCmdProvider(f, k, common))
 	}
 	return cmd
 }
 
-// addCommonFlags adds the flags every bootstrap subcommand has: branch, path, commits, wait, deploy key
-// algorithm and the install flags of `converge install`.
-func addCommonFlags(cmd *cobra.Command, b *enginebootstrap.Options, keyAlgorithm *string) {
-	fl := cmd.Flags()
-	fl.StringVar(&b.Branch, "branch", "main", "Git branch (created when missing)")
-	fl.StringVar(&b.Path, "path", "", "the cluster's folder in the repository, e.g. clusters/production")
-	fl.StringVar(keyAlgorithm, "ssh-key-algorithm", string(enginebootstrap.KeyECDSA), "algorithm of a generated deploy key: ecdsa (P-384), ed25519 or rsa (4096 bits)")
-	fl.StringVar(&b.Author.Name, "author-name", "converge", "author name of the commits")
-	fl.StringVar(&b.Author.Email, "author-email", "", "author email of the commits")
-	fl.BoolVar(&b.Takeover, "takeover", false, "replace a Flux installation: Flux's components in Git become converge's and Flux's controllers are removed; Flux's objects, their inventories and what they deployed are kept")
-	fl.BoolVar(&b.Wait, "wait", true, "wait for the agent to become ready and the Kustomization flux-system to apply the pushed revision")
-	fl.StringVar(&b.Install.Image, "image", engineinstall.DefaultImage, "the agent's image: repository (tagged --version), repository:tag, either @sha256:<digest> to pin it")
-	fl.StringVar(&b.Install.Version, "version", "", "image tag and version label (default: this binary's version)")
-	fl.StringSliceVar(&b.Install.ComponentsExtra, "components-extra", nil,
-		"extra Flux APIs whose CRDs to install: "+strings.Join(engineinstall.ExtraComponents, ", "))
-	_ = cmd.RegisterFlagCompletionFunc("components-extra", cobra.FixedCompletions(engineinstall.ExtraComponents, cobra.ShellCompDirectiveNoFileComp))
+// commonFlags are the flags Flux declares once on bootstrap, inherited by every provider subcommand.
+type commonFlags struct {
+	branch, path, keyAlgorithm, authorName, authorEmail string
+	commitMessageAppendix                               string
+	gpgKeyRing, gpgKeyID, gpgPassphrase                 string
+	sshSigningKeyFile, sshSigningPassword               string
+	sshSigningReusePrivateKey                           bool
+	takeover, wait                                      bool
+	install                                             cmdutil.InstallFlags
+}
+
+// addCommonFlags declares the common flags as persistent flags of the bootstrap command.
+func addCommonFlags(cmd *cobra.Command, c *commonFlags) {
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&c.branch, "branch", "main", "Git branch (created when missing)")
+	fl.StringVar(&c.keyAlgorithm, "ssh-key-algorithm", string(enginebootstrap.KeyECDSA), "algorithm of a generated deploy key: ecdsa (P-384), ed25519 or rsa (4096 bits)")
+	fl.StringVar(&c.authorName, "author-name", "Flux", "author name of the commits")
+	fl.StringVar(&c.authorEmail, "author-email", "", "author email of the commits")
+	fl.StringVar(&c.commitMessageAppendix, "commit-message-appendix", "", "string added, after an empty line, to the message of each commit")
+	fl.StringVar(&c.gpgKeyRing, "gpg-key-ring", "", "armored OpenPGP key ring file whose key signs the commits")
+	fl.StringVar(&c.gpgKeyID, "gpg-key-id", "", "ID (or fingerprint) of the key of --gpg-key-ring that signs (default: the first)")
+	fl.StringVar(&c.gpgPassphrase, "gpg-passphrase", "", "passphrase of the --gpg-key-ring key")
+	fl.StringVar(&c.sshSigningKeyFile, "ssh-signing-key-file", "", "SSH private key file that signs the commits (git's gpg.format=ssh)")
+	fl.StringVar(&c.sshSigningPassword, "ssh-signing-password", "", "password of the --ssh-signing-key-file key")
+	fl.BoolVar(&c.sshSigningReusePrivateKey, "ssh-signing-reuse-private-key", false, "sign the commits with --private-key-file")
+	fl.BoolVar(&c.takeover, "takeover", false, "replace a Flux installation: Flux's components in Git become converge's and Flux's controllers are removed; Flux's objects, their inventories and what they deployed are kept")
+	fl.BoolVar(&c.wait, "wait", true, "wait for the agent to become ready and the Kustomization flux-system to apply the pushed revision")
+	cmdutil.AddInstallFlags(cmd, fl, &c.install)
 	_ = cmd.RegisterFlagCompletionFunc("ssh-key-algorithm", cobra.FixedCompletions([]string{"ecdsa", "ed25519", "rsa"}, cobra.ShellCompDirectiveNoFileComp))
 }
 
-// completeCommon fills the namespace, the version, the clock and the key algorithm.
-func completeCommon(f *cmdutil.Factory, io *cmdutil.IOStreams, b *enginebootstrap.Options, keyAlgorithm string) {
+// completeCommon fills the bootstrap options from the common flags, the namespace, the version, the
+// clock, the commit signer and the key algorithm; privateKeyFile is the subcommand's --private-key-file.
+func completeCommon(f *cmdutil.Factory, io *cmdutil.IOStreams, cmd *cobra.Command, c *commonFlags, b *enginebootstrap.Options, privateKeyFile string) error {
+	b.Branch, b.Author = c.branch, enginebootstrap.Author{Name: c.authorName, Email: c.authorEmail}
+	b.Takeover, b.Wait, b.CommitMessageAppendix = c.takeover, c.wait, c.commitMessageAppendix
+	warnings, err := c.install.Apply(cmd.Flags(), &b.Install)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(io.ErrOut, io.ErrStyles().WarningLine(w))
+	}
 	b.Install.Namespace = f.Namespace()
 	if b.Install.Version == "" {
 		b.Install.Version = f.Build.Version
@@ -80,12 +105,53 @@ func completeCommon(f *cmdutil.Factory, io *cmdutil.IOStreams, b *enginebootstra
 			fmt.Fprintln(io.ErrOut, io.ErrStyles().WarningLine("this is a development build: bootstrapping the image tag \"latest\" (set --version)"))
 		}
 	}
-	b.KeyAlgorithm = enginebootstrap.KeyAlgorithm(keyAlgorithm)
+	b.KeyAlgorithm = enginebootstrap.KeyAlgorithm(c.keyAlgorithm)
 	b.Clock = f.Clock
+	return completeSigner(c, b, privateKeyFile)
 }
 
-func newCmdGit(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{}
+// completeSigner reads the commit signing key: an OpenPGP key ring, or an SSH key.
+func completeSigner(c *commonFlags, b *enginebootstrap.Options, privateKeyFile string) error {
+	sshKey := c.sshSigningKeyFile
+	if c.sshSigningReusePrivateKey {
+		if privateKeyFile == "" {
+			return cmdutil.FlagErrorf("--ssh-signing-reuse-private-key needs --private-key-file")
+		}
+		sshKey = privateKeyFile
+	}
+	switch {
+	case c.gpgKeyRing != "" && sshKey != "":
+		return cmdutil.FlagErrorf("sign with --gpg-key-ring or an SSH key, not both")
+	case c.gpgKeyRing != "":
+		ring, err := os.ReadFile(c.gpgKeyRing)
+		if err != nil {
+			return cmdutil.FlagErrorf("--gpg-key-ring: %v", err)
+		}
+		signer, err := image.OpenPGPSigner(ring, []byte(c.gpgPassphrase), c.gpgKeyID)
+		if err != nil {
+			return cmdutil.FlagErrorf("--gpg-key-ring %s: %v", c.gpgKeyRing, err)
+		}
+		b.Signer = signer
+	case c.gpgKeyID != "" || c.gpgPassphrase != "":
+		return cmdutil.FlagErrorf("--gpg-key-id and --gpg-passphrase need --gpg-key-ring")
+	case sshKey != "":
+		key, err := os.ReadFile(sshKey)
+		if err != nil {
+			return cmdutil.FlagErrorf("SSH signing key: %v", err)
+		}
+		signer, err := image.SSHSigner(key, []byte(c.sshSigningPassword))
+		if err != nil {
+			return cmdutil.FlagErrorf("SSH signing key %s: %v", sshKey, err)
+		}
+		b.Signer = signer
+	case c.sshSigningPassword != "":
+		return cmdutil.FlagErrorf("--ssh-signing-password needs --ssh-signing-key-file")
+	}
+	return nil
+}
+
+func newCmdGit(f *cmdutil.Factory, common *commonFlags) *cobra.Command {
+	opts := &Options{common: common}
 	b := &opts.Bootstrap
 	cmd := &cobra.Command{
 		Use:   "git",
@@ -115,8 +181,8 @@ credentials are given.`,
 	fl.StringVarP(&opts.Password, "password", "p", "", "HTTPS password or token, or the private key's passphrase (default $GIT_PASSWORD)")
 	fl.BoolVar(&opts.TokenAuth, "token-auth", false, "authenticate over HTTPS with the token given as --password instead of an SSH key")
 	fl.StringVar(&opts.PrivateKeyFile, "private-key-file", "", "SSH private key to push with and store as the deploy key")
-	fl.BoolVar(&opts.Silent, "silent", false, "do not ask to confirm a generated deploy key")
-	addCommonFlags(cmd, b, &opts.KeyAlgorithm)
+	fl.BoolVarP(&opts.Silent, "silent", "s", false, "do not ask to confirm a generated deploy key")
+	fl.StringVar(&b.Path, "path", "", "the cluster's folder in the repository, e.g. clusters/production")
 	return cmd
 }
 
@@ -124,10 +190,12 @@ var _ cmdutil.Runner = (*Options)(nil)
 
 // Complete fills the namespace, the version, the key algorithm, the password from $GIT_PASSWORD, the SSH
 // agent and the private key file (SSH URLs only: Validate refuses it for others).
-func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	o.IO, o.Clients = f.IO, f.KubeClients
 	b := &o.Bootstrap
-	completeCommon(f, o.IO, b, o.KeyAlgorithm)
+	if err := completeCommon(f, o.IO, cmd, o.common, b, o.PrivateKeyFile); err != nil {
+		return err
+	}
 	if o.Password == "" {
 		o.Password = os.Getenv("GIT_PASSWORD")
 	}

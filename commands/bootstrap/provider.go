@@ -18,13 +18,14 @@ type ProviderOptions struct {
 	IO      *cmdutil.IOStreams
 	Clients func() (*kube.Clients, error)
 
-	Kind         enginebootstrap.ProviderKind
-	Bootstrap    enginebootstrap.Options
-	Provider     enginebootstrap.ProviderOptions
-	Hostname     string
-	APIURL       string
-	Token        string
-	KeyAlgorithm string
+	Kind      enginebootstrap.ProviderKind
+	Bootstrap enginebootstrap.Options
+	Provider  enginebootstrap.ProviderOptions
+	Hostname  string
+	APIURL    string
+	Token     string
+
+	common *commonFlags
 
 	// apiURLErr is why no default API URL could be derived, reported by Validate.
 	apiURLErr error
@@ -39,8 +40,8 @@ var providerNames = map[enginebootstrap.ProviderKind]string{
 // tokenEnv is the environment variable holding the provider's API token.
 func tokenEnv(k enginebootstrap.ProviderKind) string { return strings.ToUpper(string(k)) + "_TOKEN" }
 
-func newCmdProvider(f *cmdutil.Factory, kind enginebootstrap.ProviderKind) *cobra.Command {
-	opts := &ProviderOptions{Kind: kind}
+func newCmdProvider(f *cmdutil.Factory, kind enginebootstrap.ProviderKind, common *commonFlags) *cobra.Command {
+	opts := &ProviderOptions{Kind: kind, common: common}
 	name := providerNames[kind]
 	cmd := &cobra.Command{
 		Use:   string(kind),
@@ -66,15 +67,17 @@ HTTPS with the token instead. Then as `+"`converge bootstrap git`"+`.`, name, to
 	fl.StringVar(&opts.APIURL, "api-url", "", "the API root (default from --hostname: https://HOST/api/v3 for GitHub Enterprise, /api/v4 for GitLab, /api/v1 for Gitea)")
 	fl.BoolVar(&opts.Provider.ReadWriteKey, "read-write-key", false, "register the deploy key with write access (image automation)")
 	fl.BoolVar(&opts.Provider.TokenAuth, "token-auth", false, "the cluster fetches over HTTPS with the token instead of an SSH deploy key")
-	addCommonFlags(cmd, &opts.Bootstrap, &opts.KeyAlgorithm)
+	fl.StringVar(&opts.Bootstrap.Path, "path", "", "the cluster's folder in the repository, e.g. clusters/production")
 	return cmd
 }
 
 // Complete fills the namespace, the version, the key algorithm, the token from the provider's
 // environment variable and the default API URL.
-func (o *ProviderOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+func (o *ProviderOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	o.IO, o.Clients = f.IO, f.KubeClients
-	completeCommon(f, o.IO, &o.Bootstrap, o.KeyAlgorithm)
+	if err := completeCommon(f, o.IO, cmd, o.common, &o.Bootstrap, ""); err != nil {
+		return err
+	}
 	o.Token = os.Getenv(tokenEnv(o.Kind))
 	if o.APIURL == "" {
 		o.APIURL, o.apiURLErr = enginebootstrap.DefaultAPIURL(o.Kind, o.Hostname)

@@ -67,11 +67,12 @@ func newCmdImageRepository(f *cmdutil.Factory) *cobra.Command {
 	fl.Var(durationFlag{&interval}, "interval", "scan interval")
 	fl.Var(durationFlag{&timeout}, "scan-timeout", "timeout of one scan (default: the interval)")
 	fl.StringVar(&secretRef, "secret-ref", "", "docker-registry Secret with the registry credentials")
-	fl.StringVar(&certSecretRef, "cert-secret-ref", "", "Secret with ca.crt and/or tls.crt + tls.key")
+	fl.StringVar(&certSecretRef, "cert-ref", "", "Secret with ca.crt and/or tls.crt + tls.key (Flux's name)")
+	fl.StringVar(&certSecretRef, "cert-secret-ref", "", "Secret with ca.crt and/or tls.crt + tls.key (same as --cert-ref)")
 	fl.StringArrayVar(&exclusions, "exclusion-list", nil, "regular expression of tags to ignore (repeatable; default ^.*\\.sig$)")
 	fl.BoolVar(&insecure, "insecure", false, "the registry is plain HTTP")
 	fl.StringVar(&provider, "provider", "", "registry authentication provider: generic, aws, azure, gcp")
-	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
+	fl.StringSliceVar(&labels, "label", nil, "set labels on the resource (label1=value1,label2=value2; repeatable)")
 	return cmd
 }
 
@@ -146,7 +147,7 @@ func newCmdImagePolicy(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&filterExtract, "filter-extract", "", "replacement (e.g. $ts) the ordering applies to")
 	fl.StringVar(&reflect, "reflect-digest", "", "digest in status.latestRef: Never, IfNotPresent or Always")
 	fl.Var(durationFlag{&interval}, "interval", "digest refresh interval (with --reflect-digest Always)")
-	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
+	fl.StringSliceVar(&labels, "label", nil, "set labels on the resource (label1=value1,label2=value2; repeatable)")
 	return cmd
 }
 
@@ -196,7 +197,7 @@ func newCmdImageUpdate(f *cmdutil.Factory) *cobra.Command {
 				u.Spec.GitSpec.Commit.SigningKey = &imagev1.SigningKey{SecretRef: meta.LocalObjectReference{Name: signingKey},
 					Type: imagev1.SigningKeyType(signingKeyType)}
 			} else if signingKeyType != "" {
-				return nil, cmdutil.FlagErrorf("--signing-key-type needs --signing-key-ref")
+				return nil, cmdutil.FlagErrorf("--signing-key-type needs --signing-key-secret")
 			}
 			if template != "" {
 				if _, err := image.RenderMessage(template, image.TemplateData{}); err != nil {
@@ -215,9 +216,10 @@ func newCmdImageUpdate(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&authorName, "author-name", "", "commit author name")
 	fl.StringVar(&authorEmail, "author-email", "", "commit author email")
 	fl.StringVar(&template, "commit-template", "", "commit message template (Go template over .Changed)")
-	fl.StringVar(&signingKey, "signing-key-ref", "", "Secret with the key commits are signed with (git.asc for gpg, identity for ssh)")
+	fl.StringVar(&signingKey, "signing-key-secret", "", "Secret with the key commits are signed with (git.asc for gpg, identity for ssh)")
+	fl.StringVar(&signingKey, "signing-key-ref", "", "same as --signing-key-secret")
 	fl.StringVar(&signingKeyType, "signing-key-type", "", "signing key type: gpg (default) or ssh")
 	fl.Var(durationFlag{&interval}, "interval", "automation interval")
-	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
+	fl.StringSliceVar(&labels, "label", nil, "set labels on the resource (label1=value1,label2=value2; repeatable)")
 	return cmd
 }

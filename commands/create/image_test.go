@@ -25,7 +25,7 @@ func TestCreateImageExport(t *testing.T) {
 		{"policy-alpha.yaml", "", []string{"image", "policy", "alpha", "--image-ref", "app", "--select-alpha", "desc", "--reflect-digest", "Always", "--interval", "10m", "--export"}},
 		{"update.yaml", "", []string{"image", "update", "flux-system", "--git-repo-ref", "flux-system", "--git-repo-path", "./clusters/prod",
 			"--checkout-branch", "main", "--push-branch", "image-updates", "--author-name", "fluxbot", "--author-email", "fluxbot@example.com",
-			"--commit-template", "{{ range .Changed.Changes }}{{ .OldValue }} -> {{ .NewValue }}\n{{ end }}", "--signing-key-ref", "gpg", "--interval", "30m", "--export"}},
+			"--commit-template", "{{ range .Changed.Changes }}{{ .OldValue }} -> {{ .NewValue }}\n{{ end }}", "--signing-key-secret", "gpg", "--interval", "30m", "--export"}},
 		{"update-ssh-signed.yaml", "", []string{"image", "update", "apps", "--git-repo-ref", "flux-system", "--git-repo-path", "./apps",
 			"--author-email", "fluxbot@example.com", "--signing-key-ref", "ssh-signer", "--signing-key-type", "ssh", "--export"}},
 	}
@@ -64,7 +64,7 @@ func TestCreateImageUsageErrors(t *testing.T) {
 	}{
 		{[]string{"image", "repository", "r"}, "--image is required"},
 		{[]string{"image", "update", "u", "--git-repo-ref", "repo", "--author-email", "a@b", "--signing-key-ref", "k", "--signing-key-type", "x509"}, `--signing-key-type "x509": want gpg or ssh`},
-		{[]string{"image", "update", "u", "--git-repo-ref", "repo", "--author-email", "a@b", "--signing-key-type", "ssh"}, "--signing-key-type needs --signing-key-ref"},
+		{[]string{"image", "update", "u", "--git-repo-ref", "repo", "--author-email", "a@b", "--signing-key-type", "ssh"}, "--signing-key-type needs --signing-key-secret"},
 		{[]string{"image", "repository", "r", "--image", "ghcr.io/org/app:1.0"}, "must not carry a tag"},
 		{[]string{"image", "policy", "p", "--select-semver", "*"}, "--image-ref is required"},
 		{[]string{"image", "policy", "p", "--image-ref", "r"}, "exactly one of"},

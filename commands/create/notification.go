@@ -103,7 +103,7 @@ func newCmdAlertProvider(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&certSecretRef, "cert-secret-ref", "", "Secret with the CA (ca.crt) to trust")
 	fl.StringVar(&proxy, "proxy", "", "HTTP(S) proxy URL")
 	fl.Var(durationFlag{&timeout}, "timeout-per-request", "timeout of each request to the provider (default 15s)")
-	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
+	fl.StringSliceVar(&labels, "label", nil, "set labels on the resource (label1=value1,label2=value2; repeatable)")
 	return cmd
 }
 
@@ -123,7 +123,7 @@ func newCmdAlert(f *cmdutil.Factory) *cobra.Command {
 			if len(sources) == 0 {
 				return nil, cmdutil.FlagErrorf("at least one --event-source is required")
 			}
-			if severity != notificationv1beta3.EventSeverityInfo && severity != notificationv1beta3.EventSeverityError {
+			if severity != "" && severity != notificationv1beta3.EventSeverityInfo && severity != notificationv1beta3.EventSeverityError {
 				return nil, cmdutil.FlagErrorf("--event-severity %q: want info or error", severity)
 			}
 			om, err := objectMeta(f, args[0], labels)
@@ -158,13 +158,13 @@ func newCmdAlert(f *cmdutil.Factory) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&providerRef, "provider-ref", "", "the Provider (in the same namespace)")
-	fl.StringVar(&severity, "event-severity", "info", "info (every event) or error")
-	fl.StringArrayVar(&sources, "event-source", nil, "Kind/name or Kind/name.namespace, name may be '*' (repeatable)")
+	fl.StringVar(&severity, "event-severity", "", "info (every event) or error (default: the Alert's default, info)")
+	fl.StringSliceVar(&sources, "event-source", nil, "Kind/name or Kind/name.namespace, name may be '*' (repeatable, or comma-separated)")
 	fl.StringArrayVar(&inclusion, "inclusion", nil, "only messages matching this regex (repeatable)")
 	fl.StringArrayVar(&exclusion, "exclusion", nil, "not messages matching this regex (repeatable)")
 	fl.StringArrayVar(&metadata, "event-metadata", nil, "key=value added to every notification (repeatable)")
 	fl.StringVar(&summary, "summary", "", "summary added to every notification")
-	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
+	fl.StringSliceVar(&labels, "label", nil, "set labels on the resource (label1=value1,label2=value2; repeatable)")
 	return cmd
 }
 
@@ -235,13 +235,13 @@ func newCmdReceiver(f *cmdutil.Factory) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&typ, "type", "", "receiver type: "+receiverTypes)
-	fl.StringArrayVar(&events, "event", nil, "accepted event (e.g. push); none accepts all (repeatable)")
-	fl.StringArrayVar(&resources, "resource", nil, "object to reconcile: Kind/name or Kind/name.namespace (repeatable)")
+	fl.StringSliceVar(&events, "event", nil, "accepted event (e.g. push); none accepts all (repeatable, or comma-separated)")
+	fl.StringSliceVar(&resources, "resource", nil, "object to reconcile: Kind/name or Kind/name.namespace (repeatable, or comma-separated)")
 	fl.StringVar(&secretRef, "secret-ref", "", "Secret whose token key authenticates the calls and derives the webhook path (gcr: also the email and audience keys; not for generic-oidc)")
 	fl.StringVar(&oidcIssuer, "oidc-issuer-url", "", "generic-oidc: the issuer of the callers' tokens (its discovery document and keys verify them)")
 	fl.StringVar(&oidcAudience, "oidc-audience", "", "generic-oidc: the audience the tokens must have (default notification-controller)")
 	fl.StringArrayVar(&oidcValidations, "oidc-validation", nil, "generic-oidc: CEL expression over claims that must hold, e.g. \"claims.repository == 'org/repo'\" (repeatable)")
-	fl.StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
+	fl.StringSliceVar(&labels, "label", nil, "set labels on the resource (label1=value1,label2=value2; repeatable)")
 	return cmd
 }
 

@@ -16,6 +16,26 @@ import (
 type Options struct {
 	cmdutil.NamedObjects
 	Kind inspect.Kind
+	// WithCredentials prints, after each source, the Secret its spec.secretRef names.
+	WithCredentials bool
+
+	group *groupFlags
+}
+
+// groupFlags are the flags Flux declares once on export (--all) and export source (--with-credentials).
+type groupFlags struct {
+	all, withCredentials bool
+}
+
+// Complete takes --all and --with-credentials from the group flags.
+func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	if err := o.NamedObjects.Complete(f, cmd, args); err != nil {
+		return err
+	}
+	if o.group != nil {
+		o.All, o.WithCredentials = o.group.all, o.group.withCredentials
+	}
+	return nil
 }
 
 // NewCmdExport returns the export command with its kind subcommands.
@@ -27,19 +47,27 @@ func NewCmdExport(f *cmdutil.Factory) *cobra.Command {
 sets (uid, resourceVersion, generation, creationTimestamp, managedFields, finalizers) and kubectl's
 last-applied annotation are left out.`,
 		Example: `  converge export kustomization apps > apps.yaml
-  converge export source git --all -n flux-system`,
+  converge export source git --all -n flux-system
+  converge export source git flux-system --with-credentials`,
 	}
+	group := &groupFlags{}
+	cmd.PersistentFlags().BoolVar(&group.all, "all", false, "export every object of the kind in the namespace")
 	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Exportable }), func(kind kinds.Kind) *cobra.Command {
-		opts := &Options{Kind: kind}
+		opts := &Options{Kind: kind, group: group}
 		c := &cobra.Command{
 			Use:               "[NAME...]",
 			Short:             "Export " + kind.Kind + " objects",
 			ValidArgsFunction: cmdutil.CompleteManyNames(f, kind),
 			RunE:              cmdutil.RunE(f, opts, true),
 		}
-		c.Flags().BoolVar(&opts.All, "all", false, "export every "+kind.Kind+" in the namespace")
 		return c
 	})
+	for _, c := range cmd.Commands() {
+		if c.Name() == "source" {
+			c.PersistentFlags().BoolVar(&group.withCredentials, "with-credentials", false,
+				"include the Secret each source's spec.secretRef names")
+		}
+	}
 	return cmd
 }
 
@@ -61,6 +89,15 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 		objs = append(objs, u)
+		if o.WithCredentials {
+			secret, err := op.CredentialSecret(ctx, u)
+			if err != nil {
+				return err
+			}
+			if secret != nil {
+				objs = append(objs, secret)
+			}
+		}
 	}
 	out, err := inspect.ExportYAML(objs)
 	if err != nil {

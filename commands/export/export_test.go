@@ -86,6 +86,18 @@ kind: ExternalArtifact
 metadata: {name: generated, namespace: fleet, labels: {team: platform}}
 spec: {sourceRef: {apiVersion: source.extensions.fluxcd.io/v1beta1, kind: ArtifactGenerator, name: gen}}`, status)
 
+	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "git-auth", Namespace: ns, Labels: map[string]string{"left": "out"}},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{"identity": []byte("private key"), "known_hosts": []byte("example.com ssh-ed25519 AAAA")},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	create(t, dyn, kinds.MustByKey("oci"), `apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {name: broken, namespace: fleet}
+spec: {interval: 1m, url: "oci://example.com/app", secretRef: {name: absent}}`, status)
+
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := cluster.WriteKubeconfig(kc); err != nil {
 		t.Fatal(err)
@@ -94,10 +106,14 @@ spec: {sourceRef: {apiVersion: source.extensions.fluxcd.io/v1beta1, kind: Artifa
 		name   string
 		args   []string
 		golden string
+		err    string
 	}{
-		{"all git repositories", []string{"source", "git", "--all"}, "export-git-all.yaml"},
-		{"one kustomization", []string{"ks", "apps"}, "export-ks.yaml"},
-		{"external artifacts", []string{"source", "external", "--all"}, "export-external.yaml"},
+		{"git with credentials", []string{"source", "git", "fleet", "podinfo", "--with-credentials"}, "export-git-credentials.yaml", ""},
+		{"credentials secret missing", []string{"source", "oci", "broken", "--with-credentials"}, "",
+			`OCIRepository fleet/broken: spec.secretRef: secrets "absent" not found`},
+		{"all git repositories", []string{"source", "git", "--all"}, "export-git-all.yaml", ""},
+		{"one kustomization", []string{"ks", "apps"}, "export-ks.yaml", ""},
+		{"external artifacts", []string{"source", "external", "--all"}, "export-external.yaml", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,7 +123,14 @@ spec: {sourceRef: {apiVersion: source.extensions.fluxcd.io/v1beta1, kind: Artifa
 			cmd := NewCmdExport(f)
 			f.KubeFlags.AddFlags(cmd.PersistentFlags())
 			cmd.SetArgs(append(tt.args, "-n", ns, "--kubeconfig", kc))
-			if err := cmd.ExecuteContext(ctx); err != nil {
+			err := cmd.ExecuteContext(ctx)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("error %v, want %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
 				t.Fatalf("%v\n%s", err, errOut)
 			}
 			p := filepath.Join("../../testdata/golden/commands", tt.golden)

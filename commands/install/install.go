@@ -29,6 +29,8 @@ type Options struct {
 	Export   bool
 	Wait     bool
 	Timeout  time.Duration
+	// Flags are Flux's install flags, read into Install by Complete.
+	Flags cmdutil.InstallFlags
 }
 
 // NewCmdInstall returns the install command.
@@ -55,22 +57,28 @@ tenant's objects may do.
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Export, "export", false, "print the manifests instead of applying them")
-	fl.StringVar(&opts.Install.Image, "image", engineinstall.DefaultImage, "the agent's image: repository (tagged --version), repository:tag, either @sha256:<digest> to pin it")
-	fl.StringVar(&opts.Install.Version, "version", "", "image tag and version label (default: this binary's version)")
-	fl.StringSliceVar(&opts.Install.ComponentsExtra, "components-extra", nil,
-		"extra Flux APIs whose CRDs to install: "+strings.Join(engineinstall.ExtraComponents, ", "))
+	cmdutil.AddInstallFlags(cmd, fl, &opts.Flags)
 	fl.StringSliceVar(&opts.Install.Shards, "shards", nil,
 		"one more agent Deployment per shard name, reconciling the objects labelled sharding.fluxcd.io/key=<name> (the default agent leaves them out)")
 	fl.BoolVar(&opts.Wait, "wait", true, "wait for the agent's Deployment to become ready")
-	_ = cmd.RegisterFlagCompletionFunc("components-extra", cobra.FixedCompletions(engineinstall.ExtraComponents, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 // Complete fills the streams, clients, namespace, timeout and the version (this binary's, or "latest"
 // for a development build).
-func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	if o.IO == nil {
 		o.IO = f.IO
+	}
+	warnings, err := o.Flags.Apply(cmd.Flags(), &o.Install)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(o.IO.ErrOut, o.IO.ErrStyles().WarningLine(w))
+	}
+	if o.Export && o.Install.RegistryCredentials != "" {
+		fmt.Fprintln(o.IO.ErrOut, o.IO.ErrStyles().WarningLine("--registry-creds is not exported (credentials stay out of manifests): create the --image-pull-secret Secret in the cluster"))
 	}
 	if o.Clients == nil {
 		o.Clients = f.KubeClients
@@ -118,6 +126,14 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	ns := o.Install.Namespace
 	fmt.Fprintln(o.IO.ErrOut, st.ActionLine(fmt.Sprintf("installing converge %s in %s namespace", o.Install.Version, ns)))
+	secret, err := engineinstall.PullSecret(inst)
+	if err != nil {
+		return err
+	}
+	if secret != nil {
+		// After the Namespace, before the Deployment whose pods pull with it.
+		objs = append(objs[:1], append([]*unstructured.Unstructured{secret}, objs[1:]...)...)
+	}
 	m := &apply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}
 	cs, err := m.Apply(ctx, objs, apply.Options{})
 	if cs != nil {

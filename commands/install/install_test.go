@@ -254,3 +254,86 @@ func TestExportPinsDigest(t *testing.T) {
 		})
 	}
 }
+
+// TestExportFluxFlags checks the manifests Flux's install flags write.
+func TestExportFluxFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string
+		notWant []string
+		stderr  string
+		err     string
+	}{
+		{name: "registry and pull secret", args: []string{"--registry", "127.0.0.1:1/mirror", "--image-pull-secret", "regcred"},
+			want: []string{"image: 127.0.0.1:1/mirror/converge:v9.9.9", "imagePullSecrets:\n      - name: regcred\n"}},
+		{name: "flux's default registry", args: []string{"--registry", "ghcr.io/fluxcd"}, want: []string{"image: ghcr.io/converge-gitops/converge:v9.9.9"}},
+		{name: "tolerations", args: []string{"--toleration-keys", "dedicated-to-flux,example.com/gitops"},
+			want: []string{"tolerations:\n      - key: dedicated-to-flux\n        operator: Exists\n      - key: example.com/gitops\n        operator: Exists\n"}},
+		{name: "no network policy", args: []string{"--network-policy=false"}, notWant: []string{"kind: NetworkPolicy"}},
+		{name: "one namespace, domain, log level", args: []string{"--watch-all-namespaces=false", "--cluster-domain", "corp.internal", "--log-level", "debug", "-n", "gitops"},
+			want: []string{"- --artifact-base-url=http://converge.gitops.svc.corp.internal./artifacts\n        - --log-format=json\n        - --log-level=debug\n        - --watch-namespace=gitops\n"}},
+		{name: "components", args: []string{"--components", "source-controller,kustomize-controller,image-reflector-controller"},
+			want:   []string{"name: imagerepositories.image.toolkit.fluxcd.io", "name: helmreleases.helm.toolkit.fluxcd.io"},
+			stderr: "--components leaves out helm-controller, notification-controller: converge runs one agent"},
+		{name: "credentials are not exported", args: []string{"--image-pull-secret", "regcred", "--registry-creds", "u:p"},
+			notWant: []string{"kind: Secret"}, stderr: "--registry-creds is not exported"},
+		{name: "force and short version", args: []string{"--force", "-v", "v1.2.3"}, want: []string{"image: ghcr.io/converge-gitops/converge:v1.2.3"}},
+		{name: "image and registry", args: []string{"--registry", "r.example", "--image", "i.example/x"}, err: "give --image or --registry, not both"},
+		{name: "unknown component", args: []string{"--components", "flagger"}, err: `--components: unknown component "flagger"`},
+		{name: "creds without secret", args: []string{"--registry-creds", "u:p"}, err: "need an image pull secret"},
+		{name: "bad log level", args: []string{"--log-level", "trace"}, err: `log level "trace"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, err := run(t, time.Minute, append([]string{"--export"}, tt.args...)...)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("export lacks %q", w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(out, w) {
+					t.Errorf("export has %q", w)
+				}
+			}
+			if !strings.Contains(errOut, tt.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderr, errOut)
+			}
+		})
+	}
+}
+
+// TestInstallRegistryCredentials applies the pull Secret --registry-creds gives to a real API server.
+func TestInstallRegistryCredentials(t *testing.T) {
+	const ns = "creds-system"
+	_, errOut, err := run(t, 2*time.Minute, "--wait=false", "--version", "v0.1.0", "-n", ns,
+		"--registry", "127.0.0.1:1/mirror", "--image-pull-secret", "regcred", "--registry-creds", "bot:pa:ss")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	s, err := cluster.Client.CoreV1().Secrets(ns).Get(context.Background(), "regcred", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"auths":{"127.0.0.1:1":{"auth":"Ym90OnBhOnNz","password":"pa:ss","username":"bot"}}}`
+	if s.Type != "kubernetes.io/dockerconfigjson" || string(s.Data[".dockerconfigjson"]) != want {
+		t.Errorf("Secret %s: %s", s.Type, s.Data[".dockerconfigjson"])
+	}
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(context.Background(), "converge-agent", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := d.Spec.Template.Spec.ImagePullSecrets; len(ps) != 1 || ps[0].Name != "regcred" {
+		t.Errorf("imagePullSecrets %v", ps)
+	}
+}

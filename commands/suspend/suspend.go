@@ -23,6 +23,26 @@ type Options struct {
 	// Wait, for resume, waits for the reconciliation the resume requests.
 	Wait     bool
 	Interval time.Duration
+
+	group *groupFlags
+}
+
+// groupFlags are the flags Flux declares once on suspend and resume, inherited by every kind below.
+type groupFlags struct {
+	all, wait bool
+}
+
+// Complete takes --all and --wait from the group flags: as Flux, resume waits when --wait is given, or
+// when it is not given and exactly one object is named.
+func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	if err := o.NamedObjects.Complete(f, cmd, args); err != nil {
+		return err
+	}
+	if o.group != nil {
+		o.All = o.group.all
+		o.Wait = o.group.wait || !cmd.Flags().Changed("wait") && len(args) == 1
+	}
+	return nil
 }
 
 // NewCmdSuspend returns the suspend command.
@@ -41,7 +61,8 @@ func newCmd(f *cmdutil.Factory, suspend bool) *cobra.Command {
 	if !suspend {
 		verb, short, long = "resume", "Resume the reconciliation of suspended Flux objects",
 			`Resume sets spec.suspend: false and requests a reconciliation (reconcile.fluxcd.io/requestedAt), then
-waits until the agent handled it and prints the Ready condition, as reconcile does (--wait=false to skip).`
+with one NAME (or --wait) waits until the agent handled it and prints the Ready condition, as reconcile
+does (--wait=false to skip).`
 	}
 	cmd := &cobra.Command{
 		Use:     verb,
@@ -49,17 +70,19 @@ waits until the agent handled it and prints the Ready condition, as reconcile do
 		Long:    long,
 		Example: fmt.Sprintf("  converge %[1]s kustomization apps\n  converge %[1]s source git --all -n flux-system", verb),
 	}
+	group := &groupFlags{}
+	cmd.PersistentFlags().BoolVar(&group.all, "all", false, verb+" every object of the kind in the namespace")
+	if !suspend {
+		cmd.PersistentFlags().BoolVar(&group.wait, "wait", false,
+			"wait for the reconciliation of each object (default: when exactly one NAME is given)")
+	}
 	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Suspendable }), func(kind kinds.Kind) *cobra.Command {
-		opts := &Options{Kind: kind, Suspend: suspend}
+		opts := &Options{Kind: kind, Suspend: suspend, group: group}
 		c := &cobra.Command{
 			Use:               "[NAME...]",
 			Short:             fmt.Sprintf("%s %s objects", verb, kind.Kind),
 			ValidArgsFunction: cmdutil.CompleteManyNames(f, kind),
 			RunE:              cmdutil.RunE(f, opts, true),
-		}
-		c.Flags().BoolVar(&opts.All, "all", false, verb+" every "+kind.Kind+" in the namespace")
-		if !suspend {
-			c.Flags().BoolVar(&opts.Wait, "wait", true, "wait for the reconciliation the resume requests")
 		}
 		return c
 	})

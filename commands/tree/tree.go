@@ -3,6 +3,7 @@ package tree
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 
@@ -44,7 +45,7 @@ HelmReleases in it are expanded with their own inventories, recursively.`,
 			Args:  cobra.ExactArgs(1),
 			RunE:  cmdutil.RunE(f, opts, true),
 		}
-		cmdutil.AddOutputFlag(c, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
+		addOutputFlag(c, &opts.Output)
 		c.Flags().BoolVar(&opts.Compact, "compact", false, "list the Flux objects only")
 		return c
 	})
@@ -69,9 +70,17 @@ func newCmdTreeArtifact(f *cmdutil.Factory) *cobra.Command {
 		RunE:              cmdutil.RunE(f, opts, true),
 		ValidArgsFunction: cmdutil.CompleteNames(f, kind),
 	}
-	cmdutil.AddOutputFlag(gen, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
+	addOutputFlag(gen, &opts.Output)
 	cmd.AddCommand(gen)
 	return cmd
+}
+
+// addOutputFlag declares -o as Flux's tree does: empty (the tree) by default, or json or yaml; table
+// names the tree too.
+func addOutputFlag(cmd *cobra.Command, target *string) {
+	formats := []string{cmdutil.OutputJSON, cmdutil.OutputYAML, cmdutil.OutputTable}
+	cmd.Flags().StringVarP(target, "output", "o", "", fmt.Sprintf("output format, one of %v (default: the tree)", formats))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // Complete fills the streams, the object and the getter.
@@ -83,6 +92,9 @@ func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) 
 		o.Getter = cmdutil.ClusterGetter(f)
 	}
 	o.Ref.Namespace, o.Ref.Name = f.Namespace(), args[0]
+	if o.Output == "" {
+		o.Output = cmdutil.OutputTable
+	}
 	return nil
 }
 

@@ -32,7 +32,9 @@ func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: cmdutil.RunE(f, opts, false),
 	}
-	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON)
+	// yaml is the default, as Flux's: the lines "converge: VERSION", "commit: ...", "built: ..." are YAML;
+	// table is kept as a name for the same lines.
+	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputYAML, cmdutil.OutputJSON, cmdutil.OutputTable)
 	// Flux's version reports the controllers too unless --client; converge's reports the client only, so
 	// the flag is accepted for scripts written for Flux and changes nothing.
 	cmd.Flags().BoolVar(&opts.Client, "client", false, "print only client version (the only version converge prints)")
@@ -52,12 +54,12 @@ func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) err
 
 // Validate checks the output format.
 func (o *Options) Validate() error {
-	return cmdutil.ValidateOutput(o.Output, cmdutil.OutputTable, cmdutil.OutputYAML, cmdutil.OutputJSON)
+	return cmdutil.ValidateOutput(o.Output, cmdutil.OutputYAML, cmdutil.OutputJSON, cmdutil.OutputTable)
 }
 
 // Run prints the build information.
 func (o *Options) Run(context.Context) error {
-	if o.Output != cmdutil.OutputTable {
+	if o.Output == cmdutil.OutputJSON {
 		return cmdutil.WriteData(o.IO.Out, o.Output, o.Build)
 	}
 	_, err := fmt.Fprintf(o.IO.Out, "converge: %s\ncommit: %s\nbuilt: %s\n", o.Build.Version, o.Build.Commit, o.Build.Date)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	gogit "github.com/go-git/go-git/v5"
 	"io"
 	"net"
 	"net/url"
@@ -95,6 +96,10 @@ type Options struct {
 	// KeyAlgorithm of a generated deploy key (default ECDSA P-384).
 	KeyAlgorithm KeyAlgorithm
 	Author       Author
+	// CommitMessageAppendix is added, after an empty line, to each commit's message.
+	CommitMessageAppendix string
+	// Signer, when set, signs the commits (OpenPGP or SSH, see image.OpenPGPSigner and image.SSHSigner).
+	Signer gogit.Signer
 	// ConfirmDeployKey is called with a generated deploy key's public key (authorized_keys form) before
 	// anything uses it; it returns once the key is registered with the Git server, or an error to stop.
 	// Nil does not wait.
@@ -413,7 +418,10 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 			}
 			msg = "Replace Flux's " + strings.TrimSuffix(strings.TrimPrefix(f.name, "gotk-"), ".yaml") + " manifests with converge's"
 		}
-		c, err := w.writeAndCommit(p, f.content, msg, author)
+		if opts.CommitMessageAppendix != "" {
+			msg += "\n\n" + opts.CommitMessageAppendix
+		}
+		c, err := w.writeAndCommit(p, f.content, msg, author, opts.Signer)
 		if err != nil {
 			return nil, err
 		}

@@ -96,7 +96,7 @@ type Commit struct {
 
 // writeAndCommit writes content to the slash path p and commits it with msg, unless the file already
 // holds content (nil Commit then).
-func (w *workTree) writeAndCommit(p string, content []byte, msg string, author object.Signature) (*Commit, error) {
+func (w *workTree) writeAndCommit(p string, content []byte, msg string, author object.Signature, signer gogit.Signer) (*Commit, error) {
 	old, err := w.read(p)
 	if err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func (w *workTree) writeAndCommit(p string, content []byte, msg string, author o
 	if err := os.WriteFile(full, content, 0o644); err != nil {
 		return nil, err
 	}
-	h, err := sourcegit.CommitFiles(w.repo, []string{path.Clean(p)}, msg, author, nil)
+	h, err := sourcegit.CommitFiles(w.repo, []string{path.Clean(p)}, msg, author, signer)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}

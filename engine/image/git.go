@@ -31,23 +31,30 @@ func signingEntity(secret *corev1.Secret) (*openpgp.Entity, error) {
 	if e.PrivateKey == nil {
 		return nil, fmt.Errorf("signing key secret %s: git.asc holds no private key", id)
 	}
-	pass := secret.Data["passphrase"]
+	if err := decryptEntity(e, secret.Data["passphrase"]); err != nil {
+		return nil, fmt.Errorf("signing key secret %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// decryptEntity decrypts e's private key and subkeys with pass.
+func decryptEntity(e *openpgp.Entity, pass []byte) error {
 	if e.PrivateKey.Encrypted {
 		if len(pass) == 0 {
-			return nil, fmt.Errorf("signing key secret %s: the key is encrypted and there is no passphrase", id)
+			return errors.New("the key is encrypted and there is no passphrase")
 		}
 		if err := e.PrivateKey.Decrypt(pass); err != nil {
-			return nil, fmt.Errorf("signing key secret %s: decrypting the key: %w", id, err)
+			return fmt.Errorf("decrypting the key: %w", err)
 		}
 	}
 	for _, sub := range e.Subkeys {
 		if sub.PrivateKey != nil && sub.PrivateKey.Encrypted {
 			if err := sub.PrivateKey.Decrypt(pass); err != nil {
-				return nil, fmt.Errorf("signing key secret %s: decrypting a subkey: %w", id, err)
+				return fmt.Errorf("decrypting a subkey: %w", err)
 			}
 		}
 	}
-	return e, nil
+	return nil
 }
 
 func gitErr(format string, args ...any) error {

@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha512"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
@@ -128,4 +130,35 @@ func (s *sshSigner) Sign(message io.Reader) ([]byte, error) {
 		Signature                          []byte
 	}{1, s.key.PublicKey().Marshal(), sshsigNamespace, "", sshsigHash, ssh.Marshal(sig)})...)
 	return pem.EncodeToMemory(&pem.Block{Type: "SSH SIGNATURE", Bytes: blob}), nil
+}
+
+// OpenPGPSigner signs commits with the key of an armored OpenPGP key ring: the key whose ID (16 hex
+// digits) or fingerprint ends with keyID, or the first key when keyID is empty; passphrase decrypts it.
+func OpenPGPSigner(armoredRing, passphrase []byte, keyID string) (git.Signer, error) {
+	ring, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(armoredRing))
+	if err != nil {
+		return nil, err
+	}
+	want := strings.ToUpper(strings.TrimPrefix(keyID, "0x"))
+	for _, e := range ring {
+		if e.PrivateKey == nil {
+			continue
+		}
+		if want != "" && !strings.HasSuffix(strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint)), want) {
+			continue
+		}
+		if err := decryptEntity(e, passphrase); err != nil {
+			return nil, err
+		}
+		return pgpSigner{e}, nil
+	}
+	if want != "" {
+		return nil, fmt.Errorf("no private key with ID %s in the key ring", keyID)
+	}
+	return nil, errors.New("the key ring holds no private key")
+}
+
+// SSHSigner signs commits with an SSH private key (password decrypts it), as git with gpg.format=ssh.
+func SSHSigner(privateKey, password []byte) (git.Signer, error) {
+	return sshSigningKey(&corev1.Secret{Data: map[string][]byte{"identity": privateKey, "password": password}})
 }

@@ -2,8 +2,11 @@ package inspect
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -67,4 +70,27 @@ func ExportYAML(objs []*unstructured.Unstructured) ([]byte, error) {
 		buf.Write(b)
 	}
 	return buf.Bytes(), nil
+}
+
+// CredentialSecret returns the Secret u's spec.secretRef names (in u's namespace) as `flux export
+// --with-credentials` prints it: apiVersion, kind, name, namespace, type and data only; nil when u
+// references no Secret. A missing Secret is an error naming it and u.
+func (o *Operator) CredentialSecret(ctx context.Context, u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	name, _, _ := unstructured.NestedString(u.Object, "spec", "secretRef", "name")
+	if name == "" {
+		return nil, nil
+	}
+	secret, err := o.Client.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(u.GetNamespace()).
+		Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%s %s/%s: spec.secretRef: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+	}
+	out := map[string]any{"apiVersion": "v1", "kind": "Secret",
+		"metadata": map[string]any{"name": name, "namespace": u.GetNamespace()}}
+	for _, k := range []string{"type", "data"} {
+		if v, ok := secret.Object[k]; ok {
+			out[k] = runtimeDeepCopy(v)
+		}
+	}
+	return &unstructured.Unstructured{Object: out}, nil
 }

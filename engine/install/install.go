@@ -2,6 +2,8 @@ package install
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -79,6 +82,25 @@ type Options struct {
 	Version string
 	// ComponentsExtra adds ExtraComponents' CRDs.
 	ComponentsExtra []string
+	// Registry, when set and Image is not, is where the agent image is pulled from: the image is
+	// Registry/converge (as Flux's --registry names the host and path of its controllers' images).
+	Registry string
+	// ImagePullSecret names the docker-registry Secret the agent's pods pull their image with.
+	ImagePullSecret string
+	// RegistryCredentials, "user:password", are stored in the ImagePullSecret Secret by PullSecret (never
+	// in Objects, which may go to Git); needs ImagePullSecret.
+	RegistryCredentials string
+	// TolerationKeys let the agent's pods run on nodes tainted with these keys (operator Exists).
+	TolerationKeys []string
+	// NoNetworkPolicy leaves out the NetworkPolicies (Flux's --network-policy=false).
+	NoNetworkPolicy bool
+	// WatchNamespaceOnly makes the agent reconcile the objects of Namespace only (Flux's
+	// --watch-all-namespaces=false).
+	WatchNamespaceOnly bool
+	// ClusterDomain is the cluster's DNS domain, used in the artifact URLs (default cluster.local).
+	ClusterDomain string
+	// LogLevel of the agent: debug, info (default) or error, as Flux's; warn is accepted too.
+	LogLevel string
 	// Shards adds, per name, an agent Deployment that reconciles only the objects labelled
 	// sharding.fluxcd.io/key=<name> (its own Lease, and a Service ShardName(name) for its artifacts and
 	// metrics); the default agent then leaves them out, as Flux's sharding does.
@@ -92,9 +114,15 @@ const ShardKey = "sharding.fluxcd.io/key"
 func ShardName(shard string) string { return AgentName + "-" + shard }
 
 // ShardArtifactBaseURL is the URL prefix of the artifacts shard's agent serves, through its Service.
-func ShardArtifactBaseURL(namespace, shard string) string {
-	return fmt.Sprintf("http://%s.%s.svc.cluster.local./artifacts", ShardName(shard), namespace)
+func ShardArtifactBaseURL(namespace, shard, clusterDomain string) string {
+	return fmt.Sprintf("http://%s.%s.svc.%s./artifacts", ShardName(shard), namespace, clusterDomain)
 }
+
+// DefaultClusterDomain is the cluster DNS domain when Options.ClusterDomain is empty.
+const DefaultClusterDomain = "cluster.local"
+
+// LogLevels are the agent log levels Options.LogLevel accepts.
+var LogLevels = []string{"debug", "info", "warn", "error"}
 
 func (o *Options) defaults() {
 	if o.Namespace == "" {
@@ -102,6 +130,15 @@ func (o *Options) defaults() {
 	}
 	if o.Image == "" {
 		o.Image = DefaultImage
+		if o.Registry != "" {
+			o.Image = strings.TrimSuffix(o.Registry, "/") + "/converge"
+		}
+	}
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = DefaultClusterDomain
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "info"
 	}
 }
 
@@ -134,12 +171,41 @@ func (o Options) Validate() error {
 			return fmt.Errorf("shard %q given twice", s)
 		}
 	}
+	if o.ImagePullSecret != "" {
+		if errs := validation.IsDNS1123Subdomain(o.ImagePullSecret); len(errs) > 0 {
+			return fmt.Errorf("image pull secret %q: %s", o.ImagePullSecret, strings.Join(errs, "; "))
+		}
+	}
+	if o.RegistryCredentials != "" {
+		if o.ImagePullSecret == "" {
+			return errors.New("registry credentials need an image pull secret to be stored in (--image-pull-secret)")
+		}
+		if user, _, ok := strings.Cut(o.RegistryCredentials, ":"); !ok || user == "" {
+			return errors.New("registry credentials: want user:password")
+		}
+	}
+	for _, k := range o.TolerationKeys {
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return fmt.Errorf("toleration key %q: %s", k, strings.Join(errs, "; "))
+		}
+	}
+	if errs := validation.IsDNS1123Subdomain(o.ClusterDomain); len(errs) > 0 {
+		return fmt.Errorf("cluster domain %q: %s", o.ClusterDomain, strings.Join(errs, "; "))
+	}
+	if !slices.Contains(LogLevels, o.LogLevel) {
+		return fmt.Errorf("log level %q: want one of %s", o.LogLevel, strings.Join(LogLevels, ", "))
+	}
 	return nil
 }
 
-// ArtifactBaseURL is the URL prefix of the artifacts the agent serves, through the converge Service.
+// ArtifactBaseURL is the URL prefix of the artifacts the agent serves, through the converge Service, in
+// a cluster whose DNS domain is cluster.local.
 func ArtifactBaseURL(namespace string) string {
-	return fmt.Sprintf("http://%s.%s.svc.cluster.local./artifacts", ServiceName, namespace)
+	return artifactBaseURL(namespace, DefaultClusterDomain)
+}
+
+func artifactBaseURL(namespace, clusterDomain string) string {
+	return fmt.Sprintf("http://%s.%s.svc.%s./artifacts", ServiceName, namespace, clusterDomain)
 }
 
 // Labels are the labels of every installed object.
@@ -192,7 +258,7 @@ func Objects(opts Options) ([]*unstructured.Unstructured, error) {
 	}
 	out = append(out, crdObjs...)
 	rest := []runtime.Object{
-		&corev1.ServiceAccount{TypeMeta: typeMeta("v1", "ServiceAccount"), ObjectMeta: meta(AgentName, true, agentLabels)},
+		serviceAccount(opts, meta(AgentName, true, agentLabels)),
 		// The agent applies whatever the Kustomizations and HelmReleases in the cluster hold, so, like
 		// Flux's kustomize-controller and helm-controller, it is bound to cluster-admin. Limit what a
 		// Kustomization may do with spec.serviceAccountName (impersonation) instead.
@@ -227,12 +293,15 @@ func Objects(opts Options) ([]*unstructured.Unstructured, error) {
 		name, shardLabels := ShardName(shard), map[string]string{ComponentLabel: AgentName, ShardKey: shard}
 		rest = append(rest, service(meta(name, true, shardLabels), name, "http"),
 			deployment(opts, meta(name, true, shardLabels), name, []string{
-				"--artifact-base-url=" + ShardArtifactBaseURL(opts.Namespace, shard),
+				"--artifact-base-url=" + ShardArtifactBaseURL(opts.Namespace, shard, opts.ClusterDomain),
 				"--shard=" + shard, // which names its Lease converge-agent-<shard>
 				"--receiver-addr=", // webhooks reach the default agent's Service
 			}))
 	}
-	rest = append(rest, networkPolicies(func(name string) metav1.ObjectMeta { return meta(name, true, nil) })...)
+	if !opts.NoNetworkPolicy {
+		rest = append(rest, networkPolicies(func(name string) metav1.ObjectMeta { return meta(name, true, nil) })...)
+	}
+
 	for _, o := range rest {
 		u, err := toUnstructured(o)
 		if err != nil {
@@ -294,7 +363,7 @@ func AllCRDs() ([]*unstructured.Unstructured, error) {
 // defaultAgentArgs are the default agent's own arguments: its artifact URL and, with shards, the
 // selector leaving their objects out (Flux's `sharding.fluxcd.io/key notin (...)`).
 func defaultAgentArgs(opts Options) []string {
-	args := []string{"--artifact-base-url=" + ArtifactBaseURL(opts.Namespace)}
+	args := []string{"--artifact-base-url=" + artifactBaseURL(opts.Namespace, opts.ClusterDomain)}
 	if len(opts.Shards) > 0 {
 		args = append(args, fmt.Sprintf("--watch-label-selector=%s notin (%s)", ShardKey, strings.Join(opts.Shards, ",")))
 	}
@@ -335,6 +404,8 @@ func deployment(opts Options, om metav1.ObjectMeta, app string, args []string) *
 					ServiceAccountName:            AgentName,
 					TerminationGracePeriodSeconds: &grace,
 					NodeSelector:                  map[string]string{"kubernetes.io/os": "linux"},
+					ImagePullSecrets:              imagePullSecrets(opts),
+					Tolerations:                   tolerations(opts),
 					SecurityContext: &corev1.PodSecurityContext{
 						RunAsNonRoot:   &yes,
 						RunAsUser:      ptr(int64(65534)),
@@ -346,11 +417,11 @@ func deployment(opts Options, om metav1.ObjectMeta, app string, args []string) *
 						Name:            "agent",
 						Image:           image,
 						ImagePullPolicy: corev1.PullIfNotPresent,
-						Args: slices.Concat([]string{
+						Args: agentArgs(opts, slices.Concat([]string{
 							"agent",
 							"--storage-path=/data",
 							fmt.Sprintf("--http-addr=:%d", HTTPPort),
-						}, args, []string{"--log-format=json"}),
+						}, args, []string{"--log-format=json"})),
 						Env: []corev1.EnvVar{
 							{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
 							{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "agent", Resource: "limits.memory", Divisor: resource.MustParse("1")}}},
@@ -384,6 +455,83 @@ func deployment(opts Options, om metav1.ObjectMeta, app string, args []string) *
 			},
 		},
 	}
+}
+
+// agentArgs adds to the agent's arguments what the options change: the log level (when not the agent's
+// default, info) and the watched namespace.
+func agentArgs(opts Options, args []string) []string {
+	if opts.LogLevel != "info" {
+		args = append(args, "--log-level="+opts.LogLevel)
+	}
+	if opts.WatchNamespaceOnly {
+		args = append(args, "--watch-namespace="+opts.Namespace)
+	}
+	return args
+}
+
+func imagePullSecrets(opts Options) []corev1.LocalObjectReference {
+	if opts.ImagePullSecret == "" {
+		return nil
+	}
+	return []corev1.LocalObjectReference{{Name: opts.ImagePullSecret}}
+}
+
+func tolerations(opts Options) []corev1.Toleration {
+	var out []corev1.Toleration
+	for _, k := range opts.TolerationKeys {
+		out = append(out, corev1.Toleration{Key: k, Operator: corev1.TolerationOpExists})
+	}
+	return out
+}
+
+func serviceAccount(opts Options, om metav1.ObjectMeta) *corev1.ServiceAccount {
+	sa := &corev1.ServiceAccount{TypeMeta: typeMeta("v1", "ServiceAccount"), ObjectMeta: om}
+	sa.ImagePullSecrets = imagePullSecrets(opts)
+	return sa
+}
+
+// PullSecret returns the ImagePullSecret Secret (type kubernetes.io/dockerconfigjson) holding
+// RegistryCredentials for the agent image's registry host, to apply before Objects; nil without
+// RegistryCredentials. It is kept out of Objects so that credentials never go to a Git repository.
+func PullSecret(opts Options) (*unstructured.Unstructured, error) {
+	opts.defaults()
+	if opts.RegistryCredentials == "" {
+		return nil, nil
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	labels := merge(Labels(opts.Namespace, opts.Version), map[string]string{ComponentLabel: AgentName})
+	s, err := pullSecret(opts, metav1.ObjectMeta{Name: opts.ImagePullSecret, Namespace: opts.Namespace, Labels: labels})
+	if err != nil {
+		return nil, err
+	}
+	return toUnstructured(s)
+}
+
+func pullSecret(opts Options, om metav1.ObjectMeta) (*corev1.Secret, error) {
+	image, err := opts.agentImage()
+	if err != nil {
+		return nil, err
+	}
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", image, err)
+	}
+	user, password, _ := strings.Cut(opts.RegistryCredentials, ":")
+	host := ref.Context().RegistryStr()
+	cfg, err := json.Marshal(map[string]any{"auths": map[string]any{host: map[string]string{
+		"username": user, "password": password, "auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password)),
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.Secret{
+		TypeMeta:   typeMeta("v1", "Secret"),
+		ObjectMeta: om,
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: cfg},
+	}, nil
 }
 
 func service(om metav1.ObjectMeta, app, targetPort string) *corev1.Service {

@@ -1,6 +1,8 @@
 package install
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -24,6 +26,12 @@ func TestValidate(t *testing.T) {
 		{"image with a short digest", Options{Version: "v1", Image: "ghcr.io/x/y@sha256:abc"}, `digest "sha256:abc"`},
 		{"unknown component", Options{Version: "v1", ComponentsExtra: []string{"image-reflector"}}, `unknown extra component "image-reflector"`},
 		{"known component", Options{Version: "v1", ComponentsExtra: []string{"source-watcher"}}, ""},
+		{"credentials without a secret", Options{Version: "v1", RegistryCredentials: "u:p"}, "need an image pull secret"},
+		{"credentials without a password", Options{Version: "v1", ImagePullSecret: "s", RegistryCredentials: "u"}, "want user:password"},
+		{"bad pull secret name", Options{Version: "v1", ImagePullSecret: "Reg_Cred"}, `image pull secret "Reg_Cred"`},
+		{"bad toleration key", Options{Version: "v1", TolerationKeys: []string{"a b"}}, `toleration key "a b"`},
+		{"bad cluster domain", Options{Version: "v1", ClusterDomain: "Corp_Local"}, `cluster domain "Corp_Local"`},
+		{"bad log level", Options{Version: "v1", LogLevel: "trace"}, `log level "trace": want one of debug, info, warn, error`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,4 +185,138 @@ func TestObjectsShards(t *testing.T) {
 			t.Errorf("shards %q accepted", bad)
 		}
 	}
+}
+
+// TestObjectsFluxInstallOptions checks what each of Flux's install options changes in the manifests.
+func TestObjectsFluxInstallOptions(t *testing.T) {
+	find := func(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
+		var out []*unstructured.Unstructured
+		for _, o := range objs {
+			if o.GetKind() == kind {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	podSpec := func(objs []*unstructured.Unstructured) map[string]any {
+		spec, _, _ := unstructured.NestedMap(find(objs, "Deployment")[0].Object, "spec", "template", "spec")
+		return spec
+	}
+	container := func(objs []*unstructured.Unstructured) map[string]any {
+		return podSpec(objs)["containers"].([]any)[0].(map[string]any)
+	}
+	args := func(objs []*unstructured.Unstructured) string {
+		a, _, _ := unstructured.NestedStringSlice(container(objs), "args")
+		return strings.Join(a, " ")
+	}
+	const defaultArgs = "agent --storage-path=/data --http-addr=:8080 --artifact-base-url=http://converge.flux-system.svc.cluster.local./artifacts --log-format=json"
+	tests := []struct {
+		name  string
+		opts  Options
+		check func(t *testing.T, objs []*unstructured.Unstructured)
+	}{
+		{"registry", Options{Registry: "registry.example.com:5000/mirror/"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if img := container(objs)["image"]; img != "registry.example.com:5000/mirror/converge:v1" {
+				t.Errorf("image %v", img)
+			}
+		}},
+		{"image wins over registry", Options{Registry: "registry.example.com/mirror", Image: "other.example/agent"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if img := container(objs)["image"]; img != "other.example/agent:v1" {
+				t.Errorf("image %v", img)
+			}
+		}},
+		{"image pull secret", Options{ImagePullSecret: "regcred"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			want := []any{map[string]any{"name": "regcred"}}
+			if got := podSpec(objs)["imagePullSecrets"]; !equalJSON(got, want) {
+				t.Errorf("pod imagePullSecrets %v", got)
+			}
+			if got := find(objs, "ServiceAccount")[0].Object["imagePullSecrets"]; !equalJSON(got, want) {
+				t.Errorf("ServiceAccount imagePullSecrets %v", got)
+			}
+			if n := len(find(objs, "Secret")); n != 0 {
+				t.Errorf("%d Secrets without credentials", n)
+			}
+		}},
+		{"registry credentials", Options{Registry: "registry.example.com/mirror", ImagePullSecret: "regcred", RegistryCredentials: "bot:s3:cret"},
+			func(t *testing.T, objs []*unstructured.Unstructured) {
+				if n := len(find(objs, "Secret")); n != 0 {
+					t.Errorf("%d Secrets in the manifests", n)
+				}
+				secret, err := PullSecret(Options{Version: "v1", Registry: "registry.example.com/mirror", ImagePullSecret: "regcred", RegistryCredentials: "bot:s3:cret"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				secrets := []*unstructured.Unstructured{secret}
+				if len(secrets) != 1 || secrets[0].GetName() != "regcred" || secrets[0].GetNamespace() != "flux-system" {
+					t.Fatalf("Secrets %v", secrets)
+				}
+				if typ := secrets[0].Object["type"]; typ != "kubernetes.io/dockerconfigjson" {
+					t.Errorf("type %v", typ)
+				}
+				enc, _, _ := unstructured.NestedString(secrets[0].Object, "data", ".dockerconfigjson")
+				raw, err := base64.StdEncoding.DecodeString(enc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var cfg struct {
+					Auths map[string]struct{ Username, Password, Auth string }
+				}
+				if err := json.Unmarshal(raw, &cfg); err != nil {
+					t.Fatal(err)
+				}
+				a := cfg.Auths["registry.example.com"]
+				if len(cfg.Auths) != 1 || a.Username != "bot" || a.Password != "s3:cret" || a.Auth != base64.StdEncoding.EncodeToString([]byte("bot:s3:cret")) {
+					t.Errorf("docker config %s", raw)
+				}
+			}},
+		{"toleration keys", Options{TolerationKeys: []string{"dedicated-to-flux", "example.com/gitops"}}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			want := []any{map[string]any{"key": "dedicated-to-flux", "operator": "Exists"}, map[string]any{"key": "example.com/gitops", "operator": "Exists"}}
+			if got := podSpec(objs)["tolerations"]; !equalJSON(got, want) {
+				t.Errorf("tolerations %v", got)
+			}
+		}},
+		{"no network policy", Options{NoNetworkPolicy: true}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if n := len(find(objs, "NetworkPolicy")); n != 0 {
+				t.Errorf("%d NetworkPolicies", n)
+			}
+		}},
+		{"network policy by default", Options{}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if n := len(find(objs, "NetworkPolicy")); n != 3 {
+				t.Errorf("%d NetworkPolicies", n)
+			}
+			if a := args(objs); a != defaultArgs {
+				t.Errorf("args %s", a)
+			}
+			if _, ok := podSpec(objs)["tolerations"]; ok {
+				t.Error("tolerations without toleration keys")
+			}
+		}},
+		{"watch the namespace only", Options{WatchNamespaceOnly: true}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if a := args(objs); a != defaultArgs+" --watch-namespace=flux-system" {
+				t.Errorf("args %s", a)
+			}
+		}},
+		{"cluster domain and log level", Options{ClusterDomain: "corp.internal", LogLevel: "debug"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			want := "agent --storage-path=/data --http-addr=:8080 --artifact-base-url=http://converge.flux-system.svc.corp.internal./artifacts --log-format=json --log-level=debug"
+			if a := args(objs); a != want {
+				t.Errorf("args %s", a)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Version = "v1"
+			objs, err := Objects(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, objs)
+		})
+	}
+}
+
+func equalJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
 }
