@@ -26,7 +26,7 @@ IMAGE_DIR ?= $(BIN)/image
 IMAGE_ARGS = -version $(VERSION) -revision "$(REVISION)" -created $(SOURCE_DATE_EPOCH) \
 	$(foreach arch,$(IMAGE_ARCHS),-binary linux/$(arch)=$(IMAGE_DIR)/linux_$(arch)/converge)
 
-.PHONY: all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo bench bench-node release-check release-snapshot tools clean tidy-check size-check size-budget size-report
+.PHONY: fuzz fuzz-ci all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo bench bench-node release-check release-snapshot tools clean tidy-check size-check size-budget size-report
 
 all: build
 
@@ -74,6 +74,16 @@ test-node: testbin deps
 
 vet:
 	$(GO) vet ./...
+
+## fuzz: every fuzz target (func Fuzz* in the tests) for FUZZTIME each (default 3s); FUZZ_PACKAGES
+## narrows it; CI runs fuzz-ci (substitution, decoding, archives, image markers, receiver payloads)
+FUZZTIME ?= 3s
+FUZZ_CI_PACKAGES := ./engine/build ./engine/manifest ./engine/sopsdoc ./engine/source ./engine/image ./engine/receiver
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) hack/fuzz.sh
+
+fuzz-ci:
+	FUZZTIME=$(FUZZTIME) FUZZ_PACKAGES="$(FUZZ_CI_PACKAGES)" GO=$(GO) hack/fuzz.sh
 
 $(CONTROLLER_GEN):
 	mkdir -p $(TOOLS)

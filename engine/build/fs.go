@@ -57,6 +57,13 @@ func newConfinedFS(root string) (*confinedFS, error) {
 
 var errReadOnly = errors.New("the source is read-only during a build")
 
+// MaxFileSize bounds one file a build reads (a manifest, a patch, a generator's input), so that a huge
+// file is a clear error instead of the memory it would take.
+const MaxFileSize = 64 << 20
+
+// ErrFileTooLarge: a file of the build is over MaxFileSize.
+var ErrFileTooLarge = errors.New("file too large")
+
 // check returns the cleaned absolute form of path, or an error when it (or its resolved symlinks)
 // leaves the source root.
 func (f *confinedFS) check(path string) (string, error) {
@@ -201,6 +208,9 @@ func (f *confinedFS) ReadFile(path string) ([]byte, error) {
 	if gen {
 		return data, nil
 	}
+	if st, err := os.Stat(abs); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("%s: %w: %d bytes, over the limit of %d bytes for one file of a build", relTo(f.root, abs), ErrFileTooLarge, st.Size(), MaxFileSize)
+	}
 	return f.disk.ReadFile(abs)
 }
 
@@ -223,10 +233,9 @@ func (f *confinedFS) Walk(path string, walkFn filepath.WalkFunc) error {
 	return filepath.Walk(abs, func(p string, info os.FileInfo, err error) error {
 		if err == nil {
 			if _, cerr := f.check(p); cerr != nil {
-				if info.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
+				// Said out loud, never skipped: a link out of the source is an error of the build.
+				return walkFn(p, info, fmt.Errorf("%s is a symbolic link out of the source root: files outside the source cannot be referenced",
+					filepath.ToSlash(filepath.Join(filepath.Base(abs), relTo(abs, p)))))
 			}
 		}
 		return walkFn(p, info, err)

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -293,7 +294,13 @@ func (c *Cluster) Stop() error {
 
 // Main starts one control plane for a test package, stores it in *cluster, runs the tests and stops it,
 // also when tests fail. Use it from TestMain: os.Exit(testenv.Main(m, &cluster)).
+//
+// A fuzzing run (-fuzz, and its workers) starts no control plane: fuzz targets do not use one, and each
+// worker process would start its own.
 func Main(m interface{ Run() int }, cluster **Cluster) int {
+	if fuzzing() {
+		return m.Run()
+	}
 	ctx := context.Background()
 	c, err := Start(ctx, Options{})
 	if err != nil {
@@ -307,4 +314,16 @@ func Main(m interface{ Run() int }, cluster **Cluster) int {
 		}
 	}()
 	return m.Run()
+}
+
+// fuzzing reports whether the test binary runs as a fuzzer or a fuzz worker.
+func fuzzing() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		return true
+	}
+	f := flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() == "true"
 }

@@ -155,7 +155,36 @@ func loadArchive(data []byte) (*chart.Chart, error) {
 	if int64(len(data)) > MaxChartSize {
 		return nil, fmt.Errorf("chart archive of %d bytes exceeds the limit of %d bytes", len(data), MaxChartSize)
 	}
+	if err := refuseLinks(data); err != nil {
+		return nil, err
+	}
 	return loader.LoadArchive(bytes.NewReader(data))
+}
+
+// refuseLinks refuses a chart archive holding links or devices: Helm's loader would read such an entry
+// as an empty file, silently; a chart folder with one is refused the same way ("irregular file").
+func refuseLinks(data []byte) error {
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil // not gzip: the loader says so
+	}
+	defer gz.Close()
+	tr := tar.NewReader(gz)
+	for {
+		hd, err := tr.Next()
+		if err != nil {
+			return nil // end, or a malformed archive the loader reports
+		}
+		switch hd.Typeflag {
+		case tar.TypeReg, tar.TypeDir, tar.TypeXHeader, tar.TypeXGlobalHeader, tar.TypeGNULongName, tar.TypeGNULongLink:
+		default:
+			what := "an irregular file"
+			if hd.Typeflag == tar.TypeSymlink || hd.Typeflag == tar.TypeLink {
+				what = "a link to " + hd.Linkname
+			}
+			return fmt.Errorf("chart archive entry '%s' is %s: a chart holds regular files only", hd.Name, what)
+		}
+	}
 }
 
 // loadChartMetadataDir reads Chart.yaml (and a v1 chart's requirements.yaml) of a chart folder.
