@@ -227,12 +227,6 @@ install --registry-creds
 install --toleration-keys
 install --version
 install --watch-all-namespaces
-plugin
-plugin install
-plugin list
-plugin search
-plugin uninstall
-plugin update
 resume --all
 resume --wait
 resume alert --wait
@@ -257,8 +251,6 @@ suspend image --all
 suspend source --all
 tree artifact generator --output
 tree kustomization --output
-trigger
-trigger receiver
 version --output
 `
 
