@@ -201,8 +201,7 @@ create receiver --label
 create receiver --resource
 diff kustomization
 export --all
-export artifact
-export artifact generator
+export artifact --all
 export image --all
 export source --all
 export source --with-credentials
@@ -212,8 +211,6 @@ export source external --with-credentials
 export source git --with-credentials
 export source helm --with-credentials
 export source oci --with-credentials
-get artifacts
-get artifacts generators
 get helmreleases --show-source
 get kustomizations --show-source
 install --cluster-domain

@@ -29,7 +29,7 @@ last-applied annotation are left out.`,
 		Example: `  converge export kustomization apps > apps.yaml
   converge export source git --all -n flux-system`,
 	}
-	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Exportable }), func(kind kinds.Kind) *cobra.Command {
+	newKindCmd := func(kind kinds.Kind) *cobra.Command {
 		opts := &Options{Kind: kind}
 		c := &cobra.Command{
 			Use:               "[NAME...]",
@@ -39,7 +39,14 @@ last-applied annotation are left out.`,
 		}
 		c.Flags().BoolVar(&opts.All, "all", false, "export every "+kind.Kind+" in the namespace")
 		return c
-	})
+	}
+	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Exportable }), newKindCmd)
+	// Flux's path for ArtifactGenerators: `export artifact generator` (`export artifactgenerator` stays).
+	artifact := &cobra.Command{Use: "artifact", Short: "Export artifact objects"}
+	gen := newKindCmd(kinds.MustByKey("artifactgenerators"))
+	gen.Use = "generator " + gen.Use
+	artifact.AddCommand(gen)
+	cmd.AddCommand(artifact)
 	return cmd
 }
 

@@ -86,6 +86,13 @@ kind: ExternalArtifact
 metadata: {name: generated, namespace: fleet, labels: {team: platform}}
 spec: {sourceRef: {apiVersion: source.extensions.fluxcd.io/v1beta1, kind: ArtifactGenerator, name: gen}}`, status)
 
+	create(t, dyn, kinds.MustByKey("artifactgenerators"), `apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata: {name: gen, namespace: fleet}
+spec:
+  sources: [{alias: repo, kind: GitRepository, name: fleet}]
+  artifacts: [{name: generated, copy: [{from: "@repo/apps/**", to: "@artifact/"}]}]`, status)
+
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := cluster.WriteKubeconfig(kc); err != nil {
 		t.Fatal(err)
@@ -98,6 +105,7 @@ spec: {sourceRef: {apiVersion: source.extensions.fluxcd.io/v1beta1, kind: Artifa
 		{"all git repositories", []string{"source", "git", "--all"}, "export-git-all.yaml"},
 		{"one kustomization", []string{"ks", "apps"}, "export-ks.yaml"},
 		{"external artifacts", []string{"source", "external", "--all"}, "export-external.yaml"},
+		{"artifact generators, Flux's path", []string{"artifact", "generator", "--all"}, "export-artifact-generator.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
