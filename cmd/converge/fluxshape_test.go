@@ -199,7 +199,6 @@ create image update --signing-key-secret
 create receiver --event
 create receiver --label
 create receiver --resource
-diff kustomization
 export --all
 export artifact --all
 export image --all
