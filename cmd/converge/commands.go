@@ -22,6 +22,7 @@ import (
 	"github.com/converge-gitops/converge/commands/install"
 	"github.com/converge-gitops/converge/commands/logs"
 	"github.com/converge-gitops/converge/commands/migrate"
+	plugincmd "github.com/converge-gitops/converge/commands/plugin"
 	"github.com/converge-gitops/converge/commands/push"
 	"github.com/converge-gitops/converge/commands/reconcile"
 	"github.com/converge-gitops/converge/commands/root"
@@ -29,17 +30,33 @@ import (
 	"github.com/converge-gitops/converge/commands/suspend"
 	"github.com/converge-gitops/converge/commands/trace"
 	"github.com/converge-gitops/converge/commands/tree"
+	"github.com/converge-gitops/converge/commands/trigger"
 	"github.com/converge-gitops/converge/commands/uninstall"
 	versioncmd "github.com/converge-gitops/converge/commands/version"
 )
 
 // newRoot assembles the command tree: the root command and every command package under it.
 func newRoot(f *cmdutil.Factory) *cobra.Command {
+	return newRootWithPlugins(f, plugincmd.SystemEnv())
+}
+
+// newRootWithPlugins is newRoot with the plugins env finds added as commands.
+func newRootWithPlugins(f *cmdutil.Factory, env plugincmd.Env) *cobra.Command {
 	buildCmd := build.NewCmdBuild(f)
 	buildCmd.AddCommand(artifact.NewCmdBuildArtifact(f))
 	diffCmd := diff.NewCmdDiff(f)
 	diffCmd.AddCommand(artifact.NewCmdDiffArtifact(f))
-	return root.NewCmdRoot(f,
+	var rootCmd *cobra.Command
+	builtins := func() []string {
+		var names []string
+		for _, c := range rootCmd.Commands() {
+			if c.GroupID != "plugin" {
+				names = append(names, c.Name())
+			}
+		}
+		return names
+	}
+	rootCmd = root.NewCmdRoot(f,
 		versioncmd.NewCmdVersion(f),
 		check.NewCmdCheck(f),
 		buildCmd,
@@ -69,5 +86,9 @@ func newRoot(f *cmdutil.Factory) *cobra.Command {
 		debug.NewCmdDebug(f),
 		stats.NewCmdStats(f),
 		migrate.NewCmdMigrate(f),
+		trigger.NewCmdTrigger(f),
+		plugincmd.NewCmdPlugin(f, env, builtins),
 	)
+	plugincmd.AddDiscovered(f, rootCmd, env)
+	return rootCmd
 }

@@ -87,21 +87,8 @@ bootstrap gitlab --ssh-hostname
 bootstrap gitlab --ssh-rsa-bits
 bootstrap gitlab --team
 bootstrap gitlab --visibility
-diff kustomization
-export artifact
-export artifact generator
-get artifacts
-get artifacts generators
 get helmreleases --show-source
 get kustomizations --show-source
-plugin
-plugin install
-plugin list
-plugin search
-plugin uninstall
-plugin update
-trigger
-trigger receiver
 `
 
 // fluxNotedDifferences are deliberate differences from Flux's shape, "key: reason" one a line; they

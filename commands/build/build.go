@@ -13,16 +13,13 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	k8sversion "k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
-	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/engine/build"
+	"github.com/converge-gitops/converge/engine/driver"
 	"github.com/converge-gitops/converge/engine/helmrelease"
-	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
@@ -297,7 +294,7 @@ func (o *Options) build(ctx context.Context, dec *manifest.Decoder) (*build.Tree
 		if err != nil {
 			return nil, err
 		}
-		ks, err := clusterKustomization(ctx, clients, o.Namespace, o.Kustomization)
+		ks, err := driver.ClusterKustomization(ctx, clients, o.Namespace, o.Kustomization)
 		if err != nil {
 			return nil, err
 		}
@@ -312,20 +309,6 @@ func (o *Options) build(ctx context.Context, dec *manifest.Decoder) (*build.Tree
 		return nil, err
 	}
 	return ws.BuildTree(ctx, dec)
-}
-
-// clusterKustomization reads the Kustomization namespace/name from the cluster.
-func clusterKustomization(ctx context.Context, clients *kube.Clients, namespace, name string) (*kustomizev1.Kustomization, error) {
-	kind, _ := kinds.ByKey("kustomizations")
-	u, err := clients.Dynamic.Resource(kind.Resource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("reading Kustomization %s/%s from the cluster (or give --kustomization-file): %w", namespace, name, err)
-	}
-	ks := &kustomizev1.Kustomization{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, ks); err != nil {
-		return nil, fmt.Errorf("Kustomization %s/%s: %w", namespace, name, err)
-	}
-	return ks, nil
 }
 
 func flatten(err error) []error {

@@ -66,6 +66,7 @@ not compared) and an error naming that side.`,
 	fl.BoolVar(&opts.Summary, "summary", false, "list changed objects without their diffs")
 	fl.StringVar(&opts.Base, "base", "", "offline: diff the build at this Git revision (e.g. origin/main) against the work tree; no cluster needed")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.OutputTable, cmdutil.OutputJSON, OutputMarkdown)
+	cmd.AddCommand(newCmdDiffKustomization(f))
 	return cmd
 }
 

@@ -52,7 +52,7 @@ last-applied annotation are left out.`,
 	}
 	group := &groupFlags{}
 	cmd.PersistentFlags().BoolVar(&group.all, "all", false, "export every object of the kind in the namespace")
-	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Exportable }), func(kind kinds.Kind) *cobra.Command {
+	newKindCmd := func(kind kinds.Kind) *cobra.Command {
 		opts := &Options{Kind: kind, group: group}
 		c := &cobra.Command{
 			Use:               "[NAME...]",
@@ -61,13 +61,20 @@ last-applied annotation are left out.`,
 			RunE:              cmdutil.RunE(f, opts, true),
 		}
 		return c
-	})
+	}
+	cmdutil.AddKindCommands(f, cmd, kinds.Select(func(k kinds.Kind) bool { return k.Exportable }), newKindCmd)
 	for _, c := range cmd.Commands() {
 		if c.Name() == "source" {
 			c.PersistentFlags().BoolVar(&group.withCredentials, "with-credentials", false,
 				"include the Secret each source's spec.secretRef names")
 		}
 	}
+	// Flux's path for ArtifactGenerators: `export artifact generator` (`export artifactgenerator` stays).
+	artifact := &cobra.Command{Use: "artifact", Short: "Export artifact objects"}
+	gen := newKindCmd(kinds.MustByKey("artifactgenerators"))
+	gen.Use = "generator " + gen.Use
+	artifact.AddCommand(gen)
+	cmd.AddCommand(artifact)
 	return cmd
 }
 

@@ -97,6 +97,12 @@ spec: {sourceRef: {apiVersion: source.extensions.fluxcd.io/v1beta1, kind: Artifa
 kind: OCIRepository
 metadata: {name: broken, namespace: fleet}
 spec: {interval: 1m, url: "oci://example.com/app", secretRef: {name: absent}}`, status)
+	create(t, dyn, kinds.MustByKey("artifactgenerators"), `apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata: {name: gen, namespace: fleet}
+spec:
+  sources: [{alias: repo, kind: GitRepository, name: fleet}]
+  artifacts: [{name: generated, copy: [{from: "@repo/apps/**", to: "@artifact/"}]}]`, status)
 
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := cluster.WriteKubeconfig(kc); err != nil {
@@ -114,6 +120,7 @@ spec: {interval: 1m, url: "oci://example.com/app", secretRef: {name: absent}}`, 
 		{"all git repositories", []string{"source", "git", "--all"}, "export-git-all.yaml", ""},
 		{"one kustomization", []string{"ks", "apps"}, "export-ks.yaml", ""},
 		{"external artifacts", []string{"source", "external", "--all"}, "export-external.yaml", ""},
+		{"artifact generators, Flux's path", []string{"artifact", "generator", "--all"}, "export-artifact-generator.yaml", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -96,6 +96,11 @@ func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
 		g.AddCommand(c)
 	}
 	cmd.AddCommand(add("all", nil, "Every Flux object", fluxOrder(kinds.Select(func(k kinds.Kind) bool { return k.InGetAll }))))
+	// Flux's path for ArtifactGenerators: `get artifacts generators` (`get artifactgenerators` stays).
+	gen := kinds.MustByKey("artifactgenerators")
+	artifacts := &cobra.Command{Use: "artifacts", Aliases: []string{"artifact"}, Short: "Show the status of artifact objects"}
+	artifacts.AddCommand(add("generators", []string{"generator"}, gen.Plural(), []inspect.Kind{gen}))
+	cmd.AddCommand(artifacts)
 	return cmd
 }
 

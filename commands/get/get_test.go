@@ -112,6 +112,8 @@ spec: {providerRef: {name: slack}, eventSources: [{kind: Kustomization, name: "*
 		{"all namespaces", []string{"all", "-A"}, []string{"NAMESPACE", "flux-system   gitrepository/flux-system", "Unknown   waiting to be reconciled", "kustomization/apps"}, ""},
 		{"sources json", []string{"sources", "git", "-o", "json"}, []string{`"kind": "GitRepository"`, `"ready": "Unknown"`}, ""},
 		{"artifact generators", []string{"artifactgenerators"}, []string{"slices", "True    reconciliation succeeded, generated 1 artifact(s)"}, ""},
+		{"artifact generators, Flux's path", []string{"artifacts", "generators"}, []string{"slices", "True    reconciliation succeeded, generated 1 artifact(s)"}, ""},
+		{"artifact generator, Flux's aliases", []string{"artifact", "generator", "slices"}, []string{"slices"}, ""},
 		{"empty namespace", []string{"hr", "-n", "nowhere"}, nil, ""},
 		{"image policies, none", []string{"images", "policy", "-n", "nowhere"}, nil, ""},
 	}

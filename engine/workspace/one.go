@@ -60,6 +60,16 @@ func (w *Workspace) RenderHelmRelease(ctx context.Context, dec *manifest.Decoder
 // namespace counts as in defaultNamespace) from w.Options.Path when set, else from its source. The tree
 // has that one node.
 func (w *Workspace) BuildKustomization(ctx context.Context, dec *manifest.Decoder, file, namespace, name, defaultNamespace string) (*build.Tree, error) {
+	ks, err := KustomizationFromFile(ctx, dec, file, namespace, name, defaultNamespace)
+	if err != nil {
+		return nil, err
+	}
+	return w.BuildKustomizationObject(ctx, ks)
+}
+
+// KustomizationFromFile reads the Kustomization namespace/name file defines (one without a namespace
+// counts as defaultNamespace's).
+func KustomizationFromFile(ctx context.Context, dec *manifest.Decoder, file, namespace, name, defaultNamespace string) (*kustomizev1.Kustomization, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
@@ -77,7 +87,7 @@ func (w *Workspace) BuildKustomization(ctx context.Context, dec *manifest.Decode
 	if ks == nil {
 		return nil, fmt.Errorf("%s defines no Kustomization %s/%s", file, namespace, name)
 	}
-	return w.BuildKustomizationObject(ctx, ks)
+	return ks, nil
 }
 
 // BuildKustomizationObject builds ks (read from a file or the cluster) from w.Options.Path when set,
