@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -56,6 +57,8 @@ type RenderCache struct {
 	Now func() time.Time
 
 	trim sync.Once
+	// hits and stores count for tests what the cache served and kept.
+	hits, stores atomic.Int64
 }
 
 // DefaultRenderCache returns the cache under the user's cache folder (converge/render), the folder
@@ -177,6 +180,7 @@ func (c *RenderCache) load(fs *confinedFS, key string) ([]*unstructured.Unstruct
 	if st, err := os.Stat(p); err == nil && c.now().Sub(st.ModTime()) > time.Hour {
 		_ = os.Chtimes(p, c.now(), c.now())
 	}
+	c.hits.Add(1)
 	return objs, e.Texts, true
 }
 
@@ -218,6 +222,7 @@ func (c *RenderCache) store(key string, observed []observation, objs []*unstruct
 		_ = os.Remove(tmp.Name())
 		return werr
 	}
+	c.stores.Add(1)
 	var terr error
 	c.trim.Do(func() { terr = c.trimToSize() })
 	return terr
