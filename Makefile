@@ -125,8 +125,9 @@ size-report:
 demo:
 	DEMO_DIR=$(DEMO_DIR) LDFLAGS="$(LDFLAGS)" hack/demo.sh
 
-bench: testbin deps
+bench: testbin deps build
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+	$(GO) run ./hack/procbench -converge $(BIN)/converge
 
 release-check: $(BIN)/goreleaser
 	$(BIN)/goreleaser check
