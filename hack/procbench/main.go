@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,6 +43,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/converge-gitops/converge/engine/testenv"
@@ -62,6 +64,7 @@ func main() {
 	runs := flag.Int("runs", 5, "timed runs of each command (after one warm-up run)")
 	serve := flag.Bool("serve", false, "start the control plane, write the tree, print where, and wait for Ctrl-C")
 	flag.Parse()
+	ctrllog.SetLogger(logr.Discard()) // envtest logs through it
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *converge, *kubectl, *runs, *serve); err != nil {
