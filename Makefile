@@ -135,8 +135,9 @@ size-report:
 demo:
 	DEMO_DIR=$(DEMO_DIR) LDFLAGS="$(LDFLAGS)" hack/demo.sh
 
-bench: testbin deps
+bench: testbin deps build
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+	$(GO) run ./hack/procbench -converge $(BIN)/converge
 
 ## bench-node: the agent as a Pod on the real node (root), default flags, Flux's benchmark layout:
 ## time to all Ready and the container's memory from its cgroup

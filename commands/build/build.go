@@ -184,6 +184,9 @@ func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string
 	}
 	o.Namespace = f.Namespace()
 	o.Workspace.MaskSOPS = !o.ShowSecrets
+	if o.Workspace.RenderCache == nil {
+		o.Workspace.RenderCache = f.RenderCache()
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
+	"github.com/converge-gitops/converge/engine/build"
 	"github.com/converge-gitops/converge/engine/kube"
 )
 
@@ -78,6 +79,12 @@ func (f *Factory) Discovery() (discovery.DiscoveryInterface, error) {
 		return nil, err
 	}
 	return discovery.NewDiscoveryClientForConfig(cfg)
+}
+
+// RenderCache returns the render cache build, diff and apply use: under the user's cache folder, or
+// where CONVERGE_RENDER_CACHE says ("off": none).
+func (f *Factory) RenderCache() *build.RenderCache {
+	return build.DefaultRenderCache(f.Build.Version + " " + f.Build.Commit + " " + f.Build.Date)
 }
 
 // Namespace returns the namespace selected with -n, or flux-system.

@@ -48,4 +48,7 @@ func CompleteDriver(f *Factory, o *driver.Options, args []string) {
 	if o.Revision == nil {
 		o.Revision = workspace.LocalRevision
 	}
+	if o.Workspace.RenderCache == nil {
+		o.Workspace.RenderCache = f.RenderCache()
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/provider"
 	kustypes "sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
@@ -56,6 +57,8 @@ type Builder struct {
 	LocalKeys *DecryptionKeys
 	// Remote fetches kustomize remote bases and resources; nil refuses them (--no-remote-bases).
 	Remote *RemoteBases
+	// RenderCache, when set, keeps kustomize's output across processes (see RenderCache).
+	RenderCache *RenderCache
 
 	mu sync.Mutex
 }
@@ -171,12 +174,15 @@ func (b *Builder) build(ctx context.Context, ks *kustomizev1.Kustomization, root
 	if mask {
 		dec = nil // printed as Flux's CLI prints it, which decrypts nothing
 	}
+	generated := len(fs.overlay)
 	if dec != nil {
 		if file, err := dec.decryptSources(ctx, fs, dir); err != nil {
 			return failAt(&Error{Kustomization: id, File: file, Err: fmt.Errorf("SOPS decryption: %w", err)})
 		}
 	}
-	objs, texts, err := b.kustomize(fs, dir)
+	// Files SOPS decrypted into the overlay must never reach the cache, nor builds with remote bases
+	// (fetched again each time: a moved branch must be seen).
+	objs, texts, err := b.kustomize(fs, dir, len(fs.overlay) == generated && len(fs.mounts) == 0)
 	if err != nil {
 		return fail(err)
 	}
@@ -260,8 +266,38 @@ func SecurePath(root, path string) (string, error) {
 }
 
 // kustomize runs kustomize on dir and returns its objects as Flux reads them, with the YAML kustomize
-// wrote for each (what postBuild substitution works on).
-func (b *Builder) kustomize(fs *confinedFS, dir string) (objs []*unstructured.Unstructured, texts []string, err error) {
+// wrote for each (what postBuild substitution works on). With cacheable and b.RenderCache, an output
+// stored for the same inputs is returned instead, and a new one is stored.
+func (b *Builder) kustomize(fs *confinedFS, dir string, cacheable bool) (objs []*unstructured.Unstructured, texts []string, err error) {
+	var key string
+	if b.RenderCache != nil && cacheable {
+		key = b.RenderCache.key(fs, dir)
+		if objs, texts, ok := b.RenderCache.load(fs, key); ok {
+			return objs, texts, nil
+		}
+	}
+	var kfs filesys.FileSystem = fs
+	var rec *recordingFS
+	if key != "" {
+		rec = &recordingFS{fs: fs}
+		kfs = rec
+	}
+	objs, texts, err = b.runKustomize(kfs, dir)
+	if err != nil || rec == nil || rec.uncacheable {
+		return objs, texts, err
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Secret" && o.GroupVersionKind().Group == "" {
+			return objs, texts, nil // Secrets stay out of the cache
+		}
+	}
+	// A failure to store only costs the next process a build.
+	_ = b.RenderCache.store(key, rec.observed, objs, texts)
+	return objs, texts, nil
+}
+
+// runKustomize runs kustomize on dir in fs.
+func (b *Builder) runKustomize(fs filesys.FileSystem, dir string) (objs []*unstructured.Unstructured, texts []string, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	defer func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,20 +43,34 @@ func ClusterCRDs(ctx context.Context, client dynamic.Interface) ([]*apiextension
 	if err != nil {
 		return nil, err
 	}
+	// One GET each, all at once: a round trip each in sequence was a start-up cost of every command.
+	found := make([]*apiextensionsv1.CustomResourceDefinition, len(own))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, c := range own {
+		g.Go(func() error {
+			u, err := client.Resource(crdResource).Get(gctx, c.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+				return nil // converge cannot know this schema: its own stands in, with warnings (see WithCRDs)
+			}
+			if err != nil {
+				return fmt.Errorf("reading CustomResourceDefinition %s from the cluster: %w", c.Name, err)
+			}
+			crd := &apiextensionsv1.CustomResourceDefinition{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, crd); err != nil {
+				return fmt.Errorf("CustomResourceDefinition %s in the cluster: %w", c.Name, err)
+			}
+			found[i] = crd
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	var out []*apiextensionsv1.CustomResourceDefinition
-	for _, c := range own {
-		u, err := client.Resource(crdResource).Get(ctx, c.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
-			continue // converge cannot know this schema: its own stands in, with warnings (see WithCRDs)
+	for _, crd := range found {
+		if crd != nil {
+			out = append(out, crd)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("reading CustomResourceDefinition %s from the cluster: %w", c.Name, err)
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, crd); err != nil {
-			return nil, fmt.Errorf("CustomResourceDefinition %s in the cluster: %w", c.Name, err)
-		}
-		out = append(out, crd)
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package manifest
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -20,7 +21,9 @@ type crdSchema struct {
 	namespaced bool
 	structural *structuralschema.Structural
 	validator  apiservervalidation.SchemaValidator
-	cel        *cel.Validator
+	// cel compiles the CEL rules on first use: most commands decode a few of the Flux kinds, and
+	// compiling all of them was a start-up cost of every command.
+	cel func() *cel.Validator
 }
 
 func newSchemas(defs []*apiextensionsv1.CustomResourceDefinition) (map[schema.GroupVersionKind]*crdSchema, error) {
@@ -47,7 +50,9 @@ func newSchemas(defs []*apiextensionsv1.CustomResourceDefinition) (map[schema.Gr
 				namespaced: crd.Spec.Scope == apiextensionsv1.NamespaceScoped,
 				structural: structural,
 				validator:  validator,
-				cel:        cel.NewValidator(structural, true, celconfig.PerCallLimit),
+				cel: sync.OnceValue(func() *cel.Validator {
+					return cel.NewValidator(structural, true, celconfig.PerCallLimit)
+				}),
 			}
 		}
 	}
@@ -59,8 +64,8 @@ func newSchemas(defs []*apiextensionsv1.CustomResourceDefinition) (map[schema.Gr
 func (s *crdSchema) defaultAndValidate(ctx context.Context, obj map[string]any) field.ErrorList {
 	structuraldefaulting.Default(obj, s.structural)
 	errs := apiservervalidation.ValidateCustomResource(nil, obj, s.validator)
-	if s.cel != nil {
-		celErrs, _ := s.cel.Validate(ctx, nil, s.structural, obj, nil, celconfig.RuntimeCELCostBudget)
+	if v := s.cel(); v != nil {
+		celErrs, _ := v.Validate(ctx, nil, s.structural, obj, nil, celconfig.RuntimeCELCostBudget)
 		errs = append(errs, celErrs...)
 	}
 	return errs

@@ -50,6 +50,8 @@ type Options struct {
 	// LenientSubstitution substitutes variables without value or default with "" instead of failing
 	// (Flux's build without --strict-substitute).
 	LenientSubstitution bool
+	// RenderCache keeps kustomize's output across processes (nil: none).
+	RenderCache *build.RenderCache
 }
 
 // InputError is a malformed --local-resource or --local-source: a usage error.
@@ -140,6 +142,7 @@ func assemble(o *Options, local *build.LocalResources, resolver *fetch.Resolver,
 	b.Helm.KubeVersion, b.Helm.APIVersions = o.KubeVersion, o.APIVersions
 	b.MaskSOPS = o.MaskSOPS
 	b.Strict = !o.LenientSubstitution
+	b.RenderCache = o.RenderCache
 	charts, err := AttachFetchers(o, resolver, wt, root, vars)
 	if err != nil {
 		return nil, err
