@@ -68,7 +68,7 @@ func benchShardsOnce(b *testing.B, srv *sourcetest.GitServer, kubeconfig string,
 	repo := srv.NewRepo(b, ns)
 	files := map[string]*string{}
 	for i := range n {
-		files[fmt.Sprintf("apps/app-%d/app.yaml", i)] = sourcetest.Str(benchApp(ns, i))
+		files[fmt.Sprintf("apps/app-%d/app.yaml", i)] = sourcetest.Str(testenv.FluxBenchmarkApp(ns, i))
 	}
 	repo.Commit("apps", files)
 	shardOf := func(i int) string { return fmt.Sprintf("s%d", i%shards) }
@@ -165,7 +165,7 @@ func BenchmarkAPIServerCeiling(b *testing.B) {
 				namespace(b, ns)
 				var objs []*unstructured.Unstructured
 				for i := range n {
-					dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(benchApp(ns, i)), 4096)
+					dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(testenv.FluxBenchmarkApp(ns, i)), 4096)
 					for {
 						u := &unstructured.Unstructured{}
 						if err := dec.Decode(&u.Object); err != nil {

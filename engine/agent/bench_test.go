@@ -53,7 +53,7 @@ func benchAgentOnce(b *testing.B, srv *sourcetest.GitServer, kubeconfig string, 
 	repo := srv.NewRepo(b, ns)
 	files := map[string]*string{}
 	for i := range n {
-		files[fmt.Sprintf("apps/app-%d/app.yaml", i)] = sourcetest.Str(benchApp(ns, i))
+		files[fmt.Sprintf("apps/app-%d/app.yaml", i)] = sourcetest.Str(testenv.FluxBenchmarkApp(ns, i))
 	}
 	repo.Commit("apps", files)
 	cluster.ApplyYAML(b, gitRepository(ns, "repo", repo.URL))
@@ -124,32 +124,6 @@ func benchAgentOnce(b *testing.B, srv *sourcetest.GitServer, kubeconfig string, 
 	b.ReportMetric(253/took.Seconds()*float64(n)/1000, "x-vs-flux-published")
 	b.Logf("%d Kustomizations Ready in %s, peak RSS while reconciling %.0f MiB, high-water mark including start-up %.0f MiB (Flux 2.9 published: 1,000 in 4m13s, 223 MiB, 16 cores)",
 		n, took.Round(time.Millisecond), float64(peakWorking)/1024, float64(peak)/1024)
-}
-
-func benchApp(ns string, i int) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: ServiceAccount
-metadata: {name: app-%[2]d, namespace: %[1]s}
----
-apiVersion: v1
-kind: Service
-metadata: {name: app-%[2]d, namespace: %[1]s}
-spec:
-  selector: {app: app-%[2]d}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: app-%[2]d, namespace: %[1]s}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: app-%[2]d}}
-  template:
-    metadata: {labels: {app: app-%[2]d}}
-    spec:
-      serviceAccountName: app-%[2]d
-      containers: [{name: app, image: "ghcr.io/stefanprodan/podinfo:6.7.0", ports: [{containerPort: 8080}]}]
-`, ns, i)
 }
 
 // procRSSKiB samples the resident set of pid (false once it is gone).

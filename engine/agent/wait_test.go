@@ -5,10 +5,11 @@ import (
 	"testing"
 
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
+	"github.com/converge-gitops/converge/engine/testenv"
 )
 
 // TestAgentWaitReleasesWorker: with one worker, a Kustomization waiting for the health of what it applied
-// (a Job that never completes here: no node runs its pod) does not hold the worker, so another
+// (a Deployment that never becomes Available here: no node runs its Pod) does not hold the worker, so another
 // Kustomization is reconciled and Ready meanwhile; a Deployment with wait: true becomes Ready once
 // kube-controller-manager reports it, read from the watch.
 func TestAgentWaitReleasesWorker(t *testing.T) {
@@ -17,16 +18,19 @@ func TestAgentWaitReleasesWorker(t *testing.T) {
 	srv := sourcetest.StartGitServer(t)
 	repo := srv.NewRepo(t, "wait")
 	rev := "main@sha1:" + repo.Commit("first", map[string]*string{
-		"slow/job.yaml": sourcetest.Str(fmt.Sprintf(`apiVersion: batch/v1
-kind: Job
+		// A Deployment that wants a Pod: the test control plane has no node, so it never becomes Available.
+		"slow/deploy.yaml": sourcetest.Str(fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
 metadata: {name: never, namespace: %s}
 spec:
+  replicas: 1
+  selector: {matchLabels: {app: never}}
   template:
+    metadata: {labels: {app: never}}
     spec:
-      restartPolicy: Never
       containers: [{name: c, image: busybox}]
 `, ns)),
-		"fast/app.yaml": sourcetest.Str(benchApp(ns, 0)),
+		"fast/app.yaml": sourcetest.Str(testenv.FluxBenchmarkApp(ns, 0)),
 	})
 	cluster.ApplyYAML(t, gitRepository(ns, "repo", repo.URL))
 	cluster.ApplyYAML(t, kustomization(ns, "slow", "./slow", "  wait: true\n  timeout: 10m\n"))

@@ -156,9 +156,9 @@ func (e *benchEnv) newSet(b *testing.B, ns string) *benchSet {
 // benchObjects returns 250 Deployments (replicas 0), Services, ConfigMaps and ServiceAccounts in ns.
 func benchObjects(ns string) []*unstructured.Unstructured {
 	out := make([]*unstructured.Unstructured, 0, benchObjectCount)
-	for _, gen := range []func(ns, name string) string{benchDeployment, benchService, benchConfigMap, benchServiceAccount} {
+	for _, kind := range testenv.BenchKinds() {
 		for i := range benchPerKind {
-			doc := gen(ns, fmt.Sprintf("app-%04d", i))
+			doc := testenv.BenchDocument(kind, ns, fmt.Sprintf("app-%04d", i))
 			j, err := yaml.YAMLToJSON([]byte(doc))
 			if err != nil {
 				panic(err)
@@ -171,79 +171,6 @@ func benchObjects(ns string) []*unstructured.Unstructured {
 		}
 	}
 	return out
-}
-
-func benchDeployment(ns, name string) string {
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ` + name + `
-  namespace: ` + ns + `
-  labels: {app.kubernetes.io/name: ` + name + `, app.kubernetes.io/part-of: bench}
-spec:
-  replicas: 0
-  selector:
-    matchLabels: {app.kubernetes.io/name: ` + name + `}
-  template:
-    metadata:
-      labels: {app.kubernetes.io/name: ` + name + `, app.kubernetes.io/part-of: bench}
-    spec:
-      serviceAccountName: ` + name + `
-      containers:
-      - name: app
-        image: registry.example.com/bench/app:1.0.0
-        args: [--listen=:8080, --config=/etc/app/config.yaml]
-        ports:
-        - {name: http, containerPort: 8080}
-        env:
-        - {name: LOG_LEVEL, value: info}
-        envFrom:
-        - configMapRef: {name: ` + name + `}
-        resources:
-          requests: {cpu: 10m, memory: 16Mi}
-          limits: {memory: 64Mi}
-`
-}
-
-func benchService(ns, name string) string {
-	return `apiVersion: v1
-kind: Service
-metadata:
-  name: ` + name + `
-  namespace: ` + ns + `
-  labels: {app.kubernetes.io/name: ` + name + `, app.kubernetes.io/part-of: bench}
-spec:
-  selector: {app.kubernetes.io/name: ` + name + `}
-  ports:
-  - {name: http, port: 80, targetPort: http}
-`
-}
-
-func benchConfigMap(ns, name string) string {
-	return `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: ` + name + `
-  namespace: ` + ns + `
-  labels: {app.kubernetes.io/name: ` + name + `, app.kubernetes.io/part-of: bench}
-data:
-  APP_NAME: ` + name + `
-  config.yaml: |
-    server:
-      listen: ":8080"
-      timeout: 30s
-    features: [a, b, c]
-`
-}
-
-func benchServiceAccount(ns, name string) string {
-	return `apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: ` + name + `
-  namespace: ` + ns + `
-  labels: {app.kubernetes.io/name: ` + name + `, app.kubernetes.io/part-of: bench}
-`
 }
 
 // writeBenchYAML writes objs as one multi-document YAML file per kind into dir.

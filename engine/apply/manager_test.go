@@ -360,7 +360,9 @@ func TestUnchangedObjectsNeedNoDryRun(t *testing.T) {
 		out := []string{ns(space)}
 		for i := range 12 {
 			name := fmt.Sprintf("app-%02d", i)
-			out = append(out, benchDeployment(space, name), benchService(space, name), benchConfigMap(space, name), benchServiceAccount(space, name))
+			for _, kind := range testenv.BenchKinds() {
+				out = append(out, testenv.BenchDocument(kind, space, name))
+			}
 		}
 		return out
 	}

@@ -292,16 +292,13 @@ func (b *bench) measure(runs int) error {
 // and root/clusters/bench (one Flux Kustomization of ./apps).
 func writeTree(root, ns string) error {
 	files := map[string]*strings.Builder{}
-	for _, k := range []struct {
-		file string
-		gen  func(ns, name string) string
-	}{{"deployments.yaml", deployment}, {"services.yaml", service}, {"configmaps.yaml", configMap}, {"serviceaccounts.yaml", serviceAccount}} {
+	for _, kind := range testenv.BenchKinds() {
 		sb := &strings.Builder{}
 		for i := range perKind {
 			sb.WriteString("---\n")
-			sb.WriteString(k.gen(ns, fmt.Sprintf("app-%04d", i)))
+			sb.WriteString(testenv.BenchDocument(kind, ns, fmt.Sprintf("app-%04d", i)))
 		}
-		files[filepath.Join("apps", k.file)] = sb
+		files[filepath.Join("apps", strings.ToLower(kind)+"s.yaml")] = sb
 	}
 	kust := &strings.Builder{}
 	kust.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- deployments.yaml\n- services.yaml\n- configmaps.yaml\n- serviceaccounts.yaml\n")
@@ -339,79 +336,6 @@ spec:
 		}
 	}
 	return nil
-}
-
-func deployment(ns, name string) string {
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ` + name + `
-  namespace: ` + ns + `
-  labels: {app.kubernetes.io/name: ` + name + `, app.kubernetes.io/part-of: bench}
-spec:
-  replicas: 0
-  selector:
-    matchLabels: {app.kubernetes.io/name: ` + name + `}
-  template:
-    metadata:
-      labels: {app.kubernetes.io/name: ` + name + `, app.kubernetes.io/part-of: bench}
-    spec:
-      serviceAccountName: ` + name + `
-      containers:
-      - name: app
-        image: registry.example.com/bench/app:1.0.0
-        args: [--listen=:8080, --config=/etc/app/config.yaml]
-        ports:
-        - {name: http, containerPort: 8080}
-        env:
-        - {name: LOG_LEVEL, value: info}
-        envFrom:
-        - configMapRef: {name: ` + name + `}
-        resources:
-          requests: {cpu: 10m, memory: 16Mi}
-          limits: {memory: 64Mi}
-`
-}
-
-func service(ns, name string) string {
-	return `apiVersion: v1
-kind: Service
-metadata:
-  name: ` + name + `
-  namespace: ` + ns + `
-  labels: {app.kubernetes.io/name: ` + name + `, app.kubernetes.io/part-of: bench}
-spec:
-  selector: {app.kubernetes.io/name: ` + name + `}
-  ports:
-  - {name: http, port: 80, targetPort: http}
-`
-}
-
-func configMap(ns, name string) string {
-	return `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: ` + name + `
-  namespace: ` + ns + `
-  labels: {app.kubernetes.io/name: ` + name + `, app.kubernetes.io/part-of: bench}
-data:
-  APP_NAME: ` + name + `
-  config.yaml: |
-    server:
-      listen: ":8080"
-      timeout: 30s
-    features: [a, b, c]
-`
-}
-
-func serviceAccount(ns, name string) string {
-	return `apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: ` + name + `
-  namespace: ` + ns + `
-  labels: {app.kubernetes.io/name: ` + name + `, app.kubernetes.io/part-of: bench}
-`
 }
 
 var kindResources = map[string]schema.GroupVersionResource{

@@ -19,6 +19,7 @@ import (
 
 	"github.com/converge-gitops/converge/engine/kube"
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
+	"github.com/converge-gitops/converge/engine/testenv"
 	"github.com/converge-gitops/converge/engine/testenv/node"
 )
 
@@ -66,7 +67,7 @@ func benchAgentPodOnce(b *testing.B, ctx context.Context, srv *sourcetest.GitSer
 	repo := srv.NewRepo(b, ns)
 	files := map[string]*string{}
 	for i := range n {
-		files[fmt.Sprintf("apps/app-%d/app.yaml", i)] = sourcetest.Str(fluxBenchApp(ns, i))
+		files[fmt.Sprintf("apps/app-%d/app.yaml", i)] = sourcetest.Str(testenv.FluxBenchmarkApp(ns, i))
 	}
 	repo.Commit("apps", files)
 	apply(b, fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
@@ -135,33 +136,6 @@ spec:
 	if err := env.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		b.Logf("delete namespace %s: %v", ns, err)
 	}
-}
-
-// fluxBenchApp is one app of Flux's benchmark layout.
-func fluxBenchApp(ns string, i int) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: ServiceAccount
-metadata: {name: app-%[2]d, namespace: %[1]s}
----
-apiVersion: v1
-kind: Service
-metadata: {name: app-%[2]d, namespace: %[1]s}
-spec:
-  selector: {app: app-%[2]d}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: app-%[2]d, namespace: %[1]s}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: app-%[2]d}}
-  template:
-    metadata: {labels: {app: app-%[2]d}}
-    spec:
-      serviceAccountName: app-%[2]d
-      containers: [{name: app, image: "ghcr.io/stefanprodan/podinfo:6.7.0", ports: [{containerPort: 8080}]}]
-`, ns, i)
 }
 
 // containerMemoryCgroup finds the memory cgroup (v1) of the container the kubelet runs for a Pod.
