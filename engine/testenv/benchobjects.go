@@ -1,6 +1,15 @@
 package testenv
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+)
 
 // BenchKinds are the kinds of the push-mode benchmarks' objects, in the order they are generated.
 func BenchKinds() []string { return []string{"Deployment", "Service", "ConfigMap", "ServiceAccount"} }
@@ -88,4 +97,20 @@ spec:
       serviceAccountName: app-%[2]d
       containers: [{name: app, image: "ghcr.io/stefanprodan/podinfo:6.7.0", ports: [{containerPort: 8080}]}]
 `, ns, i)
+}
+
+// ApplyFluxBenchmarkKustomizations creates, from 32 workers, the n Kustomizations of Flux's benchmark in
+// ns: app-<i> applying ./apps/app-<i> of the GitRepository "repo" with prune and wait.
+func ApplyFluxBenchmarkKustomizations(ctx context.Context, dyn dynamic.Interface, ns string, n int) error {
+	ks := dyn.Resource(schema.GroupVersionResource{Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Resource: "kustomizations"}).Namespace(ns)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	for i := range n {
+		g.Go(func() error {
+			data := []byte(fmt.Sprintf(`{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","kind":"Kustomization","metadata":{"name":"app-%d","namespace":%q},"spec":{"interval":"1h","path":"./apps/app-%d","prune":true,"wait":true,"timeout":"5m","sourceRef":{"kind":"GitRepository","name":"repo"}}}`, i, ns, i))
+			_, err := ks.Patch(gctx, fmt.Sprintf("app-%d", i), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "bench"})
+			return err
+		})
+	}
+	return g.Wait()
 }

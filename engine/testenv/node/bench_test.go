@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -82,16 +81,7 @@ spec:
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(32)
-	for i := range n {
-		g.Go(func() error {
-			data := []byte(fmt.Sprintf(`{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","kind":"Kustomization","metadata":{"name":"app-%d","namespace":%q},"spec":{"interval":"1h","path":"./apps/app-%d","prune":true,"wait":true,"timeout":"5m","sourceRef":{"kind":"GitRepository","name":"repo"}}}`, i, ns, i))
-			_, err := clients.Dynamic.Resource(ksGVR).Namespace(ns).Patch(gctx, fmt.Sprintf("app-%d", i), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "bench"})
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	if err := testenv.ApplyFluxBenchmarkKustomizations(ctx, clients.Dynamic, ns, n); err != nil {
 		b.Fatal(err)
 	}
 
