@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -109,28 +110,24 @@ func NewGitea(ctx context.Context, dir string) (*Gitea, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gitea{bin: bin, Dir: dir, Admin: "converge-admin", Password: "converge-admin-password", done: make(chan struct{})}
+	g := &Gitea{bin: bin, Dir: dir, Admin: "converge-admin", Password: "converge-admin-password"}
 	if dir == "" {
 		if g.Dir, err = os.MkdirTemp("", "gitea-"); err != nil {
 			return nil, err
 		}
 		g.ownsDir = true
 	}
-	if err := g.writeConfig(); err != nil {
-		g.cleanup()
-		return nil, err
-	}
-	g.cmd = g.command(ctx, "web")
-	g.cmd.Stdout, g.cmd.Stderr = &lockedWriter{g}, &lockedWriter{g}
-	g.cmd.SysProcAttr = giteaProcAttr()
-	if err := g.cmd.Start(); err != nil {
-		g.cleanup()
-		return nil, fmt.Errorf("starting gitea: %w", err)
-	}
-	go func() { _ = g.cmd.Wait(); close(g.done) }()
-	if err := g.waitHealthy(ctx, time.Minute); err != nil {
-		_ = g.Stop()
-		return nil, err
+	// A port taken by another test's server between choosing it and Gitea binding it makes Gitea exit;
+	// it then starts again on new ports.
+	for attempt := 1; ; attempt++ {
+		err := g.start(ctx)
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			g.cleanup()
+			return nil, err
+		}
 	}
 	out, err := g.command(ctx, "admin", "user", "create", "--username", g.Admin, "--password", g.Password,
 		"--email", g.Admin+"@example.com", "--admin", "--must-change-password=false",
@@ -148,6 +145,29 @@ func NewGitea(ctx context.Context, dir string) (*Gitea, error) {
 	g.Token = strings.Fields(string(out[i+len(marker):]))[0]
 	g.StartTime = time.Since(start)
 	return g, nil
+}
+
+// start writes the config with new ports and starts the web server, waiting until it is healthy.
+func (g *Gitea) start(ctx context.Context) error {
+	g.done = make(chan struct{})
+	g.mu.Lock()
+	g.logs.Reset()
+	g.mu.Unlock()
+	if err := g.writeConfig(); err != nil {
+		return err
+	}
+	g.cmd = g.command(ctx, "web")
+	g.cmd.Stdout, g.cmd.Stderr = &lockedWriter{g}, &lockedWriter{g}
+	g.cmd.SysProcAttr = giteaProcAttr()
+	if err := g.cmd.Start(); err != nil {
+		return fmt.Errorf("starting gitea: %w", err)
+	}
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(g.cmd, g.done)
+	if err := g.waitHealthy(ctx, 2*time.Minute); err != nil {
+		g.stopProcess()
+		return err
+	}
+	return nil
 }
 
 type lockedWriter struct{ g *Gitea }
@@ -197,7 +217,7 @@ func (g *Gitea) writeConfig() error {
 	}
 	// Without the bindata tag Gitea reads these from its work path.
 	for _, d := range []string{"options", "templates", "public"} {
-		if err := os.Symlink(filepath.Join(filepath.Dir(g.bin), d), filepath.Join(g.Dir, d)); err != nil {
+		if err := os.Symlink(filepath.Join(filepath.Dir(g.bin), d), filepath.Join(g.Dir, d)); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
 	}
@@ -318,13 +338,21 @@ ROOT_PATH = %[2]s/log
 	return os.WriteFile(filepath.Join(g.Dir, "app.ini"), []byte(ini), 0o600)
 }
 
+// freePort returns a loopback port that is free now, taken at random below the kernel's ephemeral range
+// (32768 and up here): a port the kernel hands out for port 0 is soon handed to the next test package's
+// server or outgoing connection, and a server started from a config file cannot take its port earlier.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	var last error
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(20000+mrand.IntN(12000)))
+		if err != nil {
+			last = err
+			continue
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free loopback port between 20000 and 32000: %w", last)
 }
 
 func (g *Gitea) waitHealthy(ctx context.Context, timeout time.Duration) error {
@@ -343,10 +371,14 @@ func (g *Gitea) waitHealthy(ctx context.Context, timeout time.Duration) error {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				if c, err := net.DialTimeout("tcp", g.SSHAddr, time.Second); err == nil {
+				c, err := net.DialTimeout("tcp", g.SSHAddr, time.Second)
+				if err == nil {
 					c.Close()
 					return nil
 				}
+				last = fmt.Errorf("SSH server: %w", err)
+				time.Sleep(50 * time.Millisecond)
+				continue
 			}
 			err = fmt.Errorf("GET /api/healthz: %s", resp.Status)
 		}
@@ -358,6 +390,12 @@ func (g *Gitea) waitHealthy(ctx context.Context, timeout time.Duration) error {
 
 // Stop terminates the server and removes a work path NewGitea created.
 func (g *Gitea) Stop() error {
+	g.stopProcess()
+	g.cleanup()
+	return nil
+}
+
+func (g *Gitea) stopProcess() {
 	if g.cmd != nil && g.cmd.Process != nil {
 		_ = g.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -367,8 +405,6 @@ func (g *Gitea) Stop() error {
 			<-g.done
 		}
 	}
-	g.cleanup()
-	return nil
 }
 
 func (g *Gitea) cleanup() {
