@@ -17,7 +17,7 @@ func NewKustomizations(c *kube.Clients, clk clock.PassiveClock) *Kustomizations 
 		return &apply.Manager{Client: cc.Dynamic, Mapper: cc.Mapper}, &health.Checker{Client: cc.Dynamic, Mapper: cc.Mapper}
 	}
 	am, hc := managers(c)
-	return &Kustomizations{Client: c.Dynamic, Apply: am, Health: hc, Clock: clk, ReadyExprs: &ReadyExprs{},
+	return &Kustomizations{Client: c.Dynamic, Apply: am, Health: hc, Clock: clk, ReadyExprs: &ReadyExprs{}, Remotes: &RemoteClients{},
 		Impersonate: func(namespace, name string) (*apply.Manager, *health.Checker, error) {
 			sa, err := c.Impersonating(namespace, name)
 			if err != nil {
@@ -32,7 +32,7 @@ func NewKustomizations(c *kube.Clients, clk clock.PassiveClock) *Kustomizations 
 // NewHelmReleases returns the HelmRelease reconciler over c that `converge apply` and the agent share;
 // renderer computes values and post-renders as `converge build` does.
 func NewHelmReleases(c *kube.Clients, renderer *helmrelease.Renderer, clk clock.PassiveClock) *HelmReleases {
-	return &HelmReleases{Client: c.Dynamic, Config: c.Config, Renderer: renderer, Clock: clk, ReadyExprs: &ReadyExprs{},
+	return &HelmReleases{Client: c.Dynamic, Config: c.Config, Renderer: renderer, Clock: clk, ReadyExprs: &ReadyExprs{}, Remotes: &RemoteClients{},
 		Impersonate: func(namespace, name string) (*rest.Config, error) {
 			sa, err := c.Impersonating(namespace, name)
 			if err != nil {

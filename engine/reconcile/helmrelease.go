@@ -51,6 +51,9 @@ type HelmReleases struct {
 	// Kubeconfig says which credentials the kubeconfig Secret of spec.kubeConfig may use (default: no
 	// exec plugins, no disabled TLS verification).
 	Kubeconfig kube.KubeconfigOptions
+	// Remotes caches the configurations of the clusters spec.kubeConfig reaches (nil: made at every
+	// reconciliation).
+	Remotes *RemoteClients
 	// ReadyExprs caches the compiled spec.dependsOn[].readyExpr (nil: compiled at every check).
 	ReadyExprs *ReadyExprs
 	// Tenancy is the multi-tenancy lockdown: cross-namespace chart sources refused, the default
@@ -275,7 +278,14 @@ func (r *HelmReleases) Uninstall(ctx context.Context, hr *helmv2.HelmRelease) er
 func (r *HelmReleases) config(ctx context.Context, hr *helmv2.HelmRelease) (*rest.Config, error) {
 	sa := hr.Spec.ServiceAccountName
 	if hr.Spec.KubeConfig != nil {
-		return remoteConfig(ctx, r.Client, hr.Namespace, hr.Spec.KubeConfig, sa, r.Kubeconfig)
+		if r.Remotes == nil {
+			return remoteConfig(ctx, r.Client, hr.Namespace, hr.Spec.KubeConfig, sa, r.Kubeconfig)
+		}
+		c, err := r.Remotes.Clients(ctx, r.Client, hr.Namespace, hr.Spec.KubeConfig, sa, r.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		return c.Config, nil
 	}
 	sa = r.Tenancy.ServiceAccount(sa)
 	if sa == "" {

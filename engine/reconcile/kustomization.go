@@ -45,6 +45,9 @@ type Kustomizations struct {
 	// Kubeconfig says which credentials a kubeconfig Secret may use (default: no exec plugins, no
 	// disabled TLS verification).
 	Kubeconfig kube.KubeconfigOptions
+	// Remotes caches the clients of the clusters spec.kubeConfig reaches (nil: made at every
+	// reconciliation).
+	Remotes *RemoteClients
 	// ReadyExprs caches the compiled spec.dependsOn[].readyExpr (nil: compiled at every check).
 	ReadyExprs *ReadyExprs
 	// Tenancy is the multi-tenancy lockdown: cross-namespace sources refused, the default ServiceAccount.
@@ -234,18 +237,25 @@ func withExpressions(hc *health.Checker, ks *kustomizev1.Kustomization) (*health
 
 var secretsResource = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 
-// remote builds the clients of the cluster ks's kubeConfig.secretRef reaches.
+// remote builds the clients of the cluster ks's kubeConfig.secretRef reaches, or takes them from r.Remotes.
 func (r *Kustomizations) remote(ctx context.Context, ks *kustomizev1.Kustomization) (*apply.Manager, *health.Checker, error) {
-	cfg, err := remoteConfig(ctx, r.Client, ks.Namespace, ks.Spec.KubeConfig, ks.Spec.ServiceAccountName, r.Kubeconfig)
-	if err != nil {
-		return nil, nil, err
-	}
-	if r.Remote != nil {
-		return r.Remote(cfg)
-	}
-	clients, err := kube.New(cfg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kubeConfig.secretRef: %w", err)
+	var clients *kube.Clients
+	if r.Remote != nil || r.Remotes == nil {
+		cfg, err := remoteConfig(ctx, r.Client, ks.Namespace, ks.Spec.KubeConfig, ks.Spec.ServiceAccountName, r.Kubeconfig)
+		if err != nil {
+			return nil, nil, err
+		}
+		if r.Remote != nil {
+			return r.Remote(cfg)
+		}
+		if clients, err = kube.New(cfg); err != nil {
+			return nil, nil, fmt.Errorf("kubeConfig.secretRef: %w", err)
+		}
+	} else {
+		var err error
+		if clients, err = r.Remotes.Clients(ctx, r.Client, ks.Namespace, ks.Spec.KubeConfig, ks.Spec.ServiceAccountName, r.Kubeconfig); err != nil {
+			return nil, nil, err
+		}
 	}
 	am, hc := &apply.Manager{}, &health.Checker{}
 	if r.Apply != nil {

@@ -36,7 +36,17 @@ type Options struct {
 	Log io.Writer
 	// WithoutControllerManager skips kube-controller-manager.
 	WithoutControllerManager bool
+	// ControllerManagerQPS is kube-controller-manager's client rate limit (--kube-api-qps; the burst is
+	// twice it); default ControllerManagerQPS.
+	ControllerManagerQPS int
 }
+
+// ControllerManagerQPS is the client rate limit the test control plane's kube-controller-manager runs
+// with. Its own default (20 QPS, burst 30, which kubeadm and so kind keep) is per controller client:
+// the deployment and replicaset controllers then write at most 20 requests a second each, and a
+// thousand Deployments wait minutes for their status behind it (BenchmarkControllerManagerQPS), which
+// measures the controller-manager, not converge. Production clusters raise it with the cluster's size.
+const ControllerManagerQPS = 200
 
 // Cluster is a running control plane.
 type Cluster struct {
@@ -158,14 +168,18 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return cleanup(err)
 	}
 	if !opts.WithoutControllerManager {
-		if err := c.startControllerManager(ctx, opts.BinDir, logTo); err != nil {
+		qps := opts.ControllerManagerQPS
+		if qps <= 0 {
+			qps = ControllerManagerQPS
+		}
+		if err := c.startControllerManager(ctx, opts.BinDir, qps, logTo); err != nil {
 			return cleanup(err)
 		}
 	}
 	return c, nil
 }
 
-func (c *Cluster) startControllerManager(ctx context.Context, binDir string, logTo io.Writer) error {
+func (c *Cluster) startControllerManager(ctx context.Context, binDir string, qps int, logTo io.Writer) error {
 	dir, err := os.MkdirTemp("", "converge-kcm-")
 	if err != nil {
 		return err
@@ -187,6 +201,8 @@ func (c *Cluster) startControllerManager(ctx context.Context, binDir string, log
 		"--root-ca-file="+filepath.Join(certDir, "apiserver.crt"),
 		"--concurrent-gc-syncs=10",
 		"--concurrent-namespace-syncs=5",
+		fmt.Sprintf("--kube-api-qps=%d", qps),
+		fmt.Sprintf("--kube-api-burst=%d", 2*qps),
 	)
 	cmd.Stdout, cmd.Stderr = logTo, logTo
 	setProcAttrs(cmd)

@@ -406,6 +406,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 		"--service-account-private-key-file="+saKey, "--root-ca-file="+caPath,
 		"--cluster-signing-cert-file="+caPath, "--cluster-signing-key-file="+caKeyPath,
 		"--service-cluster-ip-range="+ServiceCIDR, "--cluster-cidr="+PodCIDR, "--allocate-node-cidrs=false",
+		// As engine/testenv: the default 20 QPS per controller makes Deployments wait for status.
+		fmt.Sprintf("--kube-api-qps=%d", testenv.ControllerManagerQPS), fmt.Sprintf("--kube-api-burst=%d", 2*testenv.ControllerManagerQPS),
 	); err != nil {
 		return nil, err
 	}
