@@ -26,7 +26,7 @@ IMAGE_DIR ?= $(BIN)/image
 IMAGE_ARGS = -version $(VERSION) -revision "$(REVISION)" -created $(SOURCE_DATE_EPOCH) \
 	$(foreach arch,$(IMAGE_ARCHS),-binary linux/$(arch)=$(IMAGE_DIR)/linux_$(arch)/converge)
 
-.PHONY: fuzz fuzz-ci all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo bench bench-node release-check release-snapshot tools clean tidy-check size-check size-budget size-report
+.PHONY: fuzz fuzz-ci all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo bench bench-node bench-spokes release-check release-snapshot tools clean tidy-check size-check size-budget size-report
 
 all: build
 
@@ -143,6 +143,11 @@ bench: testbin deps build
 ## time to all Ready and the container's memory from its cgroup
 bench-node: testbin deps
 	$(GO) test -tags node -run '^$$' -bench AgentPod -benchtime 1x -timeout 40m ./engine/testenv/node/
+
+## bench-spokes: hub and spoke, 100 spokes (10 API servers x 10 namespaces), one agent process at default
+## flags: its peak RSS and Go heap, and the latency from a new commit to applied on every spoke
+bench-spokes: testbin deps
+	$(GO) test -run '^$$' -bench AgentSpokes -benchtime 1x -timeout 30m ./engine/agent/
 
 release-check: $(BIN)/goreleaser
 	$(BIN)/goreleaser check

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
 	"github.com/converge-gitops/converge/engine/testenv"
@@ -86,6 +88,56 @@ func TestAgentSpokes(t *testing.T) {
 		if v := spokeValue(t, sp, fmt.Sprintf("apps-%d", i), "app"); v != "one" {
 			t.Fatalf("%s: ConfigMap apps-%d/app = %q, want one", sp.Name, i, v)
 		}
+	}
+
+	// A HelmRelease with spec.kubeConfig installs on spoke-2 and keeps its release there. (The spokes
+	// run no controller-manager, so nothing would report the chart's Deployment: no wait.)
+	files := map[string]*string{}
+	for _, f := range []string{"Chart.yaml", "values.yaml", "templates/configmap.yaml", "templates/deployment.yaml", "templates/NOTES.txt"} {
+		data, err := os.ReadFile("../../testdata/helm-release/simple/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["charts/simple/"+f] = sourcetest.Str(string(data))
+	}
+	repo.Commit("chart", files)
+	requestReconcile(t, gitGVR, ns, "repo")
+	cluster.ApplyYAML(t, fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: web, namespace: %s}
+spec:
+  interval: 1h
+  targetNamespace: apps-2
+  storageNamespace: apps-2
+  kubeConfig:
+    secretRef: {name: %s}
+  install: {disableWait: true}
+  upgrade: {disableWait: true}
+  chart:
+    spec:
+      chart: ./charts/simple
+      sourceRef: {kind: GitRepository, name: repo}
+  values: {message: from-hub}
+`, ns, spokes.Servers[2].Name))
+	hrGVR := schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}
+	eventually(t, "the HelmRelease installed on spoke-2", func() (bool, string) {
+		st, reason, msg := condition(get(t, hrGVR, ns, "web"), "Ready")
+		cms, err := spokes.Servers[2].Client.CoreV1().ConfigMaps("apps-2").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		releases, err := spokes.Servers[2].Client.CoreV1().Secrets("apps-2").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+		if err != nil {
+			return false, err.Error()
+		}
+		found := false
+		for _, cm := range cms.Items {
+			found = found || cm.Data["message"] == "from-hub"
+		}
+		return st == "True" && found && len(releases.Items) == 1, fmt.Sprintf("%s %s %s; chart ConfigMap on spoke-2: %t, releases %d", st, reason, msg, found, len(releases.Items))
+	})
+	if hubReleases, _ := cluster.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"}); len(hubReleases.Items) != 0 {
+		t.Errorf("%d release Secrets on the hub, want them on the spoke only", len(hubReleases.Items))
 	}
 
 	// spoke-0 goes down; a new commit reaches the others, spoke-0's Kustomization fails naming its server.

@@ -72,7 +72,11 @@ func StartSpokes(ctx context.Context, opts SpokeOptions) (*Spokes, error) {
 		return nil, err
 	}
 	s := &Spokes{dir: dir}
-	s.etcd = &envtest.Etcd{Path: filepath.Join(opts.BinDir, "etcd"), Out: logTo, Err: logTo, StartTimeout: 2 * time.Minute}
+	if err := os.Mkdir(filepath.Join(dir, "etcd"), 0o700); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	s.etcd = &envtest.Etcd{Path: filepath.Join(opts.BinDir, "etcd"), DataDir: filepath.Join(dir, "etcd"), Out: logTo, Err: logTo, StartTimeout: 2 * time.Minute}
 	if err := s.etcd.Start(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("spokes: starting etcd: %w", err)
@@ -136,6 +140,10 @@ func (s *Spokes) startSpoke(ctx context.Context, name, binDir string, logTo io.W
 		}
 	}
 }
+
+// Dir is the directory holding the spokes' etcd data and certificates: their processes' command lines
+// name it.
+func (s *Spokes) Dir() string { return s.dir }
 
 // Start starts the spoke's API server (again) and waits until it is healthy.
 func (sp *Spoke) Start(ctx context.Context) error {
