@@ -5,14 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
 )
 
-// Exit codes, as kubectl diff uses them: 0 no change, 1 changes found, 2 and above errors.
+// Exit codes, as kubectl diff uses them: 0 no change, 1 changes found, 2 and above errors. ExitFailure
+// is what the process exits with for a failure outside diff, as Flux's CLI does (see ExitCodeFor).
 const (
 	ExitOK      = 0
 	ExitChanges = 1
 	ExitError   = 2
 	ExitCancel  = 130
+	ExitFailure = 1
 )
 
 // FlagError is a usage error: a wrong flag or argument.
@@ -56,4 +61,27 @@ func ExitCode(err error, w io.Writer) int {
 		fmt.Fprintln(w, "Run with --help for usage.")
 	}
 	return ExitError
+}
+
+// ExitCodeFor is the exit code of the converge process after cmd (the command that ran, nil if
+// unknown) returned err, reported on w as ExitCode does. A failure exits 1, as Flux's CLI exits for
+// every failure, so `alias flux=converge` keeps scripts' checks; under `diff`, where 1 means changes
+// found, a failure stays 2 (kubectl's and Flux's diff convention). A code the command chose itself
+// (SilentError, ErrChanges) is kept.
+func ExitCodeFor(cmd *cobra.Command, err error, w io.Writer) int {
+	code := ExitCode(err, w)
+	var silent *SilentError
+	if code != ExitError || errors.As(err, &silent) || underDiff(cmd) {
+		return code
+	}
+	return ExitFailure
+}
+
+// underDiff reports whether cmd is `diff` or one of its subcommands.
+func underDiff(cmd *cobra.Command) bool {
+	if cmd == nil {
+		return false
+	}
+	path := strings.Fields(cmd.CommandPath())
+	return len(path) > 1 && path[1] == "diff"
 }
