@@ -65,23 +65,26 @@ func ExitCode(err error, w io.Writer) int {
 
 // ExitCodeFor is the exit code of the converge process after cmd (the command that ran, nil if
 // unknown) returned err, reported on w as ExitCode does. A failure exits 1, as Flux's CLI exits for
-// every failure, so `alias flux=converge` keeps scripts' checks; under `diff`, where 1 means changes
-// found, a failure stays 2 (kubectl's and Flux's diff convention). A code the command chose itself
-// (SilentError, ErrChanges) is kept.
+// every failure, so `alias flux=converge` keeps scripts' checks. Kept as the command returned it: under
+// `diff` and `images`, whose 1 means changes found, a failure stays 2 (kubectl's and Flux's diff
+// convention); a plugin's own exit code; any code other than ExitError a command chose.
 func ExitCodeFor(cmd *cobra.Command, err error, w io.Writer) int {
 	code := ExitCode(err, w)
-	var silent *SilentError
-	if code != ExitError || errors.As(err, &silent) || underDiff(cmd) {
+	if code != ExitError || keepsCodes(cmd) {
 		return code
 	}
 	return ExitFailure
 }
 
-// underDiff reports whether cmd is `diff` or one of its subcommands.
-func underDiff(cmd *cobra.Command) bool {
+// keepsCodes reports whether cmd's exit codes pass through unchanged: `diff`, `images` and their
+// subcommands, and plugins.
+func keepsCodes(cmd *cobra.Command) bool {
 	if cmd == nil {
 		return false
 	}
+	if cmd.GroupID == "plugin" {
+		return true
+	}
 	path := strings.Fields(cmd.CommandPath())
-	return len(path) > 1 && path[1] == "diff"
+	return len(path) > 1 && (path[1] == "diff" || path[1] == "images")
 }
