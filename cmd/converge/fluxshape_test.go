@@ -87,8 +87,6 @@ bootstrap gitlab --ssh-hostname
 bootstrap gitlab --ssh-rsa-bits
 bootstrap gitlab --team
 bootstrap gitlab --visibility
-get helmreleases --show-source
-get kustomizations --show-source
 `
 
 // fluxNotedDifferences are deliberate differences from Flux's shape, "key: reason" one a line; they

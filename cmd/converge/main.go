@@ -30,10 +30,10 @@ func main() {
 		os.Exit(2)
 	}
 	f := cmdutil.NewFactory(io, cmdutil.BuildInfo{Version: version, Commit: commit, Date: date})
-	err = newRoot(f).ExecuteContext(ctx)
+	cmd, err := newRoot(f).ExecuteContextC(ctx)
 	stop()
 	stopProfile()
-	os.Exit(cmdutil.ExitCode(err, io.ErrOut))
+	os.Exit(cmdutil.ExitCodeFor(cmd, err, io.ErrOut))
 }
 
 // startCPUProfile profiles the process into path until the returned function is called; nothing when

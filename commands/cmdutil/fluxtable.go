@@ -10,7 +10,21 @@ import (
 // WriteFluxTable writes rows as Flux's CLI tables are laid out: upper-case headers, every cell padded to
 // its column's width and followed by a tab (the header's last cell by a space).
 func WriteFluxTable(w io.Writer, header []string, rows [][]string) error {
-	widths := make([]int, len(header))
+	return writeFluxTable(w, header, rows)
+}
+
+// WriteFluxRows writes rows as WriteFluxTable without a header (Flux's --no-header): the columns are as
+// wide as their widest cell.
+func WriteFluxRows(w io.Writer, rows [][]string) error {
+	return writeFluxTable(w, nil, rows)
+}
+
+func writeFluxTable(w io.Writer, header []string, rows [][]string) error {
+	n := len(header)
+	for _, r := range rows {
+		n = max(n, len(r))
+	}
+	widths := make([]int, n)
 	for i, h := range header {
 		widths[i] = utf8.RuneCountInString(h)
 	}
@@ -28,7 +42,9 @@ func WriteFluxTable(w io.Writer, header []string, rows [][]string) error {
 		}
 		b.WriteString(pad(strings.ToUpper(h), widths[i]) + sep)
 	}
-	b.WriteString("\n")
+	if header != nil {
+		b.WriteString("\n")
+	}
 	for _, r := range rows {
 		for i, c := range r {
 			b.WriteString(pad(c, widths[i]) + "\t")

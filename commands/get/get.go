@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -40,7 +40,11 @@ type Options struct {
 	// NoHeader leaves the table header out.
 	NoHeader bool
 	// Name is the one object to show, from the optional NAME argument.
-	Name     string
+	Name string
+	// ShowSource adds the SOURCE column (get kustomizations, get helmreleases).
+	ShowSource bool
+	// TZ is the time zone of the scan and run times; the local one by default, as Flux prints them.
+	TZ       *time.Location
 	selector *inspect.StatusSelector
 }
 
@@ -58,8 +62,10 @@ var getGroups = map[string]getGroup{
 }
 
 // NewCmdGet returns the get command with one subcommand per kind of the kinds registry.
-func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{}
+func NewCmdGet(f *cmdutil.Factory) *cobra.Command { return newCmdGet(f, &Options{}) }
+
+// newCmdGet returns the get command filling opts (tests set the time zone).
+func newCmdGet(f *cmdutil.Factory, opts *Options) *cobra.Command {
 	cmd := &cobra.Command{Use: "get", Short: "Show the status of Flux objects"}
 	cmd.PersistentFlags().BoolVarP(&opts.AllNamespaces, "all-namespaces", "A", false, "list across all namespaces")
 	cmd.PersistentFlags().StringVarP(&opts.Output, "output", "o", cmdutil.OutputTable, "output format, one of [table yaml json]")
@@ -73,6 +79,9 @@ func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
 			RunE: cmdutil.RunE(f, listRunner{opts, ks}, true)}
 		if len(ks) == 1 {
 			c.ValidArgsFunction = cmdutil.CompleteNames(f, ks[0])
+			if tableOf(ks[0].Key).source != nil {
+				c.Flags().BoolVar(&opts.ShowSource, "show-source", false, "show the source reference of each "+strings.ToLower(ks[0].Kind))
+			}
 		}
 		return c
 	}
@@ -87,9 +96,9 @@ func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
 		if !ok {
 			spec := getGroups[k.CLIGroup]
 			g = &cobra.Command{Use: spec.use, Aliases: spec.aliases, Short: spec.short}
-			g.AddCommand(add("all", nil, spec.allShort, kinds.Select(func(o kinds.Kind) bool {
+			g.AddCommand(add("all", nil, spec.allShort, fluxOrder(kinds.Select(func(o kinds.Kind) bool {
 				return o.CLIGroup == k.CLIGroup && o.InGetGroupAll
-			})))
+			}))))
 			groups[k.CLIGroup] = g
 			cmd.AddCommand(g)
 		}
@@ -143,6 +152,9 @@ func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) 
 		o.Client = f.DynamicClient
 	}
 	o.Namespace = f.Namespace()
+	if o.TZ == nil {
+		o.TZ = time.Local
+	}
 	return nil
 }
 
@@ -185,6 +197,7 @@ func (o *Options) Run(ctx context.Context) error {
 	var all []inspect.Row
 	perKind := make([][]inspect.Row, len(o.Kinds))
 	versions := make([]string, len(o.Kinds))
+	listed := make([]bool, len(o.Kinds))
 	for i, k := range o.Kinds {
 		rows, rv, err := inspect.ListFrom(ctx, client, k, ns, sel)
 		if err != nil {
@@ -193,12 +206,17 @@ func (o *Options) Run(ctx context.Context) error {
 			}
 			return err
 		}
-		if len(rows) == 0 && o.Name != "" && len(o.Kinds) == 1 {
-			return fmt.Errorf("%s object '%s' not found in %s", k.Kind, o.Name, where(ns))
+		if len(rows) == 0 && len(o.Kinds) == 1 && !o.Watch {
+			// As Flux: nothing to list is an error (exit 1) for one kind, silence for several.
+			if o.Name != "" {
+				return fmt.Errorf("%s object '%s' not found in %s namespace", k.Kind, o.Name, where(ns))
+			}
+			return fmt.Errorf("no %s objects found in %s namespace", k.Kind, where(ns))
 		}
-		versions[i] = rv
+		versions[i], listed[i] = rv, len(rows) > 0
+		l := o.layout(k, false)
 		for _, r := range rows {
-			if o.selector.Match(r) {
+			if l.selects(o.selector, r) {
 				all = append(all, r)
 				perKind[i] = append(perKind[i], r)
 			}
@@ -213,19 +231,17 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		return cmdutil.WriteData(o.IO.Out, o.Output, all)
 	}
-	if len(all) == 0 {
-		fmt.Fprintf(o.IO.ErrOut, "no objects found in %s\n", where(ns))
-		return nil
-	}
 	if len(o.Kinds) == 1 {
-		return table(o.IO.Out, all, o.AllNamespaces, false, o.NoHeader)
+		// One kind: the table, its header alone when the status selector left no row.
+		return table(o.IO.Out, o.layout(o.Kinds[0], false), perKind[0], o.NoHeader)
 	}
-	// Several kinds: a table per kind that has objects, each followed by an empty line, as Flux prints.
-	for _, rows := range perKind {
-		if len(rows) == 0 {
+	// Several kinds: a table per kind that has selected objects, each followed by an empty line, as Flux
+	// prints.
+	for i, rows := range perKind {
+		if len(rows) == 0 || !listed[i] {
 			continue
 		}
-		if err := table(o.IO.Out, rows, o.AllNamespaces, true, o.NoHeader); err != nil {
+		if err := table(o.IO.Out, o.layout(o.Kinds[i], true), rows, o.NoHeader); err != nil {
 			return err
 		}
 		fmt.Fprintln(o.IO.Out)
@@ -233,56 +249,43 @@ func (o *Options) Run(ctx context.Context) error {
 	return nil
 }
 
+// layout is the table shape of kind k with the flags given.
+func (o *Options) layout(k inspect.Kind, withKind bool) layout {
+	return layout{table: tableOf(k.Key), namespace: o.AllNamespaces, kind: withKind, source: o.ShowSource, tz: o.TZ}
+}
+
+// where names the namespace listed as Flux's messages do: "any" or the quoted name.
 func where(ns string) string {
 	if ns == "" {
-		return "any namespace"
+		return "any"
 	}
-	return "namespace " + ns
+	return strconv.Quote(ns)
 }
 
-func table(w io.Writer, rows []inspect.Row, withNamespace, withKind, noHeader bool) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	if !noHeader {
-		fmt.Fprintln(tw, strings.Join(header(withNamespace), "\t"))
-	}
+// table writes rows as Flux's tables: every cell padded to its column and followed by a tab.
+func table(w io.Writer, l layout, rows []inspect.Row, noHeader bool) error {
+	cells := make([][]string, 0, len(rows))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(columns(r, withNamespace, withKind), "\t"))
+		cells = append(cells, l.row(r))
 	}
-	return tw.Flush()
-}
-
-func header(withNamespace bool) []string {
-	var head []string
-	if withNamespace {
-		head = append(head, "NAMESPACE")
+	if noHeader {
+		return cmdutil.WriteFluxRows(w, cells)
 	}
-	return append(head, "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE")
-}
-
-func columns(r inspect.Row, withNamespace, withKind bool) []string {
-	var cols []string
-	if withNamespace {
-		cols = append(cols, r.Namespace)
-	}
-	name := r.Name
-	if withKind {
-		name = strings.ToLower(r.Kind) + "/" + r.Name
-	}
-	return append(cols, name, r.Revision, strconv.FormatBool(r.Suspended), r.Ready, r.Message)
+	return cmdutil.WriteFluxTable(w, l.header(), cells)
 }
 
 // watchRows prints the current rows, then one row per change, padded to the widths of the first table.
 func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns string, sel inspect.Selection, rows []inspect.Row, versions []string) error {
-	withKind := len(opts.Kinds) > 1
-	widths := make([]int, len(header(opts.AllNamespaces)))
+	l := opts.layout(opts.Kinds[0], false)
+	widths := make([]int, len(l.header()))
 	measure := func(cols []string) {
 		for i, c := range cols {
 			widths[i] = max(widths[i], len(c))
 		}
 	}
-	measure(header(opts.AllNamespaces))
+	measure(l.header())
 	for _, r := range rows {
-		measure(columns(r, opts.AllNamespaces, withKind))
+		measure(l.row(r))
 	}
 	var mu sync.Mutex
 	printRow := func(cols []string) error {
@@ -300,12 +303,12 @@ func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns 
 		return err
 	}
 	if !opts.NoHeader {
-		if err := printRow(header(opts.AllNamespaces)); err != nil {
+		if err := printRow(upper(l.header())); err != nil {
 			return err
 		}
 	}
 	for _, r := range rows {
-		if err := printRow(columns(r, opts.AllNamespaces, withKind)); err != nil {
+		if err := printRow(l.row(r)); err != nil {
 			return err
 		}
 	}
@@ -313,10 +316,10 @@ func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns 
 	for i, k := range opts.Kinds {
 		g.Go(func() error {
 			return inspect.Watch(gctx, client, k, ns, versions[i], sel, func(r inspect.Row, deleted bool) error {
-				if !opts.selector.Match(r) {
+				if !l.selects(opts.selector, r) {
 					return nil
 				}
-				cols := columns(r, opts.AllNamespaces, withKind)
+				cols := l.row(r)
 				if deleted {
 					cols[len(cols)-1] = "deleted"
 				}
@@ -329,4 +332,12 @@ func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns 
 		return nil // interrupted (or --timeout): the watch simply ends
 	}
 	return err
+}
+
+func upper(head []string) []string {
+	out := make([]string, len(head))
+	for i, h := range head {
+		out[i] = strings.ToUpper(h)
+	}
+	return out
 }

@@ -3,9 +3,11 @@ package get
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
@@ -22,6 +25,7 @@ import (
 	"github.com/converge-gitops/converge/engine/inspect"
 	"github.com/converge-gitops/converge/engine/kinds"
 	"github.com/converge-gitops/converge/engine/testenv"
+	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
 var cluster *testenv.Cluster
@@ -52,70 +56,101 @@ func create(t *testing.T, dyn dynamic.Interface, kind inspect.Kind, doc, status 
 	}
 }
 
+// loadFixture creates the objects of testdata/get/objects.yaml, each with the status the file gives it.
+func loadFixture(t *testing.T, dyn dynamic.Interface) {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/get/objects.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		cluster.ApplyYAML(t, doc)
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		status, ok := u.Object["status"]
+		if !ok {
+			continue
+		}
+		k, ok := kinds.Named(u.GetKind())
+		if !ok {
+			t.Fatalf("%s: not in the kinds registry", u.GetKind())
+		}
+		patch, err := json.Marshal(map[string]any{"status": status})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dyn.Resource(k.Resource).Namespace(u.GetNamespace()).Patch(context.Background(), u.GetName(),
+			types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+			t.Fatalf("%s/%s status: %v", u.GetKind(), u.GetName(), err)
+		}
+	}
+}
+
+// TestGet lists the fixture's objects of every kind. The goldens are this command's output, checked to
+// be byte for byte what Flux 2.9's `flux get` prints for the same objects and flags; exit codes and
+// error messages are Flux's too (1 for a missing object and for a kind without objects).
 func TestGet(t *testing.T) {
 	dyn, err := dynamic.NewForConfig(cluster.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cluster.ServiceAccountConfig(context.Background(), "flux-system", "default"); err != nil {
-		t.Fatal(err) // creates the namespace
-	}
-	create(t, dyn, kinds.MustByKey("kustomizations"), `apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: apps, namespace: flux-system}
-spec: {interval: 5m, prune: true, suspend: true, sourceRef: {kind: GitRepository, name: flux-system}}
-`, `lastAppliedRevision: main@sha1:abc
-conditions:
-- {type: Ready, status: "True", reason: ReconciliationSucceeded, message: "Applied revision: main@sha1:abc", lastTransitionTime: "2026-11-23T00:00:00Z", observedGeneration: 1}
-`)
-	create(t, dyn, kinds.MustByKey("git"), `apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: flux-system, namespace: flux-system}
-spec: {interval: 1m, url: "https://git.example.com/fleet"}
-`, "")
-	create(t, dyn, kinds.MustByKey("artifactgenerators"), `apiVersion: source.extensions.fluxcd.io/v1beta1
-kind: ArtifactGenerator
-metadata: {name: slices, namespace: flux-system}
-spec:
-  sources: [{alias: repo, kind: GitRepository, name: flux-system}]
-  artifacts: [{name: apps, copy: [{from: "@repo/apps/**", to: "@artifact/"}]}]
-`, `conditions:
-- {type: Ready, status: "True", reason: Succeeded, message: "reconciliation succeeded, generated 1 artifact(s)", lastTransitionTime: "2026-11-23T00:00:00Z", observedGeneration: 1}
-`)
-
-	create(t, dyn, kinds.MustByKey("alerts"), `apiVersion: notification.toolkit.fluxcd.io/v1beta3
-kind: Alert
-metadata: {name: on-call, namespace: flux-system, labels: {team: ops}}
-spec: {providerRef: {name: slack}, eventSources: [{kind: Kustomization, name: "*"}]}
-`, "")
-
+	loadFixture(t, dyn)
 	tests := []struct {
-		name    string
-		args    []string
-		want    []string
-		wantErr string
+		name   string
+		args   []string
+		golden string   // file under testdata/golden/commands/get
+		want   []string // or: substrings of the output
+		code   int
+		stderr string
 	}{
-		{"kustomizations", []string{"ks"}, []string{"NAME   REVISION        SUSPENDED   READY   MESSAGE", "apps   main@sha1:abc   true        True    Applied revision: main@sha1:abc"}, ""},
-		{"one by name", []string{"kustomization", "apps"}, []string{"NAME   REVISION", "apps   main@sha1:abc"}, ""},
-		{"name not found", []string{"ks", "nope"}, nil, "Kustomization object 'nope' not found in namespace flux-system"},
-		{"no header", []string{"ks", "--no-header"}, []string{"apps   main@sha1:abc   true   True   Applied revision: main@sha1:abc\n"}, ""},
-		{"label selector", []string{"alerts", "-l", "team=ops"}, []string{"on-call"}, ""},
-		{"label selector, negated", []string{"alerts", "-l", "team!=ops", "--no-header"}, nil, ""},
-		{"bad label selector", []string{"alerts", "-l", "=ops"}, nil, "--label-selector"},
-		{"status selector, negated", []string{"ks", "--status-selector", "ready!=false", "--no-header"}, []string{"apps   main@sha1:abc"}, ""},
-		// get all prints a table per kind that has objects, in Flux's order, each followed by an empty line.
-		{"all, a table per kind", []string{"all"}, []string{
-			"NAME                        REVISION   SUSPENDED   READY     MESSAGE\ngitrepository/flux-system              false       Unknown   waiting to be reconciled\n\n" +
-				"NAME                 REVISION        SUSPENDED   READY   MESSAGE\nkustomization/apps   main@sha1:abc   true        True    Applied revision: main@sha1:abc\n\n" +
-				"NAME            REVISION   SUSPENDED   READY     MESSAGE\nalert/on-call              false       Unknown   waiting to be reconciled\n\n"}, ""},
-		{"watch all refused", []string{"all", "--watch"}, nil, "--watch follows one kind"},
-		{"all namespaces", []string{"all", "-A"}, []string{"NAMESPACE", "flux-system   gitrepository/flux-system", "Unknown   waiting to be reconciled", "kustomization/apps"}, ""},
-		{"sources json", []string{"sources", "git", "-o", "json"}, []string{`"kind": "GitRepository"`, `"ready": "Unknown"`}, ""},
-		{"artifact generators", []string{"artifactgenerators"}, []string{"slices", "True    reconciliation succeeded, generated 1 artifact(s)"}, ""},
-		{"artifact generators, Flux's path", []string{"artifacts", "generators"}, []string{"slices", "True    reconciliation succeeded, generated 1 artifact(s)"}, ""},
-		{"artifact generator, Flux's aliases", []string{"artifact", "generator", "slices"}, []string{"slices"}, ""},
-		{"empty namespace", []string{"hr", "-n", "nowhere"}, nil, ""},
-		{"image policies, none", []string{"images", "policy", "-n", "nowhere"}, nil, ""},
+		{name: "git repositories", args: []string{"sources", "git"}, golden: "sources-git.txt"},
+		{name: "git repositories, all namespaces", args: []string{"sources", "git", "-A"}, golden: "sources-git-A.txt"},
+		{name: "helm repositories, OCI shown ready", args: []string{"sources", "helm"}, golden: "sources-helm.txt"},
+		{name: "oci repositories", args: []string{"sources", "oci"}, golden: "sources-oci.txt"},
+		{name: "buckets", args: []string{"sources", "bucket"}, golden: "sources-bucket.txt"},
+		{name: "helm charts, revision not shortened", args: []string{"sources", "chart"}, golden: "sources-chart.txt"},
+		{name: "external artifacts", args: []string{"sources", "external"}, golden: "sources-external.txt"},
+		{name: "all sources", args: []string{"sources", "all"}, golden: "sources-all.txt"},
+		{name: "kustomizations", args: []string{"kustomizations"}, golden: "ks.txt"},
+		{name: "kustomizations, all namespaces", args: []string{"ks", "-A"}, golden: "ks-A.txt"},
+		{name: "kustomizations, source", args: []string{"ks", "--show-source"}, golden: "ks-source.txt"},
+		{name: "kustomizations, source, all namespaces", args: []string{"ks", "--show-source", "-A"}, golden: "ks-source-A.txt"},
+		{name: "helmreleases, chart version of the latest release", args: []string{"helmreleases"}, golden: "hr.txt"},
+		{name: "helmreleases, source", args: []string{"hr", "--show-source"}, golden: "hr-source.txt"},
+		{name: "alerts", args: []string{"alerts"}, golden: "alerts.txt"},
+		{name: "alert providers", args: []string{"alert-providers"}, golden: "providers.txt"},
+		{name: "receivers", args: []string{"receivers"}, golden: "receivers.txt"},
+		{name: "image repositories", args: []string{"images", "repository"}, golden: "img-repo.txt"},
+		{name: "image policies", args: []string{"images", "policy"}, golden: "img-policy.txt"},
+		{name: "image update automations", args: []string{"images", "update"}, golden: "img-update.txt"},
+		{name: "all image objects", args: []string{"images", "all"}, golden: "img-all.txt"},
+		{name: "artifact generators, suspended by annotation", args: []string{"artifacts", "generators"}, golden: "gen.txt"},
+		{name: "all", args: []string{"all"}, golden: "all.txt"},
+		{name: "all, all namespaces", args: []string{"all", "-A"}, golden: "all-A.txt"},
+		{name: "all, all namespaces, no header", args: []string{"all", "-A", "--no-header"}, golden: "all-A-noheader.txt"},
+		{name: "no header", args: []string{"ks", "--no-header"}, golden: "ks-noheader.txt"},
+		{name: "status selector", args: []string{"ks", "-A", "--status-selector", "ready=false"}, golden: "ks-ready-false.txt"},
+		{name: "status selector, negated", args: []string{"ks", "-A", "--status-selector", "ready!=true"}, golden: "ks-ready-nottrue.txt"},
+		{name: "status selector, other condition", args: []string{"ks", "--status-selector", "healthy=false"}, golden: "ks-healthy.txt"},
+		{name: "status selector, nothing selected: the header", args: []string{"alerts", "--status-selector", "ready=false"}, golden: "alerts-ready-false.txt"},
+		{name: "one by name", args: []string{"sources", "git", "podinfo"}, golden: "git-name.txt"},
+		{name: "name not found", args: []string{"sources", "git", "nope"}, code: 1,
+			stderr: "✗ GitRepository object 'nope' not found in \"flux-system\" namespace\n"},
+		{name: "no objects of the kind", args: []string{"sources", "git", "-n", "default"}, code: 1,
+			stderr: "✗ no GitRepository objects found in \"default\" namespace\n"},
+		{name: "no objects in any namespace", args: []string{"hr", "-A", "-l", "nothing=here"}, code: 1,
+			stderr: "✗ no HelmRelease objects found in any namespace\n"},
+		{name: "all, no objects: nothing printed", args: []string{"all", "-n", "default"}, golden: "empty.txt"},
+		{name: "label selector", args: []string{"alerts", "-l", "team=ops"}, want: []string{"on-call", "\n"}},
+		{name: "label selector, negated", args: []string{"alerts", "-l", "team!=ops", "--no-header"}, want: []string{"releases"}},
+		{name: "bad label selector", args: []string{"alerts", "-l", "=ops"}, code: 1, stderr: "--label-selector"},
+		{name: "bad status selector", args: []string{"ks", "--status-selector", "ready"}, code: 1, stderr: "want <condition type>=<status>"},
+		{name: "watch all refused", args: []string{"all", "--watch"}, code: 1, stderr: "--watch follows one kind"},
+		{name: "sources json", args: []string{"sources", "git", "-o", "json"}, want: []string{`"kind": "GitRepository"`, `"ready": "Unknown"`}},
+		{name: "artifact generators", args: []string{"artifactgenerators"}, want: []string{"slices  \tFalse    \tTrue"}},
+		{name: "artifact generator, Flux's aliases", args: []string{"artifact", "generator", "slices"}, want: []string{"slices"}},
 	}
 	kc := t.TempDir() + "/kubeconfig"
 	if err := cluster.WriteKubeconfig(kc); err != nil {
@@ -125,27 +160,24 @@ spec: {providerRef: {name: slack}, eventSources: [{kind: Kustomization, name: "*
 		t.Run(tt.name, func(t *testing.T) {
 			ios, _, out, errOut := cmdutil.Test()
 			f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
-			cmd := NewCmdGet(f)
+			cmd := newCmdGet(f, &Options{TZ: time.UTC})
 			f.KubeFlags.AddFlags(cmd.PersistentFlags())
 			cmd.SetArgs(append(tt.args, "--kubeconfig", kc))
 			cmd.SilenceUsage, cmd.SilenceErrors = true, true
-			err := cmd.ExecuteContext(context.Background())
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want %q", err, tt.wantErr)
-				}
-				return
+			code := cmdutil.ExitCodeFor(nil, cmd.ExecuteContext(context.Background()), errOut)
+			if code != tt.code {
+				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, tt.code, errOut)
 			}
-			if err != nil {
-				t.Fatalf("%v: %s", err, errOut)
+			if tt.stderr != "" && !strings.Contains(errOut.String(), tt.stderr) {
+				t.Errorf("stderr %q, want %q", errOut, tt.stderr)
+			}
+			if tt.golden != "" {
+				goldenfile.CheckString(t, filepath.Join("../../testdata/golden/commands/get", tt.golden), out.String())
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
-			}
-			if tt.want == nil && !strings.Contains(errOut.String(), "no objects found in namespace") {
-				t.Errorf("stderr %q", errOut)
 			}
 		})
 	}
@@ -202,7 +234,7 @@ spec: {interval: 5m, prune: true, sourceRef: {kind: GitRepository, name: repo}}
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "bad    ") || strings.Contains(out.String(), "good") {
+	if !strings.Contains(out.String(), "\nbad \t") || strings.Contains(out.String(), "good") {
 		t.Errorf("--status-selector ready=false:\n%s", out)
 	}
 	cmd, _ = newCmd(out, errOut)
@@ -239,7 +271,7 @@ spec: {interval: 5m, prune: true, sourceRef: {kind: GitRepository, name: repo}}
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[3], "bad    ") || !strings.HasSuffix(lines[3], "false       True    fixed now") {
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[3], "bad    ") || !strings.HasSuffix(lines[3], "False       True    fixed now") {
 		t.Errorf("watch output:\n%s", out)
 	}
 

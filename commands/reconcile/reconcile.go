@@ -37,7 +37,7 @@ func NewCmdReconcile(f *cmdutil.Factory) *cobra.Command {
 		Short: "Ask the agent to reconcile an object now, and wait for the result",
 		Long: `Reconcile sets the reconcile.fluxcd.io/requestedAt annotation of a Flux object, as Flux's CLI does, and
 waits until the agent (or Flux's controllers) reports it handled the request (status.lastHandledReconcileAt),
-then prints the Ready condition. It fails (exit code 2) with the condition's message when Ready is False.`,
+then prints the Ready condition. It fails (exit code 1, as Flux) with the condition's message when Ready is False.`,
 		Example: `  converge reconcile kustomization apps --with-source
   converge reconcile source git flux-system -n flux-system
   converge reconcile helmrelease podinfo -n apps --timeout 2m

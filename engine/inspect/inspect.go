@@ -31,6 +31,8 @@ type Row struct {
 	Message string `json:"message"`
 	// Conditions maps each condition type to its status, for status selectors.
 	Conditions map[string]string `json:"-"`
+	// Object is the object summarised, for the kind's own columns.
+	Object *unstructured.Unstructured `json:"-"`
 }
 
 // List returns the objects of kind in namespace ("" for all), sorted by namespace and name.
@@ -58,7 +60,7 @@ func sortRows(rows []Row) {
 
 // RowOf summarises u.
 func RowOf(kind Kind, u *unstructured.Unstructured) Row {
-	r := Row{Kind: kind.Kind, Namespace: u.GetNamespace(), Name: u.GetName(), Ready: "Unknown"}
+	r := Row{Kind: kind.Kind, Namespace: u.GetNamespace(), Name: u.GetName(), Ready: "Unknown", Object: u}
 	r.Revision, _, _ = unstructured.NestedString(u.Object, kind.RevisionPath...)
 	r.Suspended, _, _ = unstructured.NestedBool(u.Object, "spec", "suspend")
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
