@@ -36,6 +36,9 @@ func run(t *testing.T, f *cmdutil.Factory, args ...string) result {
 	t.Helper()
 	ios, _, out, errOut := cmdutil.Test()
 	f.IO = ios
+	if f.RenderCacheDir == "" {
+		f.RenderCacheDir = t.TempDir() // never the user's cache folder
+	}
 	cmd := newRoot(f)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())

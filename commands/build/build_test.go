@@ -17,6 +17,7 @@ func run(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	ios, _, out, errOut := cmdutil.Test()
 	f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
+	f.RenderCacheDir = t.TempDir()
 	cmd := NewCmdBuild(f)
 	cmd.SetArgs(append(args, "--cache-dir", t.TempDir()))
 	cmd.SetOut(out)

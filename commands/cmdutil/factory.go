@@ -34,6 +34,9 @@ type Factory struct {
 	// KubeAPIQPS and KubeAPIBurst limit the requests to the API server (--kube-api-qps, --kube-api-burst).
 	KubeAPIQPS   float32
 	KubeAPIBurst int
+	// RenderCacheDir is the folder of the render cache; "" is CONVERGE_RENDER_CACHE, else the user's
+	// cache folder. Tests set it to a temporary folder.
+	RenderCacheDir string
 }
 
 // NewFactory returns a factory over io with kubeconfig flags defaulting to the flux-system namespace.
@@ -81,10 +84,14 @@ func (f *Factory) Discovery() (discovery.DiscoveryInterface, error) {
 	return discovery.NewDiscoveryClientForConfig(cfg)
 }
 
-// RenderCache returns the render cache build, diff and apply use: under the user's cache folder, or
-// where CONVERGE_RENDER_CACHE says ("off": none).
+// RenderCache returns the render cache build, diff and apply use: in RenderCacheDir when set, else under
+// the user's cache folder or where CONVERGE_RENDER_CACHE says ("off": none).
 func (f *Factory) RenderCache() *build.RenderCache {
-	return build.DefaultRenderCache(f.Build.Version + " " + f.Build.Commit + " " + f.Build.Date)
+	version := f.Build.Version + " " + f.Build.Commit + " " + f.Build.Date
+	if f.RenderCacheDir != "" {
+		return &build.RenderCache{Dir: f.RenderCacheDir, Version: build.RenderCacheVersion(version)}
+	}
+	return build.DefaultRenderCache(version)
 }
 
 // Namespace returns the namespace selected with -n, or flux-system.

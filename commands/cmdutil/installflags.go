@@ -48,12 +48,12 @@ func AddInstallFlags(cmd *cobra.Command, fs *pflag.FlagSet, fl *InstallFlags) {
 	fs.BoolVar(&fl.NetworkPolicy, "network-policy", true, "deny ingress to the agent from other namespaces (webhooks and metrics aside) with NetworkPolicies")
 	fs.BoolVar(&fl.WatchAllNamespaces, "watch-all-namespaces", true, "reconcile objects in all namespaces; false: only in the namespace of the installation")
 	fs.StringVar(&fl.ClusterDomain, "cluster-domain", engineinstall.DefaultClusterDomain, "the cluster's DNS domain (in the artifact URLs)")
-	fs.StringVar(&fl.LogLevel, "log-level", "info", "the agent's log level: "+strings.Join(engineinstall.LogLevels, ", "))
+	fs.StringVar(&fl.LogLevel, "log-level", "info", "the agent's log level: "+strings.Join(engineinstall.LogLevels(), ", "))
 	fs.BoolVar(&fl.Force, "force", false, "accepted for Flux's scripts: converge never asks before replacing an existing installation")
 	all := append(slices.Clone(engineinstall.Components), engineinstall.ExtraComponents...)
 	_ = cmd.RegisterFlagCompletionFunc("components", cobra.FixedCompletions(all, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("components-extra", cobra.FixedCompletions(engineinstall.ExtraComponents, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions(engineinstall.LogLevels, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions(engineinstall.LogLevels(), cobra.ShellCompDirectiveNoFileComp))
 }
 
 // Apply sets o from the flags (the namespace and a default version are the caller's) and returns

@@ -67,6 +67,7 @@ spec:
 		t.Run(tt.name, func(t *testing.T) {
 			ios, _, out, errOut := cmdutil.Test()
 			f := cmdutil.NewFactory(ios, cmdutil.BuildInfo{})
+			f.RenderCacheDir = t.TempDir()
 			cmd := NewCmdDiff(f)
 			f.KubeFlags.AddFlags(cmd.PersistentFlags())
 			cmd.SilenceUsage, cmd.SilenceErrors = true, true

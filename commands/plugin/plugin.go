@@ -223,7 +223,6 @@ func (o *Options) update(ctx context.Context, dir string) error {
 		fmt.Fprintln(o.IO.ErrOut, "No plugins found")
 		return nil
 	}
-	failed := 0
 	for _, r := range o.Env.Client().Update(ctx, dir, names, o.Env.GOOS, o.Env.GOARCH, o.Clock()) {
 		switch r.Outcome {
 		case plugin.Updated:
@@ -233,14 +232,11 @@ func (o *Options) update(ctx context.Context, dir string) error {
 		case plugin.Manual:
 			fmt.Fprintln(o.IO.ErrOut, st.WarningLine(fmt.Sprintf("skipping %s (%s)", r.Name, plugin.Manual)))
 		default:
-			failed++
 			fmt.Fprintln(o.IO.ErrOut, st.FailureLine(fmt.Sprintf("error updating %s: %v", r.Name, r.Err)))
 		}
 	}
-	if failed > 0 {
-		// Flux reports each failure and exits 0; converge exits non-zero so scripts notice.
-		return &cmdutil.SilentError{Code: cmdutil.ExitError}
-	}
+	// As `flux plugin update`: each failure is reported, the others are still updated, and the command
+	// succeeds.
 	return nil
 }
 

@@ -120,6 +120,11 @@ func TestPluginSession(t *testing.T) {
 		{"plugin", "upgrade"},
 		{"plugin", "update", "operator"},
 		{"plugin", "update", "other"},
+		// installed from the catalog at 0.9.0; 1.0.0's checksum is wrong: reported, exit 0 as in Flux
+		{"!write", "flux-badsum"},
+		{"!write", "flux-badsum.yaml", "name: badsum\nversion: 0.9.0\n"},
+		{"plugin", "update", "badsum"},
+		{"plugin", "uninstall", "badsum"},
 		{"plugin", "uninstall", "operator"},
 		{"plugin", "delete", "operator"},
 		{"plugin", "list"},
@@ -127,7 +132,11 @@ func TestPluginSession(t *testing.T) {
 	var transcript strings.Builder
 	for _, args := range steps {
 		if args[0] == "!write" {
-			if err := os.WriteFile(filepath.Join(pluginDir, args[1]), []byte("#!/bin/sh\necho hello $1\n"), 0o755); err != nil {
+			content := "#!/bin/sh\necho hello $1\n"
+			if len(args) == 3 {
+				content = args[2]
+			}
+			if err := os.WriteFile(filepath.Join(pluginDir, args[1]), []byte(content), 0o755); err != nil {
 				t.Fatal(err)
 			}
 			continue

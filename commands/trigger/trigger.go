@@ -63,7 +63,7 @@ It needs no access to the cluster. Connection errors and 404, 408, 429, 500, 502
 	fl := c.Flags()
 	fl.StringVar(&o.Token, "token", "", "the Receiver's token (every type but generic-oidc, which takes none)")
 	fl.StringVar(&o.URL, "url", "", "the base URL of the webhook server, possibly with a base path")
-	fl.StringVar(&o.Type, "type", "generic", "the Receiver type, one of: "+strings.Join(receiver.TriggerTypes, ", "))
+	fl.StringVar(&o.Type, "type", "generic", "the Receiver type, one of: "+strings.Join(receiver.TriggerTypes(), ", "))
 	fl.StringVar(&o.OIDCProvider, "oidc-provider", "", "fetch the OIDC token from this Actions provider, one of: github, forgejo (generic-oidc only)")
 	fl.StringVar(&o.OIDCToken, "oidc-token", "", "the OIDC token (generic-oidc only; default $"+OIDCTokenEnv+")")
 	fl.StringVar(&o.OIDCAudience, "oidc-audience", "", "the audience of the fetched OIDC token (with --oidc-provider; default "+receiver.DefaultOIDCAudience+")")

@@ -26,10 +26,11 @@ const (
 func (a *Agent) imageReconciler() *image.Reconciler {
 	c := a.opts.Clients
 	return &image.Reconciler{
-		Client:     c.Dynamic,
-		Scanner:    &image.Scanner{Store: a.opts.Store, Secrets: c, Clock: a.clock},
-		Automation: &image.Automation{Secrets: c, TempDir: a.opts.Store.TempDir, Clock: a.clock},
-		Clock:      a.clock,
+		Client:  c.Dynamic,
+		Scanner: &image.Scanner{Store: a.opts.Store, Secrets: c, Clock: a.clock},
+		Automation: &image.Automation{Secrets: c, TempDir: a.opts.Store.TempDir, Clock: a.clock,
+			GitHubApp: a.fetchers.Git.GitHubApp},
+		Clock: a.clock,
 	}
 }
 

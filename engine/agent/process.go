@@ -20,6 +20,7 @@ import (
 	"github.com/converge-gitops/converge/engine/notify"
 	"github.com/converge-gitops/converge/engine/receiver"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/githubapp"
 )
 
 // ProcessOptions configure the agent process: the Agent and, around it, the HTTP servers, the webhook
@@ -173,7 +174,7 @@ func (p *Process) Run(ctx context.Context) error {
 	}
 	kubeEvents := &events.Kubernetes{Client: p.clients.Core, Host: opts.Host, Clock: clk}
 	notifier := &notify.Notifier{Clock: clk, Warnings: kubeEvents, Metrics: notify.NewMetrics(p.metrics.Registry), Logger: log, Instance: opts.Host,
-		NoCrossNamespaceRefs: opts.Agent.Tenancy.NoCrossNamespaceRefs}
+		NoCrossNamespaceRefs: opts.Agent.Tenancy.NoCrossNamespaceRefs, GitHubApp: &githubapp.Tokens{Clock: clk}}
 	recorder := events.NewAsync(events.Sinks{kubeEvents, notifier}, 1024)
 
 	ao := opts.Agent

@@ -20,6 +20,7 @@ import (
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/bucket"
 	"github.com/converge-gitops/converge/engine/source/git"
+	"github.com/converge-gitops/converge/engine/source/githubapp"
 	"github.com/converge-gitops/converge/engine/source/oci"
 )
 
@@ -55,7 +56,7 @@ type Use struct {
 func NewFetchers(store *source.Store, secrets source.Secrets) *Fetchers {
 	return &Fetchers{
 		Store:  store,
-		Git:    &git.Fetcher{Store: store, Secrets: secrets},
+		Git:    &git.Fetcher{Store: store, Secrets: secrets, GitHubApp: &githubapp.Tokens{}},
 		OCI:    &oci.Fetcher{Store: store, Secrets: secrets},
 		Bucket: &bucket.Fetcher{Store: store, Secrets: secrets},
 	}

@@ -22,6 +22,7 @@ import (
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
 	sourcegit "github.com/converge-gitops/converge/engine/source/git"
+	"github.com/converge-gitops/converge/engine/source/githubapp"
 )
 
 // maxPushAttempts bounds the clone-update-push cycles when the push is rejected as non-fast-forward
@@ -35,6 +36,9 @@ type Automation struct {
 	// TempDir creates work folders (the artifact store's TempDir); os.MkdirTemp when nil.
 	TempDir func(pattern string) (string, error)
 	Clock   clock.PassiveClock
+	// GitHubApp caches the installation tokens of a GitRepository with `provider: github`; nil
+	// exchanges at every run.
+	GitHubApp *githubapp.Tokens
 
 	// beforePush runs before each push attempt (tests race a concurrent commit in here).
 	beforePush func(attempt int)
@@ -163,7 +167,8 @@ func (a *Automation) attempt(ctx context.Context, auto *imagev1.ImageUpdateAutom
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	remote, err := sourcegit.RemoteFromSecret(repo.Spec.URL, repoSecret, proxySecret, tmp)
+	remote, err := sourcegit.NewRemote(ctx, sourcegit.RemoteOptions{URL: repo.Spec.URL, Provider: repo.GetProvider(),
+		Secret: repoSecret, ProxySecret: proxySecret, TempDir: tmp, GitHubApp: a.GitHubApp})
 	if err != nil {
 		return nil, &Error{Reason: imagev1.InvalidSourceConfigReason, Err: err}
 	}

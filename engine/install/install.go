@@ -121,8 +121,8 @@ func ShardArtifactBaseURL(namespace, shard, clusterDomain string) string {
 // DefaultClusterDomain is the cluster DNS domain when Options.ClusterDomain is empty.
 const DefaultClusterDomain = "cluster.local"
 
-// LogLevels are the agent log levels Options.LogLevel accepts.
-var LogLevels = []string{"debug", "info", "warn", "error"}
+// LogLevels returns the agent log levels Options.LogLevel accepts (a fresh slice each call).
+func LogLevels() []string { return []string{"debug", "info", "warn", "error"} }
 
 func (o *Options) defaults() {
 	if o.Namespace == "" {
@@ -192,8 +192,8 @@ func (o Options) Validate() error {
 	if errs := validation.IsDNS1123Subdomain(o.ClusterDomain); len(errs) > 0 {
 		return fmt.Errorf("cluster domain %q: %s", o.ClusterDomain, strings.Join(errs, "; "))
 	}
-	if !slices.Contains(LogLevels, o.LogLevel) {
-		return fmt.Errorf("log level %q: want one of %s", o.LogLevel, strings.Join(LogLevels, ", "))
+	if !slices.Contains(LogLevels(), o.LogLevel) {
+		return fmt.Errorf("log level %q: want one of %s", o.LogLevel, strings.Join(LogLevels(), ", "))
 	}
 	return nil
 }

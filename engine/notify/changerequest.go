@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
+	"github.com/converge-gitops/converge/engine/source/githubapp"
 )
 
 // changeRequestKey is the metadata key (from the object's event.toolkit.fluxcd.io/change_request
@@ -40,6 +41,13 @@ func githubDispatch(t target, e Event) ([]request, error) {
 	return []request{r}, nil
 }
 
+// githubTypes are the Provider types that authenticate to GitHub, with a token or as a GitHub App.
+var githubTypes = map[string]bool{
+	notificationv1beta3.GitHubProvider:                   true,
+	notificationv1beta3.GitHubDispatchProvider:           true,
+	notificationv1beta3.GitHubPullRequestCommentProvider: true,
+}
+
 // gitRepo reads an owner/repository address and the token (or password) of a Git host provider.
 func gitRepo(t target) (host, owner, repo, token string, err error) {
 	token = t.Token
@@ -47,7 +55,10 @@ func gitRepo(t target) (host, owner, repo, token string, err error) {
 		token = t.Password
 	}
 	if token == "" {
-		return "", "", "", "", fmt.Errorf("%s needs a token in spec.secretRef (GitHub App credentials are not supported by converge)", t.Type)
+		if githubTypes[t.Type] {
+			return "", "", "", "", fmt.Errorf("%s needs a token or GitHub App data (%s, ...) in spec.secretRef", t.Type, githubapp.KeyAppID)
+		}
+		return "", "", "", "", fmt.Errorf("%s needs a token in spec.secretRef", t.Type)
 	}
 	host, id, err := repoAddress(t.Address)
 	if err != nil {
@@ -160,15 +171,18 @@ func changeRequestComment(t target, e Event) ([]request, error) {
 	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	r := request{Method: http.MethodPost, URL: api.create, Header: api.header, Body: body}
 	r.build = func(get func(string) ([]byte, error)) (request, error) {
-		b, err := get(api.user)
-		if err != nil {
-			return request{}, fmt.Errorf("failed to get authenticated user info: %w", err)
+		login := t.Login
+		if login == "" {
+			b, err := get(api.user)
+			if err != nil {
+				return request{}, fmt.Errorf("failed to get authenticated user info: %w", err)
+			}
+			if login, err = api.login(b); err != nil {
+				return request{}, err
+			}
 		}
-		login, err := api.login(b)
+		b, err := get(api.list)
 		if err != nil {
-			return request{}, err
-		}
-		if b, err = get(api.list); err != nil {
 			return request{}, fmt.Errorf("failed to list comments: %w", err)
 		}
 		comments, err := api.parseComments(b)

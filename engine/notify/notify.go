@@ -30,6 +30,7 @@ import (
 	notificationv1beta3 "github.com/converge-gitops/converge/crds/notification/v1beta3"
 	"github.com/converge-gitops/converge/engine/events"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/githubapp"
 )
 
 // Store gives the notifier the cluster's Alerts and Providers, the Providers' Secrets and the labels of
@@ -71,6 +72,9 @@ type Notifier struct {
 	// NoCrossNamespaceRefs discards, for each Alert, the events of objects in other namespaces (Flux's
 	// --no-cross-namespace-refs).
 	NoCrossNamespaceRefs bool
+	// GitHubApp caches the installation tokens of GitHub Providers whose secretRef holds a GitHub App
+	// instead of a token; nil exchanges at every delivery.
+	GitHubApp *githubapp.Tokens
 
 	once      sync.Once
 	sem       chan struct{}
@@ -460,7 +464,40 @@ func (n *Notifier) resolve(ctx context.Context, p *notificationv1beta3.Provider)
 		tr.TLSClientConfig = cfg
 		t.TLS = cfg
 	}
-	return t, &http.Client{Transport: tr}, nil
+	client := &http.Client{Transport: tr}
+	if err := n.useGitHubApp(ctx, p, &t, client); err != nil {
+		client.CloseIdleConnections()
+		return t, nil, err
+	}
+	return t, client, nil
+}
+
+// useGitHubApp makes the installation token of the GitHub App in the secretRef of a GitHub Provider its
+// token, as Flux does when the Secret has no token: the App's API is reached with the Provider's proxy
+// and CA. A pull request comment Provider also learns the App's slug: its comments are "<slug>[bot]"'s.
+func (n *Notifier) useGitHubApp(ctx context.Context, p *notificationv1beta3.Provider, t *target, client *http.Client) error {
+	if !githubTypes[t.Type] || t.Token != "" || t.Password != "" || t.Secret == nil || !githubapp.HasAppData(t.Secret) {
+		return nil
+	}
+	app, err := githubapp.FromData(p.Namespace+"/"+p.Spec.SecretRef.Name, t.Secret)
+	if err != nil {
+		return fmt.Errorf("secretRef: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.GetTimeout())
+	defer cancel()
+	tok, err := n.GitHubApp.Token(ctx, client, app)
+	if err != nil {
+		return fmt.Errorf("secretRef: %w", err)
+	}
+	t.Token = tok.Value
+	if t.Type == notificationv1beta3.GitHubPullRequestCommentProvider {
+		slug, err := n.GitHubApp.Slug(ctx, client, app)
+		if err != nil {
+			return fmt.Errorf("secretRef: failed to get app information: %w", err)
+		}
+		t.Login = slug + "[bot]"
+	}
+	return nil
 }
 
 // maxStatusList bounds the commit status list read before a commit status is set.

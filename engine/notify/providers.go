@@ -45,6 +45,9 @@ type target struct {
 	// CommitStatus is the commit status context (key) of git providers: spec.commitStatusExpr's value or
 	// Flux's default.
 	CommitStatus string
+	// Login is the author of the token's comments when it is known without asking the host: a GitHub
+	// App's "<slug>[bot]" (its installation token cannot read /user).
+	Login string
 }
 
 // request is one HTTP call a provider makes for an event.

@@ -251,7 +251,9 @@ func TestAzureEventHubTLS(t *testing.T) {
 // could serve giteapullrequestcomment, but its binary is not built on this machine for engine/notify's
 // tests; the three hosts share this server.
 type gitHost struct {
-	typ      string
+	typ string
+	// login is the author of the comments the token writes; "" is flux-bot.
+	login    string
 	mu       sync.Mutex
 	comments []map[string]any
 	nextID   int64
@@ -283,7 +285,11 @@ func (g *gitHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var in struct{ Body string }
 		_ = json.Unmarshal(body, &in)
 		g.nextID++
-		c := author("flux-bot")
+		login := g.login
+		if login == "" {
+			login = "flux-bot"
+		}
+		c := author(login)
 		c["id"], c["body"] = g.nextID, in.Body
 		g.comments = append(g.comments, c)
 		w.WriteHeader(http.StatusCreated)

@@ -23,8 +23,11 @@ import (
 // DefaultOIDCAudience is the audience of the Actions OIDC token Trigger fetches, Flux's default.
 const DefaultOIDCAudience = "notification-controller"
 
-// TriggerTypes are the Receiver types Trigger can sign a request for, as `flux trigger receiver`.
-var TriggerTypes = []string{notificationv1.GenericReceiver, notificationv1.GenericHMACReceiver, notificationv1.GenericOIDCReceiver}
+// TriggerTypes returns the Receiver types Trigger can sign a request for, as `flux trigger receiver`
+// (a fresh slice each call).
+func TriggerTypes() []string {
+	return []string{notificationv1.GenericReceiver, notificationv1.GenericHMACReceiver, notificationv1.GenericOIDCReceiver}
+}
 
 // Trigger describes one call of a Receiver's webhook from outside the cluster (`trigger receiver`).
 type Trigger struct {
@@ -66,7 +69,7 @@ func ValidateTrigger(typ, token, oidcProvider, oidcToken, oidcAudience string) e
 		return nil
 	case notificationv1.GenericOIDCReceiver:
 	default:
-		return fmt.Errorf("invalid --type %q, must be one of: %s", typ, strings.Join(TriggerTypes, ", "))
+		return fmt.Errorf("invalid --type %q, must be one of: %s", typ, strings.Join(TriggerTypes(), ", "))
 	}
 	if token != "" {
 		return fmt.Errorf("--token must not be set for --type=%s, the Receiver of this type has no secret", typ)

@@ -144,7 +144,7 @@ func (f *Fetcher) credentials(ctx context.Context, obj *sourcev1.GitRepository, 
 	if err != nil {
 		return nil, err
 	}
-	c, err := f.secretRefCredentials(ctx, obj, u)
+	c, err := f.secretRefCredentials(ctx, obj, u, proxy)
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +172,11 @@ func (f *Fetcher) proxy(ctx context.Context, obj *sourcev1.GitRepository, u *url
 	return p, nil
 }
 
-func (f *Fetcher) secretRefCredentials(ctx context.Context, obj *sourcev1.GitRepository, u *url.URL) (*credentials, error) {
+func (f *Fetcher) secretRefCredentials(ctx context.Context, obj *sourcev1.GitRepository, u *url.URL, proxy *url.URL) (*credentials, error) {
 	if obj.Spec.SecretRef == nil || obj.Spec.SecretRef.Name == "" {
+		if obj.GetProvider() == sourcev1.GitProviderGitHub {
+			return nil, withReason(sourcev1.InvalidProviderConfigurationReason, errGitHubNoSecret)
+		}
 		if f.Local != nil {
 			return f.localCredentials(u)
 		}
@@ -197,7 +200,7 @@ func (f *Fetcher) secretRefCredentials(ctx context.Context, obj *sourcev1.GitRep
 		}
 		return nil, authErrorf("reading Secret %s/%s: %w", obj.Namespace, name, err)
 	}
-	return f.secretCredentials(secret, u)
+	return f.secretCredentials(ctx, secret, obj.GetProvider(), u, proxy)
 }
 
 func secretData(s *corev1.Secret) map[string][]byte {
@@ -211,8 +214,8 @@ func secretData(s *corev1.Secret) map[string][]byte {
 	return data
 }
 
-func (f *Fetcher) secretCredentials(s *corev1.Secret, u *url.URL) (*credentials, error) {
-	creds, err := CredentialsFromSecret(s)
+func (f *Fetcher) secretCredentials(ctx context.Context, s *corev1.Secret, provider string, u *url.URL, proxy *url.URL) (*credentials, error) {
+	creds, err := CredentialsForProvider(s, provider)
 	if err != nil {
 		return nil, &authError{err}
 	}
@@ -231,6 +234,9 @@ func (f *Fetcher) secretCredentials(s *corev1.Secret, u *url.URL) (*credentials,
 		c.hostKeys = a.HostKeys
 		c.sshSource = "Secret " + creds.Secret
 		return c, nil
+	}
+	if err := creds.UseGitHubApp(ctx, f.GitHubApp, proxy); err != nil {
+		return nil, &authError{err}
 	}
 	c.httpAuth = a.httpAuth()
 	if creds.TLS != nil {

@@ -24,6 +24,7 @@ import (
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/githubapp"
 	"github.com/converge-gitops/converge/engine/source/verify"
 )
 
@@ -42,6 +43,8 @@ type Fetcher struct {
 	// Local turns on push mode's fallback to the user's own credentials (SSH agent, ~/.ssh/known_hosts,
 	// git credential helpers) when there is no secretRef or its Secret cannot be read. Nil: off.
 	Local *LocalAuth
+	// GitHubApp caches the installation tokens of `provider: github`; nil exchanges at every fetch.
+	GitHubApp *githubapp.Tokens
 }
 
 const (
@@ -71,9 +74,10 @@ func (f *Fetcher) Fetch(ctx context.Context, obj *sourcev1.GitRepository) (*sour
 	if err != nil {
 		return nil, fail(sourcev1.URLInvalidReason, err)
 	}
-	if p := obj.GetProvider(); p != sourcev1.GitProviderGeneric {
+	if p := obj.GetProvider(); p != sourcev1.GitProviderGeneric && p != sourcev1.GitProviderGitHub {
 		return nil, fail(sourcev1.InvalidProviderConfigurationReason,
-			fmt.Errorf("provider %q is not supported: use %q with spec.secretRef", p, sourcev1.GitProviderGeneric))
+			fmt.Errorf("provider %q is not supported: use %q with spec.secretRef, or %q with a GitHub App",
+				p, sourcev1.GitProviderGeneric, sourcev1.GitProviderGitHub))
 	}
 	var keys *verify.GitKeys
 	if obj.Spec.Verification != nil {
@@ -97,7 +101,12 @@ func (f *Fetcher) Fetch(ctx context.Context, obj *sourcev1.GitRepository) (*sour
 	}
 	creds, err := f.credentials(ctx, obj, u)
 	if err != nil {
-		return nil, fail(sourcev1.AuthenticationFailedReason, err)
+		reason := sourcev1.AuthenticationFailedReason
+		var re *reasonError
+		if errors.As(err, &re) {
+			reason = re.reason
+		}
+		return nil, fail(reason, err)
 	}
 	defer creds.close()
 

@@ -2,6 +2,7 @@ package git
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -21,8 +22,13 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 	corev1 "k8s.io/api/core/v1"
 
+	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
 	"github.com/converge-gitops/converge/engine/source"
+	"github.com/converge-gitops/converge/engine/source/githubapp"
 )
+
+// errGitHubNoSecret is `provider: github` without a secretRef.
+var errGitHubNoSecret = errors.New("secretRef with GitHub App data must be specified when provider is set to github")
 
 // Keys of Flux's Git credentials Secret that have no TLS meaning (the TLS keys are source's).
 const (
@@ -51,11 +57,20 @@ type Credentials struct {
 	Identity, IdentityPub, KnownHosts []byte
 	// TLS is the CA bundle and client certificate of HTTPS remotes; nil when the Secret has none.
 	TLS *source.TLSData
+	// GitHubApp is the GitHub App of `provider: github`; UseGitHubApp turns it into Username and Password.
+	GitHubApp *githubapp.App
 }
 
-// CredentialsFromSecret reads secret as Flux's source-controller does. It refuses the GitHub App keys
-// (converge does not support them) and TLS keys that are half a pair or do not parse.
+// CredentialsFromSecret reads secret as Flux's source-controller does for `provider: generic`. It refuses
+// the GitHub App keys (they need `provider: github`, see CredentialsForProvider) and TLS keys that are
+// half a pair or do not parse.
 func CredentialsFromSecret(secret *corev1.Secret) (*Credentials, error) {
+	return CredentialsForProvider(secret, sourcev1.GitProviderGeneric)
+}
+
+// CredentialsForProvider reads secret for a GitRepository's spec.provider: with "github" the Secret must
+// hold a GitHub App (githubapp.FromSecret), with "generic" (or "") it must not.
+func CredentialsForProvider(secret *corev1.Secret, provider string) (*Credentials, error) {
 	data := secretData(secret)
 	c := &Credentials{
 		Secret:      secret.Namespace + "/" + secret.Name,
@@ -66,10 +81,28 @@ func CredentialsFromSecret(secret *corev1.Secret) (*Credentials, error) {
 		IdentityPub: data[KeyIdentityPub],
 		KnownHosts:  data[KeyKnownHosts],
 	}
-	for k := range data {
-		if strings.HasPrefix(k, keyGitHubAppPrefix) {
-			return nil, fmt.Errorf("Secret %s: %q: GitHub App authentication is not supported by converge; use a token as %q", c.Secret, k, KeyPassword)
+	switch provider {
+	case sourcev1.GitProviderGitHub:
+		if !githubapp.HasAppData(data) {
+			return nil, withReason(sourcev1.InvalidProviderConfigurationReason, fmt.Errorf(
+				"Secret %s has no GitHub App data: spec.provider github needs %q, %q and %q (or %q) in spec.secretRef",
+				c.Secret, githubapp.KeyAppID, githubapp.KeyAppPrivateKey, githubapp.KeyAppInstallationID, githubapp.KeyAppInstallationOwner))
 		}
+		app, err := githubapp.FromData(c.Secret, data)
+		if err != nil {
+			return nil, withReason(sourcev1.InvalidProviderConfigurationReason, err)
+		}
+		c.GitHubApp = app
+	case sourcev1.GitProviderGeneric, "":
+		for k := range data {
+			if strings.HasPrefix(k, keyGitHubAppPrefix) {
+				return nil, withReason(sourcev1.InvalidProviderConfigurationReason, fmt.Errorf(
+					"Secret %s has GitHub App data (%q) but spec.provider is not github", c.Secret, k))
+			}
+		}
+	default:
+		return nil, withReason(sourcev1.InvalidProviderConfigurationReason, fmt.Errorf("provider %q is not supported: use %q or %q",
+			provider, sourcev1.GitProviderGeneric, sourcev1.GitProviderGitHub))
 	}
 	tlsData, err := source.TLSDataFromSecret(secret)
 	switch {
@@ -79,6 +112,25 @@ func CredentialsFromSecret(secret *corev1.Secret) (*Credentials, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// UseGitHubApp exchanges the GitHub App of c (provider: github) for an installation access token, through
+// tokens' cache and proxy (nil: the environment's), and makes it the HTTP basic authentication
+// (x-access-token and the token), as Flux does. Without an App it does nothing.
+func (c *Credentials) UseGitHubApp(ctx context.Context, tokens *githubapp.Tokens, proxy *url.URL) error {
+	if c.GitHubApp == nil {
+		return nil
+	}
+	var cfg *tls.Config
+	if c.TLS != nil {
+		cfg = c.TLS.Config()
+	}
+	tok, err := tokens.Token(ctx, githubapp.HTTPClient(cfg, proxy), c.GitHubApp)
+	if err != nil {
+		return err
+	}
+	c.Username, c.Password, c.BearerToken = githubapp.Username, tok.Value, ""
+	return nil
 }
 
 // Auth is what authenticates to one remote: Credentials checked for its scheme, the SSH key and
@@ -96,6 +148,10 @@ type Auth struct {
 func (c *Credentials) Auth(u *url.URL, tmp string) (*Auth, error) {
 	a := &Auth{Credentials: c}
 	where := "Secret " + c.Secret
+	if c.GitHubApp != nil && u.Scheme != "https" && u.Scheme != "http" {
+		return nil, withReason(sourcev1.InvalidProviderConfigurationReason,
+			fmt.Errorf("provider github authenticates over HTTPS: %s is not an https:// URL", redactURL(u)))
+	}
 	if u.Scheme == "ssh" {
 		if len(c.Identity) == 0 {
 			return nil, fmt.Errorf("%s has no %q key: SSH needs a private key", where, KeyIdentity)
@@ -248,10 +304,32 @@ func ProxyFromSecret(u *url.URL, secret *corev1.Secret) (*url.URL, error) {
 	return p, nil
 }
 
+// RemoteOptions say what reaches a GitRepository's remote (see NewRemote).
+type RemoteOptions struct {
+	// URL is the remote's URL; Provider the GitRepository's spec.provider ("" is generic).
+	URL, Provider string
+	// Secret authenticates (nil: anonymous); ProxySecret is the proxy to go through (nil: directly).
+	Secret, ProxySecret *corev1.Secret
+	// TempDir is a folder for known_hosts ("" is the system's).
+	TempDir string
+	// GitHubApp caches the installation tokens of `provider: github`; nil exchanges every time.
+	GitHubApp *githubapp.Tokens
+}
+
 // RemoteFromSecret returns the remote at rawURL authenticated with secret (nil: anonymous) and reached
 // through the proxy of proxySecret (nil: directly); tmp is a folder for known_hosts ("" is the system's).
 func RemoteFromSecret(rawURL string, secret, proxySecret *corev1.Secret, tmp string) (*Remote, error) {
+	return NewRemote(context.Background(), RemoteOptions{URL: rawURL, Secret: secret, ProxySecret: proxySecret, TempDir: tmp})
+}
+
+// NewRemote returns the remote of o: for `provider: github` the Secret's GitHub App is exchanged for an
+// installation token (the App's API reached with the Secret's CA and through the proxy).
+func NewRemote(ctx context.Context, o RemoteOptions) (*Remote, error) {
+	rawURL, secret, proxySecret := o.URL, o.Secret, o.ProxySecret
 	r := &Remote{URL: rawURL}
+	if o.Provider == sourcev1.GitProviderGitHub && secret == nil {
+		return nil, withReason(sourcev1.InvalidProviderConfigurationReason, errGitHubNoSecret)
+	}
 	if secret == nil && proxySecret == nil {
 		return r, nil
 	}
@@ -267,12 +345,15 @@ func RemoteFromSecret(rawURL string, secret, proxySecret *corev1.Secret, tmp str
 	if secret == nil {
 		return r, nil
 	}
-	creds, err := CredentialsFromSecret(secret)
+	creds, err := CredentialsForProvider(secret, o.Provider)
 	if err != nil {
 		return nil, err
 	}
-	a, err := creds.Auth(u, tmp)
+	a, err := creds.Auth(u, o.TempDir)
 	if err != nil {
+		return nil, err
+	}
+	if err := creds.UseGitHubApp(ctx, o.GitHubApp, r.Proxy); err != nil {
 		return nil, err
 	}
 	r.TLS = creds.TLS

@@ -73,7 +73,7 @@ func TestRemotePush(t *testing.T) {
 		{name: "SSH without known_hosts", url: sshSrv.URL("app"), data: map[string][]byte{"identity": identity},
 			wantErr: `Secret default/creds has no "known_hosts" key`},
 		{name: "GitHub App keys", url: basic.URL + "/app.git", data: map[string][]byte{"githubAppID": []byte("1")},
-			wantErr: "GitHub App authentication is not supported"},
+			wantErr: `Secret default/creds has GitHub App data ("githubAppID") but spec.provider is not github`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -249,7 +249,7 @@ var static struct {
 func converge(t testing.TB, bin string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, append(args, "--kubeconfig", env.KubeconfigPath)...)
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "CONVERGE_RENDER_CACHE="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("converge %s: %v\n%s", strings.Join(args, " "), err, out)
