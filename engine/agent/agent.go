@@ -180,6 +180,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.sources = &reconcile.Sources{Client: c.Dynamic, Git: a.fetchers.Git, OCI: a.fetchers.OCI, Bucket: a.fetchers.Bucket,
 		Helm: helmchart.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Clock: opts.Clock}
+	a.sources.Helm.Cloud = a.fetchers.Cloud
 	a.kustomizations = reconcile.NewKustomizations(c, opts.Clock)
 	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true}
 	if !opts.Tenancy.NoRemoteBases {

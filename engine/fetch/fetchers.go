@@ -17,6 +17,7 @@ import (
 
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/cloud"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/bucket"
 	"github.com/converge-gitops/converge/engine/source/git"
@@ -39,6 +40,8 @@ type Fetchers struct {
 	Sources *Resolver
 	// HTTP downloads ExternalArtifact artifacts; nil is http.DefaultClient.
 	HTTP *http.Client
+	// Cloud is the process's workload identity, shared by the fetchers that log in to clouds.
+	Cloud *cloud.Identity
 }
 
 // Use is what stood in for a source: the folder of its files and where they came from.
@@ -53,11 +56,13 @@ type Use struct {
 
 // NewFetchers returns fetchers sharing store and secrets.
 func NewFetchers(store *source.Store, secrets source.Secrets) *Fetchers {
+	id := cloud.New(cloud.Env{})
 	return &Fetchers{
 		Store:  store,
 		Git:    &git.Fetcher{Store: store, Secrets: secrets},
-		OCI:    &oci.Fetcher{Store: store, Secrets: secrets},
+		OCI:    &oci.Fetcher{Store: store, Secrets: secrets, Cloud: id},
 		Bucket: &bucket.Fetcher{Store: store, Secrets: secrets},
+		Cloud:  id,
 	}
 }
 
