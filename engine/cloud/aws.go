@@ -195,6 +195,8 @@ func (i *Identity) containerCredentials(ctx context.Context, full, rel string) (
 }
 
 func (i *Identity) imdsCredentials(ctx context.Context) (AWSCredentials, error) {
+	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
 	e := i.env
 	base := strings.TrimSuffix(e.getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT"), "/")
 	if base == "" {

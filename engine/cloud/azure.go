@@ -85,6 +85,8 @@ func (i *Identity) azureClientCredentials(ctx context.Context, tenant, client, s
 }
 
 func (i *Identity) azureIMDS(ctx context.Context, scope, client string) (Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
 	e := i.env
 	base := strings.TrimSuffix(e.getenv("AZURE_POD_IDENTITY_AUTHORITY_HOST"), "/")
 	if base == "" {

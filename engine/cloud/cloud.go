@@ -109,6 +109,9 @@ type Token struct {
 	Expires     time.Time
 }
 
+// metadataTimeout bounds a call to an instance metadata service, which is absent off its cloud.
+const metadataTimeout = 5 * time.Second
+
 // maxBody bounds what is read of an identity endpoint's answer.
 const maxBody = 1 << 20
 

@@ -478,3 +478,26 @@ func (h hostSplit) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return h.rest.RoundTrip(r)
 }
+
+// FuzzParsers: the parsers of answers and Secret entries never panic, and a JWT expiry they accept is
+// the one in the claims.
+func FuzzParsers(f *testing.F) {
+	f.Add([]byte(`{"exp":1767323045}`), []byte("aws_access_key_id: A\naws_secret_access_key: B\n"))
+	f.Add([]byte(`{"exp":"x"}`), []byte(`{"tenantId":"t","clientId":"c","clientSecret":"s"}`))
+	f.Add([]byte(`{}`), []byte(`{"type":"external_account","credential_source":{"file":"/x"}}`))
+	f.Fuzz(func(t *testing.T, claims, entry []byte) {
+		tok := "h." + base64.RawURLEncoding.EncodeToString(claims) + ".s"
+		if exp, err := jwtExpiry(tok); err == nil {
+			var c struct{ Exp float64 }
+			if json.Unmarshal(claims, &c) != nil || exp.Unix() != int64(c.Exp) {
+				t.Fatalf("expiry %v from %s", exp, claims)
+			}
+		}
+		_, _ = ParseAWSKMSCredentials(entry)
+		_, _ = ParseAzureKVConfig(entry)
+		env, _ := testEnv(map[string]string{})
+		env.ReadFile = func(string) ([]byte, error) { return nil, os.ErrNotExist }
+		env.HTTP = &http.Client{Transport: rewriteTransport{to: "http://127.0.0.1:1"}}
+		_, _ = New(env).gcpFromJSON(context.Background(), entry)
+	})
+}

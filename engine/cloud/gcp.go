@@ -47,6 +47,8 @@ func (i *Identity) gcpToken(ctx context.Context) (Token, error) {
 		}
 		return t, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
 	host := e.getenv("GCE_METADATA_HOST")
 	if host == "" {
 		host = "169.254.169.254"
