@@ -61,7 +61,7 @@ func NewFetchers(store *source.Store, secrets source.Secrets) *Fetchers {
 		Store:  store,
 		Git:    &git.Fetcher{Store: store, Secrets: secrets},
 		OCI:    &oci.Fetcher{Store: store, Secrets: secrets, Cloud: id},
-		Bucket: &bucket.Fetcher{Store: store, Secrets: secrets},
+		Bucket: &bucket.Fetcher{Store: store, Secrets: secrets, Cloud: id},
 		Cloud:  id,
 	}
 }
