@@ -180,8 +180,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.sources = &reconcile.Sources{Client: c.Dynamic, Git: a.fetchers.Git, OCI: a.fetchers.OCI, Bucket: a.fetchers.Bucket,
 		Helm: helmchart.New(opts.Store, c), BaseURL: opts.ArtifactBaseURL, Clock: opts.Clock}
+	a.sources.Helm.Cloud = a.fetchers.Cloud
 	a.kustomizations = reconcile.NewKustomizations(c, opts.Clock)
-	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true}
+	a.builder = &build.Builder{ConfigMaps: c, Secrets: c, Strict: true, Cloud: a.fetchers.Cloud}
 	if !opts.Tenancy.NoRemoteBases {
 		// Remote bases are fetched as GitRepositories are, into the same store (Flux's default).
 		a.builder.Remote = &build.RemoteBases{Fetch: func(ctx context.Context, gr *sourcev1.GitRepository) (string, error) {

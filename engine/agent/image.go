@@ -27,7 +27,7 @@ func (a *Agent) imageReconciler() *image.Reconciler {
 	c := a.opts.Clients
 	return &image.Reconciler{
 		Client:  c.Dynamic,
-		Scanner: &image.Scanner{Store: a.opts.Store, Secrets: c, Clock: a.clock},
+		Scanner: &image.Scanner{Store: a.opts.Store, Secrets: c, Clock: a.clock, Cloud: a.fetchers.Cloud},
 		Automation: &image.Automation{Secrets: c, TempDir: a.opts.Store.TempDir, Clock: a.clock,
 			GitHubApp: a.fetchers.Git.GitHubApp},
 		Clock: a.clock,

@@ -23,6 +23,7 @@ import (
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
 	"github.com/converge-gitops/converge/crds/meta"
+	"github.com/converge-gitops/converge/engine/cloud"
 	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/manifest"
 	"github.com/converge-gitops/converge/engine/source"
@@ -55,6 +56,9 @@ type Builder struct {
 	// spec.decryption.provider sops, beside the age and PGP keys of its decryption.secretRef Secret
 	// (read through Secrets). Offline, they stand in for that Secret when it cannot be found.
 	LocalKeys *DecryptionKeys
+	// Cloud decrypts SOPS data keys of AWS KMS, GCP KMS and Azure Key Vault with the process's workload
+	// identity when the decryption Secret gives no credentials; nil reads the environment uncached.
+	Cloud *cloud.Identity
 	// Remote fetches kustomize remote bases and resources; nil refuses them (--no-remote-bases).
 	Remote *RemoteBases
 	// RenderCache, when set, keeps kustomize's output across processes (see RenderCache).

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	kustomizev1 "github.com/converge-gitops/converge/crds/kustomize/v1"
+	"github.com/converge-gitops/converge/engine/cloud"
 	"github.com/converge-gitops/converge/engine/sopsdoc"
 )
 
@@ -98,11 +99,13 @@ func formatName(f formats.Format) string {
 	return "binary"
 }
 
-// DecryptionKeys are SOPS private keys held in memory: age identities and PGP private keys. Add keys
-// before builds start; builds only read them.
+// DecryptionKeys are SOPS private keys held in memory: age identities and PGP private keys, and the
+// KMS credentials of a decryption Secret. Add keys before builds start; builds only read them.
 type DecryptionKeys struct {
 	age []age.Identity
 	pgp openpgp.EntityList
+	// kms are the cloud KMS and Vault credentials; empty fields mean the process's workload identity.
+	kms cloud.KMSCredentials
 	// sources name where the keys came from, for error messages.
 	sources []string
 }
@@ -164,7 +167,32 @@ func (k *DecryptionKeys) AddPGP(name string, data []byte) error {
 }
 
 // Empty reports whether no key was added.
-func (k *DecryptionKeys) Empty() bool { return k == nil || len(k.age)+len(k.pgp) == 0 }
+func (k *DecryptionKeys) Empty() bool {
+	return k == nil || (len(k.age)+len(k.pgp) == 0 && k.kms.Empty())
+}
+
+// AddKMS reads the KMS entry name of a decryption Secret as Flux does: sops.aws-kms, sops.gcp-kms,
+// sops.azure-kv or sops.vault-token; it reports false for any other name. from names the Secret in errors.
+func (k *DecryptionKeys) AddKMS(from, name string, data []byte) (bool, error) {
+	var err error
+	switch name {
+	case "sops.aws-kms":
+		k.kms.AWS, err = cloud.ParseAWSKMSCredentials(data)
+	case "sops.gcp-kms":
+		k.kms.GCPJSON = bytes.TrimSpace(data)
+	case "sops.azure-kv":
+		k.kms.Azure, err = cloud.ParseAzureKVConfig(data)
+	case "sops.vault-token":
+		k.kms.VaultToken = strings.TrimSpace(string(data))
+	default:
+		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("failed to import '%s' data from %s: %w", name, from, err)
+	}
+	k.sources = append(k.sources, from+" entry "+name)
+	return true, nil
+}
 
 func (k *DecryptionKeys) merge(o *DecryptionKeys) *DecryptionKeys {
 	out := &DecryptionKeys{}
@@ -174,28 +202,76 @@ func (k *DecryptionKeys) merge(o *DecryptionKeys) *DecryptionKeys {
 		}
 		out.age = append(out.age, x.age...)
 		out.pgp = append(out.pgp, x.pgp...)
+		// The first holder of a KMS credential wins: the decryption Secret's, merged first.
+		if out.kms.AWS == nil {
+			out.kms.AWS = x.kms.AWS
+		}
+		if len(out.kms.GCPJSON) == 0 {
+			out.kms.GCPJSON = x.kms.GCPJSON
+		}
+		if out.kms.Azure == nil {
+			out.kms.Azure = x.kms.Azure
+		}
+		if out.kms.VaultToken == "" {
+			out.kms.VaultToken = x.kms.VaultToken
+		}
 		out.sources = append(out.sources, x.sources...)
 	}
 	return out
 }
 
 func (k *DecryptionKeys) describe() string {
+	if len(k.sources) == 0 {
+		return "none; cloud KMS through the workload identity"
+	}
 	return fmt.Sprintf("%d age, %d PGP, from %s", len(k.age), len(k.pgp), strings.Join(k.sources, ", "))
 }
 
 // ErrNoDecryptionKey is returned when a SOPS document is to be decrypted and no key at all was given.
 var ErrNoDecryptionKey = errors.New("no decryption key was given")
 
-var errUnsupportedKey = errors.New("only age and PGP keys are supported")
+var errUnsupportedKey = errors.New("HuaweiCloud KMS is not supported by converge: age, PGP, AWS KMS, GCP KMS, Azure Key Vault and Vault transit are")
 
-// decryptDataKey decrypts a document's data key (or Shamir share) with the in-memory keys; it never
-// looks at the environment, the GnuPG keyring or a cloud KMS: keys of other types are refused.
-func (k *DecryptionKeys) decryptDataKey(mk sopsdoc.MasterKey) ([]byte, error) {
+// decryptDataKey decrypts a document's data key (or Shamir share): age and PGP with the in-memory
+// keys (never the GnuPG keyring); AWS KMS, GCP KMS, Azure Key Vault and Vault transit through their
+// REST APIs with the decryption Secret's credentials, or else id's workload identity, as Flux does.
+func (k *DecryptionKeys) decryptDataKey(ctx context.Context, id *cloud.Identity, mk sopsdoc.MasterKey) ([]byte, error) {
+	a := mk.Attrs
 	switch mk.Type {
 	case sopsdoc.KeyTypeAge:
 		return k.decryptAge([]byte(mk.EncryptedKey))
 	case sopsdoc.KeyTypePGP:
 		return k.decryptPGP([]byte(mk.EncryptedKey))
+	case sopsdoc.KeyTypeAWSKMS:
+		if a["role"] != "" {
+			return nil, fmt.Errorf("role %s: assuming a role for a KMS key is not supported by converge: grant the workload identity the key", a["role"])
+		}
+		if a["aws_profile"] != "" {
+			return nil, fmt.Errorf("aws_profile %s: named AWS profiles are not supported by converge", a["aws_profile"])
+		}
+		var creds *cloud.AWSCredentials
+		if k != nil {
+			creds = k.kms.AWS
+		}
+		return id.AWSKMSDecrypt(ctx, creds, a["arn"], mk.EncryptedKey, mk.Context)
+	case sopsdoc.KeyTypeGCPKMS:
+		var js []byte
+		if k != nil {
+			js = k.kms.GCPJSON
+		}
+		return id.GCPKMSDecrypt(ctx, js, a["resource_id"], mk.EncryptedKey)
+	case sopsdoc.KeyTypeAzureKV:
+		var cfg *cloud.AzureKVConfig
+		if k != nil {
+			cfg = k.kms.Azure
+		}
+		return id.AzureKVUnwrap(ctx, cfg, a["vault_url"], a["name"], a["version"], mk.EncryptedKey)
+	case sopsdoc.KeyTypeVault:
+		var token string
+		if k != nil {
+			token = k.kms.VaultToken
+		}
+		return id.VaultTransitDecrypt(ctx, token, a["vault_address"], a["engine_path"], a["key_name"], mk.EncryptedKey)
 	}
 	return nil, errUnsupportedKey
 }
@@ -278,6 +354,13 @@ func (d *decryptor) loadKeys(ctx context.Context) (*DecryptionKeys, error) {
 	sort.Strings(names)
 	fromSecret := &DecryptionKeys{}
 	for _, n := range names {
+		if ok, err := fromSecret.AddKMS("decryption Secret "+id, n, sec.Data[n]); ok {
+			if err != nil {
+				d.keysErr = err
+				return d.keys, d.keysErr
+			}
+			continue
+		}
 		var err error
 		switch filepath.Ext(n) {
 		case AgeKeyExt:
@@ -310,31 +393,38 @@ func (d *decryptor) decryptMAC(ctx context.Context, data []byte, in, out formats
 	if err != nil {
 		return nil, err
 	}
-	return decryptWith(keys, data, in, out, checkMAC)
+	return decryptWith(ctx, d.b.Cloud, keys, data, in, out, checkMAC)
 }
 
 // decryptDocument decrypts a SOPS document of format in, verifying its MAC, and returns it in format out.
 func decryptDocument(keys *DecryptionKeys, data []byte, in, out formats.Format) ([]byte, error) {
-	return decryptWith(keys, data, in, out, true)
+	return decryptWith(context.Background(), nil, keys, data, in, out, true)
 }
 
 // decryptWith decrypts a SOPS document; checkMAC false skips the MAC check, for objects that kustomize
 // rewrote (fields reordered, labels and namespaces added), as Flux skips it for every document.
-func decryptWith(keys *DecryptionKeys, data []byte, in, out formats.Format, checkMAC bool) ([]byte, error) {
+func decryptWith(ctx context.Context, id *cloud.Identity, keys *DecryptionKeys, data []byte, in, out formats.Format, checkMAC bool) ([]byte, error) {
 	doc, err := sopsdoc.Parse(data, in)
 	if err != nil {
 		return nil, fmt.Errorf("not a valid SOPS %s document: %w", formatName(in), err)
 	}
 	var failures []string
+	cloudTried := false
 	key, err := doc.DataKey(func(mk sopsdoc.MasterKey) ([]byte, error) {
-		key, err := keys.decryptDataKey(mk)
+		if (mk.Type == sopsdoc.KeyTypeAge || mk.Type == sopsdoc.KeyTypePGP) && keys.Empty() {
+			return nil, ErrNoDecryptionKey
+		}
+		if mk.Type != sopsdoc.KeyTypeAge && mk.Type != sopsdoc.KeyTypePGP {
+			cloudTried = true
+		}
+		key, err := keys.decryptDataKey(ctx, id, mk)
 		if err != nil {
 			failures = append(failures, mk.Describe()+": "+err.Error())
 		}
 		return key, err
 	})
 	if err != nil {
-		if keys.Empty() {
+		if keys.Empty() && !cloudTried {
 			var recipients []string
 			for _, g := range doc.Metadata.KeyGroups {
 				for _, mk := range g {

@@ -163,13 +163,20 @@ func armoredPrivateKey(t testing.TB, e *openpgp.Entity, passphrase []byte) []byt
 // key group holding recipients. PGP recipients are encrypted to with pgpKey, in memory.
 func encryptSOPS(t testing.TB, plain []byte, format formats.Format, encryptedRegex string, pgpKey *openpgp.Entity, recipients ...keys.MasterKey) []byte {
 	t.Helper()
+	dataKey := make([]byte, 32)
+	if _, err := rand.Read(dataKey); err != nil {
+		t.Fatal(err)
+	}
+	return encryptSOPSWithKey(t, plain, format, encryptedRegex, pgpKey, dataKey, recipients...)
+}
+
+// encryptSOPSWithKey is encryptSOPS with the given data key (for KMS recipients whose encrypted key
+// the test set).
+func encryptSOPSWithKey(t testing.TB, plain []byte, format formats.Format, encryptedRegex string, pgpKey *openpgp.Entity, dataKey []byte, recipients ...keys.MasterKey) []byte {
+	t.Helper()
 	store := storeFor(format)
 	branches, err := store.LoadPlainFile(plain)
 	if err != nil {
-		t.Fatal(err)
-	}
-	dataKey := make([]byte, 32)
-	if _, err := rand.Read(dataKey); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range recipients {

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/converge-gitops/converge/engine/cloud"
 	"github.com/converge-gitops/converge/engine/testenv/goldenfile"
 )
 
@@ -90,7 +91,9 @@ func TestSOPSGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &Builder{Strict: true, LocalKeys: tt.local}
+			// No cloud identity: the instance metadata service is never asked.
+			noCloud := cloud.New(cloud.Env{Getenv: func(k string) string { return map[string]string{"AWS_EC2_METADATA_DISABLED": "true"}[k] }})
+			b := &Builder{Strict: true, LocalKeys: tt.local, Cloud: noCloud}
 			if tt.secrets != nil {
 				b.Secrets, b.ConfigMaps = tt.secrets, tt.secrets
 			}
@@ -145,7 +148,7 @@ func TestSOPSErrors(t *testing.T) {
 	if err := wrong.Add("wrong.agekey", readKey(t, "wrong.agekey")); err != nil {
 		t.Fatal(err)
 	}
-	// A file encrypted for an AWS KMS key only: converge cannot reach KMS, and says so.
+	// A file encrypted for an AWS KMS key only, and no AWS credentials at all: the chain says so.
 	kmsOnly := t.TempDir()
 	kmsKey := kms.NewMasterKeyFromArn("arn:aws:kms:eu-west-1:111122223333:key/test", nil, "")
 	kmsKey.EncryptedKey = "not-used"
@@ -191,11 +194,13 @@ func TestSOPSErrors(t *testing.T) {
 		{name: "public PGP key in the Secret", spec: "  path: ./sops/pgp\n" + ref, secrets: withSecret(pgpOnlyPublic),
 			want: []string{"entry public.asc: holds no PGP private key"}},
 		{name: "KMS key", spec: "  path: ./s\n  decryption:\n    provider: sops\n", root: kmsOnly, local: wrong,
-			want: []string{"s/secret.yaml: Secret apps/kms: SOPS decryption: none of the keys given", "AWS KMS arn:aws:kms:eu-west-1:111122223333:key/test: only age and PGP keys are supported"}},
+			want: []string{"s/secret.yaml: Secret apps/kms: SOPS decryption: none of the keys given", "AWS KMS arn:aws:kms:eu-west-1:111122223333:key/test: no AWS credentials"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &Builder{Strict: true, LocalKeys: tt.local}
+			// No cloud identity: the instance metadata service is never asked.
+			noCloud := cloud.New(cloud.Env{Getenv: func(k string) string { return map[string]string{"AWS_EC2_METADATA_DISABLED": "true"}[k] }})
+			b := &Builder{Strict: true, LocalKeys: tt.local, Cloud: noCloud}
 			if tt.secrets != nil {
 				b.Secrets = tt.secrets
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/cloud"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/bucket"
 	"github.com/converge-gitops/converge/engine/source/git"
@@ -40,6 +41,8 @@ type Fetchers struct {
 	Sources *Resolver
 	// HTTP downloads ExternalArtifact artifacts; nil is http.DefaultClient.
 	HTTP *http.Client
+	// Cloud is the process's workload identity, shared by the fetchers that log in to clouds.
+	Cloud *cloud.Identity
 }
 
 // Use is what stood in for a source: the folder of its files and where they came from.
@@ -54,11 +57,13 @@ type Use struct {
 
 // NewFetchers returns fetchers sharing store and secrets.
 func NewFetchers(store *source.Store, secrets source.Secrets) *Fetchers {
+	id := cloud.New(cloud.Env{})
 	return &Fetchers{
 		Store:  store,
 		Git:    &git.Fetcher{Store: store, Secrets: secrets, GitHubApp: &githubapp.Tokens{}},
-		OCI:    &oci.Fetcher{Store: store, Secrets: secrets},
-		Bucket: &bucket.Fetcher{Store: store, Secrets: secrets},
+		OCI:    &oci.Fetcher{Store: store, Secrets: secrets, Cloud: id},
+		Bucket: &bucket.Fetcher{Store: store, Secrets: secrets, Cloud: id},
+		Cloud:  id,
 	}
 }
 

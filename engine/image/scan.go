@@ -24,6 +24,7 @@ import (
 
 	imagev1 "github.com/converge-gitops/converge/crds/image/v1"
 	"github.com/converge-gitops/converge/crds/meta"
+	"github.com/converge-gitops/converge/engine/cloud"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/oci"
 )
@@ -81,6 +82,12 @@ type Scanner struct {
 	// Secrets resolves secretRef, certSecretRef and proxySecretRef; nil when none may be used.
 	Secrets source.Secrets
 	Clock   clock.PassiveClock
+	// Cloud logs in to registries for spec.provider aws, azure and gcp; nil reads the process
+	// environment without caching.
+	Cloud *cloud.Identity
+	// Transport is the base of every registry connection (cloned per scan); nil means
+	// go-containerregistry's default transport.
+	Transport *http.Transport
 }
 
 // ScanResult is the outcome of one scan.
@@ -129,7 +136,11 @@ func ParseRepository(image string, insecure bool) (name.Repository, error) {
 // proxy from proxySecretRef.
 func (s *Scanner) RemoteOptions(ctx context.Context, repo *imagev1.ImageRepository) ([]remote.Option, error) {
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithUserAgent("converge")}
-	tr := remote.DefaultTransport.(*http.Transport).Clone()
+	base := s.Transport
+	if base == nil {
+		base = remote.DefaultTransport.(*http.Transport)
+	}
+	tr := base.Clone()
 	secret := func(ref *meta.LocalObjectReference, what string) (*corev1.Secret, error) {
 		if s.Secrets == nil {
 			return nil, reasonf(imagev1.AuthenticationFailedReason, "%s %q: no access to Secrets", what, ref.Name)
@@ -158,6 +169,21 @@ func (s *Scanner) RemoteOptions(ctx context.Context, repo *imagev1.ImageReposito
 			return nil, &Error{Reason: imagev1.AuthenticationFailedReason, Err: fmt.Errorf("secretRef %s/%s: %w", repo.Namespace, ref.Name, err)}
 		}
 		opts = append(opts, remote.WithAuthFromKeychain(cfg))
+	} else if p := repo.GetProvider(); cloud.IsCloudProvider(p) {
+		if repo.Spec.ServiceAccountName != "" {
+			return nil, stalledf(imagev1.AuthenticationFailedReason, "spec.serviceAccountName with provider %q (object-level workload identity) "+
+				"is not supported yet: remove it to use the controller's own workload identity", p)
+		}
+		r, err := ParseRepository(repo.Spec.Image, repo.Spec.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		if err := cloud.CheckRegistry(p, r.RegistryStr()); err != nil {
+			return nil, &Error{Reason: imagev1.AuthenticationFailedReason, Stalled: true, Err: fmt.Errorf("spec.provider: %w", err)}
+		}
+		opts = append(opts, remote.WithAuthFromKeychain(s.Cloud.Keychain(ctx, p)))
+	} else if p != imagev1.GenericProvider {
+		return nil, stalledf(imagev1.AuthenticationFailedReason, "spec.provider %q is not supported, must be one of: generic, aws, azure, gcp", p)
 	} else {
 		opts = append(opts, remote.WithAuth(authn.Anonymous))
 	}

@@ -31,6 +31,11 @@ type MasterKey struct {
 	ID string
 	// EncryptedKey is the data key encrypted for this key (armored age or PGP for those types).
 	EncryptedKey string
+	// Attrs are the entry's other string fields as SOPS writes them (arn, role, aws_profile;
+	// resource_id; vault_url, name, version; vault_address, engine_path, key_name).
+	Attrs map[string]string
+	// Context is an AWS KMS key's encryption context.
+	Context map[string]string
 }
 
 // Describe names the key for people: its kind and its ID.
@@ -366,7 +371,18 @@ func readKeyGroup(m map[string]any) ([]MasterKey, error) {
 				v, _ := km[name].(string)
 				return v
 			}
-			k := MasterKey{Type: t, EncryptedKey: s("enc")}
+			k := MasterKey{Type: t, EncryptedKey: s("enc"), Attrs: map[string]string{}}
+			for name, v := range km {
+				if str, ok := v.(string); ok && name != "enc" {
+					k.Attrs[name] = str
+				}
+			}
+			if c, ok := km["context"].(map[string]any); ok {
+				k.Context = map[string]string{}
+				for name, v := range c {
+					k.Context[name] = fmt.Sprint(v)
+				}
+			}
 			switch t {
 			case KeyTypeAge:
 				k.ID = s("recipient")

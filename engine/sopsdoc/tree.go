@@ -1,11 +1,10 @@
 // Package sopsdoc reads SOPS-encrypted documents (YAML, JSON, dotenv, INI and binary) and decrypts them
-// with a data key the caller recovers from age or PGP, verifying the document's MAC, then writes the
-// plain document in any of those formats as the sops CLI writes it.
+// with a data key the caller recovers (age, PGP, or a KMS through engine/cloud), verifying the document's
+// MAC, then writes the plain document in any of those formats as the sops CLI writes it.
 //
 // It is a decrypt-only implementation of the SOPS file format, small on purpose: the sops module's own
-// stores and key service link every cloud KMS SDK, while converge only decrypts with age and PGP keys.
-// Key groups naming other key types (AWS/GCP/Azure/HuaweiCloud KMS, Vault) are read so that they can be
-// named and refused, never silently skipped.
+// stores and key service link every cloud KMS SDK. Every key type's entry is read (with its fields in
+// MasterKey.Attrs) so that the caller can use it or name it and refuse it, never silently skip it.
 package sopsdoc
 
 import (

@@ -240,6 +240,7 @@ func Read() map[string][]string {
 		},
 		"ImageRepository": {
 			"spec.image",
+			"spec.provider",
 			"spec.interval",
 			"spec.timeout",
 			"spec.secretRef.name",

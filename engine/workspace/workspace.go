@@ -202,7 +202,9 @@ func AttachFetchers(o *Options, resolver *fetch.Resolver, wt *git.WorkTree, root
 			resolver.LocalFrom[build.DefaultRootSource] = "work tree"
 		}
 	}
-	return &fetch.Charts{Sources: resolver, Fetcher: helmchart.New(store, secrets)}, nil
+	charts := helmchart.New(store, secrets)
+	charts.Cloud = f.Cloud
+	return &fetch.Charts{Sources: resolver, Fetcher: charts}, nil
 }
 
 // sameDir reports whether a and b name the same folder.

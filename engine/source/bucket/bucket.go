@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/cloud"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -40,6 +41,9 @@ type Fetcher struct {
 	Transport *http.Transport
 	// Concurrency bounds parallel object downloads (DefaultConcurrency when 0).
 	Concurrency int
+	// Cloud gives provider aws its credentials when no secretRef does; nil reads the process
+	// environment without caching.
+	Cloud *cloud.Identity
 }
 
 // Fetch lists the bucket (under spec.prefix, minus the objects matched by the bucket's root .sourceignore
@@ -286,9 +290,6 @@ func (f *Fetcher) client(ctx context.Context, obj *sourcev1.Bucket) (*minio.Clie
 	switch provider {
 	case sourcev1.BucketProviderGeneric:
 	case sourcev1.BucketProviderAmazon:
-		if spec.SecretRef == nil {
-			return nil, sourcev1.InvalidProviderConfigurationReason, errors.New(`provider "aws" without spec.secretRef (IAM or workload identity credentials) is not supported yet: use spec.secretRef with accesskey and secretkey`)
-		}
 	case sourcev1.BucketProviderGoogle:
 		return nil, sourcev1.InvalidProviderConfigurationReason, errors.New(`provider "gcp" is not supported yet: for Cloud Storage with HMAC keys use provider "generic" with endpoint storage.googleapis.com`)
 	case sourcev1.BucketProviderAzure:
@@ -311,6 +312,14 @@ func (f *Fetcher) client(ctx context.Context, obj *sourcev1.Bucket) (*minio.Clie
 		if ak, sk := string(secret.Data["accesskey"]), string(secret.Data["secretkey"]); ak != "" && sk != "" {
 			opts.Creds = credentials.NewStaticV4(ak, sk, "")
 		}
+	}
+	if provider == sourcev1.BucketProviderAmazon && spec.SecretRef == nil {
+		// As Flux: without a secretRef, the controller's AWS credential chain (IRSA, EKS Pod Identity, IMDS).
+		c, err := f.Cloud.AWSCredentials(ctx, spec.Region)
+		if err != nil {
+			return nil, sourcev1.AuthenticationFailedReason, fmt.Errorf("provider \"aws\": %w", err)
+		}
+		opts.Creds = credentials.NewStaticV4(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
 	}
 	if opts.Creds == nil {
 		opts.Creds = credentials.NewStatic("", "", "", credentials.SignatureAnonymous)

@@ -474,7 +474,6 @@ func TestFetchErrors(t *testing.T) {
 		},
 		{name: "gcp", edit: func(b *sourcev1.BucketSpec) { b.Provider = sourcev1.BucketProviderGoogle }, reason: sourcev1.InvalidProviderConfigurationReason, wantErr: []string{`"gcp" is not supported yet`}},
 		{name: "azure", edit: func(b *sourcev1.BucketSpec) { b.Provider = sourcev1.BucketProviderAzure }, reason: sourcev1.InvalidProviderConfigurationReason, wantErr: []string{`"azure"`, "not supported yet"}},
-		{name: "aws without keys", edit: func(b *sourcev1.BucketSpec) { b.Provider, b.SecretRef = sourcev1.BucketProviderAmazon, nil }, reason: sourcev1.InvalidProviderConfigurationReason, wantErr: []string{"not supported yet"}},
 		{name: "sts", edit: func(b *sourcev1.BucketSpec) {
 			b.STS = &sourcev1.BucketSTSSpec{Provider: "ldap", Endpoint: "https://ldap"}
 		}, reason: sourcev1.InvalidSTSConfigurationReason, wantErr: []string{"ldap", "not supported yet"}},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/converge-gitops/converge/crds/meta"
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/cloud"
 	"github.com/converge-gitops/converge/engine/source"
 )
 
@@ -38,6 +39,9 @@ type Fetcher struct {
 	// RegistryConfigDir is where helm's registry client may look for its credentials file; empty means a
 	// folder inside the store, so that the user's helm and docker logins are never used.
 	RegistryConfigDir string
+	// Cloud logs in to OCI registries for spec.provider aws, azure and gcp; nil reads the process
+	// environment without caching.
+	Cloud *cloud.Identity
 }
 
 // New returns a Fetcher with an index cache of 32 entries.

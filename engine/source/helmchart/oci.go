@@ -18,6 +18,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/cloud"
 )
 
 // ociRepository is a HelmRepository of type oci: charts are <url>/<chart>:<version> in a registry.
@@ -51,8 +52,9 @@ func (f *Fetcher) ociSetup(ctx context.Context, obj *sourcev1.HelmRepository) (*
 	if u.Host == "" {
 		return nil, withReason(sourcev1.URLInvalidReason, fmt.Errorf("invalid OCI registry URL: %s: no registry host", obj.Spec.URL))
 	}
-	if p := obj.Spec.Provider; p != "" && p != "generic" && obj.Spec.SecretRef == nil {
-		return nil, withReason(sourcev1.AuthenticationFailedReason, fmt.Errorf("provider '%s' is not supported: use a secretRef with static credentials", p))
+	p := obj.Spec.Provider
+	if p != "" && p != "generic" && !cloud.IsCloudProvider(p) {
+		return nil, withReason(sourcev1.AuthenticationFailedReason, fmt.Errorf("spec.provider '%s' is not supported, must be one of: generic, aws, azure, gcp", p))
 	}
 	creds, err := f.repoCredentials(ctx, obj)
 	if err != nil {
@@ -61,6 +63,14 @@ func (f *Fetcher) ociSetup(ctx context.Context, obj *sourcev1.HelmRepository) (*
 	username, password, err := registryLogin(creds.authSecret, u.Host)
 	if err != nil {
 		return nil, withReason(sourcev1.AuthenticationFailedReason, fmt.Errorf("failed to configure OCI registry authentication: %w", err))
+	}
+	if cloud.IsCloudProvider(p) && obj.Spec.SecretRef == nil {
+		// As Flux: the provider's workload identity logs in when no secretRef gives credentials.
+		login, err := f.Cloud.RegistryLogin(ctx, p, u.Host)
+		if err != nil {
+			return nil, withReason(sourcev1.AuthenticationFailedReason, fmt.Errorf("failed to get credential from '%s': %w", p, err))
+		}
+		username, password = login.Username, login.Password
 	}
 
 	var t *http.Transport

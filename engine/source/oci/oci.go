@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	sourcev1 "github.com/converge-gitops/converge/crds/source/v1"
+	"github.com/converge-gitops/converge/engine/cloud"
 	"github.com/converge-gitops/converge/engine/source"
 	"github.com/converge-gitops/converge/engine/source/verify"
 )
@@ -58,6 +59,9 @@ type Fetcher struct {
 	// Extract bounds layer extraction (source defaults when zero). Symbolic links in layers are always
 	// left out, as Flux does.
 	Extract source.ExtractOptions
+	// Cloud logs in to registries for spec.provider aws, azure and gcp; nil reads the process
+	// environment without caching.
+	Cloud *cloud.Identity
 }
 
 // fetchState is what the fetcher remembers next to an artifact to decide whether it can be reused:
@@ -412,10 +416,22 @@ func (f *Fetcher) remoteOptions(ctx context.Context, obj *sourcev1.OCIRepository
 			return nil, err
 		}
 		keychain = kc
+	case spec.ServiceAccountName != "" && cloud.IsCloudProvider(obj.GetProvider()):
+		return nil, fmt.Errorf("spec.serviceAccountName with provider %q (object-level workload identity) is not supported yet: "+
+			"remove it to use the controller's own workload identity", obj.GetProvider())
 	case spec.ServiceAccountName != "":
 		return nil, fmt.Errorf("spec.serviceAccountName is not supported yet: use spec.secretRef with a docker-registry Secret")
+	case cloud.IsCloudProvider(obj.GetProvider()):
+		repo, err := parseRepository(spec.URL, spec.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		if err := cloud.CheckRegistry(obj.GetProvider(), repo.RegistryStr()); err != nil {
+			return nil, fmt.Errorf("spec.provider: %w", err)
+		}
+		keychain = f.Cloud.Keychain(ctx, obj.GetProvider())
 	case obj.GetProvider() != sourcev1.GenericOCIProvider:
-		return nil, fmt.Errorf("provider %q (cloud workload identity) is not supported yet: use provider generic with spec.secretRef", obj.GetProvider())
+		return nil, fmt.Errorf("spec.provider %q is not supported, must be one of: generic, aws, azure, gcp", obj.GetProvider())
 	}
 
 	base := f.Transport

@@ -267,9 +267,9 @@ func TestFetchResolutionErrors(t *testing.T) {
 		{name: "URL with a digest", url: "oci://" + repo + "@sha256:" + strings.Repeat("0", 64), reason: sourcev1.URLInvalidReason, wantInErr: []string{"must not contain a digest"}},
 		{name: "URL without repository", url: "oci://" + reg.Host, reason: sourcev1.URLInvalidReason, wantInErr: []string{"oci://<domain>/<org>/<repo>"}},
 		{
-			name: "cloud provider without credentials", url: "oci://" + repo,
+			name: "cloud provider for a registry that is not the cloud's", url: "oci://" + repo,
 			edit:   func(s *sourcev1.OCIRepositorySpec) { s.Provider = sourcev1.AmazonOCIProvider },
-			reason: sourcev1.AuthenticationFailedReason, wantInErr: []string{`"aws"`, "not supported yet"},
+			reason: sourcev1.AuthenticationFailedReason, wantInErr: []string{"spec.provider: invalid AWS registry: '" + reg.Host + "'"},
 		},
 		{
 			name: "keyless verification", url: "oci://" + repo,
