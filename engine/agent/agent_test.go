@@ -40,18 +40,20 @@ func configMap(name, ns, value string) *string {
 	return sourcetest.Str(fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: %s\ndata:\n  value: %q\n", name, ns, value))
 }
 
-// startAgent runs an agent against the test cluster until the test ends.
+// startAgent runs an agent against the test cluster until the test ends, with a new store unless
+// opts.Store is set.
 func startAgent(t *testing.T, opts Options) (*Agent, *Metrics) {
 	t.Helper()
 	clients, err := kube.New(cluster.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := source.OpenStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	if opts.Store == nil {
+		if opts.Store, err = source.OpenStore(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	opts.Clients, opts.Store = clients, store
+	opts.Clients = clients
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}

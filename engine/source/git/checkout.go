@@ -246,9 +246,29 @@ func (w *treeWriter) writeBlob(h plumbing.Hash, target string, executable bool) 
 	if w.buf == nil {
 		w.buf = make([]byte, 64<<10)
 	}
-	if _, err := io.CopyBuffer(f, r, w.buf); err != nil {
+	// Only a failure to read the blob says the cache is damaged; a failed write (a full disk) is the
+	// work folder's and must not make the fetch drop and download the cache again.
+	br := &blobReader{r: r}
+	if _, err := io.CopyBuffer(f, br, w.buf); err != nil {
 		f.Close()
-		return fmt.Errorf("%w: copying blob %s: %v", errCorruptCache, h, err)
+		if br.err != nil {
+			return fmt.Errorf("%w: copying blob %s: %v", errCorruptCache, h, err)
+		}
+		return err
 	}
 	return f.Close()
+}
+
+// blobReader remembers the error reading a blob, to tell it from an error writing its copy.
+type blobReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *blobReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }

@@ -2,6 +2,7 @@ package sourcetest
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // GitHTTPBackend is git's own smart-HTTP server, which GitServer runs.
@@ -29,8 +31,35 @@ func StartGitServer(t testing.TB) *GitServer {
 	}
 	s := &GitServer{Root: t.TempDir()}
 	s.Server = httptest.NewServer(GitHTTPHandler(s.Root))
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { s.Server.Close() })
 	return s
+}
+
+// Stop shuts the server down (a Git server outage): connections to its address are refused until
+// Restart. The repositories stay on disk and may still be committed to.
+func (s *GitServer) Stop() { s.Server.Close() }
+
+// Restart serves the repositories again at the same address after Stop.
+func (s *GitServer) Restart(t testing.TB) {
+	t.Helper()
+	addr := s.Listener.Addr().String()
+	var ln net.Listener
+	var err error
+	// The port was ours a moment ago; another process may take it in between, which fails the test.
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("restarting the Git server on %s: %v", addr, err)
+	}
+	srv := httptest.NewUnstartedServer(GitHTTPHandler(s.Root))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	s.Server = srv
 }
 
 // GitHTTPHandler serves the bare repositories under root with git http-backend (smart HTTP, every

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,10 @@ type Registry struct {
 	// CA is the PEM certificate of the test authority that signed the server certificate of a registry
 	// started by StartTLSRegistry (the ca.crt of a certSecretRef); nil for a plain-HTTP registry.
 	CA []byte
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	cfgPath string
 }
 
 // Client returns an HTTP client for the registry, trusting CA when the registry serves TLS.
@@ -122,12 +127,40 @@ http:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(RegistryBinary, "serve", cfgPath)
+	reg.cfgPath = cfgPath
+	t.Cleanup(reg.Stop)
+	reg.start(t)
+	return reg
+}
+
+// Stop kills the registry process (a registry outage); its content stays on disk for Restart.
+func (r *Registry) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// Restart starts the registry again at the same address, with the same content, after Stop.
+func (r *Registry) Restart(t testing.TB) {
+	t.Helper()
+	r.start(t)
+}
+
+func (r *Registry) start(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cmd := exec.Command(RegistryBinary, "serve", r.cfgPath)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	r.cmd = cmd
+	reg := r
 	client := reg.Client()
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		resp, err := client.Get(reg.URL() + "/v2/")
@@ -141,7 +174,6 @@ http:
 		time.Sleep(50 * time.Millisecond)
 	}
 	client.CloseIdleConnections()
-	return reg
 }
 
 // testCertificates returns a new test CA certificate and a server certificate and key it signed for
