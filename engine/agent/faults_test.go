@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/converge-gitops/converge/engine/source/sourcetest"
+	"github.com/converge-gitops/converge/engine/testenv"
 )
 
 // faultConfigMaps is one file of ConfigMaps <prefix>-<i>, i in [0, n), labelled fault=<ns>.
@@ -276,4 +277,75 @@ func TestFaultLeaderLost(t *testing.T) {
 		"the old leader exited %s after resuming, with %d reconciliations after it lost the Lease",
 		tookOver.Round(time.Millisecond), appliedAt.Sub(stoppedAt.Add(tookOver)).Round(time.Millisecond),
 		exited.Round(time.Millisecond), len(late))
+}
+
+// TestFaultAgentLatency: the agent process reaches the API server through a proxy adding 200 ms each
+// way to every exchange, and converges; then the proxy stalls every byte for 15 s while a new revision
+// is pushed: the agent cannot renew its Lease within the renew deadline (10 s) and exits saying
+// leadership was lost, as Flux's controllers do; started again (as its Pod would be), it converges.
+func TestFaultAgentLatency(t *testing.T) {
+	ns := "fault-latency"
+	namespace(t, ns)
+	cfg, err := cluster.ServiceAccountConfig(context.Background(), "flux-system", "converge-agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentKubeconfig(t) // binds the ServiceAccount
+	proxy := cluster.StartProxy(t)
+	proxy.SetDelay(200 * time.Millisecond)
+	kubeconfig := testenv.WriteTokenKubeconfig(t, proxy.Via(cfg))
+	srv := sourcetest.StartGitServer(t)
+	repo := srv.NewRepo(t, "fault-latency")
+	rev := "main@sha1:" + repo.Commit("first", map[string]*string{"apps/cms.yaml": faultConfigMaps(ns, "app", 10)})
+	cluster.ApplyYAML(t, gitRepository(ns, "repo", repo.URL))
+	cluster.ApplyYAML(t, kustomization(ns, "apps", "./apps", ""))
+
+	testenv.ConvergeBinary(t) // built before the clock starts
+	start := time.Now()
+	a := startAgentProcess(t, kubeconfig, "--watch-namespace", ns)
+	eventually(t, "applied through 200ms latency", ksReadyAt(t, ns, "apps", rev))
+	slow := time.Since(start)
+	if got := inventoryIDs(t, ns, "apps"); !slices.Equal(got, wantIDs(ns, "app", 10)) {
+		t.Fatalf("inventory of %d entries, want 20", len(got))
+	}
+
+	proxy.SetDelay(0)
+	proxy.Stall()
+	next := "main@sha1:" + repo.Commit("second", map[string]*string{"apps/cms.yaml": faultConfigMaps(ns, "app", 5)})
+	requestReconcile(t, gitGVR, ns, "repo")
+	time.Sleep(15 * time.Second) // the outage
+	if got := inventoryIDs(t, ns, "apps"); !slices.Equal(got, wantIDs(ns, "app", 10)) {
+		t.Errorf("inventory of %d entries during the stall, want the previous 20", len(got))
+	}
+	proxy.Resume()
+	resumed := time.Now()
+	select {
+	case err := <-a.done:
+		a.done <- err
+		if err == nil || !strings.Contains(a.log(), "leadership lost") {
+			t.Errorf("the agent exited with %v; want the leadership-lost failure", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the agent did not exit after a stall longer than its renew deadline")
+	}
+	startAgentProcess(t, kubeconfig, "--watch-namespace", ns)
+	eventually(t, "converged after the stall", ksReadyAt(t, ns, "apps", next))
+	recovered := time.Since(resumed)
+	if got := inventoryIDs(t, ns, "apps"); !slices.Equal(got, wantIDs(ns, "app", 5)) {
+		t.Errorf("inventory of %d entries after the stall, want 5", len(got))
+	}
+	if live := liveFaultConfigMaps(t, ns); len(live) != 5 {
+		t.Errorf("%d ConfigMaps live, want 5", len(live))
+	}
+	var failures []string
+	for _, l := range strings.Split(a.log(), "\n") {
+		if strings.Contains(l, `"level":"ERROR"`) && strings.Contains(l, ns) {
+			failures = append(failures, l)
+		}
+	}
+	t.Logf("started and applied 10 objects through 200ms latency in %s; after a 15s stall the agent exited (leadership lost) and, restarted, converged %s after the stall ended; %d errors logged",
+		slow.Round(time.Millisecond), recovered.Round(time.Millisecond), len(failures))
+	for _, l := range failures {
+		t.Logf("  %.400s", l)
+	}
 }
