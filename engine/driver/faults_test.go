@@ -296,7 +296,7 @@ func TestFaultAPIServerRestart(t *testing.T) {
 // Kustomization and the deadline, and the inventories stay as they were.
 func TestFaultAPILatency(t *testing.T) {
 	ctx := context.Background()
-	f := faultTree{ns: "fault-latency", kustomizations: 2, count: 40}
+	f := faultTree{ns: "fault-latency", kustomizations: 2, count: 10}
 	root := t.TempDir()
 	proxy := cluster.StartProxy(t)
 	cfg := proxy.Config(cluster)
@@ -324,9 +324,9 @@ func TestFaultAPILatency(t *testing.T) {
 		}
 	}
 
-	// A stall: the apply of v2 (which would prune 10 of each) ends at its deadline.
+	// A stall: the apply of v2 (which would prune 5 of each) ends at its deadline.
 	proxy.SetDelay(0)
-	f.write(t, root, 10, "v2")
+	f.write(t, root, 5, "v2")
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var stallOnce sync.Once
@@ -391,7 +391,7 @@ func TestFaultAPILatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range f.names() {
-		if !slices.Equal(invs[name], f.inventory(name, 10)) {
+		if !slices.Equal(invs[name], f.inventory(name, 5)) {
 			t.Errorf("%s: inventory of %d entries after the re-run, want v2's", name, len(invs[name]))
 		}
 	}
