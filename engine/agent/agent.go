@@ -451,6 +451,12 @@ func (a *Agent) next(ctx context.Context, inflight *sync.WaitGroup) bool {
 // process reconciles key and schedules its next reconciliation.
 func (a *Agent) process(ctx context.Context, key Key) {
 	defer a.queue.Done(key)
+	if !leaseHeld(ctx) {
+		// Not renewed in time: another replica may lead. Checked again until the elector decides.
+		a.log.Debug("lease not renewed in time: not reconciling", "kind", key.Kind, "namespace", key.Namespace, "name", key.Name)
+		a.queue.AddAfter(key, time.Second)
+		return
+	}
 	a.mu.Lock()
 	s := a.stateLocked(key)
 	if now := a.clock.Now(); !s.triggered && now.Before(s.due) {

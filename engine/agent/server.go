@@ -142,11 +142,12 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 		}
 		return err
 	}
-	lock := &resourcelock.LeaseLock{
+	lock := &renewalClock{Interface: &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: le.Namespace, Name: le.Name},
 		Client:     le.Client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: le.Identity},
-	}
+	}, clock: le.Clock}
+	held := func() bool { return lock.since(le.RenewDeadline) }
 	var led, lost atomic.Bool
 	// client-go starts OnStartedLeading in a goroutine it does not wait for: RunLeader waits for lead
 	// itself, so that in-flight work ends (within the agent's grace) before it returns. A lead that
@@ -175,7 +176,7 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 				defer leading.Done()
 				led.Store(true)
 				log.Info("leading", "lease", le.Namespace+"/"+le.Name, "identity", le.Identity)
-				lead(ctx)
+				lead(context.WithValue(ctx, leaseKey{}, held))
 			},
 			OnStoppedLeading: func() {
 				if led.Load() && ctx.Err() == nil {
@@ -201,6 +202,58 @@ func RunLeader(ctx context.Context, le LeaderElection, lead func(ctx context.Con
 		return ErrLeadershipLost
 	}
 	return nil
+}
+
+// renewalClock is the Lease lock noting when this process last wrote the Lease (acquired or renewed it),
+// on its own monotonic clock, from just before the write: other replicas count the Lease's duration
+// from when they see that write, never earlier.
+type renewalClock struct {
+	resourcelock.Interface
+	clock clock.PassiveClock
+	mu    sync.Mutex
+	last  time.Time
+}
+
+func (r *renewalClock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	start := r.clock.Now()
+	err := r.Interface.Create(ctx, ler)
+	r.wrote(start, err)
+	return err
+}
+
+func (r *renewalClock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	start := r.clock.Now()
+	err := r.Interface.Update(ctx, ler)
+	r.wrote(start, err)
+	return err
+}
+
+func (r *renewalClock) wrote(start time.Time, err error) {
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last = start
+}
+
+// since reports whether the Lease was written less than d ago.
+func (r *renewalClock) since(d time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.last.IsZero() && r.clock.Since(r.last) < d
+}
+
+type leaseKey struct{}
+
+// leaseHeld reports whether the leader election ctx runs under (if any) may still act: this process
+// renewed the Lease within the renew deadline. A process frozen past it (SIGSTOP, a paused VM or a
+// long GC stop) may have lost the Lease to another replica without knowing yet: it must not start a
+// reconciliation until its elector has renewed the Lease or given up, so that two replicas never
+// reconcile at once (the one in flight when it froze cannot be stopped).
+func leaseHeld(ctx context.Context) bool {
+	held, ok := ctx.Value(leaseKey{}).(func() bool)
+	return !ok || held()
 }
 
 // awaitLeaseNamespace returns once a Lease can be created in le.Namespace (checked by a dry-run create,

@@ -61,6 +61,10 @@ type Cluster struct {
 	kcm    *exec.Cmd
 	kcmDir string
 	kcmOut chan error
+	logTo  io.Writer
+	// api and apiPID are kube-apiserver once StopAPIServer found or restarted it.
+	api    *apiServer
+	apiPID int
 }
 
 // BinDir returns where `make testbin` puts the binaries: $TESTBIN, else the user's cache dir.
@@ -149,7 +153,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("starting the local control plane: %w", err)
 	}
-	c := &Cluster{env: env}
+	c := &Cluster{env: env, logTo: logTo}
 	cleanup := func(err error) (*Cluster, error) {
 		_ = c.Stop()
 		return nil, err
@@ -301,6 +305,7 @@ func (c *Cluster) Stop() error {
 		errs = append(errs, os.RemoveAll(c.kcmDir))
 		c.kcmDir = ""
 	}
+	c.stopRestartedAPIServer()
 	if c.env != nil {
 		errs = append(errs, c.env.Stop())
 		c.env = nil
