@@ -162,7 +162,7 @@ func TestGitSSHPrompt(t *testing.T) {
 func TestGitTokenAuth(t *testing.T) {
 	srv := sourcetest.StartAuthGitServer(t, "git", "tok3n")
 	sourcetest.RunGit(t, srv.Root, "init", "-q", "--bare", filepath.Join(srv.Root, "fleet.git"))
-	_, errOut, err := run(t, "", "git", "--url", srv.URL+"/fleet.git", "--token-auth", "--password", "tok3n",
+	_, errOut, err := run(t, "", "git", "--url", srv.URL+"/fleet.git", "--allow-insecure-http", "--token-auth", "--password", "tok3n",
 		"--path", "clusters/dev", "--wait=false", "-n", "cmd-token", "--author-name", "Ops", "--author-email", "ops@example.com")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
@@ -198,7 +198,7 @@ func TestProviderFlagErrors(t *testing.T) {
 		}
 	}
 	t.Setenv("GITEA_TOKEN", "tok")
-	if _, _, err := run(t, "", "gitea", "--owner", "me", "--repository", "fleet"); err == nil || !strings.Contains(err.Error(), "gitea has no public service: set --hostname") {
+	if _, _, err := run(t, "", "gitea", "--owner", "me", "--repository", "fleet", "--hostname="); err == nil || !strings.Contains(err.Error(), "gitea has no public service: set --hostname") {
 		t.Errorf("gitea without --hostname: %v", err)
 	}
 }

@@ -428,7 +428,9 @@ func (p *Provider) tokenUser() string {
 
 // RunProvider bootstraps through a provider: it creates the repository when missing, pushes over HTTPS
 // with the API token, and has the cluster fetch over SSH with a deploy key the API registers (read-only
-// unless ReadWriteKey), or over HTTPS with the token (TokenAuth). opts.URL, Credentials, Push and
+// unless ReadWriteKey; opts.Credentials.PrivateKey when given, else generated), over HTTPS with the
+// token (TokenAuth), or over HTTPS with a GitLab deploy token (DeployTokenAuth). Teams are granted access
+// and, with Reconcile, an existing repository's visibility is set. opts.URL, Credentials, Push and
 // RegisterDeployKey are set here.
 func RunProvider(ctx context.Context, clients *kube.Clients, p *Provider, po ProviderOptions, opts Options) (*Result, error) {
 	opts.defaults()
@@ -478,7 +480,8 @@ func RunProvider(ctx context.Context, clients *kube.Clients, p *Provider, po Pro
 		return Run(ctx, clients, opts)
 	}
 	opts.URL = SSHURL(repo.SSHURL)
-	opts.Credentials = Credentials{}
+	// A given private key is the deploy key; the token pushes.
+	opts.Credentials = Credentials{PrivateKey: opts.Credentials.PrivateKey, Password: opts.Credentials.Password}
 	opts.Push = &PushTarget{URL: repo.CloneURL, Username: p.tokenUser(), Password: p.Token}
 	title := fmt.Sprintf("converge-%s-%s-%s", opts.Install.Namespace, opts.Branch, kustomizationPath(mustClean(opts.Path)))
 	opts.RegisterDeployKey = func(ctx context.Context, pub string) error {
