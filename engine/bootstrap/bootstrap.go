@@ -124,8 +124,8 @@ type Options struct {
 	HostKeyAlgorithms []string
 	// CA is a PEM CA bundle trusted, beside the system's, for HTTPS; an HTTPS sync stores it in the
 	// Secret as ca.crt.
-	CA []byte
-	Author       Author
+	CA     []byte
+	Author Author
 	// CommitMessageAppendix is added, after an empty line, to each commit's message.
 	CommitMessageAppendix string
 	// Signer, when set, signs the commits (OpenPGP or SSH, see image.OpenPGPSigner and image.SSHSigner).
