@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"net"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -521,5 +522,48 @@ func TestBootstrapSSHPrivateKey(t *testing.T) {
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "already exists but this cluster has no Kustomization boot-key/flux-system") ||
 		len(res.Commits) != 0 || res.Secret != SecretCreated {
 		t.Errorf("rebuilt cluster: warnings %q, commits %v, secret %s", res.Warnings, res.Commits, res.Secret)
+	}
+}
+
+// TestBootstrapSSHHostname: --ssh-hostname is the host the GitRepository syncs from (its host key
+// scanned and stored beside the pushed-to host's), and --ssh-hostkey-algos restricts the host key
+// algorithms offered: one the server lacks fails the scan.
+func TestBootstrapSSHHostname(t *testing.T) {
+	ctx := context.Background()
+	const ns = "boot-sshhost"
+	root := t.TempDir()
+	bareRepo(t, root, "fleet")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := ssh.NewSignerFromKey(priv)
+	srv := sourcetest.StartSSHGitServer(t, root, signer.PublicKey())
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	opts := Options{
+		Clock: clock.RealClock{}, URL: srv.URL("fleet"), Path: "clusters/a",
+		Install:     install.Options{Namespace: ns, Version: "v0.1.0"},
+		Credentials: Credentials{PrivateKey: pem.EncodeToMemory(block)},
+		SSHHostname: "localhost:" + port, HostKeyAlgorithms: []string{ssh.KeyAlgoRSA},
+	}
+	if _, err := Run(ctx, clients(t), opts); err == nil || !strings.Contains(err.Error(), "scanning the SSH host key") {
+		t.Errorf("host key algorithm the server lacks: %v", err)
+	}
+	opts.HostKeyAlgorithms = []string{srv.HostKey.Type()}
+	if _, err := Run(ctx, clients(t), opts); err != nil {
+		t.Fatal(err)
+	}
+	repo := getObj(t, gitRepositoriesGVR, ns, SyncName)
+	if u, _, _ := unstructured.NestedString(repo.Object, "spec", "url"); u != "ssh://git@localhost:"+port+"/fleet.git" {
+		t.Errorf("GitRepository url %s", u)
+	}
+	s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, SyncName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh := string(s.Data["known_hosts"])
+	if !strings.Contains(kh, "[localhost]:"+port+" ") || !strings.Contains(kh, "[127.0.0.1]:"+port+" ") {
+		t.Errorf("known_hosts:\n%s", kh)
 	}
 }
