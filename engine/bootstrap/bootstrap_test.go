@@ -2,12 +2,12 @@ package bootstrap
 
 import (
 	"context"
-	"net"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
