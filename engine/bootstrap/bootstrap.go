@@ -426,8 +426,11 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 		pushAuth = httpAuth(opts.Push.Username, opts.Push.Password)
 	}
 	remote := &sourcegit.Remote{URL: pushURL.String(), Auth: pushAuth}
-	if len(opts.CA) > 0 {
-		remote.TLS = &source.TLSData{CA: opts.CA}
+	if ca := opts.CA; len(ca) > 0 || len(creds.ca) > 0 {
+		if len(ca) == 0 {
+			ca = creds.ca
+		}
+		remote.TLS = &source.TLSData{CA: ca}
 	}
 	opts.event(EventAction, "cloning branch %q from %s", opts.Branch, redact(pushURL))
 	tmp := opts.TempDir
@@ -624,6 +627,8 @@ type credentials struct {
 	pushWithDeployKey bool
 	// publicKey is the deploy key's public key (SSH only).
 	publicKey string
+	// ca is the CA bundle of an HTTPS sync: the given one, else the Secret's.
+	ca []byte
 	closers   []io.Closer
 }
 
@@ -666,6 +671,7 @@ func (o *Options) credentials(ctx context.Context, u, syncURL *url.URL, existing
 		if len(ca) == 0 && old.TLS != nil && !o.Credentials.given(false) {
 			ca = old.TLS.CA
 		}
+		c.ca = ca
 		if len(ca) > 0 {
 			c.secret[source.KeyCACert] = ca
 			if existing != nil && (old.TLS == nil || !bytes.Equal(ca, old.TLS.CA)) {

@@ -8,9 +8,14 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -565,5 +570,64 @@ func TestBootstrapSSHHostname(t *testing.T) {
 	kh := string(s.Data["known_hosts"])
 	if !strings.Contains(kh, "[localhost]:"+port+" ") || !strings.Contains(kh, "[127.0.0.1]:"+port+" ") {
 		t.Errorf("known_hosts:\n%s", kh)
+	}
+}
+
+// TestBootstrapBearerTokenAndCA: --with-bearer-token pushes with "Authorization: Bearer" and stores the
+// token as bearerToken; --ca-file trusts a self-signed HTTPS server and is stored as ca.crt. git's
+// http-backend takes basic authentication only, so a TLS front in this test turns the bearer token it
+// checks into the backend's basic credentials; the Git server behind it is the real one.
+func TestBootstrapBearerTokenAndCA(t *testing.T) {
+	ctx := context.Background()
+	const ns = "boot-bearer"
+	backend := sourcetest.StartAuthGitServer(t, "git", "basic-pw")
+	bare := filepath.Join(backend.Root, "fleet.git")
+	sourcetest.RunGit(t, backend.Root, "init", "-q", "--bare", bare)
+	target, err := url.Parse(backend.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var bearerRequests atomic.Int64
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok3n" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="git"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		bearerRequests.Add(1)
+		r.SetBasicAuth("git", "basic-pw")
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})
+	opts := Options{Clock: clock.RealClock{}, URL: front.URL + "/fleet.git", Path: "clusters/a",
+		Install: install.Options{Namespace: ns, Version: "v0.1.0"}, Credentials: Credentials{BearerToken: "tok3n"}}
+	if _, err := Run(ctx, clients(t), opts); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("self-signed server without the CA: %v", err)
+	}
+	opts.CA = ca
+	if _, err := Run(ctx, clients(t), opts); err != nil {
+		t.Fatal(err)
+	}
+	if log := gitLog(t, bare, "main"); len(log) != 3 || bearerRequests.Load() == 0 {
+		t.Errorf("history %q, %d requests with the bearer token", log, bearerRequests.Load())
+	}
+	s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, SyncName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s.Data["bearerToken"]) != "tok3n" || string(s.Data["ca.crt"]) != string(ca) || len(s.Data["username"]) > 0 || len(s.Data["password"]) > 0 {
+		t.Errorf("Secret %v", s.Data)
+	}
+	// A re-run without credentials keeps the Secret and pushes with its token and CA.
+	again := opts
+	again.Credentials, again.CA = Credentials{}, nil
+	res, err := Run(ctx, clients(t), again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Secret != SecretKept || len(res.Commits) != 0 {
+		t.Errorf("re-run: secret %s, %d commits", res.Secret, len(res.Commits))
 	}
 }
