@@ -628,8 +628,8 @@ type credentials struct {
 	// publicKey is the deploy key's public key (SSH only).
 	publicKey string
 	// ca is the CA bundle of an HTTPS sync: the given one, else the Secret's.
-	ca []byte
-	closers   []io.Closer
+	ca      []byte
+	closers []io.Closer
 }
 
 func (c *credentials) close() {
