@@ -8,13 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
 	enginebootstrap "github.com/converge-gitops/converge/engine/bootstrap"
+	"github.com/converge-gitops/converge/engine/create"
 	"github.com/converge-gitops/converge/engine/image"
 	"github.com/converge-gitops/converge/engine/kube"
 )
@@ -24,14 +29,15 @@ type Options struct {
 	IO      *cmdutil.IOStreams
 	Clients func() (*kube.Clients, error)
 
-	Bootstrap      enginebootstrap.Options
-	Username       string
-	Password       string
-	TokenAuth      bool
-	PrivateKeyFile string
-	Silent         bool
+	Bootstrap         enginebootstrap.Options
+	Username          string
+	Password          string
+	Silent            bool
+	AllowInsecureHTTP bool
+	WithBearerToken   bool
 
-	common *commonFlags
+	common   *commonFlags
+	interval time.Duration
 }
 
 // NewCmdBootstrap returns the bootstrap command and its git subcommand.
@@ -48,7 +54,7 @@ Running it again changes nothing when nothing changed.`,
 	common := &commonFlags{}
 	addCommonFlags(cmd, common)
 	cmd.AddCommand(newCmdGit(f, common))
-	for _, k := range []enginebootstrap.ProviderKind{enginebootstrap.GitHub, enginebootstrap.GitLab, enginebootstrap.Gitea} {
+	for _, k := range []enginebootstrap.ProviderKind{enginebootstrap.GitHub, enginebootstrap.GitLab, enginebootstrap.Gitea, enginebootstrap.BitbucketServer} {
 		cmd.AddCommand(newCmdProvider(f, k, common))
 	}
 	return cmd
@@ -63,13 +69,46 @@ type commonFlags struct {
 	sshSigningReusePrivateKey                           bool
 	takeover, wait                                      bool
 	install                                             cmdutil.InstallFlags
+
+	secretName, caFile, privateKeyFile, sshHostname, ecdsaCurve string
+	tokenAuth, recurseSubmodules                                bool
+	sparseCheckout, hostKeyAlgorithms                           []string
+	rsaBits                                                     rsaKeyBits
 }
+
+// rsaKeyBits is the size of a generated RSA key: a multiple of 8, at least 1024 (Flux's flag type).
+type rsaKeyBits int
+
+func (b *rsaKeyBits) String() string { return strconv.Itoa(int(*b)) }
+func (b *rsaKeyBits) Type() string   { return "rsaKeyBits" }
+func (b *rsaKeyBits) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1024 || n%8 != 0 {
+		return fmt.Errorf("%q: want a multiple of 8, at least 1024", s)
+	}
+	*b = rsaKeyBits(n)
+	return nil
+}
+
+// ecdsaCurves are the --ssh-ecdsa-curve names, in Flux's order.
+var ecdsaCurves = []string{"p256", "p384", "p521"}
 
 // addCommonFlags declares the common flags as persistent flags of the bootstrap command.
 func addCommonFlags(cmd *cobra.Command, c *commonFlags) {
 	fl := cmd.PersistentFlags()
 	fl.StringVar(&c.branch, "branch", "main", "Git branch (created when missing)")
-	fl.StringVar(&c.keyAlgorithm, "ssh-key-algorithm", string(enginebootstrap.KeyECDSA), "algorithm of a generated deploy key: ecdsa (P-384), ed25519 or rsa (4096 bits)")
+	fl.StringVar(&c.keyAlgorithm, "ssh-key-algorithm", string(enginebootstrap.KeyECDSA), "algorithm of a generated deploy key: ecdsa (--ssh-ecdsa-curve), ed25519 or rsa (--ssh-rsa-bits)")
+	c.rsaBits = 2048
+	fl.Var(&c.rsaBits, "ssh-rsa-bits", "size of a generated RSA deploy key: a multiple of 8, at least 1024")
+	fl.StringVar(&c.ecdsaCurve, "ssh-ecdsa-curve", "p384", "curve of a generated ECDSA deploy key: "+strings.Join(ecdsaCurves, ", "))
+	fl.StringVar(&c.secretName, "secret-name", enginebootstrap.SyncName, "the Secret the sync credentials are stored in and the GitRepository references")
+	fl.StringVar(&c.caFile, "ca-file", "", "PEM CA bundle trusted for a self-signed HTTPS server: pushes, the provider's API, and ca.crt of the Secret of an HTTPS sync")
+	fl.StringVar(&c.privateKeyFile, "private-key-file", "", "SSH private key to store as the deploy key (and, for bootstrap git, to push with)")
+	fl.BoolVar(&c.tokenAuth, "token-auth", false, "the cluster fetches over HTTPS with the token (git: --password) instead of an SSH deploy key")
+	fl.BoolVar(&c.recurseSubmodules, "recurse-submodules", false, "the GitRepository includes Git submodules in its artifact")
+	fl.StringSliceVar(&c.sparseCheckout, "sparse-checkout", nil, "folders of the GitRepository's sparse checkout; --path must be within one of them")
+	fl.StringVar(&c.sshHostname, "ssh-hostname", "", "SSH HOST[:PORT] the cluster syncs from, when the SSH server's name differs from the HTTPS one")
+	fl.StringSliceVar(&c.hostKeyAlgorithms, "ssh-hostkey-algos", nil, "host key algorithms SSH connections of this command offer, e.g. ssh-ed25519,rsa-sha2-512")
 	fl.StringVar(&c.authorName, "author-name", "Flux", "author name of the commits")
 	fl.StringVar(&c.authorEmail, "author-email", "", "author email of the commits")
 	fl.StringVar(&c.commitMessageAppendix, "commit-message-appendix", "", "string added, after an empty line, to the message of each commit")
@@ -83,12 +122,33 @@ func addCommonFlags(cmd *cobra.Command, c *commonFlags) {
 	fl.BoolVar(&c.wait, "wait", true, "wait for the agent to become ready and the Kustomization flux-system to apply the pushed revision")
 	cmdutil.AddInstallFlags(cmd, fl, &c.install)
 	_ = cmd.RegisterFlagCompletionFunc("ssh-key-algorithm", cobra.FixedCompletions([]string{"ecdsa", "ed25519", "rsa"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("ssh-ecdsa-curve", cobra.FixedCompletions(ecdsaCurves, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("ssh-rsa-bits", cobra.FixedCompletions([]string{"2048", "3072", "4096"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("ssh-hostkey-algos", cobra.FixedCompletions(hostKeyAlgorithms, cobra.ShellCompDirectiveNoFileComp))
 }
 
+// hostKeyAlgorithms complete --ssh-hostkey-algos.
+var hostKeyAlgorithms = []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+
 // completeCommon fills the bootstrap options from the common flags, the namespace, the version, the
-// clock, the commit signer and the key algorithm; privateKeyFile is the subcommand's --private-key-file.
-func completeCommon(f *cmdutil.Factory, io *cmdutil.IOStreams, cmd *cobra.Command, c *commonFlags, b *enginebootstrap.Options, privateKeyFile string) error {
+// clock, the commit signer and the key algorithm and size.
+func completeCommon(f *cmdutil.Factory, io *cmdutil.IOStreams, cmd *cobra.Command, c *commonFlags, b *enginebootstrap.Options, interval time.Duration) error {
+	privateKeyFile := c.privateKeyFile
 	b.Branch, b.Author = c.branch, enginebootstrap.Author{Name: c.authorName, Email: c.authorEmail}
+	b.SecretName, b.Interval, b.RecurseSubmodules, b.SparseCheckout = c.secretName, interval, c.recurseSubmodules, c.sparseCheckout
+	b.SSHHostname, b.HostKeyAlgorithms, b.RSABits = c.sshHostname, c.hostKeyAlgorithms, int(c.rsaBits)
+	curve, ok := create.ECDSACurves[c.ecdsaCurve]
+	if !ok {
+		return cmdutil.FlagErrorf("--ssh-ecdsa-curve %q: want %s", c.ecdsaCurve, strings.Join(ecdsaCurves, ", "))
+	}
+	b.ECDSACurve = curve
+	if c.caFile != "" {
+		ca, err := os.ReadFile(c.caFile)
+		if err != nil {
+			return cmdutil.FlagErrorf("--ca-file: %v", err)
+		}
+		b.CA = ca
+	}
 	b.Takeover, b.Wait, b.CommitMessageAppendix = c.takeover, c.wait, c.commitMessageAppendix
 	warnings, err := c.install.Apply(cmd.Flags(), &b.Install)
 	if err != nil {
@@ -177,11 +237,12 @@ credentials are given.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&b.URL, "url", "", "Git repository URL: ssh://user@host/path, https://host/path")
-	fl.StringVarP(&opts.Username, "username", "u", "", "HTTPS username (default \"git\" with a password)")
+	fl.DurationVar(&opts.interval, "interval", time.Minute, "the GitRepository's sync interval")
+	fl.StringVarP(&opts.Username, "username", "u", "git", "HTTPS username; for an ssh:// URL, its user when given")
 	fl.StringVarP(&opts.Password, "password", "p", "", "HTTPS password or token, or the private key's passphrase (default $GIT_PASSWORD)")
-	fl.BoolVar(&opts.TokenAuth, "token-auth", false, "authenticate over HTTPS with the token given as --password instead of an SSH key")
-	fl.StringVar(&opts.PrivateKeyFile, "private-key-file", "", "SSH private key to push with and store as the deploy key")
 	fl.BoolVarP(&opts.Silent, "silent", "s", false, "do not ask to confirm a generated deploy key")
+	fl.BoolVar(&opts.AllowInsecureHTTP, "allow-insecure-http", false, "allow an http:// URL (credentials sent in the clear)")
+	fl.BoolVar(&opts.WithBearerToken, "with-bearer-token", false, "send --password as a bearer token (Authorization: Bearer), stored as the Secret's bearerToken; implies --token-auth")
 	fl.StringVar(&b.Path, "path", "", "the cluster's folder in the repository, e.g. clusters/production")
 	return cmd
 }
@@ -193,15 +254,29 @@ var _ cmdutil.Runner = (*Options)(nil)
 func (o *Options) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	o.IO, o.Clients = f.IO, f.KubeClients
 	b := &o.Bootstrap
-	if err := completeCommon(f, o.IO, cmd, o.common, b, o.PrivateKeyFile); err != nil {
+	if err := completeCommon(f, o.IO, cmd, o.common, b, o.interval); err != nil {
 		return err
 	}
 	if o.Password == "" {
 		o.Password = os.Getenv("GIT_PASSWORD")
 	}
-	b.Credentials = enginebootstrap.Credentials{Username: o.Username, Password: o.Password}
-	if o.isSSH() {
+	if o.WithBearerToken {
+		o.common.tokenAuth = true
+	}
+	usernameGiven := cmd.Flags().Changed("username")
+	switch {
+	case o.isSSH():
 		b.SSHAgentSocket = os.Getenv("SSH_AUTH_SOCK")
+		b.Credentials = enginebootstrap.Credentials{Password: o.Password}
+		// As Flux: a given --username is the SSH user of the URL.
+		if u, err := url.Parse(b.URL); err == nil && usernameGiven {
+			u.User = url.User(o.Username)
+			b.URL = u.String()
+		}
+	case o.WithBearerToken:
+		b.Credentials = enginebootstrap.Credentials{BearerToken: o.Password}
+	case usernameGiven || o.Password != "":
+		b.Credentials = enginebootstrap.Credentials{Username: o.Username, Password: o.Password}
 	}
 	return nil
 }
@@ -212,7 +287,10 @@ func (o *Options) isSSH() bool { return strings.HasPrefix(o.Bootstrap.URL, "ssh:
 // private key file once the flags are known to fit.
 func (o *Options) Validate() error {
 	b := &o.Bootstrap
-	if o.TokenAuth {
+	if strings.HasPrefix(b.URL, "http://") && !o.AllowInsecureHTTP {
+		return cmdutil.FlagErrorf("%s: http:// sends the credentials in the clear: pass --allow-insecure-http to allow it", b.URL)
+	}
+	if o.common.tokenAuth {
 		if o.isSSH() {
 			return cmdutil.FlagErrorf("--token-auth needs an https:// URL, not %s", b.URL)
 		}
@@ -220,15 +298,18 @@ func (o *Options) Validate() error {
 			return cmdutil.FlagErrorf("--token-auth needs the token as --password (or $GIT_PASSWORD)")
 		}
 	}
-	if o.PrivateKeyFile != "" {
+	if pk := o.common.privateKeyFile; pk != "" {
 		if !o.isSSH() {
 			return cmdutil.FlagErrorf("--private-key-file needs an ssh:// URL")
 		}
-		key, err := os.ReadFile(o.PrivateKeyFile)
+		key, err := os.ReadFile(pk)
 		if err != nil {
 			return cmdutil.FlagErrorf("--private-key-file: %v", err)
 		}
 		b.Credentials.PrivateKey = key
+	}
+	if o.common.sshHostname != "" && !o.isSSH() {
+		return cmdutil.FlagErrorf("--ssh-hostname needs an ssh:// URL")
 	}
 	if err := b.Validate(); err != nil {
 		return cmdutil.FlagErrorf("%v", err)

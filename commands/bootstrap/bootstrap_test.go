@@ -65,6 +65,12 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"git", "--path", "clusters/a"}, "URL is required"},
 		{[]string{"git", "--url", "git@example.com:x.git"}, "scp-like"},
 		{[]string{"git", "--url", "https://example.com/x.git", "--path", "../x"}, "must not leave the repository"},
+		{[]string{"git", "--url", "http://example.com/x.git"}, "pass --allow-insecure-http"},
+		{[]string{"git", "--url", "https://example.com/x.git", "--ssh-hostname", "ssh.example.com"}, "--ssh-hostname needs an ssh:// URL"},
+		{[]string{"git", "--url", "ssh://git@example.com/x.git", "--path", "clusters/a", "--sparse-checkout", "infra"}, "leaves out the cluster's path"},
+		{[]string{"git", "--url", "ssh://git@example.com/x.git", "--ssh-ecdsa-curve", "p999"}, "--ssh-ecdsa-curve \"p999\""},
+		{[]string{"git", "--url", "ssh://git@example.com/x.git", "--secret-name", "Bad_Name"}, `secret name "Bad_Name"`},
+		{[]string{"git", "--url", "https://example.com/x.git", "--ca-file", "/does/not/exist"}, "--ca-file"},
 	} {
 		_, _, err := run(t, "", tc.args...)
 		var fe *cmdutil.FlagError
@@ -162,7 +168,7 @@ func TestGitSSHPrompt(t *testing.T) {
 func TestGitTokenAuth(t *testing.T) {
 	srv := sourcetest.StartAuthGitServer(t, "git", "tok3n")
 	sourcetest.RunGit(t, srv.Root, "init", "-q", "--bare", filepath.Join(srv.Root, "fleet.git"))
-	_, errOut, err := run(t, "", "git", "--url", srv.URL+"/fleet.git", "--token-auth", "--password", "tok3n",
+	_, errOut, err := run(t, "", "git", "--url", srv.URL+"/fleet.git", "--allow-insecure-http", "--token-auth", "--password", "tok3n",
 		"--path", "clusters/dev", "--wait=false", "-n", "cmd-token", "--author-name", "Ops", "--author-email", "ops@example.com")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
@@ -181,6 +187,7 @@ func TestGitTokenAuth(t *testing.T) {
 
 func TestProviderFlagErrors(t *testing.T) {
 	t.Setenv("GITEA_TOKEN", "")
+	t.Setenv("BITBUCKET_TOKEN", "")
 	t.Setenv("GITLAB_TOKEN", "tok")
 	for _, tc := range []struct {
 		args []string
@@ -190,6 +197,12 @@ func TestProviderFlagErrors(t *testing.T) {
 		{[]string{"gitea", "--owner", "me", "--repository", "fleet", "--hostname", "git.example.com"}, "$GITEA_TOKEN is not set"},
 		{[]string{"gitlab", "--owner", "me", "--repository", "fleet", "--path", "/abs"}, "want a path relative to the repository root"},
 		{[]string{"gitlab", "--owner", "me", "--repository", "fleet", "--ssh-key-algorithm", "dsa"}, `unknown SSH key algorithm "dsa"`},
+		{[]string{"gitlab", "--owner", "g", "--repository", "fleet", "--visibility", "secret"}, `--visibility "secret"`},
+		{[]string{"gitlab", "--owner", "g", "--repository", "fleet", "--token-auth", "--deploy-token-auth"}, "exclude each other"},
+		{[]string{"gitlab", "--owner", "g", "--repository", "fleet", "--token-auth", "--ssh-hostname", "h"}, "--ssh-hostname applies to an SSH sync"},
+		{[]string{"gitlab", "--owner", "g", "--repository", "fleet", "--team", "ops:owner"}, `unknown permission "owner"`},
+		{[]string{"gitlab", "--owner", "me", "--repository", "fleet", "--personal", "--team", "ops"}, "not to a personal one"},
+		{[]string{"bitbucket-server", "--owner", "PRJ", "--repository", "fleet"}, "$BITBUCKET_TOKEN is not set"},
 	} {
 		_, _, err := run(t, "", tc.args...)
 		var fe *cmdutil.FlagError
@@ -198,7 +211,16 @@ func TestProviderFlagErrors(t *testing.T) {
 		}
 	}
 	t.Setenv("GITEA_TOKEN", "tok")
-	if _, _, err := run(t, "", "gitea", "--owner", "me", "--repository", "fleet"); err == nil || !strings.Contains(err.Error(), "gitea has no public service: set --hostname") {
+	t.Setenv("BITBUCKET_TOKEN", "tok")
+	for args, want := range map[string]string{
+		"--owner PRJ --repository fleet":                                              "bitbucket-server has no public service: set --hostname",
+		"--owner PRJ --repository fleet --hostname bb.example.com --group g:maintain": `Bitbucket Server has no "maintain" permission`,
+	} {
+		if _, _, err := run(t, "", append([]string{"bitbucket-server"}, strings.Fields(args)...)...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bitbucket-server %s: %v, want %q", args, err, want)
+		}
+	}
+	if _, _, err := run(t, "", "gitea", "--owner", "me", "--repository", "fleet", "--hostname="); err == nil || !strings.Contains(err.Error(), "gitea has no public service: set --hostname") {
 		t.Errorf("gitea without --hostname: %v", err)
 	}
 }

@@ -3,9 +3,10 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"crypto/elliptic"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	gogit "github.com/go-git/go-git/v5"
 	"io"
 	"net"
 	"net/url"
@@ -14,19 +15,23 @@ import (
 	"strings"
 	"time"
 
+	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/clock"
 
 	"github.com/converge-gitops/converge/engine/apply"
 	"github.com/converge-gitops/converge/engine/install"
 	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/source"
 	sourcegit "github.com/converge-gitops/converge/engine/source/git"
 )
 
@@ -37,6 +42,7 @@ const (
 	SecretKnownHosts  = sourcegit.KeyKnownHosts
 	SecretUsername    = sourcegit.KeyUsername
 	SecretPassword    = sourcegit.KeyPassword
+	SecretBearerToken = sourcegit.KeyBearerToken
 )
 
 // Credentials are what the user gave to reach the repository; they are also stored in the cluster.
@@ -47,13 +53,16 @@ type Credentials struct {
 	Password string
 	// PrivateKey is a PEM SSH private key (--private-key-file).
 	PrivateKey []byte
+	// BearerToken authenticates over HTTP(S) as "Authorization: Bearer" instead of Username and
+	// Password; it is stored as the Secret's bearerToken.
+	BearerToken string
 }
 
 func (c Credentials) given(ssh bool) bool {
 	if ssh {
 		return len(c.PrivateKey) > 0
 	}
-	return c.Username != "" || c.Password != ""
+	return c.Username != "" || c.Password != "" || c.BearerToken != ""
 }
 
 // Author signs the commits.
@@ -95,7 +104,28 @@ type Options struct {
 	SSHAgentSocket string
 	// KeyAlgorithm of a generated deploy key (default ECDSA P-384).
 	KeyAlgorithm KeyAlgorithm
-	Author       Author
+	// RSABits is the size of a generated RSA deploy key (default 4096), ECDSACurve the curve of a
+	// generated ECDSA one (default P-384).
+	RSABits    int
+	ECDSACurve elliptic.Curve
+	// SecretName names the credentials Secret written and referenced by the GitRepository (default
+	// flux-system).
+	SecretName string
+	// Interval is the GitRepository's spec.interval (default 1m); RecurseSubmodules and SparseCheckout go
+	// into its spec as well (the cluster's path must be within one of the sparse checkout folders).
+	Interval          time.Duration
+	RecurseSubmodules bool
+	SparseCheckout    []string
+	// SSHHostname replaces the host (HOST[:PORT]) of an ssh:// URL the cluster syncs from, when the SSH
+	// server answers on another name than the one pushed to; its host key is scanned as well.
+	SSHHostname string
+	// HostKeyAlgorithms, when set, are the host key algorithms SSH connections offer (scanning and
+	// pushing), in order of preference.
+	HostKeyAlgorithms []string
+	// CA is a PEM CA bundle trusted, beside the system's, for HTTPS; an HTTPS sync stores it in the
+	// Secret as ca.crt.
+	CA     []byte
+	Author Author
 	// CommitMessageAppendix is added, after an empty line, to each commit's message.
 	CommitMessageAppendix string
 	// Signer, when set, signs the commits (OpenPGP or SSH, see image.OpenPGPSigner and image.SSHSigner).
@@ -204,6 +234,9 @@ func (o *Options) defaults() {
 	if o.Branch == "" {
 		o.Branch = "main"
 	}
+	if o.SecretName == "" {
+		o.SecretName = SyncName
+	}
 	if o.Install.Namespace == "" {
 		o.Install.Namespace = install.DefaultNamespace
 	}
@@ -288,6 +321,29 @@ func (o Options) Validate() error {
 	default:
 		return fmt.Errorf("unknown SSH key algorithm %q, want ecdsa, ed25519 or rsa", o.KeyAlgorithm)
 	}
+	if o.RSABits != 0 && (o.RSABits < 1024 || o.RSABits%8 != 0) {
+		return fmt.Errorf("RSA key size %d: want a multiple of 8, at least 1024", o.RSABits)
+	}
+	if errs := validation.IsDNS1123Subdomain(o.SecretName); len(errs) > 0 {
+		return fmt.Errorf("secret name %q: %s", o.SecretName, strings.Join(errs, "; "))
+	}
+	if o.Interval < 0 {
+		return fmt.Errorf("interval %s: want a positive duration", o.Interval)
+	}
+	if err := checkSparseCheckout(o.SparseCheckout, o.Path); err != nil {
+		return err
+	}
+	if o.SSHHostname != "" {
+		if strings.ContainsAny(o.SSHHostname, "/@ ") {
+			return fmt.Errorf("SSH hostname %q: want HOST[:PORT]", o.SSHHostname)
+		}
+		if u.Scheme != "ssh" {
+			return fmt.Errorf("SSH hostname %q: the repository is synced over %s, not SSH", o.SSHHostname, u.Scheme)
+		}
+	}
+	if len(o.CA) > 0 && !x509.NewCertPool().AppendCertsFromPEM(o.CA) {
+		return errors.New("CA file: holds no PEM certificate")
+	}
 	return o.Install.Validate()
 }
 
@@ -308,18 +364,25 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 	clusterPath, _ := cleanPath(opts.Path)
 	ns := opts.Install.Namespace
 	res := &Result{}
+	// The cluster syncs from syncURL: the URL, with the SSH hostname when one is given.
+	syncURL := *u
+	if opts.SSHHostname != "" {
+		syncURL.Host = opts.SSHHostname
+	}
+	syncOpts := SyncOptions{Namespace: ns, URL: syncURL.String(), Branch: opts.Branch, Path: clusterPath, SecretName: opts.SecretName,
+		Interval: opts.Interval, RecurseSubmodules: opts.RecurseSubmodules, SparseCheckout: opts.SparseCheckout}
 	// The components pin the agent image by digest when its registry tells it.
 	var warning string
 	if opts.Install, warning = opts.Install.PinDigest(ctx, opts.Keychain); warning != "" {
 		opts.event(EventWarning, "%s", warning)
 	}
 
-	existing, err := clients.Core.CoreV1().Secrets(ns).Get(ctx, SyncName, metav1.GetOptions{})
+	existing, err := clients.Core.CoreV1().Secrets(ns).Get(ctx, opts.SecretName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		existing = nil
 	case err != nil:
-		return nil, fmt.Errorf("reading Secret %s/%s: %w", ns, SyncName, err)
+		return nil, fmt.Errorf("reading Secret %s/%s: %w", ns, opts.SecretName, err)
 	}
 
 	fluxControllers, err := findFluxControllers(ctx, clients, ns)
@@ -331,7 +394,7 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 			ns, strings.Join(fluxControllers, ", "))
 	}
 
-	creds, err := opts.credentials(ctx, u, existing)
+	creds, err := opts.credentials(ctx, u, &syncURL, existing)
 	if err != nil {
 		return nil, err
 	}
@@ -363,6 +426,12 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 		pushAuth = httpAuth(opts.Push.Username, opts.Push.Password)
 	}
 	remote := &sourcegit.Remote{URL: pushURL.String(), Auth: pushAuth}
+	if ca := opts.CA; len(ca) > 0 || len(creds.ca) > 0 {
+		if len(ca) == 0 {
+			ca = creds.ca
+		}
+		remote.TLS = &source.TLSData{CA: ca}
+	}
 	opts.event(EventAction, "cloning branch %q from %s", opts.Branch, redact(pushURL))
 	tmp := opts.TempDir
 	if tmp == "" {
@@ -380,7 +449,7 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	sync, err := SyncManifest(SyncOptions{Namespace: ns, URL: opts.URL, Branch: opts.Branch, Path: clusterPath})
+	sync, err := SyncManifest(syncOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +515,7 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 	res.Revision = opts.Branch + "@sha1:" + head
 
 	// Cluster: components, credentials, sync objects, as the repository now holds them.
-	componentObjs, syncObjs, err := buildFluxSystem(ctx, w.dir, dir, ns, SyncOptions{Namespace: ns, URL: opts.URL, Branch: opts.Branch, Path: clusterPath})
+	componentObjs, syncObjs, err := buildFluxSystem(ctx, w.dir, dir, ns, syncOpts)
 	if err != nil {
 		return res, err
 	}
@@ -474,11 +543,11 @@ func Run(ctx context.Context, clients *kube.Clients, opts Options) (*Result, err
 			return res, fmt.Errorf("registering the deploy key: %w", err)
 		}
 	}
-	res.Secret, err = applySecret(ctx, m, ns, existing, creds)
+	res.Secret, err = applySecret(ctx, m, ns, opts.SecretName, existing, creds)
 	if err != nil {
 		return res, err
 	}
-	opts.event(EventSuccess, "Secret %s/%s %s", ns, SyncName, res.Secret)
+	opts.event(EventSuccess, "Secret %s/%s %s", ns, opts.SecretName, res.Secret)
 
 	opts.event(EventAction, "applying the sync objects")
 	res.Sync, err = m.Apply(ctx, syncObjs, apply.Options{})
@@ -558,7 +627,9 @@ type credentials struct {
 	pushWithDeployKey bool
 	// publicKey is the deploy key's public key (SSH only).
 	publicKey string
-	closers   []io.Closer
+	// ca is the CA bundle of an HTTPS sync: the given one, else the Secret's.
+	ca      []byte
+	closers []io.Closer
 }
 
 func (c *credentials) close() {
@@ -567,7 +638,8 @@ func (c *credentials) close() {
 	}
 }
 
-func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.Secret) (*credentials, error) {
+// credentials reads the push authentication and the Secret's data; u is pushed to, syncURL synced from.
+func (o *Options) credentials(ctx context.Context, u, syncURL *url.URL, existing *corev1.Secret) (*credentials, error) {
 	old := &sourcegit.Credentials{}
 	if existing != nil {
 		var err error
@@ -577,53 +649,73 @@ func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.
 	}
 	c := &credentials{}
 	if u.Scheme != "ssh" {
-		user, pass := o.Credentials.Username, o.Credentials.Password
+		user, pass, bearer := o.Credentials.Username, o.Credentials.Password, o.Credentials.BearerToken
 		if o.Credentials.given(false) {
 			c.replace = true
 		} else if existing != nil {
-			user, pass = old.Username, old.Password
+			user, pass, bearer = old.Username, old.Password, old.BearerToken
 		}
 		c.push = httpAuth(user, pass)
 		c.secret = map[string][]byte{}
-		if user != "" || pass != "" {
+		switch {
+		case bearer != "":
+			c.push = &githttp.TokenAuth{Token: bearer}
+			c.secret[SecretBearerToken] = []byte(bearer)
+		case user != "" || pass != "":
 			if user == "" {
 				user = "git"
 			}
 			c.secret[SecretUsername], c.secret[SecretPassword] = []byte(user), []byte(pass)
+		}
+		ca := o.CA
+		if len(ca) == 0 && old.TLS != nil && !o.Credentials.given(false) {
+			ca = old.TLS.CA
+		}
+		c.ca = ca
+		if len(ca) > 0 {
+			c.secret[source.KeyCACert] = ca
+			if existing != nil && (old.TLS == nil || !bytes.Equal(ca, old.TLS.CA)) {
+				c.replace = true
+			}
 		}
 		return c, nil
 	}
 
 	hp := hostPort(u.Host)
 	knownHosts := old.KnownHosts
-	var checker ssh.HostKeyCallback
-	if len(knownHosts) > 0 {
-		hk, err := sourcegit.KnownHosts(knownHosts, o.TempDir)
-		if err != nil {
-			return nil, fmt.Errorf("Secret %s/%s: %q: %w", o.Install.Namespace, SyncName, SecretKnownHosts, err)
-		}
-		if sourcegit.HostKeyAlgorithms(hk, hp) != nil {
-			checker = hk
-		}
+	// The host synced from and the host pushed to (the same unless an SSH hostname is given) need a
+	// known host key each.
+	hosts := []string{hostPort(syncURL.Host)}
+	if hp != hosts[0] {
+		hosts = append(hosts, hp)
 	}
-	if checker == nil {
-		o.event(EventAction, "scanning the SSH host key of %s", hp)
-		line, key, err := ScanHostKey(ctx, hp, o.DialTimeout)
+	for _, h := range hosts {
+		if len(knownHosts) > 0 {
+			hk, err := sourcegit.KnownHosts(knownHosts, o.TempDir)
+			if err != nil {
+				return nil, fmt.Errorf("Secret %s/%s: %q: %w", o.Install.Namespace, o.SecretName, SecretKnownHosts, err)
+			}
+			if sourcegit.HostKeyAlgorithms(hk, h) != nil {
+				continue
+			}
+		}
+		o.event(EventAction, "scanning the SSH host key of %s", h)
+		line, key, err := ScanHostKeyWith(ctx, h, o.DialTimeout, o.HostKeyAlgorithms)
 		if err != nil {
 			return nil, err
 		}
 		o.event(EventSuccess, "host key %s %s (trusted on first use)", key.Type(), ssh.FingerprintSHA256(key))
 		knownHosts = append(append([]byte{}, knownHosts...), line...)
-		if checker, err = sourcegit.KnownHosts(knownHosts, o.TempDir); err != nil {
-			return nil, err
-		}
 		if existing != nil {
 			c.replace = true
 		}
 	}
+	checker, err := sourcegit.KnownHosts(knownHosts, o.TempDir)
+	if err != nil {
+		return nil, err
+	}
 
 	var deploy *KeyPair
-	var err error
 	passphrase := []byte(o.Credentials.Password)
 	switch {
 	case len(o.Credentials.PrivateKey) > 0:
@@ -634,11 +726,15 @@ func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.
 	case len(old.Identity) > 0:
 		passphrase = []byte(old.Password)
 		if deploy, err = ParseKey(old.Identity, passphrase); err != nil {
-			return nil, fmt.Errorf("Secret %s/%s: %q: %w", o.Install.Namespace, SyncName, SecretIdentity, err)
+			return nil, fmt.Errorf("Secret %s/%s: %q: %w", o.Install.Namespace, o.SecretName, SecretIdentity, err)
 		}
 	default:
 		o.event(EventAction, "generating a %s deploy key", o.KeyAlgorithm)
-		if deploy, err = GenerateKey(o.KeyAlgorithm); err != nil {
+		bits := o.RSABits
+		if bits == 0 {
+			bits = 4096
+		}
+		if deploy, err = GenerateKeyWith(o.KeyAlgorithm, bits, o.ECDSACurve); err != nil {
 			return nil, err
 		}
 		passphrase = nil
@@ -675,7 +771,26 @@ func (o *Options) credentials(ctx context.Context, u *url.URL, existing *corev1.
 		c.pushWithDeployKey = true
 	}
 	c.push = auth
+	if len(o.HostKeyAlgorithms) > 0 {
+		c.push = &hostKeyAlgorithmsAuth{SSHAuth: auth, algorithms: o.HostKeyAlgorithms}
+	}
 	return c, nil
+}
+
+// hostKeyAlgorithmsAuth is SSHAuth offering the given host key algorithms.
+type hostKeyAlgorithmsAuth struct {
+	*sourcegit.SSHAuth
+	algorithms []string
+}
+
+// ClientConfig implements go-git's SSH AuthMethod.
+func (a *hostKeyAlgorithmsAuth) ClientConfig() (*ssh.ClientConfig, error) {
+	cfg, err := a.SSHAuth.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.HostKeyAlgorithms = a.algorithms
+	return cfg, nil
 }
 
 func staticSigners(s ssh.Signer) func() ([]ssh.Signer, error) {

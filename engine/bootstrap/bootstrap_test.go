@@ -7,9 +7,15 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -521,5 +527,107 @@ func TestBootstrapSSHPrivateKey(t *testing.T) {
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "already exists but this cluster has no Kustomization boot-key/flux-system") ||
 		len(res.Commits) != 0 || res.Secret != SecretCreated {
 		t.Errorf("rebuilt cluster: warnings %q, commits %v, secret %s", res.Warnings, res.Commits, res.Secret)
+	}
+}
+
+// TestBootstrapSSHHostname: --ssh-hostname is the host the GitRepository syncs from (its host key
+// scanned and stored beside the pushed-to host's), and --ssh-hostkey-algos restricts the host key
+// algorithms offered: one the server lacks fails the scan.
+func TestBootstrapSSHHostname(t *testing.T) {
+	ctx := context.Background()
+	const ns = "boot-sshhost"
+	root := t.TempDir()
+	bareRepo(t, root, "fleet")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := ssh.NewSignerFromKey(priv)
+	srv := sourcetest.StartSSHGitServer(t, root, signer.PublicKey())
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	opts := Options{
+		Clock: clock.RealClock{}, URL: srv.URL("fleet"), Path: "clusters/a",
+		Install:     install.Options{Namespace: ns, Version: "v0.1.0"},
+		Credentials: Credentials{PrivateKey: pem.EncodeToMemory(block)},
+		SSHHostname: "localhost:" + port, HostKeyAlgorithms: []string{ssh.KeyAlgoRSA},
+	}
+	if _, err := Run(ctx, clients(t), opts); err == nil || !strings.Contains(err.Error(), "scanning the SSH host key") {
+		t.Errorf("host key algorithm the server lacks: %v", err)
+	}
+	opts.HostKeyAlgorithms = []string{srv.HostKey.Type()}
+	if _, err := Run(ctx, clients(t), opts); err != nil {
+		t.Fatal(err)
+	}
+	repo := getObj(t, gitRepositoriesGVR, ns, SyncName)
+	if u, _, _ := unstructured.NestedString(repo.Object, "spec", "url"); u != "ssh://git@localhost:"+port+"/fleet.git" {
+		t.Errorf("GitRepository url %s", u)
+	}
+	s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, SyncName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh := string(s.Data["known_hosts"])
+	if !strings.Contains(kh, "[localhost]:"+port+" ") || !strings.Contains(kh, "[127.0.0.1]:"+port+" ") {
+		t.Errorf("known_hosts:\n%s", kh)
+	}
+}
+
+// TestBootstrapBearerTokenAndCA: --with-bearer-token pushes with "Authorization: Bearer" and stores the
+// token as bearerToken; --ca-file trusts a self-signed HTTPS server and is stored as ca.crt. git's
+// http-backend takes basic authentication only, so a TLS front in this test turns the bearer token it
+// checks into the backend's basic credentials; the Git server behind it is the real one.
+func TestBootstrapBearerTokenAndCA(t *testing.T) {
+	ctx := context.Background()
+	const ns = "boot-bearer"
+	backend := sourcetest.StartAuthGitServer(t, "git", "basic-pw")
+	bare := filepath.Join(backend.Root, "fleet.git")
+	sourcetest.RunGit(t, backend.Root, "init", "-q", "--bare", bare)
+	target, err := url.Parse(backend.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var bearerRequests atomic.Int64
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok3n" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="git"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		bearerRequests.Add(1)
+		r.SetBasicAuth("git", "basic-pw")
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})
+	opts := Options{Clock: clock.RealClock{}, URL: front.URL + "/fleet.git", Path: "clusters/a",
+		Install: install.Options{Namespace: ns, Version: "v0.1.0"}, Credentials: Credentials{BearerToken: "tok3n"}}
+	if _, err := Run(ctx, clients(t), opts); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("self-signed server without the CA: %v", err)
+	}
+	opts.CA = ca
+	if _, err := Run(ctx, clients(t), opts); err != nil {
+		t.Fatal(err)
+	}
+	if log := gitLog(t, bare, "main"); len(log) != 3 || bearerRequests.Load() == 0 {
+		t.Errorf("history %q, %d requests with the bearer token", log, bearerRequests.Load())
+	}
+	s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, SyncName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s.Data["bearerToken"]) != "tok3n" || string(s.Data["ca.crt"]) != string(ca) || len(s.Data["username"]) > 0 || len(s.Data["password"]) > 0 {
+		t.Errorf("Secret %v", s.Data)
+	}
+	// A re-run without credentials keeps the Secret and pushes with its token and CA.
+	again := opts
+	again.Credentials, again.CA = Credentials{}, nil
+	res, err := Run(ctx, clients(t), again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Secret != SecretKept || len(res.Commits) != 0 {
+		t.Errorf("re-run: secret %s, %d commits", res.Secret, len(res.Commits))
 	}
 }

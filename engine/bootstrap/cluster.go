@@ -61,7 +61,7 @@ func buildFluxSystem(ctx context.Context, root, dir, ns string, so SyncOptions) 
 }
 
 // applySecret writes the credentials Secret, unless it exists and nothing asks to replace it.
-func applySecret(ctx context.Context, m *apply.Manager, ns string, existing *corev1.Secret, creds *credentials) (SecretAction, error) {
+func applySecret(ctx context.Context, m *apply.Manager, ns, name string, existing *corev1.Secret, creds *credentials) (SecretAction, error) {
 	if existing != nil && !creds.replace {
 		return SecretKept, nil
 	}
@@ -71,13 +71,13 @@ func applySecret(ctx context.Context, m *apply.Manager, ns string, existing *cor
 	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Secret",
-		"metadata": map[string]any{"name": SyncName, "namespace": ns},
+		"metadata": map[string]any{"name": name, "namespace": ns},
 		"type":     "Opaque",
 		"data":     data,
 	}}
 	cs, err := m.Apply(ctx, []*unstructured.Unstructured{obj}, apply.Options{})
 	if err != nil {
-		return "", fmt.Errorf("applying Secret %s/%s: %w", ns, SyncName, err)
+		return "", fmt.Errorf("applying Secret %s/%s: %w", ns, name, err)
 	}
 	switch {
 	case cs.Count(apply.Created) > 0:

@@ -112,6 +112,11 @@ var errScanned = errors.New("host key scanned")
 // ScanHostKey connects to the SSH server at hostport and returns a known_hosts line for the host key it
 // presents. The key is trusted on first use: compare its fingerprint out of band.
 func ScanHostKey(ctx context.Context, hostport string, timeout time.Duration) ([]byte, ssh.PublicKey, error) {
+	return ScanHostKeyWith(ctx, hostport, timeout, nil)
+}
+
+// ScanHostKeyWith is ScanHostKey offering only the given host key algorithms (nil: the defaults).
+func ScanHostKeyWith(ctx context.Context, hostport string, timeout time.Duration, algorithms []string) ([]byte, ssh.PublicKey, error) {
 	var d net.Dialer
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -125,7 +130,8 @@ func ScanHostKey(ctx context.Context, hostport string, timeout time.Duration) ([
 	}
 	var key ssh.PublicKey
 	cfg := &ssh.ClientConfig{
-		User: "git",
+		User:              "git",
+		HostKeyAlgorithms: algorithms,
 		HostKeyCallback: func(_ string, _ net.Addr, k ssh.PublicKey) error {
 			key = k
 			return errScanned

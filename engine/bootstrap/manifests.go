@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -42,6 +43,28 @@ func cleanPath(p string) (string, error) {
 	return c, nil
 }
 
+// checkSparseCheckout refuses sparse checkout folders that do not hold the cluster's path p, as Flux
+// requires ("" is the repository's root, which no folder holds).
+func checkSparseCheckout(dirs []string, p string) error {
+	if len(dirs) == 0 {
+		return nil
+	}
+	cp, err := cleanPath(p)
+	if err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		cd, err := cleanPath(d)
+		if err != nil || cd == "" {
+			return fmt.Errorf("sparse checkout folder %q: want a folder relative to the repository root", d)
+		}
+		if cp == cd || strings.HasPrefix(cp, cd+"/") {
+			return nil
+		}
+	}
+	return fmt.Errorf("sparse checkout %s leaves out the cluster's path %q: list it (or a folder holding it)", strings.Join(dirs, ","), kustomizationPath(cp))
+}
+
 // dirOf returns the folder of converge's manifests for the cluster path p (cleaned).
 func dirOf(p string) string { return path.Join(p, Dir) }
 
@@ -76,22 +99,48 @@ type SyncOptions struct {
 	Branch    string
 	// Path is the cluster's folder in the repository (cleaned; "" for the root).
 	Path string
+	// SecretName is the GitRepository's spec.secretRef (default flux-system).
+	SecretName string
+	// Interval is the GitRepository's spec.interval (default 1m).
+	Interval time.Duration
+	// RecurseSubmodules and SparseCheckout are the GitRepository's fields of the same names.
+	RecurseSubmodules bool
+	SparseCheckout    []string
 }
 
-// SyncObjects returns the GitRepository flux-system (URL, branch, secretRef flux-system, interval 1m) and
-// the Kustomization flux-system (the cluster's path, prune on, interval 10m).
+// SyncObjects returns the GitRepository flux-system (URL, branch, secretRef, interval: 1m and flux-system
+// by default, submodules and sparse checkout when asked) and the Kustomization flux-system (the cluster's
+// path, prune on, interval 10m).
 func SyncObjects(o SyncOptions) []*unstructured.Unstructured {
 	meta := map[string]any{"name": SyncName, "namespace": o.Namespace}
+	interval, secret := SourceInterval, SyncName
+	if o.Interval > 0 {
+		interval = o.Interval.String()
+	}
+	if o.SecretName != "" {
+		secret = o.SecretName
+	}
+	spec := map[string]any{
+		"interval":  interval,
+		"ref":       map[string]any{"branch": o.Branch},
+		"secretRef": map[string]any{"name": secret},
+		"url":       o.URL,
+	}
+	if o.RecurseSubmodules {
+		spec["recurseSubmodules"] = true
+	}
+	if len(o.SparseCheckout) > 0 {
+		dirs := make([]any, len(o.SparseCheckout))
+		for i, d := range o.SparseCheckout {
+			dirs[i] = d
+		}
+		spec["sparseCheckout"] = dirs
+	}
 	repo := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "source.toolkit.fluxcd.io/v1",
 		"kind":       "GitRepository",
 		"metadata":   meta,
-		"spec": map[string]any{
-			"interval":  SourceInterval,
-			"ref":       map[string]any{"branch": o.Branch},
-			"secretRef": map[string]any{"name": SyncName},
-			"url":       o.URL,
-		},
+		"spec":       spec,
 	}}
 	ks := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "kustomize.toolkit.fluxcd.io/v1",

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"k8s.io/utils/clock"
@@ -31,6 +32,10 @@ func TestManifests(t *testing.T) {
 	}{
 		{"sync-ssh.yaml", SyncOptions{Namespace: "flux-system", URL: "ssh://git@example.com/fleet.git", Branch: "main", Path: "clusters/production"}},
 		{"sync-root.yaml", SyncOptions{Namespace: "gitops", URL: "https://example.com/fleet.git", Branch: "release/1", Path: ""}},
+		// --secret-name, --interval, --recurse-submodules, --sparse-checkout: the fields as Flux's bootstrap
+		// writes them (compared with flux create source git --export on the same inputs).
+		{"sync-options.yaml", SyncOptions{Namespace: "flux-system", URL: "ssh://git@example.com/fleet.git", Branch: "main", Path: "clusters/production",
+			SecretName: "fleet-creds", Interval: 5 * time.Minute, RecurseSubmodules: true, SparseCheckout: []string{"clusters", "infrastructure"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := SyncManifest(tc.so)
@@ -105,6 +110,11 @@ func TestValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid options: %v", err)
 	}
+	more := ok
+	more.SparseCheckout, more.SSHHostname, more.SecretName, more.RSABits = []string{"infrastructure", "clusters"}, "ssh.example.com:2222", "fleet-creds", 3072
+	if err := more.Validate(); err != nil {
+		t.Errorf("valid options with sparse checkout, SSH hostname, secret name, RSA bits: %v", err)
+	}
 	for _, tc := range []struct {
 		mutate func(*Options)
 		want   string
@@ -120,6 +130,14 @@ func TestValidate(t *testing.T) {
 		{func(o *Options) { o.URL = "https://example.com/fleet.git"; o.Credentials.PrivateKey = []byte("k") }, "not a key"},
 		{func(o *Options) { o.KeyAlgorithm = "dsa" }, `unknown SSH key algorithm "dsa"`},
 		{func(o *Options) { o.Install.Version = "" }, "version is required"},
+		{func(o *Options) { o.RSABits = 1000 }, "RSA key size 1000"},
+		{func(o *Options) { o.SecretName = "Fleet_Creds" }, `secret name "Fleet_Creds"`},
+		{func(o *Options) { o.Interval = -time.Minute }, "want a positive duration"},
+		{func(o *Options) { o.SparseCheckout = []string{"infrastructure", "clusters/prod"} }, `leaves out the cluster's path "./clusters/dev"`},
+		{func(o *Options) { o.SparseCheckout = []string{"../x"} }, `sparse checkout folder "../x"`},
+		{func(o *Options) { o.SSHHostname = "ssh://git@host" }, "want HOST[:PORT]"},
+		{func(o *Options) { o.URL = "https://example.com/fleet.git"; o.SSHHostname = "ssh.example.com" }, "synced over https, not SSH"},
+		{func(o *Options) { o.CA = []byte("not a certificate") }, "holds no PEM certificate"},
 	} {
 		o := ok
 		tc.mutate(&o)

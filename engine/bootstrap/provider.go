@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/source"
 )
 
 // ProviderKind names a Git hosting API.
@@ -21,9 +22,10 @@ type ProviderKind string
 
 // Supported providers.
 const (
-	GitHub ProviderKind = "github"
-	GitLab ProviderKind = "gitlab"
-	Gitea  ProviderKind = "gitea"
+	GitHub          ProviderKind = "github"
+	GitLab          ProviderKind = "gitlab"
+	Gitea           ProviderKind = "gitea"
+	BitbucketServer ProviderKind = "bitbucket-server"
 )
 
 // Provider talks to a Git hosting API: it creates the repository when missing and registers deploy keys.
@@ -34,13 +36,22 @@ const (
 //	Gitea:  the same under /api/v1, the keys listed with ?fingerprint=
 //	GitLab: GET /api/v4/projects/{owner%2Frepo}, GET /api/v4/namespaces/{owner}, POST /api/v4/projects,
 //	        GET /api/v4/user (personal), GET (paged) and POST /api/v4/projects/{id}/deploy_keys
+//	Bitbucket Server: GET and POST /rest/api/1.0/projects/{key}/repos[/{slug}], GET (paged) and POST
+//	        /rest/keys/1.0/projects/{key}/repos/{slug}/ssh
+//
+// Team access, repository settings (reconcile) and GitLab deploy tokens add the endpoints their
+// methods name.
 type Provider struct {
 	Kind ProviderKind
 	// BaseURL is the API root: https://api.github.com, https://HOST/api/v3 (GitHub Enterprise),
-	// https://HOST/api/v1 (Gitea), https://HOST/api/v4 (GitLab).
+	// https://HOST/api/v1 (Gitea), https://HOST/api/v4 (GitLab), https://HOST (Bitbucket Server).
 	BaseURL string
 	Token   string
-	Client  *http.Client
+	// Username pushes over HTTPS with the token (default: git; oauth2 for GitLab).
+	Username string
+	// CA is a PEM CA bundle trusted beside the system's (self-signed servers); used when Client is nil.
+	CA     []byte
+	Client *http.Client
 }
 
 // DefaultAPIURL returns the API root for a provider on hostname: HOST[:PORT] over HTTPS, or with an
@@ -73,6 +84,11 @@ func DefaultAPIURL(kind ProviderKind, hostname string) (string, error) {
 			return "", errors.New("gitea has no public service: set --hostname")
 		}
 		return scheme + "://" + hostname + "/api/v1", nil
+	case BitbucketServer:
+		if hostname == "" {
+			return "", errors.New("bitbucket-server has no public service: set --hostname")
+		}
+		return scheme + "://" + hostname, nil
 	}
 	return "", fmt.Errorf("unknown provider %q", kind)
 }
@@ -81,9 +97,23 @@ func DefaultAPIURL(kind ProviderKind, hostname string) (string, error) {
 type RepositoryOptions struct {
 	Owner string
 	Name  string
-	// Personal means Owner is the token's user, not an organization or group.
+	// Personal means Owner is the token's user, not an organization or group (Bitbucket Server: not a
+	// project).
 	Personal bool
 	Private  bool
+	// Visibility is GitLab's public, internal or private; "" follows Private.
+	Visibility string
+}
+
+// visibility is the wanted GitLab visibility.
+func (o RepositoryOptions) visibility() string {
+	switch {
+	case o.Visibility != "":
+		return o.Visibility
+	case o.Private:
+		return "private"
+	}
+	return "public"
 }
 
 // Repository is a provider's repository.
@@ -93,6 +123,12 @@ type Repository struct {
 	CloneURL string
 	// Created is set when EnsureRepository created it.
 	Created bool
+	// Visibility is the repository's: public, private (or GitLab's internal).
+	Visibility string
+	// sharedGroups are a GitLab project's groups (full path) and their access levels.
+	sharedGroups map[string]int
+	// projectKey and slug address a Bitbucket Server repository.
+	projectKey, slug string
 }
 
 // APIError is a provider's answer other than success.
@@ -132,6 +168,8 @@ func (p *Provider) do(ctx context.Context, method, path string, body, out any) e
 	case GitHub:
 		req.Header.Set("Authorization", "Bearer "+p.Token)
 		req.Header.Set("Accept", "application/vnd.github+json")
+	case BitbucketServer:
+		req.Header.Set("Authorization", "Bearer "+p.Token)
 	case Gitea:
 		req.Header.Set("Authorization", "token "+p.Token)
 	case GitLab:
@@ -140,6 +178,11 @@ func (p *Provider) do(ctx context.Context, method, path string, body, out any) e
 	c := p.Client
 	if c == nil {
 		c = http.DefaultClient
+		if len(p.CA) > 0 {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = (&source.TLSData{CA: p.CA}).Config()
+			c = &http.Client{Transport: tr}
+		}
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -173,13 +216,17 @@ func (p *Provider) EnsureRepository(ctx context.Context, o RepositoryOptions) (*
 		return nil, errors.New("the repository owner and name are required")
 	}
 	full := o.Owner + "/" + o.Name
-	if p.Kind == GitLab {
+	switch p.Kind {
+	case GitLab:
 		return p.ensureGitLabProject(ctx, o)
+	case BitbucketServer:
+		return p.ensureBitbucketRepository(ctx, o)
 	}
 	var r struct {
 		SSHURL   string `json:"ssh_url"`
 		CloneURL string `json:"clone_url"`
 		ID       int64  `json:"id"`
+		Private  bool   `json:"private"`
 	}
 	err := p.do(ctx, http.MethodGet, "/repos/"+full, nil, &r)
 	created := false
@@ -200,24 +247,32 @@ func (p *Provider) EnsureRepository(ctx context.Context, o RepositoryOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", full, err)
 	}
-	return &Repository{ID: fmt.Sprint(r.ID), SSHURL: r.SSHURL, CloneURL: r.CloneURL, Created: created}, nil
+	return &Repository{ID: fmt.Sprint(r.ID), SSHURL: r.SSHURL, CloneURL: r.CloneURL, Created: created, Visibility: visibilityOf(r.Private)}, nil
+}
+
+func visibilityOf(private bool) string {
+	if private {
+		return "private"
+	}
+	return "public"
 }
 
 func (p *Provider) ensureGitLabProject(ctx context.Context, o RepositoryOptions) (*Repository, error) {
 	full := o.Owner + "/" + o.Name
 	var r struct {
-		ID       int64  `json:"id"`
-		SSHURL   string `json:"ssh_url_to_repo"`
-		CloneURL string `json:"http_url_to_repo"`
+		ID           int64  `json:"id"`
+		SSHURL       string `json:"ssh_url_to_repo"`
+		CloneURL     string `json:"http_url_to_repo"`
+		Visibility   string `json:"visibility"`
+		SharedGroups []struct {
+			Path  string `json:"group_full_path"`
+			Level int    `json:"group_access_level"`
+		} `json:"shared_with_groups"`
 	}
 	err := p.do(ctx, http.MethodGet, "/projects/"+url.PathEscape(full), nil, &r)
 	created := false
 	if isNotFound(err) {
-		visibility := "public"
-		if o.Private {
-			visibility = "private"
-		}
-		body := map[string]any{"name": o.Name, "path": o.Name, "visibility": visibility, "initialize_with_readme": true}
+		body := map[string]any{"name": o.Name, "path": o.Name, "visibility": o.visibility(), "initialize_with_readme": true}
 		if o.Personal {
 			if err := p.checkTokenUser(ctx, o.Owner); err != nil {
 				return nil, fmt.Errorf("project %s: %w", full, err)
@@ -237,7 +292,11 @@ func (p *Provider) ensureGitLabProject(ctx context.Context, o RepositoryOptions)
 	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", full, err)
 	}
-	return &Repository{ID: fmt.Sprint(r.ID), SSHURL: r.SSHURL, CloneURL: r.CloneURL, Created: created}, nil
+	repo := &Repository{ID: fmt.Sprint(r.ID), SSHURL: r.SSHURL, CloneURL: r.CloneURL, Created: created, Visibility: r.Visibility, sharedGroups: map[string]int{}}
+	for _, g := range r.SharedGroups {
+		repo.sharedGroups[g.Path] = g.Level
+	}
+	return repo, nil
 }
 
 // checkTokenUser makes sure a personal repository is created for owner: the API creates it for the
@@ -302,6 +361,9 @@ func (p *Provider) deployKeys(ctx context.Context, path, publicKey string) ([]st
 // EnsureDeployKey registers publicKey (authorized_keys form) on the repository under title, read-only
 // unless readWrite, when no deploy key with the same key exists. It reports whether it added one.
 func (p *Provider) EnsureDeployKey(ctx context.Context, o RepositoryOptions, repo *Repository, title, publicKey string, readWrite bool) (bool, error) {
+	if p.Kind == BitbucketServer {
+		return p.ensureBitbucketAccessKey(ctx, repo, title, publicKey, readWrite)
+	}
 	path := "/repos/" + o.Owner + "/" + o.Name + "/keys"
 	if p.Kind == GitLab {
 		path = "/projects/" + repo.ID + "/deploy_keys"
@@ -342,11 +404,23 @@ type ProviderOptions struct {
 	TokenAuth bool
 	// ReadWriteKey registers the deploy key with write access (for image automation).
 	ReadWriteKey bool
+	// Teams grants teams (Bitbucket Server: groups) access to an organization's repository: name to
+	// permission (pull, triage, push, maintain or admin; see EnsureTeams).
+	Teams map[string]string
+	// Reconcile also updates an existing repository's settings (visibility) and teams' permissions to
+	// the asked ones; without it only what is missing is added.
+	Reconcile bool
+	// DeployTokenAuth (GitLab) makes the cluster fetch over HTTPS with a project deploy token
+	// (read_repository) the API creates, instead of an SSH deploy key.
+	DeployTokenAuth bool
 }
 
 // tokenUser is the HTTPS username that goes with an API token.
 func (p *Provider) tokenUser() string {
-	if p.Kind == GitLab {
+	switch {
+	case p.Username != "":
+		return p.Username
+	case p.Kind == GitLab:
 		return "oauth2"
 	}
 	return "git"
@@ -354,7 +428,9 @@ func (p *Provider) tokenUser() string {
 
 // RunProvider bootstraps through a provider: it creates the repository when missing, pushes over HTTPS
 // with the API token, and has the cluster fetch over SSH with a deploy key the API registers (read-only
-// unless ReadWriteKey), or over HTTPS with the token (TokenAuth). opts.URL, Credentials, Push and
+// unless ReadWriteKey; opts.Credentials.PrivateKey when given, else generated), over HTTPS with the
+// token (TokenAuth), or over HTTPS with a GitLab deploy token (DeployTokenAuth). Teams are granted access
+// and, with Reconcile, an existing repository's visibility is set. opts.URL, Credentials, Push and
 // RegisterDeployKey are set here.
 func RunProvider(ctx context.Context, clients *kube.Clients, p *Provider, po ProviderOptions, opts Options) (*Result, error) {
 	opts.defaults()
@@ -367,14 +443,45 @@ func RunProvider(ctx context.Context, clients *kube.Clients, p *Provider, po Pro
 		opts.event(EventSuccess, "repository %s created", full)
 	} else {
 		opts.event(EventSuccess, "repository %s exists", full)
+		if po.Reconcile {
+			changed, err := p.ReconcileRepository(ctx, po.Repository, repo)
+			if err != nil {
+				return nil, err
+			}
+			if changed {
+				opts.event(EventSuccess, "repository %s reconciled: %s", full, repo.Visibility)
+			}
+		}
+	}
+	if len(po.Teams) > 0 {
+		granted, warnings, err := p.EnsureTeams(ctx, po.Repository, repo, po.Teams, po.Reconcile || repo.Created)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range warnings {
+			opts.event(EventWarning, "%s", w)
+		}
+		for _, g := range granted {
+			opts.event(EventSuccess, "granted %s access to %s", g, full)
+		}
 	}
 	if po.TokenAuth {
 		opts.URL = repo.CloneURL
 		opts.Credentials = Credentials{Username: p.tokenUser(), Password: p.Token}
 		return Run(ctx, clients, opts)
 	}
+	if po.DeployTokenAuth {
+		creds, err := p.deployTokenCredentials(ctx, clients, repo, opts)
+		if err != nil {
+			return nil, err
+		}
+		opts.URL, opts.Credentials = repo.CloneURL, creds
+		opts.Push = &PushTarget{URL: repo.CloneURL, Username: p.tokenUser(), Password: p.Token}
+		return Run(ctx, clients, opts)
+	}
 	opts.URL = SSHURL(repo.SSHURL)
-	opts.Credentials = Credentials{}
+	// A given private key is the deploy key; the token pushes.
+	opts.Credentials = Credentials{PrivateKey: opts.Credentials.PrivateKey, Password: opts.Credentials.Password}
 	opts.Push = &PushTarget{URL: repo.CloneURL, Username: p.tokenUser(), Password: p.Token}
 	title := fmt.Sprintf("converge-%s-%s-%s", opts.Install.Namespace, opts.Branch, kustomizationPath(mustClean(opts.Path)))
 	opts.RegisterDeployKey = func(ctx context.Context, pub string) error {

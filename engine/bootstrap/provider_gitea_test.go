@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -335,4 +336,54 @@ func containsAll(s string, subs []string) bool {
 		}
 	}
 	return true
+}
+
+// TestGiteaTeamsAndReconcile grants an organization's team access to a repository on a real Gitea (once;
+// an explicit permission is warned about, Gitea gives the team its own) and reconciles the repository's
+// visibility.
+func TestGiteaTeamsAndReconcile(t *testing.T) {
+	g := gitea.Get(t)
+	ctx := context.Background()
+	if err := g.API(ctx, g.Token, http.MethodPost, "/orgs", map[string]any{"username": "team-org"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.API(ctx, g.Token, http.MethodPost, "/orgs/team-org/teams", map[string]any{"name": "devs", "permission": "write",
+		"units": []string{"repo.code"}, "includes_all_repositories": false}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := &Provider{Kind: Gitea, BaseURL: g.APIURL(), Token: g.Token}
+	ro := RepositoryOptions{Owner: "team-org", Name: "fleet", Private: true}
+	repo, err := p.EnsureRepository(ctx, ro)
+	if err != nil || repo.Visibility != "private" {
+		t.Fatalf("create: %+v %v", repo, err)
+	}
+	granted, warnings, err := p.EnsureTeams(ctx, ro, repo, map[string]string{"devs": ""}, false)
+	if err != nil || !slices.Equal(granted, []string{"devs (maintain)"}) || len(warnings) != 0 {
+		t.Fatalf("granted %q, warnings %q, %v", granted, warnings, err)
+	}
+	var teams []struct {
+		Name string `json:"name"`
+	}
+	giteaGet(t, g, "/repos/team-org/fleet/teams", &teams)
+	if len(teams) == 0 || !slices.ContainsFunc(teams, func(tm struct {
+		Name string `json:"name"`
+	}) bool {
+		return tm.Name == "devs"
+	}) {
+		t.Errorf("repository teams %+v", teams)
+	}
+	granted, warnings, err = p.EnsureTeams(ctx, ro, repo, map[string]string{"devs": "push"}, true)
+	if err != nil || len(granted) != 0 || len(warnings) != 1 || !strings.Contains(warnings[0], "the permission set on the team") {
+		t.Errorf("again: granted %q, warnings %q, %v", granted, warnings, err)
+	}
+
+	ro.Private = false
+	if changed, err := p.ReconcileRepository(ctx, ro, repo); err != nil || !changed {
+		t.Fatalf("reconcile: changed %v, %v", changed, err)
+	}
+	var got giteaRepo
+	giteaGet(t, g, "/repos/team-org/fleet", &got)
+	if got.Private {
+		t.Error("repository still private after reconcile")
+	}
 }

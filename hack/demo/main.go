@@ -167,7 +167,7 @@ func run(ctx context.Context, converge, example string, keep bool) (err error) {
 	}
 	mark = time.Now()
 	step("converge bootstrap git --url %s --path %s: commits the agent's manifests, installs them, waits for the agent Pod to sync", url, clusterPath)
-	if err := cv("bootstrap", "git", "--url", url, "--token-auth", "--password", "demo", "--branch", "main",
+	if err := cv("bootstrap", "git", "--url", url, "--allow-insecure-http", "--token-auth", "--password", "demo", "--branch", "main",
 		"--path", clusterPath, "--image", image, "--version", tag, "--silent", "--timeout", "5m"); err != nil {
 		return err
 	}

@@ -422,7 +422,7 @@ func TestBootstrapGit(t *testing.T) {
 	bare := filepath.Join(srv.Root, "fleet.git")
 	sourcetest.RunGit(t, srv.Root, "--git-dir", bare, "config", "http.receivepack", "true")
 	bootstrap := func() string {
-		return converge(t, bin, "bootstrap", "git", "--url", repo.URL, "--token-auth", "--password", "unused-token",
+		return converge(t, bin, "bootstrap", "git", "--url", repo.URL, "--allow-insecure-http", "--token-auth", "--password", "unused-token",
 			"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
 			"--silent", "--timeout", "5m")
 	}
@@ -476,7 +476,7 @@ func bootstrapFleet(t *testing.T, ctx context.Context, bin, tag string) *fleet {
 	f := &fleet{bare: filepath.Join(srv.Root, "fleet.git"), work: filepath.Join(t.TempDir(), "work")}
 	sourcetest.RunGit(t, srv.Root, "--git-dir", f.bare, "config", "http.receivepack", "true")
 	start := time.Now()
-	converge(t, bin, "bootstrap", "git", "--url", repo.URL, "--token-auth", "--password", "unused-token",
+	converge(t, bin, "bootstrap", "git", "--url", repo.URL, "--allow-insecure-http", "--token-auth", "--password", "unused-token",
 		"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
 		"--silent", "--timeout", "5m")
 	t.Logf("bootstrap to flux-system applied (agent Pod Ready): %s", time.Since(start).Round(time.Millisecond))
@@ -833,7 +833,7 @@ func TestBootstrapTakeover(t *testing.T) {
 	ksUID := ksObj.GetUID()
 
 	start := time.Now()
-	out := converge(t, bin, "bootstrap", "git", "--takeover", "--url", repo.URL, "--token-auth", "--password", "unused-token",
+	out := converge(t, bin, "bootstrap", "git", "--takeover", "--url", repo.URL, "--allow-insecure-http", "--token-auth", "--password", "unused-token",
 		"--branch", "main", "--path", "clusters/node", "--image", env.Registry+"/converge", "--version", tag,
 		"--silent", "--timeout", "5m")
 	t.Logf("takeover bootstrap to flux-system applied (agent Pod Ready): %s", time.Since(start).Round(time.Millisecond))
