@@ -118,6 +118,9 @@ func (p *poller) wait(resources kube.ResourceList, timeout time.Duration, jobs b
 	if len(objs) == 0 {
 		return nil
 	}
+	// Only waiting from here: a caller that runs several reconciliations (the agent) may release the
+	// worker of this one (see apply.WithProgress).
+	apply.Report(p.ctx, apply.Progress{Phase: apply.PhaseWaiting, Total: len(objs)})
 	if rm, ok := p.checker.Mapper.(apimeta.ResettableRESTMapper); ok {
 		rm.Reset() // kinds of CRDs the release just created
 	}
