@@ -39,6 +39,9 @@ type Options struct {
 	LabelSelector string
 	// NoHeader leaves the table header out.
 	NoHeader bool
+	// ShowShard adds a SHARD column (and the shard field of -o json/yaml): the object's
+	// sharding.fluxcd.io/key label. Flux's get has no such flag: without it the output is Flux's.
+	ShowShard bool
 	// Name is the one object to show, from the optional NAME argument.
 	Name     string
 	selector *inspect.StatusSelector
@@ -67,6 +70,7 @@ func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&opts.StatusSelector, "status-selector", "", "only objects whose condition has this status, e.g. ready=false or ready!=true")
 	cmd.PersistentFlags().StringVarP(&opts.LabelSelector, "label-selector", "l", "", "only objects whose labels match this selector, e.g. app=web,tier!=db")
 	cmd.PersistentFlags().BoolVar(&opts.NoHeader, "no-header", false, "leave the table header out")
+	cmd.PersistentFlags().BoolVar(&opts.ShowShard, "show-shard", false, "add a SHARD column: the object's "+inspect.ShardLabel+" label (converge's addition)")
 
 	add := func(use string, aliases []string, short string, ks []inspect.Kind) *cobra.Command {
 		c := &cobra.Command{Use: use + " [NAME]", Aliases: aliases, Short: short, Args: cobra.MaximumNArgs(1),
@@ -198,6 +202,9 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		versions[i] = rv
 		for _, r := range rows {
+			if !o.ShowShard {
+				r.Shard = ""
+			}
 			if o.selector.Match(r) {
 				all = append(all, r)
 				perKind[i] = append(perKind[i], r)
@@ -218,14 +225,14 @@ func (o *Options) Run(ctx context.Context) error {
 		return nil
 	}
 	if len(o.Kinds) == 1 {
-		return table(o.IO.Out, all, o.AllNamespaces, false, o.NoHeader)
+		return table(o.IO.Out, all, o.layout(false), o.NoHeader)
 	}
 	// Several kinds: a table per kind that has objects, each followed by an empty line, as Flux prints.
 	for _, rows := range perKind {
 		if len(rows) == 0 {
 			continue
 		}
-		if err := table(o.IO.Out, rows, o.AllNamespaces, true, o.NoHeader); err != nil {
+		if err := table(o.IO.Out, rows, o.layout(true), o.NoHeader); err != nil {
 			return err
 		}
 		fmt.Fprintln(o.IO.Out)
@@ -240,49 +247,64 @@ func where(ns string) string {
 	return "namespace " + ns
 }
 
-func table(w io.Writer, rows []inspect.Row, withNamespace, withKind, noHeader bool) error {
+// layout says which columns a table has.
+type layout struct{ namespace, kind, shard bool }
+
+func (o *Options) layout(withKind bool) layout {
+	return layout{namespace: o.AllNamespaces, kind: withKind, shard: o.ShowShard}
+}
+
+func table(w io.Writer, rows []inspect.Row, l layout, noHeader bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	if !noHeader {
-		fmt.Fprintln(tw, strings.Join(header(withNamespace), "\t"))
+		fmt.Fprintln(tw, strings.Join(header(l), "\t"))
 	}
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(columns(r, withNamespace, withKind), "\t"))
+		fmt.Fprintln(tw, strings.Join(columns(r, l), "\t"))
 	}
 	return tw.Flush()
 }
 
-func header(withNamespace bool) []string {
+func header(l layout) []string {
 	var head []string
-	if withNamespace {
+	if l.namespace {
 		head = append(head, "NAMESPACE")
 	}
-	return append(head, "NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE")
+	head = append(head, "NAME")
+	if l.shard {
+		head = append(head, "SHARD")
+	}
+	return append(head, "REVISION", "SUSPENDED", "READY", "MESSAGE")
 }
 
-func columns(r inspect.Row, withNamespace, withKind bool) []string {
+func columns(r inspect.Row, l layout) []string {
 	var cols []string
-	if withNamespace {
+	if l.namespace {
 		cols = append(cols, r.Namespace)
 	}
 	name := r.Name
-	if withKind {
+	if l.kind {
 		name = strings.ToLower(r.Kind) + "/" + r.Name
 	}
-	return append(cols, name, r.Revision, strconv.FormatBool(r.Suspended), r.Ready, r.Message)
+	cols = append(cols, name)
+	if l.shard {
+		cols = append(cols, r.Shard)
+	}
+	return append(cols, r.Revision, strconv.FormatBool(r.Suspended), r.Ready, r.Message)
 }
 
 // watchRows prints the current rows, then one row per change, padded to the widths of the first table.
 func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns string, sel inspect.Selection, rows []inspect.Row, versions []string) error {
-	withKind := len(opts.Kinds) > 1
-	widths := make([]int, len(header(opts.AllNamespaces)))
+	l := opts.layout(len(opts.Kinds) > 1)
+	widths := make([]int, len(header(l)))
 	measure := func(cols []string) {
 		for i, c := range cols {
 			widths[i] = max(widths[i], len(c))
 		}
 	}
-	measure(header(opts.AllNamespaces))
+	measure(header(l))
 	for _, r := range rows {
-		measure(columns(r, opts.AllNamespaces, withKind))
+		measure(columns(r, l))
 	}
 	var mu sync.Mutex
 	printRow := func(cols []string) error {
@@ -300,12 +322,12 @@ func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns 
 		return err
 	}
 	if !opts.NoHeader {
-		if err := printRow(header(opts.AllNamespaces)); err != nil {
+		if err := printRow(header(l)); err != nil {
 			return err
 		}
 	}
 	for _, r := range rows {
-		if err := printRow(columns(r, opts.AllNamespaces, withKind)); err != nil {
+		if err := printRow(columns(r, l)); err != nil {
 			return err
 		}
 	}
@@ -316,7 +338,7 @@ func watchRows(ctx context.Context, opts *Options, client dynamic.Interface, ns 
 				if !opts.selector.Match(r) {
 					return nil
 				}
-				cols := columns(r, opts.AllNamespaces, withKind)
+				cols := columns(r, l)
 				if deleted {
 					cols[len(cols)-1] = "deleted"
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -85,7 +86,7 @@ spec:
 
 	create(t, dyn, kinds.MustByKey("alerts"), `apiVersion: notification.toolkit.fluxcd.io/v1beta3
 kind: Alert
-metadata: {name: on-call, namespace: flux-system, labels: {team: ops}}
+metadata: {name: on-call, namespace: flux-system, labels: {team: ops, sharding.fluxcd.io/key: shard-a}}
 spec: {providerRef: {name: slack}, eventSources: [{kind: Kustomization, name: "*"}]}
 `, "")
 
@@ -110,11 +111,18 @@ spec: {providerRef: {name: slack}, eventSources: [{kind: Kustomization, name: "*
 				"NAME            REVISION   SUSPENDED   READY     MESSAGE\nalert/on-call              false       Unknown   waiting to be reconciled\n\n"}, ""},
 		{"watch all refused", []string{"all", "--watch"}, nil, "--watch follows one kind"},
 		{"all namespaces", []string{"all", "-A"}, []string{"NAMESPACE", "flux-system   gitrepository/flux-system", "Unknown   waiting to be reconciled", "kustomization/apps"}, ""},
+		{"alerts json", []string{"alerts", "-o", "json"}, []string{`"name": "on-call"`}, ""},
 		{"sources json", []string{"sources", "git", "-o", "json"}, []string{`"kind": "GitRepository"`, `"ready": "Unknown"`}, ""},
 		{"artifact generators", []string{"artifactgenerators"}, []string{"slices", "True    reconciliation succeeded, generated 1 artifact(s)"}, ""},
 		{"artifact generators, Flux's path", []string{"artifacts", "generators"}, []string{"slices", "True    reconciliation succeeded, generated 1 artifact(s)"}, ""},
 		{"artifact generator, Flux's aliases", []string{"artifact", "generator", "slices"}, []string{"slices"}, ""},
 		{"empty namespace", []string{"hr", "-n", "nowhere"}, nil, ""},
+		// --show-shard (converge's): the sharding.fluxcd.io/key label as a column and a JSON field;
+		// without it, Flux's columns.
+		{"no shard column by default", []string{"alerts"}, []string{"NAME      REVISION   SUSPENDED   READY     MESSAGE\non-call              false"}, ""},
+		{"show shard", []string{"alerts", "--show-shard"}, []string{"NAME      SHARD     REVISION   SUSPENDED   READY     MESSAGE\non-call   shard-a              false"}, ""},
+		{"show shard, unsharded", []string{"ks", "--show-shard", "--no-header"}, []string{"apps      main@sha1:abc   true"}, ""},
+		{"show shard json", []string{"alerts", "--show-shard", "-o", "json"}, []string{`"shard": "shard-a"`}, ""},
 		{"image policies, none", []string{"images", "policy", "-n", "nowhere"}, nil, ""},
 	}
 	kc := t.TempDir() + "/kubeconfig"
@@ -143,6 +151,9 @@ spec: {providerRef: {name: slack}, eventSources: [{kind: Kustomization, name: "*
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
+			}
+			if slices.Contains(tt.args, "json") && !slices.Contains(tt.args, "--show-shard") && strings.Contains(out.String(), `"shard"`) {
+				t.Errorf("a shard field without --show-shard:\n%s", out)
 			}
 			if tt.want == nil && !strings.Contains(errOut.String(), "no objects found in namespace") {
 				t.Errorf("stderr %q", errOut)
