@@ -26,7 +26,7 @@ IMAGE_DIR ?= $(BIN)/image
 IMAGE_ARGS = -version $(VERSION) -revision "$(REVISION)" -created $(SOURCE_DATE_EPOCH) \
 	$(foreach arch,$(IMAGE_ARCHS),-binary linux/$(arch)=$(IMAGE_DIR)/linux_$(arch)/converge)
 
-.PHONY: fuzz fuzz-ci all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo bench bench-node bench-spokes release-check release-snapshot tools clean tidy-check size-check size-budget size-report
+.PHONY: fuzz fuzz-ci all build image image-layout image-binaries test test-node deps testbin testbin-k8s generate check-generated vet completions demo bench bench-scale bench-node bench-spokes release-check release-snapshot tools clean tidy-check size-check size-budget size-report
 
 all: build
 
@@ -138,6 +138,17 @@ demo:
 bench: testbin deps build
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
 	$(GO) run ./hack/procbench -converge $(BIN)/converge
+
+## bench-scale: Flux's benchmark layout at SCALE_SIZES Kustomizations (default 1000,5000,10000) over
+## SCALE_SHARDS sharded agents (default 1,2,4) on the local control plane: time to all Ready, each agent's
+## peak memory, API requests/s, steady-state CPU and requests/min over SCALE_IDLE (default 30s), and the
+## API server's own limit (raw server-side apply from 32 workers). Not part of `make test`.
+SCALE_SIZES ?= 1000,5000,10000
+SCALE_SHARDS ?= 1,2,4
+SCALE_IDLE ?= 30s
+bench-scale: testbin-k8s
+	CONVERGE_BENCH_SIZES=$(SCALE_SIZES) CONVERGE_BENCH_SHARDS=$(SCALE_SHARDS) CONVERGE_BENCH_IDLE=$(SCALE_IDLE) \
+		$(GO) test -run '^$$' -bench '^(BenchmarkAPIServerCeiling|BenchmarkAgentShards)$$' -benchtime 1x -timeout 6h ./engine/agent/
 
 ## bench-node: the agent as a Pod on the real node (root), default flags, Flux's benchmark layout:
 ## time to all Ready and the container's memory from its cgroup

@@ -71,6 +71,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"git", "--url", "ssh://git@example.com/x.git", "--ssh-ecdsa-curve", "p999"}, "--ssh-ecdsa-curve \"p999\""},
 		{[]string{"git", "--url", "ssh://git@example.com/x.git", "--secret-name", "Bad_Name"}, `secret name "Bad_Name"`},
 		{[]string{"git", "--url", "https://example.com/x.git", "--ca-file", "/does/not/exist"}, "--ca-file"},
+		{[]string{"git", "--url", "https://example.com/x.git", "--shards", "a,a"}, `shard "a" given twice`},
+		{[]string{"git", "--url", "https://example.com/x.git", "--shards", "A_b"}, `shard "A_b"`},
 	} {
 		_, _, err := run(t, "", tc.args...)
 		var fe *cmdutil.FlagError
@@ -160,6 +162,29 @@ func TestGitSSHPrompt(t *testing.T) {
 	}
 	if out != "" || strings.Contains(errOut, "deploy key") || !strings.Contains(errOut, "✔ bootstrap finished: nothing changed") {
 		t.Errorf("third run: stdout %q stderr:\n%s", out, errOut)
+	}
+}
+
+// TestGitShards: --shards, as for install, commits and applies one more agent Deployment per shard (with
+// --shard=<name>) and leaves the shards' objects out of the default agent.
+func TestGitShards(t *testing.T) {
+	srv := sourcetest.StartAuthGitServer(t, "git", "tok3n")
+	sourcetest.RunGit(t, srv.Root, "init", "-q", "--bare", filepath.Join(srv.Root, "fleet.git"))
+	_, errOut, err := run(t, "", "git", "--url", srv.URL+"/fleet.git", "--token-auth", "--password", "tok3n",
+		"--path", "clusters/dev", "--wait=false", "-n", "cmd-shards", "--shards", "a,b")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	components := sourcetest.RunGit(t, srv.Root, "--git-dir", filepath.Join(srv.Root, "fleet.git"), "show", "main:clusters/dev/flux-system/gotk-components.yaml")
+	for _, want := range []string{"name: converge-agent-a", "--shard=a", "name: converge-agent-b", "--shard=b", "sharding.fluxcd.io/key notin (a,b)"} {
+		if !strings.Contains(components, want) {
+			t.Errorf("gotk-components.yaml lacks %q", want)
+		}
+	}
+	for _, name := range []string{"converge-agent-a", "converge-agent-b"} {
+		if _, err := cluster.Client.AppsV1().Deployments("cmd-shards").Get(context.Background(), name, metav1.GetOptions{}); err != nil {
+			t.Errorf("Deployment %s: %v", name, err)
+		}
 	}
 }
 

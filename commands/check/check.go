@@ -41,7 +41,9 @@ func NewCmdCheck(f *cmdutil.Factory) *cobra.Command {
 		Short: "Check the prerequisites, the installed CRDs and the agent's health",
 		Long: `Check verifies that the cluster is reachable and recent enough, that the Flux CRDs installed match the
 versions this binary serves (every served version present, the same storage version), and that the agent
-Deployment in the namespace (-n, default flux-system) has a ready replica. It fails when any check fails.`,
+Deployment in the namespace (-n, default flux-system) has a ready replica. With shards (converge install
+--shards), each shard's agent Deployment must have a ready replica, its Lease a holder and its artifact
+Service a ready endpoint. It fails when any check fails.`,
 		Example: `  # Before installing: is the cluster reachable and recent enough?
   converge check --pre
 
@@ -162,6 +164,26 @@ func (o *Options) Run(ctx context.Context) error {
 				fmt.Fprintln(o.IO.ErrOut, st.FailureLine(line))
 			}
 		}
+		if report.Shards, err = preflight.Shards(ctx, clients.Core, o.Namespace); err != nil {
+			return err
+		}
+		if table && len(report.Shards) > 0 {
+			fmt.Fprintln(o.IO.ErrOut, st.ActionLine("checking the shards"))
+		}
+		for _, sc := range report.Shards {
+			failed = failed || !sc.OK
+			if !table {
+				continue
+			}
+			if sc.OK {
+				fmt.Fprintln(o.IO.ErrOut, st.SuccessLine(fmt.Sprintf("shard %s: %s/%s %s, Lease held by %s, artifact Service %d ready endpoint(s)",
+					sc.Shard, sc.Agent.Namespace, sc.Agent.Name, sc.Agent.Message, sc.LeaseHolder, sc.ServiceEndpoints)))
+				continue
+			}
+			for _, p := range sc.Problems {
+				fmt.Fprintln(o.IO.ErrOut, st.FailureLine(fmt.Sprintf("shard %s: %s", sc.Shard, p)))
+			}
+		}
 	}
 	if !table {
 		if err := cmdutil.WriteData(o.IO.Out, o.Output, report); err != nil {
@@ -192,4 +214,6 @@ type Report struct {
 	Prerequisites preflight.Result      `json:"prerequisites"`
 	CRDs          []preflight.CRDCheck  `json:"crds,omitempty"`
 	Agent         *preflight.AgentCheck `json:"agent,omitempty"`
+	// Shards are the agents of `converge install --shards`, one per shard.
+	Shards []preflight.ShardCheck `json:"shards,omitempty"`
 }

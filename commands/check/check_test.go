@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -15,7 +16,10 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/converge-gitops/converge/commands/cmdutil"
+	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/install"
 	"github.com/converge-gitops/converge/engine/kube"
+	"github.com/converge-gitops/converge/engine/preflight"
 	"github.com/converge-gitops/converge/engine/testenv"
 )
 
@@ -94,5 +98,68 @@ func TestCheck(t *testing.T) {
 	}
 	if !found || rep.Agent == nil || rep.Agent.Installed || code != cmdutil.ExitError {
 		t.Errorf("report %+v, exit %d", rep, code)
+	}
+}
+
+// TestCheckShards: each shard of `converge install --shards` is checked: its Deployment (never ready
+// here: no node runs its Pod), its Lease's holder and its artifact Service's endpoints.
+func TestCheckShards(t *testing.T) {
+	const ns = "check-shards"
+	objs, err := install.Objects(install.Options{Namespace: ns, Version: "v0.1.0", Shards: []string{"a", "b"}, NoNetworkPolicy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := kube.New(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() != "CustomResourceDefinition" {
+			keep = append(keep, o)
+		}
+	}
+	m := &apply.Manager{Client: clients.Dynamic, Mapper: clients.Mapper}
+	if _, err := m.Apply(context.Background(), keep, apply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	holder := "converge-agent-a-7d9f-x2"
+	if _, err := cluster.Client.CoordinationV1().Leases(ns).Create(context.Background(), &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "converge-agent-a", Namespace: ns},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, out, errOut := cmdutil.Test()
+	opts := &Options{IO: ios, Output: cmdutil.OutputJSON, Namespace: ns,
+		Discovery: func() (discovery.DiscoveryInterface, error) { return cluster.Client.Discovery(), nil },
+		Host:      cluster.Host,
+		Clients:   func() (*kube.Clients, error) { return kube.New(cluster.Config) }}
+	if code := cmdutil.ExitCode(opts.Run(context.Background()), errOut); code != cmdutil.ExitError {
+		t.Errorf("exit code %d, want %d", code, cmdutil.ExitError)
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if len(rep.Shards) != 2 || rep.Shards[0].Shard != "a" || rep.Shards[1].Shard != "b" {
+		t.Fatalf("shards %+v, want a and b", rep.Shards)
+	}
+	for _, tt := range []struct {
+		sc     preflight.ShardCheck
+		holder string
+		want   []string
+	}{
+		{rep.Shards[0], holder, []string{"Deployment " + ns + "/converge-agent-a: ", "artifact Service " + ns + "/converge-agent-a has no ready endpoint"}},
+		{rep.Shards[1], "", []string{"Deployment " + ns + "/converge-agent-b: ", "Lease " + ns + "/converge-agent-b not found", "artifact Service " + ns + "/converge-agent-b has no ready endpoint"}},
+	} {
+		if tt.sc.OK || tt.sc.LeaseHolder != tt.holder || !tt.sc.Agent.Installed || len(tt.sc.Problems) != len(tt.want) {
+			t.Errorf("shard %s: %+v, want not OK, Lease holder %q, problems %q", tt.sc.Shard, tt.sc, tt.holder, tt.want)
+			continue
+		}
+		for i, w := range tt.want {
+			if !strings.HasPrefix(tt.sc.Problems[i], w) {
+				t.Errorf("shard %s problem %d: %q, want %q…", tt.sc.Shard, i, tt.sc.Problems[i], w)
+			}
+		}
 	}
 }

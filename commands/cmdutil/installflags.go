@@ -30,6 +30,7 @@ type InstallFlags struct {
 	ClusterDomain      string
 	LogLevel           string
 	Force              bool
+	Shards             []string
 }
 
 // AddInstallFlags declares the install flags on fs.
@@ -50,6 +51,8 @@ func AddInstallFlags(cmd *cobra.Command, fs *pflag.FlagSet, fl *InstallFlags) {
 	fs.StringVar(&fl.ClusterDomain, "cluster-domain", engineinstall.DefaultClusterDomain, "the cluster's DNS domain (in the artifact URLs)")
 	fs.StringVar(&fl.LogLevel, "log-level", "info", "the agent's log level: "+strings.Join(engineinstall.LogLevels(), ", "))
 	fs.BoolVar(&fl.Force, "force", false, "accepted for Flux's scripts: converge never asks before replacing an existing installation")
+	fs.StringSliceVar(&fl.Shards, "shards", nil,
+		"one more agent Deployment per shard name, reconciling the objects labelled sharding.fluxcd.io/key=<name> (the default agent leaves them out)")
 	all := append(slices.Clone(engineinstall.Components), engineinstall.ExtraComponents...)
 	_ = cmd.RegisterFlagCompletionFunc("components", cobra.FixedCompletions(all, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("components-extra", cobra.FixedCompletions(engineinstall.ExtraComponents, cobra.ShellCompDirectiveNoFileComp))
@@ -65,6 +68,7 @@ func (fl *InstallFlags) Apply(flags *pflag.FlagSet, o *engineinstall.Options) (w
 	o.NoNetworkPolicy, o.WatchNamespaceOnly = !fl.NetworkPolicy, !fl.WatchAllNamespaces
 	o.ComponentsExtra = slices.Clone(fl.ComponentsExtra)
 	o.Image = fl.Image
+	o.Shards = slices.Clone(fl.Shards)
 	if fl.Registry != FluxRegistry && fl.Registry != "" {
 		if flags.Changed("image") {
 			return nil, FlagErrorf("give --image or --registry, not both")

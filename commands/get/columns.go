@@ -189,7 +189,9 @@ func tableOf(key string) kindTable {
 type layout struct {
 	table                   kindTable
 	namespace, kind, source bool
-	tz                      *time.Location
+	// shard adds the SHARD column after the name (--show-shard, converge's addition).
+	shard bool
+	tz    *time.Location
 }
 
 func (l layout) header() []string {
@@ -198,6 +200,9 @@ func (l layout) header() []string {
 		head = append(head, "Namespace")
 	}
 	head = append(head, "Name")
+	if l.shard {
+		head = append(head, "Shard")
+	}
 	if l.source && l.table.source != nil {
 		head = append(head, "Source")
 	}
@@ -214,6 +219,9 @@ func (l layout) row(r inspect.Row) []string {
 		name = strings.ToLower(r.Kind) + "/" + r.Name
 	}
 	cols = append(cols, name)
+	if l.shard {
+		cols = append(cols, r.Shard)
+	}
 	if l.source && l.table.source != nil {
 		cols = append(cols, l.table.source(r.Object))
 	}

@@ -39,6 +39,9 @@ type Options struct {
 	LabelSelector string
 	// NoHeader leaves the table header out.
 	NoHeader bool
+	// ShowShard adds a SHARD column (and the shard field of -o json/yaml): the object's
+	// sharding.fluxcd.io/key label. Flux's get has no such flag: without it the output is Flux's.
+	ShowShard bool
 	// Name is the one object to show, from the optional NAME argument.
 	Name string
 	// ShowSource adds the SOURCE column (get kustomizations, get helmreleases).
@@ -73,6 +76,7 @@ func newCmdGet(f *cmdutil.Factory, opts *Options) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&opts.StatusSelector, "status-selector", "", "only objects whose condition has this status, e.g. ready=false or ready!=true")
 	cmd.PersistentFlags().StringVarP(&opts.LabelSelector, "label-selector", "l", "", "only objects whose labels match this selector, e.g. app=web,tier!=db")
 	cmd.PersistentFlags().BoolVar(&opts.NoHeader, "no-header", false, "leave the table header out")
+	cmd.PersistentFlags().BoolVar(&opts.ShowShard, "show-shard", false, "add a SHARD column: the object's "+inspect.ShardLabel+" label (converge's addition)")
 
 	add := func(use string, aliases []string, short string, ks []inspect.Kind) *cobra.Command {
 		c := &cobra.Command{Use: use + " [NAME]", Aliases: aliases, Short: short, Args: cobra.MaximumNArgs(1),
@@ -216,6 +220,9 @@ func (o *Options) Run(ctx context.Context) error {
 		versions[i], listed[i] = rv, len(rows) > 0
 		l := o.layout(k, false)
 		for _, r := range rows {
+			if !o.ShowShard {
+				r.Shard = ""
+			}
 			if l.selects(o.selector, r) {
 				all = append(all, r)
 				perKind[i] = append(perKind[i], r)
@@ -251,7 +258,7 @@ func (o *Options) Run(ctx context.Context) error {
 
 // layout is the table shape of kind k with the flags given.
 func (o *Options) layout(k inspect.Kind, withKind bool) layout {
-	return layout{table: tableOf(k.Key), namespace: o.AllNamespaces, kind: withKind, source: o.ShowSource, tz: o.TZ}
+	return layout{table: tableOf(k.Key), namespace: o.AllNamespaces, kind: withKind, source: o.ShowSource, shard: o.ShowShard, tz: o.TZ}
 }
 
 // where names the namespace listed as Flux's messages do: "any" or the quoted name.

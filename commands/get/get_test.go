@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -151,6 +152,10 @@ func TestGet(t *testing.T) {
 		{name: "sources json", args: []string{"sources", "git", "-o", "json"}, want: []string{`"kind": "GitRepository"`, `"ready": "Unknown"`}},
 		{name: "artifact generators", args: []string{"artifactgenerators"}, want: []string{"slices  \tFalse    \tTrue"}},
 		{name: "artifact generator, Flux's aliases", args: []string{"artifact", "generator", "slices"}, want: []string{"slices"}},
+		// --show-shard (converge's): the sharding.fluxcd.io/key label as a column and a JSON field;
+		// without it, Flux's columns.
+		{name: "show shard", args: []string{"alerts", "--show-shard"}, want: []string{"NAME    \tSHARD  \tSUSPENDED", "on-call \tshard-a\tTrue", "releases\t       \tFalse"}},
+		{name: "show shard json", args: []string{"alerts", "--show-shard", "-o", "json"}, want: []string{`"shard": "shard-a"`}},
 	}
 	kc := t.TempDir() + "/kubeconfig"
 	if err := cluster.WriteKubeconfig(kc); err != nil {
@@ -178,6 +183,9 @@ func TestGet(t *testing.T) {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
+			}
+			if slices.Contains(tt.args, "json") && !slices.Contains(tt.args, "--show-shard") && strings.Contains(out.String(), `"shard"`) {
+				t.Errorf("a shard field without --show-shard:\n%s", out)
 			}
 		})
 	}

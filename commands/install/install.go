@@ -58,8 +58,6 @@ tenant's objects may do.
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Export, "export", false, "print the manifests instead of applying them")
 	cmdutil.AddInstallFlags(cmd, fl, &opts.Flags)
-	fl.StringSliceVar(&opts.Install.Shards, "shards", nil,
-		"one more agent Deployment per shard name, reconciling the objects labelled sharding.fluxcd.io/key=<name> (the default agent leaves them out)")
 	fl.BoolVar(&opts.Wait, "wait", true, "wait for the agent's Deployment to become ready")
 	return cmd
 }

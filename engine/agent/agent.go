@@ -303,6 +303,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancelWork()
 	// Health checks of Kustomizations read the objects they wait for from watches, not by polling.
 	a.kustomizations.Health.Cache = health.NewCache(workCtx, a.opts.Clients.Dynamic, a.opts.Namespace)
+	a.helmReleases.HealthCache = a.kustomizations.Health.Cache
 	var wg, inflight sync.WaitGroup
 	for range a.opts.Workers {
 		wg.Go(func() {

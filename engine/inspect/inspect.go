@@ -33,7 +33,12 @@ type Row struct {
 	Conditions map[string]string `json:"-"`
 	// Object is the object summarised, for the kind's own columns.
 	Object *unstructured.Unstructured `json:"-"`
+	// Shard is the object's sharding.fluxcd.io/key label (empty: the default agent's).
+	Shard string `json:"shard,omitempty"`
 }
+
+// ShardLabel is the label Flux shards its objects by (`--watch-label-selector`).
+const ShardLabel = "sharding.fluxcd.io/key"
 
 // List returns the objects of kind in namespace ("" for all), sorted by namespace and name.
 func List(ctx context.Context, client dynamic.Interface, kind Kind, namespace string) ([]Row, error) {
@@ -60,7 +65,7 @@ func sortRows(rows []Row) {
 
 // RowOf summarises u.
 func RowOf(kind Kind, u *unstructured.Unstructured) Row {
-	r := Row{Kind: kind.Kind, Namespace: u.GetNamespace(), Name: u.GetName(), Ready: "Unknown", Object: u}
+	r := Row{Kind: kind.Kind, Namespace: u.GetNamespace(), Name: u.GetName(), Ready: "Unknown", Object: u, Shard: u.GetLabels()[ShardLabel]}
 	r.Revision, _, _ = unstructured.NestedString(u.Object, kind.RevisionPath...)
 	r.Suspended, _, _ = unstructured.NestedBool(u.Object, "spec", "suspend")
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")

@@ -21,6 +21,7 @@ import (
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/crds/meta"
 	"github.com/converge-gitops/converge/engine/apply"
+	"github.com/converge-gitops/converge/engine/health"
 	"github.com/converge-gitops/converge/engine/helmrelease"
 	"github.com/converge-gitops/converge/engine/helmrelease/release"
 	"github.com/converge-gitops/converge/engine/kube"
@@ -59,6 +60,9 @@ type HelmReleases struct {
 	// Tenancy is the multi-tenancy lockdown: cross-namespace chart sources refused, the default
 	// ServiceAccount.
 	Tenancy Tenancy
+	// HealthCache, when set, serves the health waits of releases to this cluster (no spec.kubeConfig)
+	// from watches instead of a GET per object and second.
+	HealthCache *health.Cache
 }
 
 // HelmReleaseResult is the outcome of one reconciliation.
@@ -194,6 +198,9 @@ func (r *HelmReleases) Reconcile(ctx context.Context, hr *helmv2.HelmRelease, ch
 	}
 	if rel.Config, err = r.config(ctx, hr); err != nil {
 		return fail("RESTClientError", err)
+	}
+	if hr.Spec.KubeConfig == nil {
+		rel.HealthCache = r.HealthCache
 	}
 
 	req := &release.Request{HelmRelease: hr, Chart: chrt, Values: values, OCIDigest: ociDigest,

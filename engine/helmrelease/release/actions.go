@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
+	"github.com/converge-gitops/converge/engine/health"
 	"github.com/converge-gitops/converge/engine/helmrelease"
 )
 
@@ -35,6 +36,8 @@ type session struct {
 	getter   *restGetter
 	secrets  corev1client.SecretInterface
 	renderer *helmrelease.Renderer
+	// healthCache serves health waits from watches (Releaser.HealthCache).
+	healthCache *health.Cache
 }
 
 // discard is the log handler of Helm's clients: the engine never prints.
@@ -50,7 +53,7 @@ func (s *session) storage() *storage.Storage {
 
 // configuration is Helm's action configuration for one action; every storage write goes to observe.
 func (s *session) configuration(ctx context.Context, observe func(*helmrel.Release)) *action.Configuration {
-	kc := &kubeClient{Client: kube.New(s.getter), ctx: ctx, getter: s.getter, hr: s.hr}
+	kc := &kubeClient{Client: kube.New(s.getter), ctx: ctx, getter: s.getter, hr: s.hr, healthCache: s.healthCache}
 	kc.Namespace = s.getter.namespace
 	kc.SetLogger(discard)
 	secrets := driver.NewSecrets(s.secrets)

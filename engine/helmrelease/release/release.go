@@ -21,6 +21,7 @@ import (
 
 	helmv2 "github.com/converge-gitops/converge/crds/helm/v2"
 	"github.com/converge-gitops/converge/crds/meta"
+	"github.com/converge-gitops/converge/engine/health"
 	"github.com/converge-gitops/converge/engine/helmrelease"
 )
 
@@ -41,6 +42,9 @@ type Releaser struct {
 	Renderer *helmrelease.Renderer
 	// Clock gives the status times (required).
 	Clock clock.PassiveClock
+	// HealthCache, when set, serves the release's health waits from watches after their first read
+	// (health.Checker.Cache); only for releases to the cluster the cache watches.
+	HealthCache *health.Cache
 }
 
 // Request is one reconciliation of a HelmRelease's release.
@@ -154,6 +158,9 @@ func (r *Releaser) Reconcile(ctx context.Context, req *Request) (*Result, error)
 	hr.Status.LastReleaseRevision = 0
 
 	s, err := newSession(r.Config, hr, hr.Status.StorageNamespace, r.Renderer)
+	if s != nil {
+		s.healthCache = r.HealthCache
+	}
 	if err != nil {
 		r.markReady(hr, metav1.ConditionFalse, "FactoryError", err.Error())
 		return res, err

@@ -31,6 +31,8 @@ type kubeClient struct {
 	ctx    context.Context
 	getter *restGetter
 	hr     *helmv2.HelmRelease
+	// healthCache, when set, serves the poller's reads after the first from watches.
+	healthCache *health.Cache
 }
 
 var _ kube.InterfaceWaitOptions = (*kubeClient)(nil)
@@ -62,7 +64,7 @@ func (c *kubeClient) checker() (*health.Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc := &health.Checker{Client: dc, Mapper: mapper, Interval: time.Second}
+	hc := &health.Checker{Client: dc, Mapper: mapper, Interval: time.Second, Cache: c.healthCache}
 	exprs := make([]health.Expressions, 0, len(c.hr.Spec.HealthCheckExprs))
 	for _, e := range c.hr.Spec.HealthCheckExprs {
 		exprs = append(exprs, health.Expressions{APIVersion: e.APIVersion, Kind: e.Kind, Current: e.Current, InProgress: e.InProgress, Failed: e.Failed})
@@ -118,6 +120,9 @@ func (p *poller) wait(resources kube.ResourceList, timeout time.Duration, jobs b
 	if len(objs) == 0 {
 		return nil
 	}
+	// Only waiting from here: a caller that runs several reconciliations (the agent) may release the
+	// worker of this one (see apply.WithProgress).
+	apply.Report(p.ctx, apply.Progress{Phase: apply.PhaseWaiting, Total: len(objs)})
 	if rm, ok := p.checker.Mapper.(apimeta.ResettableRESTMapper); ok {
 		rm.Reset() // kinds of CRDs the release just created
 	}
