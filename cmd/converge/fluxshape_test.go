@@ -30,8 +30,6 @@ const fluxKnownMissing = `
 const fluxNotedDifferences = `
 --kube-api-burst: converge's default (2000) is higher: one process applies what several controllers would
 --kube-api-qps: converge's default (1000) is higher: one process applies what several controllers would
-create secret git --ssh-rsa-bits: a plain integer flag; Flux's own flag type takes the same numbers
-create source git --ssh-rsa-bits: a plain integer flag; Flux's own flag type takes the same numbers
 `
 
 // lineSet reads the lines of a list above: key, or key and the note after ": ".

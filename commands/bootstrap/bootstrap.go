@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -73,21 +72,7 @@ type commonFlags struct {
 	secretName, caFile, privateKeyFile, sshHostname, ecdsaCurve string
 	tokenAuth, recurseSubmodules                                bool
 	sparseCheckout, hostKeyAlgorithms                           []string
-	rsaBits                                                     rsaKeyBits
-}
-
-// rsaKeyBits is the size of a generated RSA key: a multiple of 8, at least 1024 (Flux's flag type).
-type rsaKeyBits int
-
-func (b *rsaKeyBits) String() string { return strconv.Itoa(int(*b)) }
-func (b *rsaKeyBits) Type() string   { return "rsaKeyBits" }
-func (b *rsaKeyBits) Set(s string) error {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1024 || n%8 != 0 {
-		return fmt.Errorf("%q: want a multiple of 8, at least 1024", s)
-	}
-	*b = rsaKeyBits(n)
-	return nil
+	rsaBits                                                     int
 }
 
 // ecdsaCurves are the --ssh-ecdsa-curve names, in Flux's order.
@@ -99,7 +84,7 @@ func addCommonFlags(cmd *cobra.Command, c *commonFlags) {
 	fl.StringVar(&c.branch, "branch", "main", "Git branch (created when missing)")
 	fl.StringVar(&c.keyAlgorithm, "ssh-key-algorithm", string(enginebootstrap.KeyECDSA), "algorithm of a generated deploy key: ecdsa (--ssh-ecdsa-curve), ed25519 or rsa (--ssh-rsa-bits)")
 	c.rsaBits = 2048
-	fl.Var(&c.rsaBits, "ssh-rsa-bits", "size of a generated RSA deploy key: a multiple of 8, at least 1024")
+	cmdutil.RSAKeyBitsVar(fl, &c.rsaBits, "ssh-rsa-bits", "size of a generated RSA deploy key: a multiple of 8, at least 1024")
 	fl.StringVar(&c.ecdsaCurve, "ssh-ecdsa-curve", "p384", "curve of a generated ECDSA deploy key: "+strings.Join(ecdsaCurves, ", "))
 	fl.StringVar(&c.secretName, "secret-name", enginebootstrap.SyncName, "the Secret the sync credentials are stored in and the GitRepository references")
 	fl.StringVar(&c.caFile, "ca-file", "", "PEM CA bundle trusted for a self-signed HTTPS server: pushes, the provider's API, and ca.crt of the Secret of an HTTPS sync")
@@ -136,7 +121,7 @@ func completeCommon(f *cmdutil.Factory, io *cmdutil.IOStreams, cmd *cobra.Comman
 	privateKeyFile := c.privateKeyFile
 	b.Branch, b.Author = c.branch, enginebootstrap.Author{Name: c.authorName, Email: c.authorEmail}
 	b.SecretName, b.Interval, b.RecurseSubmodules, b.SparseCheckout = c.secretName, interval, c.recurseSubmodules, c.sparseCheckout
-	b.SSHHostname, b.HostKeyAlgorithms, b.RSABits = c.sshHostname, c.hostKeyAlgorithms, int(c.rsaBits)
+	b.SSHHostname, b.HostKeyAlgorithms, b.RSABits = c.sshHostname, c.hostKeyAlgorithms, c.rsaBits
 	curve, ok := create.ECDSACurves[c.ecdsaCurve]
 	if !ok {
 		return cmdutil.FlagErrorf("--ssh-ecdsa-curve %q: want %s", c.ecdsaCurve, strings.Join(ecdsaCurves, ", "))

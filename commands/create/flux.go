@@ -118,7 +118,7 @@ func newCmdSourceGit(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVarP(&s.Username, "username", "u", "", "basic authentication username")
 	fl.StringVarP(&s.Password, "password", "p", "", "basic authentication password")
 	fl.StringVar(&s.KeyAlgorithm, "ssh-key-algorithm", s.KeyAlgorithm, "SSH public key algorithm: rsa, ecdsa, ed25519")
-	fl.IntVar(&s.RSABits, "ssh-rsa-bits", s.RSABits, "SSH RSA public key bit size (multiplies of 8, min 1024)")
+	cmdutil.RSAKeyBitsVar(fl, &s.RSABits, "ssh-rsa-bits", "SSH RSA public key bit size (multiplies of 8, min 1024)")
 	fl.StringVar(&s.ECDSACurve, "ssh-ecdsa-curve", s.ECDSACurve, "SSH ECDSA public key curve: p256, p384, p521")
 	fl.StringVar(&o.SecretRef, "secret-ref", "", "the name of an existing secret containing SSH or basic credentials or github app authentication")
 	fl.StringVar(&o.ProxySecretRef, "proxy-secret-ref", "", "the name of an existing secret containing the proxy address and credentials")

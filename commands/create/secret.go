@@ -88,7 +88,7 @@ func newCmdSecretGit(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVarP(&o.Password, "password", "p", "", "basic authentication password")
 	fl.StringVar(&o.BearerToken, "bearer-token", "", "bearer authentication token")
 	fl.StringVar(&o.KeyAlgorithm, "ssh-key-algorithm", o.KeyAlgorithm, "SSH public key algorithm: rsa, ecdsa, ed25519")
-	fl.IntVar(&o.RSABits, "ssh-rsa-bits", o.RSABits, "SSH RSA public key bit size (multiplies of 8, min 1024)")
+	cmdutil.RSAKeyBitsVar(fl, &o.RSABits, "ssh-rsa-bits", "SSH RSA public key bit size (multiplies of 8, min 1024)")
 	fl.StringVar(&o.ECDSACurve, "ssh-ecdsa-curve", o.ECDSACurve, "SSH ECDSA public key curve: p256, p384, p521")
 	fl.StringVar(&o.CAFile, "ca-crt-file", "", "path to TLS CA certificate file used for validating self-signed certificates")
 	fl.StringVar(&o.PrivateKeyFile, "private-key-file", "", "path to a passwordless private key file used for authenticating to the Git SSH server")
