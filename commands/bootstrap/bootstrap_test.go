@@ -170,7 +170,7 @@ func TestGitSSHPrompt(t *testing.T) {
 func TestGitShards(t *testing.T) {
 	srv := sourcetest.StartAuthGitServer(t, "git", "tok3n")
 	sourcetest.RunGit(t, srv.Root, "init", "-q", "--bare", filepath.Join(srv.Root, "fleet.git"))
-	_, errOut, err := run(t, "", "git", "--url", srv.URL+"/fleet.git", "--token-auth", "--password", "tok3n",
+	_, errOut, err := run(t, "", "git", "--url", srv.URL+"/fleet.git", "--token-auth", "--password", "tok3n", "--allow-insecure-http",
 		"--path", "clusters/dev", "--wait=false", "-n", "cmd-shards", "--shards", "a,b")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
