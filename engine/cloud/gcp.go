@@ -147,7 +147,7 @@ func (i *Identity) gcpServiceAccount(ctx context.Context, f gcpCredentialsFile) 
 	}
 	claims := map[string]any{"iss": f.ClientEmail, "scope": GCPScopeCloudPlatform, "aud": aud,
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
-	jwt, err := signRS256(key, header, claims)
+	jwt, err := SignRS256(key, header, claims)
 	if err != nil {
 		return Token{}, fmt.Errorf("service_account %s: %w", f.ClientEmail, err)
 	}
@@ -180,7 +180,9 @@ func parseRSAKey(b []byte) (*rsa.PrivateKey, error) {
 	return x509.ParsePKCS1PrivateKey(block.Bytes)
 }
 
-func signRS256(key *rsa.PrivateKey, header map[string]string, claims map[string]any) (string, error) {
+// SignRS256 returns the JSON web token of header and claims signed with key (RS256, compact form); the
+// header should name alg RS256.
+func SignRS256(key *rsa.PrivateKey, header map[string]string, claims map[string]any) (string, error) {
 	h, err := json.Marshal(header)
 	if err != nil {
 		return "", err

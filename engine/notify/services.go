@@ -1,9 +1,7 @@
 package notify
 
 import (
-	"crypto"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/converge-gitops/converge/crds/meta"
+	"github.com/converge-gitops/converge/engine/cloud"
 )
 
 // Message services and event APIs other than the chat webhooks of providers.go and the Git hosts of
@@ -344,22 +343,12 @@ func selfSignedJWT(keyJSON []byte, audience string, now time.Time) (string, erro
 	if !ok {
 		return "", errors.New("the service account key's private_key is not an RSA key")
 	}
-	enc := func(v any) string {
-		b, _ := json.Marshal(v)
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
 	head := map[string]string{"alg": "RS256", "typ": "JWT"}
 	if k.PrivateKeyID != "" {
 		head["kid"] = k.PrivateKeyID
 	}
-	signing := enc(head) + "." + enc(map[string]any{"iss": k.ClientEmail, "sub": k.ClientEmail, "aud": audience,
+	return cloud.SignRS256(key, head, map[string]any{"iss": k.ClientEmail, "sub": k.ClientEmail, "aud": audience,
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
-	sum := sha256.Sum256([]byte(signing))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	if err != nil {
-		return "", err
-	}
-	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }
 
 // eventHub sends the event JSON to an Azure Event Hub over the Event Hubs REST API (Flux sends over

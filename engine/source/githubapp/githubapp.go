@@ -7,12 +7,10 @@ package githubapp
 
 import (
 	"context"
-	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -25,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/converge-gitops/converge/engine/cloud"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 )
@@ -171,18 +170,12 @@ func parseKey(b []byte) (*rsa.PrivateKey, error) {
 // for two minutes from then, as Flux signs it.
 func (a *App) JWT(now time.Time) (string, error) {
 	iat := now.Truncate(time.Second).Add(-30 * time.Second)
-	claims, err := json.Marshal(map[string]any{"iat": iat.Unix(), "exp": iat.Add(2 * time.Minute).Unix(), "iss": strconv.FormatInt(a.ID, 10)})
-	if err != nil {
-		return "", err
-	}
-	enc := base64.RawURLEncoding
-	signed := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc.EncodeToString(claims)
-	sum := sha256.Sum256([]byte(signed))
-	sig, err := rsa.SignPKCS1v15(nil, a.key, crypto.SHA256, sum[:])
+	jwt, err := cloud.SignRS256(a.key, map[string]string{"alg": "RS256", "typ": "JWT"},
+		map[string]any{"iat": iat.Unix(), "exp": iat.Add(2 * time.Minute).Unix(), "iss": strconv.FormatInt(a.ID, 10)})
 	if err != nil {
 		return "", fmt.Errorf("Secret %s: %q: signing the JWT: %w", a.Secret, KeyAppPrivateKey, err)
 	}
-	return signed + "." + enc.EncodeToString(sig), nil
+	return jwt, nil
 }
 
 // Token is an installation access token.
